@@ -1,0 +1,51 @@
+using Parity.Tensors;
+
+namespace Parity.Backends;
+
+/// <summary>What a backend can do and whether it can run here.</summary>
+/// <param name="Name">Backend name.</param>
+/// <param name="Available">True when it can run on this machine now.</param>
+/// <param name="Reason">One line: why it is unavailable, or what it runs on (device, mode).</param>
+/// <param name="Versions">Framework and library versions (e.g. TorchSharp, libtorch), empty when unknown.</param>
+/// <param name="Capabilities">Dtypes, devices and features.</param>
+public sealed record BackendDescription(
+    string Name,
+    bool Available,
+    string Reason,
+    IReadOnlyDictionary<string, string> Versions,
+    BackendCapabilities Capabilities);
+
+/// <summary>Features a backend supports.</summary>
+/// <param name="DTypes">Dtypes it can train in.</param>
+/// <param name="Devices">Devices it can use (cpu, cuda).</param>
+/// <param name="Training">False for inference-only backends (onnxruntime).</param>
+/// <param name="SharedInstances">True when one instance can be called at several sites.</param>
+/// <param name="FrameworkInit">True when it has its own seeded initializers (<c>init: framework</c>).</param>
+public sealed record BackendCapabilities(
+    IReadOnlySet<DType> DTypes,
+    IReadOnlySet<string> Devices,
+    bool Training = true,
+    bool SharedInstances = true,
+    bool FrameworkInit = false);
+
+/// <summary>Options chosen on the command line for one backend.</summary>
+/// <param name="DType">Precision to train in.</param>
+/// <param name="Device">Requested device (<c>cpu</c>, <c>cuda</c>), or null for the backend's choice.</param>
+/// <param name="Timeout">Per-request time limit for out-of-process backends.</param>
+public sealed record BackendOptions(DType DType, string? Device = null, TimeSpan? Timeout = null);
+
+/// <summary>
+/// A convention the backend cannot express as the spec asks, declared instead of silently approximated.
+/// </summary>
+/// <param name="Setting">The spec setting, e.g. <c>layers[bn].runningVariance</c>.</param>
+/// <param name="Spec">What the spec asks for.</param>
+/// <param name="Backend">What the backend does instead.</param>
+/// <param name="Affects">Tensor kinds whose values are expected to differ because of it (camelCase names).</param>
+public sealed record ConventionMismatch(string Setting, string Spec, string Backend, IReadOnlyList<string> Affects);
+
+/// <summary>An expected backend failure with a message meant for the user.</summary>
+public class BackendException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public BackendException(string message, Exception? inner = null) : base(message, inner) { }
+}

@@ -1,0 +1,44 @@
+using Parity.Data;
+using Parity.Tracing;
+
+namespace Parity.Backends;
+
+/// <summary>
+/// One backend's model, optimizer and state for one plan. The runner calls <see cref="ReadState"/> once
+/// for step 0, then <see cref="Step"/> for steps 1..N in order, and <see cref="Evaluate"/> on the eval
+/// cadence. Every method returns a <see cref="StepRecord"/> holding at least the kinds asked for in
+/// <see cref="CaptureRequest"/> (a backend may skip kinds not asked for; the loss is always present).
+/// </summary>
+public interface IBackendSession : IDisposable
+{
+    /// <summary>Where this backend cannot express the spec exactly and what it does instead.</summary>
+    IReadOnlyList<ConventionMismatch> Mismatches { get; }
+
+    /// <summary>Versions and device actually used (framework version, device name), for the report.</summary>
+    IReadOnlyDictionary<string, string> RuntimeInfo { get; }
+
+    /// <summary>Parameters and running statistics as they are now (phase Initial for step 0).</summary>
+    StepRecord ReadState(int step);
+
+    /// <summary>One training step on <paramref name="batch"/>: forward, loss, backward, optimizer update.</summary>
+    StepRecord Step(int step, Batch batch, CaptureRequest capture);
+
+    /// <summary>Eval-mode forward over <paramref name="data"/> (running statistics in batchnorm; no state change).</summary>
+    StepRecord Evaluate(int step, Batch data, CaptureRequest capture);
+}
+
+/// <summary>The tensor kinds the runner wants from one call.</summary>
+public sealed record CaptureRequest(IReadOnlySet<TensorKind> Kinds)
+{
+    /// <summary>Only the loss and accuracy scalars.</summary>
+    public static readonly CaptureRequest ScalarsOnly = new(new HashSet<TensorKind>
+    {
+        TensorKind.Loss, TensorKind.TrainAccuracy, TensorKind.EvalLoss, TensorKind.EvalAccuracy,
+    });
+
+    /// <summary>Everything.</summary>
+    public static readonly CaptureRequest Everything = new(TensorKinds.All);
+
+    /// <summary>True when <paramref name="kind"/> is wanted.</summary>
+    public bool Wants(TensorKind kind) => Kinds.Contains(kind);
+}

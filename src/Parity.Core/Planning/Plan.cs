@@ -1,0 +1,77 @@
+using Parity.Data;
+using Parity.Models;
+using Parity.Specs;
+using Parity.Tracing;
+
+namespace Parity.Planning;
+
+/// <summary>
+/// A resolved scenario: the spec, its model graph, the canonical initial state, the data in the order
+/// every backend sees it, and the schedule. Immutable; built by <see cref="Planner"/>.
+/// </summary>
+public sealed class Plan
+{
+    internal Plan(ScenarioSpec spec, ModelGraph graph, StepRecord initialState, DataSet train, DataSet eval, int stepsPerEpoch, int totalSteps)
+    {
+        Spec = spec;
+        Graph = graph;
+        InitialState = initialState;
+        Train = train;
+        Eval = eval;
+        StepsPerEpoch = stepsPerEpoch;
+        TotalSteps = totalSteps;
+    }
+
+    /// <summary>The validated spec.</summary>
+    public ScenarioSpec Spec { get; }
+
+    /// <summary>Call sites, parameters, running statistics.</summary>
+    public ModelGraph Graph { get; }
+
+    /// <summary>
+    /// Step 0: every parameter (<see cref="TensorKind.Parameter"/>, site = parameter name, canonical layout)
+    /// and every batchnorm instance's running statistics (site = instance name). Values are float32-exact
+    /// so a float32 and a float64 backend start from the same numbers. Under <c>init: framework</c> these
+    /// are still provided (for shape and for backends without their own initializers).
+    /// </summary>
+    public StepRecord InitialState { get; }
+
+    /// <summary>Training samples.</summary>
+    public DataSet Train { get; }
+
+    /// <summary>Evaluation samples (one batch).</summary>
+    public DataSet Eval { get; }
+
+    /// <summary>Full batches per epoch (a last partial batch is dropped, so every step has the same size).</summary>
+    public int StepsPerEpoch { get; }
+
+    /// <summary>Number of optimizer steps.</summary>
+    public int TotalSteps { get; }
+
+    /// <summary>The batch of step <paramref name="step"/> (1-based): epoch e uses permutation e of the shuffle seed.</summary>
+    public Batch BatchFor(int step)
+    {
+        if (step < 1 || step > TotalSteps) throw new ArgumentOutOfRangeException(nameof(step), $"step {step} outside 1..{TotalSteps}");
+        int epoch = (step - 1) / StepsPerEpoch;
+        int within = (step - 1) % StepsPerEpoch;
+        int b = Spec.Data.BatchSize;
+        int[] order = Spec.Data.Shuffle
+            ? Randomness.ParityRandom.Derive(Spec.Data.ShuffleSeed, $"shuffle/epoch{epoch}").Permutation(Train.Count)
+            : Enumerable.Range(0, Train.Count).ToArray();
+        return Train.Gather(order.AsSpan(within * b, b));
+    }
+
+    /// <summary>The evaluation batch.</summary>
+    public Batch EvalBatch() => Eval.All();
+
+    /// <summary>True when step <paramref name="step"/> is captured in full.</summary>
+    public bool IsCaptured(int step) => Spec.Capture.Steps.Includes(step, TotalSteps);
+
+    /// <summary>True when an evaluation follows step <paramref name="step"/>.</summary>
+    public bool IsEvalStep(int step) =>
+        step == TotalSteps || (Spec.Schedule.EvalEvery > 0 && step % Spec.Schedule.EvalEvery == 0);
+
+    /// <summary>What to ask a backend for at step <paramref name="step"/>.</summary>
+    public Backends.CaptureRequest CaptureFor(int step) =>
+        IsCaptured(step) ? new Backends.CaptureRequest(Spec.Capture.Kinds) : Backends.CaptureRequest.ScalarsOnly;
+}

@@ -1,0 +1,127 @@
+using System.Diagnostics;
+using Parity.Backends;
+using Parity.Planning;
+using Parity.Specs;
+using Parity.Tensors;
+using Parity.Tracing;
+
+namespace Parity.Running;
+
+/// <summary>Progress of one backend's run, for terminals.</summary>
+public readonly record struct RunProgress(string Backend, int Step, int TotalSteps, TimeSpan Elapsed);
+
+/// <summary>
+/// Drives one backend through a plan and streams its trace to disk: step 0 state, then each step's
+/// record (full on captured steps, scalars otherwise) and the evaluations on the eval cadence. Every
+/// failure (an exception, a crash of a worker, a non-finite loss) ends as a <see cref="BackendRun"/>
+/// value with what was computed before it kept on disk.
+/// </summary>
+public static class ScenarioRunner
+{
+    /// <summary>Runs <paramref name="backend"/> and writes its trace under <paramref name="traceDirectory"/>.</summary>
+    public static BackendRun Run(Plan plan, IBackend backend, BackendOptions options, string traceDirectory,
+        IProgress<RunProgress>? progress = null, CancellationToken cancel = default)
+    {
+        var clock = Stopwatch.StartNew();
+        var description = SafeDescribe(backend);
+        var header = new TraceHeader
+        {
+            Backend = backend.Name,
+            DType = options.DType.Name(),
+            Scenario = plan.Spec.Name,
+            SpecHash = SpecLoader.Hash(plan.Spec),
+            Runtime = new Dictionary<string, string>(description.Versions),
+        };
+        using var writer = TraceWriter.Create(traceDirectory, header);
+        if (!description.Available)
+            return Finish(writer, backend.Name, RunStatus.Unavailable, description.Reason, 0, clock, [], header.Runtime);
+
+        IBackendSession? session = null;
+        int step = 0;
+        try
+        {
+            session = backend.Open(plan, options);
+            var mismatches = session.Mismatches.ToList();
+            var runtime = new Dictionary<string, string>(header.Runtime);
+            foreach (var (k, v) in session.RuntimeInfo) runtime[k] = v;
+            writer.UpdateHeader(h => h with { Mismatches = mismatches, Runtime = runtime });
+
+            writer.Write(Check(session.ReadState(0), 0, RecordPhase.Initial));
+            for (step = 1; step <= plan.TotalSteps; step++)
+            {
+                cancel.ThrowIfCancellationRequested();
+                var record = Check(session.Step(step, plan.BatchFor(step), plan.CaptureFor(step)), step, RecordPhase.Train);
+                writer.Write(record);
+                if (plan.IsEvalStep(step))
+                    writer.Write(Check(session.Evaluate(step, plan.EvalBatch(), plan.CaptureFor(step)), step, RecordPhase.Eval));
+                progress?.Report(new RunProgress(backend.Name, step, plan.TotalSteps, clock.Elapsed));
+                if (record.Find(TensorKind.Loss) is { } loss && !double.IsFinite(loss.Data[0]))
+                    return Finish(writer, backend.Name, RunStatus.Completed, $"stopped after step {step}: the loss is {loss.Data[0]}", step, clock, mismatches, runtime);
+            }
+            return Finish(writer, backend.Name, RunStatus.Completed, null, plan.TotalSteps, clock, mismatches, runtime);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            string where = session is null ? "while building the model" : step == 0 ? "while reading the initial state" : $"at step {step}";
+            string message = $"{where}: {(e is BackendException ? e.Message : $"{e.GetType().Name}: {e.Message}")}";
+            return Finish(writer, backend.Name, RunStatus.Failed, message, Math.Max(0, step - 1), clock,
+                SafeMismatches(session), header.Runtime);
+        }
+        finally
+        {
+            try
+            {
+                session?.Dispose();
+            }
+            catch (Exception)
+            {
+                // A session that fails to shut down has already produced its trace; the run's result stands.
+            }
+        }
+    }
+
+    private static StepRecord Check(StepRecord record, int step, RecordPhase phase)
+    {
+        if (record.Step != step || record.Phase != phase)
+            throw new BackendException($"the backend returned a {record.Phase} record for step {record.Step}; expected {phase} for step {step}");
+        return record;
+    }
+
+    private static BackendRun Finish(TraceWriter writer, string backend, RunStatus status, string? message, int steps, Stopwatch clock,
+        IReadOnlyList<ConventionMismatch> mismatches, IReadOnlyDictionary<string, string> runtime)
+    {
+        writer.UpdateHeader(h => h with
+        {
+            Status = status switch { RunStatus.Completed => "completed", RunStatus.Failed => "failed", _ => "unavailable" },
+            Message = message,
+            StepsCompleted = steps,
+            Seconds = clock.Elapsed.TotalSeconds,
+        });
+        return new BackendRun(backend, status, message, writer.Directory, steps, clock.Elapsed, mismatches, runtime);
+    }
+
+    private static BackendDescription SafeDescribe(IBackend backend)
+    {
+        try
+        {
+            return backend.Describe();
+        }
+        catch (Exception e)
+        {
+            return new BackendDescription(backend.Name, false, $"{e.GetType().Name}: {e.Message}", new Dictionary<string, string>(),
+                new BackendCapabilities(new HashSet<DType>(), new HashSet<string>()));
+        }
+    }
+
+    private static IReadOnlyList<ConventionMismatch> SafeMismatches(IBackendSession? session)
+    {
+        try
+        {
+            return session?.Mismatches ?? [];
+        }
+        catch (Exception)
+        {
+            return [];
+        }
+    }
+}

@@ -1,0 +1,225 @@
+using Parity.Tensors;
+
+namespace Parity.Specs;
+
+/// <summary>
+/// A validated, framework-neutral scenario: the model, its initialization, data, optimizer, schedule and
+/// capture policy. Canonical conventions only (docs/spec.md); every backend translates from these.
+/// Built by <see cref="SpecLoader"/>, which rejects anything inconsistent before a backend runs.
+/// </summary>
+public sealed record ScenarioSpec(
+    string Name,
+    string Description,
+    ulong Seed,
+    DType DType,
+    ModelSpec Model,
+    InitSpec Init,
+    OptimizerSpec Optimizer,
+    DataSpec Data,
+    ScheduleSpec Schedule,
+    CaptureSpec Capture,
+    ToleranceOverrides? Tolerances = null)
+{
+    /// <summary>Directory the spec was loaded from; relative data paths resolve against it.</summary>
+    public string BaseDirectory { get; init; } = ".";
+
+    /// <summary>The canonical JSON text of this spec (what workers receive and what the spec hash is taken over).</summary>
+    public string CanonicalJson { get; init; } = "";
+}
+
+/// <summary>Layer instances and the ordered calls that use them; an instance named by two calls is shared.</summary>
+public sealed record ModelSpec(int Inputs, IReadOnlyList<LayerSpec> Layers, IReadOnlyList<CallSpec> Calls)
+{
+    /// <summary>The instance named <paramref name="name"/>.</summary>
+    public LayerSpec Layer(string name) => Layers.First(l => l.Name == name);
+
+    /// <summary>Instances called at two or more call sites.</summary>
+    public IEnumerable<LayerSpec> SharedLayers =>
+        Layers.Where(l => Calls.Count(c => c.Layer == l.Name) > 1);
+}
+
+/// <summary>One call of a layer instance. <see cref="Id"/> names the call site in traces and reports.</summary>
+public sealed record CallSpec(string Id, string Layer);
+
+/// <summary>A layer instance.</summary>
+public abstract record LayerSpec(string Name)
+{
+    /// <summary>The spec's <c>type</c> string.</summary>
+    public abstract string Type { get; }
+
+    /// <summary>Trainable parameters as (local name, shape), in canonical order and layout.</summary>
+    public abstract IReadOnlyList<(string Name, int[] Shape)> ParameterShapes { get; }
+}
+
+/// <summary>y = x W^T + b with W stored [out, in] (the PyTorch layout; Keras kernels are the transpose).</summary>
+public sealed record LinearSpec(string Name, int In, int Out, bool Bias, InitializerSpec WeightInit, InitializerSpec BiasInit)
+    : LayerSpec(Name)
+{
+    /// <inheritdoc />
+    public override string Type => "linear";
+
+    /// <inheritdoc />
+    public override IReadOnlyList<(string Name, int[] Shape)> ParameterShapes =>
+        Bias ? [("weight", [Out, In]), ("bias", [Out])] : [("weight", [Out, In])];
+}
+
+/// <summary>Running-variance estimator stored by batchnorm (CONVENTIONS.md section 1).</summary>
+public enum RunningVarianceEstimator
+{
+    /// <summary>var * N/(N-1): PyTorch, Chainer, TF fused kernels.</summary>
+    Unbiased,
+
+    /// <summary>var (1/N): Keras on 2-D inputs, TF.js, ONNX.</summary>
+    Biased,
+}
+
+/// <summary>
+/// Batch normalization over features. <see cref="Momentum"/> is the weight of the NEW batch statistic
+/// (PyTorch meaning: run = (1-m) run + m batch); <see cref="Eps"/> sits inside the square root.
+/// </summary>
+public sealed record BatchNormSpec(string Name, int Features, double Momentum, double Eps, RunningVarianceEstimator RunningVariance, bool Affine)
+    : LayerSpec(Name)
+{
+    /// <inheritdoc />
+    public override string Type => "batchnorm";
+
+    /// <inheritdoc />
+    public override IReadOnlyList<(string Name, int[] Shape)> ParameterShapes =>
+        Affine ? [("gamma", [Features]), ("beta", [Features])] : [];
+}
+
+/// <summary>Layer normalization over the feature axis (cs231n, seed 003), eps inside the square root.</summary>
+public sealed record LayerNormSpec(string Name, int Features, double Eps, bool Affine) : LayerSpec(Name)
+{
+    /// <inheritdoc />
+    public override string Type => "layernorm";
+
+    /// <inheritdoc />
+    public override IReadOnlyList<(string Name, int[] Shape)> ParameterShapes =>
+        Affine ? [("gamma", [Features]), ("beta", [Features])] : [];
+}
+
+/// <summary>max(x, 0).</summary>
+public sealed record ReluSpec(string Name) : LayerSpec(Name)
+{
+    /// <inheritdoc />
+    public override string Type => "relu";
+
+    /// <inheritdoc />
+    public override IReadOnlyList<(string Name, int[] Shape)> ParameterShapes => [];
+}
+
+/// <summary>The identity (Keras <c>Activation('linear')</c>, seed 002).</summary>
+public sealed record IdentitySpec(string Name) : LayerSpec(Name)
+{
+    /// <inheritdoc />
+    public override string Type => "identity";
+
+    /// <inheritdoc />
+    public override IReadOnlyList<(string Name, int[] Shape)> ParameterShapes => [];
+}
+
+/// <summary>A named initializer; <see cref="Std"/> is used by <c>normal</c> (cs231n weight_scale).</summary>
+public sealed record InitializerSpec(string Kind, double Std = 0)
+{
+    /// <summary>Known initializer names (docs/spec.md).</summary>
+    public static readonly IReadOnlyList<string> Kinds =
+        ["he_normal", "he_normal_truncated", "glorot_uniform", "lecun_normal", "pytorch_default", "normal", "zeros", "ones"];
+}
+
+/// <summary>How initial tensors are chosen.</summary>
+public enum InitMode
+{
+    /// <summary>The harness draws every initial tensor once and loads the same numbers into every backend.</summary>
+    Injected,
+
+    /// <summary>Each framework uses its own seeded initializers (RNG-stream effects show up).</summary>
+    Framework,
+}
+
+/// <summary>Initialization mode and seed.</summary>
+public sealed record InitSpec(InitMode Mode, ulong Seed);
+
+/// <summary>The Adam epsilon form (CONVENTIONS.md section 3).</summary>
+public enum EpsilonForm
+{
+    /// <summary>theta -= lr * m_hat / (sqrt(v_hat) + eps): PyTorch, TF.js.</summary>
+    SqrtVHat,
+
+    /// <summary>alpha_t = lr sqrt(1-b2^t)/(1-b1^t); theta -= alpha_t m / (sqrt(v) + eps): tf.keras, TF1, Chainer.</summary>
+    EpsilonHat,
+}
+
+/// <summary>An optimizer.</summary>
+public abstract record OptimizerSpec(double LearningRate)
+{
+    /// <summary>The spec's <c>type</c> string.</summary>
+    public abstract string Type { get; }
+}
+
+/// <summary>SGD with (heavy-ball, PyTorch form) momentum: v = mu v + g; theta -= lr v.</summary>
+public sealed record SgdSpec(double LearningRate, double Momentum) : OptimizerSpec(LearningRate)
+{
+    /// <inheritdoc />
+    public override string Type => "sgd";
+}
+
+/// <summary>Adam with explicit betas, eps and epsilon form.</summary>
+public sealed record AdamSpec(double LearningRate, double Beta1, double Beta2, double Eps, EpsilonForm EpsilonForm) : OptimizerSpec(LearningRate)
+{
+    /// <inheritdoc />
+    public override string Type => "adam";
+}
+
+/// <summary>Where samples come from.</summary>
+public abstract record DataSourceSpec
+{
+    /// <summary>The spec's <c>type</c> string.</summary>
+    public abstract string Type { get; }
+}
+
+/// <summary>IDX files (MNIST layout; raw or .gz), pixels scaled to [0,1] when <see cref="Normalize"/>.</summary>
+public sealed record IdxSourceSpec(string Images, string Labels, int? Limit, bool Normalize) : DataSourceSpec
+{
+    /// <inheritdoc />
+    public override string Type => "idx";
+}
+
+/// <summary>
+/// Seeded synthetic samples. <c>teacher</c>: Gaussian inputs labelled by the argmax of a random
+/// one-hidden-layer teacher; <c>gaussian</c>: plain normal(0,1) inputs and uniform random labels (the
+/// regression-style data of seed 002 turned into classes).
+/// </summary>
+public sealed record SyntheticSourceSpec(string Generator, int Samples, int Features, int Classes, ulong Seed, ulong TeacherSeed) : DataSourceSpec
+{
+    /// <inheritdoc />
+    public override string Type => "synthetic";
+}
+
+/// <summary>Train and eval sources, batching and shuffling.</summary>
+public sealed record DataSpec(DataSourceSpec Train, DataSourceSpec? Eval, int BatchSize, bool Shuffle, ulong ShuffleSeed, int? EvalLimit);
+
+/// <summary>Length of training and evaluation cadence. Exactly one of <see cref="Steps"/>/<see cref="Epochs"/> is set by the spec.</summary>
+public sealed record ScheduleSpec(int? Steps, int? Epochs, int EvalEvery);
+
+/// <summary>Which steps are captured in full.</summary>
+public sealed record CaptureSpec(CaptureSteps Steps, IReadOnlySet<Tracing.TensorKind> Kinds);
+
+/// <summary>A step selection: all, every k, or the first n and the last.</summary>
+public sealed record CaptureSteps(string Mode, int Every, int First, bool Last)
+{
+    /// <summary>Every step.</summary>
+    public static readonly CaptureSteps All = new("all", 1, 0, true);
+
+    /// <summary>True when step <paramref name="step"/> (1-based) of <paramref name="total"/> is captured.</summary>
+    public bool Includes(int step, int total) => Mode switch
+    {
+        "all" => true,
+        "every" => step % Every == 0 || step == 1 || (Last && step == total),
+        "first" => step <= First || (Last && step == total),
+        _ => false,
+    };
+}
+
+/// <summary>Per-spec tolerance overrides, read by the comparison project (docs/tolerances.md).</summary>
+public sealed record ToleranceOverrides(IReadOnlyDictionary<string, (double Atol, double Rtol)> ByKind, double? EnvelopeMultiple, double? EnvelopeFloor);

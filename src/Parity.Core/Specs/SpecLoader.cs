@@ -1,0 +1,313 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Parity.Tensors;
+using Parity.Tracing;
+
+namespace Parity.Specs;
+
+/// <summary>
+/// Reads and validates a scenario spec (docs/spec.md, docs/spec.schema.json). Every user mistake becomes
+/// a <see cref="SpecException"/> naming the JSON path and what was expected; nothing runs before the
+/// whole spec, shapes included, is consistent.
+/// </summary>
+public static class SpecLoader
+{
+    // Limits keep a mistyped number from allocating gigabytes before anything can say it is wrong.
+    private const int MaxWidth = 1 << 16;
+    private const long MaxWeightElements = 64L << 20;
+    private const long MaxDataElements = 256L << 20;
+
+    /// <summary>Loads a spec file; relative data paths resolve against its directory.</summary>
+    public static ScenarioSpec LoadFile(string path)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            throw new SpecException("$", $"cannot read the spec file: {e.Message}", path);
+        }
+        try
+        {
+            return Parse(text, Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".");
+        }
+        catch (SpecException e)
+        {
+            throw e.WithFile(path);
+        }
+    }
+
+    /// <summary>Parses spec text.</summary>
+    public static ScenarioSpec Parse(string json, string baseDirectory = ".")
+    {
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(json, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true, MaxDepth = 64 });
+        }
+        catch (JsonException e)
+        {
+            throw new SpecException("$", $"not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}): {FirstSentence(e.Message)}");
+        }
+        using (doc)
+        {
+            var spec = Read(new JsonCursor(doc.RootElement, "$")) with { BaseDirectory = baseDirectory };
+            return spec with { CanonicalJson = SpecWriter.Write(spec) };
+        }
+    }
+
+    /// <summary>A short stable hash of the canonical spec (sha256, first 16 hex digits).</summary>
+    public static string Hash(ScenarioSpec spec) =>
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(spec.CanonicalJson)))[..16];
+
+    private static ScenarioSpec Read(JsonCursor root)
+    {
+        root.Object("name", "description", "seed", "dtype", "model", "init", "loss", "optimizer", "data", "training", "evaluation", "capture", "tolerances");
+        string name = root.String("name");
+        if (name.Length is 0 or > 200) throw root.Get("name").Error("expected a name of 1..200 characters");
+        ulong seed = root.Seed("seed", 0);
+        var dtype = DTypes.TryParse(root.Choice("dtype", "float32", "float32", "float64"))!.Value;
+        root.Choice("loss", "softmax_cross_entropy", "softmax_cross_entropy");
+
+        var model = ReadModel(root.Get("model"));
+        var init = ReadInit(root.Optional("init"), seed);
+        var optimizer = ReadOptimizer(root.Get("optimizer"));
+        var data = ReadData(root.Get("data"), seed);
+        var schedule = ReadSchedule(root.Get("training"), root.Optional("evaluation"));
+        var capture = ReadCapture(root.Optional("capture"));
+        var tolerances = root.Optional("tolerances") is { } t ? ReadTolerances(t) : null;
+        return new ScenarioSpec(name, root.String("description", ""), seed, dtype, model, init, optimizer, data, schedule, capture, tolerances);
+    }
+
+    private static ModelSpec ReadModel(JsonCursor m)
+    {
+        m.Object("inputs", "layers", "calls");
+        int inputs = m.Int("inputs", 1, MaxWidth);
+        var layers = new List<LayerSpec>();
+        var names = new HashSet<string>();
+        foreach (var l in m.Get("layers").Array(1, 1000))
+        {
+            var layer = ReadLayer(l);
+            if (!names.Add(layer.Name)) throw l.Get("name").Error($"duplicate layer name '{layer.Name}'");
+            layers.Add(layer);
+        }
+
+        var calls = new List<(string Layer, string? Id, JsonCursor At)>();
+        foreach (var c in m.Get("calls").Array(1, 10000))
+        {
+            if (c.Element.ValueKind == JsonValueKind.String) calls.Add((c.String(), null, c));
+            else
+            {
+                c.Object("layer", "id");
+                calls.Add((c.String("layer"), c.Has("id") ? c.String("id") : null, c));
+            }
+        }
+
+        // Resolve call ids: explicit, else the layer name, else layer#k for the k-th call of a shared instance.
+        var callSpecs = new List<CallSpec>();
+        var ids = new HashSet<string>();
+        int width = inputs;
+        foreach (var (layerName, explicitId, at) in calls)
+        {
+            var layer = layers.FirstOrDefault(l => l.Name == layerName)
+                ?? throw at.Error($"no layer named '{layerName}'; layers are: {string.Join(", ", names)}");
+            int callsOfLayer = calls.Count(c => c.Layer == layerName);
+            int k = callSpecs.Count(c => c.Layer == layerName) + 1;
+            string id = explicitId ?? (callsOfLayer == 1 ? layerName : $"{layerName}#{k}");
+            if (id.Length == 0 || !ids.Add(id)) throw at.Error($"call id '{id}' is empty or used twice");
+            switch (layer)
+            {
+                case LinearSpec lin when lin.In != width:
+                    throw at.Error($"layer '{lin.Name}' expects {lin.In} inputs but the previous call produces {width}");
+                case LinearSpec lin:
+                    width = lin.Out;
+                    break;
+                case BatchNormSpec bn when bn.Features != width:
+                    throw at.Error($"batchnorm '{bn.Name}' has {bn.Features} features but its input has {width}");
+                case LayerNormSpec ln when ln.Features != width:
+                    throw at.Error($"layernorm '{ln.Name}' has {ln.Features} features but its input has {width}");
+            }
+            callSpecs.Add(new CallSpec(id, layerName));
+        }
+        foreach (var unused in layers.Where(l => callSpecs.All(c => c.Layer != l.Name)))
+            throw m.Get("calls").Error($"layer '{unused.Name}' is never called");
+        return new ModelSpec(inputs, layers, callSpecs);
+    }
+
+    private static LayerSpec ReadLayer(JsonCursor l)
+    {
+        string type = l.Object("name", "type", "in", "out", "bias", "init", "features", "momentum", "eps", "runningVariance", "affine")
+            .Choice("type", "", "linear", "batchnorm", "layernorm", "relu", "identity");
+        string name = l.String("name");
+        if (name.Length is 0 or > 100 || name.Any(c => char.IsControl(c) || c is '.' or '#' or '/' or ':'))
+            throw l.Get("name").Error("expected 1..100 characters without '.', '#', '/', ':' or control characters");
+        string[] allowed = type switch
+        {
+            "linear" => ["name", "type", "in", "out", "bias", "init"],
+            "batchnorm" => ["name", "type", "features", "momentum", "eps", "runningVariance", "affine"],
+            "layernorm" => ["name", "type", "features", "eps", "affine"],
+            _ => ["name", "type"],
+        };
+        l.Object(allowed);
+        switch (type)
+        {
+            case "linear":
+                int inW = l.Int("in", 1, MaxWidth), outW = l.Int("out", 1, MaxWidth);
+                if ((long)inW * outW > MaxWeightElements) throw l.Error($"{inW}x{outW} weights exceed the limit of {MaxWeightElements} elements");
+                var init = l.Optional("init")?.Object("weight", "bias");
+                return new LinearSpec(name, inW, outW, l.Bool("bias", true),
+                    ReadInitializer(init, "weight", "pytorch_default"), ReadInitializer(init, "bias", "pytorch_default"));
+            case "batchnorm":
+                return new BatchNormSpec(name, l.Int("features", 1, MaxWidth), l.Number("momentum", 0, 1, 0.1), l.Number("eps", 0, 1, 1e-5, exclusiveMin: true),
+                    l.Choice("runningVariance", "unbiased", "unbiased", "biased") == "unbiased" ? RunningVarianceEstimator.Unbiased : RunningVarianceEstimator.Biased,
+                    l.Bool("affine", true));
+            case "layernorm":
+                return new LayerNormSpec(name, l.Int("features", 1, MaxWidth), l.Number("eps", 0, 1, 1e-5, exclusiveMin: true), l.Bool("affine", true));
+            case "relu":
+                return new ReluSpec(name);
+            default:
+                return new IdentitySpec(name);
+        }
+    }
+
+    private static InitializerSpec ReadInitializer(JsonCursor? parent, string key, string fallback)
+    {
+        if (parent is not { } p || !p.Has(key)) return new InitializerSpec(fallback);
+        var v = p.Get(key);
+        if (v.Element.ValueKind == JsonValueKind.String)
+        {
+            string kind = v.String();
+            if (kind == "normal") throw v.Error("'normal' needs a standard deviation: write {\"type\": \"normal\", \"std\": 0.01}");
+            if (!InitializerSpec.Kinds.Contains(kind)) throw v.Error($"unknown initializer '{kind}'; expected one of: {string.Join(", ", InitializerSpec.Kinds)}");
+            return new InitializerSpec(kind);
+        }
+        v.Object("type", "std");
+        string type = v.Choice("type", "", [.. InitializerSpec.Kinds]);
+        return new InitializerSpec(type, type == "normal" ? v.Number("std", 0, 100) : 0);
+    }
+
+    private static InitSpec ReadInit(JsonCursor? c, ulong seed)
+    {
+        if (c is not { } i) return new InitSpec(InitMode.Injected, seed);
+        i.Object("mode", "seed");
+        var mode = i.Choice("mode", "injected", "injected", "framework") == "injected" ? InitMode.Injected : InitMode.Framework;
+        return new InitSpec(mode, i.Seed("seed", seed));
+    }
+
+    private static OptimizerSpec ReadOptimizer(JsonCursor o)
+    {
+        string type = o.Object("type", "lr", "momentum", "beta1", "beta2", "eps", "epsilonForm").Choice("type", "", "sgd", "adam");
+        if (type == "sgd")
+        {
+            o.Object("type", "lr", "momentum");
+            return new SgdSpec(o.Number("lr", 0, 100, exclusiveMin: true), o.Number("momentum", 0, 0.9999999, 0));
+        }
+        o.Object("type", "lr", "beta1", "beta2", "eps", "epsilonForm");
+        var form = o.Choice("epsilonForm", "sqrtVHat", "sqrtVHat", "epsilonHat") == "sqrtVHat" ? EpsilonForm.SqrtVHat : EpsilonForm.EpsilonHat;
+        return new AdamSpec(o.Number("lr", 0, 100, 1e-3, exclusiveMin: true), o.Number("beta1", 0, 0.9999999, 0.9), o.Number("beta2", 0, 0.9999999, 0.999),
+            o.Number("eps", 0, 1, 1e-8, exclusiveMin: true), form);
+    }
+
+    private static DataSpec ReadData(JsonCursor d, ulong seed)
+    {
+        d.Object("train", "eval", "batchSize", "shuffle", "shuffleSeed", "evalLimit");
+        var train = ReadSource(d.Get("train"), seed);
+        var eval = d.Optional("eval") is { } e ? ReadSource(e, seed + 1) : null;
+        int? evalLimit = d.Has("evalLimit") ? d.Int("evalLimit", 1, int.MaxValue) : null;
+        return new DataSpec(train, eval, d.Int("batchSize", 1, 1 << 20), d.Bool("shuffle", true), d.Seed("shuffleSeed", seed), evalLimit);
+    }
+
+    private static DataSourceSpec ReadSource(JsonCursor s, ulong seed)
+    {
+        string type = s.Object("type", "images", "labels", "limit", "normalize", "generator", "samples", "features", "classes", "seed", "teacherSeed")
+            .Choice("type", "", "idx", "synthetic");
+        if (type == "idx")
+        {
+            s.Object("type", "images", "labels", "limit", "normalize");
+            int? limit = s.Has("limit") ? s.Int("limit", 1, int.MaxValue) : null;
+            return new IdxSourceSpec(NonEmpty(s, "images"), NonEmpty(s, "labels"), limit, s.Bool("normalize", true));
+        }
+        s.Object("type", "generator", "samples", "features", "classes", "seed", "teacherSeed");
+        int samples = s.Int("samples", 1, 10_000_000), features = s.Int("features", 1, MaxWidth);
+        if ((long)samples * features > MaxDataElements) throw s.Error($"{samples} samples of {features} features exceed the limit of {MaxDataElements} values");
+        return new SyntheticSourceSpec(s.Choice("generator", "teacher", "teacher", "gaussian"), samples, features, s.Int("classes", 2, 10_000),
+            s.Seed("seed", seed), s.Seed("teacherSeed", 0));
+    }
+
+    private static string NonEmpty(JsonCursor s, string key)
+    {
+        string v = s.String(key);
+        if (v.Length == 0 || v.IndexOf('\0') >= 0) throw s.Get(key).Error("expected a file path");
+        return v;
+    }
+
+    private static ScheduleSpec ReadSchedule(JsonCursor t, JsonCursor? e)
+    {
+        t.Object("steps", "epochs");
+        if (t.Has("steps") == t.Has("epochs")) throw t.Error("give exactly one of 'steps' or 'epochs'");
+        int? steps = t.Has("steps") ? t.Int("steps", 1, 100_000_000) : null;
+        int? epochs = t.Has("epochs") ? t.Int("epochs", 1, 1_000_000) : null;
+        int every = e is { } ev ? ev.Object("every").Int("every", 0, 100_000_000, 0) : 0;
+        return new ScheduleSpec(steps, epochs, every);
+    }
+
+    private static CaptureSpec ReadCapture(JsonCursor? c)
+    {
+        if (c is not { } cap) return new CaptureSpec(CaptureSteps.All, TensorKinds.All);
+        cap.Object("steps", "kinds");
+        var steps = CaptureSteps.All;
+        if (cap.Has("steps"))
+        {
+            var s = cap.Get("steps");
+            if (s.Element.ValueKind == JsonValueKind.String)
+            {
+                if (s.String() != "all") throw s.Error("expected \"all\", {\"every\": k} or {\"first\": n, \"last\": true}");
+            }
+            else
+            {
+                s.Object("every", "first", "last");
+                if (s.Has("every") == s.Has("first")) throw s.Error("give exactly one of 'every' or 'first'");
+                steps = s.Has("every")
+                    ? new CaptureSteps("every", s.Int("every", 1, 100_000_000), 0, s.Bool("last", true))
+                    : new CaptureSteps("first", 1, s.Int("first", 0, 100_000_000), s.Bool("last", true));
+            }
+        }
+        IReadOnlySet<TensorKind> kinds = TensorKinds.All;
+        if (cap.Has("kinds"))
+        {
+            var set = new HashSet<TensorKind> { TensorKind.Loss, TensorKind.TrainAccuracy, TensorKind.EvalLoss, TensorKind.EvalAccuracy };
+            foreach (var k in cap.Get("kinds").Array(0, 64))
+                set.Add(TensorKinds.TryParse(k.String()) ?? throw k.Error($"unknown tensor kind '{k.String()}'; expected one of: {string.Join(", ", TensorKinds.All.Select(x => x.Name()))}"));
+            kinds = set;
+        }
+        return new CaptureSpec(steps, kinds);
+    }
+
+    private static ToleranceOverrides ReadTolerances(JsonCursor t)
+    {
+        t.Object("kinds", "envelopeMultiple", "envelopeFloor");
+        var byKind = new Dictionary<string, (double, double)>();
+        if (t.Optional("kinds") is { } kinds)
+        {
+            if (kinds.Element.ValueKind != JsonValueKind.Object) throw kinds.Error($"expected an object, found {JsonCursor.Describe(kinds.Element)}");
+            foreach (var p in kinds.Element.EnumerateObject())
+            {
+                var k = kinds.Get(p.Name).Object("atol", "rtol");
+                if (TensorKinds.TryParse(p.Name) is null) throw k.Error($"unknown tensor kind '{p.Name}'");
+                byKind[TensorKinds.TryParse(p.Name)!.Value.Name()] = (k.Number("atol", 0, 1e6), k.Number("rtol", 0, 1e6));
+            }
+        }
+        double? multiple = t.Has("envelopeMultiple") ? t.Number("envelopeMultiple", 1, 1e6) : null;
+        double? floor = t.Has("envelopeFloor") ? t.Number("envelopeFloor", 0, 1) : null;
+        return new ToleranceOverrides(byKind, multiple, floor);
+    }
+
+    private static string FirstSentence(string message)
+    {
+        int i = message.IndexOf(" Path:", StringComparison.Ordinal);
+        return (i > 0 ? message[..i] : message).Trim();
+    }
+}

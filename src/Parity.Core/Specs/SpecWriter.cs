@@ -1,0 +1,195 @@
+using System.Text;
+using System.Text.Json;
+using Parity.Tensors;
+using Parity.Tracing;
+
+namespace Parity.Specs;
+
+/// <summary>
+/// Writes a spec as canonical JSON: every default made explicit, keys in a fixed order, call ids
+/// resolved. It is what out-of-process workers receive, so a worker never re-implements defaults, and
+/// what <see cref="SpecLoader.Hash"/> is taken over. <see cref="SpecLoader.Parse"/> reads it back to an equal spec.
+/// </summary>
+public static class SpecWriter
+{
+    /// <summary>The canonical JSON text.</summary>
+    public static string Write(ScenarioSpec spec)
+    {
+        using var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteString("name", spec.Name);
+            w.WriteString("description", spec.Description);
+            w.WriteNumber("seed", spec.Seed);
+            w.WriteString("dtype", spec.DType.Name());
+            WriteModel(w, spec.Model);
+            w.WriteStartObject("init");
+            w.WriteString("mode", spec.Init.Mode == InitMode.Injected ? "injected" : "framework");
+            w.WriteNumber("seed", spec.Init.Seed);
+            w.WriteEndObject();
+            w.WriteString("loss", "softmax_cross_entropy");
+            WriteOptimizer(w, spec.Optimizer);
+            WriteData(w, spec.Data);
+            w.WriteStartObject("training");
+            if (spec.Schedule.Steps is int s) w.WriteNumber("steps", s);
+            else w.WriteNumber("epochs", spec.Schedule.Epochs!.Value);
+            w.WriteEndObject();
+            w.WriteStartObject("evaluation");
+            w.WriteNumber("every", spec.Schedule.EvalEvery);
+            w.WriteEndObject();
+            WriteCapture(w, spec.Capture);
+            if (spec.Tolerances is { } t) WriteTolerances(w, t);
+            w.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(stream.ToArray());
+    }
+
+    private static void WriteModel(Utf8JsonWriter w, ModelSpec m)
+    {
+        w.WriteStartObject("model");
+        w.WriteNumber("inputs", m.Inputs);
+        w.WriteStartArray("layers");
+        foreach (var layer in m.Layers)
+        {
+            w.WriteStartObject();
+            w.WriteString("name", layer.Name);
+            w.WriteString("type", layer.Type);
+            switch (layer)
+            {
+                case LinearSpec l:
+                    w.WriteNumber("in", l.In);
+                    w.WriteNumber("out", l.Out);
+                    w.WriteBoolean("bias", l.Bias);
+                    w.WriteStartObject("init");
+                    WriteInitializer(w, "weight", l.WeightInit);
+                    WriteInitializer(w, "bias", l.BiasInit);
+                    w.WriteEndObject();
+                    break;
+                case BatchNormSpec bn:
+                    w.WriteNumber("features", bn.Features);
+                    w.WriteNumber("momentum", bn.Momentum);
+                    w.WriteNumber("eps", bn.Eps);
+                    w.WriteString("runningVariance", bn.RunningVariance == RunningVarianceEstimator.Unbiased ? "unbiased" : "biased");
+                    w.WriteBoolean("affine", bn.Affine);
+                    break;
+                case LayerNormSpec ln:
+                    w.WriteNumber("features", ln.Features);
+                    w.WriteNumber("eps", ln.Eps);
+                    w.WriteBoolean("affine", ln.Affine);
+                    break;
+            }
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteStartArray("calls");
+        foreach (var c in m.Calls)
+        {
+            w.WriteStartObject();
+            w.WriteString("id", c.Id);
+            w.WriteString("layer", c.Layer);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    private static void WriteInitializer(Utf8JsonWriter w, string key, InitializerSpec init)
+    {
+        w.WriteStartObject(key);
+        w.WriteString("type", init.Kind);
+        if (init.Kind == "normal") w.WriteNumber("std", init.Std);
+        w.WriteEndObject();
+    }
+
+    private static void WriteOptimizer(Utf8JsonWriter w, OptimizerSpec o)
+    {
+        w.WriteStartObject("optimizer");
+        w.WriteString("type", o.Type);
+        w.WriteNumber("lr", o.LearningRate);
+        switch (o)
+        {
+            case SgdSpec sgd:
+                w.WriteNumber("momentum", sgd.Momentum);
+                break;
+            case AdamSpec a:
+                w.WriteNumber("beta1", a.Beta1);
+                w.WriteNumber("beta2", a.Beta2);
+                w.WriteNumber("eps", a.Eps);
+                w.WriteString("epsilonForm", a.EpsilonForm == EpsilonForm.SqrtVHat ? "sqrtVHat" : "epsilonHat");
+                break;
+        }
+        w.WriteEndObject();
+    }
+
+    private static void WriteData(Utf8JsonWriter w, DataSpec d)
+    {
+        w.WriteStartObject("data");
+        WriteSource(w, "train", d.Train);
+        if (d.Eval is not null) WriteSource(w, "eval", d.Eval);
+        w.WriteNumber("batchSize", d.BatchSize);
+        w.WriteBoolean("shuffle", d.Shuffle);
+        w.WriteNumber("shuffleSeed", d.ShuffleSeed);
+        if (d.EvalLimit is int limit) w.WriteNumber("evalLimit", limit);
+        w.WriteEndObject();
+    }
+
+    private static void WriteSource(Utf8JsonWriter w, string key, DataSourceSpec s)
+    {
+        w.WriteStartObject(key);
+        w.WriteString("type", s.Type);
+        switch (s)
+        {
+            case IdxSourceSpec idx:
+                w.WriteString("images", idx.Images);
+                w.WriteString("labels", idx.Labels);
+                if (idx.Limit is int limit) w.WriteNumber("limit", limit);
+                w.WriteBoolean("normalize", idx.Normalize);
+                break;
+            case SyntheticSourceSpec syn:
+                w.WriteString("generator", syn.Generator);
+                w.WriteNumber("samples", syn.Samples);
+                w.WriteNumber("features", syn.Features);
+                w.WriteNumber("classes", syn.Classes);
+                w.WriteNumber("seed", syn.Seed);
+                w.WriteNumber("teacherSeed", syn.TeacherSeed);
+                break;
+        }
+        w.WriteEndObject();
+    }
+
+    private static void WriteCapture(Utf8JsonWriter w, CaptureSpec c)
+    {
+        w.WriteStartObject("capture");
+        if (c.Steps.Mode == "all") w.WriteString("steps", "all");
+        else
+        {
+            w.WriteStartObject("steps");
+            if (c.Steps.Mode == "every") w.WriteNumber("every", c.Steps.Every);
+            else w.WriteNumber("first", c.Steps.First);
+            w.WriteBoolean("last", c.Steps.Last);
+            w.WriteEndObject();
+        }
+        w.WriteStartArray("kinds");
+        foreach (var k in c.Kinds.OrderBy(k => k)) w.WriteStringValue(k.Name());
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    private static void WriteTolerances(Utf8JsonWriter w, ToleranceOverrides t)
+    {
+        w.WriteStartObject("tolerances");
+        w.WriteStartObject("kinds");
+        foreach (var (kind, (atol, rtol)) in t.ByKind.OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            w.WriteStartObject(kind);
+            w.WriteNumber("atol", atol);
+            w.WriteNumber("rtol", rtol);
+            w.WriteEndObject();
+        }
+        w.WriteEndObject();
+        if (t.EnvelopeMultiple is double m) w.WriteNumber("envelopeMultiple", m);
+        if (t.EnvelopeFloor is double f) w.WriteNumber("envelopeFloor", f);
+        w.WriteEndObject();
+    }
+}
