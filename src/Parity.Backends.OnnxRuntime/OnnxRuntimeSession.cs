@@ -1,0 +1,64 @@
+using Parity.Data;
+using Parity.Onnx;
+using Parity.Onnx.Protobuf;
+using Parity.Planning;
+using Parity.Tensors;
+using Parity.Tracing;
+
+namespace Parity.Backends.OnnxRuntime;
+
+/// <summary>
+/// A session over the plan's initial state. <see cref="ReadState"/> exports that state to ONNX and reads
+/// the initializers back (so step 0 checks the exporter's layout against the plan), <see cref="Evaluate"/>
+/// runs the arbiter on it, and <see cref="Step"/> refuses: ONNX Runtime here does inference only.
+/// Chosen over failing in <c>Open</c> so a run that lists onnxruntime as a training backend still shows
+/// what it can do (a step-0 record) before the clear refusal at step 1.
+/// </summary>
+internal sealed class OnnxRuntimeSession : IBackendSession
+{
+    private readonly Plan _plan;
+    private readonly DType _dtype;
+
+    public OnnxRuntimeSession(Plan plan, DType dtype)
+    {
+        _plan = plan;
+        _dtype = dtype;
+        Mismatches = OnnxArbiter.Mismatches(plan.Spec, dtype);
+        RuntimeInfo = new Dictionary<string, string>
+        {
+            ["onnxruntime"] = OnnxArbiter.RuntimeVersion,
+            ["device"] = "cpu (CPU execution provider)",
+            ["opset"] = OnnxExporter.Opset.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+    }
+
+    public IReadOnlyList<Backends.ConventionMismatch> Mismatches { get; }
+
+    public IReadOnlyDictionary<string, string> RuntimeInfo { get; }
+
+    public StepRecord ReadState(int step)
+    {
+        var model = ModelProto.Parse(OnnxExporter.ToBytes(_plan.Graph, _plan.Spec, _plan.InitialState, _dtype));
+        var initializers = model.Graph.Initializer.ToDictionary(t => t.Name, t => OnnxImporter.InitializerValue(t, "exported model"));
+        var record = new StepRecord(step, step == 0 ? RecordPhase.Initial : RecordPhase.Train);
+        foreach (var p in _plan.Graph.Parameters)
+            record.Add(TensorKind.Parameter, p.Name, initializers[p.Name].As(_dtype));
+        foreach (var bn in _plan.Graph.BatchNorms)
+        {
+            record.Add(TensorKind.RunningMean, bn.Name, initializers[OnnxExporter.RunningMeanName(bn.Name)].As(_dtype));
+            record.Add(TensorKind.RunningVariance, bn.Name, initializers[OnnxExporter.RunningVarianceName(bn.Name)].As(_dtype));
+        }
+        return record;
+    }
+
+    public StepRecord Step(int step, Batch batch, Backends.CaptureRequest capture) =>
+        throw new BackendException(OnnxRuntimeBackend.EvaluationOnlyMessage);
+
+    public StepRecord Evaluate(int step, Batch data, Backends.CaptureRequest capture) =>
+        OnnxArbiter.Evaluate(_plan.Graph, _plan.Spec, _plan.InitialState, data, _dtype, step);
+
+    public void Dispose()
+    {
+        // Each evaluation owns and disposes its InferenceSession; nothing is held between calls.
+    }
+}

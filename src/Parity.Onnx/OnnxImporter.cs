@@ -1,0 +1,404 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Text;
+using Google.Protobuf;
+using Parity.Models;
+using Parity.Onnx.Protobuf;
+using Parity.Specs;
+using Parity.Tensors;
+using Parity.Tracing;
+
+namespace Parity.Onnx;
+
+/// <summary>
+/// Turns an ONNX MLP into a Parity spec plus its initial weights (docs/onnx.md), so a model a user
+/// already has can be checked across every backend. The graph must be one chain from a single input
+/// [N, features] through Gemm (transB 0 or 1), MatMul (+ Add of a bias), BatchNormalization (inference
+/// mode), LayerNormalization (last axis), Relu and Identity nodes, weights held in initializers. Nodes
+/// that reuse another node's initializers become one shared instance. Anything else raises
+/// <see cref="OnnxImportException"/> naming the node and its operator.
+/// </summary>
+public static class OnnxImporter
+{
+    /// <summary>Operator types the importer understands (default ONNX domain).</summary>
+    public static IReadOnlyList<string> SupportedOperators { get; } =
+        ["Gemm", "MatMul", "Add (the bias after a MatMul)", "BatchNormalization", "LayerNormalization", "Relu", "Identity"];
+
+    /// <summary>Reads an ONNX file.</summary>
+    /// <returns>
+    /// The canonical spec JSON (model, dtype and weights from the file; data, optimizer and schedule are
+    /// placeholders to edit, see docs/onnx.md) and the initial state: every parameter (canonical layout)
+    /// and running statistic, as <see cref="Planning.Plan.InitialState"/> holds them.
+    /// </returns>
+    /// <exception cref="OnnxImportException">The file cannot be read or is not a supported MLP.</exception>
+    public static (string SpecJson, StepRecord InitialState) Import(string path)
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            throw new OnnxImportException(path, $"cannot read the file: {e.Message}", inner: e);
+        }
+        return Import(bytes, path);
+    }
+
+    /// <summary>Reads ONNX model bytes; <paramref name="source"/> names them in messages and becomes the spec name.</summary>
+    public static (string SpecJson, StepRecord InitialState) Import(byte[] model, string source)
+    {
+        ModelProto proto;
+        try
+        {
+            proto = ModelProto.Parse(model);
+        }
+        catch (InvalidProtocolBufferException e)
+        {
+            throw new OnnxImportException(source, $"not an ONNX model (protobuf: {e.Message})", inner: e);
+        }
+        return new MlpReader(proto, source).Read();
+    }
+
+    /// <summary>The values of an initializer as float64, with its shape.</summary>
+    internal static Tensor InitializerValue(TensorProto tensor, string file)
+    {
+        if (tensor.DataLocation == 1)
+            throw new OnnxImportException(file, $"initializer '{tensor.Name}' keeps its values in an external file; save the model with its weights inside the .onnx file");
+        long count = 1;
+        foreach (long d in tensor.Dims) count *= d;
+        int[] shape = tensor.Dims.Select(d => checked((int)d)).ToArray();
+        double[] values = tensor.DataType switch
+        {
+            OnnxDataType.Float when tensor.RawData.Length > 0 => ReadRaw(tensor, 4, count, file, (b, i) => BinaryPrimitives.ReadSingleLittleEndian(b.AsSpan(i * 4))),
+            OnnxDataType.Float => tensor.FloatData.Select(f => (double)f).ToArray(),
+            OnnxDataType.Double when tensor.RawData.Length > 0 => ReadRaw(tensor, 8, count, file, (b, i) => BinaryPrimitives.ReadDoubleLittleEndian(b.AsSpan(i * 8))),
+            OnnxDataType.Double => [.. tensor.DoubleData],
+            _ => throw new OnnxImportException(file, $"initializer '{tensor.Name}' has element type {tensor.DataType} ({(int)tensor.DataType}); only float (1) and double (11) are supported"),
+        };
+        if (values.Length != count)
+            throw new OnnxImportException(file, $"initializer '{tensor.Name}' has {values.Length} values for shape [{string.Join(",", shape)}]");
+        return new Tensor(shape, values, tensor.DataType == OnnxDataType.Float ? DType.Float32 : DType.Float64);
+    }
+
+    private static double[] ReadRaw(TensorProto tensor, int size, long count, string file, Func<byte[], int, double> read)
+    {
+        if (tensor.RawData.Length != count * size)
+            throw new OnnxImportException(file, $"initializer '{tensor.Name}' has {tensor.RawData.Length} bytes of raw data; its shape needs {count * size}");
+        var values = new double[count];
+        for (int i = 0; i < values.Length; i++) values[i] = read(tensor.RawData, i);
+        return values;
+    }
+
+    /// <summary>A float attribute as the double whose shortest text is the float's (1e-5f reads back as 1e-5).</summary>
+    internal static double FromAttribute(float value) => double.Parse(value.ToString("R", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+
+    /// <summary>Walks the node chain once, building layers, calls and the initial state.</summary>
+    private sealed class MlpReader
+    {
+        private readonly ModelProto _model;
+        private readonly string _file;
+        private readonly Dictionary<string, TensorProto> _initializers = new(StringComparer.Ordinal);
+        private readonly List<LayerSpec> _layers = [];
+        private readonly List<CallSpec> _calls = [];
+        private readonly Dictionary<string, (LayerSpec Layer, string[] Initializers)> _instances = new(StringComparer.Ordinal);
+        private readonly Dictionary<(TensorKind, string), Tensor> _state = [];
+        private DType _dtype;
+        private string _current = "";
+        private string _callId = "";
+        private int _width;
+
+        public MlpReader(ModelProto model, string file)
+        {
+            _model = model;
+            _file = file;
+            foreach (var tensor in model.Graph.Initializer) _initializers[tensor.Name] = tensor;
+        }
+
+        public (string SpecJson, StepRecord InitialState) Read()
+        {
+            var graph = _model.Graph;
+            if (graph.Node.Count == 0) throw Fail("the graph has no nodes (is this an ONNX model?)");
+            if (_model.OpsetImport.Count > 0 && _model.OpsetImport.All(o => o.Domain is not ("" or "ai.onnx")))
+                throw Fail("the model imports no default-domain (ai.onnx) opset");
+            int inputs = ReadInput();
+
+            var nodes = graph.Node;
+            for (int i = 0; i < nodes.Count; i++)
+            {
+                var node = nodes[i];
+                if (node.Domain is not ("" or "ai.onnx"))
+                    throw Unsupported(node, $"operators of domain '{node.Domain}' are not supported");
+                if (node.Input.Count == 0 || node.Input[0] != _current)
+                    throw NodeError(node, $"does not continue the chain from '{_current}'; only a single chain of layers (an MLP) is supported");
+                if (node.Output.Count == 0 || node.Output[0].Length == 0) throw NodeError(node, "has no output");
+                // The call id is the name of the tensor the call produces (Parity's exporter names it by the call id).
+                _callId = node.Output[0];
+                switch (node.OpType)
+                {
+                    case "Gemm": Gemm(node); break;
+                    case "MatMul":
+                        var add = i + 1 < nodes.Count && nodes[i + 1].OpType == "Add" && nodes[i + 1].Input.Contains(_callId) ? nodes[i + 1] : null;
+                        if (add is not null)
+                        {
+                            i++;
+                            _callId = add.Output[0];
+                        }
+                        MatMul(node, add);
+                        break;
+                    case "BatchNormalization": BatchNormalization(node); break;
+                    case "LayerNormalization": LayerNormalization(node); break;
+                    case "Relu": Stateless(node, "relu", name => new ReluSpec(name)); break;
+                    case "Identity": Stateless(node, "identity", name => new IdentitySpec(name)); break;
+                    default:
+                        throw Unsupported(node, $"unsupported operator; supported: {string.Join(", ", SupportedOperators)}");
+                }
+                _current = _callId;
+            }
+            if (_width < 2)
+                throw Fail($"the last node outputs {_width} value(s) per sample; a softmax classifier needs at least 2 classes");
+            return Finish(inputs);
+        }
+
+        private int ReadInput()
+        {
+            var candidates = _model.Graph.Input.Where(v => !_initializers.ContainsKey(v.Name)).ToList();
+            if (candidates.Count != 1)
+                throw Fail($"the graph has {candidates.Count} data inputs ({string.Join(", ", candidates.Select(c => c.Name))}); an MLP has exactly one");
+            var input = candidates[0];
+            _dtype = input.ElementType switch
+            {
+                OnnxDataType.Float => DType.Float32,
+                OnnxDataType.Double => DType.Float64,
+                _ => throw Fail($"input '{input.Name}' has element type {input.ElementType} ({(int)input.ElementType}); only float and double are supported"),
+            };
+            if (input.Shape is not { Count: 2 } shape || shape[1].Value is not long features || features < 1)
+                throw Fail($"input '{input.Name}' has shape [{string.Join(",", input.Shape ?? [])}]; an MLP input is [batch, features] with a fixed feature count (flatten images before the first layer)");
+            _current = input.Name;
+            _width = checked((int)features);
+            return _width;
+        }
+
+        private void Gemm(NodeProto node)
+        {
+            // Gemm-13: Y = alpha * A' * B' + beta * C. Only the plain form is a linear layer.
+            if (Int(node, "transA", 0) != 0) throw NodeError(node, "transA = 1 is not supported (the input must be [batch, features])");
+            if (Float(node, "alpha", 1f) != 1f) throw NodeError(node, $"alpha = {Float(node, "alpha", 1f)} is not supported (only 1)");
+            if (node.Input.Count > 2 && node.Input[2].Length > 0 && Float(node, "beta", 1f) != 1f)
+                throw NodeError(node, $"beta = {Float(node, "beta", 1f)} is not supported (only 1)");
+            long transB = Int(node, "transB", 0);
+            var b = Initializer(node, 1, "B");
+            if (b.Shape.Length != 2) throw NodeError(node, $"B has shape {b.ShapeText}; expected a matrix");
+            // Canonical layout is W [out, in]: transB = 1 stores exactly that, transB = 0 stores W^T.
+            var weight = transB == 1 ? b : b.Transpose2D();
+            string? biasName = node.Input.Count > 2 && node.Input[2].Length > 0 ? node.Input[2] : null;
+            Linear(node, weight, node.Input[1], biasName, biasName is null ? null : Initializer(node, 2, "C"));
+        }
+
+        private void MatMul(NodeProto node, NodeProto? add)
+        {
+            var b = Initializer(node, 1, "B");
+            if (b.Shape.Length != 2) throw NodeError(node, $"B has shape {b.ShapeText}; expected a matrix [in, out]");
+            string? biasName = null;
+            Tensor? bias = null;
+            if (add is not null)
+            {
+                int other = add.Input[0] == node.Output[0] ? 1 : 0;
+                if (add.Input.Count != 2 || !_initializers.ContainsKey(add.Input[other]))
+                    throw NodeError(add, "expected the bias of the preceding MatMul: an Add of an initializer");
+                biasName = add.Input[other];
+                bias = Initializer(add, other, "bias");
+            }
+            Linear(node, b.Transpose2D(), node.Input[1], biasName, bias);
+        }
+
+        private void Linear(NodeProto node, Tensor weight, string weightName, string? biasName, Tensor? bias)
+        {
+            int outW = weight.Shape[0], inW = weight.Shape[1];
+            if (inW != _width) throw NodeError(node, $"the weight takes {inW} inputs but the previous layer produces {_width}");
+            if (bias is not null)
+            {
+                bool vector = bias.Shape.SequenceEqual([outW]) || bias.Shape.SequenceEqual([1, outW]);
+                if (!vector) throw NodeError(node, $"the bias '{biasName}' has shape {bias.ShapeText}; expected [{outW}]");
+                bias = new Tensor([outW], bias.Data, bias.DType);
+            }
+            var placeholder = new InitializerSpec("pytorch_default");
+            string name = Instance(node, weightName, "linear", [weightName, biasName ?? ""],
+                n => new LinearSpec(n, inW, outW, bias is not null, placeholder, placeholder));
+            AddParameter(name, "weight", weight);
+            if (bias is not null) AddParameter(name, "bias", bias);
+            _width = outW;
+        }
+
+        private void BatchNormalization(NodeProto node)
+        {
+            if (Int(node, "training_mode", 0) != 0)
+                throw NodeError(node, "training_mode = 1: export the model in inference (eval) mode");
+            if (node.Input.Count != 5) throw NodeError(node, $"has {node.Input.Count} inputs; expected X, scale, B, input_mean, input_var");
+            var scale = Vector(node, 1, "scale");
+            var bias = Vector(node, 2, "B");
+            var mean = Vector(node, 3, "input_mean");
+            var variance = Vector(node, 4, "input_var");
+            bool affine = !IsConstant(node.Input[1], scale, 1.0) || !IsConstant(node.Input[2], bias, 0.0);
+            // BatchNormalization-15 momentum weighs the OLD statistic; the spec's weighs the new one (CONVENTIONS.md [O]).
+            double momentum = 1.0 - FromAttribute(Float(node, "momentum", 0.9f));
+            double eps = FromAttribute(Float(node, "epsilon", 1e-5f));
+            string name = Instance(node, node.Input[1], "batchnorm", [.. node.Input.Skip(1)],
+                n => new BatchNormSpec(n, _width, Math.Round(momentum, 12), eps, RunningVarianceEstimator.Unbiased, affine));
+            if (affine)
+            {
+                AddParameter(name, "gamma", scale);
+                AddParameter(name, "beta", bias);
+            }
+            _state[(TensorKind.RunningMean, name)] = mean;
+            _state[(TensorKind.RunningVariance, name)] = variance;
+        }
+
+        private void LayerNormalization(NodeProto node)
+        {
+            long axis = Int(node, "axis", -1);
+            if (axis is not (-1 or 1)) throw NodeError(node, $"axis = {axis}; only the feature axis (-1) is supported");
+            var scale = Vector(node, 1, "Scale");
+            bool hasBias = node.Input.Count > 2 && node.Input[2].Length > 0;
+            var bias = hasBias ? Vector(node, 2, "B") : new Tensor([_width], new double[_width], _dtype);
+            bool affine = !IsConstant(node.Input[1], scale, 1.0) || (hasBias && bias.Data.Any(v => v != 0));
+            double eps = FromAttribute(Float(node, "epsilon", 1e-5f));
+            string name = Instance(node, node.Input[1], "layernorm", [.. node.Input.Skip(1)], n => new LayerNormSpec(n, _width, eps, affine));
+            if (affine)
+            {
+                AddParameter(name, "gamma", scale);
+                AddParameter(name, "beta", bias);
+            }
+        }
+
+        private void Stateless(NodeProto node, string type, Func<string, LayerSpec> make)
+        {
+            if (node.Input.Count != 1) throw NodeError(node, $"has {node.Input.Count} inputs; expected 1");
+            // A stateless instance has no initializers to reveal sharing; calls named "x#k" (Parity's
+            // call-id convention for the k-th call of instance x) are taken as calls of one instance x.
+            string stem = Sanitize(StripCallNumber(node.Name.Length > 0 ? node.Name : node.Output[0]));
+            Instance(node, type + ":" + stem, type, [], make, stem);
+        }
+
+        /// <summary>
+        /// Finds or creates the instance behind <paramref name="key"/> (its first initializer's name, or the
+        /// stateless stem) and records the call. A second node with the same key must describe the same layer.
+        /// </summary>
+        private string Instance(NodeProto node, string key, string type, string[] initializers, Func<string, LayerSpec> make, string? stem = null)
+        {
+            if (_instances.TryGetValue(key, out var existing))
+            {
+                var again = make(existing.Layer.Name);
+                if (!again.Equals(existing.Layer) || !existing.Initializers.SequenceEqual(initializers))
+                    throw NodeError(node, $"reuses initializer '{key}' of instance '{existing.Layer.Name}' with different inputs or attributes; a shared instance must be the same layer at every call");
+                _calls.Add(new CallSpec(_callId, existing.Layer.Name));
+                return existing.Layer.Name;
+            }
+            stem ??= key.LastIndexOf('.') > 0 ? Sanitize(key[..key.LastIndexOf('.')]) : "";
+            string name = UniqueName(stem.Length > 0 ? stem : type + (_layers.Count(l => l.Type == type) + 1).ToString(CultureInfo.InvariantCulture));
+            var layer = make(name);
+            _layers.Add(layer);
+            _instances[key] = (layer, initializers);
+            _calls.Add(new CallSpec(_callId, name));
+            return name;
+        }
+
+        private string UniqueName(string stem)
+        {
+            string name = stem;
+            for (int k = 2; _layers.Any(l => l.Name == name); k++) name = $"{stem}_{k}";
+            return name;
+        }
+
+        private void AddParameter(string instance, string local, Tensor value) =>
+            _state[(TensorKind.Parameter, instance + "." + local)] = value;
+
+        private (string, StepRecord) Finish(int inputs)
+        {
+            string name = Path.GetFileNameWithoutExtension(_file);
+            if (name.Length == 0) name = _model.Graph.Name.Length > 0 ? _model.Graph.Name : "imported";
+            if (name.Length > 200) name = name[..200];
+            var model = new ModelSpec(inputs, _layers, _calls);
+            // Placeholders the user edits (docs/onnx.md): synthetic teacher data of the model's width,
+            // plain SGD, 100 steps. The model, dtype and weights are the file's.
+            var train = new SyntheticSourceSpec("teacher", 1024, inputs, _width, 1, 0);
+            var eval = new SyntheticSourceSpec("teacher", 256, inputs, _width, 2, 0);
+            var spec = new ScenarioSpec(
+                name,
+                $"Imported from {Path.GetFileName(_file)} by parity import-onnx: model and initial weights come from the file; " +
+                "data (synthetic placeholder), optimizer and schedule are placeholders to replace (docs/onnx.md).",
+                0, _dtype, model, new InitSpec(InitMode.Injected, 0), new SgdSpec(0.01, 0),
+                new DataSpec(train, eval, 64, true, 0, null), new ScheduleSpec(100, null, 10),
+                new CaptureSpec(CaptureSteps.All, TensorKinds.All));
+            string json = SpecWriter.Write(spec);
+            ScenarioSpec parsed;
+            try
+            {
+                parsed = SpecLoader.Parse(json);
+            }
+            catch (SpecException e)
+            {
+                throw Fail($"the model does not make a valid spec: {e.Message}");
+            }
+
+            var graph = new ModelGraph(parsed.Model);
+            var state = new StepRecord(0, RecordPhase.Initial);
+            foreach (var p in graph.Parameters)
+                state.Add(TensorKind.Parameter, p.Name, _state[(TensorKind.Parameter, p.Name)].As(_dtype));
+            foreach (var bn in graph.BatchNorms)
+            {
+                state.Add(TensorKind.RunningMean, bn.Name, _state[(TensorKind.RunningMean, bn.Name)].As(_dtype));
+                state.Add(TensorKind.RunningVariance, bn.Name, _state[(TensorKind.RunningVariance, bn.Name)].As(_dtype));
+            }
+            return (json, state);
+        }
+
+        private Tensor Initializer(NodeProto node, int index, string role)
+        {
+            if (node.Input.Count <= index || !_initializers.TryGetValue(node.Input[index], out var tensor))
+                throw NodeError(node, $"input {role} ('{(node.Input.Count > index ? node.Input[index] : "")}') is not an initializer; weights must be stored in the model");
+            var value = InitializerValue(tensor, _file);
+            if (value.DType != _dtype)
+                throw NodeError(node, $"initializer '{tensor.Name}' is {value.DType.Name()} but the model input is {_dtype.Name()}");
+            return value;
+        }
+
+        private Tensor Vector(NodeProto node, int index, string role)
+        {
+            var value = Initializer(node, index, role);
+            if (value.Shape.Length != 1 || value.Shape[0] != _width)
+                throw NodeError(node, $"{role} has shape {value.ShapeText}; the previous layer produces {_width} features");
+            return value;
+        }
+
+        // Non-affine normalizations are exported with constant scale and bias initializers whose names
+        // say so; anything else (e.g. gamma that happens to be all ones at step 0) stays affine.
+        private static bool IsConstant(string name, Tensor value, double expected) =>
+            (name.EndsWith(".constant_scale", StringComparison.Ordinal) || name.EndsWith(".constant_bias", StringComparison.Ordinal))
+            && value.Data.All(v => v == expected);
+
+        private static long Int(NodeProto node, string name, long fallback) => node.Find(name)?.I ?? fallback;
+
+        private static float Float(NodeProto node, string name, float fallback) => node.Find(name)?.F ?? fallback;
+
+        private static string StripCallNumber(string id)
+        {
+            int hash = id.LastIndexOf('#');
+            return hash > 0 && id[(hash + 1)..].All(char.IsAsciiDigit) && hash + 1 < id.Length ? id[..hash] : id;
+        }
+
+        private static string Sanitize(string text)
+        {
+            var sb = new StringBuilder(text.Length);
+            foreach (char c in text) sb.Append(char.IsControl(c) || c is '.' or '#' or '/' or ':' ? '_' : c);
+            string name = sb.ToString().Trim('_');
+            return name.Length > 100 ? name[..100] : name;
+        }
+
+        private OnnxImportException Fail(string problem) => new(_file, problem);
+
+        private OnnxImportException NodeError(NodeProto node, string problem) => new(_file, problem, node.Name, node.OpType);
+
+        private OnnxImportException Unsupported(NodeProto node, string problem) => new(_file, problem, node.Name, node.OpType);
+    }
+}

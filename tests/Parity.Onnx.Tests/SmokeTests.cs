@@ -1,0 +1,7 @@
+namespace Parity.Onnx.Tests;
+
+public class SmokeTests
+{
+    [Test]
+    public void Builds() => Assert.Pass();
+}
