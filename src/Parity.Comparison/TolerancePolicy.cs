@@ -1,0 +1,292 @@
+using System.Globalization;
+using Parity.Specs;
+using Parity.Tensors;
+using Parity.Tracing;
+
+namespace Parity.Comparison;
+
+/// <summary>
+/// Every tolerance rule of Parity in one place (docs/tolerances.md). Immutable; built from the defaults,
+/// then the spec's <c>tolerances</c>, then command-line values, later sources winning.
+/// <para>
+/// Two rules, both normwise (on the RMSE of the whole tensor, so one ReLU that flips between float32 and
+/// float64 does not fail a 100,000-element gradient while a systematic error of 1e-3 does):
+/// </para>
+/// <list type="bullet">
+/// <item><b>Noise envelope</b> (float32 actual against a float64 expected, when the float32 reference's
+/// trace is given): pass when <c>RMSE(actual, ref64) &lt;= Multiple * E(s) + Floor * RMS(ref64) + AbsoluteFloor</c>,
+/// where E(s) is the largest RMSE(envelope, ref64) of that tensor at any step up to s (torch._dynamo.utils.same:
+/// <c>res_error &lt;= multiplier * ref_error + tol / 10</c>). Rounding growth is expected (E grows with it);
+/// a jump is not (the actual error must stay within a multiple of the worst rounding seen so far).</item>
+/// <item><b>Growing atol/rtol</b> otherwise: pass when <c>RMSE(actual, expected) &lt;= g(s) * (atol + rtol * RMS(expected))</c>
+/// with <c>g(s) = (1 + s)^GrowthExponent</c>, s the step (0 for the initial state).</item>
+/// </list>
+/// </summary>
+public sealed class TolerancePolicy
+{
+    /// <summary>Default envelope multiple (torch._dynamo.utils.same uses 2, and 3 where rounding is larger).</summary>
+    public const double DefaultEnvelopeMultiple = 3;
+
+    /// <summary>Default envelope floor, relative to the reference tensor's RMS.</summary>
+    public const double DefaultEnvelopeFloor = 1e-6;
+
+    /// <summary>Default exponent of the step growth g(s) = (1 + s)^exponent: 0.5 is a random walk of independent rounding errors.</summary>
+    public const double DefaultGrowthExponent = 0.5;
+
+    /// <summary>An absolute floor under every allowance, far below any float32 rounding, so an all-zero tensor can still fail.</summary>
+    public const double AbsoluteFloor = 1e-30;
+
+    private static readonly TensorKind[] Discrete = [TensorKind.TrainAccuracy, TensorKind.EvalAccuracy];
+
+    private readonly Dictionary<TensorKind, Tolerance> _float32;
+    private readonly Dictionary<TensorKind, Tolerance> _float64;
+    private readonly Dictionary<TensorKind, string> _sources;
+
+    private TolerancePolicy(Dictionary<TensorKind, Tolerance> float32, Dictionary<TensorKind, Tolerance> float64,
+        Dictionary<TensorKind, string> sources, double multiple, double floor, double growthExponent)
+    {
+        _float32 = float32;
+        _float64 = float64;
+        _sources = sources;
+        EnvelopeMultiple = multiple;
+        EnvelopeFloor = floor;
+        GrowthExponent = growthExponent;
+    }
+
+    /// <summary>The defaults alone.</summary>
+    public static TolerancePolicy Default { get; } = Create();
+
+    /// <summary>Multiple of the envelope error a float32 backend may reach.</summary>
+    public double EnvelopeMultiple { get; }
+
+    /// <summary>Floor added to the envelope allowance, relative to the reference tensor's RMS.</summary>
+    public double EnvelopeFloor { get; }
+
+    /// <summary>Exponent of the step growth of atol/rtol.</summary>
+    public double GrowthExponent { get; }
+
+    /// <summary>
+    /// Builds the policy in force: defaults, then <paramref name="spec"/> (the spec's <c>tolerances</c>), then
+    /// <paramref name="cli"/> (command-line values). A kind override applies to every dtype pair.
+    /// </summary>
+    /// <param name="spec">Overrides from the spec, or null.</param>
+    /// <param name="cli">Overrides from the command line, or null.</param>
+    /// <param name="growthExponent">Exponent of g(s); the default suits the fixtures (docs/tolerances.md).</param>
+    public static TolerancePolicy Create(ToleranceOverrides? spec = null, ToleranceOverrides? cli = null, double growthExponent = DefaultGrowthExponent)
+    {
+        if (!(growthExponent >= 0 && growthExponent <= 4)) throw new ArgumentOutOfRangeException(nameof(growthExponent), growthExponent, "the growth exponent must lie in [0, 4]");
+        var float32 = new Dictionary<TensorKind, Tolerance>();
+        var float64 = new Dictionary<TensorKind, Tolerance>();
+        var sources = new Dictionary<TensorKind, string>();
+        foreach (var kind in Enum.GetValues<TensorKind>())
+        {
+            float32[kind] = DefaultFloat32(kind);
+            float64[kind] = DefaultFloat64(kind);
+            sources[kind] = "default";
+        }
+        double multiple = DefaultEnvelopeMultiple, floor = DefaultEnvelopeFloor;
+        foreach (var (overrides, source) in new[] { (spec, "spec"), (cli, "cli") })
+        {
+            if (overrides is null) continue;
+            foreach (var (name, (atol, rtol)) in overrides.ByKind)
+            {
+                var kind = TensorKinds.TryParse(name)
+                    ?? throw new ArgumentException($"{source} tolerances: unknown tensor kind '{name}'; kinds are: {string.Join(", ", Enum.GetValues<TensorKind>().Select(k => k.Name()))}");
+                var tolerance = new Tolerance(atol, rtol);
+                float32[kind] = tolerance;
+                float64[kind] = tolerance;
+                sources[kind] = source;
+            }
+            if (overrides.EnvelopeMultiple is double m)
+            {
+                if (!(m >= 1)) throw new ArgumentException($"{source} tolerances: envelopeMultiple must be at least 1, got {m}");
+                multiple = m;
+            }
+            if (overrides.EnvelopeFloor is double f)
+            {
+                if (!(f >= 0)) throw new ArgumentException($"{source} tolerances: envelopeFloor must be at least 0, got {f}");
+                floor = f;
+            }
+        }
+        return new TolerancePolicy(float32, float64, sources, multiple, floor, growthExponent);
+    }
+
+    /// <summary>
+    /// Parses command-line tolerance values: comma-separated <c>kind=atol:rtol</c>, <c>all=atol:rtol</c>,
+    /// <c>multiple=M</c>, <c>floor=F</c>, e.g. <c>loss=1e-6:1e-5,multiple=4</c>. Throws
+    /// <see cref="ArgumentException"/> naming the bad item.
+    /// </summary>
+    public static ToleranceOverrides ParseOverrides(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var byKind = new Dictionary<string, (double, double)>();
+        double? multiple = null, floor = null;
+        foreach (string raw in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            int eq = raw.IndexOf('=');
+            if (eq <= 0) throw new ArgumentException($"tolerance '{raw}': expected kind=atol:rtol, multiple=M or floor=F");
+            string name = raw[..eq].Trim(), value = raw[(eq + 1)..].Trim();
+            switch (name.ToLowerInvariant())
+            {
+                case "multiple":
+                    multiple = Number(raw, value);
+                    break;
+                case "floor":
+                    floor = Number(raw, value);
+                    break;
+                default:
+                    string[] parts = value.Split(':');
+                    if (parts.Length != 2) throw new ArgumentException($"tolerance '{raw}': expected {name}=atol:rtol, e.g. {name}=1e-6:1e-5");
+                    var pair = (Number(raw, parts[0]), Number(raw, parts[1]));
+                    if (name.Equals("all", StringComparison.OrdinalIgnoreCase))
+                    {
+                        foreach (var kind in Enum.GetValues<TensorKind>()) byKind[kind.Name()] = pair;
+                    }
+                    else
+                    {
+                        var kind = TensorKinds.TryParse(name)
+                            ?? throw new ArgumentException($"tolerance '{raw}': unknown tensor kind '{name}'; kinds are: all, {string.Join(", ", Enum.GetValues<TensorKind>().Select(k => k.Name()))}");
+                        byKind[kind.Name()] = pair;
+                    }
+                    break;
+            }
+        }
+        return new ToleranceOverrides(byKind, multiple, floor);
+    }
+
+    /// <summary>
+    /// The atol/rtol of <paramref name="kind"/> for this dtype pair before step growth: the float64 table when
+    /// both tensors are float64, else the float32 table (the coarser precision decides).
+    /// </summary>
+    public Tolerance BaseTolerance(TensorKind kind, DType actual, DType expected) =>
+        actual == DType.Float64 && expected == DType.Float64 ? _float64[kind] : _float32[kind];
+
+    /// <summary>g(s) = (1 + s)^GrowthExponent: how much atol/rtol grow by step <paramref name="step"/>.</summary>
+    public double Growth(int step) => Math.Pow(1 + Math.Max(0, step), GrowthExponent);
+
+    /// <summary>
+    /// The tolerance in force for one tensor: <c>atol' = g(s) (atol + rtol RMS(expected))</c>, <c>rtol' = g(s) rtol</c>.
+    /// atol' is also the RMSE allowed; adding <c>rtol RMS</c> to atol makes the absolute floor follow the
+    /// tensor's scale, as rounding in a sum follows the size of its terms, not of its result.
+    /// </summary>
+    public Tolerance ToleranceAt(TensorKind kind, int step, DType actual, DType expected, double referenceRms)
+    {
+        var t = BaseTolerance(kind, actual, expected);
+        double g = Growth(step);
+        double rms = double.IsFinite(referenceRms) ? referenceRms : 0;
+        return new Tolerance(g * (t.Atol + t.Rtol * rms), g * t.Rtol);
+    }
+
+    /// <summary>
+    /// True when the noise envelope judges this tensor: a float32 actual against a float64 expected, for any
+    /// kind but the accuracies (a count of argmax flips is not a rounding error that scales).
+    /// </summary>
+    public bool UsesEnvelope(TensorKind kind, DType actual, DType expected) =>
+        actual == DType.Float32 && expected == DType.Float64 && !Discrete.Contains(kind);
+
+    /// <summary>The RMSE allowed under the envelope: <c>Multiple * E + Floor * RMS(expected) + AbsoluteFloor</c>.</summary>
+    /// <param name="envelopeError">E(s): the largest RMSE(envelope, expected) of this tensor up to this step.</param>
+    /// <param name="referenceRms">RMS of the expected tensor.</param>
+    public double EnvelopeAllowance(double envelopeError, double referenceRms) =>
+        EnvelopeMultiple * envelopeError + EnvelopeFloor * (double.IsFinite(referenceRms) ? referenceRms : 0) + AbsoluteFloor;
+
+    /// <summary>
+    /// Judges one tensor's metrics: the score is observed RMSE / allowed RMSE (above 1 fails). Non-finite
+    /// mismatches and shape mismatches score infinity.
+    /// </summary>
+    /// <param name="metrics">Metrics of actual against expected.</param>
+    /// <param name="tolerance">The tolerance in force (<see cref="ToleranceAt"/>).</param>
+    /// <param name="envelopeError">E(s) when the envelope rule applies, else null.</param>
+    public Judgement Judge(TensorMetrics metrics, Tolerance tolerance, double? envelopeError)
+    {
+        ArgumentNullException.ThrowIfNull(metrics);
+        ArgumentNullException.ThrowIfNull(tolerance);
+        bool envelope = envelopeError is double e && double.IsFinite(e);
+        double allowed = envelope ? EnvelopeAllowance(envelopeError!.Value, metrics.ReferenceRms) : Math.Max(tolerance.Atol, AbsoluteFloor);
+        double score = metrics.ShapeMismatch || metrics.NonFiniteMismatched > 0 || double.IsNaN(metrics.Rmse)
+            ? double.PositiveInfinity
+            : metrics.Rmse / allowed;
+        return new Judgement(score, allowed, envelope ? JudgementRule.Envelope : JudgementRule.Tolerance);
+    }
+
+    /// <summary>The policy in force, as the report writes it.</summary>
+    public PolicyDescription Describe()
+    {
+        var kinds = new SortedDictionary<string, KindTolerance>(StringComparer.Ordinal);
+        foreach (var kind in Enum.GetValues<TensorKind>())
+            kinds[kind.Name()] = new KindTolerance(_float32[kind], _float64[kind], _sources[kind], !Discrete.Contains(kind));
+        return new PolicyDescription(
+            "Normwise: a tensor passes when its RMSE against the expected tensor is within the allowance. Float32 against float64 "
+            + "with an envelope trace: allowance = multiple * E(s) + floor * RMS(expected) + absoluteFloor, E(s) = the largest "
+            + "RMSE(envelope, expected) of that tensor up to step s. Otherwise: allowance = g(s) * (atol + rtol * RMS(expected)), "
+            + "g(s) = (1 + s)^growthExponent; the mismatched count uses |a - e| <= atol' + rtol' * |e| with the same grown values. "
+            + "float64 table when both tensors are float64, float32 table otherwise.",
+            kinds, EnvelopeMultiple, EnvelopeFloor, AbsoluteFloor, GrowthExponent);
+    }
+
+    // Defaults measured on fixtures/synthetic-*.json, reference-f32 against reference over 50 steps
+    // (docs/tolerances.md has the figures and the command).
+    private static Tolerance DefaultFloat32(TensorKind kind) => kind switch
+    {
+        TensorKind.TrainAccuracy or TensorKind.EvalAccuracy => new Tolerance(0.02, 0),
+        TensorKind.OutputGradient or TensorKind.ParameterGradient => new Tolerance(1e-7, 2e-5),
+        _ => new Tolerance(1e-7, 2e-5),
+    };
+
+    // Two float64 implementations differ by summation order only: ~1e-16 per operation.
+    private static Tolerance DefaultFloat64(TensorKind kind) => kind switch
+    {
+        TensorKind.TrainAccuracy or TensorKind.EvalAccuracy => new Tolerance(1e-12, 0),
+        _ => new Tolerance(1e-14, 1e-10),
+    };
+
+    private static double Number(string item, string text) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && double.IsFinite(v) && v >= 0
+            ? v
+            : throw new ArgumentException($"tolerance '{item}': '{text}' is not a number >= 0");
+}
+
+/// <summary>Which rule judged a tensor.</summary>
+public enum JudgementRule
+{
+    /// <summary>The noise envelope: within a multiple of the float32 reference's error against float64.</summary>
+    Envelope,
+
+    /// <summary>atol/rtol grown with the step.</summary>
+    Tolerance,
+
+    /// <summary>Not judged: the tensor is present in one trace only.</summary>
+    Missing,
+}
+
+/// <summary>The outcome of judging one tensor.</summary>
+/// <param name="Score">Observed RMSE / allowed RMSE; above 1 fails.</param>
+/// <param name="Allowed">The RMSE allowed.</param>
+/// <param name="Rule">Which rule applied.</param>
+public sealed record Judgement(double Score, double Allowed, JudgementRule Rule)
+{
+    /// <summary>True when the score is at most 1.</summary>
+    public bool Passed => Score <= 1;
+}
+
+/// <summary>One tensor kind's tolerances in the policy description.</summary>
+/// <param name="Float32">atol/rtol when either tensor is float32.</param>
+/// <param name="Float64">atol/rtol when both are float64.</param>
+/// <param name="Source"><c>default</c>, <c>spec</c> or <c>cli</c>.</param>
+/// <param name="Envelope">True when the noise envelope judges this kind for float32 against float64.</param>
+public sealed record KindTolerance(Tolerance Float32, Tolerance Float64, string Source, bool Envelope);
+
+/// <summary>The tolerance policy in force, as written into reports.</summary>
+/// <param name="Rule">The rules in one paragraph.</param>
+/// <param name="Kinds">Per tensor kind (camelCase name): the tolerances and where they came from.</param>
+/// <param name="EnvelopeMultiple">Multiple of the envelope error allowed.</param>
+/// <param name="EnvelopeFloor">Envelope floor relative to the reference RMS.</param>
+/// <param name="AbsoluteFloor">Absolute floor under every allowance.</param>
+/// <param name="GrowthExponent">Exponent of g(s) = (1 + s)^exponent.</param>
+public sealed record PolicyDescription(
+    string Rule,
+    IReadOnlyDictionary<string, KindTolerance> Kinds,
+    double EnvelopeMultiple,
+    double EnvelopeFloor,
+    double AbsoluteFloor,
+    double GrowthExponent);

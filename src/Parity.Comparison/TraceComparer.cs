@@ -1,0 +1,288 @@
+using Parity.Backends;
+using Parity.Models;
+using Parity.Tensors;
+using Parity.Tracing;
+
+namespace Parity.Comparison;
+
+/// <summary>
+/// Compares two traces tensor by tensor under a <see cref="TolerancePolicy"/> and localizes the first
+/// divergence (origin or inherited, by the rules of <see cref="TensorDependencies"/>). Both traces are
+/// streamed record by record: memory holds one step of tensors plus one small <see cref="TensorCheck"/> per
+/// tensor compared.
+/// </summary>
+public static class TraceComparer
+{
+    /// <summary>Compares <paramref name="actual"/> against <paramref name="expected"/>.</summary>
+    /// <param name="expected">The trace judged correct (usually the float64 reference).</param>
+    /// <param name="actual">The trace under test.</param>
+    /// <param name="graph">The model both traces ran.</param>
+    /// <param name="policy">Tolerances.</param>
+    /// <param name="envelope">
+    /// The float32 reference's trace: float32 tensors are judged against a multiple of its error against
+    /// <paramref name="expected"/>. Ignored when it is <paramref name="actual"/> or <paramref name="expected"/> itself
+    /// (a trace cannot be its own envelope: the atol/rtol rule judges it instead).
+    /// </param>
+    /// <param name="declared">
+    /// Convention mismatches that explain failures of the kinds they name; when null, those declared in both
+    /// trace headers.
+    /// </param>
+    public static ComparisonResult Compare(TraceReader expected, TraceReader actual, ModelGraph graph, TolerancePolicy policy,
+        TraceReader? envelope = null, IReadOnlyList<ConventionMismatch>? declared = null)
+    {
+        ArgumentNullException.ThrowIfNull(expected);
+        ArgumentNullException.ThrowIfNull(actual);
+        ArgumentNullException.ThrowIfNull(graph);
+        ArgumentNullException.ThrowIfNull(policy);
+        if (envelope is not null && (SameDirectory(envelope, actual) || SameDirectory(envelope, expected))) envelope = null;
+        var mismatches = declared ?? actual.Header.Mismatches.Concat(expected.Header.Mismatches).Distinct().ToList();
+        return new Comparison(expected, actual, new TensorDependencies(graph), policy, envelope, mismatches).Run();
+    }
+
+    private static bool SameDirectory(TraceReader a, TraceReader b) =>
+        string.Equals(Path.GetFullPath(a.Directory).TrimEnd(Path.DirectorySeparatorChar), Path.GetFullPath(b.Directory).TrimEnd(Path.DirectorySeparatorChar), StringComparison.Ordinal);
+
+    /// <summary>Column-centers a [rows, columns] tensor: what a following batchnorm sees of it.</summary>
+    internal static Tensor Center(Tensor t)
+    {
+        if (t.Shape.Length != 2 || t.Shape[0] == 0) return t;
+        int rows = t.Shape[0], cols = t.Shape[1];
+        var means = new double[cols];
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++) means[c] += t.Data[r * cols + c];
+        for (int c = 0; c < cols; c++) means[c] /= rows;
+        var data = new double[t.Data.Length];
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++) data[r * cols + c] = t.Data[r * cols + c] - means[c];
+        return new Tensor((int[])t.Shape.Clone(), data, t.DType);
+    }
+
+    private sealed class Comparison(TraceReader expected, TraceReader actual, TensorDependencies dependencies, TolerancePolicy policy,
+        TraceReader? envelope, IReadOnlyList<ConventionMismatch> mismatches)
+    {
+        private static readonly HashSet<TensorKind> Scalars = [TensorKind.Loss, TensorKind.TrainAccuracy, TensorKind.EvalLoss, TensorKind.EvalAccuracy];
+
+        private readonly List<TensorCheck> _checks = [];
+        private readonly Dictionary<TensorAt, TensorCheck> _byPlace = [];
+        private readonly Dictionary<TensorKey, double> _envelopeError = [];
+        private readonly List<string> _notIdentifiable = [];
+        private Divergence? _first;
+        private int _steps;
+        private IEnumerator<StepRecord>? _envelopeRecords;
+        private StepRecord? _envelopeCurrent;
+
+        public ComparisonResult Run()
+        {
+            string? message = Problem(actual, "actual") ?? Problem(expected, "expected");
+            _envelopeRecords = envelope?.Records().GetEnumerator();
+            _envelopeCurrent = Advance(_envelopeRecords);
+            using (_envelopeRecords)
+            using (var e = expected.Records().GetEnumerator())
+            using (var a = actual.Records().GetEnumerator())
+            {
+                var ce = Advance(e);
+                var ca = Advance(a);
+                while (ce is not null || ca is not null)
+                {
+                    int order = ce is null ? 1 : ca is null ? -1 : Order(ce).CompareTo(Order(ca));
+                    if (order == 0)
+                    {
+                        CompareRecords(ce!.Step, ce.Phase, ce, ca);
+                        ce = Advance(e);
+                        ca = Advance(a);
+                    }
+                    else if (order < 0)
+                    {
+                        // The actual trace lacks this record. If it did not finish, the error verdict says why.
+                        if (ca is null && actual.Header.Status != "completed") break;
+                        CompareRecords(ce!.Step, ce.Phase, ce, null);
+                        ce = Advance(e);
+                    }
+                    else
+                    {
+                        if (ce is null && expected.Header.Status != "completed") break;
+                        CompareRecords(ca!.Step, ca.Phase, null, ca);
+                        ca = Advance(a);
+                    }
+                }
+            }
+
+            int failed = _checks.Count(c => c.CountsAsFailure);
+            var verdict = message is not null ? Verdict.Error : failed > 0 ? Verdict.Diverge : Verdict.Agree;
+            return new ComparisonResult(expected.Header.Backend, actual.Header.Backend, verdict, message, _first, _steps,
+                _checks.Count(c => c.Status != CheckStatus.Missing), failed, _checks, _notIdentifiable)
+            {
+                Envelope = envelope?.Header.Backend,
+                Policy = policy.Describe(),
+                Mismatches = mismatches,
+            };
+        }
+
+        private static string? Problem(TraceReader trace, string role) => trace.Header.Status switch
+        {
+            "completed" => null,
+            "running" => $"the {role} trace ({trace.Header.Backend}) did not finish (status running)",
+            string status => role == "actual"
+                ? trace.Header.Message ?? $"{trace.Header.Backend}: {status}"
+                : $"the expected trace ({trace.Header.Backend}) {status}: {trace.Header.Message ?? "no message"}",
+        };
+
+        private static StepRecord? Advance(IEnumerator<StepRecord>? records) => records is not null && records.MoveNext() ? records.Current : null;
+
+        private static (int Step, int Phase) Order(StepRecord r) => (r.Step, (int)r.Phase);
+
+        private static bool Captured(StepRecord r) => r.Phase == RecordPhase.Initial || r.Entries.Any(e => !Scalars.Contains(e.Key.Kind));
+
+        private StepRecord? EnvelopeFor(int step, RecordPhase phase)
+        {
+            while (_envelopeCurrent is not null && Order(_envelopeCurrent).CompareTo((step, (int)phase)) < 0)
+                _envelopeCurrent = Advance(_envelopeRecords);
+            return _envelopeCurrent is not null && Order(_envelopeCurrent) == (step, (int)phase) ? _envelopeCurrent : null;
+        }
+
+        private void CompareRecords(int step, RecordPhase phase, StepRecord? e, StepRecord? a)
+        {
+            if (e is not null && a is not null && phase == RecordPhase.Train) _steps++;
+            var expectedTensors = Index(e);
+            var actualTensors = Index(a);
+            var envelopeTensors = Index(EnvelopeFor(step, phase));
+            foreach (var key in dependencies.InOrder(expectedTensors.Keys.Union(actualTensors.Keys)))
+            {
+                var at = new TensorAt(step, phase, key);
+                var te = expectedTensors.GetValueOrDefault(key);
+                var ta = actualTensors.GetValueOrDefault(key);
+                if (te is not null && ta is not null)
+                {
+                    Add(Judge(at, te, ta, envelopeTensors.GetValueOrDefault(key)));
+                }
+                else if (te is not null)
+                {
+                    // A step one backend did not capture in full is not a failure; a wanted tensor it left out is.
+                    if (a is not null && !Captured(a)) continue;
+                    Add(MissingCheck(at, te, a is null ? $"the actual trace has no {phase.ToString().ToLowerInvariant()} record for step {step}" : "absent from the actual trace"));
+                }
+                else
+                {
+                    // A backend may return more kinds than were asked for; only a site missing beside its kind's others counts.
+                    if (e is not null && (!Captured(e) || !expectedTensors.Keys.Any(k => k.Kind == key.Kind))) continue;
+                    Add(MissingCheck(at, ta, e is null ? $"the expected trace has no {phase.ToString().ToLowerInvariant()} record for step {step}" : "absent from the expected trace"));
+                }
+            }
+        }
+
+        private static Dictionary<TensorKey, Tensor> Index(StepRecord? record)
+        {
+            var map = new Dictionary<TensorKey, Tensor>();
+            if (record is null) return map;
+            foreach (var entry in record.Entries) map.TryAdd(entry.Key, entry.Value);
+            return map;
+        }
+
+        private static TensorCheck MissingCheck(TensorAt at, Tensor? present, string note) =>
+            new(at.Step, at.Phase, at.Key, TensorMetrics.Absent(present), false, double.PositiveInfinity, CheckStatus.Missing)
+            {
+                Rule = JudgementRule.Missing,
+                Allowed = double.NaN,
+                Note = note,
+            };
+
+        private TensorCheck Judge(TensorAt at, Tensor expectedTensor, Tensor actualTensor, Tensor? envelopeTensor)
+        {
+            var kind = at.Key.Kind;
+            bool centered = dependencies.IsCentered(at.Key);
+            if (centered)
+            {
+                expectedTensor = Center(expectedTensor);
+                actualTensor = Center(actualTensor);
+                if (envelopeTensor is not null) envelopeTensor = Center(envelopeTensor);
+            }
+            double rms = TensorMetrics.Rms(expectedTensor.Data);
+            var tolerance = policy.ToleranceAt(kind, at.Step, actualTensor.DType, expectedTensor.DType, rms);
+            var metrics = TensorMetrics.Of(actualTensor, expectedTensor, tolerance);
+
+            double? envelopeError = null;
+            if (envelopeTensor is not null && policy.UsesEnvelope(kind, actualTensor.DType, expectedTensor.DType) && envelopeTensor.SameShape(expectedTensor))
+            {
+                double rmse = TensorMetrics.Of(envelopeTensor, expectedTensor, tolerance).Rmse;
+                // E(s): the worst rounding the float32 reference showed on this tensor so far. Growth is expected
+                // and kept; a dip at one step does not tighten the bound. A non-finite envelope says nothing.
+                if (double.IsFinite(rmse)) _envelopeError[at.Key] = Math.Max(rmse, _envelopeError.GetValueOrDefault(at.Key));
+                if (_envelopeError.TryGetValue(at.Key, out double worst)) envelopeError = worst;
+            }
+            var judgement = policy.Judge(metrics, tolerance, envelopeError);
+
+            var status = CheckStatus.Checked;
+            string? note = null;
+            if (dependencies.IsNotIdentifiable(at.Key))
+            {
+                status = CheckStatus.NotIdentifiable;
+                note = "the loss does not depend on it: a linear bias feeding batchnorm (issue 2 item 7)";
+            }
+            else if (!judgement.Passed && Explaining(kind).Count > 0)
+            {
+                status = CheckStatus.ExplainedByMismatch;
+                note = "declared convention mismatch: " + string.Join(", ", Explaining(kind));
+            }
+            else if (!judgement.Passed && at.Phase == RecordPhase.Eval)
+            {
+                // Eval outputs read the running mean, which carries a not-identifiable bias's history; a failure
+                // whose only failing inputs are such tensors is that history, not an error.
+                var upstream = Classify(at);
+                if (upstream.Failed.Count == 0 && upstream.NotIdentifiableFailed.Count > 0)
+                {
+                    status = CheckStatus.NotIdentifiable;
+                    note = "only failing upstream: " + string.Join(", ", upstream.NotIdentifiableFailed) + " (not identifiable)";
+                }
+            }
+            return new TensorCheck(at.Step, at.Phase, at.Key, metrics, judgement.Passed, judgement.Score, status)
+            {
+                Rule = judgement.Rule,
+                Allowed = judgement.Allowed,
+                Tolerance = tolerance,
+                EnvelopeError = envelopeError,
+                Centered = centered,
+                Note = note,
+            };
+        }
+
+        private List<string> Explaining(TensorKind kind) =>
+            mismatches.Where(m => m.Affects.Any(a => string.Equals(a, kind.Name(), StringComparison.OrdinalIgnoreCase))).Select(m => m.Setting).Distinct().ToList();
+
+        private void Add(TensorCheck check)
+        {
+            _checks.Add(check);
+            _byPlace[check.At] = check;
+            if (check.Status == CheckStatus.NotIdentifiable && !_notIdentifiable.Contains(check.Key.ToString())) _notIdentifiable.Add(check.Key.ToString());
+            if (_first is null && check.CountsAsFailure)
+            {
+                var upstream = Classify(check.At);
+                _first = new Divergence(check, upstream.Failed.Count == 0 && upstream.Unknown.Count == 0, upstream.Passed, upstream.Unknown,
+                    check.Status == CheckStatus.ExplainedByMismatch ? Explaining(check.Key.Kind) : [])
+                {
+                    UpstreamFailed = upstream.Failed,
+                    UpstreamNotIdentifiable = upstream.NotIdentifiable,
+                };
+            }
+        }
+
+        private Upstream Classify(TensorAt at)
+        {
+            var result = new Upstream([], [], [], [], []);
+            foreach (var u in dependencies.Upstream(at))
+            {
+                if (!_byPlace.TryGetValue(u, out var c) || c.Status == CheckStatus.Missing) result.Unknown.Add(u.Key);
+                else if (c.Status == CheckStatus.NotIdentifiable)
+                {
+                    result.NotIdentifiable.Add(u.Key);
+                    if (!c.Passed) result.NotIdentifiableFailed.Add(u.Key);
+                }
+                else if (c.Passed) result.Passed.Add(u.Key);
+                else result.Failed.Add(u.Key);
+            }
+            return result;
+        }
+
+        private sealed record Upstream(List<TensorKey> Passed, List<TensorKey> Unknown, List<TensorKey> Failed,
+            List<TensorKey> NotIdentifiable, List<TensorKey> NotIdentifiableFailed);
+    }
+}
