@@ -1,0 +1,520 @@
+using System.Buffers;
+using System.Numerics;
+using System.Numerics.Tensors;
+using Parity.Specs;
+
+namespace Parity.Backends.Reference;
+
+/// <summary>
+/// The forward and backward math of every layer, the loss and the optimizers, written from the cs231n
+/// batch-normalization assignment (seed 003, CONVENTIONS.md [CS]) and the canonical conventions
+/// (CONVENTIONS.md sections 1 and 3). Generic over the element type so the float32 variant
+/// really computes in float32. Row-major spans; gradients are OVERWRITTEN (callers accumulate the
+/// gradients of a shared instance over its calls).
+/// </summary>
+/// <remarks>
+/// Determinism: every output element is computed by one thread in one fixed order, so results are
+/// bit-identical on every run and any thread count (the matrix products run rows in parallel, never
+/// split a reduction). Other backends' kernel tests call these ops to check themselves op by op.
+/// </remarks>
+public static class ReferenceOps
+{
+    // Below this many multiply-adds a product runs on the calling thread: the work is smaller than the
+    // cost of waking workers. Either path computes each element identically.
+    private const long ParallelThreshold = 1 << 18;
+
+    private static readonly ParallelOptions DefaultParallelism = new();
+
+    /// <summary>y = x W^T + b with x [n, inW], W [outW, inW] (PyTorch layout [P3]), b [outW] or empty for no bias.</summary>
+    public static void LinearForward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> b, Span<T> y, int n, int inW, int outW)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckLength(x, n * inW, nameof(x));
+        CheckLength(w, outW * inW, nameof(w));
+        if (!b.IsEmpty) CheckLength(b, outW, nameof(b));
+        CheckLength(y, n * outW, nameof(y));
+        LinearForward(x, w, b, y, n, inW, outW, DefaultParallelism);
+    }
+
+    /// <summary>
+    /// Gradients of y = x W^T + b: dx = dy W (skipped when <paramref name="dx"/> is empty), dW = dy^T x,
+    /// db = column sums of dy (skipped when <paramref name="db"/> is empty). All three are overwritten.
+    /// </summary>
+    public static void LinearBackward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> dy, Span<T> dx, Span<T> dw, Span<T> db, int n, int inW, int outW)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckLength(x, n * inW, nameof(x));
+        CheckLength(w, outW * inW, nameof(w));
+        CheckLength(dy, n * outW, nameof(dy));
+        if (!dx.IsEmpty) CheckLength(dx, n * inW, nameof(dx));
+        CheckLength(dw, outW * inW, nameof(dw));
+        if (!db.IsEmpty) CheckLength(db, outW, nameof(db));
+        LinearBackward(x, w, dy, dx, dw, db, n, inW, outW, DefaultParallelism);
+    }
+
+    /// <summary>
+    /// Train-mode batch normalization over the batch axis of x [n, f] (cs231n <c>batchnorm_forward</c>):
+    /// mean, biased (1/N) variance, xhat = (x - mean) / sqrt(var + eps), y = gamma xhat + beta.
+    /// <paramref name="gamma"/> empty means not affine (gamma 1, beta 0).
+    /// </summary>
+    public static void BatchNormForwardTrain<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> gamma, ReadOnlySpan<T> beta, T eps,
+        Span<T> y, Span<T> mean, Span<T> biasedVar, Span<T> xhat, int n, int f)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckLength(x, n * f, nameof(x));
+        CheckAffine(gamma, beta, f);
+        CheckLength(y, n * f, nameof(y));
+        CheckLength(mean, f, nameof(mean));
+        CheckLength(biasedVar, f, nameof(biasedVar));
+        CheckLength(xhat, n * f, nameof(xhat));
+        T count = T.CreateChecked(n);
+
+        // Two passes (mean, then the mean of squared deviations) as cs231n writes it; sums run over
+        // rows in order so every feature's statistic has one fixed summation order.
+        mean.Clear();
+        for (int i = 0; i < n; i++) TensorPrimitives.Add(mean, x.Slice(i * f, f), mean);
+        TensorPrimitives.Divide(mean, count, mean);
+        biasedVar.Clear();
+        for (int i = 0; i < n; i++)
+        {
+            var centered = xhat.Slice(i * f, f);
+            TensorPrimitives.Subtract(x.Slice(i * f, f), mean, centered);
+            TensorPrimitives.MultiplyAdd(centered, centered, biasedVar, biasedVar);
+        }
+        TensorPrimitives.Divide(biasedVar, count, biasedVar);
+
+        // eps inside the square root in every framework (CONVENTIONS.md section 1).
+        T[] rstd = ArrayPool<T>.Shared.Rent(f);
+        try
+        {
+            var inv = rstd.AsSpan(0, f);
+            TensorPrimitives.Add(biasedVar, eps, inv);
+            TensorPrimitives.Sqrt(inv, inv);
+            TensorPrimitives.Divide(T.One, inv, inv);
+            for (int i = 0; i < n; i++)
+            {
+                var row = xhat.Slice(i * f, f);
+                TensorPrimitives.Multiply(row, inv, row);
+                Affine(row, gamma, beta, y.Slice(i * f, f));
+            }
+        }
+        finally
+        {
+            ArrayPool<T>.Shared.Return(rstd);
+        }
+    }
+
+    /// <summary>
+    /// Backward of train-mode batch normalization in the simplified closed form of cs231n
+    /// <c>batchnorm_backward_alt</c>: dxhat = gamma dy; dx = rstd/N (N dxhat - sum(dxhat) - xhat sum(dxhat xhat)),
+    /// dgamma = sum(dy xhat), dbeta = sum(dy) over the batch. With <paramref name="gamma"/> empty (not affine)
+    /// gamma is 1 and <paramref name="dgamma"/>/<paramref name="dbeta"/> may be empty.
+    /// </summary>
+    public static void BatchNormBackward<T>(ReadOnlySpan<T> dy, ReadOnlySpan<T> xhat, ReadOnlySpan<T> gamma, ReadOnlySpan<T> biasedVar, T eps,
+        Span<T> dx, Span<T> dgamma, Span<T> dbeta, int n, int f)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckLength(dy, n * f, nameof(dy));
+        CheckLength(xhat, n * f, nameof(xhat));
+        if (!gamma.IsEmpty) CheckLength(gamma, f, nameof(gamma));
+        CheckLength(biasedVar, f, nameof(biasedVar));
+        CheckLength(dx, n * f, nameof(dx));
+        if (!dgamma.IsEmpty) CheckLength(dgamma, f, nameof(dgamma));
+        if (!dbeta.IsEmpty) CheckLength(dbeta, f, nameof(dbeta));
+
+        T[] rented = ArrayPool<T>.Shared.Rent(3 * f);
+        try
+        {
+            var sumDy = rented.AsSpan(0, f);
+            var sumDyXhat = rented.AsSpan(f, f);
+            var scale = rented.AsSpan(2 * f, f);
+            sumDy.Clear();
+            sumDyXhat.Clear();
+            for (int i = 0; i < n; i++)
+            {
+                TensorPrimitives.Add(sumDy, dy.Slice(i * f, f), sumDy);
+                TensorPrimitives.MultiplyAdd(dy.Slice(i * f, f), xhat.Slice(i * f, f), sumDyXhat, sumDyXhat);
+            }
+            if (!dgamma.IsEmpty) sumDyXhat.CopyTo(dgamma);
+            if (!dbeta.IsEmpty) sumDy.CopyTo(dbeta);
+
+            // dx = gamma rstd / N * (N dy - sum(dy) - xhat * sum(dy xhat)); the sums of dxhat are gamma times
+            // the sums of dy, so gamma factors out of the bracket.
+            T count = T.CreateChecked(n);
+            TensorPrimitives.Add(biasedVar, eps, scale);
+            TensorPrimitives.Sqrt(scale, scale);
+            TensorPrimitives.Multiply(scale, count, scale);
+            TensorPrimitives.Divide(T.One, scale, scale);
+            if (!gamma.IsEmpty) TensorPrimitives.Multiply(scale, gamma, scale);
+            for (int i = 0; i < n; i++)
+            {
+                var row = dx.Slice(i * f, f);
+                TensorPrimitives.Multiply(dy.Slice(i * f, f), count, row);
+                TensorPrimitives.Subtract(row, sumDy, row);
+                for (int j = 0; j < f; j++) row[j] -= xhat[i * f + j] * sumDyXhat[j];
+                TensorPrimitives.Multiply(row, scale, row);
+            }
+        }
+        finally
+        {
+            ArrayPool<T>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>Eval-mode batch normalization: y = gamma (x - runningMean) / sqrt(runningVar + eps) + beta.</summary>
+    public static void BatchNormForwardEval<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> gamma, ReadOnlySpan<T> beta, ReadOnlySpan<T> runningMean,
+        ReadOnlySpan<T> runningVar, T eps, Span<T> y, int n, int f)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckLength(x, n * f, nameof(x));
+        CheckAffine(gamma, beta, f);
+        CheckLength(runningMean, f, nameof(runningMean));
+        CheckLength(runningVar, f, nameof(runningVar));
+        CheckLength(y, n * f, nameof(y));
+        T[] rented = ArrayPool<T>.Shared.Rent(f);
+        try
+        {
+            var inv = rented.AsSpan(0, f);
+            TensorPrimitives.Add(runningVar, eps, inv);
+            TensorPrimitives.Sqrt(inv, inv);
+            TensorPrimitives.Divide(T.One, inv, inv);
+            for (int i = 0; i < n; i++)
+            {
+                var row = y.Slice(i * f, f);
+                TensorPrimitives.Subtract(x.Slice(i * f, f), runningMean, row);
+                TensorPrimitives.Multiply(row, inv, row);
+                Affine(row, gamma, beta, row);
+            }
+        }
+        finally
+        {
+            ArrayPool<T>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>
+    /// The canonical running-statistics update (PyTorch meaning [P1]): run = (1 - m) run + m batch. The
+    /// running variance receives the biased batch variance, or var * n/(n-1) when <paramref name="unbiased"/>
+    /// ([P1,P2], Chainer [C]). A shared instance calls this once per call, in call order.
+    /// </summary>
+    public static void UpdateRunningStatistics<T>(Span<T> runningMean, Span<T> runningVar, ReadOnlySpan<T> mean, ReadOnlySpan<T> biasedVar,
+        T momentum, bool unbiased, int n)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int f = runningMean.Length;
+        CheckLength(runningVar, f, nameof(runningVar));
+        CheckLength(mean, f, nameof(mean));
+        CheckLength(biasedVar, f, nameof(biasedVar));
+        if (n < 1) throw new ArgumentOutOfRangeException(nameof(n), n, "the batch needs at least one sample");
+        T keep = T.One - momentum;
+        // Chainer divides by max(n - 1, 1) [C]; a batch of one keeps its (zero) biased variance.
+        T correction = unbiased && n > 1 ? T.CreateChecked(n) / T.CreateChecked(n - 1) : T.One;
+        for (int j = 0; j < f; j++)
+        {
+            runningMean[j] = keep * runningMean[j] + momentum * mean[j];
+            runningVar[j] = keep * runningVar[j] + momentum * (biasedVar[j] * correction);
+        }
+    }
+
+    /// <summary>
+    /// Layer normalization over the feature axis of each sample (cs231n <c>layernorm_forward</c>, seed 003):
+    /// per row mean and biased variance, xhat = (x - mean) rstd with rstd = 1/sqrt(var + eps), y = gamma xhat + beta.
+    /// <paramref name="rstd"/> holds one value per sample.
+    /// </summary>
+    public static void LayerNormForward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> gamma, ReadOnlySpan<T> beta, T eps, Span<T> y, Span<T> xhat, Span<T> rstd, int n, int f)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckLength(x, n * f, nameof(x));
+        CheckAffine(gamma, beta, f);
+        CheckLength(y, n * f, nameof(y));
+        CheckLength(xhat, n * f, nameof(xhat));
+        CheckLength(rstd, n, nameof(rstd));
+        T count = T.CreateChecked(f);
+        for (int i = 0; i < n; i++)
+        {
+            var src = x.Slice(i * f, f);
+            var row = xhat.Slice(i * f, f);
+            T mean = T.Zero;
+            for (int j = 0; j < f; j++) mean += src[j];
+            mean /= count;
+            T variance = T.Zero;
+            for (int j = 0; j < f; j++)
+            {
+                row[j] = src[j] - mean;
+                variance += row[j] * row[j];
+            }
+            variance /= count;
+            T inv = T.One / T.Sqrt(variance + eps);
+            rstd[i] = inv;
+            TensorPrimitives.Multiply(row, inv, row);
+            Affine(row, gamma, beta, y.Slice(i * f, f));
+        }
+    }
+
+    /// <summary>
+    /// Backward of layer normalization: the batchnorm closed form applied per sample over features
+    /// (cs231n <c>layernorm_backward</c>): dx = rstd/F (F dxhat - sum(dxhat) - xhat sum(dxhat xhat)) with
+    /// dxhat = gamma dy; dgamma = sum over the batch of dy xhat, dbeta = sum of dy.
+    /// </summary>
+    public static void LayerNormBackward<T>(ReadOnlySpan<T> dy, ReadOnlySpan<T> xhat, ReadOnlySpan<T> gamma, ReadOnlySpan<T> rstd,
+        Span<T> dx, Span<T> dgamma, Span<T> dbeta, int n, int f)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckLength(dy, n * f, nameof(dy));
+        CheckLength(xhat, n * f, nameof(xhat));
+        if (!gamma.IsEmpty) CheckLength(gamma, f, nameof(gamma));
+        CheckLength(rstd, n, nameof(rstd));
+        CheckLength(dx, n * f, nameof(dx));
+        if (!dgamma.IsEmpty) CheckLength(dgamma, f, nameof(dgamma));
+        if (!dbeta.IsEmpty) CheckLength(dbeta, f, nameof(dbeta));
+        if (!dgamma.IsEmpty) dgamma.Clear();
+        if (!dbeta.IsEmpty) dbeta.Clear();
+        T count = T.CreateChecked(f);
+        for (int i = 0; i < n; i++)
+        {
+            var dyRow = dy.Slice(i * f, f);
+            var xhatRow = xhat.Slice(i * f, f);
+            var row = dx.Slice(i * f, f);
+            if (!dgamma.IsEmpty) TensorPrimitives.MultiplyAdd(dyRow, xhatRow, dgamma, dgamma);
+            if (!dbeta.IsEmpty) TensorPrimitives.Add(dbeta, dyRow, dbeta);
+            if (gamma.IsEmpty) dyRow.CopyTo(row);
+            else TensorPrimitives.Multiply(dyRow, gamma, row); // row holds dxhat
+            T sum = T.Zero, sumXhat = T.Zero;
+            for (int j = 0; j < f; j++)
+            {
+                sum += row[j];
+                sumXhat += row[j] * xhatRow[j];
+            }
+            T scale = rstd[i] / count;
+            for (int j = 0; j < f; j++) row[j] = scale * (count * row[j] - sum - xhatRow[j] * sumXhat);
+        }
+    }
+
+    /// <summary>y = max(x, 0).</summary>
+    public static void ReluForward<T>(ReadOnlySpan<T> x, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckLength(y, x.Length, nameof(y));
+        for (int i = 0; i < x.Length; i++) y[i] = x[i] > T.Zero ? x[i] : T.Zero;
+    }
+
+    /// <summary>dx = dy where the output is positive, else 0 (the subgradient 0 at the kink, as every framework uses).</summary>
+    public static void ReluBackward<T>(ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckLength(dy, y.Length, nameof(dy));
+        CheckLength(dx, y.Length, nameof(dx));
+        for (int i = 0; i < y.Length; i++) dx[i] = y[i] > T.Zero ? dy[i] : T.Zero;
+    }
+
+    /// <summary>
+    /// Mean softmax cross-entropy of logits [n, classes] (cs231n <c>softmax_loss</c>: shifted logits minus
+    /// log-sum-exp [CS]). Writes dlogits = (softmax - onehot) / n and returns the mean loss.
+    /// </summary>
+    public static T SoftmaxCrossEntropy<T>(ReadOnlySpan<T> logits, ReadOnlySpan<int> labels, Span<T> dlogits, int n, int classes)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckLength(logits, n * classes, nameof(logits));
+        CheckLength(labels, n, nameof(labels));
+        CheckLength(dlogits, n * classes, nameof(dlogits));
+        T total = T.Zero;
+        T count = T.CreateChecked(n);
+        for (int i = 0; i < n; i++)
+        {
+            int label = labels[i];
+            if ((uint)label >= (uint)classes)
+                throw new ArgumentOutOfRangeException(nameof(labels), label, $"label of sample {i} is outside 0..{classes - 1}");
+            var row = logits.Slice(i * classes, classes);
+            var grad = dlogits.Slice(i * classes, classes);
+            T max = row[0];
+            for (int c = 1; c < classes; c++) if (row[c] > max) max = row[c];
+            T sumExp = T.Zero;
+            for (int c = 0; c < classes; c++)
+            {
+                grad[c] = T.Exp(row[c] - max);
+                sumExp += grad[c];
+            }
+            T logSumExp = T.Log(sumExp);
+            total += logSumExp - (row[label] - max);
+            for (int c = 0; c < classes; c++) grad[c] = grad[c] / sumExp / count;
+            grad[label] -= T.One / count;
+        }
+        return total / count;
+    }
+
+    /// <summary>SGD with heavy-ball momentum in the PyTorch form: v = mu v + g; p -= lr v.</summary>
+    public static void SgdUpdate<T>(Span<T> param, Span<T> velocity, ReadOnlySpan<T> grad, T lr, T momentum)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckLength(velocity, param.Length, nameof(velocity));
+        CheckLength(grad, param.Length, nameof(grad));
+        for (int i = 0; i < param.Length; i++)
+        {
+            velocity[i] = momentum * velocity[i] + grad[i];
+            param[i] -= lr * velocity[i];
+        }
+    }
+
+    /// <summary>
+    /// One Adam step at 1-based step <paramref name="t"/>: m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; then
+    /// <see cref="EpsilonForm.SqrtVHat"/>: p -= lr (m/(1-b1^t)) / (sqrt(v/(1-b2^t)) + eps) (PyTorch [P5], TF.js [JS]);
+    /// <see cref="EpsilonForm.EpsilonHat"/>: p -= lr sqrt(1-b2^t)/(1-b1^t) m / (sqrt(v) + eps) (tf.keras [K2], TF1 [T5], Chainer [C]).
+    /// </summary>
+    public static void AdamUpdate<T>(Span<T> param, Span<T> m, Span<T> v, ReadOnlySpan<T> grad, T lr, T beta1, T beta2, T eps, int t, EpsilonForm form)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckLength(m, param.Length, nameof(m));
+        CheckLength(v, param.Length, nameof(v));
+        CheckLength(grad, param.Length, nameof(grad));
+        if (t < 1) throw new ArgumentOutOfRangeException(nameof(t), t, "the Adam step count starts at 1");
+        T correction1 = T.One - T.Pow(beta1, T.CreateChecked(t));
+        T correction2 = T.One - T.Pow(beta2, T.CreateChecked(t));
+        T oneMinusBeta1 = T.One - beta1, oneMinusBeta2 = T.One - beta2;
+        if (form == EpsilonForm.SqrtVHat)
+        {
+            for (int i = 0; i < param.Length; i++)
+            {
+                T g = grad[i];
+                m[i] = beta1 * m[i] + oneMinusBeta1 * g;
+                v[i] = beta2 * v[i] + oneMinusBeta2 * g * g;
+                param[i] -= lr * (m[i] / correction1) / (T.Sqrt(v[i] / correction2) + eps);
+            }
+        }
+        else
+        {
+            T alpha = lr * T.Sqrt(correction2) / correction1;
+            for (int i = 0; i < param.Length; i++)
+            {
+                T g = grad[i];
+                m[i] = beta1 * m[i] + oneMinusBeta1 * g;
+                v[i] = beta2 * v[i] + oneMinusBeta2 * g * g;
+                param[i] -= alpha * m[i] / (T.Sqrt(v[i]) + eps);
+            }
+        }
+    }
+
+    internal static void LinearForward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> b, Span<T> y, int n, int inW, int outW, ParallelOptions parallel)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        // One output row per work item: y[i, o] = dot(x[i, :], W[o, :]) + b[o]; both rows are contiguous.
+        unsafe
+        {
+            fixed (T* xp = x, wp = w, bp = b, yp = y)
+            {
+                nint xa = (nint)xp, wa = (nint)wp, ba = (nint)bp, ya = (nint)yp;
+                bool bias = !b.IsEmpty;
+                ForRows(n, (long)n * inW * outW, parallel, i =>
+                {
+                    var xRow = new ReadOnlySpan<T>((T*)xa + (long)i * inW, inW);
+                    var yRow = new Span<T>((T*)ya + (long)i * outW, outW);
+                    for (int o = 0; o < outW; o++)
+                    {
+                        T dot = TensorPrimitives.Dot(xRow, new ReadOnlySpan<T>((T*)wa + (long)o * inW, inW));
+                        yRow[o] = bias ? dot + ((T*)ba)[o] : dot;
+                    }
+                });
+            }
+        }
+    }
+
+    internal static void LinearBackward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> dy, Span<T> dx, Span<T> dw, Span<T> db,
+        int n, int inW, int outW, ParallelOptions parallel)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        long work = (long)n * inW * outW;
+        // dW[o, j] = sum_i dy[i, o] x[i, j] = dot(dy^T[o, :], x^T[j, :]): transposing once makes both operands
+        // contiguous, so each element is one SIMD dot product over the batch.
+        T[] xT = ArrayPool<T>.Shared.Rent(n * inW);
+        T[] dyT = ArrayPool<T>.Shared.Rent(n * outW);
+        try
+        {
+            Transpose(x, xT, n, inW);
+            Transpose(dy, dyT, n, outW);
+            if (!db.IsEmpty)
+                for (int o = 0; o < outW; o++) db[o] = TensorPrimitives.Sum(new ReadOnlySpan<T>(dyT, o * n, n));
+            unsafe
+            {
+                fixed (T* dwp = dw)
+                {
+                    nint dwa = (nint)dwp;
+                    ForRows(outW, work, parallel, o =>
+                    {
+                        var dyRow = new ReadOnlySpan<T>(dyT, o * n, n);
+                        var dwRow = new Span<T>((T*)dwa + (long)o * inW, inW);
+                        for (int j = 0; j < inW; j++) dwRow[j] = TensorPrimitives.Dot(dyRow, new ReadOnlySpan<T>(xT, j * n, n));
+                    });
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<T>.Shared.Return(xT);
+            ArrayPool<T>.Shared.Return(dyT);
+        }
+
+        if (dx.IsEmpty) return;
+        // dx[i, :] = sum_o dy[i, o] W[o, :], accumulated over o in order, one row per work item.
+        unsafe
+        {
+            fixed (T* wp = w, dyp = dy, dxp = dx)
+            {
+                nint wa = (nint)wp, dya = (nint)dyp, dxa = (nint)dxp;
+                ForRows(n, work, parallel, i =>
+                {
+                    var dxRow = new Span<T>((T*)dxa + (long)i * inW, inW);
+                    dxRow.Clear();
+                    T* dyRow = (T*)dya + (long)i * outW;
+                    for (int o = 0; o < outW; o++)
+                    {
+                        TensorPrimitives.MultiplyAdd(new ReadOnlySpan<T>((T*)wa + (long)o * inW, inW), dyRow[o], dxRow, dxRow);
+                    }
+                });
+            }
+        }
+    }
+
+    private static void ForRows(int rows, long work, ParallelOptions parallel, Action<int> body)
+    {
+        if (work < ParallelThreshold || parallel.MaxDegreeOfParallelism == 1)
+        {
+            for (int i = 0; i < rows; i++) body(i);
+            return;
+        }
+        Parallel.For(0, rows, parallel, body);
+    }
+
+    private static void Transpose<T>(ReadOnlySpan<T> source, Span<T> destination, int rows, int cols)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            var row = source.Slice(r * cols, cols);
+            for (int c = 0; c < cols; c++) destination[c * rows + r] = row[c];
+        }
+    }
+
+    private static void Affine<T>(ReadOnlySpan<T> xhat, ReadOnlySpan<T> gamma, ReadOnlySpan<T> beta, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (gamma.IsEmpty)
+        {
+            xhat.CopyTo(y);
+            return;
+        }
+        TensorPrimitives.MultiplyAdd(xhat, gamma, beta, y);
+    }
+
+    private static void CheckAffine<T>(ReadOnlySpan<T> gamma, ReadOnlySpan<T> beta, int f)
+    {
+        if (gamma.IsEmpty != beta.IsEmpty) throw new ArgumentException("gamma and beta must both be given or both be empty", nameof(beta));
+        if (!gamma.IsEmpty)
+        {
+            CheckLength(gamma, f, nameof(gamma));
+            CheckLength(beta, f, nameof(beta));
+        }
+    }
+
+    private static void CheckLength<T>(ReadOnlySpan<T> span, int expected, string name)
+    {
+        if (span.Length != expected) throw new ArgumentException($"{name} holds {span.Length} elements; expected {expected}", name);
+    }
+}

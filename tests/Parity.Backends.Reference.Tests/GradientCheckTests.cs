@@ -1,0 +1,79 @@
+namespace Parity.Backends.Reference.Tests;
+
+public class GradientCheckTests
+{
+    private static void AssertAllBelow(IReadOnlyList<GradientCheckResult> results, double limit)
+    {
+        foreach (var r in results)
+            TestContext.Out.WriteLine($"{r.Tensor,-12} {r.RelativeError:E2} ({r.Elements} elements{(r.Identifiable ? "" : ", not identifiable")})");
+        Assert.Multiple(() =>
+        {
+            foreach (var r in results.Where(r => r.Identifiable))
+                Assert.That(r.RelativeError, Is.LessThan(limit), r.Tensor);
+        });
+    }
+
+    [Test]
+    public void ABatchNormNetHasAnalyticGradientsWithinOneInTenMillionOfCentralDifferences()
+    {
+        var plan = TestSpecs.Plan(TestSpecs.BatchNormNet());
+        var results = GradientCheck.Run(plan);
+        AssertAllBelow(results, 1e-7);
+        Assert.That(results.Select(r => r.Tensor), Is.EqualTo(new[]
+        {
+            "l1.weight", "l1.bias", "bn1.gamma", "bn1.beta", "l2.weight", "bn2.gamma", "bn2.beta", "l3.weight", "l3.bias", "input",
+        }));
+    }
+
+    [Test]
+    public void ALayerNormNetHasAnalyticGradientsWithinOneInTenMillionOfCentralDifferences()
+    {
+        var results = GradientCheck.Run(TestSpecs.Plan(TestSpecs.LayerNormNet()), step: 2);
+        AssertAllBelow(results, 1e-7);
+        Assert.That(results.All(r => r.Identifiable), Is.True);
+    }
+
+    [Test]
+    public void ANetWithOneSharedBatchNormHasAnalyticGradientsWithinOneInTenMillionOfCentralDifferences()
+    {
+        var results = GradientCheck.Run(TestSpecs.Plan(TestSpecs.SharedBatchNormNet()));
+        AssertAllBelow(results, 1e-7);
+    }
+
+    [Test]
+    public void ALinearBiasFeedingBatchNormIsReportedAsNotIdentifiable()
+    {
+        var results = GradientCheck.Run(TestSpecs.Plan(TestSpecs.BatchNormNet()));
+        Assert.That(results.Single(r => r.Tensor == "l1.bias").Identifiable, Is.False);
+        Assert.That(results.Single(r => r.Tensor == "l3.bias").Identifiable, Is.True);
+    }
+
+    [Test]
+    public void LargeTensorsAreCheckedOnASeededSampleOfTwoHundredElements()
+    {
+        var plan = TestSpecs.FixturePlan("synthetic-mlp-bn.json", steps: 1);
+        var first = GradientCheck.Run(plan);
+        var second = GradientCheck.Run(plan);
+        Assert.That(first.Single(r => r.Tensor == "l2.weight").Elements, Is.EqualTo(GradientCheck.MaxElements)); // 32 x 32 = 1024
+        Assert.That(first.Single(r => r.Tensor == "l3.bias").Elements, Is.EqualTo(5));
+        Assert.That(first.Single(r => r.Tensor == "input").Elements, Is.EqualTo(GradientCheck.MaxElements)); // 64 x 20
+        Assert.That(second, Is.EqualTo(first).AsCollection);
+    }
+
+    [Test]
+    public void TheCheckLeavesThePlanAndItsRunningStatisticsAsTheyWere()
+    {
+        var plan = TestSpecs.Plan(TestSpecs.BatchNormNet());
+        var before = plan.InitialState.Entries.Select(e => e.Value.Data.ToArray()).ToList();
+        GradientCheck.Run(plan);
+        var after = plan.InitialState.Entries.Select(e => e.Value.Data).ToList();
+        Assert.That(after, Is.EqualTo(before).AsCollection);
+    }
+
+    [Test]
+    public void ANonPositiveStepIsRejected()
+    {
+        var plan = TestSpecs.Plan(TestSpecs.LayerNormNet());
+        Assert.Throws<ArgumentOutOfRangeException>(() => GradientCheck.Run(plan, h: 0));
+    }
+}

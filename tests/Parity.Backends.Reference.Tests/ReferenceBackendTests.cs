@@ -1,0 +1,221 @@
+using Parity.Planning;
+using Parity.Running;
+using Parity.Tensors;
+using Parity.Tracing;
+
+namespace Parity.Backends.Reference.Tests;
+
+public class ReferenceBackendTests
+{
+    private string _temp = "";
+
+    [SetUp]
+    public void CreateTempDirectory() => _temp = Directory.CreateTempSubdirectory("parity-reference-").FullName;
+
+    [TearDown]
+    public void DeleteTempDirectory()
+    {
+        if (Directory.Exists(_temp)) Directory.Delete(_temp, recursive: true);
+    }
+
+    private static IBackendSession Open(Plan plan, ReferenceBackend backend) => backend.Open(plan, new BackendOptions(backend.DType));
+
+    [Test]
+    public void TheTwoVariantsAreNamedAndTypedAsTheRegistryExpects()
+    {
+        Assert.That(ReferenceBackend.Float64().Name, Is.EqualTo("reference"));
+        Assert.That(ReferenceBackend.Float32().Name, Is.EqualTo("reference-f32"));
+        var description = ReferenceBackend.Float32().Describe();
+        Assert.That(description.Available, Is.True);
+        Assert.That(description.Capabilities.DTypes, Is.EquivalentTo(new[] { DType.Float32 }));
+        Assert.That(description.Capabilities.FrameworkInit, Is.False);
+        Assert.That(description.Capabilities.SharedInstances, Is.True);
+    }
+
+    [Test]
+    public void OpeningWithAnotherDTypeIsABackendErrorThatNamesTheRightBackend()
+    {
+        var plan = TestSpecs.Plan(TestSpecs.LayerNormNet());
+        var ex = Assert.Throws<BackendException>(() => ReferenceBackend.Float64().Open(plan, new BackendOptions(DType.Float32)));
+        Assert.That(ex!.Message, Does.Contain("reference-f32"));
+    }
+
+    [Test]
+    public void ReadStateReturnsTheInitialStateExactly()
+    {
+        var plan = TestSpecs.Plan(TestSpecs.BatchNormNet());
+        using var session = Open(plan, ReferenceBackend.Float32());
+        var state = session.ReadState(0);
+        Assert.That(state.Phase, Is.EqualTo(RecordPhase.Initial));
+        Assert.That(state.Entries.Select(e => e.Key), Is.EquivalentTo(plan.InitialState.Entries.Select(e => e.Key)));
+        foreach (var e in plan.InitialState.Entries)
+        {
+            var t = state.Find(e.Key.Kind, e.Key.Site)!;
+            Assert.That(t.Data, Is.EqualTo(e.Value.Data).AsCollection, e.Key.ToString());
+            Assert.That(t.Shape, Is.EqualTo(e.Value.Shape), e.Key.ToString());
+            Assert.That(t.DType, Is.EqualTo(DType.Float32));
+        }
+    }
+
+    [Test]
+    public void AFullyCapturedStepFollowsTheTraceConventions()
+    {
+        var plan = TestSpecs.Plan(TestSpecs.BatchNormNet());
+        using var session = Open(plan, ReferenceBackend.Float64());
+        var record = session.Step(1, plan.BatchFor(1), CaptureRequest.Everything);
+        Assert.That(record.Phase, Is.EqualTo(RecordPhase.Train));
+        Assert.That(record.Find(TensorKind.Forward, "bn1")!.Shape, Is.EqualTo(new[] { 8, 10 }));
+        Assert.That(record.Find(TensorKind.BatchVariance, "bn2")!.Shape, Is.EqualTo(new[] { 10 }));
+        Assert.That(record.Find(TensorKind.OutputGradient, "l3")!.Shape, Is.EqualTo(new[] { 8, 3 }));
+        Assert.That(record.Find(TensorKind.ParameterGradient, "l1.weight")!.Shape, Is.EqualTo(new[] { 10, 6 }));
+        Assert.That(record.Find(TensorKind.Parameter, "l1.weight")!.Shape, Is.EqualTo(new[] { 10, 6 }));
+        Assert.That(record.Find(TensorKind.RunningMean, "bn1")!.Shape, Is.EqualTo(new[] { 10 }));
+        Assert.That(record.Find(TensorKind.Loss)!.Shape, Is.Empty);
+        Assert.That(record.Find(TensorKind.Forward, "relu#1"), Is.Not.Null, "the shared relu's calls are named relu#1 and relu#2");
+        // Entries appear in comparison order: kinds never go backwards.
+        var kinds = record.Entries.Select(e => (int)e.Key.Kind).ToList();
+        var forwardBlock = kinds.TakeWhile(k => k <= (int)TensorKind.BatchVariance).Count();
+        Assert.That(kinds.Skip(forwardBlock), Is.Ordered);
+
+        // The loss is the mean cross-entropy of the traced logits; the parameter is the initial one minus lr * gradient (SGD, v0 = 0).
+        var logits = record.Find(TensorKind.Forward, "l3")!.Data;
+        var labels = plan.BatchFor(1).Labels;
+        double loss = ReferenceOps.SoftmaxCrossEntropy<double>(logits, labels, new double[logits.Length], 8, 3);
+        Assert.That(record.Find(TensorKind.Loss)!.Data[0], Is.EqualTo(loss));
+        var w0 = plan.InitialState.Find(TensorKind.Parameter, "l3.weight")!.Data;
+        var g = record.Find(TensorKind.ParameterGradient, "l3.weight")!.Data;
+        var w1 = record.Find(TensorKind.Parameter, "l3.weight")!.Data;
+        for (int i = 0; i < w0.Length; i++) Assert.That(w1[i], Is.EqualTo(w0[i] - 0.1 * g[i]).Within(1e-15));
+    }
+
+    [Test]
+    public void AScalarsOnlyStepCarriesLossAndAccuracyAndNothingElse()
+    {
+        var plan = TestSpecs.Plan(TestSpecs.BatchNormNet());
+        using var session = Open(plan, ReferenceBackend.Float32());
+        var record = session.Step(1, plan.BatchFor(1), CaptureRequest.ScalarsOnly);
+        Assert.That(record.Entries.Select(e => e.Key.Kind), Is.EquivalentTo(new[] { TensorKind.Loss, TensorKind.TrainAccuracy }));
+        Assert.That(record.Find(TensorKind.Loss)!.DType, Is.EqualTo(DType.Float32));
+    }
+
+    [TestCase("biased", false)]
+    [TestCase("unbiased", true)]
+    public void RunningVarianceReceivesTheEstimatorTheSpecNames(string estimator, bool unbiased)
+    {
+        var plan = TestSpecs.Plan(TestSpecs.BatchNormNet(variance: estimator));
+        using var session = Open(plan, ReferenceBackend.Float64());
+        var record = session.Step(1, plan.BatchFor(1), CaptureRequest.Everything);
+        var batchVariance = record.Find(TensorKind.BatchVariance, "bn1")!.Data;
+        var running = record.Find(TensorKind.RunningVariance, "bn1")!.Data;
+        double n = 8;
+        for (int j = 0; j < running.Length; j++)
+        {
+            double expected = 0.9 * 1 + 0.1 * batchVariance[j] * (unbiased ? n / (n - 1) : 1);
+            Assert.That(running[j], Is.EqualTo(expected).Within(1e-15));
+        }
+    }
+
+    [Test]
+    public void ASharedBatchNormUpdatesItsRunningStatisticsOncePerCallInCallOrder()
+    {
+        var plan = TestSpecs.Plan(TestSpecs.SharedBatchNormNet());
+        using var session = Open(plan, ReferenceBackend.Float64());
+        var record = session.Step(1, plan.BatchFor(1), CaptureRequest.Everything);
+        double[] mean = plan.InitialState.Find(TensorKind.RunningMean, "bn")!.Data.ToArray();
+        double[] variance = plan.InitialState.Find(TensorKind.RunningVariance, "bn")!.Data.ToArray();
+        foreach (var site in new[] { "bn_a", "bn_b" })
+            ReferenceOps.UpdateRunningStatistics<double>(mean, variance, record.Find(TensorKind.BatchMean, site)!.Data,
+                record.Find(TensorKind.BatchVariance, site)!.Data, 0.1, unbiased: true, 8);
+        Assert.That(record.Find(TensorKind.RunningMean, "bn")!.Data, Is.EqualTo(mean).AsCollection);
+        Assert.That(record.Find(TensorKind.RunningVariance, "bn")!.Data, Is.EqualTo(variance).AsCollection);
+        Assert.That(record.Find(TensorKind.BatchMean, "bn_a")!.Data, Is.Not.EqualTo(record.Find(TensorKind.BatchMean, "bn_b")!.Data));
+    }
+
+    [Test]
+    public void EvaluateUsesRunningStatisticsAndChangesNoState()
+    {
+        var plan = TestSpecs.Plan(TestSpecs.BatchNormNet());
+        using var session = Open(plan, ReferenceBackend.Float64());
+        session.Step(1, plan.BatchFor(1), CaptureRequest.Everything);
+        var before = session.ReadState(1);
+        var eval = session.Evaluate(1, plan.EvalBatch(), CaptureRequest.Everything);
+        var after = session.ReadState(1);
+        for (int i = 0; i < before.Entries.Count; i++)
+            Assert.That(after.Entries[i].Value.Data, Is.EqualTo(before.Entries[i].Value.Data).AsCollection);
+
+        Assert.That(eval.Phase, Is.EqualTo(RecordPhase.Eval));
+        Assert.That(eval.Find(TensorKind.EvalOutput, "l3")!.Shape, Is.EqualTo(new[] { 24, 3 }), "the whole eval batch");
+        Assert.That(eval.Find(TensorKind.EvalLoss), Is.Not.Null);
+        Assert.That(eval.Find(TensorKind.EvalAccuracy), Is.Not.Null);
+        // bn1 in eval mode: (x - running mean) / sqrt(running var + eps) with gamma and beta after step 1.
+        var x = eval.Find(TensorKind.EvalOutput, "l1")!.Data;
+        var y = new double[x.Length];
+        ReferenceOps.BatchNormForwardEval<double>(x, before.Find(TensorKind.Parameter, "bn1.gamma")!.Data, before.Find(TensorKind.Parameter, "bn1.beta")!.Data,
+            before.Find(TensorKind.RunningMean, "bn1")!.Data, before.Find(TensorKind.RunningVariance, "bn1")!.Data, 1e-5, y, 24, 10);
+        Assert.That(eval.Find(TensorKind.EvalOutput, "bn1")!.Data, Is.EqualTo(y).AsCollection);
+    }
+
+    [TestCase("synthetic-mlp-bn.json")]
+    [TestCase("synthetic-shared-bn.json")]
+    [TestCase("synthetic-layernorm-sgd.json")]
+    public void Float32StaysWithinOneInTenThousandOfFloat64OverFiftySteps(string fixture)
+    {
+        var plan = TestSpecs.FixturePlan(fixture, steps: 50);
+        using var f64 = Open(plan, ReferenceBackend.Float64());
+        using var f32 = Open(plan, ReferenceBackend.Float32());
+        double worst = 0;
+        for (int step = 1; step <= 50; step++)
+        {
+            var batch = plan.BatchFor(step);
+            double a = f64.Step(step, batch, CaptureRequest.ScalarsOnly).Find(TensorKind.Loss)!.Data[0];
+            double b = f32.Step(step, batch, CaptureRequest.ScalarsOnly).Find(TensorKind.Loss)!.Data[0];
+            worst = Math.Max(worst, Math.Abs(a - b) / Math.Abs(a));
+        }
+        TestContext.Out.WriteLine($"{fixture}: worst relative loss difference {worst:E2}");
+        Assert.That(worst, Is.LessThan(1e-4));
+        Assert.That(worst, Is.GreaterThan(0), "float32 must really round differently from float64");
+    }
+
+    [Test]
+    public void TwoRunsGiveBitIdenticalTracesWhateverTheThreadCount()
+    {
+        var plan = TestSpecs.FixturePlan("synthetic-shared-bn.json", steps: 12);
+        var first = ScenarioRunner.Run(plan, ReferenceBackend.Float32(), new BackendOptions(DType.Float32), Path.Combine(_temp, "a"));
+        var second = ScenarioRunner.Run(plan, ReferenceBackend.Float32(), new BackendOptions(DType.Float32), Path.Combine(_temp, "b"));
+        var single = ScenarioRunner.Run(plan, new ReferenceBackend(DType.Float32, maxDegreeOfParallelism: 1), new BackendOptions(DType.Float32), Path.Combine(_temp, "c"));
+        Assert.That(new[] { first.Status, second.Status, single.Status }, Is.All.EqualTo(RunStatus.Completed));
+        var expected = TraceReader.Open(first.TraceDirectory).Records().ToList();
+        Assert.That(expected, Has.Count.GreaterThan(12));
+        foreach (var other in new[] { second, single })
+        {
+            var actual = TraceReader.Open(other.TraceDirectory).Records().ToList();
+            Assert.That(actual, Has.Count.EqualTo(expected.Count));
+            for (int r = 0; r < expected.Count; r++)
+            {
+                Assert.That(actual[r].Entries.Select(e => e.Key), Is.EqualTo(expected[r].Entries.Select(e => e.Key)));
+                for (int e = 0; e < expected[r].Entries.Count; e++)
+                {
+                    // Bit patterns, so that NaN and -0 count too.
+                    var want = expected[r].Entries[e].Value.Data.Select(BitConverter.DoubleToInt64Bits);
+                    var got = actual[r].Entries[e].Value.Data.Select(BitConverter.DoubleToInt64Bits);
+                    Assert.That(got, Is.EqualTo(want), $"record {r}, {expected[r].Entries[e].Key}");
+                }
+            }
+        }
+    }
+
+    [Test]
+    public void TheSharedBatchNormFixtureRunsToCompletionThroughTheScenarioRunner()
+    {
+        var plan = TestSpecs.FixturePlan("synthetic-shared-bn.json");
+        var run = ScenarioRunner.Run(plan, ReferenceBackend.Float64(), new BackendOptions(DType.Float64), Path.Combine(_temp, "shared"));
+        Assert.That(run.Status, Is.EqualTo(RunStatus.Completed), run.Message);
+        Assert.That(run.StepsCompleted, Is.EqualTo(50));
+        var records = TraceReader.Open(run.TraceDirectory).Records().ToList();
+        int evals = Enumerable.Range(1, plan.TotalSteps).Count(plan.IsEvalStep);
+        Assert.That(evals, Is.EqualTo(5));
+        Assert.That(records, Has.Count.EqualTo(1 + 50 + evals));
+        Assert.That(records.Count(r => r.Phase == RecordPhase.Eval), Is.EqualTo(evals));
+        Assert.That(records[^1].Find(TensorKind.EvalAccuracy)!.Data[0], Is.InRange(0.0, 1.0));
+    }
+}
