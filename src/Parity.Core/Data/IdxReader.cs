@@ -41,9 +41,33 @@ public static class IdxReader
             count *= dims[i];
         }
         if (count > int.MaxValue) throw new InvalidDataException($"{path}: {count} elements is too many");
-        var data = new byte[count];
-        ReadExactly(stream, data, path, $"{count} data bytes");
-        return (dims, data);
+        if (stream == file && file.Length - file.Position < count)
+            throw new InvalidDataException($"{path}: file ends before {count} data bytes ({file.Length - file.Position} present)");
+        return (dims, ReadData(stream, (int)count, path));
+    }
+
+    // A gzip stream's length is unknown until it is read: the buffer grows as bytes arrive, so a corrupt
+    // header that claims gigabytes fails where the data ends instead of allocating them first.
+    private static byte[] ReadData(Stream s, int count, string path)
+    {
+        var data = new byte[Math.Min(count, 1 << 24)];
+        int filled = 0;
+        while (filled < count)
+        {
+            if (filled == data.Length) Array.Resize(ref data, (int)Math.Min(count, 2L * data.Length));
+            int n;
+            try
+            {
+                n = s.Read(data, filled, data.Length - filled);
+            }
+            catch (InvalidDataException e)
+            {
+                throw new InvalidDataException($"{path}: corrupt gzip stream while reading {count} data bytes: {e.Message}");
+            }
+            if (n == 0) throw new InvalidDataException($"{path}: file ends before {count} data bytes ({filled} present)");
+            filled += n;
+        }
+        return data;
     }
 
     /// <summary>
@@ -57,14 +81,19 @@ public static class IdxReader
         if (lblDims.Length != 1) throw new InvalidDataException($"{labelsPath}: labels must be rank 1, got rank {lblDims.Length}");
         if (imgDims[0] != lblDims[0])
             throw new InvalidDataException($"{imagesPath} has {imgDims[0]} images but {labelsPath} has {lblDims[0]} labels");
-        int features = 1;
-        for (int i = 1; i < imgDims.Length; i++) features *= imgDims[i];
+        if (imgDims.Length < 2) throw new InvalidDataException($"{imagesPath}: images must have rank 2 or more, got rank {imgDims.Length}");
+        int features = pixels.Length == 0 ? 0 : pixels.Length / imgDims[0];
+        if (features == 0) throw new InvalidDataException($"{imagesPath}: no pixels (dimensions {string.Join("x", imgDims)})");
         int n = Math.Min(imgDims[0], limit ?? int.MaxValue);
-        var inputs = new float[n * features];
+        var inputs = new float[(long)n * features];
         float scale = normalize ? 1f / 255f : 1f;
         for (int i = 0; i < inputs.Length; i++) inputs[i] = pixels[i] * scale;
         var labels = new int[n];
-        for (int i = 0; i < n; i++) labels[i] = labelBytes[i];
+        for (int i = 0; i < n; i++)
+        {
+            labels[i] = labelBytes[i];
+            if (labels[i] >= classes) throw new InvalidDataException($"{labelsPath}: label {labels[i]} of sample {i} is outside 0..{classes - 1}");
+        }
         return new DataSet(inputs, labels, features, classes, imagesPath);
     }
 

@@ -11,6 +11,9 @@ namespace Parity.Planning;
 /// <summary>Resolves a validated spec into a <see cref="Plan"/>: draws the initial state and loads the data.</summary>
 public static class Planner
 {
+    // The loader's limit on "training.steps"; epochs are held to the same number of steps.
+    private const int MaxSteps = 100_000_000;
+
     /// <summary>Builds the plan. Data files that are missing or malformed raise <see cref="SpecException"/> naming the spec path.</summary>
     /// <param name="spec">A spec from <see cref="SpecLoader"/>.</param>
     /// <param name="stepsOverride">When set, train this many steps instead of the spec's schedule.</param>
@@ -27,13 +30,17 @@ public static class Planner
             throw new SpecException("$.model.inputs", $"the model takes {spec.Model.Inputs} inputs but the eval data has {eval.Features} features ({eval.Origin})");
         if (graph.OutputWidth != train.Classes)
             throw new SpecException("$.model.calls", $"the last call outputs {graph.OutputWidth} values but the data has {train.Classes} classes");
+        if (eval.Classes != train.Classes)
+            throw new SpecException("$.data.eval", $"the eval data has {eval.Classes} classes but the training data has {train.Classes}");
         if (train.Count < spec.Data.BatchSize)
             throw new SpecException("$.data.batchSize", $"batch size {spec.Data.BatchSize} exceeds the {train.Count} training samples");
 
         int stepsPerEpoch = train.Count / spec.Data.BatchSize;
-        int total = stepsOverride ?? spec.Schedule.Steps ?? checked(stepsPerEpoch * spec.Schedule.Epochs!.Value);
+        long total = stepsOverride ?? spec.Schedule.Steps ?? (long)stepsPerEpoch * spec.Schedule.Epochs!.Value;
         if (total < 1) throw new SpecException("$.training", $"the schedule gives {total} steps; at least 1 is needed");
-        return new Plan(spec, graph, InitialState(spec, graph), train, eval, stepsPerEpoch, total);
+        if (total > MaxSteps && stepsOverride is null && spec.Schedule.Steps is null)
+            throw new SpecException("$.training.epochs", $"{spec.Schedule.Epochs} epochs of {stepsPerEpoch} steps make {total} steps, more than the limit of {MaxSteps}");
+        return new Plan(spec, graph, InitialState(spec, graph), train, eval, stepsPerEpoch, (int)total);
     }
 
     /// <summary>

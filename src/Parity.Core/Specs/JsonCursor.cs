@@ -18,9 +18,14 @@ internal readonly struct JsonCursor(JsonElement element, string path)
     public JsonCursor Object(params string[] allowedKeys)
     {
         if (Element.ValueKind != JsonValueKind.Object) throw Error($"expected an object, found {Describe(Element)}");
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var p in Element.EnumerateObject())
+        {
             if (System.Array.IndexOf(allowedKeys, p.Name) < 0 && p.Name is not ("$schema" or "comment"))
                 throw new SpecException(Child(p.Name), $"unknown key '{p.Name}'; expected one of: {string.Join(", ", allowedKeys)}");
+            // JSON allows a key twice and System.Text.Json keeps both; which one a reader sees is an accident, so refuse.
+            if (!seen.Add(p.Name)) throw new SpecException(Child(p.Name), $"duplicate key '{p.Name}'");
+        }
         return this;
     }
 
@@ -45,7 +50,8 @@ internal readonly struct JsonCursor(JsonElement element, string path)
     public string String(string key, string? fallback = null) =>
         Has(key) ? Get(key).String() : fallback ?? throw new SpecException(Child(key), "required key is missing");
 
-    public string Choice(string key, string fallback, params string[] options)
+    /// <summary>A string from <paramref name="options"/>; a null <paramref name="fallback"/> makes the key required.</summary>
+    public string Choice(string key, string? fallback, params string[] options)
     {
         string value = String(key, fallback);
         if (System.Array.IndexOf(options, value) < 0)

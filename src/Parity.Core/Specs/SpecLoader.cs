@@ -140,7 +140,7 @@ public static class SpecLoader
     private static LayerSpec ReadLayer(JsonCursor l)
     {
         string type = l.Object("name", "type", "in", "out", "bias", "init", "features", "momentum", "eps", "runningVariance", "affine")
-            .Choice("type", "", "linear", "batchnorm", "layernorm", "relu", "identity");
+            .Choice("type", null, "linear", "batchnorm", "layernorm", "relu", "identity");
         string name = l.String("name");
         if (name.Length is 0 or > 100 || name.Any(c => char.IsControl(c) || c is '.' or '#' or '/' or ':'))
             throw l.Get("name").Error("expected 1..100 characters without '.', '#', '/', ':' or control characters");
@@ -185,7 +185,7 @@ public static class SpecLoader
             return new InitializerSpec(kind);
         }
         v.Object("type", "std");
-        string type = v.Choice("type", "", [.. InitializerSpec.Kinds]);
+        string type = v.Choice("type", null, [.. InitializerSpec.Kinds]);
         return new InitializerSpec(type, type == "normal" ? v.Number("std", 0, 100) : 0);
     }
 
@@ -199,7 +199,7 @@ public static class SpecLoader
 
     private static OptimizerSpec ReadOptimizer(JsonCursor o)
     {
-        string type = o.Object("type", "lr", "momentum", "beta1", "beta2", "eps", "epsilonForm").Choice("type", "", "sgd", "adam");
+        string type = o.Object("type", "lr", "momentum", "beta1", "beta2", "eps", "epsilonForm").Choice("type", null, "sgd", "adam");
         if (type == "sgd")
         {
             o.Object("type", "lr", "momentum");
@@ -223,7 +223,7 @@ public static class SpecLoader
     private static DataSourceSpec ReadSource(JsonCursor s, ulong seed)
     {
         string type = s.Object("type", "images", "labels", "limit", "normalize", "generator", "samples", "features", "classes", "seed", "teacherSeed")
-            .Choice("type", "", "idx", "synthetic");
+            .Choice("type", null, "idx", "synthetic");
         if (type == "idx")
         {
             s.Object("type", "images", "labels", "limit", "normalize");
@@ -296,8 +296,9 @@ public static class SpecLoader
             foreach (var p in kinds.Element.EnumerateObject())
             {
                 var k = kinds.Get(p.Name).Object("atol", "rtol");
-                if (TensorKinds.TryParse(p.Name) is null) throw k.Error($"unknown tensor kind '{p.Name}'");
-                byKind[TensorKinds.TryParse(p.Name)!.Value.Name()] = (k.Number("atol", 0, 1e6), k.Number("rtol", 0, 1e6));
+                var kind = TensorKinds.TryParse(p.Name) ?? throw k.Error($"unknown tensor kind '{p.Name}'; expected one of: {string.Join(", ", TensorKinds.All.Select(x => x.Name()))}");
+                if (byKind.ContainsKey(kind.Name())) throw k.Error($"duplicate key: tensor kind '{kind.Name()}' is given twice");
+                byKind[kind.Name()] = (k.Number("atol", 0, 1e6), k.Number("rtol", 0, 1e6));
             }
         }
         double? multiple = t.Has("envelopeMultiple") ? t.Number("envelopeMultiple", 1, 1e6) : null;

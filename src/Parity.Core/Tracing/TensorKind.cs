@@ -58,8 +58,14 @@ public static class TensorKinds
     }
 
     /// <summary>Parses a camelCase (or PascalCase) name; null when unknown.</summary>
-    public static TensorKind? TryParse(string? text) =>
-        Enum.TryParse<TensorKind>(text, ignoreCase: true, out var k) && !int.TryParse(text, out _) ? k : null;
+    public static TensorKind? TryParse(string? text)
+    {
+        // Not Enum.TryParse: it also accepts numbers and comma-separated flag combinations ("forward, loss"
+        // parses as Loss, "trainAccuracy, evalOutput" as the undefined value 14), which are not kind names.
+        foreach (var kind in Enum.GetValues<TensorKind>())
+            if (string.Equals(kind.ToString(), text, StringComparison.OrdinalIgnoreCase)) return kind;
+        return null;
+    }
 
     /// <summary>Every kind.</summary>
     public static IReadOnlySet<TensorKind> All { get; } = new HashSet<TensorKind>(Enum.GetValues<TensorKind>());
