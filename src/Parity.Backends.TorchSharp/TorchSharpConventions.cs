@@ -1,0 +1,62 @@
+using Parity.Specs;
+using Parity.Tracing;
+
+namespace Parity.Backends.TorchSharp;
+
+/// <summary>
+/// How the canonical spec maps onto TorchSharp/libtorch, in one place: what maps exactly (and how), and
+/// what libtorch cannot express, declared as <see cref="ConventionMismatch"/> instead of approximated.
+/// </summary>
+/// <remarks>
+/// Exact mappings (CONVENTIONS.md sections 1-4):
+/// batchnorm momentum is PyTorch's own meaning, run = (1 - m) run + m batch [P1, TS], so it is passed
+/// unchanged, and so is eps (inside the square root) [P2]; a shared instance is one module called at
+/// several sites, so libtorch updates its running statistics once per call, in call order; linear weights
+/// are [out, in] in both [P3, TS]; SGD is torch.optim.SGD with dampening 0 (v = mu v + g; p -= lr v) and
+/// Adam is torch.optim.Adam with the spec's betas and eps in the sqrt(v_hat) + eps form [P5, TS]; the loss
+/// is mean softmax cross-entropy [P6].
+/// </remarks>
+public static class TorchSharpConventions
+{
+    /// <summary>Every kind that depends on the parameter trajectory: all of them once a parameter differs.</summary>
+    private static readonly IReadOnlyList<string> s_parameterAndDownstream =
+    [
+        TensorKind.Parameter.Name(), TensorKind.Forward.Name(), TensorKind.BatchMean.Name(), TensorKind.BatchVariance.Name(),
+        TensorKind.Loss.Name(), TensorKind.TrainAccuracy.Name(), TensorKind.OutputGradient.Name(),
+        TensorKind.ParameterGradient.Name(), TensorKind.RunningMean.Name(), TensorKind.RunningVariance.Name(),
+        TensorKind.EvalOutput.Name(), TensorKind.EvalLoss.Name(), TensorKind.EvalAccuracy.Name(),
+    ];
+
+    /// <summary>The running variance feeds only eval-mode batchnorm, so only it and eval kinds differ.</summary>
+    private static readonly IReadOnlyList<string> s_runningVarianceAndEval =
+    [
+        TensorKind.RunningVariance.Name(), TensorKind.EvalOutput.Name(), TensorKind.EvalLoss.Name(), TensorKind.EvalAccuracy.Name(),
+    ];
+
+    /// <summary>The settings of <paramref name="spec"/> that libtorch cannot express exactly, with what it does instead.</summary>
+    public static IReadOnlyList<ConventionMismatch> Mismatches(ScenarioSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var mismatches = new List<ConventionMismatch>();
+        for (int i = 0; i < spec.Model.Layers.Count; i++)
+        {
+            // libtorch's batch_norm always feeds var * N/(N-1) into the running variance [P1, P2];
+            // there is no option for the biased estimator.
+            if (spec.Model.Layers[i] is BatchNormSpec { RunningVariance: RunningVarianceEstimator.Biased } bn)
+                mismatches.Add(new ConventionMismatch(
+                    $"$.model.layers[{i}].runningVariance",
+                    $"biased (1/N) batch variance into the running variance of '{bn.Name}'",
+                    "unbiased (1/(N-1)): libtorch's BatchNorm1d always stores the unbiased batch variance",
+                    s_runningVarianceAndEval));
+        }
+
+        // torch.optim.Adam only has the sqrt(v_hat) + eps form [P5, TS].
+        if (spec.Optimizer is AdamSpec { EpsilonForm: EpsilonForm.EpsilonHat } adam)
+            mismatches.Add(new ConventionMismatch(
+                "$.optimizer.epsilonForm",
+                $"epsilonHat: p -= lr sqrt(1-b2^t)/(1-b1^t) m / (sqrt(v) + eps), eps {adam.Eps}",
+                $"sqrtVHat: torch.optim.Adam computes p -= lr m_hat / (sqrt(v_hat) + eps) with eps {adam.Eps}",
+                s_parameterAndDownstream));
+        return mismatches;
+    }
+}

@@ -1,0 +1,315 @@
+using Parity.Data;
+using Parity.Planning;
+using Parity.Specs;
+using Parity.Tensors;
+using Parity.Tracing;
+using TorchSharp;
+using TorchSharp.Modules;
+using ParityTensor = Parity.Tensors.Tensor;
+using TorchModule = TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>;
+using TorchTensor = TorchSharp.torch.Tensor;
+
+namespace Parity.Backends.TorchSharp;
+
+/// <summary>
+/// One plan's model as TorchSharp modules with its optimizer. One module per layer instance: a shared
+/// instance is one module called at every one of its sites, so libtorch itself updates a shared
+/// batchnorm's running statistics once per call, in call order, and sums a shared layer's gradients.
+/// Every method does its tensor work inside <c>torch.NewDisposeScope()</c>, so only the modules' and the
+/// optimizer's own tensors outlive a call and memory stays flat over thousands of steps.
+/// </summary>
+internal sealed class TorchSharpSession : IBackendSession
+{
+    private readonly Plan _plan;
+    private readonly DType _dtype;
+    private readonly torch.ScalarType _scalarType;
+    private readonly torch.Device _device;
+    private readonly Dictionary<string, TorchModule> _instances = new(StringComparer.Ordinal);
+    private readonly TorchModule[] _callModules;
+    private readonly Dictionary<string, Parameter> _parameters = new(StringComparer.Ordinal);
+    private readonly torch.optim.Optimizer _optimizer;
+    private readonly bool _firstCallHasNoParameters;
+    private bool _disposed;
+
+    public TorchSharpSession(Plan plan, BackendOptions options, torch.Device device)
+    {
+        _plan = plan;
+        _dtype = options.DType;
+        _scalarType = _dtype == DType.Float32 ? torch.ScalarType.Float32 : torch.ScalarType.Float64;
+        _device = device;
+        Mismatches = TorchSharpConventions.Mismatches(plan.Spec);
+
+        var spec = plan.Spec;
+        // Under init: framework the modules draw their own initial values (Linear: kaiming_uniform with
+        // a = sqrt(5), bias U(+-1/sqrt(in)) [P3, TS]) from libtorch's global generator, seeded here.
+        if (spec.Init.Mode == InitMode.Framework) torch.manual_seed(unchecked((long)spec.Init.Seed));
+        foreach (var layer in spec.Model.Layers) _instances[layer.Name] = CreateModule(layer);
+        _callModules = plan.Graph.Calls.Select(c => _instances[c.Layer.Name]).ToArray();
+        _firstCallHasNoParameters = plan.Graph.Calls.Count > 0 && plan.Graph.Calls[0].Layer.ParameterShapes.Count == 0;
+
+        foreach (var p in plan.Graph.Parameters)
+        {
+            _parameters[p.Name] = FindParameter(_instances[p.Instance], p.Local)
+                ?? throw new BackendException($"parameter '{p.Name}': the TorchSharp module of '{p.Instance}' has no such parameter");
+        }
+        if (spec.Init.Mode == InitMode.Injected) LoadState(plan.InitialState);
+
+        var parameters = plan.Graph.Parameters.Select(p => _parameters[p.Name]).ToList();
+        _optimizer = spec.Optimizer switch
+        {
+            // PyTorch's SGD: v = mu v + (1 - dampening) g; p -= lr v. Dampening 0 is the canonical form [TS].
+            SgdSpec sgd => torch.optim.SGD(parameters, sgd.LearningRate, momentum: sgd.Momentum, dampening: 0, weight_decay: 0, nesterov: false),
+            // Always pass betas and eps: TorchSharp's factory defaults beta2 to 0.99, not PyTorch's 0.999 [TS].
+            AdamSpec adam => torch.optim.Adam(parameters, lr: adam.LearningRate, beta1: adam.Beta1, beta2: adam.Beta2, eps: adam.Eps, weight_decay: 0, amsgrad: false),
+            _ => throw new BackendException($"optimizer '{spec.Optimizer.Type}' has no torchsharp mapping"),
+        };
+
+        RuntimeInfo = new Dictionary<string, string>
+        {
+            ["TorchSharp"] = TorchSharpBackend.TorchSharpVersion,
+            ["libtorch"] = torch.__version__,
+            ["device"] = _device.type == DeviceType.CUDA ? "cuda" : "cpu",
+            ["dtype"] = _dtype.Name(),
+            ["threads"] = torch.get_num_threads().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["init"] = spec.Init.Mode == InitMode.Injected
+                ? "injected: the plan's initial state copied into the modules"
+                : $"framework: TorchSharp's own default initializers after torch.manual_seed({spec.Init.Seed})",
+            ["batchStatistics"] = "derived: batchMean and batchVariance are the mean and biased variance of each batchnorm call's input, computed with torch ops in the run's dtype, not read from libtorch's batch_norm",
+        };
+    }
+
+    /// <inheritdoc />
+    public IReadOnlyList<ConventionMismatch> Mismatches { get; }
+
+    /// <inheritdoc />
+    public IReadOnlyDictionary<string, string> RuntimeInfo { get; }
+
+    /// <inheritdoc />
+    public StepRecord ReadState(int step)
+    {
+        ThrowIfDisposed();
+        using var scope = torch.NewDisposeScope();
+        var record = new StepRecord(step, RecordPhase.Initial);
+        AddParameters(record);
+        AddRunningStatistics(record);
+        return record;
+    }
+
+    /// <inheritdoc />
+    public StepRecord Step(int step, Batch batch, CaptureRequest capture)
+    {
+        ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(batch);
+        ArgumentNullException.ThrowIfNull(capture);
+        using var scope = torch.NewDisposeScope();
+        var record = new StepRecord(step, RecordPhase.Train);
+        bool wantsOutputGradients = capture.Wants(TensorKind.OutputGradient);
+        SetTraining(true);
+
+        var input = Inputs(batch);
+        // Gradients flow into a call's output only when something before it has parameters; a model that
+        // starts with a parameter-free call needs the input itself in the graph to trace that output's gradient.
+        if (wantsOutputGradients && _firstCallHasNoParameters) input.requires_grad_(true);
+        var labels = Labels(batch);
+        var outputs = Forward(input, record, capture, TensorKind.Forward, retainGradients: wantsOutputGradients);
+        var logits = outputs[^1];
+
+        var loss = torch.nn.functional.cross_entropy(logits, labels);
+        record.AddScalar(TensorKind.Loss, Scalar(loss), _dtype);
+        record.AddScalar(TensorKind.TrainAccuracy, Accuracy(logits, labels, batch.Size), _dtype);
+
+        _optimizer.zero_grad();
+        loss.backward();
+        if (wantsOutputGradients)
+        {
+            for (int i = 0; i < outputs.Length; i++)
+            {
+                var site = _plan.Graph.Calls[i];
+                var grad = outputs[i].grad ?? throw new BackendException($"call '{site.Id}': libtorch kept no gradient for its output");
+                record.Add(TensorKind.OutputGradient, site.Id, Read(grad));
+            }
+        }
+        if (capture.Wants(TensorKind.ParameterGradient))
+        {
+            foreach (var p in _plan.Graph.Parameters)
+            {
+                var grad = _parameters[p.Name].grad ?? throw new BackendException($"parameter '{p.Name}': libtorch computed no gradient");
+                record.Add(TensorKind.ParameterGradient, p.Name, Read(grad));
+            }
+        }
+
+        _optimizer.step();
+        if (capture.Wants(TensorKind.RunningMean) || capture.Wants(TensorKind.RunningVariance)) AddRunningStatistics(record, capture);
+        if (capture.Wants(TensorKind.Parameter)) AddParameters(record);
+        return record;
+    }
+
+    /// <inheritdoc />
+    public StepRecord Evaluate(int step, Batch data, CaptureRequest capture)
+    {
+        ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(capture);
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var record = new StepRecord(step, RecordPhase.Eval);
+        SetTraining(false);
+        var labels = Labels(data);
+        var outputs = Forward(Inputs(data), record, capture, TensorKind.EvalOutput, retainGradients: false);
+        var logits = outputs[^1];
+        record.AddScalar(TensorKind.EvalLoss, Scalar(torch.nn.functional.cross_entropy(logits, labels)), _dtype);
+        record.AddScalar(TensorKind.EvalAccuracy, Accuracy(logits, labels, data.Size), _dtype);
+        return record;
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _optimizer.Dispose();
+        foreach (var module in _instances.Values) module.Dispose();
+    }
+
+    /// <summary>
+    /// Runs every call in order, recording each output as <paramref name="outputKind"/> and, in train mode,
+    /// the batch statistics of each batchnorm call when asked.
+    /// </summary>
+    private TorchTensor[] Forward(TorchTensor input, StepRecord record, CaptureRequest capture, TensorKind outputKind, bool retainGradients)
+    {
+        bool wantsOutputs = capture.Wants(outputKind);
+        bool train = outputKind == TensorKind.Forward;
+        bool wantsMean = train && capture.Wants(TensorKind.BatchMean), wantsVariance = train && capture.Wants(TensorKind.BatchVariance);
+        var outputs = new TorchTensor[_callModules.Length];
+        var h = input;
+        for (int i = 0; i < _callModules.Length; i++)
+        {
+            var site = _plan.Graph.Calls[i];
+            TorchTensor? mean = null, variance = null;
+            if (site.IsBatchNorm && (wantsMean || wantsVariance))
+            {
+                // Derived, not read from libtorch: the statistics batch_norm normalizes with in train mode
+                // are the mean and biased (1/N) variance of the call's input over the batch [P2].
+                using var noGrad = torch.no_grad();
+                if (wantsMean) mean = h.mean([0L]);
+                if (wantsVariance) variance = h.var(0L, unbiased: false);
+            }
+            h = _callModules[i].forward(h);
+            if (retainGradients && h.requires_grad) h.retain_grad();
+            outputs[i] = h;
+            if (wantsOutputs) record.Add(outputKind, site.Id, Read(h));
+            if (mean is not null) record.Add(TensorKind.BatchMean, site.Id, Read(mean));
+            if (variance is not null) record.Add(TensorKind.BatchVariance, site.Id, Read(variance));
+        }
+        return outputs;
+    }
+
+    private TorchModule CreateModule(LayerSpec layer) => layer switch
+    {
+        LinearSpec l => torch.nn.Linear(l.In, l.Out, hasBias: l.Bias, device: _device, dtype: _scalarType),
+        // momentum is PyTorch's meaning in the spec and in libtorch, eps sits inside the square root in both [P1].
+        BatchNormSpec b => torch.nn.BatchNorm1d(b.Features, eps: b.Eps, momentum: b.Momentum, affine: b.Affine, track_running_stats: true, device: _device, dtype: _scalarType),
+        LayerNormSpec n => torch.nn.LayerNorm(n.Features, eps: n.Eps, elementwise_affine: n.Affine, device: _device, dtype: _scalarType),
+        ReluSpec => torch.nn.ReLU(inplace: false), // in place would overwrite the traced output of the previous call
+        IdentitySpec => torch.nn.Identity(),
+        _ => throw new BackendException($"layer '{layer.Name}': type '{layer.Type}' has no torchsharp mapping"),
+    };
+
+    /// <summary>The TorchSharp parameter behind a canonical <c>instance.local</c> name (gamma/beta are weight/bias).</summary>
+    private static Parameter? FindParameter(TorchModule module, string local) => (module, local) switch
+    {
+        (Linear l, "weight") => l.weight,
+        (Linear l, "bias") => l.bias,
+        (BatchNorm1d b, "gamma") => b.weight,
+        (BatchNorm1d b, "beta") => b.bias,
+        (LayerNorm n, "gamma") => n.weight,
+        (LayerNorm n, "beta") => n.bias,
+        _ => null,
+    };
+
+    /// <summary>Copies parameters and running statistics from <paramref name="state"/> (canonical layout = libtorch's).</summary>
+    private void LoadState(StepRecord state)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        foreach (var p in _plan.Graph.Parameters)
+        {
+            var value = state.Find(TensorKind.Parameter, p.Name) ?? throw new BackendException($"the plan's initial state has no value for '{p.Name}'");
+            CopyInto(_parameters[p.Name], value, p.Name);
+        }
+        foreach (var bn in _plan.Graph.BatchNorms)
+        {
+            var module = (BatchNorm1d)_instances[bn.Name];
+            if (state.Find(TensorKind.RunningMean, bn.Name) is { } mean) CopyInto(module.running_mean!, mean, bn.Name + " running mean");
+            if (state.Find(TensorKind.RunningVariance, bn.Name) is { } variance) CopyInto(module.running_var!, variance, bn.Name + " running variance");
+        }
+    }
+
+    private void CopyInto(TorchTensor target, ParityTensor value, string what)
+    {
+        var shape = target.shape;
+        if (shape.Length != value.Shape.Length || !shape.Zip(value.Shape).All(d => d.First == d.Second))
+            throw new BackendException($"'{what}': the initial state has shape {value.ShapeText}, the TorchSharp module [{string.Join(",", shape)}]");
+        target.copy_(ToTorch(value));
+    }
+
+    private void AddParameters(StepRecord record)
+    {
+        foreach (var p in _plan.Graph.Parameters) record.Add(TensorKind.Parameter, p.Name, Read(_parameters[p.Name]));
+    }
+
+    private void AddRunningStatistics(StepRecord record, CaptureRequest? capture = null)
+    {
+        foreach (var bn in _plan.Graph.BatchNorms)
+        {
+            var module = (BatchNorm1d)_instances[bn.Name];
+            if (capture?.Wants(TensorKind.RunningMean) ?? true) record.Add(TensorKind.RunningMean, bn.Name, Read(module.running_mean!));
+            if (capture?.Wants(TensorKind.RunningVariance) ?? true) record.Add(TensorKind.RunningVariance, bn.Name, Read(module.running_var!));
+        }
+    }
+
+    private void SetTraining(bool training)
+    {
+        foreach (var module in _instances.Values) module.train(training);
+    }
+
+    /// <summary>The batch's float32 inputs in the run's dtype (float64 widens them exactly).</summary>
+    private TorchTensor Inputs(Batch batch)
+    {
+        long[] shape = [batch.Size, batch.Features];
+        return _dtype == DType.Float32
+            ? torch.tensor(batch.Inputs.ToFloats(), shape, dtype: _scalarType, device: _device)
+            : torch.tensor(batch.Inputs.Data, shape, dtype: _scalarType, device: _device);
+    }
+
+    private TorchTensor Labels(Batch batch)
+    {
+        var labels = new long[batch.Size];
+        for (int i = 0; i < labels.Length; i++) labels[i] = batch.Labels[i];
+        return torch.tensor(labels, [batch.Size], dtype: torch.ScalarType.Int64, device: _device);
+    }
+
+    private TorchTensor ToTorch(ParityTensor value)
+    {
+        long[] shape = value.Shape.Select(d => (long)d).ToArray();
+        return torch.tensor(value.Data, shape, dtype: _scalarType, device: _device);
+    }
+
+    /// <summary>A copy of <paramref name="tensor"/> as the harness's tensor, tagged with the run's dtype.</summary>
+    private ParityTensor Read(TorchTensor tensor)
+    {
+        var host = tensor.detach().cpu().contiguous();
+        int[] shape = host.shape.Select(d => checked((int)d)).ToArray();
+        return _dtype == DType.Float32
+            ? ParityTensor.FromFloats(host.data<float>().ToArray(), shape)
+            : ParityTensor.FromDoubles(host.data<double>().ToArray(), shape);
+    }
+
+    private double Scalar(TorchTensor scalar) => _dtype == DType.Float32 ? scalar.item<float>() : scalar.item<double>();
+
+    /// <summary>Fraction of rows whose arg-max logit is the label (ties go to the first maximum, as in torch.argmax).</summary>
+    private static double Accuracy(TorchTensor logits, TorchTensor labels, int count) =>
+        (double)logits.argmax(1).eq(labels).sum().item<long>() / count;
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+}
