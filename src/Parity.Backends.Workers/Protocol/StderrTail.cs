@@ -1,0 +1,60 @@
+namespace Parity.Backends.Workers.Protocol;
+
+/// <summary>
+/// The last lines a worker wrote to stderr, drained continuously by a background thread so a chatty
+/// worker never blocks on a full pipe, and quoted in every error message about that worker.
+/// </summary>
+internal sealed class StderrTail
+{
+    private const int MaxLineLength = 400;
+    private readonly Queue<string> _lines = new();
+    private readonly int _capacity;
+    private readonly Lock _gate = new();
+    private readonly Thread _drain;
+
+    public StderrTail(StreamReader stderr, int capacity)
+    {
+        _capacity = capacity;
+        _drain = new Thread(() => Drain(stderr)) { IsBackground = true, Name = "worker stderr" };
+        _drain.Start();
+    }
+
+    /// <summary>Waits briefly for the drain to reach end of stream (after the process exited).</summary>
+    public void WaitForEnd(TimeSpan timeout) => _drain.Join(timeout);
+
+    public IReadOnlyList<string> Lines
+    {
+        get
+        {
+            lock (_gate) return [.. _lines];
+        }
+    }
+
+    /// <summary>The tail as an indented block for messages, or a note that stderr was empty.</summary>
+    public string Describe()
+    {
+        var lines = Lines;
+        if (lines.Count == 0) return "\n  (the worker wrote nothing to stderr)";
+        return $"\n  last {lines.Count} stderr line(s):\n    " + string.Join("\n    ", lines);
+    }
+
+    private void Drain(StreamReader stderr)
+    {
+        try
+        {
+            while (stderr.ReadLine() is { } line)
+            {
+                if (line.Length > MaxLineLength) line = line[..MaxLineLength] + " ...";
+                lock (_gate)
+                {
+                    _lines.Enqueue(line);
+                    while (_lines.Count > _capacity) _lines.Dequeue();
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        {
+            // The process went away; what was read is kept.
+        }
+    }
+}

@@ -1,0 +1,108 @@
+using System.Buffers.Binary;
+using System.Text.Json;
+using Parity.Tensors;
+
+namespace Parity.Backends.Workers.Protocol;
+
+/// <summary>
+/// Tensors on the wire (docs/worker-protocol.md, "Tensors"): <c>{"dtype","shape","data"}</c> with the
+/// values as little-endian bytes in base64, or <c>{"dtype","shape","file"}</c> naming a file of those raw
+/// bytes. Decoding checks everything a broken worker could get wrong and says which tensor and why.
+/// </summary>
+internal static class TensorCodec
+{
+    /// <summary>
+    /// Writes <paramref name="tensor"/> as the value of <paramref name="property"/>, in <paramref name="dtype"/>;
+    /// as a file in <paramref name="fileDirectory"/> when its raw bytes exceed <paramref name="fileThreshold"/>.
+    /// </summary>
+    public static void Write(Utf8JsonWriter w, string property, Tensor tensor, DType dtype, long fileThreshold, string? fileDirectory)
+    {
+        byte[] bytes = ToBytes(tensor, dtype);
+        w.WriteStartObject(property);
+        w.WriteString("dtype", dtype.Name());
+        w.WriteStartArray("shape");
+        foreach (int d in tensor.Shape) w.WriteNumberValue(d);
+        w.WriteEndArray();
+        if (fileDirectory is not null && bytes.Length > fileThreshold)
+        {
+            string path = Path.Combine(fileDirectory, $"tensor-{Guid.NewGuid():N}.bin");
+            File.WriteAllBytes(path, bytes);
+            w.WriteString("file", path);
+        }
+        else
+        {
+            w.WriteBase64String("data", bytes);
+        }
+        w.WriteEndObject();
+    }
+
+    /// <summary>Little-endian bytes of the values in <paramref name="dtype"/>.</summary>
+    public static byte[] ToBytes(Tensor tensor, DType dtype)
+    {
+        int size = dtype.Size();
+        var bytes = new byte[tensor.Length * size];
+        var data = tensor.Data;
+        if (dtype == DType.Float32)
+            for (int i = 0; i < data.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * 4), (float)data[i]);
+        else
+            for (int i = 0; i < data.Length; i++) BinaryPrimitives.WriteDoubleLittleEndian(bytes.AsSpan(i * 8), data[i]);
+        return bytes;
+    }
+
+    /// <summary>Reads a tensor object; <paramref name="what"/> names it in messages (e.g. <c>forward:l1 in the step 3 answer</c>).</summary>
+    public static Tensor Read(JsonElement e, string what)
+    {
+        if (e.ValueKind != JsonValueKind.Object) throw new MalformedTensorException($"{what} is not a tensor object");
+        if (!e.TryGetProperty("dtype", out var dt) || DTypes.TryParse(dt.ValueKind == JsonValueKind.String ? dt.GetString() : null) is not DType dtype)
+            throw new MalformedTensorException($"{what} has no valid \"dtype\" (float32 or float64)");
+        if (!e.TryGetProperty("shape", out var sh) || sh.ValueKind != JsonValueKind.Array)
+            throw new MalformedTensorException($"{what} has no \"shape\" array");
+        var shape = new int[sh.GetArrayLength()];
+        long count = 1;
+        int k = 0;
+        foreach (var d in sh.EnumerateArray())
+        {
+            if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt32(out int dim) || dim < 0)
+                throw new MalformedTensorException($"{what} has an invalid shape {sh.GetRawText()}");
+            shape[k++] = dim;
+            count *= dim;
+        }
+
+        byte[] bytes;
+        if (e.TryGetProperty("data", out var data) && data.ValueKind == JsonValueKind.String)
+        {
+            if (!data.TryGetBytesFromBase64(out var decoded))
+                throw new MalformedTensorException($"{what}: \"data\" is not valid base64");
+            bytes = decoded;
+        }
+        else if (e.TryGetProperty("file", out var file) && file.ValueKind == JsonValueKind.String)
+        {
+            string path = file.GetString()!;
+            try
+            {
+                bytes = File.ReadAllBytes(path);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
+            {
+                throw new MalformedTensorException($"{what}: cannot read its file '{path}': {ex.Message}");
+            }
+        }
+        else
+        {
+            throw new MalformedTensorException($"{what} has neither \"data\" (base64) nor \"file\"");
+        }
+
+        long expected = count * dtype.Size();
+        if (bytes.Length != expected)
+            throw new MalformedTensorException($"{what} holds {bytes.Length} bytes but shape [{string.Join(",", shape)}] of {dtype.Name()} needs {expected}");
+        var values = new double[count];
+        if (dtype == DType.Float32)
+            for (int i = 0; i < values.Length; i++) values[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(i * 4));
+        else
+            for (int i = 0; i < values.Length; i++) values[i] = BinaryPrimitives.ReadDoubleLittleEndian(bytes.AsSpan(i * 8));
+        return new Tensor(shape, values, dtype);
+    }
+}
+
+/// <summary>A tensor in a worker's answer that cannot be decoded or does not fit its key.</summary>
+internal sealed class MalformedTensorException(string message) : Exception(message);

@@ -1,0 +1,290 @@
+using System.Collections.Concurrent;
+using System.ComponentModel;
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+
+namespace Parity.Backends.Workers.Protocol;
+
+/// <summary>
+/// One running worker: the process, a stdout line reader, the stderr tail and the request/response
+/// exchange with timeouts. Every failure becomes a <see cref="BackendException"/> naming the worker, the
+/// request, the cause and the last stderr lines; after a fatal one (crash, hang, garbage) the process
+/// is killed and every later request fails at once with the same message.
+/// </summary>
+internal sealed class WorkerProcess : IDisposable
+{
+    private const int PreviewLength = 160;
+    private readonly Process _process;
+    private readonly Stream _stdin;
+    private readonly BlockingCollection<StdoutLine> _lines = new();
+    private readonly StderrTail _stderr;
+    private int _nextId = 1;
+    private string? _fatal;
+
+    private WorkerProcess(string name, Process process)
+    {
+        Name = name;
+        _process = process;
+        _stdin = process.StandardInput.BaseStream;
+        _stderr = new StderrTail(process.StandardError, WorkerProtocol.StderrTailLines);
+        var reader = new Thread(() => ReadStdout(process.StandardOutput.BaseStream)) { IsBackground = true, Name = "worker stdout" };
+        reader.Start();
+    }
+
+    public string Name { get; }
+
+    /// <summary>The ready line's content, set by <see cref="Handshake"/>.</summary>
+    public WorkerHello? Hello { get; private set; }
+
+    public bool HasExited => _process.HasExited;
+
+    /// <summary>Starts the worker; a missing or non-executable program is reported before anything runs.</summary>
+    public static WorkerProcess Start(string name, IReadOnlyList<string> command, string? workingDirectory,
+        IReadOnlyDictionary<string, string> environment)
+    {
+        if (command.Count == 0 || command[0].Length == 0) throw new BackendException($"worker '{name}': the command line is empty");
+        string program = command[0];
+        CheckProgram(name, program);
+        var info = new ProcessStartInfo(program)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            StandardErrorEncoding = Encoding.UTF8,
+        };
+        if (workingDirectory is not null) info.WorkingDirectory = workingDirectory;
+        foreach (string arg in command.Skip(1)) info.ArgumentList.Add(arg);
+        foreach (var (key, value) in environment) info.Environment[key] = value;
+        try
+        {
+            var process = Process.Start(info) ?? throw new BackendException($"worker '{name}': '{program}' did not start");
+            return new WorkerProcess(name, process);
+        }
+        catch (Win32Exception e)
+        {
+            throw new BackendException($"worker '{name}': cannot start '{program}': {e.Message}", e);
+        }
+    }
+
+    /// <summary>Waits for the ready line and checks the protocol version.</summary>
+    public WorkerHello Handshake(TimeSpan timeout)
+    {
+        using var doc = ReadLine("the ready handshake", timeout);
+        var root = doc.RootElement;
+        if (!root.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String || type.GetString() != "ready")
+            throw Fatal($"its first stdout line is not the ready handshake (expected {{\"type\":\"ready\",...}}): {Preview(root.GetRawText())}");
+        var hello = WorkerHello.Parse(root, Name, message => Fatal(message));
+        if (hello.Protocol != WorkerProtocol.Version)
+            throw Fatal($"it speaks worker protocol {hello.Protocol}; this harness speaks protocol {WorkerProtocol.Version} (docs/worker-protocol.md)");
+        Hello = hello;
+        return hello;
+    }
+
+    /// <summary>
+    /// Sends one request and returns its response. <paramref name="body"/> writes the request's fields
+    /// after <c>id</c> and <c>op</c>. A response carrying <c>error</c> raises a non-fatal exception.
+    /// </summary>
+    public JsonDocument Request(string op, Action<Utf8JsonWriter>? body, TimeSpan timeout)
+    {
+        if (_fatal is not null) throw new BackendException(_fatal);
+        int id = _nextId++;
+        var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteNumber("id", id);
+            w.WriteString("op", op);
+            body?.Invoke(w);
+            w.WriteEndObject();
+        }
+        buffer.WriteByte((byte)'\n');
+        try
+        {
+            _stdin.Write(buffer.GetBuffer(), 0, (int)buffer.Length);
+            _stdin.Flush();
+        }
+        catch (IOException)
+        {
+            // The pipe broke: the worker is gone. Report it the way a crash is reported.
+            throw Crashed($"'{op}'");
+        }
+
+        var doc = ReadLine($"'{op}'", timeout);
+        var root = doc.RootElement;
+        if (!root.TryGetProperty("id", out var idElement) || idElement.ValueKind != JsonValueKind.Number || !idElement.TryGetInt32(out int gotId))
+        {
+            doc.Dispose();
+            throw Fatal($"its answer to '{op}' has no integer \"id\": {Preview(root.GetRawText())}");
+        }
+        if (gotId != id)
+        {
+            doc.Dispose();
+            throw Fatal($"it answered request {gotId} while request {id} ('{op}') was pending");
+        }
+        if (root.TryGetProperty("error", out var error))
+        {
+            string message = error.ValueKind == JsonValueKind.Object && error.TryGetProperty("message", out var m) && m.ValueKind == JsonValueKind.String
+                ? m.GetString()!
+                : error.GetRawText();
+            doc.Dispose();
+            throw new BackendException($"worker '{Name}' refused '{op}': {message}{_stderr.Describe()}");
+        }
+        return doc;
+    }
+
+    /// <summary>A protocol violation found while reading a response: kills the worker and reports it with stderr.</summary>
+    public BackendException Fatal(string problem)
+    {
+        Kill();
+        _fatal ??= $"worker '{Name}': {problem}{_stderr.Describe()}";
+        return new BackendException(_fatal);
+    }
+
+    /// <summary>Asks the worker to shut down, then kills its process tree if it is still there.</summary>
+    public void Dispose()
+    {
+        try
+        {
+            if (_fatal is null && !_process.HasExited)
+            {
+                try
+                {
+                    Request("shutdown", null, TimeSpan.FromSeconds(2)).Dispose();
+                }
+                catch (BackendException)
+                {
+                    // Killed below.
+                }
+                _stdin.Close();
+                _process.WaitForExit(2000);
+            }
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException)
+        {
+            // Already gone.
+        }
+        finally
+        {
+            Kill();
+            _process.Dispose();
+        }
+    }
+
+    private JsonDocument ReadLine(string during, TimeSpan timeout)
+    {
+        StdoutLine line;
+        try
+        {
+            if (!_lines.TryTake(out line, timeout))
+                throw Fatal($"no answer to {during} within {timeout.TotalSeconds:0.#} s; the worker process tree was killed (set a longer per-request timeout if the step is legitimately slow)");
+        }
+        catch (InvalidOperationException)
+        {
+            throw Crashed(during);
+        }
+        if (line.EndOfStream) throw Crashed(during);
+        if (line.Partial)
+            throw Fatal($"it wrote a partial line on stdout (no newline before end of stream) during {during}: {Preview(line.Text)}");
+        try
+        {
+            var doc = JsonDocument.Parse(line.Bytes, new JsonDocumentOptions { MaxDepth = 64 });
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                doc.Dispose();
+                throw Fatal($"it wrote a stdout line that is not a JSON object during {during} (stdout is for protocol lines only; log to stderr): {Preview(line.Text)}");
+            }
+            return doc;
+        }
+        catch (JsonException)
+        {
+            throw Fatal($"it wrote a stdout line that is not protocol JSON during {during} (stdout is for protocol lines only; log to stderr): {Preview(line.Text)}");
+        }
+    }
+
+    private BackendException Crashed(string during)
+    {
+        bool exited = _process.WaitForExit(5000);
+        _stderr.WaitForEnd(TimeSpan.FromSeconds(1));
+        string how = !exited ? "closed its stdout but is still running"
+            : _process.ExitCode > 128 ? $"died with exit code {_process.ExitCode} (signal {_process.ExitCode - 128})"
+            : $"exited with code {_process.ExitCode}";
+        return Fatal($"the worker process {how} during {during}");
+    }
+
+    private void Kill()
+    {
+        try
+        {
+            if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+        }
+        catch (Exception e) when (e is InvalidOperationException or Win32Exception or NotSupportedException)
+        {
+            // Exited meanwhile.
+        }
+    }
+
+    private void ReadStdout(Stream stdout)
+    {
+        var pending = new MemoryStream();
+        var chunk = new byte[1 << 16];
+        try
+        {
+            int read;
+            while ((read = stdout.Read(chunk, 0, chunk.Length)) > 0)
+            {
+                int start = 0;
+                while (true)
+                {
+                    int newline = Array.IndexOf(chunk, (byte)'\n', start, read - start);
+                    if (newline < 0)
+                    {
+                        pending.Write(chunk, start, read - start);
+                        break;
+                    }
+                    pending.Write(chunk, start, newline - start);
+                    var bytes = pending.ToArray();
+                    pending.SetLength(0);
+                    start = newline + 1;
+                    // Blank lines carry nothing; a worker may flush an empty line harmlessly.
+                    if (bytes.AsSpan().Trim((byte)'\r').Length > 0) _lines.Add(new StdoutLine(bytes, false, false));
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        {
+            // The process went away: treated as end of stream.
+        }
+        if (pending.Length > 0) _lines.Add(new StdoutLine(pending.ToArray(), true, false));
+        _lines.Add(new StdoutLine([], false, true));
+    }
+
+    private static void CheckProgram(string name, string program)
+    {
+        if (program.Contains('/'))
+        {
+            if (Directory.Exists(program)) throw new BackendException($"worker '{name}': '{program}' is a directory, not a program");
+            if (!File.Exists(program)) throw new BackendException($"worker '{name}': the program '{program}' does not exist");
+            if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(program) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) == 0)
+                throw new BackendException($"worker '{name}': '{program}' is not executable (chmod +x it, or name its interpreter first: python3 {program})");
+            return;
+        }
+        string? path = Environment.GetEnvironmentVariable("PATH");
+        bool found = path?.Split(Path.PathSeparator).Any(dir => dir.Length > 0 && File.Exists(Path.Combine(dir, program))) ?? false;
+        if (!found) throw new BackendException($"worker '{name}': the program '{program}' is not on PATH");
+    }
+
+    private static string Preview(byte[] bytes) => Preview(Encoding.UTF8.GetString(bytes, 0, Math.Min(bytes.Length, PreviewLength * 4)));
+
+    private static string Preview(string text)
+    {
+        text = text.ReplaceLineEndings(" ");
+        return text.Length <= PreviewLength ? $"'{text}'" : $"'{text[..PreviewLength]}...' ({text.Length} characters)";
+    }
+
+    private readonly record struct StdoutLine(byte[] Bytes, bool Partial, bool EndOfStream)
+    {
+        public byte[] Text => Bytes;
+    }
+}

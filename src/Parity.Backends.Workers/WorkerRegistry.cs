@@ -1,0 +1,165 @@
+using System.Reflection;
+using System.Text;
+
+namespace Parity.Backends.Workers;
+
+/// <summary>
+/// The built-in workers and <c>--worker NAME=COMMAND</c> workers, created the same way: a name and a
+/// command line for a <see cref="WorkerBackend"/>.
+/// </summary>
+public static class WorkerRegistry
+{
+    /// <summary>Overrides the folder holding <c>keras/</c> and <c>torch-python/</c>.</summary>
+    public const string WorkersDirectoryVariable = "PARITY_WORKERS_DIR";
+
+    /// <summary>Overrides the Python interpreter of the torch-python worker (default /usr/bin/python3, Debian's python3-torch).</summary>
+    public const string TorchPythonVariable = "PARITY_TORCH_PYTHON";
+
+    /// <summary>The built-in workers: <c>keras</c> (Node + TF.js) and <c>torch-python</c> (PyTorch).</summary>
+    public static IEnumerable<(string Name, Func<IBackend> Factory)> BuiltIns()
+    {
+        yield return ("keras", Keras);
+        yield return ("torch-python", TorchPython);
+    }
+
+    /// <summary>Registers the built-in workers in <paramref name="registry"/>.</summary>
+    public static BackendRegistry AddBuiltInWorkers(this BackendRegistry registry)
+    {
+        ArgumentNullException.ThrowIfNull(registry);
+        foreach (var (name, factory) in BuiltIns()) registry.Add(name, factory);
+        return registry;
+    }
+
+    /// <summary>
+    /// A worker backend from a command line, split like a POSIX shell would split it (quotes and
+    /// backslashes; no expansion). A relative program path (<c>./my-worker</c>) is resolved against the
+    /// current directory now, so the worker's own working directory does not change its meaning.
+    /// </summary>
+    public static IBackend FromCommandLine(string name, string command)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        var words = SplitCommandLine(command);
+        if (words.Count == 0) throw new ArgumentException($"--worker {name}=: the command is empty");
+        if (words[0].Contains('/') && !Path.IsPathRooted(words[0])) words[0] = Path.GetFullPath(words[0]);
+        return new WorkerBackend(name, words);
+    }
+
+    /// <summary>Parses <c>NAME=COMMAND</c> as given to <c>--worker</c>.</summary>
+    public static IBackend FromOption(string nameEqualsCommand)
+    {
+        ArgumentNullException.ThrowIfNull(nameEqualsCommand);
+        int eq = nameEqualsCommand.IndexOf('=');
+        if (eq <= 0 || eq == nameEqualsCommand.Length - 1)
+            throw new ArgumentException($"--worker '{nameEqualsCommand}': expected NAME=COMMAND, e.g. --worker mine=./my-worker.py");
+        string name = nameEqualsCommand[..eq].Trim();
+        if (name.Contains('@') || name.Contains(','))
+            throw new ArgumentException($"--worker '{nameEqualsCommand}': the name may not contain '@' or ','");
+        return FromCommandLine(name, nameEqualsCommand[(eq + 1)..]);
+    }
+
+    /// <summary>Splits a command line into words: whitespace separates, '...' is literal, "..." and \ escape.</summary>
+    public static List<string> SplitCommandLine(string command)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        var words = new List<string>();
+        var word = new StringBuilder();
+        bool inWord = false;
+        for (int i = 0; i < command.Length; i++)
+        {
+            char c = command[i];
+            if (char.IsWhiteSpace(c))
+            {
+                if (inWord) words.Add(word.ToString());
+                word.Clear();
+                inWord = false;
+                continue;
+            }
+            inWord = true;
+            if (c == '\'')
+            {
+                int end = command.IndexOf('\'', i + 1);
+                if (end < 0) throw new ArgumentException($"unterminated ' in command line: {command}");
+                word.Append(command, i + 1, end - i - 1);
+                i = end;
+            }
+            else if (c == '"')
+            {
+                for (i++; ; i++)
+                {
+                    if (i >= command.Length) throw new ArgumentException($"unterminated \" in command line: {command}");
+                    if (command[i] == '"') break;
+                    if (command[i] == '\\' && i + 1 < command.Length && command[i + 1] is '"' or '\\' or '$' or '`') i++;
+                    word.Append(command[i]);
+                }
+            }
+            else if (c == '\\' && i + 1 < command.Length)
+            {
+                word.Append(command[++i]);
+            }
+            else
+            {
+                word.Append(c);
+            }
+        }
+        if (inWord) words.Add(word.ToString());
+        return words;
+    }
+
+    /// <summary>
+    /// The folder with the worker programs: <c>PARITY_WORKERS_DIR</c>, else <c>workers/</c> beside this
+    /// assembly (copied by the build), else the source folder recorded at build time.
+    /// </summary>
+    public static string WorkersDirectory
+    {
+        get
+        {
+            if (System.Environment.GetEnvironmentVariable(WorkersDirectoryVariable) is { Length: > 0 } dir) return dir;
+            string beside = Path.Combine(AppContext.BaseDirectory, "workers");
+            if (Directory.Exists(beside)) return beside;
+            return SourceWorkersDirectory ?? beside;
+        }
+    }
+
+    /// <summary>The <c>keras</c> worker: <c>node workers/keras/worker.js</c>.</summary>
+    public static WorkerBackend Keras()
+    {
+        string script = Path.Combine(WorkersDirectory, "keras", "worker.js");
+        string? modules = KerasNodeModules();
+        var environment = new Dictionary<string, string>();
+        // node_modules is not copied to build outputs (300 MB): Node finds it through NODE_PATH.
+        if (modules is not null) environment["NODE_PATH"] = modules;
+        return new WorkerBackend("keras", ["node", script], environment: environment)
+        {
+            Prerequisite = () =>
+                !File.Exists(script) ? $"the keras worker script is missing: {script}"
+                : modules is null ? "the keras worker's npm packages are not installed (@tensorflow/tfjs 4.22.0): run scripts/setup"
+                : null,
+        };
+    }
+
+    /// <summary>The <c>torch-python</c> worker: <c>/usr/bin/python3 workers/torch-python/worker.py</c>.</summary>
+    public static WorkerBackend TorchPython()
+    {
+        string script = Path.Combine(WorkersDirectory, "torch-python", "worker.py");
+        string python = System.Environment.GetEnvironmentVariable(TorchPythonVariable) is { Length: > 0 } p ? p
+            : File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+        return new WorkerBackend("torch-python", [python, "-u", script], environment: new Dictionary<string, string> { ["PYTHONDONTWRITEBYTECODE"] = "1" })
+        {
+            Prerequisite = () => File.Exists(script) ? null : $"the torch-python worker script is missing: {script}",
+        };
+    }
+
+    private static string? KerasNodeModules()
+    {
+        foreach (string root in new[] { WorkersDirectory, SourceWorkersDirectory }.OfType<string>().Distinct())
+        {
+            string modules = Path.Combine(root, "keras", "node_modules");
+            if (Directory.Exists(Path.Combine(modules, "@tensorflow", "tfjs"))) return modules;
+        }
+        return null;
+    }
+
+    private static string? SourceWorkersDirectory =>
+        typeof(WorkerRegistry).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+            .FirstOrDefault(a => a.Key == "ParityWorkersSource")?.Value is { } dir && Directory.Exists(dir) ? dir : null;
+}

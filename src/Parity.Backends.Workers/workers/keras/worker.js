@@ -1,0 +1,449 @@
+#!/usr/bin/env node
+// Parity worker for the Keras Layers API of TensorFlow.js (docs/worker-protocol.md, protocol 1).
+//
+// One JSON request per stdin line, one JSON response per stdout line; everything else goes to stderr.
+// The canonical spec is mapped to Keras conventions here (worker side), and what TF.js cannot express
+// exactly is declared in the build response as a mismatch:
+//   - Dense kernel is [in, out]: the transpose of the canonical [out, in] weight [JS].
+//   - BatchNormalization momentum is the weight of the OLD running value: keras = 1 - canonical [JS].
+//   - TF.js stores the biased batch variance in the moving variance [JS, measured]: "unbiased" is a mismatch.
+//   - tf.train.adam adds eps to sqrt(v_hat) [JS]: "epsilonHat" is a mismatch.
+//   - tf.train.momentum is v = mu v + g; p += -lr v (momentum_optimizer.js): exactly the PyTorch form.
+//   - The loss is computed here as -mean(sum(onehot * logSoftmax(logits))) (log-sum-exp), not with the
+//     layers loss categoricalCrossentropy, which clips softmax to [eps, 1-eps] even from logits
+//     (CONVENTIONS.md section 4).
+'use strict';
+
+const os = require('os');
+const fs = require('fs');
+const readline = require('readline');
+
+const PROTOCOL = 1;
+const FILE_THRESHOLD = 8 << 20; // raw bytes above which a tensor travels as a file (docs/worker-protocol.md)
+const KERAS_TRUNCATION_CORRECTION = 0.87962566103423978; // std of N(0,1) truncated to [-2, 2] [K2]
+
+function log(...args) { console.error('[keras]', ...args); }
+
+class WorkerError extends Error {}
+
+let tf;
+try {
+  tf = require('@tensorflow/tfjs');
+  require('@tensorflow/tfjs-backend-wasm');
+} catch (e) {
+  log(`cannot load @tensorflow/tfjs (${e.message}); run scripts/setup (npm ci in workers/keras)`);
+  process.exit(3);
+}
+
+if (os.endianness() !== 'LE') { log('this worker assumes a little-endian host'); process.exit(3); }
+
+function encode(t) {
+  const values = t.dataSync();
+  const f32 = values instanceof Float32Array ? values : Float32Array.from(values);
+  return { dtype: 'float32', shape: t.shape, data: Buffer.from(f32.buffer, f32.byteOffset, f32.byteLength).toString('base64') };
+}
+
+function encodeArray(f32, shape) {
+  return { dtype: 'float32', shape, data: Buffer.from(f32.buffer, f32.byteOffset, f32.byteLength).toString('base64') };
+}
+
+function decode(obj, what) {
+  if (!obj || typeof obj !== 'object' || !Array.isArray(obj.shape)) throw new WorkerError(`${what}: malformed tensor`);
+  let buf;
+  if (typeof obj.data === 'string') buf = Buffer.from(obj.data, 'base64');
+  else if (typeof obj.file === 'string') buf = fs.readFileSync(obj.file);
+  else throw new WorkerError(`${what}: tensor has neither data nor file`);
+  const count = obj.shape.reduce((a, b) => a * b, 1);
+  let values;
+  if (obj.dtype === 'float32') {
+    if (buf.length !== count * 4) throw new WorkerError(`${what}: ${buf.length} bytes do not fill shape [${obj.shape}] of float32`);
+    values = new Float32Array(count);
+    for (let i = 0; i < count; i++) values[i] = buf.readFloatLE(i * 4);
+  } else if (obj.dtype === 'float64') {
+    // float64 values (from a float64 load_state) narrowed to float32: the initial state is float32-exact.
+    if (buf.length !== count * 8) throw new WorkerError(`${what}: ${buf.length} bytes do not fill shape [${obj.shape}] of float64`);
+    values = new Float32Array(count);
+    for (let i = 0; i < count; i++) values[i] = buf.readDoubleLE(i * 8);
+  } else {
+    throw new WorkerError(`${what}: unsupported dtype '${obj.dtype}'`);
+  }
+  return tf.tensor(values, obj.shape, 'float32');
+}
+
+// Framework init: the spec's initializer names mapped to TF.js initializers with the same distribution.
+// tf.initializers.heNormal is NOT used for he_normal: TF.js heNormal is a normal truncated at 2 sigma with
+// sigma = sqrt(2/fan_in) and no 0.8796 correction (final std ~0.88 sqrt(2/fan_in)) [JS], which is neither
+// PyTorch's untruncated kaiming_normal nor Keras's corrected he_normal. Each linear layer k (0-based,
+// counting linear layers only) seeds its kernel with init.seed + 2k and its bias with init.seed + 2k + 1.
+function initializer(init, fanIn, fanOut, seed) {
+  switch (init.type) {
+    case 'zeros': return tf.initializers.zeros();
+    case 'ones': return tf.initializers.ones();
+    case 'he_normal': return tf.initializers.randomNormal({ mean: 0, stddev: Math.sqrt(2 / fanIn), seed });
+    case 'he_normal_truncated':
+      // TF.js truncatedNormal truncates at 2 stddev, so pass the Keras-corrected sigma.
+      return tf.initializers.truncatedNormal({ mean: 0, stddev: Math.sqrt(2 / fanIn) / KERAS_TRUNCATION_CORRECTION, seed });
+    case 'lecun_normal': return tf.initializers.randomNormal({ mean: 0, stddev: Math.sqrt(1 / fanIn), seed });
+    case 'glorot_uniform': return tf.initializers.glorotUniform({ seed });
+    case 'pytorch_default': {
+      const b = 1 / Math.sqrt(fanIn);
+      return tf.initializers.randomUniform({ minval: -b, maxval: b, seed });
+    }
+    case 'normal': return tf.initializers.randomNormal({ mean: 0, stddev: init.std, seed });
+    default: throw new WorkerError(`unknown initializer '${init.type}'`);
+  }
+}
+
+class Model {
+  constructor(spec) {
+    this.spec = spec;
+    this.mismatches = [];
+    const frameworkInit = spec.init.mode === 'framework';
+    const seedBase = Number(spec.init.seed) % 2147483647;
+    this.layers = new Map();      // instance name -> { spec, layer }
+    this.params = [];             // { name, variable (LayerVariable), transpose, trainable }
+    this.batchnorms = [];         // { name, layer }
+    let linearIndex = 0;
+    let width = spec.model.inputs;
+    const widths = new Map();
+    for (const call of spec.model.calls) {
+      const ls = spec.model.layers.find(l => l.name === call.layer);
+      if (!widths.has(ls.name)) widths.set(ls.name, width);
+      if (ls.type === 'linear') width = ls.out;
+    }
+    for (const ls of spec.model.layers) {
+      let layer;
+      switch (ls.type) {
+        case 'linear': {
+          const args = { units: ls.out, useBias: ls.bias, name: ls.name };
+          if (frameworkInit) {
+            args.kernelInitializer = initializer(ls.init.weight, ls.in, ls.out, seedBase + 2 * linearIndex);
+            if (ls.bias) args.biasInitializer = initializer(ls.init.bias, ls.in, ls.out, seedBase + 2 * linearIndex + 1);
+          }
+          linearIndex++;
+          layer = tf.layers.dense(args);
+          break;
+        }
+        case 'batchnorm':
+          // Keras momentum weighs the old value: keras = 1 - canonical [JS]. TF.js BatchNormalization
+          // cannot train with center/scale off (it reads gamma and beta unconditionally), so a
+          // non-affine batchnorm keeps gamma = 1 and beta = 0 frozen, which is exactly no affine step.
+          layer = tf.layers.batchNormalization({ axis: -1, momentum: 1 - ls.momentum, epsilon: ls.eps, name: ls.name });
+          if (ls.runningVariance === 'unbiased') {
+            this.mismatches.push({
+              setting: `model.layers[${ls.name}].runningVariance`,
+              spec: 'unbiased (N/(N-1)) batch variance into the running variance',
+              backend: 'TF.js BatchNormalization stores the biased (1/N) batch variance (normalization.js, doMovingAverage)',
+              affects: ['runningVariance', 'evalOutput', 'evalLoss', 'evalAccuracy'],
+            });
+          }
+          break;
+        case 'layernorm':
+          layer = tf.layers.layerNormalization({ axis: -1, epsilon: ls.eps, center: ls.affine, scale: ls.affine, name: ls.name });
+          break;
+        case 'relu':
+          layer = tf.layers.reLU({ name: ls.name });
+          break;
+        case 'identity':
+          layer = tf.layers.activation({ activation: 'linear', name: ls.name });
+          break;
+        default:
+          throw new WorkerError(`model.layers[${ls.name}]: unsupported layer type '${ls.type}'`);
+      }
+      // Build with the input width of the instance's first call so weights exist before load_state.
+      layer.build([null, widths.get(ls.name) ?? ls.features ?? ls.in]);
+      this.layers.set(ls.name, { spec: ls, layer });
+      if (ls.type === 'linear') {
+        this.params.push({ name: `${ls.name}.weight`, variable: layer.kernel, transpose: true, trainable: true });
+        if (ls.bias) this.params.push({ name: `${ls.name}.bias`, variable: layer.bias, transpose: false, trainable: true });
+      } else if (ls.type === 'batchnorm') {
+        if (ls.affine) {
+          this.params.push({ name: `${ls.name}.gamma`, variable: layer.gamma, transpose: false, trainable: true });
+          this.params.push({ name: `${ls.name}.beta`, variable: layer.beta, transpose: false, trainable: true });
+        } else {
+          layer.gamma.trainable = false;
+          layer.beta.trainable = false;
+        }
+        this.batchnorms.push({ name: ls.name, layer });
+      } else if (ls.type === 'layernorm' && ls.affine) {
+        this.params.push({ name: `${ls.name}.gamma`, variable: layer.gamma, transpose: false, trainable: true });
+        this.params.push({ name: `${ls.name}.beta`, variable: layer.beta, transpose: false, trainable: true });
+      }
+    }
+    this.calls = spec.model.calls.map(c => ({ id: c.id, layer: c.layer, isBn: this.layers.get(c.layer).spec.type === 'batchnorm' }));
+    const opt = spec.optimizer;
+    if (opt.type === 'sgd') {
+      // momentum_optimizer.js: acc = m*acc + g; p = p - lr*acc, accumulators start at zero: the PyTorch form.
+      this.optimizer = tf.train.momentum(opt.lr, opt.momentum, false);
+    } else if (opt.type === 'adam') {
+      this.optimizer = tf.train.adam(opt.lr, opt.beta1, opt.beta2, opt.eps);
+      if (opt.epsilonForm === 'epsilonHat') {
+        this.mismatches.push({
+          setting: 'optimizer.epsilonForm',
+          spec: 'epsilonHat: lr*sqrt(1-b2^t)/(1-b1^t) * m/(sqrt(v)+eps)',
+          backend: 'tf.train.adam adds eps to sqrt(v_hat) (adam_optimizer.js)',
+          affects: ['forward', 'batchMean', 'batchVariance', 'loss', 'outputGradient', 'parameterGradient',
+            'runningMean', 'runningVariance', 'parameter', 'evalOutput', 'evalLoss', 'evalAccuracy'],
+        });
+      }
+    } else {
+      throw new WorkerError(`optimizer: unsupported type '${opt.type}'`);
+    }
+    this.probes = null;
+  }
+
+  loadState(entries) {
+    const params = new Map(this.params.map(p => [p.name, p]));
+    const bns = new Map(this.batchnorms.map(b => [b.name, b.layer]));
+    for (const e of entries) {
+      const what = `${e.kind}:${e.site}`;
+      let target, transpose = false;
+      if (e.kind === 'parameter' && params.has(e.site)) { target = params.get(e.site).variable; transpose = params.get(e.site).transpose; }
+      else if (e.kind === 'runningMean' && bns.has(e.site)) target = bns.get(e.site).movingMean;
+      else if (e.kind === 'runningVariance' && bns.has(e.site)) target = bns.get(e.site).movingVariance;
+      else throw new WorkerError(`load_state: unknown entry ${what}`);
+      tf.tidy(() => {
+        let t = decode(e.tensor, what);
+        if (transpose) t = t.transpose();
+        if (t.shape.join(',') !== target.shape.join(',')) throw new WorkerError(`load_state: ${what} has shape [${t.shape}]; the layer has [${target.shape}]`);
+        target.write(t);
+      });
+    }
+  }
+
+  stateEntries() {
+    const out = this.params.map(p => ({ kind: 'parameter', site: p.name, tensor: tf.tidy(() => encode(p.transpose ? p.variable.read().transpose() : p.variable.read())) }));
+    for (const { name, layer } of this.batchnorms) {
+      out.push({ kind: 'runningMean', site: name, tensor: encode(layer.movingMean.read()) });
+      out.push({ kind: 'runningVariance', site: name, tensor: encode(layer.movingVariance.read()) });
+    }
+    return out;
+  }
+
+  // Zero variables added to each call output: d loss / d probe = d loss / d output, and x + 0 is exact.
+  probesFor(batch) {
+    if (this.probes && this.probes.batch === batch) return this.probes.vars;
+    if (this.probes) this.probes.vars.forEach(v => v.dispose());
+    let width = this.spec.model.inputs;
+    const vars = this.calls.map(c => {
+      const ls = this.layers.get(c.layer).spec;
+      if (ls.type === 'linear') width = ls.out;
+      return tf.variable(tf.zeros([batch, width]), true);
+    });
+    this.probes = { batch, vars };
+    return vars;
+  }
+
+  step(x, labels, capture) {
+    const want = new Set(capture);
+    const entries = [];
+    const forward = [];
+    const stats = [];
+    const wantProbes = want.has('outputGradient');
+    const probes = wantProbes ? this.probesFor(x.shape[0]) : null;
+    const trainable = this.params.filter(p => p.trainable).map(p => p.variable.read());
+    const yOneHot = tf.oneHot(tf.tensor1d(labels, 'int32'), this.calls.length ? this.outputWidth() : 0);
+    let logitsValues = null;
+    const { value, grads } = tf.variableGrads(() => {
+      let h = x;
+      this.calls.forEach((c, i) => {
+        if (c.isBn && (want.has('batchMean') || want.has('batchVariance'))) {
+          // The statistics BatchNormalization normalizes with: tf.moments over the batch axis of the call
+          // input, the same op normalizeBatchInTraining uses (normalization.js), so identical values.
+          const m = tf.moments(h, [0]);
+          stats.push({ id: c.id, mean: m.mean.dataSync().slice(), variance: m.variance.dataSync().slice(), shape: m.mean.shape });
+        }
+        h = this.layers.get(c.layer).layer.apply(h, { training: true });
+        if (wantProbes) h = tf.add(h, probes[i]);
+        if (want.has('forward')) forward.push({ id: c.id, values: h.dataSync().slice(), shape: h.shape });
+      });
+      logitsValues = { values: h.dataSync().slice(), shape: h.shape };
+      // Mean softmax cross-entropy from logits through log-softmax (log-sum-exp), CONVENTIONS.md section 4.
+      return tf.neg(tf.mean(tf.sum(tf.mul(yOneHot, tf.logSoftmax(h)), 1)));
+    }, wantProbes ? trainable.concat(probes) : trainable);
+
+    const statsById = new Map(stats.map(s => [s.id, s]));
+    for (const f of forward) {
+      entries.push({ kind: 'forward', site: f.id, tensor: encodeArray(f.values, f.shape) });
+      const s = statsById.get(f.id);
+      if (s && want.has('batchMean')) entries.push({ kind: 'batchMean', site: f.id, tensor: encodeArray(s.mean, s.shape) });
+      if (s && want.has('batchVariance')) entries.push({ kind: 'batchVariance', site: f.id, tensor: encodeArray(s.variance, s.shape) });
+    }
+    if (!want.has('forward')) {
+      for (const s of stats) {
+        if (want.has('batchMean')) entries.push({ kind: 'batchMean', site: s.id, tensor: encodeArray(s.mean, s.shape) });
+        if (want.has('batchVariance')) entries.push({ kind: 'batchVariance', site: s.id, tensor: encodeArray(s.variance, s.shape) });
+      }
+    }
+    entries.push({ kind: 'loss', site: '', tensor: encodeArray(Float32Array.of(value.dataSync()[0]), []) });
+    entries.push({ kind: 'trainAccuracy', site: '', tensor: encodeArray(Float32Array.of(accuracy(logitsValues, labels)), []) });
+    if (wantProbes) {
+      this.calls.forEach((c, i) => entries.push({ kind: 'outputGradient', site: c.id, tensor: encode(grads[probes[i].name]) }));
+    }
+    const trainableGrads = {};
+    for (const p of this.params) {
+      if (!p.trainable) continue;
+      const g = grads[p.variable.read().name];
+      trainableGrads[p.variable.read().name] = g;
+      if (want.has('parameterGradient')) {
+        entries.push({ kind: 'parameterGradient', site: p.name, tensor: tf.tidy(() => encode(p.transpose ? g.transpose() : g)) });
+      }
+    }
+    this.optimizer.applyGradients(trainableGrads);
+    for (const e of this.stateEntriesWanted(want)) entries.push(e);
+    tf.dispose([value, yOneHot, ...Object.values(grads)]);
+    return entries;
+  }
+
+  stateEntriesWanted(want) {
+    const out = [];
+    if (want.has('runningMean') || want.has('runningVariance')) {
+      for (const { name, layer } of this.batchnorms) {
+        if (want.has('runningMean')) out.push({ kind: 'runningMean', site: name, tensor: encode(layer.movingMean.read()) });
+        if (want.has('runningVariance')) out.push({ kind: 'runningVariance', site: name, tensor: encode(layer.movingVariance.read()) });
+      }
+    }
+    if (want.has('parameter')) {
+      for (const p of this.params) out.push({ kind: 'parameter', site: p.name, tensor: tf.tidy(() => encode(p.transpose ? p.variable.read().transpose() : p.variable.read())) });
+    }
+    return out;
+  }
+
+  outputWidth() {
+    let width = this.spec.model.inputs;
+    for (const c of this.calls) {
+      const ls = this.layers.get(c.layer).spec;
+      if (ls.type === 'linear') width = ls.out;
+    }
+    return width;
+  }
+
+  evaluate(x, labels, capture) {
+    const want = new Set(capture);
+    return tf.tidy(() => {
+      const entries = [];
+      let h = x;
+      for (const c of this.calls) {
+        h = this.layers.get(c.layer).layer.apply(h, { training: false });
+        if (want.has('evalOutput')) entries.push({ kind: 'evalOutput', site: c.id, tensor: encode(h) });
+      }
+      const yOneHot = tf.oneHot(tf.tensor1d(labels, 'int32'), this.outputWidth());
+      const loss = tf.neg(tf.mean(tf.sum(tf.mul(yOneHot, tf.logSoftmax(h)), 1)));
+      entries.push({ kind: 'evalLoss', site: '', tensor: encode(loss) });
+      entries.push({ kind: 'evalAccuracy', site: '', tensor: encodeArray(Float32Array.of(accuracy({ values: h.dataSync(), shape: h.shape }, labels)), []) });
+      return entries;
+    });
+  }
+}
+
+// Fraction of rows whose first maximal logit is the label (the same tie rule as argmax everywhere).
+function accuracy(logits, labels) {
+  const [rows, cols] = logits.shape;
+  let correct = 0;
+  for (let r = 0; r < rows; r++) {
+    let best = 0;
+    for (let c = 1; c < cols; c++) if (logits.values[r * cols + c] > logits.values[r * cols + best]) best = c;
+    if (best === labels[r]) correct++;
+  }
+  return correct / rows;
+}
+
+let model = null;
+
+function batch(req) {
+  const x = decode(req.inputs, 'inputs');
+  if (!Array.isArray(req.labels) || req.labels.length !== x.shape[0]) {
+    x.dispose();
+    throw new WorkerError(`inputs have ${x.shape[0]} rows but ${Array.isArray(req.labels) ? req.labels.length : 'no'} labels were sent`);
+  }
+  return x;
+}
+
+function handle(req) {
+  switch (req.op) {
+    case 'build': {
+      const dtype = req.dtype || req.spec.dtype;
+      if (dtype !== 'float32') throw new WorkerError(`TF.js (wasm backend) computes in float32 only; ${dtype} was requested`);
+      if (req.device && req.device !== 'cpu') throw new WorkerError(`device '${req.device}' is not available: this worker runs TF.js on the wasm (CPU) backend`);
+      if (model) model.layers.forEach(({ layer }) => layer.dispose());
+      model = new Model(req.spec);
+      return { mismatches: model.mismatches, runtime: { device: 'cpu', tfjsBackend: tf.getBackend() } };
+    }
+    case 'shutdown':
+      return {};
+    default:
+      break;
+  }
+  if (!model) throw new WorkerError(`'${req.op}' before 'build'`);
+  switch (req.op) {
+    case 'load_state':
+      model.loadState(req.entries || []);
+      return {};
+    case 'read_state':
+      return { entries: model.stateEntries() };
+    case 'step': {
+      const x = batch(req);
+      const start = process.hrtime.bigint();
+      try {
+        const entries = model.step(x, req.labels, req.capture || []);
+        return { entries, computeMs: Number(process.hrtime.bigint() - start) / 1e6 };
+      } finally {
+        x.dispose();
+      }
+    }
+    case 'evaluate': {
+      const x = batch(req);
+      try {
+        return { entries: model.evaluate(x, req.labels, req.capture || []) };
+      } finally {
+        x.dispose();
+      }
+    }
+    default:
+      throw new WorkerError(`unknown op '${req.op}'`);
+  }
+}
+
+function send(obj) {
+  // Synchronous write: stdout to a pipe is synchronous on Linux in Node, and fs.writeSync makes it so everywhere.
+  const line = JSON.stringify(obj) + '\n';
+  let buf = Buffer.from(line, 'utf8');
+  while (buf.length > 0) {
+    try {
+      const n = fs.writeSync(1, buf);
+      buf = buf.subarray(n);
+    } catch (e) {
+      if (e.code !== 'EAGAIN') throw e;
+    }
+  }
+}
+
+async function main() {
+  tf.enableProdMode();
+  await tf.setBackend('wasm');
+  await tf.ready();
+  send({
+    type: 'ready', protocol: PROTOCOL, framework: 'tfjs', version: tf.version.tfjs,
+    versions: { 'tfjs': tf.version.tfjs, 'tfjs-layers': tf.version['tfjs-layers'], 'tfjs-backend-wasm': require('@tensorflow/tfjs-backend-wasm').version_wasm, node: process.versions.node },
+    capabilities: { dtypes: ['float32'], devices: ['cpu'], training: true, sharedInstances: true, frameworkInit: true },
+  });
+  const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
+  for await (const line of rl) {
+    if (!line.trim()) continue;
+    let id = null, op = null;
+    try {
+      const req = JSON.parse(line);
+      id = req.id; op = req.op;
+      const result = handle(req);
+      result.id = id;
+      send(result);
+    } catch (e) {
+      if (!(e instanceof WorkerError)) log(e && e.stack ? e.stack : String(e));
+      send({ id, error: { message: e instanceof WorkerError ? e.message : `${e && e.name ? e.name : 'Error'}: ${e && e.message ? e.message : e}` } });
+    }
+    if (op === 'shutdown') break;
+  }
+  process.exit(0);
+}
+
+main().catch(e => { log(e && e.stack ? e.stack : String(e)); process.exit(1); });
