@@ -63,6 +63,13 @@ public sealed record TensorCheck(int Step, RecordPhase Phase, TensorKey Key, Ten
     /// <summary>Why the status is what it is, when that is not obvious (e.g. the trace that lacks the tensor).</summary>
     public string? Note { get; init; }
 
+    /// <summary>
+    /// For a failing check: true when every tensor it was computed from was compared and passed (the difference
+    /// starts here), false when it is inherited from a failing upstream tensor or an upstream tensor was not
+    /// captured. Null for a passing check.
+    /// </summary>
+    public bool? IsOrigin { get; init; }
+
     /// <summary>True when this check fails and counts in the verdict (checked and failed, explained by a mismatch, or missing).</summary>
     public bool CountsAsFailure => Status switch
     {

@@ -250,6 +250,11 @@ public static class TraceComparer
 
         private void Add(TensorCheck check)
         {
+            if (!check.Passed)
+            {
+                var u = Classify(check.At);
+                check = check with { IsOrigin = u.Failed.Count == 0 && u.Unknown.Count == 0 };
+            }
             _checks.Add(check);
             _byPlace[check.At] = check;
             if (check.Status == CheckStatus.NotIdentifiable && !_notIdentifiable.Contains(check.Key.ToString())) _notIdentifiable.Add(check.Key.ToString());
