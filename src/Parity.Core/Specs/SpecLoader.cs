@@ -17,6 +17,7 @@ public static class SpecLoader
     private const int MaxWidth = 1 << 16;
     private const long MaxWeightElements = 64L << 20;
     private const long MaxDataElements = 256L << 20;
+    private const long MaxTeacherWork = 16L << 30;
 
     /// <summary>Loads a spec file; relative data paths resolve against its directory.</summary>
     public static ScenarioSpec LoadFile(string path)
@@ -233,8 +234,19 @@ public static class SpecLoader
         s.Object("type", "generator", "samples", "features", "classes", "seed", "teacherSeed");
         int samples = s.Int("samples", 1, 10_000_000), features = s.Int("features", 1, MaxWidth);
         if ((long)samples * features > MaxDataElements) throw s.Error($"{samples} samples of {features} features exceed the limit of {MaxDataElements} values");
-        return new SyntheticSourceSpec(s.Choice("generator", "teacher", "teacher", "gaussian"), samples, features, s.Int("classes", 2, 10_000),
-            s.Seed("seed", seed), s.Seed("teacherSeed", 0));
+        string generator = s.Choice("generator", "teacher", "teacher", "gaussian");
+        int classes = s.Int("classes", 2, 10_000);
+        if (generator == "teacher")
+        {
+            // The teacher (Data/SyntheticData.cs) holds features x 2 features and 2 features x classes weights
+            // and labels each sample with as many multiply-adds: bound both before anything is allocated.
+            long teacherWeights = 2L * features * (features + classes);
+            if (teacherWeights > MaxWeightElements)
+                throw s.Get("features").Error($"a teacher for {features} features and {classes} classes needs {teacherWeights} weights, more than the limit of {MaxWeightElements}; use fewer features or the 'gaussian' generator");
+            if (teacherWeights * samples > MaxTeacherWork)
+                throw s.Get("samples").Error($"labelling {samples} samples by a teacher for {features} features takes {teacherWeights * samples} multiply-adds, more than the limit of {MaxTeacherWork}; use fewer samples or features or the 'gaussian' generator");
+        }
+        return new SyntheticSourceSpec(generator, samples, features, classes, s.Seed("seed", seed), s.Seed("teacherSeed", 0));
     }
 
     private static string NonEmpty(JsonCursor s, string key)

@@ -47,8 +47,10 @@ public sealed class TraceReader
         using var tensors = new FileStream(Path.Combine(Directory, "tensors.bin"), FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
         using var lines = new StreamReader(new FileStream(recordsPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite));
         byte[] buffer = [];
+        int lineNumber = 0;
         while (lines.ReadLine() is { } line)
         {
+            lineNumber++;
             RecordLine? r;
             try
             {
@@ -56,18 +58,24 @@ public sealed class TraceReader
             }
             catch (JsonException)
             {
-                yield break;
+                yield break; // a torn last line: the writer crashed mid-record
             }
             if (r is null) yield break;
-            var phase = Enum.Parse<RecordPhase>(r.Phase, ignoreCase: true);
+            string where = $"{recordsPath} line {lineNumber}";
+            if (r.Phase is null || !Enum.TryParse<RecordPhase>(r.Phase, ignoreCase: true, out var phase) || int.TryParse(r.Phase, out _))
+                throw new InvalidDataException($"{where}: unknown record phase '{r.Phase}'");
+            if (r.Entries is null) throw new InvalidDataException($"{where}: no entries");
             var record = new StepRecord(r.Step, phase);
             bool complete = true;
             foreach (var e in r.Entries)
             {
-                var dtype = DTypes.TryParse(e.DType) ?? throw new InvalidDataException($"{recordsPath}: unknown dtype '{e.DType}'");
-                var kind = TensorKinds.TryParse(e.Kind) ?? throw new InvalidDataException($"{recordsPath}: unknown tensor kind '{e.Kind}'");
-                int count = e.Shape.Aggregate(1, (a, b) => a * b);
-                int bytes = count * dtype.Size();
+                var dtype = DTypes.TryParse(e.DType) ?? throw new InvalidDataException($"{where}: unknown dtype '{e.DType}'");
+                var kind = TensorKinds.TryParse(e.Kind) ?? throw new InvalidDataException($"{where}: unknown tensor kind '{e.Kind}'");
+                if (e.Shape is null || e.Shape.Any(d => d < 0) || e.Offset < 0 || e.Site is null)
+                    throw new InvalidDataException($"{where}: entry {e.Kind}:{e.Site} has no valid shape, site or offset");
+                long count = e.Shape.Aggregate(1L, (a, b) => a * b);
+                if (count * dtype.Size() > int.MaxValue) throw new InvalidDataException($"{where}: entry {e.Kind}:{e.Site} is too large ({count} elements)");
+                int bytes = (int)count * dtype.Size();
                 if (e.Offset + bytes > tensors.Length)
                 {
                     complete = false;
@@ -76,7 +84,7 @@ public sealed class TraceReader
                 if (buffer.Length < bytes) buffer = new byte[bytes];
                 tensors.Position = e.Offset;
                 tensors.ReadExactly(buffer, 0, bytes);
-                var data = new double[count];
+                var data = new double[(int)count];
                 for (int i = 0; i < count; i++)
                     data[i] = dtype == DType.Float32 ? BinaryPrimitives.ReadSingleLittleEndian(buffer.AsSpan(i * 4)) : BinaryPrimitives.ReadDoubleLittleEndian(buffer.AsSpan(i * 8));
                 record.Add(kind, e.Site, new Tensor(e.Shape, data, dtype));

@@ -278,6 +278,16 @@ public sealed class SpecLoaderTests
             r["data"]!["train"]!["samples"] = 10_000_000;
             r["data"]!["train"]!["features"] = 100;
         }, "$.data.train", "exceed the limit");
+        yield return Case("teacher too wide", r =>
+        {
+            r["data"]!["train"]!["features"] = 65536;
+            r["data"]!["train"]!["samples"] = 10;
+        }, "$.data.train.features", "use fewer features or the 'gaussian' generator");
+        yield return Case("teacher too slow", r =>
+        {
+            r["data"]!["train"]!["features"] = 2000;
+            r["data"]!["train"]!["samples"] = 100_000;
+        }, "$.data.train.samples", "multiply-adds");
         yield return Case("momentum above 1", r => Layer(r, 1)["momentum"] = 1.5, "$.model.layers[1].momentum", "found 1.5");
         yield return Case("zero eps", r => Layer(r, 1)["eps"] = 0, "$.model.layers[1].eps", "expected a number in (0, 1]");
         yield return Case("unknown running variance", r => Layer(r, 1)["runningVariance"] = "sample", "$.model.layers[1].runningVariance", "not one of: unbiased, biased");
