@@ -1,0 +1,113 @@
+using Parity.Backends.OnnxRuntime;
+using Parity.Onnx.Protobuf;
+using Parity.Planning;
+using Parity.Specs;
+using Parity.Tensors;
+using Parity.Tracing;
+
+namespace Parity.Onnx.Tests;
+
+public class OnnxExporterTests
+{
+    // ORT and the reference sum in different orders: float64 agrees to rounding, float32 to a few ulps
+    // of values that reach ~10 after two normalizations.
+    internal static (double Atol, double Rtol) Tolerance(DType dtype) => dtype == DType.Float64 ? (1e-10, 1e-9) : (3e-5, 3e-5);
+
+    [Test]
+    public void Every_call_output_of_an_exported_checkpoint_matches_the_reference_eval_outputs(
+        [ValueSource(typeof(TestScenarios), nameof(TestScenarios.Fixtures))] string fixture,
+        [Values(DType.Float32, DType.Float64)] DType dtype,
+        [Values(OnnxLinearForm.Gemm, OnnxLinearForm.MatMulAdd)] OnnxLinearForm form)
+    {
+        var plan = TestScenarios.Plan(fixture, steps: 6);
+        var (state, referenceEval) = TestScenarios.ReferenceCheckpoint(plan, dtype, 6);
+        string dir = TestScenarios.TempDirectory();
+        try
+        {
+            string path = Path.Combine(dir, "model.onnx");
+            OnnxExporter.Export(plan.Graph, plan.Spec, state, dtype, path, form);
+            var onnx = OrtRunner.Run(File.ReadAllBytes(path), plan.EvalBatch(), dtype, plan.Graph.Calls.Select(c => c.Id).ToArray());
+            var (atol, rtol) = Tolerance(dtype);
+            foreach (var call in plan.Graph.Calls)
+                TensorAssert.Close(referenceEval.Find(TensorKind.EvalOutput, call.Id)!, onnx[call.Id], atol, rtol, $"{fixture} {dtype} {form} evalOutput:{call.Id}");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Test]
+    public void The_exported_graph_has_one_dynamic_batch_input_and_every_call_id_as_an_output()
+    {
+        var plan = TestScenarios.Plan("synthetic-mlp-bn", steps: 1);
+        var model = ModelProto.Parse(OnnxExporter.ToBytes(plan.Graph, plan.Spec, plan.InitialState, DType.Float32));
+
+        Assert.That(model.OpsetImport.Single().Version, Is.EqualTo(OnnxExporter.Opset));
+        Assert.That(model.Graph.Input.Single().Name, Is.EqualTo("input"));
+        Assert.That(model.Graph.Input.Single().Shape!.Select(d => d.ToString()), Is.EqualTo(new[] { "N", "20" }));
+        Assert.That(model.Graph.Output.Select(o => o.Name), Is.EqualTo(plan.Graph.Calls.Select(c => c.Id)));
+        Assert.That(model.Graph.Output.Last().Shape!.Select(d => d.ToString()), Is.EqualTo(new[] { "N", "5" }));
+        Assert.That(model.Graph.Node.Select(n => n.OpType),
+            Is.EqualTo(new[] { "Gemm", "BatchNormalization", "Relu", "Gemm", "BatchNormalization", "Relu", "Gemm" }));
+        var bn = model.Graph.Node[1];
+        Assert.That(bn.Find("epsilon")!.F, Is.EqualTo(1e-5f));
+        Assert.That(bn.Find("momentum")!.F, Is.EqualTo(0.9f), "ONNX momentum weighs the old statistic: 1 - 0.1");
+        Assert.That(model.Graph.Node[0].Find("transB")!.I, Is.EqualTo(1));
+    }
+
+    [Test]
+    public void A_shared_batchnorm_is_one_set_of_initializers_read_by_both_calls_and_uses_its_blended_statistics()
+    {
+        var plan = TestScenarios.Plan("synthetic-shared-bn", steps: 8);
+        var (state, referenceEval) = TestScenarios.ReferenceCheckpoint(plan, DType.Float64, 8);
+        var model = ModelProto.Parse(OnnxExporter.ToBytes(plan.Graph, plan.Spec, state, DType.Float64));
+
+        var bnNodes = model.Graph.Node.Where(n => n.OpType == "BatchNormalization").ToList();
+        Assert.That(bnNodes.Select(n => n.Name), Is.EqualTo(new[] { "bn#1", "bn#2" }));
+        Assert.That(bnNodes[0].Input.Skip(1), Is.EqualTo(bnNodes[1].Input.Skip(1)));
+        Assert.That(model.Graph.Initializer.Count(t => t.Name == "bn.running_mean"), Is.EqualTo(1));
+
+        var onnx = OnnxArbiter.Check(plan.Graph, plan.Spec, state, plan.EvalBatch(), DType.Float64);
+        TensorAssert.EvalRecordsClose(referenceEval, onnx, 1e-10, 1e-9);
+    }
+
+    [Test]
+    public void A_non_affine_batchnorm_is_exported_with_constant_unit_scale_and_zero_bias()
+    {
+        string json = File.ReadAllText(Path.Combine(TestScenarios.RepositoryRoot, "fixtures", "synthetic-mlp-bn.json"))
+            .Replace("\"runningVariance\": \"unbiased\" }", "\"runningVariance\": \"unbiased\", \"affine\": false }", StringComparison.Ordinal);
+        var spec = SpecLoader.Parse(json, Path.Combine(TestScenarios.RepositoryRoot, "fixtures"));
+        Assert.That(spec.Model.Layers.OfType<BatchNormSpec>().All(b => !b.Affine), "the test spec is non-affine");
+        var plan = Planner.Build(spec, 5);
+        var (state, referenceEval) = TestScenarios.ReferenceCheckpoint(plan, DType.Float64, 5);
+
+        var model = ModelProto.Parse(OnnxExporter.ToBytes(plan.Graph, plan.Spec, state, DType.Float64));
+        Assert.That(model.Graph.Node[1].Input, Is.EqualTo(new[] { "l1", "bn1.constant_scale", "bn1.constant_bias", "bn1.running_mean", "bn1.running_var" }));
+        TensorAssert.EvalRecordsClose(referenceEval, OnnxArbiter.Check(plan.Graph, plan.Spec, state, plan.EvalBatch(), DType.Float64), 1e-10, 1e-9);
+    }
+
+    [Test]
+    public void A_state_without_a_running_statistic_is_refused_with_its_name()
+    {
+        var plan = TestScenarios.Plan("synthetic-mlp-bn", steps: 1);
+        var partial = new StepRecord(0, RecordPhase.Initial);
+        foreach (var e in plan.InitialState.Entries.Where(e => e.Key != new TensorKey(TensorKind.RunningVariance, "bn2")))
+            partial.Add(e.Key.Kind, e.Key.Site, e.Value);
+
+        var error = Assert.Throws<ArgumentException>(() => OnnxExporter.ToBytes(plan.Graph, plan.Spec, partial, DType.Float32));
+        Assert.That(error!.Message, Does.Contain("runningVariance entry for 'bn2'"));
+    }
+
+    [Test]
+    public void A_parameter_in_the_wrong_layout_is_refused()
+    {
+        var plan = TestScenarios.Plan("synthetic-mlp-bn", steps: 1);
+        var transposed = new StepRecord(0, RecordPhase.Initial);
+        foreach (var e in plan.InitialState.Entries)
+            transposed.Add(e.Key.Kind, e.Key.Site, e.Key.Site == "l1.weight" ? e.Value.Transpose2D() : e.Value);
+
+        var error = Assert.Throws<ArgumentException>(() => OnnxExporter.ToBytes(plan.Graph, plan.Spec, transposed, DType.Float32));
+        Assert.That(error!.Message, Does.Contain("'l1.weight' has shape [20,32]"));
+    }
+}

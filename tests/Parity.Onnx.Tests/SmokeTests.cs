@@ -1,7 +1,0 @@
-namespace Parity.Onnx.Tests;
-
-public class SmokeTests
-{
-    [Test]
-    public void Builds() => Assert.Pass();
-}
