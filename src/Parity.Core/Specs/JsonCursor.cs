@@ -29,6 +29,16 @@ internal readonly struct JsonCursor(JsonElement element, string path)
         return this;
     }
 
+    /// <summary>
+    /// This element as an object whose keys are checked later, once its <c>type</c> is known, so an unknown
+    /// key is reported with the keys of that type only.
+    /// </summary>
+    public JsonCursor TypedObject()
+    {
+        if (Element.ValueKind != JsonValueKind.Object) throw Error($"expected an object, found {Describe(Element)}");
+        return this;
+    }
+
     public bool Has(string key) => Element.ValueKind == JsonValueKind.Object && Element.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null;
 
     public JsonCursor Get(string key)

@@ -140,8 +140,7 @@ public static class SpecLoader
 
     private static LayerSpec ReadLayer(JsonCursor l)
     {
-        string type = l.Object("name", "type", "in", "out", "bias", "init", "features", "momentum", "eps", "runningVariance", "affine")
-            .Choice("type", null, "linear", "batchnorm", "layernorm", "relu", "identity");
+        string type = l.TypedObject().Choice("type", null, "linear", "batchnorm", "layernorm", "relu", "identity");
         string name = l.String("name");
         if (name.Length is 0 or > 100 || name.Any(c => char.IsControl(c) || c is '.' or '#' or '/' or ':'))
             throw l.Get("name").Error("expected 1..100 characters without '.', '#', '/', ':' or control characters");
@@ -200,7 +199,7 @@ public static class SpecLoader
 
     private static OptimizerSpec ReadOptimizer(JsonCursor o)
     {
-        string type = o.Object("type", "lr", "momentum", "beta1", "beta2", "eps", "epsilonForm").Choice("type", null, "sgd", "adam");
+        string type = o.TypedObject().Choice("type", null, "sgd", "adam");
         if (type == "sgd")
         {
             o.Object("type", "lr", "momentum");
@@ -223,8 +222,7 @@ public static class SpecLoader
 
     private static DataSourceSpec ReadSource(JsonCursor s, ulong seed)
     {
-        string type = s.Object("type", "images", "labels", "limit", "normalize", "generator", "samples", "features", "classes", "seed", "teacherSeed")
-            .Choice("type", null, "idx", "synthetic");
+        string type = s.TypedObject().Choice("type", null, "idx", "synthetic");
         if (type == "idx")
         {
             s.Object("type", "images", "labels", "limit", "normalize");

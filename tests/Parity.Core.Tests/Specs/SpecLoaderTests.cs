@@ -69,7 +69,7 @@ public sealed class SpecLoaderTests
           "training": { "epochs": 3 },
           "evaluation": { "every": 2 },
           "capture": { "steps": { "every": 2, "last": false }, "kinds": ["forward", "batchMean", "parameter", "runningVariance"] },
-          "tolerances": { "kinds": { "forward": { "atol": 1e-6, "rtol": 1e-5 }, "Parameter": { "atol": 0, "rtol": 0.001 } }, "envelopeMultiple": 4, "envelopeFloor": 1e-7 }
+          "tolerances": { "kinds": { "forward": { "atol": 1e-6, "rtol": 1e-5 }, "parameter": { "atol": 0, "rtol": 0.001 } }, "envelopeMultiple": 4, "envelopeFloor": 1e-7 }
         }
         """;
 
@@ -400,6 +400,30 @@ public sealed class SpecLoaderTests
         }));
         var e = Assert.Throws<SpecException>(() => Planner.Build(spec))!;
         Assert.That(e.JsonPath, Is.EqualTo("$.training.epochs"));
+    }
+
+    [Test]
+    public void Tensor_kind_names_ignore_letter_case_but_not_spelling()
+    {
+        var spec = SpecLoader.Parse(Mutate(r =>
+        {
+            r["capture"] = JsonNode.Parse("""{ "kinds": ["Forward", "RUNNINGMEAN"] }""");
+            r["tolerances"] = JsonNode.Parse("""{ "kinds": { "Parameter": { "atol": 0, "rtol": 0.001 } } }""");
+        }));
+        Assert.That(spec.Capture.Kinds, Is.SupersetOf(new[] { TensorKind.Forward, TensorKind.RunningMean }));
+        Assert.That(spec.Tolerances!.ByKind.Keys, Is.EqualTo(new[] { "parameter" }));
+        var twice = Rejects(Mutate(r => r["tolerances"] = JsonNode.Parse("""{ "kinds": { "forward": { "atol": 0, "rtol": 0 }, "Forward": { "atol": 1, "rtol": 1 } } }""")));
+        Assert.That(twice.JsonPath, Is.EqualTo("$.tolerances.kinds.Forward"));
+        Assert.That(twice.Problem, Does.Contain("given twice"));
+        Assert.That(TensorKinds.TryParse("trainAccuracy, evalOutput"), Is.Null, "not an enum flag combination");
+        Assert.That(TensorKinds.TryParse("3"), Is.Null);
+    }
+
+    [Test]
+    public void An_unknown_key_lists_the_keys_of_that_layer_type_only()
+    {
+        var e = Rejects(Mutate(r => Layer(r, 2)["units"] = 3));
+        Assert.That(e.Problem, Is.EqualTo("unknown key 'units'; expected one of: name, type"));
     }
 
     [Test]
