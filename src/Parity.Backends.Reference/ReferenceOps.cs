@@ -19,10 +19,6 @@ namespace Parity.Backends.Reference;
 /// </remarks>
 public static class ReferenceOps
 {
-    // Below this many multiply-adds a product runs on the calling thread: the work is smaller than the
-    // cost of waking workers. Either path computes each element identically.
-    private const long ParallelThreshold = 1 << 18;
-
     private static readonly ParallelOptions DefaultParallelism = new();
 
     /// <summary>y = x W^T + b with x [n, inW], W [outW, inW] (PyTorch layout [P3]), b [outW] or empty for no bias.</summary>
@@ -393,94 +389,38 @@ public static class ReferenceOps
         }
     }
 
-    internal static void LinearForward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> b, Span<T> y, int n, int inW, int outW, ParallelOptions parallel)
+    internal static unsafe void LinearForward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> b, Span<T> y, int n, int inW, int outW, ParallelOptions parallel)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        // One output row per work item: y[i, o] = dot(x[i, :], W[o, :]) + b[o]; both rows are contiguous.
-        unsafe
-        {
-            fixed (T* xp = x, wp = w, bp = b, yp = y)
-            {
-                nint xa = (nint)xp, wa = (nint)wp, ba = (nint)bp, ya = (nint)yp;
-                bool bias = !b.IsEmpty;
-                ForRows(n, (long)n * inW * outW, parallel, i =>
-                {
-                    var xRow = new ReadOnlySpan<T>((T*)xa + (long)i * inW, inW);
-                    var yRow = new Span<T>((T*)ya + (long)i * outW, outW);
-                    for (int o = 0; o < outW; o++)
-                    {
-                        T dot = TensorPrimitives.Dot(xRow, new ReadOnlySpan<T>((T*)wa + (long)o * inW, inW));
-                        yRow[o] = bias ? dot + ((T*)ba)[o] : dot;
-                    }
-                });
-            }
-        }
-    }
-
-    internal static void LinearBackward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> dy, Span<T> dx, Span<T> dw, Span<T> db,
-        int n, int inW, int outW, ParallelOptions parallel)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        long work = (long)n * inW * outW;
-        // dW[o, j] = sum_i dy[i, o] x[i, j] = dot(dy^T[o, :], x^T[j, :]): transposing once makes both operands
-        // contiguous, so each element is one SIMD dot product over the batch.
-        T[] xT = ArrayPool<T>.Shared.Rent(n * inW);
-        T[] dyT = ArrayPool<T>.Shared.Rent(n * outW);
+        // y[i, o] = sum_k x[i, k] W^T[k, o] + b[o]: W^T (small) is materialized so its rows are contiguous.
+        T[] wT = ArrayPool<T>.Shared.Rent(inW * outW);
         try
         {
-            Transpose(x, xT, n, inW);
-            Transpose(dy, dyT, n, outW);
-            if (!db.IsEmpty)
-                for (int o = 0; o < outW; o++) db[o] = TensorPrimitives.Sum(new ReadOnlySpan<T>(dyT, o * n, n));
-            unsafe
-            {
-                fixed (T* dwp = dw)
-                {
-                    nint dwa = (nint)dwp;
-                    ForRows(outW, work, parallel, o =>
-                    {
-                        var dyRow = new ReadOnlySpan<T>(dyT, o * n, n);
-                        var dwRow = new Span<T>((T*)dwa + (long)o * inW, inW);
-                        for (int j = 0; j < inW; j++) dwRow[j] = TensorPrimitives.Dot(dyRow, new ReadOnlySpan<T>(xT, j * n, n));
-                    });
-                }
-            }
+            Transpose(w, wT, outW, inW);
+            fixed (T* xp = x, wtp = wT, bp = b, yp = y)
+                MatrixProduct.Multiply(xp, inW, 1, wtp, outW, yp, outW, b.IsEmpty ? null : bp, n, outW, inW, parallel);
         }
         finally
         {
-            ArrayPool<T>.Shared.Return(xT);
-            ArrayPool<T>.Shared.Return(dyT);
-        }
-
-        if (dx.IsEmpty) return;
-        // dx[i, :] = sum_o dy[i, o] W[o, :], accumulated over o in order, one row per work item.
-        unsafe
-        {
-            fixed (T* wp = w, dyp = dy, dxp = dx)
-            {
-                nint wa = (nint)wp, dya = (nint)dyp, dxa = (nint)dxp;
-                ForRows(n, work, parallel, i =>
-                {
-                    var dxRow = new Span<T>((T*)dxa + (long)i * inW, inW);
-                    dxRow.Clear();
-                    T* dyRow = (T*)dya + (long)i * outW;
-                    for (int o = 0; o < outW; o++)
-                    {
-                        TensorPrimitives.MultiplyAdd(new ReadOnlySpan<T>((T*)wa + (long)o * inW, inW), dyRow[o], dxRow, dxRow);
-                    }
-                });
-            }
+            ArrayPool<T>.Shared.Return(wT);
         }
     }
 
-    private static void ForRows(int rows, long work, ParallelOptions parallel, Action<int> body)
+    internal static unsafe void LinearBackward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> dy, Span<T> dx, Span<T> dw, Span<T> db,
+        int n, int inW, int outW, ParallelOptions parallel)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (work < ParallelThreshold || parallel.MaxDegreeOfParallelism == 1)
+        fixed (T* xp = x, wp = w, dyp = dy, dxp = dx, dwp = dw)
         {
-            for (int i = 0; i < rows; i++) body(i);
-            return;
+            // dW[o, j] = sum_i dy[i, o] x[i, j]: dy read transposed in place (row stride 1, column stride outW).
+            MatrixProduct.Multiply<T>(dyp, 1, outW, xp, inW, dwp, inW, null, outW, inW, n, parallel);
+            // dx[i, j] = sum_o dy[i, o] W[o, j].
+            if (!dx.IsEmpty) MatrixProduct.Multiply<T>(dyp, outW, 1, wp, inW, dxp, inW, null, n, inW, outW, parallel);
         }
-        Parallel.For(0, rows, parallel, body);
+        if (db.IsEmpty) return;
+        // db[o] = sum_i dy[i, o], rows added in order.
+        db.Clear();
+        for (int i = 0; i < n; i++) TensorPrimitives.Add(db, dy.Slice(i * outW, outW), db);
     }
 
     private static void Transpose<T>(ReadOnlySpan<T> source, Span<T> destination, int rows, int cols)

@@ -21,6 +21,7 @@ internal sealed class ReferenceSession<T> : IBackendSession where T : unmanaged,
     private readonly Dictionary<string, T[]> _first = []; // SGD velocity, Adam m
     private readonly Dictionary<string, T[]> _second = []; // Adam v
     private readonly Dictionary<string, string> _runtime;
+    private readonly Dictionary<int, T[]> _inputs = [];
 
     public ReferenceSession(Plan plan, DType dtype, ParallelOptions parallel, Dictionary<string, string> runtime)
     {
@@ -128,7 +129,15 @@ internal sealed class ReferenceSession<T> : IBackendSession where T : unmanaged,
         int expected = _plan.Graph.Calls[0].InWidth;
         if (batch.Inputs.Shape.Length != 2 || batch.Features != expected || batch.Inputs.Shape[0] != batch.Size)
             throw new BackendException($"batch inputs have shape {batch.Inputs.ShapeText} for {batch.Size} labels; the model takes [{batch.Size},{expected}]");
-        return Network<T>.Convert(batch.Inputs.Data);
+        // One buffer per batch size (train and eval), reused: the inputs are the largest per-step tensor.
+        var data = batch.Inputs.Data;
+        if (!_inputs.TryGetValue(data.Length, out var buffer))
+        {
+            buffer = new T[data.Length];
+            _inputs[data.Length] = buffer;
+        }
+        for (int i = 0; i < data.Length; i++) buffer[i] = T.CreateTruncating(data[i]);
+        return buffer;
     }
 
     private Tensor Matrix(T[] values, int n) => Shaped(values, [n, values.Length / n]);
@@ -137,7 +146,8 @@ internal sealed class ReferenceSession<T> : IBackendSession where T : unmanaged,
 
     private Tensor Shaped(T[] values, int[] shape)
     {
-        var data = new double[values.Length];
+        // Every element is written, so the array need not be zeroed first.
+        var data = GC.AllocateUninitializedArray<double>(values.Length);
         for (int i = 0; i < data.Length; i++) data[i] = double.CreateTruncating(values[i]);
         return new Tensor((int[])shape.Clone(), data, _dtype);
     }

@@ -101,6 +101,45 @@ public class ReferenceOpsTests
         Assert.That(again, Is.EqualTo(single).AsCollection);
     }
 
+    [TestCase(1, 1, 1)]
+    [TestCase(5, 3, 17)]
+    [TestCase(9, 37, 21)]
+    [TestCase(130, 40, 300)]
+    public void LinearOpsInFloat32EqualTheNaiveSequentialLoopBitForBit(int n, int inW, int outW)
+    {
+        // Each output element is one chain acc = acc + a*b over k in order, whatever tile or SIMD lane it lands in.
+        var x = Random(n * inW, 31).Select(v => (float)v).ToArray();
+        var w = Random(outW * inW, 32).Select(v => (float)v).ToArray();
+        var b = Random(outW, 33).Select(v => (float)v).ToArray();
+        var dy = Random(n * outW, 34).Select(v => (float)v).ToArray();
+        var y = new float[n * outW];
+        var dx = new float[n * inW];
+        var dw = new float[outW * inW];
+        ReferenceOps.LinearForward<float>(x, w, b, y, n, inW, outW);
+        ReferenceOps.LinearBackward<float>(x, w, dy, dx, dw, [], n, inW, outW);
+        for (int i = 0; i < n; i++)
+            for (int o = 0; o < outW; o++)
+            {
+                float acc = 0;
+                for (int k = 0; k < inW; k++) acc += x[i * inW + k] * w[o * inW + k];
+                Assert.That(y[i * outW + o], Is.EqualTo(acc + b[o]), $"y[{i},{o}]");
+            }
+        for (int o = 0; o < outW; o++)
+            for (int j = 0; j < inW; j++)
+            {
+                float acc = 0;
+                for (int i = 0; i < n; i++) acc += dy[i * outW + o] * x[i * inW + j];
+                Assert.That(dw[o * inW + j], Is.EqualTo(acc), $"dw[{o},{j}]");
+            }
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < inW; j++)
+            {
+                float acc = 0;
+                for (int o = 0; o < outW; o++) acc += dy[i * outW + o] * w[o * inW + j];
+                Assert.That(dx[i * inW + j], Is.EqualTo(acc), $"dx[{i},{j}]");
+            }
+    }
+
     [Test]
     public void TheFloat32VariantReallyRoundsInFloat32()
     {
