@@ -19,14 +19,22 @@ public readonly record struct RunProgress(string Backend, int Step, int TotalSte
 public static class ScenarioRunner
 {
     /// <summary>Runs <paramref name="backend"/> and writes its trace under <paramref name="traceDirectory"/>.</summary>
+    /// <param name="plan">The plan.</param>
+    /// <param name="backend">The backend.</param>
+    /// <param name="options">Dtype, device, timeout.</param>
+    /// <param name="traceDirectory">Where the trace goes.</param>
+    /// <param name="progress">Step progress, or null.</param>
+    /// <param name="displayName">Name in the trace and result (e.g. <c>torchsharp@float64</c>); the backend's name when null.</param>
+    /// <param name="cancel">Stops the run between steps.</param>
     public static BackendRun Run(Plan plan, IBackend backend, BackendOptions options, string traceDirectory,
-        IProgress<RunProgress>? progress = null, CancellationToken cancel = default)
+        IProgress<RunProgress>? progress = null, string? displayName = null, CancellationToken cancel = default)
     {
+        string name = displayName ?? backend.Name;
         var clock = Stopwatch.StartNew();
         var description = SafeDescribe(backend);
         var header = new TraceHeader
         {
-            Backend = backend.Name,
+            Backend = name,
             DType = options.DType.Name(),
             Scenario = plan.Spec.Name,
             SpecHash = SpecLoader.Hash(plan.Spec),
@@ -34,7 +42,7 @@ public static class ScenarioRunner
         };
         using var writer = TraceWriter.Create(traceDirectory, header);
         if (!description.Available)
-            return Finish(writer, backend.Name, RunStatus.Unavailable, description.Reason, 0, clock, [], header.Runtime);
+            return Finish(writer, name, RunStatus.Unavailable, description.Reason, 0, clock, [], header.Runtime);
 
         IBackendSession? session = null;
         int step = 0;
@@ -54,17 +62,17 @@ public static class ScenarioRunner
                 writer.Write(record);
                 if (plan.IsEvalStep(step))
                     writer.Write(Check(session.Evaluate(step, plan.EvalBatch(), plan.CaptureFor(step)), step, RecordPhase.Eval));
-                progress?.Report(new RunProgress(backend.Name, step, plan.TotalSteps, clock.Elapsed));
+                progress?.Report(new RunProgress(name, step, plan.TotalSteps, clock.Elapsed));
                 if (record.Find(TensorKind.Loss) is { } loss && !double.IsFinite(loss.Data[0]))
-                    return Finish(writer, backend.Name, RunStatus.Completed, $"stopped after step {step}: the loss is {loss.Data[0]}", step, clock, mismatches, runtime);
+                    return Finish(writer, name, RunStatus.Completed, $"stopped after step {step}: the loss is {loss.Data[0]}", step, clock, mismatches, runtime);
             }
-            return Finish(writer, backend.Name, RunStatus.Completed, null, plan.TotalSteps, clock, mismatches, runtime);
+            return Finish(writer, name, RunStatus.Completed, null, plan.TotalSteps, clock, mismatches, runtime);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             string where = session is null ? "while building the model" : step == 0 ? "while reading the initial state" : $"at step {step}";
             string message = $"{where}: {(e is BackendException ? e.Message : $"{e.GetType().Name}: {e.Message}")}";
-            return Finish(writer, backend.Name, RunStatus.Failed, message, Math.Max(0, step - 1), clock,
+            return Finish(writer, name, RunStatus.Failed, message, Math.Max(0, step - 1), clock,
                 SafeMismatches(session), header.Runtime);
         }
         finally

@@ -1,0 +1,80 @@
+using Parity.Harness;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Parity.Backends;
+using Parity.Planning;
+using Parity.Specs;
+using Parity.Tensors;
+
+namespace Parity.Cli;
+
+/// <summary>
+/// <c>parity bench</c>: times <see cref="IBackendSession.Step"/> of several backends in one process on the
+/// same plan, so ratios are taken on one machine in one run. The batch is gathered before the clock starts;
+/// a step includes the capture copies asked for (full) or only the loss (off).
+/// </summary>
+internal static class BenchCommand
+{
+    internal sealed record BenchResult(string Backend, string DType, string Capture, int Steps, double MedianMs, double P10Ms, double P90Ms, double RatioToFirst, string? Error);
+
+    public static int Execute(ScenarioSpec spec, IReadOnlyList<string> backends, int steps, int warmup, string capture, string? device, string? jsonPath,
+        BackendRegistry registry, TextWriter w)
+    {
+        if (steps < 1 || warmup < 0) throw new UsageException("--steps must be >= 1 and --warmup >= 0");
+        if (capture is not ("full" or "off")) throw new UsageException($"--capture must be full or off (got '{capture}')");
+        var plan = Planner.Build(spec, steps + warmup);
+        w.WriteLine($"bench {spec.Name}: {plan.Train.Features}-{string.Join("-", plan.Graph.Calls.Where(c => c.Layer is LinearSpec).Select(c => c.OutWidth))}, " +
+            $"batch {spec.Data.BatchSize}, {spec.Optimizer.Type}, capture {capture}, {warmup} warm-up + {steps} timed steps, {Environment.ProcessorCount} cores");
+        var results = new List<BenchResult>();
+        foreach (string item in backends)
+        {
+            (string name, string display, var dtype) = BackendCatalog.Resolve(registry, item, spec.DType);
+            results.Add(TimeOne(plan, registry.Create(name), display, new BackendOptions(dtype, device), steps, warmup, capture));
+        }
+        double baseline = results.FirstOrDefault(r => r.Error is null)?.MedianMs ?? double.NaN;
+        results = results.Select(r => r with { RatioToFirst = r.MedianMs / baseline }).ToList();
+        foreach (var r in results)
+        {
+            w.WriteLine(r.Error is null
+                ? $"  {r.Backend,-16} {r.DType,-8} median {r.MedianMs,9:F2} ms  (p10 {r.P10Ms:F2}, p90 {r.P90Ms:F2})  x{r.RatioToFirst.ToString("F2", CultureInfo.InvariantCulture)} of {results[0].Backend}"
+                : $"  {r.Backend,-16} {r.DType,-8} error: {r.Error}");
+        }
+        if (jsonPath is not null) File.WriteAllText(jsonPath, JsonSerializer.Serialize(results, new JsonSerializerOptions(JsonSerializerDefaults.Web) { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
+        return results.Any(r => r.Error is not null) ? ExitCodes.Error : ExitCodes.Agree;
+    }
+
+    private static BenchResult TimeOne(Plan plan, IBackend backend, string display, BackendOptions options, int steps, int warmup, string capture)
+    {
+        var description = backend.Describe();
+        if (!description.Available) return new BenchResult(display, options.DType.Name(), capture, 0, double.NaN, double.NaN, double.NaN, double.NaN, description.Reason);
+        try
+        {
+            using var session = backend.Open(plan, options);
+            session.ReadState(0);
+            var times = new List<double>();
+            for (int step = 1; step <= warmup + steps; step++)
+            {
+                var batch = plan.BatchFor(step);
+                var request = capture == "full" ? plan.CaptureFor(step) : CaptureRequest.ScalarsOnly;
+                long start = Stopwatch.GetTimestamp();
+                session.Step(step, batch, request);
+                double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                if (step > warmup) times.Add(ms);
+            }
+            times.Sort();
+            return new BenchResult(display, options.DType.Name(), capture, steps, Quantile(times, 0.5), Quantile(times, 0.1), Quantile(times, 0.9), double.NaN, null);
+        }
+        catch (Exception e)
+        {
+            return new BenchResult(display, options.DType.Name(), capture, 0, double.NaN, double.NaN, double.NaN, double.NaN, $"{e.GetType().Name}: {e.Message}");
+        }
+    }
+
+    private static double Quantile(List<double> sorted, double q)
+    {
+        double pos = q * (sorted.Count - 1);
+        int lo = (int)Math.Floor(pos), hi = (int)Math.Ceiling(pos);
+        return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+    }
+}

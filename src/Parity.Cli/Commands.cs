@@ -1,0 +1,122 @@
+using System.CommandLine;
+using Parity.Backends.Reference;
+using Parity.Harness;
+using Parity.Comparison;
+using Parity.Specs;
+
+namespace Parity.Cli;
+
+/// <summary>The commands and their options.</summary>
+internal static class Commands
+{
+    private static readonly Option<string[]> WorkerOption = new("--worker")
+    {
+        Description = "Add a backend NAME run by the worker COMMAND (docs/worker-protocol.md); repeatable",
+        HelpName = "NAME=COMMAND",
+        AllowMultipleArgumentsPerToken = false,
+    };
+
+    public static Command Run()
+    {
+        var spec = new Argument<string>("spec") { Description = "Scenario spec (JSON, docs/spec.md)" };
+        var backends = new Option<string>("--backends") { Description = "Backends to run, comma-separated; NAME@float64 picks a dtype", DefaultValueFactory = _ => "reference,reference-f32" };
+        var reference = new Option<string>("--reference") { Description = "Backend every other is compared with", DefaultValueFactory = _ => ReferenceBackend.Float64Name };
+        var steps = new Option<int?>("--steps") { Description = "Train this many steps instead of the spec's schedule" };
+        var output = new Option<string?>("--out") { Description = "Run directory (default out/<scenario>)" };
+        var device = new Option<string?>("--device") { Description = "Device for backends that have a choice: cpu or cuda" };
+        var timeout = new Option<double?>("--timeout") { Description = "Per-request time limit for worker backends, seconds" };
+        var tolerance = new Option<string?>("--tolerance") { Description = "Tolerance overrides: kind=atol:rtol, all=atol:rtol, multiple=M, floor=F, comma-separated (docs/tolerances.md)" };
+        var command = new Command("run", "Run a spec on several backends, compare every tensor with the reference, write the report")
+        {
+            spec, backends, reference, steps, output, device, timeout, tolerance, WorkerOption,
+        };
+        command.SetAction(r =>
+        {
+            string path = r.GetValue(spec)!;
+            var scenario = SpecLoader.LoadFile(path);
+            var registry = BackendCatalog.Create(r.GetValue(WorkerOption));
+            var request = new RunRequest(scenario, path, SplitList(r.GetValue(backends)!), r.GetValue(reference)!,
+                r.GetValue(output) ?? Path.Combine("out", scenario.Name), PositiveSteps(r.GetValue(steps)), Device(r.GetValue(device)),
+                Timeout(r.GetValue(timeout)), Tolerances(r.GetValue(tolerance)));
+            var progress = new TerminalProgress { Label = scenario.Name + " " };
+            var report = RunPipeline.Execute(request, registry, progress);
+            progress.Clear();
+            ResultTable.Print(report, Console.Out);
+            Console.WriteLine($"report: {Path.Combine(request.OutDirectory, "report.json")}");
+            return report.ExitCode;
+        });
+        return command;
+    }
+
+    public static Command Backends()
+    {
+        var command = new Command("backends", "List every backend, whether it can run here, and why not") { WorkerOption };
+        command.SetAction(r => BackendsCommand.Print(BackendCatalog.Create(r.GetValue(WorkerOption)), Console.Out));
+        return command;
+    }
+
+    public static Command Demo()
+    {
+        var output = new Option<string>("--out") { Description = "Directory for the demo's reports", DefaultValueFactory = _ => Path.Combine("out", "demo") };
+        var backends = new Option<string?>("--backends") { Description = "Backends to include (default: every available one)" };
+        var command = new Command("demo", "Run short versions of the seed scenarios on the embedded default data and write one report directory") { output, backends, WorkerOption };
+        command.SetAction(r => DemoCommand.Execute(r.GetValue(output)!, r.GetValue(backends) is { } b ? SplitList(b) : null,
+            BackendCatalog.Create(r.GetValue(WorkerOption)), Console.Out));
+        return command;
+    }
+
+    public static Command Gradcheck()
+    {
+        var spec = new Argument<string[]>("spec") { Description = "Scenario spec(s)", Arity = ArgumentArity.OneOrMore };
+        var threshold = new Option<double>("--threshold") { Description = "Largest relative error accepted", DefaultValueFactory = _ => 1e-7 };
+        var step = new Option<int>("--step") { Description = "Which step's batch to check", DefaultValueFactory = _ => 1 };
+        var command = new Command("gradcheck", "Compare every analytic gradient of the reference backend with central differences (float64)") { spec, threshold, step };
+        command.SetAction(r => GradcheckCommand.Execute(r.GetValue(spec)!, r.GetValue(threshold), r.GetValue(step), Console.Out));
+        return command;
+    }
+
+    public static Command Bench()
+    {
+        var spec = new Argument<string>("spec") { Description = "Scenario spec" };
+        var backends = new Option<string>("--backends") { Description = "Backends to time, comma-separated; the first is the baseline of the ratios", DefaultValueFactory = _ => ReferenceBackend.Float32Name };
+        var steps = new Option<int>("--steps") { Description = "Timed steps per backend", DefaultValueFactory = _ => 20 };
+        var warmup = new Option<int>("--warmup") { Description = "Untimed steps first", DefaultValueFactory = _ => 3 };
+        var capture = new Option<string>("--capture") { Description = "full (every tensor) or off (loss only)", DefaultValueFactory = _ => "full" };
+        var device = new Option<string?>("--device") { Description = "cpu or cuda, for backends that have a choice" };
+        var json = new Option<string?>("--json") { Description = "Also write the figures to this JSON file" };
+        var command = new Command("bench", "Time training steps of several backends in one process and print medians and ratios")
+        {
+            spec, backends, steps, warmup, capture, device, json, WorkerOption,
+        };
+        command.SetAction(r => BenchCommand.Execute(SpecLoader.LoadFile(r.GetValue(spec)!), SplitList(r.GetValue(backends)!), r.GetValue(steps), r.GetValue(warmup),
+            r.GetValue(capture)!, Device(r.GetValue(device)), r.GetValue(json), BackendCatalog.Create(r.GetValue(WorkerOption)), Console.Out));
+        return command;
+    }
+
+    internal static List<string> SplitList(string text) =>
+        text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList() is { Count: > 0 } list
+            ? list
+            : throw new UsageException("--backends: give at least one backend name");
+
+    private static int? PositiveSteps(int? steps) =>
+        steps is int s && s < 1 ? throw new UsageException($"--steps must be at least 1 (got {s})") : steps;
+
+    internal static TimeSpan? Timeout(double? seconds) =>
+        seconds is not double t ? null : t > 0 && t <= 86400 ? TimeSpan.FromSeconds(t) : throw new UsageException($"--timeout must be in (0, 86400] seconds (got {t})");
+
+    internal static ToleranceOverrides? Tolerances(string? text)
+    {
+        if (text is null) return null;
+        try
+        {
+            return TolerancePolicy.ParseOverrides(text);
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException($"--tolerance: {e.Message}");
+        }
+    }
+
+    private static string? Device(string? device) =>
+        device is null or "cpu" or "cuda" ? device : throw new UsageException($"--device must be cpu or cuda (got '{device}')");
+}

@@ -1,0 +1,73 @@
+using System.Text.Json;
+
+namespace Parity.Cli.Tests;
+
+[NonParallelizable]
+public class RunCommandTests
+{
+    [Test]
+    public void A_float32_reference_agrees_with_the_float64_reference_and_the_run_exits_0()
+    {
+        string outDir = CliRunner.TempDir();
+        var (exit, stdout, stderr) = CliRunner.Run("run", CliRunner.Fixture("synthetic-mlp-bn.json"), "--backends", "reference,reference-f32", "--steps", "20", "--out", outDir);
+
+        Assert.That(exit, Is.EqualTo(0), stdout + stderr);
+        using var report = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "report.json")));
+        var comparison = report.RootElement.GetProperty("comparisons").EnumerateArray().Single();
+        Assert.That(comparison.GetProperty("backend").GetString(), Is.EqualTo("reference-f32"));
+        Assert.That(comparison.GetProperty("verdict").GetString(), Is.EqualTo("agree"));
+        Assert.That(report.RootElement.GetProperty("scenario").GetProperty("steps").GetInt32(), Is.EqualTo(20));
+        Assert.That(Directory.Exists(Path.Combine(outDir, "traces", "reference")), Is.True);
+    }
+
+    [Test]
+    public void A_spec_with_a_wrong_type_exits_2_naming_the_json_path()
+    {
+        string dir = CliRunner.TempDir();
+        string spec = Path.Combine(dir, "broken.json");
+        File.WriteAllText(spec, File.ReadAllText(CliRunner.Fixture("synthetic-mlp-bn.json")).Replace("\"batchSize\": 64", "\"batchSize\": \"sixty-four\""));
+
+        var (exit, _, stderr) = CliRunner.Run("run", spec, "--out", Path.Combine(dir, "out"));
+
+        Assert.That(exit, Is.EqualTo(2));
+        Assert.That(stderr, Does.Contain("$.data.batchSize").And.Contain("expected an integer"));
+        Assert.That(stderr, Does.Not.Contain("   at "), "no stack trace for a user mistake");
+    }
+
+    [Test]
+    public void A_missing_spec_file_exits_2_with_a_one_line_message()
+    {
+        var (exit, _, stderr) = CliRunner.Run("run", "/nonexistent/spec.json");
+
+        Assert.That(exit, Is.EqualTo(2));
+        Assert.That(stderr, Does.Contain("/nonexistent/spec.json").And.Contain("cannot read"));
+    }
+
+    [Test]
+    public void An_unknown_backend_exits_2_and_lists_the_known_ones()
+    {
+        var (exit, _, stderr) = CliRunner.Run("run", CliRunner.Fixture("synthetic-mlp-bn.json"), "--backends", "reference,tensorflow-9");
+
+        Assert.That(exit, Is.EqualTo(2));
+        Assert.That(stderr, Does.Contain("unknown backend 'tensorflow-9'").And.Contain("reference-f32"));
+    }
+
+    [Test]
+    public void An_unknown_option_exits_2()
+    {
+        var (exit, _, stderr) = CliRunner.Run("run", CliRunner.Fixture("synthetic-mlp-bn.json"), "--stepz", "3");
+
+        Assert.That(exit, Is.EqualTo(2));
+        Assert.That(stderr, Does.Contain("--stepz"));
+    }
+
+    [Test]
+    public void The_backends_command_lists_the_reference_backends_as_available()
+    {
+        var (exit, stdout, _) = CliRunner.Run("backends");
+
+        Assert.That(exit, Is.EqualTo(0));
+        Assert.That(stdout, Does.Match(@"(?m)^reference\s+yes"));
+        Assert.That(stdout, Does.Match(@"(?m)^reference-f32\s+yes"));
+    }
+}
