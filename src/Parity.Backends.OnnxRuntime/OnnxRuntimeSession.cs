@@ -40,7 +40,8 @@ internal sealed class OnnxRuntimeSession : IBackendSession
     {
         var model = ModelProto.Parse(OnnxExporter.ToBytes(_plan.Graph, _plan.Spec, _plan.InitialState, _dtype));
         var initializers = model.Graph.Initializer.ToDictionary(t => t.Name, t => OnnxImporter.InitializerValue(t, "exported model"));
-        var record = new StepRecord(step, step == 0 ? RecordPhase.Initial : RecordPhase.Train);
+        // The state never changes (Step refuses), so every read is the initial state.
+        var record = new StepRecord(step, RecordPhase.Initial);
         foreach (var p in _plan.Graph.Parameters)
             record.Add(TensorKind.Parameter, p.Name, initializers[p.Name].As(_dtype));
         foreach (var bn in _plan.Graph.BatchNorms)

@@ -104,6 +104,7 @@ public static class OnnxImporter
         private readonly Dictionary<string, (LayerSpec Layer, string[] Initializers)> _instances = new(StringComparer.Ordinal);
         private readonly Dictionary<(TensorKind, string), Tensor> _state = [];
         private DType _dtype;
+        private ValueInfoProto? _input;
         private string _current = "";
         private string _callId = "";
         private int _width;
@@ -124,7 +125,8 @@ public static class OnnxImporter
             int inputs = ReadInput();
 
             var nodes = graph.Node;
-            for (int i = 0; i < nodes.Count; i++)
+            int first = LeadingFlatten(nodes[0]) ? 1 : 0;
+            for (int i = first; i < nodes.Count; i++)
             {
                 var node = nodes[i];
                 if (node.Domain is not ("" or "ai.onnx"))
@@ -172,12 +174,32 @@ public static class OnnxImporter
                 OnnxDataType.Double => DType.Float64,
                 _ => throw Fail($"input '{input.Name}' has element type {input.ElementType} ({(int)input.ElementType}); only float and double are supported"),
             };
-            if (input.Shape is not { Count: 2 } shape || shape[1].Value is not long features || features < 1)
-                throw Fail($"input '{input.Name}' has shape [{string.Join(",", input.Shape ?? [])}]; an MLP input is [batch, features] with a fixed feature count (flatten images before the first layer)");
+            long features = 1;
+            if (input.Shape is not { Count: >= 2 } shape || shape.Skip(1).Any(d => d.Value is not > 0))
+                throw InputShape(input);
+            foreach (var d in shape.Skip(1)) features *= d.Value!.Value;
+            _input = input;
             _current = input.Name;
             _width = checked((int)features);
             return _width;
         }
+
+        /// <summary>
+        /// A rank-2 input needs nothing; a higher-rank input (images) must be flattened by a leading
+        /// <c>Flatten</c> with axis 1, which the spec expresses as a flat input (IDX data is flattened on load).
+        /// </summary>
+        private bool LeadingFlatten(NodeProto node)
+        {
+            if (_input!.Shape!.Count == 2) return false;
+            if (node.OpType != "Flatten" || node.Input.Count != 1 || node.Input[0] != _current || Int(node, "axis", 1) != 1)
+                throw InputShape(_input);
+            _current = node.Output[0];
+            return true;
+        }
+
+        private OnnxImportException InputShape(ValueInfoProto input) =>
+            Fail($"input '{input.Name}' has shape [{string.Join(",", input.Shape ?? [])}]; an MLP input is [batch, features] with a fixed feature count " +
+                "(or a fixed-size input that a leading Flatten with axis 1 flattens)");
 
         private void Gemm(NodeProto node)
         {

@@ -87,6 +87,31 @@ public class OnnxImporterTests
     }
 
     [Test]
+    public void A_leading_flatten_of_an_image_input_becomes_a_flat_spec_input()
+    {
+        var graph = new GraphProto();
+        graph.Input.Add(ValueInfoProto.Tensor("image", OnnxDataType.Float, TensorDim.Symbolic("N"), TensorDim.Fixed(1), TensorDim.Fixed(2), TensorDim.Fixed(2)));
+        graph.Initializer.Add(FloatTensor("fc.weight", [3, 4], [1, 0, 0, 1, 0.5, 0.5, -1, 2, 0, 0, 3, 1]));
+        graph.Initializer.Add(FloatTensor("fc.bias", [3], [0.1, 0.2, 0.3]));
+        graph.Node.Add(Node("Flatten", "flat", ["image"], "flat_out"));
+        var gemm = Node("Gemm", "fc", ["flat_out", "fc.weight", "fc.bias"], "logits");
+        gemm.Attribute.Add(AttributeProto.Int("transB", 1));
+        graph.Node.Add(gemm);
+        graph.Output.Add(ValueInfoProto.Tensor("logits", OnnxDataType.Float, TensorDim.Symbolic("N"), TensorDim.Fixed(3)));
+        byte[] bytes = Model(graph);
+
+        var (json, state) = OnnxImporter.Import(bytes, "image.onnx");
+        var spec = SpecLoader.Parse(json);
+
+        Assert.That(spec.Model.Inputs, Is.EqualTo(4));
+        Assert.That(spec.Model.Calls.Select(c => c.Id), Is.EqualTo(new[] { "logits" }));
+        var batch = new Data.Batch(new Tensor([2, 4], [1, 2, 3, 4, -1, 0.5, 0, 2], DType.Float32), [0, 2]);
+        var foreign = OrtRunner.Run(bytes, batch, DType.Float32, ["logits"], inputShape: [2, 1, 2, 2])["logits"];
+        var imported = OnnxArbiter.Check(new ModelGraph(spec.Model), spec, state, batch, DType.Float32);
+        TensorAssert.Close(foreign, imported.Find(TensorKind.EvalOutput, "logits")!, 1e-6, 1e-6, "logits");
+    }
+
+    [Test]
     public void An_unsupported_operator_is_named_with_its_node()
     {
         var graph = new GraphProto();
@@ -121,7 +146,7 @@ public class OnnxImporterTests
         graph.Node.Add(Node("Relu", "r", ["x"], "y"));
 
         var error = Assert.Throws<OnnxImportException>(() => OnnxImporter.Import(Model(graph), "cnn.onnx"));
-        Assert.That(error!.Message, Does.Contain("input 'x' has shape [N,1,28,28]").And.Contain("flatten"));
+        Assert.That(error!.Message, Does.Contain("input 'x' has shape [N,1,28,28]").And.Contain("leading Flatten"));
     }
 
     [Test]

@@ -7,10 +7,10 @@ namespace Parity.Onnx.Tests;
 /// <summary>Runs ONNX bytes in ONNX Runtime directly, independent of the arbiter's code path.</summary>
 internal static class OrtRunner
 {
-    public static Dictionary<string, Tensor> Run(byte[] model, Batch batch, DType dtype, string[] outputs)
+    public static Dictionary<string, Tensor> Run(byte[] model, Batch batch, DType dtype, string[] outputs, long[]? inputShape = null)
     {
         using var session = new InferenceSession(model);
-        long[] shape = [batch.Size, batch.Features];
+        long[] shape = inputShape ?? [batch.Size, batch.Features];
         using var input = dtype == DType.Float32
             ? OrtValue.CreateTensorValueFromMemory(batch.Inputs.ToFloats(), shape)
             : OrtValue.CreateTensorValueFromMemory((double[])batch.Inputs.Data.Clone(), shape);
