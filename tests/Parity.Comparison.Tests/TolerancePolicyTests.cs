@@ -18,13 +18,13 @@ public class TolerancePolicyTests
     [Test]
     public void Envelope_judgement_passes_within_the_multiple_and_fails_beyond()
     {
-        var policy = TolerancePolicy.Default; // multiple 3, floor 1e-6
+        var policy = TolerancePolicy.Default; // multiple 3, floor 1e-5
         var tol = new Tolerance(1, 1); // ignored by the envelope rule
-        var within = policy.Judge(Metrics(3.9e-6, 1), tol, envelopeError: 1e-6);
-        var beyond = policy.Judge(Metrics(4.1e-6, 1), tol, envelopeError: 1e-6);
+        var within = policy.Judge(Metrics(3.9e-5, 1), tol, envelopeError: 1e-5);
+        var beyond = policy.Judge(Metrics(4.1e-5, 1), tol, envelopeError: 1e-5);
         Assert.That(within.Rule, Is.EqualTo(JudgementRule.Envelope));
         Assert.That(within.Passed, Is.True);
-        Assert.That(within.Score, Is.EqualTo(3.9e-6 / 4e-6).Within(1e-9));
+        Assert.That(within.Score, Is.EqualTo(3.9e-5 / 4e-5).Within(1e-9));
         Assert.That(beyond.Passed, Is.False);
     }
 
@@ -32,8 +32,8 @@ public class TolerancePolicyTests
     public void An_envelope_error_of_zero_still_allows_the_floor()
     {
         var policy = TolerancePolicy.Default;
-        Assert.That(policy.Judge(Metrics(0.9e-6, 1), Tolerance.Exact, 0).Passed, Is.True);
-        Assert.That(policy.Judge(Metrics(1.1e-6, 1), Tolerance.Exact, 0).Passed, Is.False);
+        Assert.That(policy.Judge(Metrics(0.9e-5, 1), Tolerance.Exact, 0).Passed, Is.True);
+        Assert.That(policy.Judge(Metrics(1.1e-5, 1), Tolerance.Exact, 0).Passed, Is.False);
     }
 
     [Test]
@@ -47,6 +47,14 @@ public class TolerancePolicyTests
         Assert.That(t.Rtol, Is.EqualTo(2e-4).Within(1e-15));
         var j = policy.Judge(Metrics(t.Atol * 1.01, 2), t, null);
         Assert.That((j.Rule, j.Passed), Is.EqualTo((JudgementRule.Tolerance, false)));
+    }
+
+    [Test]
+    public void Accuracies_do_not_grow_with_the_step()
+    {
+        var policy = TolerancePolicy.Default;
+        Assert.That(policy.ToleranceAt(TensorKind.EvalAccuracy, 50, DType.Float32, DType.Float64, 0.8),
+            Is.EqualTo(policy.BaseTolerance(TensorKind.EvalAccuracy, DType.Float32, DType.Float64)));
     }
 
     [Test]
