@@ -1,0 +1,166 @@
+using System.Numerics;
+using ILGPU;
+
+namespace Parity.Backends.Native.Kernels;
+
+/// <summary>Relu where it cannot be fused into the producing kernel (e.g. relu after relu, or as the first call).</summary>
+public static class Activation
+{
+    /// <summary>y = max(x, 0).</summary>
+    public static void ReluForward<T>(Index1D index, ArrayView<T> input, ArrayView<T> output)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        T x = input[index];
+        output[index] = x > T.Zero ? x : T.Zero;
+    }
+
+    /// <summary>dx = dy where the relu output is positive, else 0.</summary>
+    public static void ReluBackward<T>(Index1D index, ArrayView<T> output, ArrayView<T> outputGradient, ArrayView<T> inputGradient)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        inputGradient[index] = output[index] > T.Zero ? outputGradient[index] : T.Zero;
+    }
+}
+
+/// <summary>Sizes of a loss launch.</summary>
+public struct LossShape
+{
+    /// <summary>Rows (batch size).</summary>
+    public int Rows;
+
+    /// <summary>Classes.</summary>
+    public int Classes;
+
+    /// <summary>1 to write d(loss)/d(logits) (train mode).</summary>
+    public int WriteGradient;
+}
+
+/// <summary>Softmax cross-entropy with the mean reduction, forward and backward in one launch.</summary>
+public static class Loss
+{
+    /// <summary>
+    /// One group for the whole batch: each thread takes rows tid, tid + threads, ...; per row the max-shifted
+    /// log-sum-exp gives the loss (as log_softmax + NLL in PyTorch [P6]), (softmax - onehot) / N the gradient,
+    /// and the first maximal logit the prediction. The loss sum and the correct count are tree-reduced, so the
+    /// result is deterministic. <paramref name="scalars"/> receives [mean loss, accuracy].
+    /// </summary>
+    public static void SoftmaxCrossEntropy<T>(ArrayView<T> logits, ArrayView<int> labels, ArrayView<T> logitGradient,
+        ArrayView<T> scalars, LossShape shape, T rows)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var first = SharedMemory.Allocate<T>(GroupReduction.MaxThreads);
+        var second = SharedMemory.Allocate<T>(GroupReduction.MaxThreads);
+        int tid = Group.IdxX, threads = Group.DimX, classes = shape.Classes;
+
+        T lossSum = T.Zero, correct = T.Zero;
+        for (int i = tid; i < shape.Rows; i += threads)
+        {
+            int start = i * classes;
+            T max = logits[start];
+            int argmax = 0;
+            for (int k = 1; k < classes; k++)
+            {
+                if (logits[start + k] > max)
+                {
+                    max = logits[start + k];
+                    argmax = k;
+                }
+            }
+            T sumExp = T.Zero;
+            for (int k = 0; k < classes; k++) sumExp += T.Exp(logits[start + k] - max);
+            int label = labels[i];
+            lossSum += T.Log(sumExp) - (logits[start + label] - max);
+            if (argmax == label) correct += T.One;
+            if (shape.WriteGradient != 0)
+            {
+                for (int k = 0; k < classes; k++)
+                {
+                    // (softmax - onehot) / N, rounded as the reference forms it: e / sum / N, then 1 / N off the label.
+                    T g = T.Exp(logits[start + k] - max) / sumExp / rows;
+                    logitGradient[start + k] = k == label ? g - T.One / rows : g;
+                }
+            }
+        }
+        (lossSum, correct) = GroupReduction.SumGroup2(first, second, lossSum, correct);
+        if (tid == 0)
+        {
+            scalars[0] = lossSum / rows;
+            scalars[1] = correct / rows;
+        }
+    }
+}
+
+/// <summary>Host-computed constants of one optimizer step.</summary>
+public struct OptimizerScalars<T>
+    where T : unmanaged
+{
+    /// <summary>0: SGD with momentum; 1: Adam, sqrt(v-hat) form; 2: Adam, epsilon-hat form.</summary>
+    public int Rule;
+
+    /// <summary>Learning rate.</summary>
+    public T LearningRate;
+
+    /// <summary>SGD momentum mu, or Adam beta1.</summary>
+    public T Beta1;
+
+    /// <summary>1 - beta1.</summary>
+    public T OneMinusBeta1;
+
+    /// <summary>Adam beta2.</summary>
+    public T Beta2;
+
+    /// <summary>1 - beta2.</summary>
+    public T OneMinusBeta2;
+
+    /// <summary>Adam eps.</summary>
+    public T Eps;
+
+    /// <summary>1 - beta1^t.</summary>
+    public T BiasCorrection1;
+
+    /// <summary>1 - beta2^t.</summary>
+    public T BiasCorrection2;
+
+    /// <summary>lr sqrt(1 - beta2^t) / (1 - beta1^t): the epsilon-hat step size alpha_t.</summary>
+    public T StepSize;
+}
+
+/// <summary>The whole optimizer update of every parameter in one launch (parameters are one flat device buffer).</summary>
+public static class Optimizer
+{
+    /// <summary>SGD rule.</summary>
+    public const int Sgd = 0;
+
+    /// <summary>Adam, PyTorch form.</summary>
+    public const int AdamSqrtVHat = 1;
+
+    /// <summary>Adam, TF / Chainer form.</summary>
+    public const int AdamEpsilonHat = 2;
+
+    /// <summary>
+    /// One thread per parameter element. SGD (PyTorch form): v = mu v + g; p -= lr v. Adam [P5, K2]:
+    /// m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; then p -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+    /// or p -= alpha_t m / (sqrt(v) + eps). <paramref name="first"/> is the SGD velocity or Adam's m.
+    /// </summary>
+    public static void Update<T>(Index1D index, ArrayView<T> parameters, ArrayView<T> gradients, ArrayView<T> first,
+        ArrayView<T> second, OptimizerScalars<T> c)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        T g = gradients[index];
+        if (c.Rule == Sgd)
+        {
+            T velocity = c.Beta1 * first[index] + g;
+            first[index] = velocity;
+            parameters[index] -= c.LearningRate * velocity;
+            return;
+        }
+        T m = c.Beta1 * first[index] + c.OneMinusBeta1 * g;
+        T v = c.Beta2 * second[index] + c.OneMinusBeta2 * g * g;
+        first[index] = m;
+        second[index] = v;
+        if (c.Rule == AdamSqrtVHat)
+            parameters[index] -= c.LearningRate * (m / c.BiasCorrection1) / (T.Sqrt(v / c.BiasCorrection2) + c.Eps);
+        else
+            parameters[index] -= c.StepSize * m / (T.Sqrt(v) + c.Eps);
+    }
+}

@@ -1,0 +1,262 @@
+using System.Numerics;
+using ILGPU;
+using ILGPU.Runtime;
+using Parity.Backends.Native.Kernels;
+
+namespace Parity.Backends.Native;
+
+/// <summary>
+/// The training kernels of one element type compiled for one accelerator, with typed launchers. Views with
+/// length 0 mean "absent" (no bias, no input gradient, no fused relu). Every launcher enqueues exactly the
+/// launches its summary names and counts them in <see cref="Launches"/>; nothing here synchronizes.
+/// </summary>
+/// <typeparam name="T"><see cref="float"/> or <see cref="double"/>.</typeparam>
+public sealed class NativeKernels<T> : IDisposable
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly Accelerator _accelerator;
+    private readonly MemoryBuffer1D<T, Stride1D.Dense> _unused;
+    private readonly Action<KernelConfig, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ProductShape> _product;
+    private readonly Action<KernelConfig, BatchNormTrainViews<T>, NormShape, NormScalars<T>> _batchNormTrain;
+    private readonly Action<KernelConfig, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, NormShape, NormScalars<T>> _batchNormBackward;
+    private readonly Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, NormShape, NormScalars<T>> _batchNormEval;
+    private readonly Action<KernelConfig, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, NormShape, NormScalars<T>> _layerNormForward;
+    private readonly Action<KernelConfig, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, NormShape, NormScalars<T>> _layerNormBackward;
+    private readonly Action<KernelConfig, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, NormShape> _scaleShiftGradients;
+    private readonly Action<Index1D, ArrayView<T>, ArrayView<T>> _reluForward;
+    private readonly Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>> _reluBackward;
+    private readonly Action<KernelConfig, ArrayView<T>, ArrayView<int>, ArrayView<T>, ArrayView<T>, LossShape, T> _loss;
+    private readonly Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, OptimizerScalars<T>> _optimizer;
+
+    /// <summary>Compiles every kernel for <paramref name="accelerator"/>.</summary>
+    /// <param name="accelerator">The device.</param>
+    /// <param name="reductionLanes">
+    /// Lanes per column of the reduction kernels (a group is <see cref="GroupReduction.Columns"/> x lanes threads): a
+    /// power of two up to <see cref="GroupReduction.MaxThreads"/> / <see cref="GroupReduction.Columns"/>.
+    /// </param>
+    public NativeKernels(Accelerator accelerator, int reductionLanes)
+    {
+        const int maxLanes = GroupReduction.MaxThreads / GroupReduction.Columns;
+        if (reductionLanes < 1 || reductionLanes > maxLanes || (reductionLanes & (reductionLanes - 1)) != 0)
+            throw new ArgumentOutOfRangeException(nameof(reductionLanes), $"{reductionLanes} is not a power of two in 1..{maxLanes}");
+        _accelerator = accelerator;
+        ReductionLanes = reductionLanes;
+        _unused = accelerator.Allocate1D<T>(1);
+        _product = accelerator.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ProductShape>(TiledProduct.Product);
+        _batchNormTrain = accelerator.LoadStreamKernel<BatchNormTrainViews<T>, NormShape, NormScalars<T>>(Normalization.BatchNormForwardTrain);
+        _batchNormBackward = accelerator.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, NormShape, NormScalars<T>>(Normalization.BatchNormBackward);
+        _batchNormEval = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, NormShape, NormScalars<T>>(Normalization.BatchNormForwardEval);
+        _layerNormForward = accelerator.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, NormShape, NormScalars<T>>(Normalization.LayerNormForward);
+        _layerNormBackward = accelerator.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, NormShape, NormScalars<T>>(Normalization.LayerNormBackward);
+        _scaleShiftGradients = accelerator.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, NormShape>(Normalization.ScaleShiftGradients);
+        _reluForward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>>(Activation.ReluForward);
+        _reluBackward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>>(Activation.ReluBackward);
+        _loss = accelerator.LoadStreamKernel<ArrayView<T>, ArrayView<int>, ArrayView<T>, ArrayView<T>, LossShape, T>(Loss.SoftmaxCrossEntropy);
+        _optimizer = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, OptimizerScalars<T>>(Optimizer.Update);
+    }
+
+    /// <summary>Lanes per column of the reduction kernels; fixed per device, so sums are bit-identical on reruns.</summary>
+    public int ReductionLanes { get; }
+
+    /// <summary>Kernel launches enqueued so far.</summary>
+    public long Launches { get; private set; }
+
+    /// <summary>y = x W^T + b (b absent: no bias), W [outW, inW]; with <paramref name="reluOutput"/>, also max(y, 0). One launch.</summary>
+    public void LinearForward(ArrayView<T> x, ArrayView<T> w, ArrayView<T> b, ArrayView<T> y, int n, int inW, int outW, ArrayView<T> reluOutput = default)
+    {
+        var shape = new ProductShape
+        {
+            Rows = n, Cols = outW, Inner = inW,
+            ARowStride = inW, AInnerStride = 1, BInnerStride = 1, BColStride = inW,
+            AddBias = Present(b) ? 1 : 0,
+            Second = Present(reluOutput) ? SecondOutput.Relu : SecondOutput.None,
+        };
+        Product(x, w, y, b, reluOutput, default, default, shape);
+    }
+
+    /// <summary>
+    /// dX = dY W [n, inW]; with <paramref name="reluOutput"/> (the output of a relu call whose output is X), also the
+    /// gradient at that relu's input into <paramref name="maskedInputGradient"/> (relu backward fused). One launch.
+    /// </summary>
+    public void LinearInputGradient(ArrayView<T> dy, ArrayView<T> w, ArrayView<T> dx, int n, int inW, int outW,
+        ArrayView<T> reluOutput = default, ArrayView<T> maskedInputGradient = default)
+    {
+        bool masked = Present(reluOutput) && Present(maskedInputGradient);
+        var shape = new ProductShape
+        {
+            Rows = n, Cols = inW, Inner = outW,
+            ARowStride = outW, AInnerStride = 1, BInnerStride = inW, BColStride = 1,
+            Second = masked ? SecondOutput.ReluMask : SecondOutput.None,
+        };
+        Product(dy, w, dx, default, maskedInputGradient, reluOutput, default, shape);
+    }
+
+    /// <summary>
+    /// dW = dY^T X [outW, inW] and, when <paramref name="db"/> is present, db = sum over rows of dY, in the same
+    /// launch (a ones column appended to X). <paramref name="accumulate"/> adds to the existing gradients. One launch.
+    /// </summary>
+    public void LinearParameterGradients(ArrayView<T> x, ArrayView<T> dy, ArrayView<T> dw, ArrayView<T> db, int n, int inW, int outW, bool accumulate)
+    {
+        var shape = new ProductShape
+        {
+            Rows = outW, Cols = inW, Inner = n,
+            ARowStride = 1, AInnerStride = outW, BInnerStride = inW, BColStride = 1,
+            Accumulate = accumulate ? 1 : 0,
+            OnesColumn = Present(db) ? 1 : 0,
+        };
+        Product(dy, x, dw, default, default, default, db, shape);
+    }
+
+    /// <summary>
+    /// Batchnorm train forward with the running-statistics update of this call; gamma/beta absent: not affine;
+    /// <paramref name="views"/>.ReluOutput present: relu fused. One launch (a group column per feature).
+    /// </summary>
+    public void BatchNormForwardTrain(BatchNormTrainViews<T> views, int n, int features, T eps, T momentum, bool unbiasedRunningVariance)
+    {
+        bool affine = Present(views.Gamma);
+        var shape = new NormShape { Rows = n, Features = features, Affine = affine ? 1 : 0, Relu = Present(views.ReluOutput) ? 1 : 0 };
+        views.Gamma = OrUnused(views.Gamma);
+        views.Beta = OrUnused(views.Beta);
+        views.ReluOutput = OrUnused(views.ReluOutput);
+        var scalars = Scalars(eps, n, momentum, unbiasedRunningVariance && n > 1 ? (double)n / (n - 1) : 1.0);
+        Count(1);
+        _batchNormTrain(Reduction(features), views, shape, scalars);
+    }
+
+    /// <summary>Batchnorm backward (cs231n simplified form); dx absent: parameter gradients only. One launch.</summary>
+    public void BatchNormBackward(ArrayView<T> dy, ArrayView<T> normalized, ArrayView<T> gamma, ArrayView<T> batchVariance, T eps,
+        ArrayView<T> dx, ArrayView<T> dgamma, ArrayView<T> dbeta, int n, int features, bool accumulate)
+    {
+        var shape = new NormShape
+        {
+            Rows = n, Features = features, Affine = Present(gamma) ? 1 : 0,
+            WriteInputGradient = Present(dx) ? 1 : 0, Accumulate = accumulate ? 1 : 0,
+        };
+        Count(1);
+        _batchNormBackward(Reduction(features), dy, normalized, OrUnused(gamma), batchVariance, OrUnused(dx), OrUnused(dgamma), OrUnused(dbeta),
+            shape, Scalars(eps, n, T.Zero, 1.0));
+    }
+
+    /// <summary>Batchnorm eval forward with running statistics (relu fused when <paramref name="reluOutput"/> is present). One launch.</summary>
+    public void BatchNormForwardEval(ArrayView<T> x, ArrayView<T> gamma, ArrayView<T> beta, ArrayView<T> runningMean, ArrayView<T> runningVariance,
+        T eps, ArrayView<T> y, int n, int features, ArrayView<T> reluOutput = default)
+    {
+        var shape = new NormShape { Rows = n, Features = features, Affine = Present(gamma) ? 1 : 0, Relu = Present(reluOutput) ? 1 : 0 };
+        Count(1);
+        _batchNormEval(n * features, x, OrUnused(gamma), OrUnused(beta), runningMean, runningVariance, y, OrUnused(reluOutput), shape,
+            Scalars(eps, n, T.Zero, 1.0));
+    }
+
+    /// <summary>Layernorm forward; keeps x-hat [n, f] and 1/std [n]; relu fused when <paramref name="reluOutput"/> is present. One launch.</summary>
+    public void LayerNormForward(ArrayView<T> x, ArrayView<T> gamma, ArrayView<T> beta, T eps, ArrayView<T> y, ArrayView<T> normalized,
+        ArrayView<T> inverseStd, int n, int features, ArrayView<T> reluOutput = default)
+    {
+        var shape = new NormShape { Rows = n, Features = features, Affine = Present(gamma) ? 1 : 0, Relu = Present(reluOutput) ? 1 : 0 };
+        Count(1);
+        _layerNormForward(Reduction(n), x, OrUnused(gamma), OrUnused(beta), y, normalized, inverseStd, OrUnused(reluOutput), shape,
+            Scalars(eps, features, T.Zero, 1.0));
+    }
+
+    /// <summary>
+    /// Layernorm backward: dx (when present; one launch, a group column per row) and dgamma, dbeta (when gamma is
+    /// present; one launch, a group column per feature).
+    /// </summary>
+    public void LayerNormBackward(ArrayView<T> dy, ArrayView<T> normalized, ArrayView<T> gamma, ArrayView<T> inverseStd,
+        ArrayView<T> dx, ArrayView<T> dgamma, ArrayView<T> dbeta, int n, int features, bool accumulate)
+    {
+        var shape = new NormShape { Rows = n, Features = features, Affine = Present(gamma) ? 1 : 0, Accumulate = accumulate ? 1 : 0 };
+        if (Present(dx))
+        {
+            Count(1);
+            _layerNormBackward(Reduction(n), dy, normalized, OrUnused(gamma), inverseStd, dx, shape, Scalars(T.Zero, features, T.Zero, 1.0));
+        }
+        if (Present(gamma))
+        {
+            Count(1);
+            _scaleShiftGradients(Reduction(features), dy, normalized, dgamma, dbeta, shape);
+        }
+    }
+
+    /// <summary>y = max(x, 0). One launch.</summary>
+    public void ReluForward(ArrayView<T> x, ArrayView<T> y)
+    {
+        Count(1);
+        _reluForward(x.IntLength, x, y);
+    }
+
+    /// <summary>dx = dy where y &gt; 0. One launch.</summary>
+    public void ReluBackward(ArrayView<T> y, ArrayView<T> dy, ArrayView<T> dx)
+    {
+        Count(1);
+        _reluBackward(y.IntLength, y, dy, dx);
+    }
+
+    /// <summary>
+    /// Mean softmax cross-entropy and accuracy into <paramref name="scalars"/> [2]; d(loss)/d(logits) into
+    /// <paramref name="dlogits"/> when present. One launch (one group).
+    /// </summary>
+    public void SoftmaxCrossEntropy(ArrayView<T> logits, ArrayView<int> labels, ArrayView<T> dlogits, ArrayView<T> scalars, int n, int classes)
+    {
+        var shape = new LossShape { Rows = n, Classes = classes, WriteGradient = Present(dlogits) ? 1 : 0 };
+        Count(1);
+        _loss(new KernelConfig(new Index1D(1), new Index1D(GroupReduction.Columns * ReductionLanes)), logits, labels, OrUnused(dlogits), scalars, shape,
+            T.CreateChecked(n));
+    }
+
+    /// <summary>SGD with momentum over every element of the flat buffers. One launch.</summary>
+    public void SgdUpdate(ArrayView<T> parameters, ArrayView<T> velocity, ArrayView<T> gradients, T lr, T momentum)
+    {
+        var c = new OptimizerScalars<T> { Rule = Optimizer.Sgd, LearningRate = lr, Beta1 = momentum };
+        Count(1);
+        _optimizer(parameters.IntLength, parameters, gradients, velocity, _unused.View, c);
+    }
+
+    /// <summary>Adam (either epsilon form) at step <paramref name="t"/> (1-based) over every element of the flat buffers. One launch.</summary>
+    public void AdamUpdate(ArrayView<T> parameters, ArrayView<T> m, ArrayView<T> v, ArrayView<T> gradients, T lr, T beta1, T beta2, T eps, int t,
+        Specs.EpsilonForm form)
+    {
+        // The bias corrections 1 - beta^t are formed in T on the host, as the reference forms them.
+        T bc1 = T.One - T.Pow(beta1, T.CreateChecked(t));
+        T bc2 = T.One - T.Pow(beta2, T.CreateChecked(t));
+        var c = new OptimizerScalars<T>
+        {
+            Rule = form == Specs.EpsilonForm.SqrtVHat ? Optimizer.AdamSqrtVHat : Optimizer.AdamEpsilonHat,
+            LearningRate = lr, Beta1 = beta1, OneMinusBeta1 = T.One - beta1, Beta2 = beta2, OneMinusBeta2 = T.One - beta2, Eps = eps,
+            BiasCorrection1 = bc1, BiasCorrection2 = bc2, StepSize = lr * T.Sqrt(bc2) / bc1,
+        };
+        Count(1);
+        _optimizer(parameters.IntLength, parameters, gradients, m, v, c);
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _unused.Dispose();
+
+    private void Product(ArrayView<T> a, ArrayView<T> b, ArrayView<T> c, ArrayView<T> bias, ArrayView<T> second, ArrayView<T> mask,
+        ArrayView<T> rowSums, ProductShape shape)
+    {
+        int cols = shape.Cols + shape.OnesColumn;
+        var grid = new Index2D((cols + TiledProduct.Tile - 1) / TiledProduct.Tile, (shape.Rows + TiledProduct.Tile - 1) / TiledProduct.Tile);
+        Count(1);
+        _product(new KernelConfig(grid, new Index2D(TiledProduct.Tile, TiledProduct.Tile)), a, b, c, OrUnused(bias), OrUnused(second),
+            OrUnused(mask), OrUnused(rowSums), shape);
+    }
+
+    private KernelConfig Reduction(int columns) =>
+        new(new Index2D((columns + GroupReduction.Columns - 1) / GroupReduction.Columns, 1), new Index2D(GroupReduction.Columns, ReductionLanes));
+
+    private static NormScalars<T> Scalars(T eps, int count, T momentum, double varianceCorrection) => new()
+    {
+        Eps = eps,
+        Count = T.CreateChecked(count),
+        InverseCount = T.One / T.CreateChecked(count),
+        Momentum = momentum,
+        OneMinusMomentum = T.One - momentum,
+        VarianceCorrection = T.CreateChecked(varianceCorrection),
+    };
+
+    private static bool Present(ArrayView<T> view) => view.IsValid && view.Length > 0;
+
+    private ArrayView<T> OrUnused(ArrayView<T> view) => Present(view) ? view : _unused.View;
+
+    private void Count(int launches) => Launches += launches;
+}

@@ -1,0 +1,429 @@
+using System.Numerics;
+using ILGPU;
+using ILGPU.Runtime;
+using Parity.Backends.Native.Kernels;
+using Parity.Data;
+using Parity.Models;
+using Parity.Planning;
+using Parity.Specs;
+using Parity.Tensors;
+using Parity.Tracing;
+
+namespace Parity.Backends.Native;
+
+/// <summary>
+/// The session for one element type. Per call it keeps a forward buffer and a gradient buffer (an identity call
+/// shares both with its input, so it costs no launch); fusions: relu into the producing linear/batchnorm/layernorm
+/// kernel (forward) and into the dX product (backward); bias gradient into the dW product; batch statistics,
+/// normalization and running-statistics update into one batchnorm launch; loss and its gradient into one launch;
+/// the optimizer update of every parameter into one launch over flat buffers.
+/// </summary>
+internal sealed class NativeSession<T> : NativeSession
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly Context _context;
+    private readonly Accelerator _accelerator;
+    private readonly NativeKernels<T> _kernels;
+    private readonly Plan _plan;
+    private readonly IReadOnlyList<CallSite> _calls;
+    private readonly DType _dtype;
+    private readonly Dictionary<string, (int Offset, int Length)> _parameterSlices = [];
+    private readonly Dictionary<string, int> _runningOffsets = [];
+    private readonly MemoryBuffer1D<T, Stride1D.Dense> _parameters;
+    private readonly MemoryBuffer1D<T, Stride1D.Dense> _gradients;
+    private readonly MemoryBuffer1D<T, Stride1D.Dense> _optimizerFirst;
+    private readonly MemoryBuffer1D<T, Stride1D.Dense> _optimizerSecond;
+    private readonly MemoryBuffer1D<T, Stride1D.Dense>? _running;
+    private readonly MemoryBuffer1D<T, Stride1D.Dense> _scalars;
+    private readonly bool[] _reluFusedForward;
+    private readonly List<ConventionMismatch> _mismatches = [];
+    private readonly Dictionary<string, string> _runtimeInfo;
+    private Workspace? _train;
+    private Workspace? _eval;
+
+    public NativeSession(Plan plan, Context context, Device device, NativeDeviceChoice choice, DType dtype)
+    {
+        _plan = plan;
+        _calls = plan.Graph.Calls;
+        _context = context;
+        _dtype = dtype;
+        Device = choice;
+        _accelerator = device.CreateAccelerator(context);
+        _kernels = new NativeKernels<T>(_accelerator, NativeDevices.ReductionLanes(_accelerator));
+
+        int total = 0;
+        foreach (var p in plan.Graph.Parameters)
+        {
+            int length = p.Shape.Aggregate(1, (a, b) => a * b);
+            _parameterSlices[p.Name] = (total, length);
+            total += length;
+        }
+        var initial = new T[Math.Max(total, 1)];
+        foreach (var p in plan.Graph.Parameters)
+        {
+            var value = plan.InitialState.Find(TensorKind.Parameter, p.Name)
+                ?? throw new BackendException($"native: the plan's initial state has no parameter '{p.Name}'");
+            var (offset, length) = _parameterSlices[p.Name];
+            for (int i = 0; i < length; i++) initial[offset + i] = T.CreateChecked(value.Data[i]);
+        }
+        _parameters = _accelerator.Allocate1D(initial);
+        _gradients = _accelerator.Allocate1D<T>(initial.Length);
+        _optimizerFirst = _accelerator.Allocate1D<T>(initial.Length);
+        _optimizerSecond = _accelerator.Allocate1D<T>(initial.Length);
+        _gradients.MemSetToZero();
+        _optimizerFirst.MemSetToZero();
+        _optimizerSecond.MemSetToZero();
+
+        int runningTotal = 0;
+        var running = new List<T>();
+        foreach (var bn in plan.Graph.BatchNorms)
+        {
+            _runningOffsets[bn.Name] = runningTotal;
+            runningTotal += 2 * bn.Features;
+            var mean = plan.InitialState.Find(TensorKind.RunningMean, bn.Name);
+            var variance = plan.InitialState.Find(TensorKind.RunningVariance, bn.Name);
+            for (int i = 0; i < bn.Features; i++) running.Add(T.CreateChecked(mean?.Data[i] ?? 0.0));
+            for (int i = 0; i < bn.Features; i++) running.Add(T.CreateChecked(variance?.Data[i] ?? 1.0));
+        }
+        if (runningTotal > 0) _running = _accelerator.Allocate1D(running.ToArray());
+        _scalars = _accelerator.Allocate1D<T>(2);
+
+        _reluFusedForward = new bool[_calls.Count];
+        for (int c = 0; c + 1 < _calls.Count; c++)
+            _reluFusedForward[c + 1] = _calls[c + 1].Layer is ReluSpec && _calls[c].Layer is LinearSpec or BatchNormSpec or LayerNormSpec;
+
+        if (plan.Spec.Init.Mode == InitMode.Framework)
+        {
+            _mismatches.Add(new ConventionMismatch("$.init.mode", "framework (each framework's own seeded initializers)",
+                "the harness-drawn initial state: native has no initializers of its own", []));
+        }
+        _runtimeInfo = new Dictionary<string, string>
+        {
+            ["ILGPU"] = typeof(Context).Assembly.GetName().Version?.ToString(3) ?? "unknown",
+            ["device"] = choice.Summary,
+            ["accelerator"] = _accelerator.Name,
+            ["reductionLanes"] = _kernels.ReductionLanes.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+    }
+
+    public override NativeDeviceChoice Device { get; }
+
+    public override long KernelLaunches => _kernels.Launches;
+
+    public override IReadOnlyList<ConventionMismatch> Mismatches => _mismatches;
+
+    public override IReadOnlyDictionary<string, string> RuntimeInfo => _runtimeInfo;
+
+    public override void Synchronize() => _accelerator.Synchronize();
+
+    public override StepRecord ReadState(int step)
+    {
+        var record = new StepRecord(step, RecordPhase.Initial);
+        AddParameters(record, TensorKind.Parameter, _parameters.GetAsArray1D());
+        AddRunningStatistics(record);
+        return record;
+    }
+
+    public override StepRecord Step(int step, Batch batch, CaptureRequest capture)
+    {
+        var ws = _train = Prepare(_train, batch.Size, training: true);
+        Upload(ws, batch);
+        Forward(ws, training: true);
+        _kernels.SoftmaxCrossEntropy(ws.Forward[^1], ws.Labels.View, ws.Gradient[^1], _scalars.View, ws.Rows, _plan.Graph.OutputWidth);
+        Backward(ws);
+        UpdateParameters(step);
+
+        var record = new StepRecord(step, RecordPhase.Train);
+        for (int c = 0; c < _calls.Count; c++)
+        {
+            if (capture.Wants(TensorKind.Forward)) record.Add(TensorKind.Forward, _calls[c].Id, Download(ws.Forward[c], ws.Rows, _calls[c].OutWidth));
+            if (_calls[c].Layer is BatchNormSpec bn)
+            {
+                if (capture.Wants(TensorKind.BatchMean)) record.Add(TensorKind.BatchMean, _calls[c].Id, Download(ws.BatchMean[c], bn.Features));
+                if (capture.Wants(TensorKind.BatchVariance)) record.Add(TensorKind.BatchVariance, _calls[c].Id, Download(ws.BatchVariance[c], bn.Features));
+            }
+        }
+        AddScalars(record, TensorKind.Loss, TensorKind.TrainAccuracy);
+        if (capture.Wants(TensorKind.OutputGradient))
+            for (int c = 0; c < _calls.Count; c++)
+                record.Add(TensorKind.OutputGradient, _calls[c].Id, Download(ws.Gradient[c], ws.Rows, _calls[c].OutWidth));
+        if (capture.Wants(TensorKind.ParameterGradient)) AddParameters(record, TensorKind.ParameterGradient, _gradients.GetAsArray1D());
+        if (capture.Wants(TensorKind.RunningMean) || capture.Wants(TensorKind.RunningVariance)) AddRunningStatistics(record, capture);
+        if (capture.Wants(TensorKind.Parameter)) AddParameters(record, TensorKind.Parameter, _parameters.GetAsArray1D());
+        return record;
+    }
+
+    public override StepRecord Evaluate(int step, Batch data, CaptureRequest capture)
+    {
+        var ws = _eval = Prepare(_eval, data.Size, training: false);
+        Upload(ws, data);
+        Forward(ws, training: false);
+        _kernels.SoftmaxCrossEntropy(ws.Forward[^1], ws.Labels.View, default, _scalars.View, ws.Rows, _plan.Graph.OutputWidth);
+        var record = new StepRecord(step, RecordPhase.Eval);
+        if (capture.Wants(TensorKind.EvalOutput))
+            for (int c = 0; c < _calls.Count; c++)
+                record.Add(TensorKind.EvalOutput, _calls[c].Id, Download(ws.Forward[c], ws.Rows, _calls[c].OutWidth));
+        AddScalars(record, TensorKind.EvalLoss, TensorKind.EvalAccuracy);
+        return record;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (!disposing) return;
+        _train?.Dispose();
+        _eval?.Dispose();
+        _parameters.Dispose();
+        _gradients.Dispose();
+        _optimizerFirst.Dispose();
+        _optimizerSecond.Dispose();
+        _running?.Dispose();
+        _scalars.Dispose();
+        _kernels.Dispose();
+        _accelerator.Dispose();
+        _context.Dispose();
+    }
+
+    private void Forward(Workspace ws, bool training)
+    {
+        int n = ws.Rows;
+        for (int c = 0; c < _calls.Count; c++)
+        {
+            var call = _calls[c];
+            var input = c == 0 ? (ArrayView<T>)ws.Input.View : ws.Forward[c - 1];
+            var relu = c + 1 < _calls.Count && _reluFusedForward[c + 1] ? ws.Forward[c + 1] : default;
+            switch (call.Layer)
+            {
+                case LinearSpec lin:
+                    _kernels.LinearForward(input, Parameter(lin.Name, "weight"), lin.Bias ? Parameter(lin.Name, "bias") : default,
+                        ws.Forward[c], n, lin.In, lin.Out, relu);
+                    break;
+                case BatchNormSpec bn when training:
+                    var views = new BatchNormTrainViews<T>
+                    {
+                        Input = input,
+                        Gamma = bn.Affine ? Parameter(bn.Name, "gamma") : default,
+                        Beta = bn.Affine ? Parameter(bn.Name, "beta") : default,
+                        Output = ws.Forward[c],
+                        Normalized = ws.Normalized[c],
+                        ReluOutput = relu,
+                        BatchMean = ws.BatchMean[c],
+                        BatchVariance = ws.BatchVariance[c],
+                        RunningMean = RunningMean(bn),
+                        RunningVariance = RunningVariance(bn),
+                    };
+                    _kernels.BatchNormForwardTrain(views, n, bn.Features, T.CreateChecked(bn.Eps), T.CreateChecked(bn.Momentum),
+                        bn.RunningVariance == RunningVarianceEstimator.Unbiased);
+                    break;
+                case BatchNormSpec bn:
+                    _kernels.BatchNormForwardEval(input, bn.Affine ? Parameter(bn.Name, "gamma") : default, bn.Affine ? Parameter(bn.Name, "beta") : default,
+                        RunningMean(bn), RunningVariance(bn), T.CreateChecked(bn.Eps), ws.Forward[c], n, bn.Features, relu);
+                    break;
+                case LayerNormSpec ln:
+                    _kernels.LayerNormForward(input, ln.Affine ? Parameter(ln.Name, "gamma") : default, ln.Affine ? Parameter(ln.Name, "beta") : default,
+                        T.CreateChecked(ln.Eps), ws.Forward[c], ws.Normalized[c], ws.InverseStd[c], n, ln.Features, relu);
+                    break;
+                case ReluSpec when !_reluFusedForward[c]:
+                    _kernels.ReluForward(input, ws.Forward[c]);
+                    break;
+                case ReluSpec or IdentitySpec:
+                    break; // fused into the previous launch, or an alias of the input
+                default:
+                    throw new BackendException($"native: layer type '{call.Layer.Type}' of call '{call.Id}' has no kernel");
+            }
+        }
+    }
+
+    private void Backward(Workspace ws)
+    {
+        int n = ws.Rows;
+        var written = new HashSet<string>(StringComparer.Ordinal);
+        var reluDone = new bool[_calls.Count];
+        for (int c = _calls.Count - 1; c >= 0; c--)
+        {
+            var call = _calls[c];
+            var input = c == 0 ? (ArrayView<T>)ws.Input.View : ws.Forward[c - 1];
+            var inputGradient = c == 0 ? default : ws.Gradient[c - 1];
+            bool accumulate = !written.Add(call.Layer.Name);
+            switch (call.Layer)
+            {
+                case LinearSpec lin:
+                    _kernels.LinearParameterGradients(input, ws.Gradient[c], Gradient(lin.Name, "weight"), lin.Bias ? Gradient(lin.Name, "bias") : default,
+                        n, lin.In, lin.Out, accumulate);
+                    if (c == 0) break;
+                    bool fuseRelu = c >= 2 && _calls[c - 1].Layer is ReluSpec;
+                    _kernels.LinearInputGradient(ws.Gradient[c], Parameter(lin.Name, "weight"), inputGradient, n, lin.In, lin.Out,
+                        fuseRelu ? ws.Forward[c - 1] : default, fuseRelu ? ws.Gradient[c - 2] : default);
+                    if (fuseRelu) reluDone[c - 1] = true;
+                    break;
+                case BatchNormSpec bn:
+                    _kernels.BatchNormBackward(ws.Gradient[c], ws.Normalized[c], bn.Affine ? Parameter(bn.Name, "gamma") : default, ws.BatchVariance[c],
+                        T.CreateChecked(bn.Eps), inputGradient, bn.Affine ? Gradient(bn.Name, "gamma") : default, bn.Affine ? Gradient(bn.Name, "beta") : default,
+                        n, bn.Features, accumulate);
+                    break;
+                case LayerNormSpec ln:
+                    _kernels.LayerNormBackward(ws.Gradient[c], ws.Normalized[c], ln.Affine ? Parameter(ln.Name, "gamma") : default, ws.InverseStd[c],
+                        inputGradient, ln.Affine ? Gradient(ln.Name, "gamma") : default, ln.Affine ? Gradient(ln.Name, "beta") : default,
+                        n, ln.Features, accumulate);
+                    break;
+                case ReluSpec when c > 0 && !reluDone[c]:
+                    _kernels.ReluBackward(ws.Forward[c], ws.Gradient[c], inputGradient);
+                    break;
+                default:
+                    break; // relu fused into the dX product, identity aliased, or the first call (no input gradient)
+            }
+        }
+    }
+
+    private void UpdateParameters(int step)
+    {
+        if (_plan.Graph.Parameters.Count == 0) return;
+        var spec = _plan.Spec.Optimizer;
+        T lr = T.CreateChecked(spec.LearningRate);
+        switch (spec)
+        {
+            case SgdSpec sgd:
+                _kernels.SgdUpdate(_parameters.View, _optimizerFirst.View, _gradients.View, lr, T.CreateChecked(sgd.Momentum));
+                break;
+            case AdamSpec adam:
+                _kernels.AdamUpdate(_parameters.View, _optimizerFirst.View, _optimizerSecond.View, _gradients.View, lr, T.CreateChecked(adam.Beta1),
+                    T.CreateChecked(adam.Beta2), T.CreateChecked(adam.Eps), step, adam.EpsilonForm);
+                break;
+            default:
+                throw new BackendException($"native: optimizer '{spec.Type}' has no kernel");
+        }
+    }
+
+    private Workspace Prepare(Workspace? current, int rows, bool training)
+    {
+        if (current is not null && current.Rows == rows) return current;
+        current?.Dispose();
+        return new Workspace(_accelerator, _plan, rows, training);
+    }
+
+    private void Upload(Workspace ws, Batch batch)
+    {
+        var inputs = batch.Inputs.Data;
+        var values = new T[inputs.Length];
+        for (int i = 0; i < values.Length; i++) values[i] = T.CreateChecked(inputs[i]);
+        ws.Input.View.CopyFromCPU(values);
+        ws.Labels.View.CopyFromCPU(batch.Labels);
+    }
+
+    private ArrayView<T> Parameter(string instance, string local) => Slice(_parameters, instance + "." + local);
+
+    private ArrayView<T> Gradient(string instance, string local) => Slice(_gradients, instance + "." + local);
+
+    private ArrayView<T> Slice(MemoryBuffer1D<T, Stride1D.Dense> buffer, string name)
+    {
+        var (offset, length) = _parameterSlices[name];
+        return buffer.View.SubView(offset, length);
+    }
+
+    private ArrayView<T> RunningMean(BatchNormSpec bn) => _running!.View.SubView(_runningOffsets[bn.Name], bn.Features);
+
+    private ArrayView<T> RunningVariance(BatchNormSpec bn) => _running!.View.SubView(_runningOffsets[bn.Name] + bn.Features, bn.Features);
+
+    private void AddParameters(StepRecord record, TensorKind kind, T[] flat)
+    {
+        foreach (var p in _plan.Graph.Parameters)
+        {
+            var (offset, length) = _parameterSlices[p.Name];
+            record.Add(kind, p.Name, ToTensor(flat.AsSpan(offset, length), p.Shape));
+        }
+    }
+
+    private void AddRunningStatistics(StepRecord record, CaptureRequest? capture = null)
+    {
+        if (_running is null) return;
+        var flat = _running.GetAsArray1D();
+        foreach (var bn in _plan.Graph.BatchNorms)
+        {
+            int offset = _runningOffsets[bn.Name];
+            if (capture?.Wants(TensorKind.RunningMean) ?? true)
+                record.Add(TensorKind.RunningMean, bn.Name, ToTensor(flat.AsSpan(offset, bn.Features), [bn.Features]));
+            if (capture?.Wants(TensorKind.RunningVariance) ?? true)
+                record.Add(TensorKind.RunningVariance, bn.Name, ToTensor(flat.AsSpan(offset + bn.Features, bn.Features), [bn.Features]));
+        }
+    }
+
+    private void AddScalars(StepRecord record, TensorKind loss, TensorKind accuracy)
+    {
+        var scalars = _scalars.GetAsArray1D();
+        record.AddScalar(loss, double.CreateChecked(scalars[0]), _dtype);
+        record.AddScalar(accuracy, double.CreateChecked(scalars[1]), _dtype);
+    }
+
+    private Tensor Download(ArrayView<T> view, params int[] shape) => ToTensor(view.GetAsArray(), shape);
+
+    private Tensor ToTensor(ReadOnlySpan<T> values, int[] shape)
+    {
+        var data = new double[values.Length];
+        for (int i = 0; i < data.Length; i++) data[i] = double.CreateChecked(values[i]);
+        return new Tensor(shape, data, _dtype);
+    }
+
+    /// <summary>The per-call device buffers for one batch size (train or eval).</summary>
+    private sealed class Workspace : IDisposable
+    {
+        private readonly List<MemoryBuffer> _owned = [];
+
+        public Workspace(Accelerator accelerator, Plan plan, int rows, bool training)
+        {
+            Rows = rows;
+            var calls = plan.Graph.Calls;
+            Input = Own(accelerator.Allocate1D<T>((long)rows * plan.Spec.Model.Inputs));
+            Labels = Own(accelerator.Allocate1D<int>(rows));
+            Forward = new ArrayView<T>[calls.Count];
+            Gradient = new ArrayView<T>[calls.Count];
+            Normalized = new ArrayView<T>[calls.Count];
+            InverseStd = new ArrayView<T>[calls.Count];
+            BatchMean = new ArrayView<T>[calls.Count];
+            BatchVariance = new ArrayView<T>[calls.Count];
+            for (int c = 0; c < calls.Count; c++)
+            {
+                long size = (long)rows * calls[c].OutWidth;
+                // An identity call's output is its input, and so is its gradient: no buffer, no launch.
+                bool alias = calls[c].Layer is IdentitySpec;
+                Forward[c] = alias ? (c == 0 ? (ArrayView<T>)Input.View : Forward[c - 1]) : Own(accelerator.Allocate1D<T>(size)).View;
+                if (training) Gradient[c] = alias && c > 0 ? Gradient[c - 1] : Own(accelerator.Allocate1D<T>(size)).View;
+                if (calls[c].Layer is BatchNormSpec or LayerNormSpec) Normalized[c] = Own(accelerator.Allocate1D<T>(size)).View;
+                if (calls[c].Layer is LayerNormSpec) InverseStd[c] = Own(accelerator.Allocate1D<T>(rows)).View;
+                if (calls[c].Layer is BatchNormSpec bn && training)
+                {
+                    BatchMean[c] = Own(accelerator.Allocate1D<T>(bn.Features)).View;
+                    BatchVariance[c] = Own(accelerator.Allocate1D<T>(bn.Features)).View;
+                }
+            }
+        }
+
+        public int Rows { get; }
+
+        public MemoryBuffer1D<T, Stride1D.Dense> Input { get; }
+
+        public MemoryBuffer1D<int, Stride1D.Dense> Labels { get; }
+
+        public ArrayView<T>[] Forward { get; }
+
+        public ArrayView<T>[] Gradient { get; }
+
+        public ArrayView<T>[] Normalized { get; }
+
+        public ArrayView<T>[] InverseStd { get; }
+
+        public ArrayView<T>[] BatchMean { get; }
+
+        public ArrayView<T>[] BatchVariance { get; }
+
+        public void Dispose()
+        {
+            foreach (var buffer in _owned) buffer.Dispose();
+        }
+
+        private MemoryBuffer1D<TElement, Stride1D.Dense> Own<TElement>(MemoryBuffer1D<TElement, Stride1D.Dense> buffer)
+            where TElement : unmanaged
+        {
+            _owned.Add(buffer);
+            return buffer;
+        }
+    }
+}

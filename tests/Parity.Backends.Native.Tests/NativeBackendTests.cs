@@ -1,0 +1,134 @@
+using Parity.Backends.Reference;
+using Parity.Comparison;
+using Parity.Planning;
+using Parity.Running;
+using Parity.Tensors;
+using Parity.Tracing;
+
+namespace Parity.Backends.Native.Tests;
+
+public sealed class NativeBackendTests
+{
+    private string _root = "";
+
+    [SetUp]
+    public void CreateDirectory() => _root = Directory.CreateTempSubdirectory("parity-native-").FullName;
+
+    [TearDown]
+    public void DeleteDirectory() => Directory.Delete(_root, recursive: true);
+
+    [Test]
+    public void Describe_says_which_device_and_why()
+    {
+        var description = new NativeBackend().Describe();
+        Assert.That(description.Available, Is.True);
+        Assert.That(description.Name, Is.EqualTo("native"));
+        Assert.That(description.Reason, Does.Contain("CUDA device").Or.Contain("ILGPU CPU accelerator (no CUDA device found)"));
+        Assert.That(description.Capabilities.DTypes, Is.EquivalentTo(new[] { DType.Float32, DType.Float64 }));
+        Assert.That(description.Capabilities.Devices, Does.Contain("cpu"));
+    }
+
+    [Test]
+    public void Requesting_cuda_without_a_cuda_device_names_the_problem()
+    {
+        if (NativeDevices.CudaDeviceNames().Count > 0) Assert.Ignore("a CUDA device is present");
+        var plan = TinySpecs.Plan("synthetic-mlp-bn.json", 1);
+        var error = Assert.Throws<BackendException>(() => new NativeBackend().Open(plan, new BackendOptions(DType.Float32, "cuda")));
+        Assert.That(error!.Message, Does.Contain("--device cuda").And.Contain("no CUDA device"));
+    }
+
+    [Test]
+    public void An_unknown_device_is_refused_by_name()
+    {
+        var plan = TinySpecs.Plan("synthetic-mlp-bn.json", 1);
+        var error = Assert.Throws<BackendException>(() => new NativeBackend().Open(plan, new BackendOptions(DType.Float32, "tpu")));
+        Assert.That(error!.Message, Does.Contain("'tpu'"));
+    }
+
+    [Test]
+    public void The_cpu_device_runs_on_the_cpu_accelerator_and_says_why()
+    {
+        var plan = TinySpecs.Plan("synthetic-mlp-bn.json", 1);
+        using var session = NativeBackend.OpenNative(plan, new BackendOptions(DType.Float32, "cpu"));
+        Assert.That(session.Device.Kind, Is.EqualTo("cpu"));
+        Assert.That(session.RuntimeInfo["device"], Is.EqualTo("ILGPU CPU accelerator (requested with --device cpu)"));
+    }
+
+    [Test]
+    public void Initial_state_is_the_plans_state()
+    {
+        var plan = TinySpecs.Plan("synthetic-shared-bn.json", 1);
+        using var session = new NativeBackend().Open(plan, new BackendOptions(DType.Float32, "cpu"));
+        var state = session.ReadState(0);
+        Assert.That(state.Phase, Is.EqualTo(RecordPhase.Initial));
+        foreach (var expected in plan.InitialState.Entries)
+            Assert.That(state.Find(expected.Key.Kind, expected.Key.Site)!.Data, Is.EqualTo(expected.Value.Data), expected.Key.ToString());
+    }
+
+    [TestCase("synthetic-mlp-bn.json", "float32")]
+    [TestCase("synthetic-shared-bn.json", "float32")]
+    [TestCase("synthetic-layernorm-sgd.json", "float32")]
+    [TestCase("synthetic-shared-bn.json", "float64")]
+    public void Native_agrees_with_the_reference_over_50_steps(string fixture, string dtype)
+    {
+        var plan = TinySpecs.Plan(fixture, 50, dtype);
+        var reference = Run(plan, ReferenceBackend.Float64(), DType.Float64, "reference");
+        var envelope = Run(plan, ReferenceBackend.Float32(), DType.Float32, "reference-f32");
+        var native = Run(plan, new NativeBackend(), DTypes.TryParse(dtype)!.Value, "native");
+
+        var result = TraceComparer.Compare(TraceReader.Open(reference), TraceReader.Open(native), plan.Graph, TolerancePolicy.Default,
+            TraceReader.Open(envelope));
+        Assert.That(result.StepsCompared, Is.GreaterThanOrEqualTo(50));
+        Assert.That(result.Verdict, Is.EqualTo(Verdict.Agree),
+            () => $"first divergence: {result.FirstDivergence?.Origin}; {result.Message}");
+    }
+
+    [Test]
+    public void Reruns_give_bit_identical_traces()
+    {
+        var plan = TinySpecs.Plan("synthetic-shared-bn.json", 5);
+        var first = Trace(Run(plan, new NativeBackend(), DType.Float32, "first"));
+        var second = Trace(Run(plan, new NativeBackend(), DType.Float32, "second"));
+        Assert.That(second.Count, Is.EqualTo(first.Count));
+        Assert.That(first.Count, Is.GreaterThan(0));
+        for (int i = 0; i < first.Count; i++)
+        {
+            Assert.That(second[i].Key, Is.EqualTo(first[i].Key));
+            Assert.That(second[i].Bits, Is.EqualTo(first[i].Bits), first[i].Key);
+        }
+    }
+
+    [Test]
+    public void A_captured_step_holds_every_kind_and_a_scalar_step_only_the_scalars()
+    {
+        var plan = TinySpecs.Plan("synthetic-layernorm-sgd.json", 2);
+        using var session = NativeBackend.OpenNative(plan, new BackendOptions(DType.Float32, "cpu"));
+        var full = session.Step(1, plan.BatchFor(1), CaptureRequest.Everything);
+        var scalars = session.Step(2, plan.BatchFor(2), CaptureRequest.ScalarsOnly);
+        var kinds = full.Entries.Select(e => e.Key.Kind).Distinct().ToList();
+        Assert.That(kinds, Is.SupersetOf(new[]
+        {
+            TensorKind.Forward, TensorKind.Loss, TensorKind.TrainAccuracy, TensorKind.OutputGradient, TensorKind.ParameterGradient, TensorKind.Parameter,
+        }));
+        Assert.That(full.Entries.Count(e => e.Key.Kind == TensorKind.Forward), Is.EqualTo(plan.Graph.Calls.Count));
+        Assert.That(scalars.Entries.Select(e => e.Key.Kind), Is.EquivalentTo(new[] { TensorKind.Loss, TensorKind.TrainAccuracy }));
+        Assert.That(full.Entries.All(e => e.Value.DType == DType.Float32), Is.True);
+    }
+
+    private string Run(Plan plan, IBackend backend, DType dtype, string name)
+    {
+        string directory = Path.Combine(_root, name);
+        var run = ScenarioRunner.Run(plan, backend, new BackendOptions(dtype, backend is NativeBackend ? "cpu" : null), directory);
+        Assert.That(run.Status, Is.EqualTo(RunStatus.Completed), run.Message);
+        return directory;
+    }
+
+    private static List<(string Key, long[] Bits)> Trace(string directory)
+    {
+        var entries = new List<(string, long[])>();
+        foreach (var record in TraceReader.Open(directory).Records())
+            foreach (var entry in record.Entries)
+                entries.Add(($"{record.Phase}{record.Step}:{entry.Key}", entry.Value.Data.Select(BitConverter.DoubleToInt64Bits).ToArray()));
+        return entries;
+    }
+}
