@@ -39,6 +39,47 @@ internal readonly struct JsonCursor(JsonElement element, string path)
         return this;
     }
 
+    /// <summary>
+    /// Rejects strings and keys that cannot become .NET strings: JSON may escape an unpaired UTF-16
+    /// surrogate (<c>"\ud800"</c>), which System.Text.Json refuses to decode. Checked once, up front, so
+    /// every later read can take strings for granted.
+    /// </summary>
+    public void RequireDecodableStrings()
+    {
+        switch (Element.ValueKind)
+        {
+            case JsonValueKind.String:
+                var element = Element;
+                if (!Decodable(() => element.GetString())) throw Error("the string contains an unpaired UTF-16 surrogate escape");
+                break;
+            case JsonValueKind.Object:
+                foreach (var p in Element.EnumerateObject())
+                {
+                    string name = "";
+                    if (!Decodable(() => name = p.Name)) throw Error("a key contains an unpaired UTF-16 surrogate escape");
+                    new JsonCursor(p.Value, Child(name)).RequireDecodableStrings();
+                }
+                break;
+            case JsonValueKind.Array:
+                int i = 0;
+                foreach (var item in Element.EnumerateArray()) new JsonCursor(item, $"{Path}[{i++}]").RequireDecodableStrings();
+                break;
+        }
+    }
+
+    private static bool Decodable(Func<string?> read)
+    {
+        try
+        {
+            read();
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
     public bool Has(string key) => Element.ValueKind == JsonValueKind.Object && Element.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null;
 
     public JsonCursor Get(string key)

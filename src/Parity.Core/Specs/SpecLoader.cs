@@ -55,7 +55,9 @@ public static class SpecLoader
         }
         using (doc)
         {
-            var spec = Read(new JsonCursor(doc.RootElement, "$")) with { BaseDirectory = baseDirectory };
+            var root = new JsonCursor(doc.RootElement, "$");
+            root.RequireDecodableStrings();
+            var spec = Read(root) with { BaseDirectory = baseDirectory };
             return spec with { CanonicalJson = SpecWriter.Write(spec) };
         }
     }
@@ -95,6 +97,10 @@ public static class SpecLoader
             if (!names.Add(layer.Name)) throw l.Get("name").Error($"duplicate layer name '{layer.Name}'");
             layers.Add(layer);
         }
+
+        long parameters = layers.Sum(l => l.ParameterShapes.Sum(s => s.Shape.Aggregate(1L, (a, b) => a * b)));
+        if (parameters > MaxWeightElements)
+            throw m.Get("layers").Error($"the layers hold {parameters} parameters in all, more than the limit of {MaxWeightElements}");
 
         var calls = new List<(string Layer, string? Id, JsonCursor At)>();
         foreach (var c in m.Get("calls").Array(1, 10000))

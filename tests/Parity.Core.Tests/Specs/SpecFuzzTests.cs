@@ -151,10 +151,22 @@ public sealed class SpecFuzzTests
             {
                 0 => text[..rng.NextInt(text.Length + 1)],
                 1 => FlipCharacter(text, rng),
+                2 => EscapeInString(text, rng),
                 _ => MutateTree(text, rng),
             };
         }
         return text;
+    }
+
+    // JSON escapes that JsonNode cannot produce: unpaired surrogates, NUL, line breaks inside strings and keys.
+    private static readonly string[] Escapes = ["\\ud800", "\\udfff", "\\u0000", "\\n", "\\\"", "\\u00e9"];
+
+    private static string EscapeInString(string text, ParityRandom rng)
+    {
+        var quotes = Enumerable.Range(0, text.Length).Where(i => text[i] == '"').ToList();
+        if (quotes.Count == 0) return text;
+        int at = quotes[rng.NextInt(quotes.Count)] + 1;
+        return text[..at] + Escapes[rng.NextInt(Escapes.Length)] + text[at..];
     }
 
     private static string FlipCharacter(string text, ParityRandom rng)

@@ -426,6 +426,62 @@ public sealed class SpecLoaderTests
         Assert.That(e.Problem, Is.EqualTo("unknown key 'units'; expected one of: name, type"));
     }
 
+    [TestCase("\\ud800", Description = "an escaped lone surrogate")]
+    [TestCase("\ud800", Description = "a raw lone surrogate in the text")]
+    [TestCase("\\u0000", Description = "an escaped NUL")]
+    public void Odd_characters_in_strings_load_or_are_rejected_cleanly(string odd)
+    {
+        foreach (string where in new[] { "\"name\": \"base\"", "\"type\": \"adam\"", "\"layers\": [" })
+        {
+            string json = where switch
+            {
+                "\"name\": \"base\"" => SpecLoaderTests.BaseSpec.Replace(where, $"\"name\": \"a{odd}b\", \"description\": \"{odd}\""),
+                "\"type\": \"adam\"" => SpecLoaderTests.BaseSpec.Replace(where, $"\"type\": \"adam{odd}\""),
+                _ => SpecLoaderTests.BaseSpec.Replace(where, $"\"layers\": [ {{ \"name\": \"x{odd}\", \"type\": \"relu\" }},").Replace("\"calls\": [", $"\"calls\": [\"x{odd}\", "),
+            };
+            try
+            {
+                var spec = SpecLoader.Parse(json);
+                Assert.That(SpecLoader.Parse(spec.CanonicalJson).CanonicalJson, Is.EqualTo(spec.CanonicalJson));
+            }
+            catch (SpecException e)
+            {
+                Assert.That(e.JsonPath, Does.StartWith("$"));
+            }
+        }
+    }
+
+    [Test]
+    public void The_total_parameter_count_is_bounded()
+    {
+        var e = Rejects(Mutate(r =>
+        {
+            var layers = r["model"]!["layers"]!.AsArray();
+            var calls = r["model"]!["calls"]!.AsArray();
+            for (int i = 0; i < 20; i++)
+            {
+                layers.Add(JsonNode.Parse($$"""{ "name": "big{{i}}", "type": "linear", "in": 8, "out": 8 }"""));
+                layers.Add(JsonNode.Parse($$"""{ "name": "wide{{i}}", "type": "linear", "in": 8, "out": 8 }"""));
+            }
+            layers[0]!["out"] = 4000;
+            layers[1]!["features"] = 4000;
+            layers[3]!["in"] = 4000;
+            layers[3]!["out"] = 4000;
+            for (int i = 0; i < 20; i++)
+            {
+                layers[5 + 2 * i]!["in"] = 4000;
+                layers[5 + 2 * i]!["out"] = 4000;
+                layers[6 + 2 * i]!["in"] = 4000;
+                layers[6 + 2 * i]!["out"] = 4000;
+                calls.Insert(calls.Count - 1, $"big{i}");
+                calls.Insert(calls.Count - 1, $"wide{i}");
+            }
+            layers[4]!["in"] = 4000;
+        }));
+        Assert.That(e.JsonPath, Is.EqualTo("$.model.layers"));
+        Assert.That(e.Problem, Does.Contain("parameters"));
+    }
+
     [Test]
     public void Null_means_the_default()
     {
