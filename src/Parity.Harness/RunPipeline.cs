@@ -36,9 +36,6 @@ public sealed record RunRequest(
 /// </summary>
 public static class RunPipeline
 {
-    /// <summary>The float32 reference used as the noise envelope of float32 backends.</summary>
-    public const string EnvelopeBackend = Backends.Reference.ReferenceBackend.Float32Name;
-
     /// <summary>Runs the request and writes every report file into its out directory; returns the report.</summary>
     public static RunReport Execute(RunRequest request, BackendRegistry registry, IProgress<RunProgress>? progress = null)
     {
@@ -48,56 +45,63 @@ public static class RunPipeline
         Directory.CreateDirectory(request.OutDirectory);
 
         var runs = new List<(BackendRun Run, string DType, bool Auxiliary)>();
-        foreach (var (name, display, dtype, auxiliary) in selections)
+        foreach (var s in selections)
         {
-            var options = new BackendOptions(dtype, request.Device, request.Timeout);
-            var run = ScenarioRunner.Run(plan, registry.Create(name), options, Path.Combine(request.OutDirectory, "traces", Sanitize(display)), progress, display);
-            runs.Add((run, dtype.Name(), auxiliary));
+            var options = new BackendOptions(s.DType, request.Device, request.Timeout);
+            var run = ScenarioRunner.Run(plan, s.Create(), options, Path.Combine(request.OutDirectory, "traces", Sanitize(s.Display)), progress, s.Display);
+            runs.Add((run, s.DType.Name(), s.Auxiliary));
         }
 
         var policy = CreatePolicy(plan.Spec.Tolerances, request.Tolerances);
-        var byName = runs.ToDictionary(r => r.Run.Backend);
-        var reference = byName[request.Reference].Run;
-        TraceReaderOrNull(byName.GetValueOrDefault(EnvelopeBackend).Run, out var envelope);
-        var comparisons = new List<ComparisonResult>();
-        foreach (var (run, _, auxiliary) in runs)
-        {
-            if (auxiliary || run.Backend == request.Reference) continue;
-            comparisons.Add(Compare(reference, run, plan, policy, run.Backend == EnvelopeBackend ? null : envelope));
-        }
-        var completed = runs.Where(r => r.Run.Status == RunStatus.Completed).Select(r => r.Run).ToList();
-        var matrix = PairwiseReport(completed, plan, policy, envelope);
+        var byName = runs.ToDictionary(r => r.Run.Backend, r => r.Run);
+        var reference = byName[request.Reference];
+        bool float64Reference = selections[0].DType == DType.Float64;
+        TraceReader? EnvelopeOf(BackendRun run) =>
+            float64Reference && byName.TryGetValue(NoiseEnvelope.EnvelopeOf(run.Backend), out var e) && e.Status == RunStatus.Completed
+                ? TraceReader.Open(e.TraceDirectory)
+                : null;
+
+        var comparisons = runs.Where(r => !r.Auxiliary && r.Run.Backend != request.Reference)
+            .Select(r => TraceComparer.Compare(TraceReader.Open(reference.TraceDirectory), TraceReader.Open(r.Run.TraceDirectory), plan.Graph, policy,
+                EnvelopeOf(r.Run), r.Run.Mismatches))
+            .ToList();
+        var completed = runs.Where(r => !r.Auxiliary && r.Run.Status == RunStatus.Completed).Select(r => r.Run).ToList();
+        var float32Reference = byName.GetValueOrDefault(NoiseEnvelope.Float32Reference);
+        var matrix = PairwiseReport(completed, plan, policy,
+            float32Reference is { Status: RunStatus.Completed } ? TraceReader.Open(float32Reference.TraceDirectory) : null);
         var report = ReportBuilder.Build(plan, request.SpecPath, request.Reference, runs, comparisons, matrix, policy.Describe(), started, request.OutDirectory);
         foreach (var exporter in ReportExporters.All) exporter.Export(report, request.OutDirectory);
         return report;
     }
 
+    private sealed record Selection(string Display, DType DType, bool Auxiliary, Func<IBackend> Create);
+
     /// <summary>
-    /// Resolves the selection: the reference always runs (first), and when a float32 backend is judged against a
-    /// float64 reference, reference-f32 runs too as the noise envelope (auxiliary when not asked for).
+    /// Resolves the selection: the reference first, then the requested backends, then, when float32 backends are
+    /// judged against a float64 reference, their noise envelopes (<see cref="NoiseEnvelope"/>) as auxiliary runs
+    /// unless they were requested.
     /// </summary>
-    private static List<(string Name, string Display, DType DType, bool Auxiliary)> Select(RunRequest request, BackendRegistry registry, Plan plan)
+    private static List<Selection> Select(RunRequest request, BackendRegistry registry, Plan plan)
     {
-        var chosen = new List<(string, string, DType, bool)>();
-        var seen = new HashSet<string>();
-        void Add(string item, bool auxiliary)
+        var chosen = new List<Selection>();
+        void Add(string item)
         {
             (string name, string display, DType dtype) = BackendCatalog.Resolve(registry, item, plan.Spec.DType);
-            if (seen.Add(display)) chosen.Add((name, display, dtype, auxiliary));
+            if (chosen.All(c => c.Display != display)) chosen.Add(new Selection(display, dtype, false, () => registry.Create(name)));
         }
-        Add(request.Reference, false);
-        foreach (string b in request.Backends) Add(b, false);
-        bool needsEnvelope = chosen.Any(c => c.Item3 == DType.Float32) && BackendCatalog.Resolve(registry, request.Reference, plan.Spec.DType).DType == DType.Float64;
-        if (needsEnvelope && registry.Contains(EnvelopeBackend)) Add(EnvelopeBackend, true);
+        Add(request.Reference);
+        foreach (string b in request.Backends) Add(b);
         if (chosen.Count < 2) throw new UsageException($"nothing to compare: give at least one backend besides the reference '{request.Reference}'");
+        if (chosen[0].DType == DType.Float64)
+        {
+            foreach (var judged in chosen.Skip(1).Where(c => c.DType == DType.Float32).ToList())
+            {
+                string envelope = NoiseEnvelope.EnvelopeOf(judged.Display);
+                if (chosen.All(c => c.Display != envelope))
+                    chosen.Add(new Selection(envelope, DType.Float32, true, () => NoiseEnvelope.Create(envelope)));
+            }
+        }
         return chosen;
-    }
-
-    private static ComparisonResult Compare(BackendRun reference, BackendRun actual, Plan plan, TolerancePolicy policy, TraceReader? envelope)
-    {
-        var expected = TraceReader.Open(reference.TraceDirectory);
-        var trace = TraceReader.Open(actual.TraceDirectory);
-        return TraceComparer.Compare(expected, trace, plan.Graph, policy, envelope, actual.Mismatches);
     }
 
     private static List<PairReport> PairwiseReport(List<BackendRun> completed, Plan plan, TolerancePolicy policy, TraceReader? envelope)
@@ -116,11 +120,6 @@ public static class RunPipeline
         {
             throw new UsageException(e.Message);
         }
-    }
-
-    private static void TraceReaderOrNull(BackendRun? run, out TraceReader? reader)
-    {
-        reader = run is { Status: RunStatus.Completed } ? TraceReader.Open(run.TraceDirectory) : null;
     }
 
     /// <summary>A backend display name as a directory name.</summary>

@@ -1,0 +1,103 @@
+using Parity.Backends;
+using Parity.Backends.Reference;
+using Parity.Data;
+using Parity.Planning;
+using Parity.Randomness;
+using Parity.Tensors;
+using Parity.Tracing;
+
+namespace Parity.Harness;
+
+/// <summary>
+/// Which trace is the float32 noise envelope of which backend (docs/tolerances.md). A float32 backend is judged
+/// against the float64 reference relative to how far the float32 reference itself strays: <c>reference-f32</c>.
+/// The float32 reference cannot be its own envelope, so it is judged against a second, independent float32
+/// rounding trajectory of the same math: <c>reference-f32</c> fed every batch with its rows in a seeded
+/// permuted order (<see cref="PermutedBatchBackend"/>), which reorders every sum over the batch (batch
+/// statistics, weight gradients, the mean loss) and nothing else.
+/// </summary>
+public static class NoiseEnvelope
+{
+    /// <summary>The envelope of every float32 backend but the float32 reference.</summary>
+    public const string Float32Reference = ReferenceBackend.Float32Name;
+
+    /// <summary>The envelope of the float32 reference.</summary>
+    public const string PermutedFloat32Reference = "reference-f32-permuted";
+
+    /// <summary>The name of the trace that is <paramref name="backend"/>'s envelope.</summary>
+    public static string EnvelopeOf(string backend) => backend == Float32Reference ? PermutedFloat32Reference : Float32Reference;
+
+    /// <summary>Creates the envelope backend named <paramref name="name"/>.</summary>
+    public static IBackend Create(string name) => name switch
+    {
+        Float32Reference => ReferenceBackend.Float32(),
+        PermutedFloat32Reference => new PermutedBatchBackend(ReferenceBackend.Float32(), PermutedFloat32Reference),
+        _ => throw new ArgumentException($"'{name}' is not an envelope backend"),
+    };
+}
+
+/// <summary>
+/// Runs another backend with the rows of every training batch in a seeded permuted order and puts per-sample
+/// tensors (forward outputs, output gradients) back in the original row order. The mathematics is unchanged
+/// (batchnorm, the mean loss and every gradient are sums over the batch); only the order of those sums, and
+/// so their float rounding, differs.
+/// </summary>
+public sealed class PermutedBatchBackend(IBackend inner, string name) : IBackend
+{
+    /// <inheritdoc />
+    public string Name => name;
+
+    /// <inheritdoc />
+    public BackendDescription Describe() => inner.Describe() with { Name = name };
+
+    /// <inheritdoc />
+    public IBackendSession Open(Plan plan, BackendOptions options) => new Session(inner.Open(plan, options), plan.Spec.Seed);
+
+    private sealed class Session(IBackendSession inner, ulong seed) : IBackendSession
+    {
+        public IReadOnlyList<ConventionMismatch> Mismatches => inner.Mismatches;
+
+        public IReadOnlyDictionary<string, string> RuntimeInfo => inner.RuntimeInfo;
+
+        public StepRecord ReadState(int step) => inner.ReadState(step);
+
+        public StepRecord Evaluate(int step, Batch data, CaptureRequest capture) => inner.Evaluate(step, data, capture);
+
+        public StepRecord Step(int step, Batch batch, CaptureRequest capture)
+        {
+            int[] order = ParityRandom.Derive(seed, $"envelope/step{step}").Permutation(batch.Size);
+            var record = inner.Step(step, Permute(batch, order), capture);
+            var restored = new StepRecord(record.Step, record.Phase);
+            foreach (var e in record.Entries)
+            {
+                bool perSample = e.Key.Kind is TensorKind.Forward or TensorKind.OutputGradient;
+                restored.Add(e.Key.Kind, e.Key.Site, perSample ? Unpermute(e.Value, order) : e.Value);
+            }
+            return restored;
+        }
+
+        public void Dispose() => inner.Dispose();
+
+        // Row r of the permuted batch is row order[r] of the original.
+        private static Batch Permute(Batch batch, int[] order)
+        {
+            int w = batch.Features;
+            var x = new double[batch.Inputs.Length];
+            var y = new int[batch.Size];
+            for (int r = 0; r < order.Length; r++)
+            {
+                Array.Copy(batch.Inputs.Data, order[r] * w, x, r * w, w);
+                y[r] = batch.Labels[order[r]];
+            }
+            return new Batch(new Tensor([batch.Size, w], x, batch.Inputs.DType), y);
+        }
+
+        private static Tensor Unpermute(Tensor t, int[] order)
+        {
+            int w = t.Length / order.Length;
+            var data = new double[t.Length];
+            for (int r = 0; r < order.Length; r++) Array.Copy(t.Data, r * w, data, order[r] * w, w);
+            return new Tensor(t.Shape, data, t.DType);
+        }
+    }
+}
