@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using Parity.Tensors;
 
@@ -14,8 +16,9 @@ internal static class TensorCodec
     /// <summary>
     /// Writes <paramref name="tensor"/> as the value of <paramref name="property"/>, in <paramref name="dtype"/>;
     /// as a file in <paramref name="fileDirectory"/> when its raw bytes exceed <paramref name="fileThreshold"/>.
+    /// Returns the file written, if any, for the caller to remove once the request is answered.
     /// </summary>
-    public static void Write(Utf8JsonWriter w, string property, Tensor tensor, DType dtype, long fileThreshold, string? fileDirectory)
+    public static IEnumerable<string> Write(Utf8JsonWriter w, string property, Tensor tensor, DType dtype, long fileThreshold, string? fileDirectory)
     {
         byte[] bytes = ToBytes(tensor, dtype);
         w.WriteStartObject(property);
@@ -23,9 +26,10 @@ internal static class TensorCodec
         w.WriteStartArray("shape");
         foreach (int d in tensor.Shape) w.WriteNumberValue(d);
         w.WriteEndArray();
+        string? path = null;
         if (fileDirectory is not null && bytes.Length > fileThreshold)
         {
-            string path = Path.Combine(fileDirectory, $"tensor-{Guid.NewGuid():N}.bin");
+            path = Path.Combine(fileDirectory, $"request-{Guid.NewGuid():N}.bin");
             File.WriteAllBytes(path, bytes);
             w.WriteString("file", path);
         }
@@ -34,6 +38,7 @@ internal static class TensorCodec
             w.WriteBase64String("data", bytes);
         }
         w.WriteEndObject();
+        return path is null ? [] : [path];
     }
 
     /// <summary>Little-endian bytes of the values in <paramref name="dtype"/>.</summary>
@@ -42,15 +47,24 @@ internal static class TensorCodec
         int size = dtype.Size();
         var bytes = new byte[tensor.Length * size];
         var data = tensor.Data;
-        if (dtype == DType.Float32)
+        if (dtype == DType.Float32 && BitConverter.IsLittleEndian)
+        {
+            var floats = MemoryMarshal.Cast<byte, float>(bytes.AsSpan());
+            for (int i = 0; i < data.Length; i++) floats[i] = (float)data[i];
+        }
+        else if (dtype == DType.Float32)
             for (int i = 0; i < data.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * 4), (float)data[i]);
         else
             for (int i = 0; i < data.Length; i++) BinaryPrimitives.WriteDoubleLittleEndian(bytes.AsSpan(i * 8), data[i]);
         return bytes;
     }
 
-    /// <summary>Reads a tensor object; <paramref name="what"/> names it in messages (e.g. <c>forward:l1 in the step 3 answer</c>).</summary>
-    public static Tensor Read(JsonElement e, string what)
+    /// <summary>
+    /// Reads a tensor object; <paramref name="what"/> names it in messages (e.g. <c>forward:l1 in the step 3
+    /// answer</c>). A file inside <paramref name="exchangeDirectory"/> is deleted once read (the worker hands
+    /// it over); files elsewhere are left alone.
+    /// </summary>
+    public static Tensor Read(JsonElement e, string what, string? exchangeDirectory = null)
     {
         if (e.ValueKind != JsonValueKind.Object) throw new MalformedTensorException($"{what} is not a tensor object");
         if (!e.TryGetProperty("dtype", out var dt) || DTypes.TryParse(dt.ValueKind == JsonValueKind.String ? dt.GetString() : null) is not DType dtype)
@@ -86,6 +100,8 @@ internal static class TensorCodec
             {
                 throw new MalformedTensorException($"{what}: cannot read its file '{path}': {ex.Message}");
             }
+            if (exchangeDirectory is not null && Path.GetFullPath(path).StartsWith(Path.GetFullPath(exchangeDirectory) + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+                File.Delete(path);
         }
         else
         {
@@ -97,9 +113,21 @@ internal static class TensorCodec
             throw new MalformedTensorException($"{what} holds {bytes.Length} bytes but shape [{string.Join(",", shape)}] of {dtype.Name()} needs {expected}");
         var values = new double[count];
         if (dtype == DType.Float32)
-            for (int i = 0; i < values.Length; i++) values[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(i * 4));
+        {
+            if (BitConverter.IsLittleEndian)
+            {
+                // Widening float32 to float64 is exact; the SIMD conversion keeps multi-megabyte answers cheap.
+                TensorPrimitives.ConvertChecked<float, double>(MemoryMarshal.Cast<byte, float>(bytes), values);
+            }
+            else
+            {
+                for (int i = 0; i < values.Length; i++) values[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(i * 4));
+            }
+        }
         else
+        {
             for (int i = 0; i < values.Length; i++) values[i] = BinaryPrimitives.ReadDoubleLittleEndian(bytes.AsSpan(i * 8));
+        }
         return new Tensor(shape, values, dtype);
     }
 }

@@ -39,6 +39,9 @@ internal sealed class WorkerProcess : IDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>Milliseconds spent encoding and writing the last request, and waiting for and parsing its answer line.</summary>
+    public (double WriteMs, double WaitMs) LastExchange { get; private set; }
+
     /// <summary>Starts the worker; a missing or non-executable program is reported before anything runs.</summary>
     public static WorkerProcess Start(string name, IReadOnlyList<string> command, string? workingDirectory,
         IReadOnlyDictionary<string, string> environment)
@@ -89,6 +92,7 @@ internal sealed class WorkerProcess : IDisposable
     public JsonDocument Request(string op, Action<Utf8JsonWriter>? body, TimeSpan timeout)
     {
         if (_fatal is not null) throw new BackendException(_fatal);
+        long started = Stopwatch.GetTimestamp();
         int id = _nextId++;
         var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer))
@@ -111,7 +115,9 @@ internal sealed class WorkerProcess : IDisposable
             throw Crashed($"'{op}'");
         }
 
+        long written = Stopwatch.GetTimestamp();
         var doc = ReadLine($"'{op}'", timeout);
+        LastExchange = (Stopwatch.GetElapsedTime(started, written).TotalMilliseconds, Stopwatch.GetElapsedTime(written).TotalMilliseconds);
         var root = doc.RootElement;
         if (!root.TryGetProperty("id", out var idElement) || idElement.ValueKind != JsonValueKind.Number || !idElement.TryGetInt32(out int gotId))
         {

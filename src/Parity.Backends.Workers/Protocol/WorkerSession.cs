@@ -24,6 +24,7 @@ internal sealed class WorkerSession : IBackendSession
     private readonly long _fileThreshold;
     private readonly string _fileDirectory;
     private readonly List<StepTiming> _timings = [];
+    private readonly List<string> _requestFiles = [];
 
     private WorkerSession(WorkerProcess worker, Plan plan, DType dtype, TimeSpan timeout, long fileThreshold)
     {
@@ -61,7 +62,7 @@ internal sealed class WorkerSession : IBackendSession
 
     public StepRecord ReadState(int step)
     {
-        using var doc = _worker.Request("read_state", w => w.WriteNumber("step", step), _timeout);
+        using var doc = Exchange("read_state", w => w.WriteNumber("step", step));
         var record = Decode(doc.RootElement, new StepRecord(step, RecordPhase.Initial), "read_state", batch: 0);
         RequireKeys(record, [TensorKind.Parameter, TensorKind.RunningMean, TensorKind.RunningVariance], 0, "read_state");
         foreach (var e in record.Entries)
@@ -73,20 +74,20 @@ internal sealed class WorkerSession : IBackendSession
     public StepRecord Step(int step, Batch batch, CaptureRequest capture)
     {
         var clock = Stopwatch.StartNew();
-        using var doc = _worker.Request("step", w => WriteBatch(w, step, batch, capture), _timeout);
+        using var doc = Exchange("step", w => WriteBatch(w, step, batch, capture));
         var record = Decode(doc.RootElement, new StepRecord(step, RecordPhase.Train), $"step {step}", batch.Size);
         var wanted = capture.Kinds.Where(k => !k.IsEval()).Append(TensorKind.Loss).Append(TensorKind.TrainAccuracy).ToHashSet();
         RequireKeys(record, wanted, batch.Size, $"step {step}");
         CheckFinite(record, TensorKind.Loss, $"step {step}");
         clock.Stop();
         double computeMs = doc.RootElement.TryGetProperty("computeMs", out var c) && c.ValueKind == JsonValueKind.Number ? c.GetDouble() : double.NaN;
-        _timings.Add(new StepTiming(step, clock.Elapsed.TotalMilliseconds, computeMs));
+        _timings.Add(new StepTiming(step, clock.Elapsed.TotalMilliseconds, computeMs, _worker.LastExchange.WriteMs, _worker.LastExchange.WaitMs));
         return record;
     }
 
     public StepRecord Evaluate(int step, Batch data, CaptureRequest capture)
     {
-        using var doc = _worker.Request("evaluate", w => WriteBatch(w, step, data, capture), _timeout);
+        using var doc = Exchange("evaluate", w => WriteBatch(w, step, data, capture));
         var record = Decode(doc.RootElement, new StepRecord(step, RecordPhase.Eval), $"evaluate after step {step}", data.Size);
         var wanted = capture.Kinds.Where(k => k.IsEval()).Append(TensorKind.EvalLoss).Append(TensorKind.EvalAccuracy).ToHashSet();
         RequireKeys(record, wanted, data.Size, $"evaluate after step {step}");
@@ -121,6 +122,8 @@ internal sealed class WorkerSession : IBackendSession
             else w.WriteString("device", options.Device);
             if (threads is int t) w.WriteNumber("threads", t);
             else w.WriteNull("threads");
+            w.WriteString("exchangeDirectory", FileDirectory());
+            w.WriteNumber("fileThreshold", _fileThreshold);
         }, _timeout);
         var root = doc.RootElement;
         var mismatches = new List<ConventionMismatch>();
@@ -148,12 +151,38 @@ internal sealed class WorkerSession : IBackendSession
 
     private void LoadState()
     {
-        _worker.Request("load_state", w =>
+        Exchange("load_state", w =>
         {
             w.WriteStartArray("entries");
             foreach (var e in _plan.InitialState.Entries) WriteEntry(w, e.Key, e.Value);
             w.WriteEndArray();
-        }, _timeout).Dispose();
+        }).Dispose();
+    }
+
+    /// <summary>One request; the files it wrote to the exchange directory are removed once it is answered.</summary>
+    private JsonDocument Exchange(string op, Action<Utf8JsonWriter> body)
+    {
+        try
+        {
+            return _worker.Request(op, body, _timeout);
+        }
+        finally
+        {
+            foreach (string file in _requestFiles) TryDelete(file);
+            _requestFiles.Clear();
+        }
+    }
+
+    private static void TryDelete(string file)
+    {
+        try
+        {
+            File.Delete(file);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // The directory goes at Dispose.
+        }
     }
 
     private void WriteEntry(Utf8JsonWriter w, TensorKey key, Tensor value)
@@ -161,7 +190,7 @@ internal sealed class WorkerSession : IBackendSession
         w.WriteStartObject();
         w.WriteString("kind", key.Kind.Name());
         w.WriteString("site", key.Site);
-        TensorCodec.Write(w, "tensor", value, _dtype, _fileThreshold, FileDirectory());
+        _requestFiles.AddRange(TensorCodec.Write(w, "tensor", value, _dtype, _fileThreshold, FileDirectory()));
         w.WriteEndObject();
     }
 
@@ -169,7 +198,7 @@ internal sealed class WorkerSession : IBackendSession
     {
         w.WriteNumber("step", step);
         // Inputs are float32 values for every backend (identical bytes); a float64 worker widens them exactly.
-        TensorCodec.Write(w, "inputs", batch.Inputs, DType.Float32, _fileThreshold, FileDirectory());
+        _requestFiles.AddRange(TensorCodec.Write(w, "inputs", batch.Inputs, DType.Float32, _fileThreshold, FileDirectory()));
         w.WriteStartArray("labels");
         foreach (int y in batch.Labels) w.WriteNumberValue(y);
         w.WriteEndArray();
@@ -204,7 +233,7 @@ internal sealed class WorkerSession : IBackendSession
             Tensor value;
             try
             {
-                value = TensorCodec.Read(e.TryGetProperty("tensor", out var t) ? t : default, $"{key} in its {answer} answer");
+                value = TensorCodec.Read(e.TryGetProperty("tensor", out var t) ? t : default, $"{key} in its {answer} answer", _fileDirectory);
             }
             catch (MalformedTensorException ex)
             {
@@ -243,10 +272,17 @@ internal sealed class WorkerSession : IBackendSession
             bool mustBeFinite = e.Key.Kind is TensorKind.Forward or TensorKind.BatchMean or TensorKind.BatchVariance
                 or TensorKind.TrainAccuracy or TensorKind.EvalOutput or TensorKind.EvalAccuracy;
             if (!mustBeFinite) continue;
-            int bad = Array.FindIndex(e.Value.Data, v => !double.IsFinite(v));
+            int bad = FirstNonFinite(e.Value.Data);
             if (bad >= 0)
                 throw _worker.Fatal($"its {answer} answer has {e.Value.Data[bad]} at element {bad} of {e.Key} while the loss is finite (a forward value that fed a finite loss cannot be non-finite)");
         }
+    }
+
+    private static int FirstNonFinite(double[] values)
+    {
+        for (int i = 0; i < values.Length; i++)
+            if (!double.IsFinite(values[i])) return i;
+        return -1;
     }
 
     private void CheckFinite(StepRecord record, TensorKind scalar, string answer)
@@ -297,5 +333,9 @@ internal sealed class WorkerSession : IBackendSession
     }
 }
 
-/// <summary>One step's timing: the round trip seen by the harness and the worker's own compute time.</summary>
-internal readonly record struct StepTiming(int Step, double RoundTripMs, double ComputeMs);
+/// <summary>
+/// One step's timing: the round trip seen by the harness (request encoding to decoded record), the
+/// worker's own compute time, and the parts of the round trip spent writing the request and waiting for
+/// (and parsing) the answer line; the rest is decoding and checking tensors.
+/// </summary>
+internal readonly record struct StepTiming(int Step, double RoundTripMs, double ComputeMs, double WriteMs, double WaitMs);

@@ -19,7 +19,8 @@ const fs = require('fs');
 const readline = require('readline');
 
 const PROTOCOL = 1;
-const FILE_THRESHOLD = 8 << 20; // raw bytes above which a tensor travels as a file (docs/worker-protocol.md)
+// Where and above which size (raw bytes) answers carry tensors as files; set by build (docs/worker-protocol.md).
+const exchange = { directory: null, threshold: null, count: 0 };
 const KERAS_TRUNCATION_CORRECTION = 0.87962566103423978; // std of N(0,1) truncated to [-2, 2] [K2]
 
 function log(...args) { console.error('[keras]', ...args); }
@@ -39,12 +40,17 @@ if (os.endianness() !== 'LE') { log('this worker assumes a little-endian host');
 
 function encode(t) {
   const values = t.dataSync();
-  const f32 = values instanceof Float32Array ? values : Float32Array.from(values);
-  return { dtype: 'float32', shape: t.shape, data: Buffer.from(f32.buffer, f32.byteOffset, f32.byteLength).toString('base64') };
+  return encodeArray(values instanceof Float32Array ? values : Float32Array.from(values), t.shape);
 }
 
 function encodeArray(f32, shape) {
-  return { dtype: 'float32', shape, data: Buffer.from(f32.buffer, f32.byteOffset, f32.byteLength).toString('base64') };
+  const bytes = Buffer.from(f32.buffer, f32.byteOffset, f32.byteLength);
+  if (exchange.directory && exchange.threshold != null && bytes.length > exchange.threshold) {
+    const file = `${exchange.directory}/answer-${process.pid}-${++exchange.count}.bin`;
+    fs.writeFileSync(file, bytes);
+    return { dtype: 'float32', shape, file };
+  }
+  return { dtype: 'float32', shape, data: bytes.toString('base64') };
 }
 
 function decode(obj, what) {
@@ -57,8 +63,9 @@ function decode(obj, what) {
   let values;
   if (obj.dtype === 'float32') {
     if (buf.length !== count * 4) throw new WorkerError(`${what}: ${buf.length} bytes do not fill shape [${obj.shape}] of float32`);
+    // Copy into an aligned buffer (a Buffer's offset into its pool need not be a multiple of 4).
     values = new Float32Array(count);
-    for (let i = 0; i < count; i++) values[i] = buf.readFloatLE(i * 4);
+    new Uint8Array(values.buffer).set(buf);
   } else if (obj.dtype === 'float64') {
     // float64 values (from a float64 load_state) narrowed to float32: the initial state is float32-exact.
     if (buf.length !== count * 8) throw new WorkerError(`${what}: ${buf.length} bytes do not fill shape [${obj.shape}] of float64`);
@@ -366,6 +373,8 @@ function handle(req) {
       if (dtype !== 'float32') throw new WorkerError(`TF.js (wasm backend) computes in float32 only; ${dtype} was requested`);
       if (req.device && req.device !== 'cpu') throw new WorkerError(`device '${req.device}' is not available: this worker runs TF.js on the wasm (CPU) backend`);
       if (model) model.layers.forEach(({ layer }) => layer.dispose());
+      exchange.directory = req.exchangeDirectory || null;
+      exchange.threshold = req.fileThreshold == null ? null : req.fileThreshold;
       model = new Model(req.spec);
       return { mismatches: model.mismatches, runtime: { device: 'cpu', tfjsBackend: tf.getBackend() } };
     }

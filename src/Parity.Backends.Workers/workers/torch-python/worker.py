@@ -10,11 +10,13 @@ PyTorch cannot express the spec, which is declared in the build response.
 import base64
 import json
 import math
+import os
 import sys
 import time
 
 PROTOCOL = 1
-FILE_THRESHOLD = 8 << 20  # raw bytes above which a tensor travels as a file (docs/worker-protocol.md)
+# Where and above which size (raw bytes) answers carry tensors as files; set by build (docs/worker-protocol.md).
+EXCHANGE = {"directory": None, "threshold": None, "count": 0}
 
 
 def log(*args):
@@ -39,8 +41,13 @@ class WorkerError(Exception):
 
 
 def encode(t, dtype_name):
-    """A tensor object: little-endian bytes in base64 (or a file above FILE_THRESHOLD)."""
+    """A tensor object: little-endian bytes in base64, or a file in the exchange directory above the threshold."""
     arr = t.detach().to("cpu").contiguous().numpy().astype(DTYPES[dtype_name][1], copy=False)
+    if EXCHANGE["directory"] and EXCHANGE["threshold"] is not None and arr.nbytes > EXCHANGE["threshold"]:
+        EXCHANGE["count"] += 1
+        path = os.path.join(EXCHANGE["directory"], f"answer-{os.getpid()}-{EXCHANGE['count']}.bin")
+        arr.tofile(path)
+        return {"dtype": dtype_name, "shape": list(arr.shape), "file": path}
     return {"dtype": dtype_name, "shape": list(arr.shape), "data": base64.b64encode(arr.tobytes()).decode("ascii")}
 
 
@@ -49,15 +56,13 @@ def decode(obj, what, device):
         np_dtype = DTYPES[obj["dtype"]][1]
         shape = [int(d) for d in obj["shape"]]
         if "data" in obj:
-            raw = base64.b64decode(obj["data"], validate=True)
+            arr = np.frombuffer(base64.b64decode(obj["data"], validate=True), dtype=np_dtype)
         else:
-            with open(obj["file"], "rb") as f:
-                raw = f.read()
+            arr = np.fromfile(obj["file"], dtype=np_dtype)
     except (KeyError, TypeError, ValueError, OSError) as e:
         raise WorkerError(f"{what}: malformed tensor ({e})")
-    arr = np.frombuffer(raw, dtype=np_dtype)
     if arr.size != math.prod(shape):
-        raise WorkerError(f"{what}: {len(raw)} bytes do not fill shape {shape} of {obj['dtype']}")
+        raise WorkerError(f"{what}: {arr.nbytes} bytes do not fill shape {shape} of {obj['dtype']}")
     return torch.from_numpy(arr.reshape(shape).copy()).to(device)
 
 
@@ -275,6 +280,8 @@ class Worker:
                 raise WorkerError(f"device '{device}' requested but torch {torch.__version__} sees no CUDA device")
             if req.get("threads"):
                 torch.set_num_threads(int(req["threads"]))
+            EXCHANGE["directory"] = req.get("exchangeDirectory")
+            EXCHANGE["threshold"] = req.get("fileThreshold")
             self.model = Model(req["spec"], dtype, torch.device(device))
             runtime = {"device": device, "threads": str(torch.get_num_threads())}
             if device.startswith("cuda"):
@@ -305,8 +312,8 @@ class Worker:
 
 
 def send(obj):
-    sys.stdout.write(json.dumps(obj, separators=(",", ":")) + "\n")
-    sys.stdout.flush()
+    sys.stdout.buffer.write(json.dumps(obj, separators=(",", ":")).encode("utf-8") + b"\n")
+    sys.stdout.buffer.flush()
 
 
 def main():
@@ -315,7 +322,7 @@ def main():
                            "devices": ["cpu"] + (["cuda"] if torch.cuda.is_available() else []),
                            "training": True, "sharedInstances": True, "frameworkInit": True}})
     worker = Worker()
-    for line in sys.stdin:
+    for line in sys.stdin.buffer:
         if not line.strip():
             continue
         req_id = None

@@ -1,0 +1,253 @@
+using Parity.Backends.Reference;
+using Parity.Backends.Workers.Protocol;
+using Parity.Planning;
+using Parity.Specs;
+using Parity.Tensors;
+using Parity.Tracing;
+
+namespace Parity.Backends.Workers.Tests;
+
+/// <summary>
+/// One test body for every built-in worker: handshake, build, captures, eval, read_state, agreement with
+/// the float64 reference within the float32 noise envelope (the float32 reference's own error), declared
+/// mismatches. The 20-step run is shared by the tests of a worker (TF.js start-up takes seconds).
+/// </summary>
+[TestFixtureSource(nameof(Workers))]
+public class WorkerConformanceTests(string workerName)
+{
+    private const int Steps = 20;
+
+    // Expected declarations for synthetic-mlp-bn (unbiased running variance, sqrtVHat Adam):
+    // TF.js always stores the biased variance; PyTorch matches the canonical conventions.
+    private static readonly Dictionary<string, string[]> ExpectedMismatches = new()
+    {
+        ["keras"] = ["model.layers[bn1].runningVariance", "model.layers[bn2].runningVariance"],
+        ["torch-python"] = [],
+    };
+
+    private static readonly Dictionary<string, string[]> ExpectedFlippedMismatches = new()
+    {
+        ["keras"] = ["optimizer.epsilonForm"],
+        ["torch-python"] = ["model.layers[bn1].runningVariance", "model.layers[bn2].runningVariance", "optimizer.epsilonForm"],
+    };
+
+    private readonly Plan _plan = Planner.Build(SpecLoader.LoadFile(TestPaths.Fixture("synthetic-mlp-bn.json")), Steps);
+    private WorkerBackend _backend = null!;
+    private BackendDescription _description = null!;
+    private IReadOnlyList<ConventionMismatch> _mismatches = [];
+    private List<StepRecord> _worker = [];
+    private List<StepRecord> _reference64 = [];
+    private List<StepRecord> _reference32 = [];
+    private IReadOnlyList<StepTiming> _timings = [];
+
+    public static IEnumerable<string> Workers => WorkerRegistry.BuiltIns().Select(b => b.Name);
+
+    private WorkerBackend NewBackend() => (WorkerBackend)WorkerRegistry.BuiltIns().Single(b => b.Name == workerName).Factory();
+
+    [OneTimeSetUp]
+    public void RunTheWorkerAndTheReference()
+    {
+        _backend = NewBackend();
+        _description = _backend.Describe();
+        if (!_description.Available) Assert.Ignore($"{workerName} cannot run here: {_description.Reason}");
+        using (var session = _backend.Open(_plan, new BackendOptions(DType.Float32)))
+        {
+            _mismatches = session.Mismatches;
+            _worker = RunAll(session);
+            _timings = ((WorkerSession)session).Timings;
+        }
+        using (var r64 = ReferenceBackend.Float64().Open(_plan, new BackendOptions(DType.Float64))) _reference64 = RunAll(r64);
+        using (var r32 = ReferenceBackend.Float32().Open(_plan, new BackendOptions(DType.Float32))) _reference32 = RunAll(r32);
+    }
+
+    private List<StepRecord> RunAll(IBackendSession session)
+    {
+        var records = new List<StepRecord> { session.ReadState(0) };
+        for (int step = 1; step <= Steps; step++)
+        {
+            records.Add(session.Step(step, _plan.BatchFor(step), CaptureRequest.Everything));
+            if (_plan.IsEvalStep(step)) records.Add(session.Evaluate(step, _plan.EvalBatch(), CaptureRequest.Everything));
+        }
+        return records;
+    }
+
+    [Test]
+    public void The_handshake_states_framework_versions_and_capabilities()
+    {
+        Assert.That(_description.Available, Is.True);
+        Assert.That(_description.Versions, Is.Not.Empty);
+        Assert.That(_description.Capabilities.DTypes, Does.Contain(DType.Float32));
+        Assert.That(_description.Capabilities.Devices, Does.Contain("cpu"));
+        Assert.That(_description.Capabilities.FrameworkInit, Is.True);
+        Assert.That(_description.Reason, Does.Contain("worker"));
+    }
+
+    [Test]
+    public void Build_declares_exactly_the_conventions_the_framework_cannot_express()
+    {
+        Assert.That(_mismatches.Select(m => m.Setting), Is.EquivalentTo(ExpectedMismatches[workerName]));
+        foreach (var m in _mismatches)
+            Assert.That(m.Affects, Does.Contain("runningVariance").And.Contain("evalOutput"));
+    }
+
+    [Test]
+    public void A_spec_with_the_other_conventions_gets_the_other_declarations()
+    {
+        var spec = _plan.Spec with
+        {
+            Model = _plan.Spec.Model with
+            {
+                Layers = [.. _plan.Spec.Model.Layers.Select(l => l is BatchNormSpec bn ? bn with { RunningVariance = RunningVarianceEstimator.Biased } : l)],
+            },
+            Optimizer = ((AdamSpec)_plan.Spec.Optimizer) with { EpsilonForm = EpsilonForm.EpsilonHat },
+        };
+        using var session = NewBackend().Open(Planner.Build(spec, 1), new BackendOptions(DType.Float32));
+        Assert.That(session.Mismatches.Select(m => m.Setting), Is.EquivalentTo(ExpectedFlippedMismatches[workerName]));
+    }
+
+    [Test]
+    public void Read_state_returns_the_injected_initial_state_bit_for_bit()
+    {
+        var initial = _worker[0];
+        Assert.That(initial.Phase, Is.EqualTo(RecordPhase.Initial));
+        Assert.That(initial.Entries.Select(e => e.Key), Is.EquivalentTo(_plan.InitialState.Entries.Select(e => e.Key)));
+        foreach (var e in _plan.InitialState.Entries)
+            Assert.That(initial.Find(e.Key.Kind, e.Key.Site)!.Data, Is.EqualTo(e.Value.Data), e.Key.ToString());
+    }
+
+    [Test]
+    public void Every_record_holds_every_captured_tensor_in_the_reference_shapes()
+    {
+        Assert.That(_worker.Select(r => (r.Step, r.Phase)), Is.EqualTo(_reference64.Select(r => (r.Step, r.Phase))));
+        foreach (var (mine, reference) in _worker.Zip(_reference64))
+        {
+            Assert.That(mine.Entries.Select(e => e.Key), Is.EquivalentTo(reference.Entries.Select(e => e.Key)), $"step {mine.Step} {mine.Phase}");
+            foreach (var e in mine.Entries)
+            {
+                Assert.That(e.Value.Shape, Is.EqualTo(reference.Find(e.Key.Kind, e.Key.Site)!.Shape), $"{e.Key} at step {mine.Step}");
+                Assert.That(e.Value.DType, Is.EqualTo(DType.Float32));
+            }
+        }
+    }
+
+    [Test]
+    public void Agrees_with_the_float64_reference_within_the_float32_noise_envelope()
+    {
+        var affected = _mismatches.SelectMany(m => m.Affects).Select(k => TensorKinds.TryParse(k)!.Value).ToHashSet();
+        var failures = new List<string>();
+        int compared = 0;
+        foreach (var ((mine, r64), r32) in _worker.Zip(_reference64).Zip(_reference32))
+        {
+            foreach (var e in r64.Entries)
+            {
+                if (affected.Contains(e.Key.Kind)) continue;
+                double own = RelativeError(mine.Find(e.Key.Kind, e.Key.Site)!, e.Value);
+                double envelope = RelativeError(r32.Find(e.Key.Kind, e.Key.Site)!, e.Value);
+                compared++;
+                // A float32 framework may round differently from the float32 reference, but not by more
+                // than a small multiple of float32 rounding itself; the floor covers values exact in both.
+                if (own > 20 * envelope + 2e-5)
+                    failures.Add($"{e.Key} step {mine.Step} {mine.Phase}: error {own:E2} vs float32 envelope {envelope:E2}");
+            }
+        }
+        TestContext.Out.WriteLine($"{workerName}: {compared} tensors compared, {failures.Count} outside the envelope");
+        Assert.That(failures, Is.Empty, string.Join("\n", failures.Take(20)));
+        Assert.That(compared, Is.GreaterThan(500));
+    }
+
+    [Test]
+    public void Declared_running_variance_mismatches_are_the_biased_estimator()
+    {
+        var declared = _mismatches.Where(m => m.Setting.EndsWith(".runningVariance", StringComparison.Ordinal)).ToList();
+        var bn = _plan.Graph.BatchNorms[0];
+        var mine = _worker[1].Find(TensorKind.RunningVariance, bn.Name)!;
+        var batchVariance = _reference64[1].Find(TensorKind.BatchVariance, "bn1")!;
+        double n = _plan.Spec.Data.BatchSize, m = bn.Momentum;
+        double factor = declared.Count > 0 ? 1.0 : n / (n - 1);
+        // Step 1 from running variance 1: run = (1 - m) + m * factor * batch variance.
+        var expected = batchVariance.Data.Select(v => (1 - m) + m * factor * v).ToArray();
+        Assert.That(mine.Data, Is.EqualTo(expected).Within(2e-6));
+    }
+
+    [Test]
+    public void Float64_is_trained_or_refused_as_the_capabilities_say()
+    {
+        var backend = NewBackend();
+        if (!_description.Capabilities.DTypes.Contains(DType.Float64))
+        {
+            var ex = Assert.Throws<BackendException>(() => backend.Open(_plan, new BackendOptions(DType.Float64)));
+            Assert.That(ex!.Message, Does.Contain("cannot train in float64"));
+            return;
+        }
+        using var session = backend.Open(_plan, new BackendOptions(DType.Float64));
+        for (int step = 1; step <= 3; step++)
+        {
+            var mine = session.Step(step, _plan.BatchFor(step), CaptureRequest.Everything);
+            foreach (var e in _reference64[step].Entries)
+            {
+                if (!_plan.Graph.Parameters.Any(p => p.Name == e.Key.Site && !p.Identifiable))
+                    Assert.That(RelativeError(mine.Find(e.Key.Kind, e.Key.Site)!, e.Value), Is.LessThan(1e-9), $"{e.Key} step {step}");
+            }
+        }
+    }
+
+    [Test]
+    public void Framework_init_is_seeded_reproducible_and_of_the_named_distribution()
+    {
+        var spec = _plan.Spec with { Init = new InitSpec(InitMode.Framework, 123) };
+        var plan = Planner.Build(spec, 1);
+        StepRecord First()
+        {
+            using var session = NewBackend().Open(plan, new BackendOptions(DType.Float32));
+            return session.ReadState(0);
+        }
+        var a = First();
+        var b = First();
+        var weight = a.Find(TensorKind.Parameter, "l1.weight")!;
+        Assert.That(weight.Data, Is.EqualTo(b.Find(TensorKind.Parameter, "l1.weight")!.Data), "same seed, same weights");
+        Assert.That(weight.Data, Is.Not.EqualTo(_plan.InitialState.Find(TensorKind.Parameter, "l1.weight")!.Data), "the framework's own draws");
+        // he_normal: N(0, 2/fan_in), fan_in 20, over 640 values.
+        double std = Math.Sqrt(weight.Data.Select(v => v * v).Average());
+        Assert.That(std, Is.EqualTo(Math.Sqrt(2.0 / 20)).Within(10).Percent);
+        Assert.That(a.Find(TensorKind.Parameter, "l1.bias")!.Data, Is.All.EqualTo(0.0));
+    }
+
+    [Test]
+    public void Batches_sent_as_files_give_the_same_step()
+    {
+        var backend = (WorkerBackend)NewBackend();
+        var viaFiles = new WorkerBackend(backend.Name, backend.Command, backend.WorkingDirectory, backend.Environment) { FileThresholdBytes = 1024 };
+        using var session = viaFiles.Open(_plan, new BackendOptions(DType.Float32));
+        var step = session.Step(1, _plan.BatchFor(1), CaptureRequest.Everything);
+        Assert.That(step.Find(TensorKind.Loss)!.Data[0], Is.EqualTo(_worker[1].Find(TensorKind.Loss)!.Data[0]));
+        Assert.That(step.Find(TensorKind.Parameter, "l3.weight")!.Data, Is.EqualTo(_worker[1].Find(TensorKind.Parameter, "l3.weight")!.Data));
+    }
+
+    [Test]
+    public void The_worker_reports_its_compute_time_for_every_step()
+    {
+        Assert.That(_timings, Has.Count.EqualTo(Steps));
+        Assert.That(_timings.Select(t => t.ComputeMs), Is.All.GreaterThan(0));
+        Assert.That(_timings.All(t => t.RoundTripMs >= t.ComputeMs), Is.True);
+        TestContext.Out.WriteLine($"{workerName}: median round trip {Median(_timings.Select(t => t.RoundTripMs)):F2} ms, compute {Median(_timings.Select(t => t.ComputeMs)):F2} ms");
+    }
+
+    internal static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.OrderBy(v => v).ToArray();
+        return sorted[sorted.Length / 2];
+    }
+
+    /// <summary>rms(a - e) / rms(e), with a tiny floor so exact zeros compare as zero error.</summary>
+    private static double RelativeError(Tensor actual, Tensor expected)
+    {
+        double diff = 0, norm = 0;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            double d = actual.Data[i] - expected.Data[i];
+            diff += d * d;
+            norm += expected.Data[i] * expected.Data[i];
+        }
+        return Math.Sqrt(diff / expected.Length) / (Math.Sqrt(norm / expected.Length) + 1e-12);
+    }
+}
