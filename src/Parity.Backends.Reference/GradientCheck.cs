@@ -31,7 +31,7 @@ public static class GradientCheck
     /// <summary>Checks every parameter (canonical order) and then the input, on <c>plan.BatchFor(step)</c>.</summary>
     /// <param name="plan">The plan; its initial state is the point where gradients are taken.</param>
     /// <param name="step">Whose batch to use (1-based).</param>
-    /// <param name="h">Half the central-difference step.</param>
+    /// <param name="h">The perturbation: each element is evaluated at x + h and x - h.</param>
     public static IReadOnlyList<GradientCheckResult> Run(Plan plan, int step = 1, double h = 1e-5)
     {
         ArgumentNullException.ThrowIfNull(plan);

@@ -14,8 +14,9 @@ namespace Parity.Backends.Reference;
 /// </summary>
 /// <remarks>
 /// Determinism: every output element is computed by one thread in one fixed order, so results are
-/// bit-identical on every run and any thread count (the matrix products run rows in parallel, never
-/// split a reduction). Other backends' kernel tests call these ops to check themselves op by op.
+/// bit-identical on every run and any thread count (the matrix products run disjoint output tiles in
+/// parallel and never split a reduction; each element equals the naive sequential loop in the same
+/// precision, see <c>MatrixProduct</c>). Other backends' kernel tests call these ops to check themselves op by op.
 /// </remarks>
 public static class ReferenceOps
 {

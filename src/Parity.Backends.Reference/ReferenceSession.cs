@@ -31,6 +31,8 @@ internal sealed class ReferenceSession<T> : IBackendSession where T : unmanaged,
         // Under init "framework" the plan's state is used as well: the reference has no initializers of
         // its own (BackendCapabilities.FrameworkInit is false).
         _network = new Network<T>(plan.Graph, plan.InitialState, parallel);
+        if (plan.Spec.Init.Mode == InitMode.Framework)
+            _runtime["init"] = "the plan's initial state (the reference has no initializers of its own)";
         foreach (var (name, value) in _network.Parameters)
         {
             _first[name] = new T[value.Length];
@@ -42,6 +44,7 @@ internal sealed class ReferenceSession<T> : IBackendSession where T : unmanaged,
 
     public IReadOnlyDictionary<string, string> RuntimeInfo => _runtime;
 
+    /// <summary>Every parameter and running statistic as it is now, in phase Initial (the runner asks at step 0).</summary>
     public StepRecord ReadState(int step)
     {
         var record = new StepRecord(step, RecordPhase.Initial);

@@ -76,4 +76,33 @@ internal static class TestSpecs
         { "name": "l3", "type": "linear", "in": 10, "out": 3, "init": { "weight": "he_normal", "bias": "pytorch_default" } }
         """,
         """ "l1", {"id": "bn_a", "layer": "bn"}, "relu", "l2", {"id": "bn_b", "layer": "bn"}, "relu", "l3" """, optimizer);
+
+    /// <summary>Wide enough (batch 256, 64-128-128-5) that every matrix product takes the multi-threaded path.</summary>
+    public static string WideSharedBatchNormNet() => """
+        {
+          "name": "wide-shared-bn",
+          "seed": 23,
+          "dtype": "float32",
+          "model": {
+            "inputs": 64,
+            "layers": [
+              { "name": "l1", "type": "linear", "in": 64, "out": 128, "init": { "weight": "he_normal", "bias": "zeros" } },
+              { "name": "bn", "type": "batchnorm", "features": 128, "momentum": 0.1, "eps": 1e-3, "runningVariance": "unbiased" },
+              { "name": "relu", "type": "relu" },
+              { "name": "l2", "type": "linear", "in": 128, "out": 128, "init": { "weight": "he_normal", "bias": "zeros" } },
+              { "name": "l3", "type": "linear", "in": 128, "out": 5 }
+            ],
+            "calls": ["l1", "bn", "relu", "l2", "bn", "relu", "l3"]
+          },
+          "optimizer": { "type": "adam", "lr": 0.01, "eps": 1e-8 },
+          "data": {
+            "train": { "type": "synthetic", "generator": "teacher", "samples": 1024, "features": 64, "classes": 5, "seed": 1, "teacherSeed": 3 },
+            "eval": { "type": "synthetic", "generator": "teacher", "samples": 300, "features": 64, "classes": 5, "seed": 2, "teacherSeed": 3 },
+            "batchSize": 256,
+            "shuffleSeed": 11
+          },
+          "training": { "steps": 6 },
+          "evaluation": { "every": 3 }
+        }
+        """;
 }
