@@ -124,7 +124,7 @@ public static class OnnxImporter
                 throw Fail("the model imports no default-domain (ai.onnx) opset");
             int inputs = ReadInput();
 
-            var nodes = graph.Node;
+            var nodes = WithoutInitializerAliases(graph.Node);
             int first = LeadingFlatten(nodes[0]) ? 1 : 0;
             for (int i = first; i < nodes.Count; i++)
             {
@@ -182,6 +182,25 @@ public static class OnnxImporter
             _current = input.Name;
             _width = checked((int)features);
             return _width;
+        }
+
+        /// <summary>
+        /// PyTorch's exporter de-duplicates equal initializers by writing one of them as an Identity of
+        /// the other (two fresh batchnorms: equal gammas and betas). Such a node computes a weight, not a
+        /// layer: its output is registered as another name for the initializer and the node is dropped.
+        /// </summary>
+        private List<NodeProto> WithoutInitializerAliases(List<NodeProto> nodes)
+        {
+            var layers = new List<NodeProto>(nodes.Count);
+            foreach (var node in nodes)
+            {
+                if (node.OpType == "Identity" && node.Domain is ("" or "ai.onnx") && node.Input.Count == 1 && node.Output.Count == 1
+                    && _initializers.TryGetValue(node.Input[0], out var source))
+                    _initializers[node.Output[0]] = source;
+                else layers.Add(node);
+            }
+            if (layers.Count == 0) throw Fail("the graph has no layer nodes");
+            return layers;
         }
 
         /// <summary>
