@@ -129,8 +129,9 @@ public sealed class PlanTests
     {
         var graph = Build().Graph;
         Assert.That(graph.Parameters.Where(p => !p.Identifiable).Select(p => p.Name), Is.EquivalentTo(new[] { "l1.bias", "l2.bias" }));
-        var cs231n = Build("cs231n-bn.json").Graph;
-        Assert.That(cs231n.Parameters.Where(p => !p.Identifiable).Select(p => p.Name), Is.EquivalentTo(new[] { "l1.bias", "l2.bias", "l3.bias" }));
+        // The cs231n fixtures leave such biases out, so a gradient check can hold every tensor to its threshold.
+        foreach (string fixture in new[] { "cs231n-bn.json", "cs231n-shared-bn.json", "cs231n-layernorm.json" })
+            Assert.That(Build(fixture).Graph.Parameters.Where(p => !p.Identifiable), Is.Empty, fixture);
     }
 
     [Test]
