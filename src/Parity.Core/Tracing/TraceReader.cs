@@ -62,8 +62,9 @@ public sealed class TraceReader
             }
             if (r is null) yield break;
             string where = $"{recordsPath} line {lineNumber}";
-            if (r.Phase is null || !Enum.TryParse<RecordPhase>(r.Phase, ignoreCase: true, out var phase) || int.TryParse(r.Phase, out _))
-                throw new InvalidDataException($"{where}: unknown record phase '{r.Phase}'");
+            // Names only: Enum.TryParse would also take numbers and comma-joined names.
+            var phase = Enum.GetValues<RecordPhase>().Cast<RecordPhase?>().FirstOrDefault(p => string.Equals(p.ToString(), r.Phase, StringComparison.OrdinalIgnoreCase))
+                ?? throw new InvalidDataException($"{where}: unknown record phase '{r.Phase}'");
             if (r.Entries is null) throw new InvalidDataException($"{where}: no entries");
             var record = new StepRecord(r.Step, phase);
             bool complete = true;
