@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.ML.OnnxRuntime;
 using Parity.Data;
 using Parity.Models;
@@ -86,8 +87,8 @@ public static class OnnxArbiter
         {
             double? eps = spec.Model.Layers[i] switch { BatchNormSpec bn => bn.Eps, LayerNormSpec ln => ln.Eps, _ => null };
             if (eps is double e && (float)e != e)
-                result.Add(new ConventionMismatch($"$.model.layers[{i}].eps", e.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
-                    $"{((double)(float)e).ToString("R", System.Globalization.CultureInfo.InvariantCulture)} (ONNX float attributes are float32)",
+                result.Add(new ConventionMismatch($"$.model.layers[{i}].eps", e.ToString("R", CultureInfo.InvariantCulture),
+                    $"{((double)(float)e).ToString("R", CultureInfo.InvariantCulture)} (ONNX float attributes are float32)",
                     [TensorKind.EvalOutput.Name(), TensorKind.EvalLoss.Name(), TensorKind.EvalAccuracy.Name()]));
         }
         return result;

@@ -32,7 +32,7 @@ internal sealed class OnnxRuntimeSession : IBackendSession
         };
     }
 
-    public IReadOnlyList<Backends.ConventionMismatch> Mismatches { get; }
+    public IReadOnlyList<ConventionMismatch> Mismatches { get; }
 
     public IReadOnlyDictionary<string, string> RuntimeInfo { get; }
 
@@ -52,10 +52,10 @@ internal sealed class OnnxRuntimeSession : IBackendSession
         return record;
     }
 
-    public StepRecord Step(int step, Batch batch, Backends.CaptureRequest capture) =>
+    public StepRecord Step(int step, Batch batch, CaptureRequest capture) =>
         throw new BackendException(OnnxRuntimeBackend.EvaluationOnlyMessage);
 
-    public StepRecord Evaluate(int step, Batch data, Backends.CaptureRequest capture) =>
+    public StepRecord Evaluate(int step, Batch data, CaptureRequest capture) =>
         OnnxArbiter.Evaluate(_plan.Graph, _plan.Spec, _plan.InitialState, data, _dtype, step);
 
     public void Dispose()

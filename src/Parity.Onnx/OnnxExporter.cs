@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Globalization;
 using Parity.Models;
 using Parity.Onnx.Protobuf;
 using Parity.Specs;
@@ -252,7 +251,4 @@ public static class OnnxExporter
             return tensor;
         }
     }
-
-    /// <summary>Shortest text of a float attribute value (for messages).</summary>
-    internal static string Text(float value) => value.ToString("R", CultureInfo.InvariantCulture);
 }

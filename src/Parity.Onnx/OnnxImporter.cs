@@ -130,7 +130,7 @@ public static class OnnxImporter
             {
                 var node = nodes[i];
                 if (node.Domain is not ("" or "ai.onnx"))
-                    throw Unsupported(node, $"operators of domain '{node.Domain}' are not supported");
+                    throw NodeError(node, $"operators of domain '{node.Domain}' are not supported");
                 if (node.Input.Count == 0 || node.Input[0] != _current)
                     throw NodeError(node, $"does not continue the chain from '{_current}'; only a single chain of layers (an MLP) is supported");
                 if (node.Output.Count == 0 || node.Output[0].Length == 0) throw NodeError(node, "has no output");
@@ -153,7 +153,7 @@ public static class OnnxImporter
                     case "Relu": Stateless(node, "relu", name => new ReluSpec(name)); break;
                     case "Identity": Stateless(node, "identity", name => new IdentitySpec(name)); break;
                     default:
-                        throw Unsupported(node, $"unsupported operator; supported: {string.Join(", ", SupportedOperators)}");
+                        throw NodeError(node, $"unsupported operator; supported: {string.Join(", ", SupportedOperators)}");
                 }
                 _current = _callId;
             }
@@ -439,7 +439,5 @@ public static class OnnxImporter
         private OnnxImportException Fail(string problem) => new(_file, problem);
 
         private OnnxImportException NodeError(NodeProto node, string problem) => new(_file, problem, node.Name, node.OpType);
-
-        private OnnxImportException Unsupported(NodeProto node, string problem) => new(_file, problem, node.Name, node.OpType);
     }
 }
