@@ -195,7 +195,7 @@ public static class Baselines
         int steps = withBaseline.Min(w => w.Info.Steps);
         string reference = Backends.Reference.ReferenceBackend.Float64Name;
         var others = withBaseline.Select(w => w.Backend).Where(b => b != reference).ToList();
-        if (others.Count == 0) others.Add(RunPipeline.EnvelopeBackend);
+        if (others.Count == 0) others.Add(Backends.Reference.ReferenceBackend.Float32Name);
         var report = RunPipeline.Execute(new RunRequest(spec, specPath, others, reference, outDirectory, steps), registry, progress);
 
         var plan = Planner.Build(spec, steps);

@@ -1,0 +1,289 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+
+namespace Parity.Reporting.Html;
+
+/// <summary>
+/// report.html: one self-contained page (inline CSS and SVG, no script, no network) that a person opens to
+/// understand a run. Every string from the report (spec, files, workers) is HTML-encoded; plots are ScottPlot SVG.
+/// </summary>
+public sealed class HtmlReportExporter : IReportExporter
+{
+    /// <summary>File name written into the run directory.</summary>
+    public const string FileName = "report.html";
+
+    /// <inheritdoc />
+    public string Name => "html";
+
+    /// <inheritdoc />
+    public string Export(RunReport report, string directory)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        Directory.CreateDirectory(directory);
+        string path = Path.Combine(directory, FileName);
+        string tmp = path + ".tmp";
+        File.WriteAllText(tmp, Render(report), new UTF8Encoding(false));
+        File.Move(tmp, path, overwrite: true);
+        return path;
+    }
+
+    /// <summary>The page as a string.</summary>
+    public static string Render(RunReport report)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        var h = new StringBuilder();
+        var s = report.Scenario;
+        h.Append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">")
+            // No script, no external fetch: the policy makes the browser refuse both even if escaping ever failed.
+            .Append("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">")
+            .Append("<title>Parity: ").Append(E(s.Name)).Append(" (").Append(E(report.Verdict)).Append(")</title><style>").Append(Css).Append("</style></head><body>\n");
+
+        h.Append("<header><h1>").Append(E(s.Name)).Append(" <span class=\"badge ").Append(VerdictClass(report.Verdict)).Append("\">")
+            .Append(E(report.Verdict)).Append("</span></h1>");
+        if (s.Description.Length > 0) h.Append("<p class=\"desc\">").Append(E(s.Description)).Append("</p>");
+        h.Append("<p class=\"meta\">spec ").Append(E(s.SpecPath ?? "(in memory)")).Append(" &middot; hash <code>").Append(E(Short(s.SpecHash)))
+            .Append("</code> &middot; ").Append(E(s.DType)).Append(" &middot; ").Append(s.Steps).Append(" steps (").Append(s.StepsPerEpoch)
+            .Append(" per epoch) &middot; ").Append(s.TrainSamples).Append(" train / ").Append(s.EvalSamples).Append(" eval samples from ").Append(E(s.DataOrigin))
+            .Append("<br>reference <b>").Append(E(report.Reference)).Append("</b> &middot; ").Append(E(report.Machine.Os)).Append(", ")
+            .Append(report.Machine.ProcessorCount).Append(" cores, .NET ").Append(E(report.Machine.DotNet)).Append(" &middot; started ")
+            .Append(report.Machine.StartedUtc.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture)).Append(", ")
+            .Append(F(report.Machine.Seconds, "F1")).Append(" s &middot; exit code ").Append(report.ExitCode).Append("</p>");
+        if (s.SharedInstances.Count > 0)
+            h.Append("<p class=\"note\">Shared instances (called at more than one site): ").Append(E(string.Join(", ", s.SharedInstances))).Append("</p>");
+        if (s.NotIdentifiable.Count > 0)
+            h.Append("<p class=\"note\">Not identifiable (the loss does not depend on them; kept out of verdicts): ").Append(E(string.Join(", ", s.NotIdentifiable))).Append("</p>");
+        h.Append("</header>\n");
+
+        Summary(h, report);
+        Mismatches(h, report);
+        Findings(h, report);
+        Heatmaps(h, report);
+        Curves(h, report);
+        Matrix(h, report);
+        h.Append("<section><h2>Tolerance policy</h2><pre>").Append(E(JsonSerializer.Serialize(report.TolerancePolicy, ReportWriter.Json))).Append("</pre></section>\n");
+        h.Append("<footer>Parity report format ").Append(E(report.Format)).Append(" v").Append(report.Version)
+            .Append(" &middot; Parity ").Append(E(report.Machine.Parity)).Append(" &middot; the machine-readable truth is report.json beside this file.</footer>\n");
+        h.Append("</body></html>\n");
+        return h.ToString();
+    }
+
+    private static void Summary(StringBuilder h, RunReport report)
+    {
+        h.Append("<section><h2>Summary</h2><table id=\"verdicts\" class=\"grid\"><thead><tr><th>backend</th><th>dtype</th><th>status</th><th>verdict</th>")
+            .Append("<th>first divergence</th><th>mismatched</th><th>max abs</th><th>max rel</th><th>tensors failed</th><th>time</th><th>runtime</th></tr></thead><tbody>");
+        foreach (var b in report.Backends)
+        {
+            var c = report.Comparisons.FirstOrDefault(x => x.Backend == b.Name);
+            string verdict = b.Name == report.Reference ? "reference" : b.Auxiliary ? "envelope" : c?.Verdict ?? "-";
+            h.Append("<tr><td><b>").Append(E(b.Name)).Append("</b></td><td>").Append(E(b.DType)).Append("</td><td class=\"").Append(StatusClass(b.Status)).Append("\">")
+                .Append(E(b.Status)).Append("</td><td><span class=\"badge ").Append(VerdictClass(verdict)).Append("\">").Append(E(verdict)).Append("</span></td>");
+            if (c?.FirstDivergence is { } d)
+            {
+                h.Append("<td>step ").Append(d.Step).Append(", <code>").Append(E(Tensor(d.Kind, d.Site))).Append("</code> <i>").Append(E(d.Origin)).Append("</i></td><td>")
+                    .Append(d.Metrics.Mismatched).Append(" / ").Append(d.Metrics.Count).Append("</td><td>").Append(F(d.Metrics.MaxAbs)).Append("</td><td>")
+                    .Append(F(d.Metrics.MaxRel)).Append("</td>");
+            }
+            else
+            {
+                h.Append("<td></td><td></td><td></td><td></td>");
+            }
+            h.Append("<td>").Append(c is null ? "" : $"{c.TensorsFailed} / {c.TensorsCompared}").Append("</td><td>").Append(F(b.Seconds, "F1")).Append(" s</td><td class=\"small\">")
+                .Append(E(string.Join("; ", b.Runtime.Select(kv => $"{kv.Key} {kv.Value}")))).Append("</td></tr>");
+            if (b.Message is not null)
+                h.Append("<tr class=\"msg\"><td></td><td colspan=\"10\">").Append(E(b.Message)).Append("</td></tr>");
+            if (c?.Message is not null && c.Message != b.Message)
+                h.Append("<tr class=\"msg\"><td></td><td colspan=\"10\">").Append(E(c.Message)).Append("</td></tr>");
+        }
+        h.Append("</tbody></table>");
+        foreach (var c in report.Comparisons.Where(c => c.FirstDivergence is not null))
+        {
+            var d = c.FirstDivergence!;
+            h.Append("<p class=\"origin\"><b>").Append(E(c.Backend)).Append("</b> vs ").Append(E(c.Against)).Append(": first divergence at step ").Append(d.Step)
+                .Append(" (").Append(E(d.Phase)).Append("), <code>").Append(E(Tensor(d.Kind, d.Site))).Append("</code>, ").Append(E(d.Origin));
+            if (d.UpstreamPassed.Count > 0) h.Append("; upstream passed: ").Append(E(string.Join(", ", d.UpstreamPassed)));
+            if (d.UpstreamUnknown.Count > 0) h.Append("; upstream not captured: ").Append(E(string.Join(", ", d.UpstreamUnknown)));
+            if (d.ExplainedBy.Count > 0) h.Append("; explained by declared mismatch ").Append(E(string.Join(", ", d.ExplainedBy)));
+            h.Append(". RMSE ").Append(F(d.Metrics.Rmse)).Append(", cosine ").Append(F(d.Metrics.Cosine)).Append(", score ").Append(F(d.Metrics.Score)).Append("</p>");
+        }
+        h.Append("</section>\n");
+    }
+
+    private static void Mismatches(StringBuilder h, RunReport report)
+    {
+        var rows = report.Backends.SelectMany(b => b.Mismatches.Select(m => (b.Name, m))).ToList();
+        h.Append("<section><h2>Declared convention mismatches</h2>");
+        if (rows.Count == 0)
+        {
+            h.Append("<p class=\"none\">None: every backend expressed the spec exactly.</p></section>\n");
+            return;
+        }
+        h.Append("<table class=\"grid\"><thead><tr><th>backend</th><th>setting</th><th>spec asks</th><th>backend does</th><th>affects</th></tr></thead><tbody>");
+        foreach (var (name, m) in rows)
+        {
+            h.Append("<tr><td>").Append(E(name)).Append("</td><td><code>").Append(E(m.Setting)).Append("</code></td><td>").Append(E(m.Spec)).Append("</td><td>")
+                .Append(E(m.Backend)).Append("</td><td>").Append(E(string.Join(", ", m.Affects))).Append("</td></tr>");
+        }
+        h.Append("</tbody></table></section>\n");
+    }
+
+    private static void Findings(StringBuilder h, RunReport report)
+    {
+        h.Append("<section><h2>Findings</h2>");
+        if (report.Findings.Count == 0)
+        {
+            h.Append("<p class=\"none\">No cause diagnosed.</p></section>\n");
+            return;
+        }
+        foreach (var f in report.Findings)
+        {
+            h.Append("<div class=\"finding\"><h3><span class=\"cause\">").Append(E(f.Cause)).Append("</span> ").Append(E(f.Backend)).Append(" at <code>")
+                .Append(E(f.Location)).Append("</code></h3><p>").Append(E(f.Summary)).Append("</p>");
+            if (f.Evidence.Count > 0)
+            {
+                h.Append("<table class=\"evidence\">");
+                foreach (var (k, v) in f.Evidence)
+                    h.Append("<tr><th>").Append(E(k)).Append("</th><td>").Append(E(EvidenceText(v))).Append("</td></tr>");
+                h.Append("</table>");
+            }
+            if (f.Hint.Length > 0) h.Append("<p class=\"hint\">Fix: ").Append(E(f.Hint)).Append("</p>");
+            h.Append("</div>");
+        }
+        h.Append("</section>\n");
+    }
+
+    private static void Heatmaps(StringBuilder h, RunReport report)
+    {
+        h.Append("<section><h2>Error by tensor and step</h2><p class=\"small\">Each cell: the tensor's error divided by the error allowed at that step ")
+            .Append("(log scale; yellow is the tolerance edge, red fails). Grey cells are kept out of the verdict (not identifiable: the loss does not depend on them). Long runs are bucketed by maximum; blank cells were not captured.</p>");
+        bool any = false;
+        foreach (var c in report.Comparisons)
+        {
+            if (c.Heatmap.Rows.Count == 0 || c.Heatmap.Steps.Count == 0) continue;
+            any = true;
+            h.Append("<figure class=\"plot heatmap\">").Append(ReportPlots.Heatmap(c.Heatmap, $"{c.Backend} vs {c.Against}")).Append("</figure>");
+        }
+        if (!any) h.Append("<p class=\"none\">No comparison produced tensor checks.</p>");
+        h.Append("</section>\n");
+    }
+
+    private static void Curves(StringBuilder h, RunReport report)
+    {
+        var order = report.Backends.Select(b => b.Name).ToList();
+        var groups = report.Series.GroupBy(s => s.Name).ToDictionary(g => g.Key, g => g.ToList());
+        void Grid(string heading, string? note, IEnumerable<string> names, Func<string, (string Title, string Y)> label)
+        {
+            var present = names.Where(groups.ContainsKey).ToList();
+            if (present.Count == 0) return;
+            h.Append("<h3>").Append(E(heading)).Append("</h3>");
+            if (note is not null) h.Append("<p class=\"small\">").Append(E(note)).Append("</p>");
+            h.Append("<div class=\"plots\">");
+            foreach (string name in present)
+            {
+                var (title, y) = label(name);
+                h.Append("<figure class=\"plot\">").Append(ReportPlots.Lines(title, y, groups[name], order)).Append("</figure>");
+            }
+            h.Append("</div>");
+        }
+        h.Append("<section><h2>Curves</h2>");
+        if (groups.Count == 0) h.Append("<p class=\"none\">No trace could be read back for curves.</p>");
+        Grid("Loss and accuracy", null, ["loss", "evalLoss", "trainAccuracy", "evalAccuracy"], n => n switch
+        {
+            "loss" => ("train loss", "mean cross-entropy"),
+            "evalLoss" => ("eval loss", "mean cross-entropy"),
+            "trainAccuracy" => ("train accuracy", "fraction correct"),
+            _ => ("eval accuracy", "fraction correct"),
+        });
+        var running = groups.Keys.Where(k => k.StartsWith("runningMean:", StringComparison.Ordinal) || k.StartsWith("runningVariance:", StringComparison.Ordinal))
+            .OrderBy(k => k[(k.IndexOf(':') + 1)..], StringComparer.Ordinal).ThenBy(k => k, StringComparer.Ordinal);
+        Grid("Batchnorm running statistics", "Mean over features of each instance's running mean and running variance, after each captured step.", running,
+            n => ($"{n[(n.IndexOf(':') + 1)..]} {(n.StartsWith("runningMean", StringComparison.Ordinal) ? "running mean" : "running variance")}", "mean over features"));
+        var norms = groups.Keys.Where(k => k.StartsWith("norm:", StringComparison.Ordinal)).OrderBy(k => k, StringComparer.Ordinal);
+        Grid("Weight trajectories", "L2 norm of each parameter after the optimizer update, on captured steps.", norms, n => ($"||{n[5..]}||", "L2 norm"));
+        h.Append("</section>\n");
+    }
+
+    private static void Matrix(StringBuilder h, RunReport report)
+    {
+        if (report.Matrix.Count == 0) return;
+        var names = report.Matrix.SelectMany(p => new[] { p.A, p.B }).Distinct().ToList();
+        h.Append("<section><h2>Pairwise matrix</h2><p class=\"small\">Every pair of completed traces compared directly; a cell shows the verdict and the first divergence.</p>")
+            .Append("<table id=\"matrix\" class=\"grid\"><thead><tr><th></th>");
+        foreach (string n in names) h.Append("<th>").Append(E(n)).Append("</th>");
+        h.Append("</tr></thead><tbody>");
+        foreach (string a in names)
+        {
+            h.Append("<tr><th>").Append(E(a)).Append("</th>");
+            foreach (string b in names)
+            {
+                var p = report.Matrix.FirstOrDefault(x => (x.A == a && x.B == b) || (x.A == b && x.B == a));
+                if (a == b || p is null)
+                {
+                    h.Append("<td class=\"diag\"></td>");
+                    continue;
+                }
+                h.Append("<td><span class=\"badge ").Append(VerdictClass(p.Verdict)).Append("\">").Append(E(p.Verdict)).Append("</span>");
+                if (p.Step is int step) h.Append("<br><span class=\"small\">step ").Append(step).Append(' ').Append(E(p.Tensor ?? "")).Append("</span>");
+                h.Append("</td>");
+            }
+            h.Append("</tr>");
+        }
+        h.Append("</tbody></table></section>\n");
+    }
+
+    /// <summary>HTML-encodes text for element content and quoted attribute values.</summary>
+    internal static string E(string? text) => WebUtility.HtmlEncode(text ?? "");
+
+    private static string Tensor(string kind, string site) => site.Length == 0 ? kind : $"{kind}:{site}";
+
+    private static string Short(string hash) => hash.Length > 16 ? hash[..16] : hash;
+
+    private static string F(double v, string format = "G3") =>
+        double.IsNaN(v) ? "NaN" : double.IsPositiveInfinity(v) ? "inf" : double.IsNegativeInfinity(v) ? "-inf" : v.ToString(format, CultureInfo.InvariantCulture);
+
+    private static string EvidenceText(object? value) => value switch
+    {
+        null => "",
+        string s => s,
+        double d => F(d, "G6"),
+        JsonElement { ValueKind: JsonValueKind.String } j => j.GetString() ?? "",
+        _ => JsonSerializer.Serialize(value, ReportWriter.Json),
+    };
+
+    private static string VerdictClass(string verdict) => verdict switch
+    {
+        "agree" => "ok",
+        "diverge" => "bad",
+        "error" => "err",
+        _ => "neutral",
+    };
+
+    private static string StatusClass(string status) => status == "completed" ? "" : "bad-text";
+
+    private const string Css = """
+        body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:0 auto;max-width:1280px;padding:20px 28px;color:#1d2430;background:#fbfcfd}
+        h1{font-size:24px;margin:0 0 6px}h2{font-size:18px;margin:28px 0 10px;padding-bottom:4px;border-bottom:2px solid #e3e8ef}h3{font-size:15px;margin:16px 0 6px}
+        header{background:#fff;border:1px solid #e3e8ef;border-radius:8px;padding:14px 18px}
+        .desc{margin:4px 0;color:#3b4656}.meta{color:#5a6678;font-size:12.5px;margin:6px 0 0}.note{font-size:12.5px;color:#7a4b00;margin:6px 0 0}
+        .badge{display:inline-block;padding:1px 9px;border-radius:10px;font-size:12px;font-weight:600;vertical-align:middle;color:#fff}
+        h1 .badge{font-size:15px;padding:2px 12px}
+        .ok{background:#1a9850}.bad{background:#d73027}.err{background:#7b3294}.neutral{background:#8a96a8}.bad-text{color:#d73027;font-weight:600}
+        table.grid{border-collapse:collapse;width:100%;background:#fff;font-size:13px}
+        table.grid th,table.grid td{border:1px solid #e3e8ef;padding:5px 8px;text-align:left;vertical-align:top}
+        table.grid thead th{background:#f1f4f8;font-weight:600}
+        tr.msg td{color:#7b3294;font-size:12.5px;border-top:none}
+        td.diag{background:#f1f4f8}.small{font-size:12px;color:#5a6678}.none{color:#5a6678;font-style:italic}
+        code{font-family:"DejaVu Sans Mono",Menlo,Consolas,monospace;font-size:12.5px;background:#f1f4f8;padding:0 3px;border-radius:3px}
+        .origin{background:#fff6f5;border-left:4px solid #d73027;padding:6px 10px;margin:8px 0;font-size:13px}
+        .finding{background:#fff;border:1px solid #e3e8ef;border-left:4px solid #f39c12;border-radius:6px;padding:8px 14px;margin:10px 0}
+        .finding h3{margin:2px 0}.cause{background:#f39c12;color:#fff;border-radius:4px;padding:0 6px;font-size:12px}
+        .hint{color:#1a6d3a;margin:6px 0 2px}table.evidence{border-collapse:collapse;font-size:12.5px}
+        table.evidence th,table.evidence td{padding:2px 10px 2px 0;text-align:left}table.evidence th{color:#5a6678;font-weight:500}
+        .plots{display:flex;flex-wrap:wrap;gap:10px}
+        figure.plot{margin:0;background:#fff;border:1px solid #e3e8ef;border-radius:6px;padding:4px;overflow-x:auto}
+        figure.heatmap{margin:10px 0}figure.heatmap svg image{image-rendering:pixelated}
+        pre{background:#fff;border:1px solid #e3e8ef;border-radius:6px;padding:10px;font-size:12px;max-height:320px;overflow:auto}
+        footer{margin:28px 0 8px;color:#8a96a8;font-size:12px}
+        """;
+}

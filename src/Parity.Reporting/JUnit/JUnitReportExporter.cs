@@ -1,0 +1,126 @@
+using System.Globalization;
+using System.Text;
+using System.Xml;
+
+namespace Parity.Reporting.JUnit;
+
+/// <summary>
+/// junit.xml: one test suite per scenario, one test case per backend compared with the reference. A divergence is a
+/// <c>failure</c> whose message names the origin and whose body carries the metrics and causes; a backend that failed
+/// is an <c>error</c>; one that cannot run here is <c>skipped</c>. The format CI systems read (Jenkins, GitLab, GitHub).
+/// </summary>
+public sealed class JUnitReportExporter : IReportExporter
+{
+    /// <summary>File name written into the run directory.</summary>
+    public const string FileName = "junit.xml";
+
+    /// <inheritdoc />
+    public string Name => "junit";
+
+    /// <inheritdoc />
+    public string Export(RunReport report, string directory)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        Directory.CreateDirectory(directory);
+        string path = Path.Combine(directory, FileName);
+        string tmp = path + ".tmp";
+        File.WriteAllText(tmp, Render(report), new UTF8Encoding(false));
+        File.Move(tmp, path, overwrite: true);
+        return path;
+    }
+
+    /// <summary>The XML document as a string.</summary>
+    public static string Render(RunReport report)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        var cases = report.Comparisons.Select(c => (Comparison: c, Backend: report.Backends.FirstOrDefault(b => b.Name == c.Backend))).ToList();
+        int failures = cases.Count(c => Outcome(c.Comparison, c.Backend) == "failure");
+        int errors = cases.Count(c => Outcome(c.Comparison, c.Backend) == "error");
+        int skipped = cases.Count(c => Outcome(c.Comparison, c.Backend) == "skipped");
+        string time = Seconds(report.Machine.Seconds);
+        var text = new StringBuilder();
+        using (var w = XmlWriter.Create(text, new XmlWriterSettings { Indent = true, Encoding = Encoding.UTF8, CheckCharacters = true }))
+        {
+            w.WriteStartDocument();
+            w.WriteStartElement("testsuites");
+            w.WriteAttributeString("name", "parity");
+            Counts(w, cases.Count, failures, errors, skipped, time);
+            w.WriteStartElement("testsuite");
+            w.WriteAttributeString("name", Clean(report.Scenario.Name));
+            Counts(w, cases.Count, failures, errors, skipped, time);
+            w.WriteAttributeString("timestamp", report.Machine.StartedUtc.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss", CultureInfo.InvariantCulture));
+            w.WriteStartElement("properties");
+            Property(w, "specHash", report.Scenario.SpecHash);
+            Property(w, "reference", report.Reference);
+            Property(w, "verdict", report.Verdict);
+            w.WriteEndElement();
+            foreach (var (c, b) in cases)
+            {
+                w.WriteStartElement("testcase");
+                w.WriteAttributeString("classname", Clean($"parity.{report.Scenario.Name}"));
+                w.WriteAttributeString("name", Clean($"{c.Backend} vs {c.Against}"));
+                w.WriteAttributeString("time", Seconds(b?.Seconds ?? 0));
+                switch (Outcome(c, b))
+                {
+                    case "failure":
+                        w.WriteStartElement("failure");
+                        w.WriteAttributeString("message", Clean(DivergenceText.Headline(c)));
+                        w.WriteAttributeString("type", "divergence");
+                        w.WriteString(Clean(DivergenceText.Describe(c, report.Findings)));
+                        w.WriteEndElement();
+                        break;
+                    case "error":
+                        w.WriteStartElement("error");
+                        w.WriteAttributeString("message", Clean(b?.Message ?? c.Message ?? DivergenceText.Headline(c)));
+                        w.WriteAttributeString("type", b?.Status ?? c.Verdict);
+                        w.WriteString(Clean(DivergenceText.Describe(c, report.Findings)));
+                        w.WriteEndElement();
+                        break;
+                    case "skipped":
+                        w.WriteStartElement("skipped");
+                        w.WriteAttributeString("message", Clean(b?.Message ?? "backend unavailable on this machine"));
+                        w.WriteEndElement();
+                        break;
+                }
+                if (b is not null && b.Mismatches.Count > 0)
+                {
+                    w.WriteElementString("system-out", Clean(string.Join("\n",
+                        b.Mismatches.Select(m => $"declared mismatch {m.Setting}: spec {m.Spec}, backend {m.Backend} (affects {string.Join(", ", m.Affects)})"))));
+                }
+                w.WriteEndElement();
+            }
+            w.WriteEndElement();
+            w.WriteEndElement();
+            w.WriteEndDocument();
+        }
+        return text.ToString().Replace("encoding=\"utf-16\"", "encoding=\"utf-8\"", StringComparison.Ordinal);
+    }
+
+    private static string Outcome(ComparisonReport c, BackendReport? b) =>
+        b?.Status == "unavailable" ? "skipped"
+        : c.Verdict == "diverge" ? "failure"
+        : c.Verdict == "error" || b?.Status == "failed" ? "error"
+        : "passed";
+
+    private static void Counts(XmlWriter w, int tests, int failures, int errors, int skipped, string time)
+    {
+        w.WriteAttributeString("tests", tests.ToString(CultureInfo.InvariantCulture));
+        w.WriteAttributeString("failures", failures.ToString(CultureInfo.InvariantCulture));
+        w.WriteAttributeString("errors", errors.ToString(CultureInfo.InvariantCulture));
+        w.WriteAttributeString("skipped", skipped.ToString(CultureInfo.InvariantCulture));
+        w.WriteAttributeString("time", time);
+    }
+
+    private static void Property(XmlWriter w, string name, string value)
+    {
+        w.WriteStartElement("property");
+        w.WriteAttributeString("name", name);
+        w.WriteAttributeString("value", Clean(value));
+        w.WriteEndElement();
+    }
+
+    private static string Seconds(double s) => s.ToString("F3", CultureInfo.InvariantCulture);
+
+    /// <summary>Drops characters XML 1.0 cannot carry (a worker message may hold control characters); XmlWriter escapes the rest.</summary>
+    internal static string Clean(string text) => string.Concat(text.Where(XmlConvert.IsXmlChar));
+}
