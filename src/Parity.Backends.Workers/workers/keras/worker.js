@@ -249,7 +249,7 @@ class Model {
     const wantProbes = want.has('outputGradient');
     const probes = wantProbes ? this.probesFor(x.shape[0]) : null;
     const trainable = this.params.filter(p => p.trainable).map(p => p.variable.read());
-    const yOneHot = tf.oneHot(tf.tensor1d(labels, 'int32'), this.calls.length ? this.outputWidth() : 0);
+    const yOneHot = tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), this.outputWidth()));
     let logitsValues = null;
     const { value, grads } = tf.variableGrads(() => {
       let h = x;
@@ -395,7 +395,10 @@ function handle(req) {
       const start = process.hrtime.bigint();
       try {
         const entries = model.step(x, req.labels, req.capture || []);
-        return { entries, computeMs: Number(process.hrtime.bigint() - start) / 1e6 };
+        const computeMs = Number(process.hrtime.bigint() - start) / 1e6;
+        // PARITY_WORKER_DEBUG=1 logs the live tensor count: it must stay flat over steps (no leak).
+        if (process.env.PARITY_WORKER_DEBUG === '1') log(`step ${req.step}: ${tf.memory().numTensors} live tensors`);
+        return { entries, computeMs };
       } finally {
         x.dispose();
       }
