@@ -64,6 +64,12 @@ public sealed record TensorCheck(int Step, RecordPhase Phase, TensorKey Key, Ten
     public string? Note { get; init; }
 
     /// <summary>
+    /// True for an eval tensor computed, directly or through other eval tensors, from a not-identifiable tensor
+    /// that differs (the running mean a drifting bias fed): its error includes that drift.
+    /// </summary>
+    public bool ThroughNotIdentifiable { get; init; }
+
+    /// <summary>
     /// For a failing check: true when every tensor it was computed from was compared and passed (the difference
     /// starts here), false when it is inherited from a failing upstream tensor or an upstream tensor was not
     /// captured. Null for a passing check.

@@ -33,8 +33,11 @@ public sealed class TolerancePolicy
     /// </summary>
     public const double DefaultEnvelopeFloor = 1e-5;
 
-    /// <summary>Default exponent of the step growth g(s) = (1 + s)^exponent: 0.5 is a random walk of independent rounding errors.</summary>
-    public const double DefaultGrowthExponent = 0.5;
+    /// <summary>
+    /// Default exponent of the step growth g(s) = (1 + s)^exponent. 1 (linear): measured float32 drift grows at
+    /// least linearly over the first steps of Adam training (0.5, a random walk, undershoots it by step 10).
+    /// </summary>
+    public const double DefaultGrowthExponent = 1;
 
     /// <summary>An absolute floor under every allowance, far below any float32 rounding, so an all-zero tensor can still fail.</summary>
     public const double AbsoluteFloor = 1e-30;
@@ -230,20 +233,27 @@ public sealed class TolerancePolicy
             kinds, EnvelopeMultiple, EnvelopeFloor, AbsoluteFloor, GrowthExponent);
     }
 
-    // Float32 defaults: about 20x the largest normwise error RMSE/RMS / g(s) of reference-f32 against reference
-    // measured on fixtures/synthetic-*.json over 50 steps (docs/tolerances.md has the figures and the command),
-    // so other float32 implementations (other summation orders) fit, while a 1e-3 change of one running
-    // variance at step 50 still scores above 1.
+    // Float32 defaults, from the largest normwise error RMSE/RMS / (1 + s) of reference-f32 against reference
+    // (docs/tolerances.md has the table and the command): about twice what fixtures/seed000-shared-bn.json
+    // reaches in 20 steps (ReLUs flipping at near ties, then Adam amplifying the difference), which is 10 to
+    // 10,000 times what fixtures/synthetic-*.json reach in 50. Running statistics stay tight enough that a
+    // 1e-3 change of one running variance is caught over 50 steps of the synthetic fixtures.
     private static Tolerance DefaultFloat32(TensorKind kind) => kind switch
     {
         // An accuracy moves in steps of 1/batch when one argmax flips at a near tie: judged in samples, not rounding.
         TensorKind.TrainAccuracy or TensorKind.EvalAccuracy => new Tolerance(0.05, 0),
-        // Measured up to 1.1e-6: a bias gradient is a sum over the batch with cancellation.
-        TensorKind.ParameterGradient or TensorKind.Parameter => new Tolerance(1e-8, 3e-5),
-        // Measured up to 1.1e-7: exponential averages of batch statistics are the smoothest tensors in a trace.
+        // Measured 2.4e-6 (seed000-shared-bn, step 20).
         TensorKind.RunningMean or TensorKind.RunningVariance => new Tolerance(1e-8, 5e-6),
-        // Forward, batch statistics, loss, output gradients, eval outputs and loss: measured up to 4.6e-7.
-        _ => new Tolerance(1e-8, 1e-5),
+        // Measured 5.4e-6.
+        TensorKind.BatchMean or TensorKind.BatchVariance => new Tolerance(1e-8, 1.5e-5),
+        // Measured 7.2e-7.
+        TensorKind.Loss => new Tolerance(1e-8, 1e-5),
+        // Measured 2.6e-5, 2.2e-5 and 1.8e-5.
+        TensorKind.Forward or TensorKind.Parameter or TensorKind.EvalLoss => new Tolerance(1e-8, 6e-5),
+        // Measured 2.8e-4: eval outputs read running statistics that lag the drifting weights.
+        TensorKind.EvalOutput => new Tolerance(1e-8, 6e-4),
+        // Measured 1.6e-3 and 9.9e-4: one flipped ReLU changes one gradient element by its full size.
+        _ => new Tolerance(1e-8, 4e-3),
     };
 
     // Two float64 implementations differ by summation order: float64 rounding is 2^-29 of float32's, so the

@@ -66,6 +66,7 @@ public static class TraceComparer
         private readonly Dictionary<TensorAt, TensorCheck> _byPlace = [];
         private readonly Dictionary<TensorKey, double> _envelopeError = [];
         private readonly List<string> _notIdentifiable = [];
+        private readonly HashSet<TensorAt> _tainted = [];
         private Divergence? _first;
         private int _steps;
         private IEnumerator<StepRecord>? _envelopeRecords;
@@ -213,6 +214,7 @@ public static class TraceComparer
 
             var status = CheckStatus.Checked;
             string? note = null;
+            bool tainted = false;
             if (dependencies.IsNotIdentifiable(at.Key))
             {
                 status = CheckStatus.NotIdentifiable;
@@ -223,15 +225,20 @@ public static class TraceComparer
                 status = CheckStatus.ExplainedByMismatch;
                 note = "declared convention mismatch: " + string.Join(", ", Explaining(kind));
             }
-            else if (!judgement.Passed && at.Phase == RecordPhase.Eval)
+            else if (at.Phase == RecordPhase.Eval)
             {
-                // Eval outputs read the running mean, which carries a not-identifiable bias's history; a failure
-                // whose only failing inputs are such tensors is that history, not an error.
+                // Eval outputs read the running mean, which carries a not-identifiable bias's history. That history
+                // flows down the eval pass (a tainted output may pass its own tolerance while the loss after it does
+                // not); a failure whose failing inputs are all such tensors, directly or through tainted ones that
+                // passed, is that history, not an error.
                 var upstream = Classify(at);
-                if (upstream.Failed.Count == 0 && upstream.NotIdentifiableFailed.Count > 0)
+                tainted = upstream.NotIdentifiableFailed.Count > 0 || upstream.Tainted.Count > 0;
+                if (tainted) _tainted.Add(at);
+                if (!judgement.Passed && tainted && upstream.Failed.Count == 0)
                 {
                     status = CheckStatus.NotIdentifiable;
-                    note = "only failing upstream: " + string.Join(", ", upstream.NotIdentifiableFailed) + " (not identifiable)";
+                    var sources = upstream.NotIdentifiableFailed.Concat(upstream.Tainted).Distinct();
+                    note = "failing only through not-identifiable upstream: " + string.Join(", ", sources);
                 }
             }
             return new TensorCheck(at.Step, at.Phase, at.Key, metrics, judgement.Passed, judgement.Score, status)
@@ -242,6 +249,7 @@ public static class TraceComparer
                 EnvelopeError = envelopeError,
                 Centered = centered,
                 Note = note,
+                ThroughNotIdentifiable = tainted,
             };
         }
 
@@ -272,7 +280,7 @@ public static class TraceComparer
 
         private Upstream Classify(TensorAt at)
         {
-            var result = new Upstream([], [], [], [], []);
+            var result = new Upstream([], [], [], [], [], []);
             foreach (var u in dependencies.Upstream(at))
             {
                 if (!_byPlace.TryGetValue(u, out var c) || c.Status == CheckStatus.Missing) result.Unknown.Add(u.Key);
@@ -281,13 +289,17 @@ public static class TraceComparer
                     result.NotIdentifiable.Add(u.Key);
                     if (!c.Passed) result.NotIdentifiableFailed.Add(u.Key);
                 }
-                else if (c.Passed) result.Passed.Add(u.Key);
+                else if (c.Passed)
+                {
+                    result.Passed.Add(u.Key);
+                    if (_tainted.Contains(u)) result.Tainted.Add(u.Key);
+                }
                 else result.Failed.Add(u.Key);
             }
             return result;
         }
 
         private sealed record Upstream(List<TensorKey> Passed, List<TensorKey> Unknown, List<TensorKey> Failed,
-            List<TensorKey> NotIdentifiable, List<TensorKey> NotIdentifiableFailed);
+            List<TensorKey> NotIdentifiable, List<TensorKey> NotIdentifiableFailed, List<TensorKey> Tainted);
     }
 }

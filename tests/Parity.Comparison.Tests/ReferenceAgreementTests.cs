@@ -73,7 +73,8 @@ public class ReferenceAgreementTests
         Assert.That(result.Verdict, Is.EqualTo(Verdict.Agree), () => Failures(result));
         Assert.That(result.Envelope, Is.Null, "a trace is not its own envelope");
         Assert.That(result.StepsCompared, Is.EqualTo(50));
-        Assert.That(result.Checks.Max(c => c.Status == CheckStatus.Checked ? c.Score : 0), Is.LessThan(0.5), "margin left for other float32 implementations");
+        var worst = result.Checks.Where(c => c.Status == CheckStatus.Checked && !c.ThroughNotIdentifiable).MaxBy(c => c.Score)!;
+        Assert.That(worst.Score, Is.LessThan(0.5), () => $"margin left for other float32 implementations: {worst.At} scores {worst.Score}");
     }
 
     [Test]
@@ -92,7 +93,7 @@ public class ReferenceAgreementTests
 
     [TestCase("synthetic-mlp-bn.json", "bn2", 50, -1)]
     [TestCase("synthetic-shared-bn.json", "bn", 50, -1)]
-    [TestCase("synthetic-mlp-bn.json", "bn1", 25, 7)]
+    [TestCase("synthetic-mlp-bn.json", "bn1", 10, 7)]
     public void A_relative_change_of_1e_3_in_one_running_variance_is_caught_as_the_origin(string fixture, string instance, int step, int element)
     {
         var (plan, f64, f32) = Fixture(fixture);

@@ -39,7 +39,7 @@ public class TolerancePolicyTests
     [Test]
     public void Without_an_envelope_the_tolerance_grows_with_the_step()
     {
-        var policy = TolerancePolicy.Create(new ToleranceOverrides(new Dictionary<string, (double, double)> { ["forward"] = (1e-6, 1e-4) }, null, null));
+        var policy = TolerancePolicy.Create(new ToleranceOverrides(new Dictionary<string, (double, double)> { ["forward"] = (1e-6, 1e-4) }, null, null), growthExponent: 0.5);
         Assert.That(policy.Growth(0), Is.EqualTo(1));
         Assert.That(policy.Growth(3), Is.EqualTo(2).Within(1e-12));
         var t = policy.ToleranceAt(TensorKind.Forward, 3, DType.Float32, DType.Float64, referenceRms: 2);
@@ -47,6 +47,12 @@ public class TolerancePolicyTests
         Assert.That(t.Rtol, Is.EqualTo(2e-4).Within(1e-15));
         var j = policy.Judge(Metrics(t.Atol * 1.01, 2), t, null);
         Assert.That((j.Rule, j.Passed), Is.EqualTo((JudgementRule.Tolerance, false)));
+    }
+
+    [Test]
+    public void The_default_growth_is_linear_in_the_step()
+    {
+        Assert.That(TolerancePolicy.Default.Growth(9), Is.EqualTo(10).Within(1e-12));
     }
 
     [Test]
