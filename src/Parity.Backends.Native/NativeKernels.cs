@@ -193,13 +193,14 @@ public sealed class NativeKernels<T> : IDisposable
 
     /// <summary>
     /// Mean softmax cross-entropy and accuracy into <paramref name="scalars"/> [2]; d(loss)/d(logits) into
-    /// <paramref name="dlogits"/> when present. One launch (one group).
+    /// <paramref name="dlogits"/> when present. One launch: one group of lanes x lanes threads (256 with CUDA's 16
+    /// lanes; one thread, so a sum over the rows in order, with one lane).
     /// </summary>
     public void SoftmaxCrossEntropy(ArrayView<T> logits, ArrayView<int> labels, ArrayView<T> dlogits, ArrayView<T> scalars, int n, int classes)
     {
         var shape = new LossShape { Rows = n, Classes = classes, WriteGradient = Present(dlogits) ? 1 : 0 };
         Count(1);
-        _loss(new KernelConfig(new Index1D(1), new Index1D(GroupReduction.Columns * ReductionLanes)), logits, labels, OrUnused(dlogits), scalars, shape,
+        _loss(new KernelConfig(new Index1D(1), new Index1D(ReductionLanes * ReductionLanes)), logits, labels, OrUnused(dlogits), scalars, shape,
             T.CreateChecked(n));
     }
 

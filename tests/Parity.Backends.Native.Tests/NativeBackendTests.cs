@@ -65,20 +65,20 @@ public sealed class NativeBackendTests
             Assert.That(state.Find(expected.Key.Kind, expected.Key.Site)!.Data, Is.EqualTo(expected.Value.Data), expected.Key.ToString());
     }
 
-    [TestCase("synthetic-mlp-bn.json", "float32")]
-    [TestCase("synthetic-shared-bn.json", "float32")]
-    [TestCase("synthetic-layernorm-sgd.json", "float32")]
-    [TestCase("synthetic-shared-bn.json", "float64")]
-    public void Native_agrees_with_the_reference_over_50_steps(string fixture, string dtype)
+    [TestCase("synthetic-mlp-bn.json", "float32", 50)]
+    [TestCase("synthetic-shared-bn.json", "float32", 50)]
+    [TestCase("synthetic-layernorm-sgd.json", "float32", 50)]
+    [TestCase("synthetic-shared-bn.json", "float64", 20)]
+    public void Native_agrees_with_the_reference(string fixture, string dtype, int steps)
     {
-        var plan = TinySpecs.Plan(fixture, 50, dtype);
+        var plan = TinySpecs.Plan(fixture, steps, dtype);
         var reference = Run(plan, ReferenceBackend.Float64(), DType.Float64, "reference");
         var envelope = Run(plan, ReferenceBackend.Float32(), DType.Float32, "reference-f32");
         var native = Run(plan, new NativeBackend(), DTypes.TryParse(dtype)!.Value, "native");
 
         var result = TraceComparer.Compare(TraceReader.Open(reference), TraceReader.Open(native), plan.Graph, TolerancePolicy.Default,
             TraceReader.Open(envelope));
-        Assert.That(result.StepsCompared, Is.GreaterThanOrEqualTo(50));
+        Assert.That(result.StepsCompared, Is.GreaterThanOrEqualTo(steps));
         Assert.That(result.Verdict, Is.EqualTo(Verdict.Agree),
             () => $"first divergence: {result.FirstDivergence?.Origin}; {result.Message}");
     }

@@ -9,11 +9,12 @@ namespace Parity.Backends.Native.Tests;
 
 /// <summary>
 /// Every kernel against <see cref="ReferenceOps"/> on the CPU accelerator, op by op. Shapes are not multiples of the
-/// 16 x 16 tile or of the 16 reduction columns, so partial tiles and idle threads are exercised; float32 runs with
-/// the CPU accelerator's 4 reduction lanes, float64 with CUDA's 16 (the multi-level tree).
+/// 16 x 16 tile or of the 16 reduction columns, so partial tiles and idle threads are exercised. Reduction lanes:
+/// 1 (the CPU accelerator's sequential sums), 16 (CUDA's four-level trees) and 4.
 /// </summary>
-[TestFixture(typeof(float), 4)]
-[TestFixture(typeof(double), 16)]
+[TestFixture(typeof(float), 1)]
+[TestFixture(typeof(float), 16)]
+[TestFixture(typeof(double), 4)]
 public sealed class NativeKernelsTests<T>(int lanes)
     where T : unmanaged, IFloatingPointIeee754<T>
 {

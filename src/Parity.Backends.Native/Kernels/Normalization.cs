@@ -162,7 +162,8 @@ public static class Normalization
         T g = shape.Affine != 0 ? gamma[f] : T.One;
         if (shape.WriteInputGradient != 0)
         {
-            T scale = g / T.Sqrt(batchVariance[f] + c.Eps) * c.InverseCount;
+            // Rounded as the reference forms it: 1 / (sqrt(var + eps) N), times gamma.
+            T scale = T.One / (T.Sqrt(batchVariance[f] + c.Eps) * c.Count) * g;
             for (int i = lane; i < rows; i += lanes)
             {
                 int at = i * features + f;
@@ -182,7 +183,7 @@ public static class Normalization
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int f = index % shape.Features;
-        T xhat = (input[index] - runningMean[f]) / T.Sqrt(runningVariance[f] + c.Eps);
+        T xhat = (input[index] - runningMean[f]) * (T.One / T.Sqrt(runningVariance[f] + c.Eps));
         T y = shape.Affine != 0 ? gamma[f] * xhat + beta[f] : xhat;
         output[index] = y;
         if (shape.Relu != 0) reluOutput[index] = y > T.Zero ? y : T.Zero;
@@ -246,7 +247,7 @@ public static class Normalization
         }
         (sumG, sumGXhat) = GroupReduction.SumLanes2(first, second, sumG, sumGXhat);
         if (features == 0) return;
-        T scale = inverseStd[row] * c.InverseCount;
+        T scale = inverseStd[row] / c.Count;
         for (int j = lane; j < features; j += lanes)
         {
             T g = shape.Affine != 0 ? outputGradient[start + j] * gamma[j] : outputGradient[start + j];
