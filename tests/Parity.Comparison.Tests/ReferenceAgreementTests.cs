@@ -113,6 +113,7 @@ public class ReferenceAgreementTests
             var first = result.FirstDivergence!;
             Assert.That((first.Step, first.Key, first.IsOrigin), Is.EqualTo((step, key, true)), () => Failures(result));
             Assert.That(first.Origin.Rule, Is.EqualTo(envelope is null ? JudgementRule.Tolerance : JudgementRule.Envelope));
+            TestContext.Out.WriteLine($"{fixture} {key}@{step} element {element}, {first.Origin.Rule}: score {first.Origin.Score:F2}");
         }
     }
 
