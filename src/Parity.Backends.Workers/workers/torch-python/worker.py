@@ -325,7 +325,7 @@ def main():
     for line in sys.stdin.buffer:
         if not line.strip():
             continue
-        req_id = None
+        req_id, req = None, None
         try:
             req = json.loads(line)
             req_id = req.get("id")
