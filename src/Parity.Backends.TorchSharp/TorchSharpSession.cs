@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Parity.Data;
 using Parity.Planning;
 using Parity.Specs;
@@ -300,9 +301,11 @@ internal sealed class TorchSharpSession : IBackendSession
     {
         var host = tensor.detach().cpu().contiguous();
         int[] shape = host.shape.Select(d => checked((int)d)).ToArray();
+        // One block copy of the native buffer: TensorAccessor.ToArray walks element by element.
+        var bytes = host.bytes;
         return _dtype == DType.Float32
-            ? ParityTensor.FromFloats(host.data<float>().ToArray(), shape)
-            : ParityTensor.FromDoubles(host.data<double>().ToArray(), shape);
+            ? ParityTensor.FromFloats(MemoryMarshal.Cast<byte, float>(bytes), shape)
+            : ParityTensor.FromDoubles(MemoryMarshal.Cast<byte, double>(bytes), shape);
     }
 
     private double Scalar(TorchTensor scalar) => _dtype == DType.Float32 ? scalar.item<float>() : scalar.item<double>();
