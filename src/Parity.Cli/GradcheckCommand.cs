@@ -21,9 +21,12 @@ internal static class GradcheckCommand
             w.WriteLine($"{plan.Spec.Name}: gradient check on the batch of step {step} (float64, central differences)");
             foreach (var r in GradientCheck.Run(plan, step))
             {
-                bool pass = r.RelativeError <= threshold;
+                // A bias whose every call feeds batchnorm has a true gradient of zero: its relative error compares
+                // rounding noise with rounding noise, so it is shown but kept out of the verdict.
+                bool pass = r.RelativeError <= threshold || !r.Identifiable;
                 allPass &= pass;
-                w.WriteLine($"  {r.Tensor,-24} rel error {r.RelativeError.ToString("0.00e+00", CultureInfo.InvariantCulture)}  ({r.Elements} elements)  {(pass ? "ok" : "FAIL")}");
+                string verdict = !r.Identifiable ? "not identifiable (gradient is zero)" : pass ? "ok" : "FAIL";
+                w.WriteLine($"  {r.Tensor,-24} rel error {r.RelativeError.ToString("0.00e+00", CultureInfo.InvariantCulture)}  ({r.Elements} elements)  {verdict}");
             }
         }
         w.WriteLine(allPass ? $"all relative errors <= {threshold:g}" : $"some relative errors exceed {threshold:g}");

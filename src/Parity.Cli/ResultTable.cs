@@ -24,6 +24,8 @@ internal static class ResultTable
         foreach (var b in report.Backends)
             foreach (var m in b.Mismatches) w.WriteLine($"  {b.Name} declares: {m.Setting}: spec {m.Spec}, backend {m.Backend}");
         foreach (var c in report.Comparisons.Where(c => c.Message is not null)) w.WriteLine($"  {c.Backend}: {c.Message}");
+        foreach (var a in report.Arbitration)
+            w.WriteLine($"  onnxruntime on {a.Backend}'s checkpoint (step {a.Step}): {a.Verdict}{(a.Message is null ? "" : ": " + a.Message)}");
         foreach (var f in report.Findings) w.WriteLine($"  finding [{f.Cause}] {f.Backend} at {f.Location}: {f.Summary}");
         w.WriteLine($"verdict: {report.Verdict}");
     }

@@ -1,25 +1,42 @@
 using Parity.Backends;
+using Parity.Backends.Native;
+using Parity.Backends.OnnxRuntime;
 using Parity.Backends.Reference;
+using Parity.Backends.TorchSharp;
+using Parity.Backends.Workers;
 using Parity.Tensors;
 
 namespace Parity.Harness;
 
-/// <summary>The built-in backends, registered in one place; <c>--worker NAME=COMMAND</c> adds more the same way.</summary>
+/// <summary>
+/// The built-in backends, registered in one place (docs/backends.md). <c>--worker NAME=COMMAND</c> backends are
+/// registered the same way, after the built-ins.
+/// </summary>
 public static class BackendCatalog
 {
-    /// <summary>A registry holding every built-in backend plus the given workers.</summary>
+    /// <summary>A registry holding every built-in backend plus the given <c>NAME=COMMAND</c> workers.</summary>
     public static BackendRegistry Create(IEnumerable<string>? workers = null)
     {
         var registry = new BackendRegistry()
             .Add(ReferenceBackend.Float64Name, ReferenceBackend.Float64, DType.Float64)
-            .Add(ReferenceBackend.Float32Name, ReferenceBackend.Float32, DType.Float32);
+            .Add(ReferenceBackend.Float32Name, ReferenceBackend.Float32, DType.Float32)
+            .Add(TorchSharpBackend.BackendName, () => new TorchSharpBackend())
+            .Add(NativeBackend.BackendName, () => new NativeBackend())
+            .AddBuiltInWorkers()
+            .Add(OnnxArbitration.BackendName, () => new OnnxRuntimeBackend());
         foreach (string w in workers ?? [])
         {
-            int eq = w.IndexOf('=');
-            if (eq <= 0 || eq == w.Length - 1) throw new UsageException($"--worker '{w}': expected NAME=COMMAND");
-            string name = w[..eq];
-            if (registry.Contains(name)) throw new UsageException($"--worker '{w}': a backend named '{name}' already exists");
-            throw new UsageException("--worker needs the worker backend, which this build does not include");
+            IBackend worker;
+            try
+            {
+                worker = WorkerRegistry.FromOption(w);
+            }
+            catch (ArgumentException e)
+            {
+                throw new UsageException(e.Message);
+            }
+            if (registry.Contains(worker.Name)) throw new UsageException($"--worker '{w}': a backend named '{worker.Name}' already exists");
+            registry.Add(worker.Name, () => WorkerRegistry.FromOption(w));
         }
         return registry;
     }

@@ -70,8 +70,17 @@ public static class RunPipeline
         var matrix = PairwiseReport(completed, plan, policy,
             float32Reference is { Status: RunStatus.Completed } ? TraceReader.Open(float32Reference.TraceDirectory) : null);
         var report = ReportBuilder.Build(plan, request.SpecPath, request.Reference, runs, comparisons, matrix, policy.Describe(), started, request.OutDirectory);
+        if (request.Backends.Contains(OnnxArbitration.BackendName))
+            report = WithArbitration(report, OnnxArbitration.Check(plan, runs.Where(r => !r.Auxiliary).Select(r => r.Run), policy));
         foreach (var exporter in ReportExporters.All) exporter.Export(report, request.OutDirectory);
         return report;
+    }
+
+    // An arbiter divergence is a divergence of the run; an arbiter that could not judge is an error.
+    private static RunReport WithArbitration(RunReport report, IReadOnlyList<ArbiterReport> arbitration)
+    {
+        int exit = Math.Max(report.ExitCode, arbitration.Any(a => a.Verdict == "error") ? 2 : arbitration.Any(a => a.Verdict == "diverge") ? 1 : 0);
+        return report with { Arbitration = arbitration, ExitCode = exit, Verdict = exit switch { 0 => "agree", 1 => "diverge", _ => "error" } };
     }
 
     private sealed record Selection(string Display, DType DType, bool Auxiliary, Func<IBackend> Create);
@@ -90,7 +99,7 @@ public static class RunPipeline
             if (chosen.All(c => c.Display != display)) chosen.Add(new Selection(display, dtype, false, () => registry.Create(name)));
         }
         Add(request.Reference);
-        foreach (string b in request.Backends) Add(b);
+        foreach (string b in request.Backends.Where(b => b != OnnxArbitration.BackendName)) Add(b);
         if (chosen.Count < 2) throw new UsageException($"nothing to compare: give at least one backend besides the reference '{request.Reference}'");
         if (chosen[0].DType == DType.Float64)
         {
