@@ -35,7 +35,8 @@ public static class TraceComparer
         ArgumentNullException.ThrowIfNull(graph);
         ArgumentNullException.ThrowIfNull(policy);
         if (envelope is not null && (SameDirectory(envelope, actual) || SameDirectory(envelope, expected))) envelope = null;
-        var mismatches = declared ?? actual.Header.Mismatches.Concat(expected.Header.Mismatches).Distinct().ToList();
+        var mismatches = declared ?? actual.Header.Mismatches.Concat(expected.Header.Mismatches)
+            .DistinctBy(m => (m.Setting, m.Spec, m.Backend, string.Join(",", m.Affects))).ToList();
         return new Comparison(expected, actual, new TensorDependencies(graph), policy, envelope, mismatches).Run();
     }
 
