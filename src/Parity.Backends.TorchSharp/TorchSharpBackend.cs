@@ -61,7 +61,21 @@ public sealed class TorchSharpBackend : IBackend
         ArgumentNullException.ThrowIfNull(options);
         var probe = s_probe.Value;
         if (!probe.Loaded) throw new BackendException(probe.Reason);
+        ApplyThreadSetting();
         return new TorchSharpSession(plan, options, ChooseDevice(options.Device, probe.CudaAvailable));
+    }
+
+    /// <summary>
+    /// <c>PARITY_TORCH_THREADS=N</c> sets libtorch's intra-op thread count (process-wide). On a loaded 2-core
+    /// machine its spinning OpenMP workers made a step 30x slower with 2 threads than with 1 (docs/torchsharp.md).
+    /// </summary>
+    private static void ApplyThreadSetting()
+    {
+        string? text = Environment.GetEnvironmentVariable("PARITY_TORCH_THREADS");
+        if (string.IsNullOrWhiteSpace(text)) return;
+        if (!int.TryParse(text, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out int threads) || threads < 1)
+            throw new BackendException($"PARITY_TORCH_THREADS='{text}': expected a whole number of threads, 1 or more");
+        if (torch.get_num_threads() != threads) torch.set_num_threads(threads);
     }
 
     private static torch.Device ChooseDevice(string? requested, bool cudaAvailable) => requested?.ToLowerInvariant() switch

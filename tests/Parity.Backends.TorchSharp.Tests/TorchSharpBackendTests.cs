@@ -165,6 +165,23 @@ public sealed class TorchSharpBackendTests
     }
 
     [Test]
+    public void AnInvalidThreadCountIsABackendErrorNamingTheVariable()
+    {
+        TestScenarios.RequireLibTorch();
+        var plan = Planner.Build(TestScenarios.Fixture("synthetic-mlp-bn"), stepsOverride: 1);
+        Environment.SetEnvironmentVariable("PARITY_TORCH_THREADS", "two");
+        try
+        {
+            var error = Assert.Throws<BackendException>(() => new TorchSharpBackend().Open(plan, new BackendOptions(DType.Float32, "cpu")));
+            Assert.That(error!.Message, Does.Contain("PARITY_TORCH_THREADS='two'"));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("PARITY_TORCH_THREADS", null);
+        }
+    }
+
+    [Test]
     public void MemoryStaysFlatOverAThousandSteps()
     {
         TestScenarios.RequireLibTorch();
