@@ -154,7 +154,7 @@ public class WorkerConformanceTests(string workerName)
 
     [TestCase("synthetic-shared-bn.json", 10)]
     [TestCase("synthetic-layernorm-sgd.json", 10)]
-    [TestCase("seed000-shared-bn.json", 20, Category = "FashionMnist", Explicit = true, Reason = "Fashion-MNIST 784-100-100-10 batch 1000: slow; both float32 frameworks currently sit ~1e-3 off float64 from step 2, beyond the float32 reference envelope (see the issue 5 report)")]
+    [TestCase("seed000-shared-bn.json", 20, Category = "FashionMnist", Explicit = true, Reason = "Fashion-MNIST 784-100-100-10 batch 1000: slow, and it fails this rms envelope: at step 2 both float32 frameworks flip one ReLU mask near 0 (bn#2 output element 16880) that the float32 reference does not, a float32 kink effect the comparison project must tolerate")]
     public void Agrees_with_the_reference_on_a_shared_batchnorm_and_on_layernorm_with_sgd(string fixture, int steps)
     {
         var plan = Planner.Build(SpecLoader.LoadFile(TestPaths.Fixture(fixture)), steps);
