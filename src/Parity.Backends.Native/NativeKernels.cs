@@ -14,7 +14,6 @@ namespace Parity.Backends.Native;
 public sealed class NativeKernels<T> : IDisposable
     where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private readonly Accelerator _accelerator;
     private readonly MemoryBuffer1D<T, Stride1D.Dense> _unused;
     private readonly Action<KernelConfig, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ProductShape> _product;
     private readonly Action<KernelConfig, BatchNormTrainViews<T>, NormShape, NormScalars<T>> _batchNormTrain;
@@ -36,10 +35,10 @@ public sealed class NativeKernels<T> : IDisposable
     /// </param>
     public NativeKernels(Accelerator accelerator, int reductionLanes)
     {
+        ArgumentNullException.ThrowIfNull(accelerator);
         const int maxLanes = GroupReduction.MaxThreads / GroupReduction.Columns;
         if (reductionLanes < 1 || reductionLanes > maxLanes || (reductionLanes & (reductionLanes - 1)) != 0)
             throw new ArgumentOutOfRangeException(nameof(reductionLanes), $"{reductionLanes} is not a power of two in 1..{maxLanes}");
-        _accelerator = accelerator;
         ReductionLanes = reductionLanes;
         _unused = accelerator.Allocate1D<T>(1);
         _product = accelerator.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ProductShape>(TiledProduct.Product);
