@@ -41,6 +41,7 @@ internal static class SampleReports
                 new FindingReport("shared-stateful-instance", "torchsharp", "bn", "one batchnorm instance is called at two sites " + ScriptAttack,
                     new Dictionary<string, object?> { ["calls"] = 2, ["evalGap"] = 0.18, ["note"] = AttributeAttack }, "give each call its own instance"),
             ],
+            Arbitration = [new ArbiterReport("torchsharp", 4, "diverge", "eval outputs differ " + AttributeAttack, [new ArbiterTensor("evalOutput:l2", 0.1, 0.2, 5, false)])],
             Series =
             [
                 new SeriesReport("reference", "loss", [1, 2, 3, 4], [1.6, 1.4, 1.2, 1.0]),

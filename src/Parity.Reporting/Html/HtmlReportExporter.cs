@@ -62,6 +62,7 @@ public sealed class HtmlReportExporter : IReportExporter
         Heatmaps(h, report);
         Curves(h, report);
         Matrix(h, report);
+        Arbitration(h, report);
         h.Append("<section><h2>Tolerance policy</h2><pre>").Append(E(JsonSerializer.Serialize(report.TolerancePolicy, ReportWriter.Json))).Append("</pre></section>\n");
         h.Append("<footer>Parity report format ").Append(E(report.Format)).Append(" v").Append(report.Version)
             .Append(" &middot; Parity ").Append(E(report.Machine.Parity)).Append(" &middot; the machine-readable truth is report.json beside this file.</footer>\n");
@@ -232,6 +233,21 @@ public sealed class HtmlReportExporter : IReportExporter
         h.Append("</tbody></table></section>\n");
     }
 
+    private static void Arbitration(StringBuilder h, RunReport report)
+    {
+        if (report.Arbitration.Count == 0) return;
+        h.Append("<section><h2>ONNX Runtime arbitration</h2><table id=\"arbitration\" class=\"grid\"><thead><tr><th>backend</th><th>step</th><th>verdict</th>")
+            .Append("<th>failing tensors</th><th>message</th></tr></thead><tbody>");
+        foreach (var a in report.Arbitration)
+        {
+            h.Append("<tr><td>").Append(E(a.Backend)).Append("</td><td>").Append(a.Step).Append("</td><td><span class=\"badge ").Append(VerdictClass(a.Verdict)).Append("\">")
+                .Append(E(a.Verdict)).Append("</span></td><td>")
+                .Append(E(string.Join(", ", a.Tensors.Where(t => !t.Passed).Select(t => $"{t.Tensor} (max abs {F(t.MaxAbs)}, score {F(t.Score)})"))))
+                .Append("</td><td>").Append(E(a.Message)).Append("</td></tr>");
+        }
+        h.Append("</tbody></table></section>\n");
+    }
+
     /// <summary>HTML-encodes text for element content and quoted attribute values.</summary>
     internal static string E(string? text) => WebUtility.HtmlEncode(text ?? "");
 
@@ -282,7 +298,7 @@ public sealed class HtmlReportExporter : IReportExporter
         table.evidence th,table.evidence td{padding:2px 10px 2px 0;text-align:left}table.evidence th{color:#5a6678;font-weight:500}
         .plots{display:flex;flex-wrap:wrap;gap:10px}
         figure.plot{margin:0;background:#fff;border:1px solid #e3e8ef;border-radius:6px;padding:4px;overflow-x:auto}
-        figure.heatmap{margin:10px 0}figure.heatmap svg image{image-rendering:pixelated}
+        figure.heatmap{margin:10px 0}figure.heatmap svg,figure.heatmap svg *{image-rendering:pixelated}
         pre{background:#fff;border:1px solid #e3e8ef;border-radius:6px;padding:10px;font-size:12px;max-height:320px;overflow:auto}
         footer{margin:28px 0 8px;color:#8a96a8;font-size:12px}
         """;

@@ -12,6 +12,9 @@ internal static class ReportPlots
     /// <summary>Heatmap colour range in log10(score): 1e-3 (far inside tolerance) to 1e2 (a hundred times over).</summary>
     internal const double LogScoreMin = -3, LogScoreMax = 2;
 
+    /// <summary>Most heatmap cells drawn as SVG rectangles.</summary>
+    private const int MaxVectorCells = 6000;
+
     /// <summary>Pixel height of one heatmap row.</summary>
     private const int RowHeight = 13;
 
@@ -64,6 +67,9 @@ internal static class ReportPlots
         map.NaNCellColor = Colors.Transparent;
         map.Extent = new CoordinateRect(0, columns, 0, rows);
         map.Smooth = false;
+        // Vector cells are exact at any zoom; past a few thousand cells they make the page heavy, so large maps stay a
+        // bitmap (the page's CSS keeps it pixelated).
+        if (rows * columns <= MaxVectorCells) map.RenderStrategy = new ScottPlot.Plottables.Heatmap.RenderStrategies.Rectangles();
         return map;
     }
 

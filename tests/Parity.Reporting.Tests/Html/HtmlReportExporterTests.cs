@@ -39,6 +39,7 @@ public sealed class HtmlReportExporterTests
         Assert.That(html, Does.Contain("shared-stateful-instance").And.Contain("give each call its own instance"));
         Assert.That(html, Does.Contain("layers[bn].runningVariance"));
         Assert.That(html, Does.Contain("<table id=\"matrix\""));
+        Assert.That(html, Does.Contain("<table id=\"arbitration\"").And.Contain("evalOutput:l2 (max abs 0.1, score 5)"));
         Assert.That(html, Does.Contain("node is not installed"));
     }
 
