@@ -57,6 +57,13 @@ public sealed record TensorCheck(int Step, RecordPhase Phase, TensorKey Key, Ten
     /// <summary>E(s) under the envelope rule: the largest envelope RMSE of this tensor so far; null otherwise.</summary>
     public double? EnvelopeError { get; init; }
 
+    /// <summary>
+    /// Elements of an output gradient left out because the two traces put the ReLU's input on opposite sides of zero
+    /// there (a value within rounding of the kink; the gradient element then differs by its whole size in exact
+    /// arithmetic too). Reported, never hidden: the count is in the check and its note.
+    /// </summary>
+    public int KinkFlips { get; init; }
+
     /// <summary>True when both tensors were column-centered first (the output of a linear call with a not-identifiable bias).</summary>
     public bool Centered { get; init; }
 

@@ -93,6 +93,18 @@ public sealed class TensorDependencies
     public bool IsCentered(TensorKey key) =>
         key.Kind is TensorKind.Forward or TensorKind.EvalOutput && _centeredCalls.Contains(key.Site);
 
+    /// <summary>
+    /// For the output gradient of a call whose next call is a ReLU: that call's id, whose forward output decides the
+    /// ReLU mask (dL/dx = dL/dy * [x &gt; 0]); null otherwise. Where two traces put an element of that output on
+    /// opposite sides of zero (a value within rounding of the kink), the gradient element legitimately differs by its
+    /// whole size.
+    /// </summary>
+    public string? ReluMaskSource(TensorKey key)
+    {
+        if (key.Kind != TensorKind.OutputGradient || !_callIndex.TryGetValue(key.Site, out int i)) return null;
+        return i + 1 < _graph.Calls.Count && _graph.Calls[i + 1].Layer is ReluSpec ? key.Site : null;
+    }
+
     /// <summary>A sort key for comparison order within one record; unknown sites sort last within their group.</summary>
     public (int Group, int Index) Rank(TensorKey key)
     {

@@ -28,16 +28,33 @@ public static class TraceComparer
     /// trace headers.
     /// </param>
     public static ComparisonResult Compare(TraceReader expected, TraceReader actual, ModelGraph graph, TolerancePolicy policy,
-        TraceReader? envelope = null, IReadOnlyList<ConventionMismatch>? declared = null)
+        TraceReader? envelope = null, IReadOnlyList<ConventionMismatch>? declared = null) =>
+        Compare(expected, actual, graph, policy, envelope is null ? [] : [envelope], declared);
+
+    /// <summary>
+    /// Compares <paramref name="actual"/> against <paramref name="expected"/> with several envelope traces: independent
+    /// float32 trajectories of the same math (e.g. the float32 reference and its batch-permuted twin). A tensor's
+    /// envelope error is the largest over them, so one trajectory's lucky cancellation on a scalar such as the loss
+    /// does not set the bound. Envelopes that are <paramref name="actual"/> or <paramref name="expected"/> are ignored.
+    /// </summary>
+    /// <param name="expected">The trace judged correct.</param>
+    /// <param name="actual">The trace under test.</param>
+    /// <param name="graph">The model both traces ran.</param>
+    /// <param name="policy">Tolerances.</param>
+    /// <param name="envelopes">Envelope traces (possibly none).</param>
+    /// <param name="declared">Declared convention mismatches; when null, those of both trace headers.</param>
+    public static ComparisonResult Compare(TraceReader expected, TraceReader actual, ModelGraph graph, TolerancePolicy policy,
+        IReadOnlyList<TraceReader> envelopes, IReadOnlyList<ConventionMismatch>? declared = null)
     {
         ArgumentNullException.ThrowIfNull(expected);
         ArgumentNullException.ThrowIfNull(actual);
         ArgumentNullException.ThrowIfNull(graph);
         ArgumentNullException.ThrowIfNull(policy);
-        if (envelope is not null && (SameDirectory(envelope, actual) || SameDirectory(envelope, expected))) envelope = null;
+        ArgumentNullException.ThrowIfNull(envelopes);
+        var usable = envelopes.Where(v => !SameDirectory(v, actual) && !SameDirectory(v, expected)).ToList();
         var mismatches = declared ?? actual.Header.Mismatches.Concat(expected.Header.Mismatches)
             .DistinctBy(m => (m.Setting, m.Spec, m.Backend, string.Join(",", m.Affects))).ToList();
-        return new Comparison(expected, actual, new TensorDependencies(graph), policy, envelope, mismatches).Run();
+        return new Comparison(expected, actual, new TensorDependencies(graph), policy, usable, mismatches).Run();
     }
 
     private static bool SameDirectory(TraceReader a, TraceReader b) =>
@@ -59,7 +76,7 @@ public static class TraceComparer
     }
 
     private sealed class Comparison(TraceReader expected, TraceReader actual, TensorDependencies dependencies, TolerancePolicy policy,
-        TraceReader? envelope, IReadOnlyList<ConventionMismatch> mismatches)
+        IReadOnlyList<TraceReader> envelopes, IReadOnlyList<ConventionMismatch> mismatches)
     {
         private static readonly HashSet<TensorKind> Scalars = [TensorKind.Loss, TensorKind.TrainAccuracy, TensorKind.EvalLoss, TensorKind.EvalAccuracy];
 
@@ -70,15 +87,40 @@ public static class TraceComparer
         private readonly HashSet<TensorAt> _tainted = [];
         private Divergence? _first;
         private int _steps;
-        private IEnumerator<StepRecord>? _envelopeRecords;
-        private StepRecord? _envelopeCurrent;
+        private readonly List<(IEnumerator<StepRecord> Records, StepRecord? Current)> _envelopes = [];
+        private Dictionary<TensorKey, Tensor> _expectedRecord = [];
+        private Dictionary<TensorKey, Tensor> _actualRecord = [];
 
         public ComparisonResult Run()
         {
             string? message = Problem(actual, "actual") ?? Problem(expected, "expected");
-            _envelopeRecords = envelope?.Records().GetEnumerator();
-            _envelopeCurrent = Advance(_envelopeRecords);
-            using (_envelopeRecords)
+            foreach (var envelope in envelopes)
+            {
+                var records = envelope.Records().GetEnumerator();
+                _envelopes.Add((records, Advance(records)));
+            }
+            try
+            {
+                CompareAll();
+            }
+            finally
+            {
+                foreach (var (records, _) in _envelopes) records.Dispose();
+            }
+
+            int failed = _checks.Count(c => c.CountsAsFailure);
+            var verdict = message is not null ? Verdict.Error : failed > 0 ? Verdict.Diverge : Verdict.Agree;
+            return new ComparisonResult(expected.Header.Backend, actual.Header.Backend, verdict, message, _first, _steps,
+                _checks.Count(c => c.Status != CheckStatus.Missing), failed, _checks, _notIdentifiable)
+            {
+                Envelope = envelopes.Count == 0 ? null : string.Join("+", envelopes.Select(v => v.Header.Backend)),
+                Policy = policy.Describe(),
+                Mismatches = mismatches,
+            };
+        }
+
+        private void CompareAll()
+        {
             using (var e = expected.Records().GetEnumerator())
             using (var a = actual.Records().GetEnumerator())
             {
@@ -108,16 +150,6 @@ public static class TraceComparer
                     }
                 }
             }
-
-            int failed = _checks.Count(c => c.CountsAsFailure);
-            var verdict = message is not null ? Verdict.Error : failed > 0 ? Verdict.Diverge : Verdict.Agree;
-            return new ComparisonResult(expected.Header.Backend, actual.Header.Backend, verdict, message, _first, _steps,
-                _checks.Count(c => c.Status != CheckStatus.Missing), failed, _checks, _notIdentifiable)
-            {
-                Envelope = envelope?.Header.Backend,
-                Policy = policy.Describe(),
-                Mismatches = mismatches,
-            };
         }
 
         private static string? Problem(TraceReader trace, string role) => trace.Header.Status switch
@@ -135,11 +167,18 @@ public static class TraceComparer
 
         private static bool Captured(StepRecord r) => r.Phase == RecordPhase.Initial || r.Entries.Any(e => !Scalars.Contains(e.Key.Kind));
 
-        private StepRecord? EnvelopeFor(int step, RecordPhase phase)
+        // Each envelope's record for (step, phase), advancing each stream past earlier records.
+        private List<StepRecord> EnvelopesFor(int step, RecordPhase phase)
         {
-            while (_envelopeCurrent is not null && Order(_envelopeCurrent).CompareTo((step, (int)phase)) < 0)
-                _envelopeCurrent = Advance(_envelopeRecords);
-            return _envelopeCurrent is not null && Order(_envelopeCurrent) == (step, (int)phase) ? _envelopeCurrent : null;
+            var found = new List<StepRecord>();
+            for (int i = 0; i < _envelopes.Count; i++)
+            {
+                var (records, current) = _envelopes[i];
+                while (current is not null && Order(current).CompareTo((step, (int)phase)) < 0) current = Advance(records);
+                _envelopes[i] = (records, current);
+                if (current is not null && Order(current) == (step, (int)phase)) found.Add(current);
+            }
+            return found;
         }
 
         private void CompareRecords(int step, RecordPhase phase, StepRecord? e, StepRecord? a)
@@ -147,7 +186,9 @@ public static class TraceComparer
             if (e is not null && a is not null && phase == RecordPhase.Train) _steps++;
             var expectedTensors = Index(e);
             var actualTensors = Index(a);
-            var envelopeTensors = Index(EnvelopeFor(step, phase));
+            _expectedRecord = expectedTensors;
+            _actualRecord = actualTensors;
+            var envelopeTensors = EnvelopesFor(step, phase).Select(Index).ToList();
             foreach (var key in dependencies.InOrder(expectedTensors.Keys.Union(actualTensors.Keys)))
             {
                 var at = new TensorAt(step, phase, key);
@@ -155,7 +196,7 @@ public static class TraceComparer
                 var ta = actualTensors.GetValueOrDefault(key);
                 if (te is not null && ta is not null)
                 {
-                    Add(Judge(at, te, ta, envelopeTensors.GetValueOrDefault(key)));
+                    Add(Judge(at, te, ta, envelopeTensors.Where(v => v.ContainsKey(key)).Select(v => (v[key], v)).ToList()));
                 }
                 else if (te is not null)
                 {
@@ -188,27 +229,63 @@ public static class TraceComparer
                 Note = note,
             };
 
-        private TensorCheck Judge(TensorAt at, Tensor expectedTensor, Tensor actualTensor, Tensor? envelopeTensor)
+        // Elements where expected and actual forward outputs of the ReLU's input fall on opposite sides of zero; null
+        // when the tensor is not such an output gradient, a forward output is not captured, or nothing flipped.
+        private bool[]? KinkMask(TensorKey key, Dictionary<TensorKey, Tensor> other)
         {
+            if (dependencies.ReluMaskSource(key) is not { } site) return null;
+            var forward = new TensorKey(TensorKind.Forward, site);
+            if (!_expectedRecord.TryGetValue(forward, out var fe) || !other.TryGetValue(forward, out var fa) || !fe.SameShape(fa)) return null;
+            var mask = new bool[fe.Length];
+            bool any = false;
+            for (int i = 0; i < mask.Length; i++) any |= mask[i] = fe.Data[i] > 0 != fa.Data[i] > 0;
+            return any ? mask : null;
+        }
+
+        private static Tensor Masked(Tensor t, bool[] mask)
+        {
+            var data = (double[])t.Data.Clone();
+            for (int i = 0; i < data.Length; i++)
+                if (mask[i]) data[i] = 0;
+            return new Tensor(t.Shape, data, t.DType);
+        }
+
+        private TensorCheck Judge(TensorAt at, Tensor expectedTensor, Tensor actualTensor,
+            IReadOnlyList<(Tensor Value, Dictionary<TensorKey, Tensor> Record)> envelopes)
+        {
+            // Each envelope is judged against the expected trace with its own kink flips left out.
+            var envelopeTensors = envelopes.Select(v => KinkMask(at.Key, v.Record) is { } own && own.Length == v.Value.Length
+                ? (Value: Masked(v.Value, own), Expected: Masked(expectedTensor, own))
+                : (v.Value, Expected: expectedTensor)).ToList();
             var kind = at.Key.Kind;
             bool centered = dependencies.IsCentered(at.Key);
             if (centered)
             {
                 expectedTensor = Center(expectedTensor);
                 actualTensor = Center(actualTensor);
-                if (envelopeTensor is not null) envelopeTensor = Center(envelopeTensor);
+                envelopeTensors = envelopeTensors.Select(v => (Center(v.Value), Center(v.Expected))).ToList();
+            }
+            int kinkFlips = 0;
+            if (KinkMask(at.Key, _actualRecord) is { } kink && kink.Length == expectedTensor.Length && kink.Length == actualTensor.Length)
+            {
+                kinkFlips = kink.Count(flipped => flipped);
+                expectedTensor = Masked(expectedTensor, kink);
+                actualTensor = Masked(actualTensor, kink);
             }
             double rms = TensorMetrics.Rms(expectedTensor.Data);
             var tolerance = policy.ToleranceAt(kind, at.Step, actualTensor.DType, expectedTensor.DType, rms);
             var metrics = TensorMetrics.Of(actualTensor, expectedTensor, tolerance);
 
             double? envelopeError = null;
-            if (envelopeTensor is not null && policy.UsesEnvelope(kind, actualTensor.DType, expectedTensor.DType) && envelopeTensor.SameShape(expectedTensor))
+            if (policy.UsesEnvelope(kind, actualTensor.DType, expectedTensor.DType))
             {
-                double rmse = TensorMetrics.Of(envelopeTensor, expectedTensor, tolerance).Rmse;
-                // E(s): the worst rounding the float32 reference showed on this tensor so far. Growth is expected
-                // and kept; a dip at one step does not tighten the bound. A non-finite envelope says nothing.
-                if (double.IsFinite(rmse)) _envelopeError[at.Key] = Math.Max(rmse, _envelopeError.GetValueOrDefault(at.Key));
+                foreach (var (envelopeTensor, envelopeExpected) in envelopeTensors.Where(v => v.Value.SameShape(v.Expected)))
+                {
+                    double rmse = TensorMetrics.Of(envelopeTensor, envelopeExpected, tolerance).Rmse;
+                    // E(s): the worst rounding any float32 envelope showed on this tensor so far. Growth is expected
+                    // and kept; a dip at one step does not tighten the bound. A non-finite envelope says nothing.
+                    if (double.IsFinite(rmse)) _envelopeError[at.Key] = Math.Max(rmse, _envelopeError.GetValueOrDefault(at.Key));
+                }
                 if (_envelopeError.TryGetValue(at.Key, out double worst)) envelopeError = worst;
             }
             var judgement = policy.Judge(metrics, tolerance, envelopeError);
@@ -249,7 +326,10 @@ public static class TraceComparer
                 Tolerance = tolerance,
                 EnvelopeError = envelopeError,
                 Centered = centered,
-                Note = note,
+                KinkFlips = kinkFlips,
+                Note = kinkFlips == 0 ? note
+                    : $"{kinkFlips} element(s) left out: the two traces put forward:{at.Key.Site} on opposite sides of the ReLU kink there"
+                        + (note is null ? "" : "; " + note),
                 ThroughNotIdentifiable = tainted,
             };
         }

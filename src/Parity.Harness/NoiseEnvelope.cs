@@ -9,23 +9,25 @@ using Parity.Tracing;
 namespace Parity.Harness;
 
 /// <summary>
-/// Which trace is the float32 noise envelope of which backend (docs/tolerances.md). A float32 backend is judged
-/// against the float64 reference relative to how far the float32 reference itself strays: <c>reference-f32</c>.
-/// The float32 reference cannot be its own envelope, so it is judged against a second, independent float32
-/// rounding trajectory of the same math: <c>reference-f32</c> fed every batch with its rows in a seeded
-/// permuted order (<see cref="PermutedBatchBackend"/>), which reorders every sum over the batch (batch
-/// statistics, weight gradients, the mean loss) and nothing else.
+/// Which traces are the float32 noise envelope of which backend (docs/tolerances.md). A float32 backend is judged
+/// against the float64 reference relative to how far independent float32 runs of the same math stray from it:
+/// the float32 reference <c>reference-f32</c>, and <c>reference-f32</c> fed every batch with its rows in a seeded
+/// permuted order (<see cref="PermutedBatchBackend"/>), which reorders every sum over the batch (batch statistics,
+/// weight gradients, the mean loss) and nothing else. Two trajectories give a sturdier bound than one, whose
+/// errors on a scalar such as the loss can cancel by luck; the float32 reference, which cannot be its own
+/// envelope, is judged against the permuted one alone.
 /// </summary>
 public static class NoiseEnvelope
 {
-    /// <summary>The envelope of every float32 backend but the float32 reference.</summary>
+    /// <summary>The float32 reference.</summary>
     public const string Float32Reference = ReferenceBackend.Float32Name;
 
-    /// <summary>The envelope of the float32 reference.</summary>
+    /// <summary>The float32 reference on batches with permuted rows.</summary>
     public const string PermutedFloat32Reference = "reference-f32-permuted";
 
-    /// <summary>The name of the trace that is <paramref name="backend"/>'s envelope.</summary>
-    public static string EnvelopeOf(string backend) => backend == Float32Reference ? PermutedFloat32Reference : Float32Reference;
+    /// <summary>The names of the traces that are <paramref name="backend"/>'s envelope.</summary>
+    public static IReadOnlyList<string> EnvelopesOf(string backend) =>
+        backend == Float32Reference ? [PermutedFloat32Reference] : [Float32Reference, PermutedFloat32Reference];
 
     /// <summary>Creates the envelope backend named <paramref name="name"/>.</summary>
     public static IBackend Create(string name) => name switch

@@ -1,5 +1,6 @@
 using Parity.Backends;
 using Parity.Comparison;
+using Parity.Diagnostics;
 using Parity.Planning;
 using Parity.Reporting;
 using Parity.Running;
@@ -56,20 +57,20 @@ public static class RunPipeline
         var byName = runs.ToDictionary(r => r.Run.Backend, r => r.Run);
         var reference = byName[request.Reference];
         bool float64Reference = selections[0].DType == DType.Float64;
-        TraceReader? EnvelopeOf(BackendRun run) =>
-            float64Reference && byName.TryGetValue(NoiseEnvelope.EnvelopeOf(run.Backend), out var e) && e.Status == RunStatus.Completed
-                ? TraceReader.Open(e.TraceDirectory)
-                : null;
+        List<TraceReader> EnvelopesOf(BackendRun run) => !float64Reference ? [] : NoiseEnvelope.EnvelopesOf(run.Backend)
+            .Select(name => byName.GetValueOrDefault(name)).OfType<BackendRun>().Where(e => e.Status == RunStatus.Completed)
+            .Select(e => TraceReader.Open(e.TraceDirectory)).ToList();
 
         var comparisons = runs.Where(r => !r.Auxiliary && r.Run.Backend != request.Reference)
             .Select(r => TraceComparer.Compare(TraceReader.Open(reference.TraceDirectory), TraceReader.Open(r.Run.TraceDirectory), plan.Graph, policy,
-                EnvelopeOf(r.Run), r.Run.Mismatches))
+                EnvelopesOf(r.Run), r.Run.Mismatches))
             .ToList();
         var completed = runs.Where(r => !r.Auxiliary && r.Run.Status == RunStatus.Completed).Select(r => r.Run).ToList();
         var float32Reference = byName.GetValueOrDefault(NoiseEnvelope.Float32Reference);
         var matrix = PairwiseReport(completed, plan, policy,
             float32Reference is { Status: RunStatus.Completed } ? TraceReader.Open(float32Reference.TraceDirectory) : null);
         var report = ReportBuilder.Build(plan, request.SpecPath, request.Reference, runs, comparisons, matrix, policy.Describe(), started, request.OutDirectory);
+        report = report with { Findings = RunDiagnosis.Findings(plan.Spec, plan.Graph, request.Reference, runs.Where(r => !r.Auxiliary).Select(r => r.Run.TraceDirectory), comparisons) };
         if (request.Backends.Contains(OnnxArbitration.BackendName))
             report = WithArbitration(report, OnnxArbitration.Check(plan, runs.Where(r => !r.Auxiliary).Select(r => r.Run), policy));
         foreach (var exporter in ReportExporters.All) exporter.Export(report, request.OutDirectory);
@@ -105,8 +106,7 @@ public static class RunPipeline
         {
             foreach (var judged in chosen.Skip(1).Where(c => c.DType == DType.Float32).ToList())
             {
-                string envelope = NoiseEnvelope.EnvelopeOf(judged.Display);
-                if (chosen.All(c => c.Display != envelope))
+                foreach (string envelope in NoiseEnvelope.EnvelopesOf(judged.Display).Where(e => chosen.All(c => c.Display != e)))
                     chosen.Add(new Selection(envelope, DType.Float32, true, () => NoiseEnvelope.Create(envelope)));
             }
         }

@@ -1,0 +1,68 @@
+using Parity.Models;
+using Parity.Tensors;
+using Parity.Tracing;
+using static Parity.Comparison.Tests.SyntheticTraces;
+
+namespace Parity.Comparison.Tests;
+
+/// <summary>
+/// An element of a ReLU's input within rounding of zero lands on opposite sides in two traces: the gradient element
+/// behind the ReLU then differs by its whole size. That is float rounding at a kink, not a defect.
+/// </summary>
+public class ReluKinkTests
+{
+    private const int Element = 5;
+    private static readonly TensorKey GradientBehindRelu = new(TensorKind.OutputGradient, "bn1");
+    private string _root = "";
+    private ModelGraph _graph = null!;
+
+    [SetUp]
+    public void SetUp()
+    {
+        _root = Path.Combine(Path.GetTempPath(), "parity-kink-" + Guid.NewGuid().ToString("N"));
+        _graph = Graph(BatchNormSpec);
+    }
+
+    [TearDown]
+    public void TearDown()
+    {
+        if (Directory.Exists(_root)) Directory.Delete(_root, recursive: true);
+    }
+
+    // Both traces hold forward:bn1[5] = sign * 1e-9 at step 2; the candidate's gradient there is 0 (its ReLU is closed).
+    private ComparisonResult Compare(double referenceSign, double candidateSign)
+    {
+        Action<TensorAt, double[]> Kink(double sign, bool closedGate) => (at, v) =>
+        {
+            if (at.Step != 2 || at.Phase != RecordPhase.Train) return;
+            if (at.Key == new TensorKey(TensorKind.Forward, "bn1")) v[Element] = sign * 1e-9;
+            if (at.Key == GradientBehindRelu && closedGate) v[Element] = 0;
+        };
+        var reference = Write(Path.Combine(_root, "reference"), _graph, "reference", DType.Float64, new Options { Alter = Kink(referenceSign, referenceSign < 0) });
+        var candidate = Write(Path.Combine(_root, "candidate"), _graph, "candidate", DType.Float32, new Options { Alter = Kink(candidateSign, true) });
+        return TraceComparer.Compare(reference, candidate, _graph, TolerancePolicy.Default);
+    }
+
+    [Test]
+    public void A_gradient_element_that_differs_because_the_relu_input_straddles_zero_is_left_out_and_counted()
+    {
+        var result = Compare(referenceSign: +1, candidateSign: -1);
+
+        var check = result.Checks.Single(c => c.Step == 2 && c.Phase == RecordPhase.Train && c.Key == GradientBehindRelu);
+        Assert.That(check.Passed, Is.True, check.Note);
+        Assert.That(check.KinkFlips, Is.EqualTo(1));
+        Assert.That(check.Note, Does.Contain("ReLU kink"));
+        Assert.That(result.Verdict, Is.EqualTo(Verdict.Agree));
+    }
+
+    [Test]
+    public void The_same_gradient_difference_without_a_sign_change_still_fails()
+    {
+        var result = Compare(referenceSign: +1, candidateSign: +1);
+
+        var check = result.Checks.Single(c => c.Step == 2 && c.Phase == RecordPhase.Train && c.Key == GradientBehindRelu);
+        Assert.That(check.Passed, Is.False);
+        Assert.That(check.KinkFlips, Is.Zero);
+        Assert.That(result.FirstDivergence!.Key, Is.EqualTo(GradientBehindRelu));
+    }
+}
