@@ -1,0 +1,48 @@
+namespace Parity.Diagnostics;
+
+/// <summary>The cause ids, exactly as docs/causes.md and issue 6 list them.</summary>
+public static class CauseIds
+{
+    /// <summary>A batchnorm instance at two or more call sites, its running statistics updated more than once per step.</summary>
+    public const string SharedStatefulLayer = "shared-stateful-layer";
+
+    /// <summary>Running statistics match when the momentum is read as 1 - m.</summary>
+    public const string BnMomentumConvention = "bn-momentum-convention";
+
+    /// <summary>Running variances differ by N/(N-1).</summary>
+    public const string BnVarianceEstimator = "bn-variance-estimator";
+
+    /// <summary>Normalized outputs fit another eps, or eps outside the square root.</summary>
+    public const string BnEpsilon = "bn-epsilon";
+
+    /// <summary>Updates match the other Adam epsilon form.</summary>
+    public const string AdamEpsilonForm = "adam-epsilon-form";
+
+    /// <summary>Running statistics stay at their initial values while training runs.</summary>
+    public const string RunningStatsNotUpdated = "running-stats-not-updated";
+
+    /// <summary>Eval accuracy lags train accuracy while the running statistics are still warming up.</summary>
+    public const string SlowRunningStatsWarmup = "slow-running-stats-warmup";
+
+    /// <summary>Eval-mode outputs computed with batch statistics, or train-mode outputs with running statistics.</summary>
+    public const string TrainEvalMode = "train-eval-mode";
+
+    /// <summary>The traces differ at step 0, before any training.</summary>
+    public const string InitialWeightsMismatch = "initial-weights-mismatch";
+
+    /// <summary>A weight matches the reference's transposed.</summary>
+    public const string WeightLayout = "weight-layout";
+
+    /// <summary>The first NaN or infinity.</summary>
+    public const string NanInf = "nan-inf";
+
+    /// <summary>An origin of divergence that no other cause explains.</summary>
+    public const string UnexplainedDivergence = "unexplained-divergence";
+
+    /// <summary>Every cause id, in the order docs/causes.md lists them.</summary>
+    public static IReadOnlyList<string> All { get; } =
+    [
+        SharedStatefulLayer, BnMomentumConvention, BnVarianceEstimator, BnEpsilon, AdamEpsilonForm, RunningStatsNotUpdated,
+        SlowRunningStatsWarmup, TrainEvalMode, InitialWeightsMismatch, WeightLayout, NanInf, UnexplainedDivergence,
+    ];
+}

@@ -1,0 +1,71 @@
+using Parity.Backends;
+using Parity.Diagnostics.Detectors;
+
+namespace Parity.Diagnostics;
+
+/// <summary>A detector that failed: its cause is left undecided, the run goes on.</summary>
+/// <param name="Cause">The detector's cause id.</param>
+/// <param name="Message">What went wrong.</param>
+public sealed record DetectorNote(string Cause, string Message);
+
+/// <summary>The findings of every detector, and notes for the detectors that could not decide.</summary>
+/// <param name="Findings">Findings in detector order.</param>
+/// <param name="Notes">One per detector that threw.</param>
+public sealed record Diagnosis(IReadOnlyList<Finding> Findings, IReadOnlyList<DetectorNote> Notes);
+
+/// <summary>
+/// Runs every detector over a context. A detector that throws becomes a <see cref="DetectorNote"/>, never a failed
+/// run. <c>unexplained-divergence</c> runs last and sees the others' findings. Findings a backend's declared
+/// convention mismatch accounts for are marked with <see cref="Finding.DeclaredBy"/>.
+/// </summary>
+public static class Diagnoser
+{
+    /// <summary>Every detector, in the order of docs/causes.md; <see cref="UnexplainedDivergenceDetector"/> last.</summary>
+    public static IReadOnlyList<IDetector> Detectors { get; } =
+    [
+        new SharedStatefulLayerDetector(), new BnMomentumConventionDetector(), new BnVarianceEstimatorDetector(), new BnEpsilonDetector(),
+        new AdamEpsilonFormDetector(), new RunningStatsNotUpdatedDetector(), new SlowRunningStatsWarmupDetector(), new TrainEvalModeDetector(),
+        new InitialWeightsMismatchDetector(), new WeightLayoutDetector(), new NanInfDetector(), new UnexplainedDivergenceDetector(),
+    ];
+
+    /// <summary>Runs <paramref name="detectors"/> (all of them when null) over <paramref name="context"/>.</summary>
+    public static Diagnosis Run(DiagnosisContext context, IEnumerable<IDetector>? detectors = null)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var findings = new List<Finding>();
+        var notes = new List<DetectorNote>();
+        foreach (var detector in detectors ?? Detectors)
+        {
+            try
+            {
+                // Materialized here so an exception thrown while enumerating is caught here too.
+                var found = detector.Detect(new DiagnosisContext(context.Spec, context.Graph, context.Reference, context.Backends, context.Comparisons) { Earlier = findings.ToList() }).ToList();
+                findings.AddRange(found.Select(f => MarkDeclared(f, context)));
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                notes.Add(new DetectorNote(detector.Cause, $"{e.GetType().Name}: {e.Message}"));
+            }
+        }
+        return new Diagnosis(findings, notes);
+    }
+
+    /// <summary>Which declared spec settings account for which cause: the convention the setting names.</summary>
+    private static bool Covers(string cause, ConventionMismatch m) => cause switch
+    {
+        CauseIds.BnMomentumConvention => m.Setting.Contains("momentum", StringComparison.OrdinalIgnoreCase) && m.Setting.Contains("layers", StringComparison.Ordinal),
+        CauseIds.BnVarianceEstimator => m.Setting.Contains("runningVariance", StringComparison.OrdinalIgnoreCase),
+        CauseIds.BnEpsilon => m.Setting.Contains("layers", StringComparison.Ordinal) && m.Setting.EndsWith("eps", StringComparison.OrdinalIgnoreCase),
+        CauseIds.AdamEpsilonForm => m.Setting.Contains("epsilonForm", StringComparison.OrdinalIgnoreCase),
+        CauseIds.InitialWeightsMismatch => m.Setting.StartsWith("init", StringComparison.OrdinalIgnoreCase) || m.Setting.Contains(".init", StringComparison.OrdinalIgnoreCase),
+        CauseIds.SharedStatefulLayer => m.Setting.Contains("calls", StringComparison.OrdinalIgnoreCase),
+        _ => false,
+    };
+
+    private static Finding MarkDeclared(Finding finding, DiagnosisContext context)
+    {
+        var backend = context.TraceOf(finding.Backend);
+        var declared = backend?.Mismatches.FirstOrDefault(m => Covers(finding.Cause, m));
+        return declared is null ? finding : finding with { DeclaredBy = declared.Setting };
+    }
+}

@@ -1,0 +1,70 @@
+using Parity.Backends;
+using Parity.Comparison;
+using Parity.Models;
+using Parity.Specs;
+using Parity.Tracing;
+
+namespace Parity.Diagnostics;
+
+/// <summary>One backend's trace as the detectors see it.</summary>
+/// <param name="Name">Backend name as in the run (e.g. <c>reference-f32</c>).</param>
+/// <param name="Trace">The trace, read record by record (memory stays bounded whatever its length).</param>
+/// <param name="Mismatches">Convention mismatches the backend declared.</param>
+public sealed record BackendTrace(string Name, TraceReader Trace, IReadOnlyList<ConventionMismatch> Mismatches)
+{
+    /// <summary>Opens the trace in <paramref name="directory"/> with the mismatches its header declares.</summary>
+    public static BackendTrace Open(string directory)
+    {
+        var trace = TraceReader.Open(directory);
+        return new BackendTrace(trace.Header.Backend, trace, trace.Header.Mismatches);
+    }
+
+    /// <summary>True when the backend's run reached its end (a failed run's trace is still read up to where it stopped).</summary>
+    public bool Completed => Trace.Header.Status == "completed";
+}
+
+/// <summary>Everything a detector may read: the spec, its model, every backend's trace and the comparisons with the reference.</summary>
+public sealed class DiagnosisContext
+{
+    /// <summary>Creates a context.</summary>
+    /// <param name="spec">The spec the traces ran.</param>
+    /// <param name="graph">Its resolved model.</param>
+    /// <param name="reference">Name of the reference backend (its trace is among <paramref name="backends"/> when it ran).</param>
+    /// <param name="backends">The traces to diagnose (auxiliary envelope runs left out).</param>
+    /// <param name="comparisons">Each backend against the reference.</param>
+    public DiagnosisContext(ScenarioSpec spec, ModelGraph graph, string reference, IReadOnlyList<BackendTrace> backends, IReadOnlyList<ComparisonResult> comparisons)
+    {
+        Spec = spec;
+        Graph = graph;
+        Reference = reference;
+        Backends = backends;
+        Comparisons = comparisons;
+    }
+
+    /// <summary>The spec.</summary>
+    public ScenarioSpec Spec { get; }
+
+    /// <summary>The model: call sites, parameters, shared instances.</summary>
+    public ModelGraph Graph { get; }
+
+    /// <summary>Name of the reference backend.</summary>
+    public string Reference { get; }
+
+    /// <summary>Every diagnosed trace, the reference's included.</summary>
+    public IReadOnlyList<BackendTrace> Backends { get; }
+
+    /// <summary>Comparisons of each backend with the reference.</summary>
+    public IReadOnlyList<ComparisonResult> Comparisons { get; }
+
+    /// <summary>Findings of the detectors that ran before this one (read by <c>unexplained-divergence</c>).</summary>
+    public IReadOnlyList<Finding> Earlier { get; init; } = [];
+
+    /// <summary>The reference's trace, or null when it did not run.</summary>
+    public BackendTrace? ReferenceTrace => Backends.FirstOrDefault(b => b.Name == Reference);
+
+    /// <summary>The trace of <paramref name="backend"/>, or null.</summary>
+    public BackendTrace? TraceOf(string backend) => Backends.FirstOrDefault(b => b.Name == backend);
+
+    /// <summary>Batch size: the N of N/(N-1).</summary>
+    public int BatchSize => Spec.Data.BatchSize;
+}

@@ -1,0 +1,33 @@
+using Parity.Tracing;
+
+namespace Parity.Diagnostics;
+
+/// <summary>Where a finding points: a tensor at a step and phase, or (for model-level causes) an instance only.</summary>
+/// <param name="Step">Step (0 for the initial state).</param>
+/// <param name="Phase">Initial, train or eval.</param>
+/// <param name="Key">Kind and site.</param>
+public sealed record FindingLocation(int Step, RecordPhase Phase, TensorKey Key)
+{
+    /// <inheritdoc />
+    public override string ToString() => $"step {Step} {Phase.ToString().ToLowerInvariant()} {Key}";
+}
+
+/// <summary>A diagnosed cause with the numbers that prove it.</summary>
+/// <param name="Cause">Stable cause id (docs/causes.md).</param>
+/// <param name="Backend">The backend whose trace shows it (the reference for properties of the model itself).</param>
+/// <param name="Location">Where it shows first; null when it is a property of the spec with no tensor to point at.</param>
+/// <param name="Summary">One sentence for the report.</param>
+/// <param name="Evidence">Named numbers and strings that prove it (numbers are doubles or ints).</param>
+/// <param name="Hint">How to fix it.</param>
+public sealed record Finding(string Cause, string Backend, FindingLocation? Location, string Summary,
+    IReadOnlyDictionary<string, object?> Evidence, string Hint)
+{
+    /// <summary>
+    /// The spec setting of a convention mismatch the backend declared that accounts for this finding, or null.
+    /// A declared finding is expected (the backend said so), not a defect.
+    /// </summary>
+    public string? DeclaredBy { get; init; }
+
+    /// <inheritdoc />
+    public override string ToString() => $"{Cause} [{Backend}] {Location?.ToString() ?? "model"}: {Summary}";
+}

@@ -1,0 +1,221 @@
+using Parity.Backends;
+using Parity.Backends.Reference;
+using Parity.Specs;
+using Parity.Tensors;
+using Parity.Tracing;
+
+namespace Parity.Diagnostics.Tests;
+
+/// <summary>For every cause: a backend with that defect, and the finding it must produce (cause id and location).</summary>
+public class DetectorTests
+{
+    private const int Steps = 6;
+
+    private static ScenarioSpec MlpBn => Scenario.Fixture("synthetic-mlp-bn");
+
+    private static (IBackend, DType) F64(IBackend backend) => (backend, DType.Float64);
+
+    private static Finding Single(Diagnosis d, string cause, string backend)
+    {
+        Assert.That(d.Notes, Is.Empty, "a detector threw");
+        var found = d.Findings.Where(f => f.Cause == cause && f.Backend == backend).ToList();
+        Assert.That(found, Is.Not.Empty, $"no {cause} for {backend}; findings: {string.Join(" | ", d.Findings)}");
+        return found[0];
+    }
+
+    private static void AssertAt(Finding f, int step, RecordPhase phase, TensorKind kind, string site)
+    {
+        Assert.That(f.Location, Is.Not.Null);
+        Assert.That((f.Location!.Step, f.Location.Phase, f.Location.Key), Is.EqualTo((step, phase, new TensorKey(kind, site))), f.ToString());
+    }
+
+    [Test]
+    public void A_clean_float32_run_of_the_reference_has_no_finding()
+    {
+        var d = Scenario.Diagnose(MlpBn, Steps, (ReferenceBackend.Float32(), DType.Float32), F64(new SpecVariantBackend("reference-copy", s => s)));
+        Assert.That(d.Notes, Is.Empty);
+        Assert.That(d.Findings, Is.Empty, string.Join(" | ", d.Findings));
+    }
+
+    [Test]
+    public void Momentum_read_as_one_minus_m_is_a_bn_momentum_convention_at_the_first_running_mean()
+    {
+        var d = Scenario.Diagnose(MlpBn, Steps, F64(new SpecVariantBackend("keras-like", s => SpecVariantBackend.MapBatchNorms(s, bn => bn with { Momentum = 1 - bn.Momentum }))));
+        var f = Single(d, CauseIds.BnMomentumConvention, "keras-like");
+        AssertAt(f, 1, RecordPhase.Train, TensorKind.RunningMean, "bn1");
+        Assert.That(f.Evidence["fittedMomentum"], Is.EqualTo(0.9));
+        Assert.That(d.Findings.Where(x => x.Cause == CauseIds.UnexplainedDivergence), Is.Empty);
+    }
+
+    [Test]
+    public void A_biased_running_variance_is_a_bn_variance_estimator_with_ratio_one()
+    {
+        var d = Scenario.Diagnose(MlpBn, Steps, F64(new SpecVariantBackend("biased", s => SpecVariantBackend.MapBatchNorms(s, bn => bn with { RunningVariance = RunningVarianceEstimator.Biased }))));
+        var f = Single(d, CauseIds.BnVarianceEstimator, "biased");
+        AssertAt(f, 1, RecordPhase.Train, TensorKind.RunningVariance, "bn1");
+        Assert.That((double)f.Evidence["impliedRatio"]!, Is.EqualTo(1.0).Within(1e-6));
+        Assert.That((double)f.Evidence["nOverNMinus1"]!, Is.EqualTo(64 / 63.0).Within(1e-3));
+        Assert.That(d.Findings.Select(x => x.Cause), Has.None.EqualTo(CauseIds.BnMomentumConvention));
+    }
+
+    [Test]
+    public void Ten_times_the_eps_is_a_bn_epsilon_with_the_eps_estimated()
+    {
+        var d = Scenario.Diagnose(MlpBn, Steps, F64(new SpecVariantBackend("eps10", s => SpecVariantBackend.MapBatchNorms(s, bn => bn with { Eps = bn.Eps * 10 }))));
+        var f = Single(d, CauseIds.BnEpsilon, "eps10");
+        AssertAt(f, 1, RecordPhase.Train, TensorKind.Forward, "bn1");
+        Assert.That(f.Evidence["form"], Is.EqualTo("inside"));
+        Assert.That((double)f.Evidence["fittedEps"]!, Is.EqualTo(1e-4).Within(1e-6));
+    }
+
+    [Test]
+    public void Eps_outside_the_square_root_is_a_bn_epsilon_of_the_old_cntk_form()
+    {
+        var spec = SpecVariantBackend.MapBatchNorms(MlpBn, bn => bn with { Eps = 1e-3, Affine = false });
+        var cntk = new RewritingBackend("cntk-like", (plan, r) => r.Phase != RecordPhase.Train ? r
+            : RewritingBackend.RenormalizeBatchNorm(plan, r, TensorKind.Forward, (x, bn) => RewritingBackend.Normalize(x, bn.Eps, epsOutside: true)));
+        var d = Scenario.Diagnose(spec, Steps, F64(cntk));
+        var f = Single(d, CauseIds.BnEpsilon, "cntk-like");
+        AssertAt(f, 1, RecordPhase.Train, TensorKind.Forward, "bn1");
+        Assert.That(f.Evidence["form"], Is.EqualTo("outside"));
+        Assert.That((double)f.Evidence["fittedEps"]!, Is.EqualTo(1e-3).Within(1e-6));
+    }
+
+    [Test]
+    public void The_epsilon_hat_form_is_an_adam_epsilon_form_at_step_one()
+    {
+        var spec = MlpBn with { Optimizer = new AdamSpec(0.01, 0.9, 0.999, 1e-3, EpsilonForm.SqrtVHat) };
+        var d = Scenario.Diagnose(spec, Steps, F64(new SpecVariantBackend("tf-like", s => s with { Optimizer = ((AdamSpec)s.Optimizer) with { EpsilonForm = EpsilonForm.EpsilonHat } })));
+        var f = Single(d, CauseIds.AdamEpsilonForm, "tf-like");
+        Assert.That(f.Location!.Step, Is.EqualTo(1));
+        Assert.That(f.Location.Key.Kind, Is.EqualTo(TensorKind.Parameter));
+        Assert.That(f.Evidence["fittedForm"], Is.EqualTo("epsilonHat"));
+    }
+
+    [Test]
+    public void Running_statistics_that_never_move_are_running_stats_not_updated()
+    {
+        var d = Scenario.Diagnose(MlpBn, Steps, F64(new SpecVariantBackend("no-update-ops", s => SpecVariantBackend.MapBatchNorms(s, bn => bn with { Momentum = 0 }))));
+        var f = Single(d, CauseIds.RunningStatsNotUpdated, "no-update-ops");
+        AssertAt(f, 1, RecordPhase.Train, TensorKind.RunningMean, "bn1");
+        Assert.That(f.Evidence["stepsChecked"], Is.EqualTo(Steps));
+        Assert.That(d.Findings.Select(x => x.Cause), Has.None.EqualTo(CauseIds.BnMomentumConvention));
+    }
+
+    [Test]
+    public void Momentum_0_001_over_a_short_run_is_a_slow_running_stats_warmup_on_the_reference()
+    {
+        var spec = SpecVariantBackend.MapBatchNorms(MlpBn, bn => bn with { Momentum = 0.001 }) with { Schedule = new ScheduleSpec(30, null, 10) };
+        var d = Scenario.Diagnose(spec, 30, (ReferenceBackend.Float32(), DType.Float32));
+        var f = Single(d, CauseIds.SlowRunningStatsWarmup, ReferenceBackend.Float64Name);
+        Assert.That(f.Location!.Phase, Is.EqualTo(RecordPhase.Eval));
+        Assert.That(f.Location.Key.Kind, Is.EqualTo(TensorKind.EvalAccuracy));
+        Assert.That((double)f.Evidence["trainAccuracy"]! - (double)f.Evidence["evalAccuracy"]!, Is.GreaterThan(0.1));
+        Assert.That(d.Findings.Where(x => x.Cause == CauseIds.UnexplainedDivergence), Is.Empty);
+    }
+
+    [Test]
+    public void Eval_outputs_normalized_with_batch_statistics_are_a_train_eval_mode()
+    {
+        var spec = SpecVariantBackend.MapBatchNorms(MlpBn, bn => bn with { Affine = false });
+        var leaky = new RewritingBackend("forgot-eval", (plan, r) => r.Phase != RecordPhase.Eval ? r
+            : RewritingBackend.RenormalizeBatchNorm(plan, r, TensorKind.EvalOutput, (x, bn) => RewritingBackend.Normalize(x, bn.Eps, epsOutside: false)));
+        var d = Scenario.Diagnose(spec, Steps, F64(leaky));
+        var f = Single(d, CauseIds.TrainEvalMode, "forgot-eval");
+        AssertAt(f, Steps, RecordPhase.Eval, TensorKind.EvalOutput, "bn1");
+        Assert.That(f.Evidence["statisticsUsed"], Is.EqualTo("batch"));
+    }
+
+    [Test]
+    public void One_batchnorm_at_two_call_sites_is_a_shared_stateful_layer_on_every_backend_even_when_they_agree()
+    {
+        var d = Scenario.Diagnose(Scenario.Fixture("synthetic-shared-bn"), 10, (ReferenceBackend.Float32(), DType.Float32));
+        foreach (string backend in new[] { ReferenceBackend.Float64Name, ReferenceBackend.Float32Name })
+        {
+            var f = Single(d, CauseIds.SharedStatefulLayer, backend);
+            AssertAt(f, 1, RecordPhase.Train, TensorKind.RunningMean, "bn");
+            Assert.That(f.Evidence["updatesPerStep"], Is.EqualTo("2 per step"));
+            Assert.That(f.Evidence, Contains.Key("accuracyGapTrainMinusEval"));
+        }
+        Assert.That(d.Findings.Select(f => f.Cause), Is.All.EqualTo(CauseIds.SharedStatefulLayer));
+    }
+
+    [Test]
+    public void Another_init_seed_is_an_initial_weights_mismatch_at_step_zero()
+    {
+        var d = Scenario.Diagnose(MlpBn, Steps, F64(new SpecVariantBackend("other-stream", s => s with { Init = s.Init with { Seed = s.Init.Seed + 1 } })));
+        var f = Single(d, CauseIds.InitialWeightsMismatch, "other-stream");
+        AssertAt(f, 0, RecordPhase.Initial, TensorKind.Parameter, "l1.weight");
+        Assert.That(d.Findings.Where(x => x.Cause == CauseIds.UnexplainedDivergence), Is.Empty);
+    }
+
+    [Test]
+    public void A_weight_traced_transposed_is_a_weight_layout_and_not_an_initial_weights_mismatch()
+    {
+        var keras = new RewritingBackend("kernel-layout", (plan, r) => RewritingBackend.Map(r, e =>
+            e.Key == new TensorKey(TensorKind.Parameter, "l1.weight") ? e.Value.Transpose2D() : e.Value));
+        var d = Scenario.Diagnose(MlpBn, Steps, F64(keras));
+        var f = Single(d, CauseIds.WeightLayout, "kernel-layout");
+        AssertAt(f, 0, RecordPhase.Initial, TensorKind.Parameter, "l1.weight");
+        Assert.That(d.Findings.Select(x => x.Cause), Has.None.EqualTo(CauseIds.InitialWeightsMismatch));
+    }
+
+    [Test]
+    public void A_nan_produced_at_step_three_is_a_nan_inf_there()
+    {
+        var nan = new RewritingBackend("nan-maker", (plan, r) => RewritingBackend.Map(r, e =>
+        {
+            if (r.Step != 3 || r.Phase != RecordPhase.Train || e.Key != new TensorKey(TensorKind.Forward, "l2")) return e.Value;
+            var data = (double[])e.Value.Data.Clone();
+            data[5] = double.NaN;
+            return new Tensor(e.Value.Shape, data, e.Value.DType);
+        }));
+        var d = Scenario.Diagnose(MlpBn, Steps, F64(nan));
+        var f = Single(d, CauseIds.NanInf, "nan-maker");
+        AssertAt(f, 3, RecordPhase.Train, TensorKind.Forward, "l2");
+        Assert.That(f.Evidence["firstIndex"], Is.EqualTo(5));
+        Assert.That(d.Findings.Where(x => x.Cause == CauseIds.UnexplainedDivergence), Is.Empty);
+    }
+
+    [Test]
+    public void A_difference_no_detector_explains_is_an_unexplained_divergence_at_the_origin()
+    {
+        var nudged = new RewritingBackend("nudged", (plan, r) => RewritingBackend.Map(r, e =>
+        {
+            if (r.Step != 3 || r.Phase != RecordPhase.Train || e.Key != new TensorKey(TensorKind.Parameter, "l2.weight")) return e.Value;
+            var data = (double[])e.Value.Data.Clone();
+            data[0] += 1e-2;
+            return new Tensor(e.Value.Shape, data, e.Value.DType);
+        }));
+        var d = Scenario.Diagnose(MlpBn, Steps, F64(nudged));
+        var f = Single(d, CauseIds.UnexplainedDivergence, "nudged");
+        AssertAt(f, 3, RecordPhase.Train, TensorKind.Parameter, "l2.weight");
+        Assert.That(d.Findings, Has.Count.EqualTo(1), string.Join(" | ", d.Findings));
+    }
+
+    [Test]
+    public void A_detector_that_throws_becomes_a_note_and_the_others_still_run()
+    {
+        var spec = SpecVariantBackend.MapBatchNorms(MlpBn, bn => bn with { Momentum = 0 });
+        var context = new DiagnosisContext(spec, new Models.ModelGraph(spec.Model), "reference", [], []);
+        var d = Diagnoser.Run(context, [new ThrowingDetector(), new Detectors.NanInfDetector()]);
+        Assert.That(d.Notes.Single().Cause, Is.EqualTo("throws"));
+        Assert.That(d.Notes.Single().Message, Does.Contain("broken on purpose"));
+        Assert.That(d.Findings, Is.Empty);
+    }
+
+    [Test]
+    public void Every_cause_id_has_one_detector_and_a_section_in_docs_causes()
+    {
+        Assert.That(Diagnoser.Detectors.Select(d => d.Cause), Is.EqualTo(CauseIds.All));
+        string doc = File.ReadAllText(Path.Combine(Harness.RepoPaths.Root, "docs", "causes.md"));
+        foreach (string cause in CauseIds.All) Assert.That(doc, Does.Contain($"## `{cause}`"), cause);
+    }
+
+    private sealed class ThrowingDetector : IDetector
+    {
+        public string Cause => "throws";
+
+        public IEnumerable<Finding> Detect(DiagnosisContext context) => throw new InvalidOperationException("broken on purpose");
+    }
+}
