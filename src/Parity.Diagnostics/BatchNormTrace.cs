@@ -6,7 +6,7 @@ using Parity.Tracing;
 namespace Parity.Diagnostics;
 
 /// <summary>Batchnorm facts read back from a trace: the batch statistics each call used, and running-statistic predictions.</summary>
-internal static class BatchNormTrace
+public static class BatchNormTrace
 {
     /// <summary>The call sites of <paramref name="instance"/> in call order.</summary>
     public static IReadOnlyList<CallSite> CallsOf(ModelGraph graph, string instance) =>
@@ -47,7 +47,7 @@ internal static class BatchNormTrace
     public static DType DTypeOf(StepRecord record) => record.Entries.Count > 0 ? record.Entries[0].Value.DType : DType.Float64;
 
     /// <summary>gamma and beta of <paramref name="bn"/> in <paramref name="state"/> at <paramref name="step"/> (1 and 0 when not affine); null when not recorded.</summary>
-    public static (double[] Gamma, double[] Beta)? Affine(BatchNormSpec bn, StateSnapshot state, int step)
+    internal static (double[] Gamma, double[] Beta)? Affine(BatchNormSpec bn, StateSnapshot state, int step)
     {
         if (!bn.Affine) return (Enumerable.Repeat(1.0, bn.Features).ToArray(), new double[bn.Features]);
         var gamma = state.At(TensorKind.Parameter, bn.Name + ".gamma", step);
