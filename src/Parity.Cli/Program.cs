@@ -15,7 +15,7 @@ namespace Parity.Cli
         {
             var root = new RootCommand("Parity: train the same seeded MLP in several frameworks and show where and why they differ.")
             {
-                Commands.Run(), Commands.Backends(), Commands.Demo(), Commands.Gradcheck(), Commands.Bench(), BaselineCommands.Approve(), BaselineCommands.Verify(), DiagnoseCommand.Create(), MetamorphicCommand.Create(),
+                Commands.Run(), Commands.Backends(), Commands.Demo(), Commands.Gradcheck(), Commands.Bench(), BaselineCommands.Approve(), BaselineCommands.Verify(), DiagnoseCommand.Create(), MetamorphicCommand.Create(), ImportOnnxCommand.Create(), SeedCommand.Create(),
             };
             var parsed = root.Parse(args);
             if (parsed.Errors.Count > 0)

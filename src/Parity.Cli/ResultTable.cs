@@ -14,7 +14,9 @@ internal static class ResultTable
         {
             var c = report.Comparisons.FirstOrDefault(x => x.Backend == b.Name);
             string verdict = b.Name == report.Reference ? "(reference)" : b.Auxiliary ? "(envelope)" : c?.Verdict ?? "-";
-            string first = c?.FirstDivergence is { } d ? $"step {d.Step} {d.Kind}:{d.Site} ({d.Origin})" : "";
+            string first = c?.FirstDivergence is { } d
+                ? $"step {d.Step} {d.Kind}:{d.Site} ({(d.ExplainedBy.Count > 0 ? "explained by declared mismatch" : d.Origin)})"
+                : "";
             string rel = c?.FirstDivergence is { } dd ? dd.Metrics.MaxRel.ToString("G3", CultureInfo.InvariantCulture) : "";
             rows.Add([b.Name, b.DType, b.Status, verdict, first, rel, $"{b.Seconds:F1}s"]);
         }

@@ -28,6 +28,17 @@ public sealed class TolerancePolicy
     public const double DefaultEnvelopeMultiple = 3;
 
     /// <summary>
+    /// Extra factor on the envelope multiple for the scalar losses (loss, evalLoss): a tensor's RMSE averages the
+    /// rounding of thousands of elements, a scalar is one draw of a heavy-tailed rounding distribution (its error
+    /// partly cancels in one float32 run and not in another), so the worst envelope error seen so far
+    /// underestimates it more often. Measured: reference-f32 judged by its permuted twin reached 1.06x the plain
+    /// allowance on evalLoss while every tensor upstream stayed below 0.5x.
+    /// </summary>
+    public const double ScalarLossEnvelopeFactor = 2;
+
+    private static readonly TensorKind[] ScalarLosses = [TensorKind.Loss, TensorKind.EvalLoss];
+
+    /// <summary>
     /// Default envelope floor, relative to the reference tensor's RMS: torch._dynamo.utils.same adds tol / 10 with
     /// tol = 1e-4 for float32, i.e. 1e-5 on tensors of unit scale.
     /// </summary>
@@ -199,6 +210,10 @@ public sealed class TolerancePolicy
     public double EnvelopeAllowance(double envelopeError, double referenceRms) =>
         EnvelopeMultiple * envelopeError + EnvelopeFloor * (double.IsFinite(referenceRms) ? referenceRms : 0) + AbsoluteFloor;
 
+    /// <summary>The envelope error E(s) as the rule uses it for <paramref name="kind"/>: scaled by <see cref="ScalarLossEnvelopeFactor"/> for the scalar losses.</summary>
+    public static double EffectiveEnvelopeError(TensorKind kind, double envelopeError) =>
+        ScalarLosses.Contains(kind) ? ScalarLossEnvelopeFactor * envelopeError : envelopeError;
+
     /// <summary>
     /// Judges one tensor's metrics: the score is observed RMSE / allowed RMSE (above 1 fails). Non-finite
     /// mismatches and shape mismatches score infinity.
@@ -227,7 +242,7 @@ public sealed class TolerancePolicy
         return new PolicyDescription(
             "Normwise: a tensor passes when its RMSE against the expected tensor is within the allowance. Float32 against float64 "
             + "with an envelope trace: allowance = multiple * E(s) + floor * RMS(expected) + absoluteFloor, E(s) = the largest "
-            + "RMSE(envelope, expected) of that tensor up to step s. Otherwise: allowance = g(s) * (atol + rtol * RMS(expected)), "
+            + "RMSE(envelope, expected) of that tensor over every envelope trace up to step s (doubled for the scalar losses). Otherwise: allowance = g(s) * (atol + rtol * RMS(expected)), "
             + "g(s) = (1 + s)^growthExponent (accuracies do not grow); the mismatched count uses |a - e| <= atol' + rtol' * |e| with the same grown values. "
             + "float64 table when both tensors are float64, float32 table otherwise.",
             kinds, EnvelopeMultiple, EnvelopeFloor, AbsoluteFloor, GrowthExponent);

@@ -286,7 +286,7 @@ public static class TraceComparer
                     // and kept; a dip at one step does not tighten the bound. A non-finite envelope says nothing.
                     if (double.IsFinite(rmse)) _envelopeError[at.Key] = Math.Max(rmse, _envelopeError.GetValueOrDefault(at.Key));
                 }
-                if (_envelopeError.TryGetValue(at.Key, out double worst)) envelopeError = worst;
+                if (_envelopeError.TryGetValue(at.Key, out double worst)) envelopeError = TolerancePolicy.EffectiveEnvelopeError(kind, worst);
             }
             var judgement = policy.Judge(metrics, tolerance, envelopeError);
 

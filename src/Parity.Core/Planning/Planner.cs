@@ -40,7 +40,44 @@ public static class Planner
         if (total < 1) throw new SpecException("$.training", $"the schedule gives {total} steps; at least 1 is needed");
         if (total > MaxSteps && stepsOverride is null && spec.Schedule.Steps is null)
             throw new SpecException("$.training.epochs", $"{spec.Schedule.Epochs} epochs of {stepsPerEpoch} steps make {total} steps, more than the limit of {MaxSteps}");
-        return new Plan(spec, graph, InitialState(spec, graph), train, eval, stepsPerEpoch, (int)total);
+        var initial = spec.Init.From is { } from ? LoadInitialState(spec, graph, Resolve(from, spec.BaseDirectory)) : InitialState(spec, graph);
+        return new Plan(spec, graph, initial, train, eval, stepsPerEpoch, (int)total);
+    }
+
+    /// <summary>
+    /// The step-0 record of the trace at <paramref name="directory"/> (<c>init.from</c>), checked against the model:
+    /// every parameter and running statistic present with its canonical shape, nothing else. Values are rounded to
+    /// float32 like drawn ones, so float32 and float64 backends start from the same numbers.
+    /// </summary>
+    public static StepRecord LoadInitialState(ScenarioSpec spec, ModelGraph graph, string directory)
+    {
+        const string path = "$.init.from";
+        StepRecord? first;
+        try
+        {
+            first = TraceReader.Open(directory).Records().FirstOrDefault();
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+        {
+            throw new SpecException(path, $"cannot read the initial state from {directory}: {e.Message}");
+        }
+        if (first is null || first.Phase != RecordPhase.Initial)
+            throw new SpecException(path, $"{directory} holds no initial-state record (step 0)");
+        var expected = InitialState(spec, graph);
+        var record = new StepRecord(0, RecordPhase.Initial);
+        foreach (var e in expected.Entries)
+        {
+            var found = first.Find(e.Key.Kind, e.Key.Site)
+                ?? throw new SpecException(path, $"{directory} lacks {e.Key} (the model has it)");
+            if (!found.SameShape(e.Value))
+                throw new SpecException(path, $"{directory}: {e.Key} has shape {found.ShapeText}; the model needs {e.Value.ShapeText}");
+            var values = found.Data.Select(v => (double)(float)v).ToArray();
+            if (values.Any(v => !double.IsFinite(v))) throw new SpecException(path, $"{directory}: {e.Key} holds a non-finite value");
+            record.Add(e.Key.Kind, e.Key.Site, new Tensor(e.Value.Shape, values, DType.Float32));
+        }
+        foreach (var extra in first.Entries.Where(x => expected.Find(x.Key.Kind, x.Key.Site) is null))
+            throw new SpecException(path, $"{directory} has {extra.Key}, which the model does not");
+        return record;
     }
 
     /// <summary>

@@ -138,7 +138,13 @@ public enum InitMode
 }
 
 /// <summary>Initialization mode and seed.</summary>
-public sealed record InitSpec(InitMode Mode, ulong Seed);
+/// <param name="Mode">Injected (the harness's initial state in every backend) or framework (each framework's own initializers).</param>
+/// <param name="Seed">Seed of the harness's initializers and of the frameworks' own.</param>
+/// <param name="From">
+/// A trace directory whose step-0 record holds the initial parameters and running statistics to inject instead of
+/// drawing them (e.g. the weights of an imported ONNX model); relative to the spec's directory. Null: draw them.
+/// </param>
+public sealed record InitSpec(InitMode Mode, ulong Seed, string? From = null);
 
 /// <summary>The Adam epsilon form (CONVENTIONS.md section 3).</summary>
 public enum EpsilonForm

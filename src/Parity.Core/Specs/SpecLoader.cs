@@ -198,9 +198,11 @@ public static class SpecLoader
     private static InitSpec ReadInit(JsonCursor? c, ulong seed)
     {
         if (c is not { } i) return new InitSpec(InitMode.Injected, seed);
-        i.Object("mode", "seed");
+        i.Object("mode", "seed", "from");
         var mode = i.Choice("mode", "injected", "injected", "framework") == "injected" ? InitMode.Injected : InitMode.Framework;
-        return new InitSpec(mode, i.Seed("seed", seed));
+        string? from = i.Has("from") ? NonEmpty(i, "from") : null;
+        if (from is not null && mode != InitMode.Injected) throw i.Get("from").Error("'from' gives the injected initial state: it needs mode \"injected\"");
+        return new InitSpec(mode, i.Seed("seed", seed), from);
     }
 
     private static OptimizerSpec ReadOptimizer(JsonCursor o)

@@ -27,6 +27,7 @@ public static class SpecWriter
             w.WriteStartObject("init");
             w.WriteString("mode", spec.Init.Mode == InitMode.Injected ? "injected" : "framework");
             w.WriteNumber("seed", spec.Init.Seed);
+            if (spec.Init.From is { } from) w.WriteString("from", from);
             w.WriteEndObject();
             w.WriteString("loss", "softmax_cross_entropy");
             WriteOptimizer(w, spec.Optimizer);
