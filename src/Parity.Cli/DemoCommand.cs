@@ -1,72 +1,77 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
 using System.Text;
 using Parity.Backends;
-using Parity.Backends.Reference;
 using Parity.Harness;
-using Parity.Specs;
+using Parity.Harness.Seeds;
 
 namespace Parity.Cli;
 
 /// <summary>
-/// <c>parity demo</c>: short versions of the seed scenarios (../shared/seeds) on the embedded default data,
-/// every available backend, one report directory per scenario and an index a newcomer opens first.
+/// <c>parity demo</c>: short versions of the four seed replications (../shared/seeds, issue 9) on the embedded default
+/// data (Fashion-MNIST from Debian's dataset-fashion-mnist, installed by scripts/setup, and synthetic data), one report
+/// directory per seed, and an index (index.html and index.md) a newcomer opens first: one line per seed saying what
+/// it shows and what came out.
 /// </summary>
 internal static class DemoCommand
 {
-    /// <summary>One demo scenario: a fixture, a short schedule, and what it shows.</summary>
-    internal sealed record DemoScenario(string Fixture, int Steps, string Shows, bool LargeModel);
-
-    internal static readonly DemoScenario[] Scenarios =
-    [
-        new("seed000-shared-bn.json", 60, "Seed 000: one batchnorm instance called after both hidden layers (Chainer user's bug), 1 epoch of Fashion-MNIST", true),
-        new("seed000-separate-bn.json", 60, "Seed 000's fix: two batchnorm instances, same everything else", true),
-        new("seed002-no-identity.json", 50, "Seed 002: the 12-8-12 net without an identity layer", false),
-        new("seed002-identity.json", 50, "Seed 002: the same net with Activation('linear') inserted", false),
-        new("synthetic-shared-bn.json", 50, "Shared batchnorm in miniature", false),
-        new("synthetic-layernorm-sgd.json", 50, "LayerNorm, identity, bias-free linear, SGD with momentum", false),
-    ];
-
-    // The ILGPU CPU accelerator emulates every GPU thread: correct, far too slow for 784-100-100-10 at batch 1000.
-    private static readonly HashSet<string> SmallModelsOnly = ["native"];
+    // The training seeds (000, 001, 003) run on the float32 reference; seed 000 adds TorchSharp when it can run here, so
+    // the demo also shows two frameworks agreeing on the bug. Seed 002 runs every available backend but the arbiter.
+    private const string TrainingReference = "reference-f32";
+    private const string SecondFramework = "torchsharp";
 
     public static int Execute(string outDirectory, IReadOnlyList<string>? backends, BackendRegistry registry, TextWriter w)
     {
-        var available = (backends ?? registry.Names.ToList()).Where(b => IsAvailable(registry, b)).ToList();
-        var index = new StringBuilder("# Parity demo\n\n| scenario | shows | backends | verdict | report |\n|---|---|---|---|---|\n");
-        int exit = ExitCodes.Agree;
-        foreach (var scenario in Scenarios)
+        var clock = Stopwatch.StartNew();
+        var outcomes = new List<SeedOutcome>();
+        foreach (string id in SeedReplications.Ids)
         {
-            string path = RepoPaths.Fixture(scenario.Fixture);
-            if (!File.Exists(path))
-            {
-                w.WriteLine($"demo: skipping {scenario.Fixture} (not in fixtures/)");
-                continue;
-            }
-            var spec = SpecLoader.LoadFile(path);
-            var chosen = available.Where(b => !(scenario.LargeModel && SmallModelsOnly.Contains(b))).ToList();
-            var request = new RunRequest(spec, path, chosen, ReferenceBackend.Float64Name, Path.Combine(outDirectory, spec.Name), scenario.Steps);
+            var chosen = backends?.ToList() ?? DefaultBackends(id, registry);
             w.WriteLine();
-            var progress = new TerminalProgress { Label = spec.Name + " " };
-            var report = RunPipeline.Execute(request, registry, progress);
+            w.WriteLine($"demo: seed {id} on {string.Join(", ", chosen)}");
+            var progress = new TerminalProgress { Label = $"seed {id} " };
+            var outcome = SeedReplications.Run(id, new SeedOptions(chosen, Quick: true), registry, Path.Combine(outDirectory, "seed" + id), progress);
             progress.Clear();
-            ResultTable.Print(report, w);
-            if (report.ExitCode == ExitCodes.Error) exit = ExitCodes.Error;
-            index.Append($"| {spec.Name} | {scenario.Shows} | {string.Join(", ", report.Backends.Select(b => b.Name))} | {report.Verdict} | [{spec.Name}/report.json]({spec.Name}/report.json) |\n");
+            SeedCommand.Print(outcome, w);
+            outcomes.Add(outcome);
         }
-        Directory.CreateDirectory(outDirectory);
-        File.WriteAllText(Path.Combine(outDirectory, "index.md"), index.ToString());
-        w.WriteLine($"\ndemo: reports under {outDirectory} (start with {Path.Combine(outDirectory, "index.md")})");
-        return exit;
+        WriteIndex(outDirectory, outcomes, clock.Elapsed);
+        w.WriteLine($"\ndemo: {outcomes.Count(o => o.Reproduced)} of {outcomes.Count} seeds reproduced and diagnosed in {clock.Elapsed.TotalSeconds:0} s; open {Path.Combine(outDirectory, "index.html")}");
+        return outcomes.All(o => o.Reproduced) ? ExitCodes.Agree : ExitCodes.Diverge;
     }
 
-    private static bool IsAvailable(BackendRegistry registry, string name)
+    private static List<string> DefaultBackends(string id, BackendRegistry registry) =>
+        id == "000" && SeedCommand.Available(registry, SecondFramework) ? [TrainingReference, SecondFramework]
+        : id == "002" ? SeedCommand.DefaultBackends(id, registry)
+        : [TrainingReference];
+
+    /// <summary>Writes index.md and index.html: one row per seed with what it shows, the result and the report link.</summary>
+    internal static void WriteIndex(string outDirectory, IReadOnlyList<SeedOutcome> outcomes, TimeSpan elapsed)
     {
-        try
+        Directory.CreateDirectory(outDirectory);
+        string when = $"{outcomes.Count} seeds in {elapsed.TotalSeconds.ToString("0", CultureInfo.InvariantCulture)} s; full versions: scripts/replicate-seed000 .. scripts/replicate-seed003, measured figures in docs/seeds.md.";
+        var md = new StringBuilder("# Parity demo: the four seed documents, reproduced\n\n")
+            .Append("Each seed (../shared/seeds) is a real incident; each row links its report (index.html with plots, summary.md with the tables).\n\n")
+            .Append("| seed | shows | result | reproduced | report |\n|---|---|---|---|---|\n");
+        var html = new StringBuilder("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Parity demo</title>")
+            .Append("<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}table{border-collapse:collapse}</style></head><body>")
+            .Append("<h1>Parity demo: the four seed documents, reproduced</h1><p>Each seed is a real incident; each row links its report.</p>")
+            .Append("<table><tr><th>seed</th><th>shows</th><th>result</th><th>reproduced</th><th>report</th></tr>");
+        foreach (var o in outcomes)
         {
-            return registry.Contains(name) && registry.Create(name).Describe().Available;
+            string link = $"seed{o.Id}/index.html", summary = $"seed{o.Id}/summary.md";
+            string ok = o.Reproduced ? "yes" : "NO";
+            md.Append($"| {o.Id} | {Cell(o.Title)} | {Cell(o.Result)} | {ok} | [{link}]({link}), [{summary}]({summary}) |\n");
+            html.Append($"<tr><td>{o.Id}</td><td>{E(o.Title)}</td><td>{E(o.Result)}</td><td>{ok}</td><td><a href=\"{E(link)}\">report</a> · <a href=\"{E(summary)}\">summary.md</a></td></tr>");
         }
-        catch (Exception)
-        {
-            return false;
-        }
+        md.Append($"\n{when}\n");
+        html.Append($"</table><p>{E(when)}</p></body></html>\n");
+        File.WriteAllText(Path.Combine(outDirectory, "index.md"), md.ToString());
+        File.WriteAllText(Path.Combine(outDirectory, "index.html"), html.ToString());
     }
+
+    private static string E(string s) => WebUtility.HtmlEncode(s);
+
+    private static string Cell(string s) => s.Replace("|", "\\|", StringComparison.Ordinal);
 }

@@ -1,0 +1,321 @@
+using System.Diagnostics;
+using System.Globalization;
+using Parity.Backends;
+using Parity.Backends.Reference;
+using Parity.Diagnostics;
+using Parity.Planning;
+using Parity.Running;
+
+namespace Parity.Harness.Seeds;
+
+/// <summary>How a seed replication runs.</summary>
+/// <param name="Backends">Backends for the training runs (the first is the reference of curves and comparisons). Seed 002 runs
+/// each of them metamorphically; seeds 001 and 003 use only the first (they are about one framework's behaviour).</param>
+/// <param name="Quick">The short version (<c>parity demo</c>, tests): fewer steps, fewer sweep points.</param>
+/// <param name="Steps">Training steps instead of the replication's schedule (seeds 000 to 002).</param>
+public sealed record SeedOptions(IReadOnlyList<string> Backends, bool Quick, int? Steps = null);
+
+/// <summary>What a seed replication produced.</summary>
+/// <param name="Id">000 to 003.</param>
+/// <param name="Title">Page title.</param>
+/// <param name="Shows">What the replication shows.</param>
+/// <param name="Result">The result in one line.</param>
+/// <param name="Directory">The report directory (index.html, summary.md, results.json, each run's report).</param>
+/// <param name="Reproduced">True when the replication shows what the seed reported and the harness names the cause.</param>
+/// <param name="Seconds">Wall time.</param>
+public sealed record SeedOutcome(string Id, string Title, string Shows, string Result, string Directory, bool Reproduced, double Seconds);
+
+/// <summary>
+/// The four seed documents (../shared/seeds) reproduced end to end: each builds its runs from fixtures, runs them,
+/// and writes one report directory with a page (index.html, summary.md) and results.json.
+/// </summary>
+public static class SeedReplications
+{
+    /// <summary>The seed ids, in order.</summary>
+    public static IReadOnlyList<string> Ids { get; } = ["000", "001", "002", "003"];
+
+    /// <summary>Runs seed <paramref name="id"/> into <paramref name="outDirectory"/>.</summary>
+    public static SeedOutcome Run(string id, SeedOptions options, BackendRegistry registry, string outDirectory, IProgress<RunProgress>? progress = null)
+    {
+        if (options.Backends.Count == 0) throw new UsageException("give at least one backend");
+        var clock = Stopwatch.StartNew();
+        var (page, reproduced) = id switch
+        {
+            "000" => Seed000(options, registry, outDirectory, progress),
+            "001" => Seed001(options, registry, outDirectory, progress),
+            "002" => Seed002(options, registry, outDirectory, progress),
+            "003" => Seed003(options, registry, outDirectory, progress),
+            _ => throw new UsageException($"unknown seed '{id}': use one of {string.Join(", ", Ids)}"),
+        };
+        return new SeedOutcome(id, page.Title, page.Shows, page.Result, outDirectory, reproduced, clock.Elapsed.TotalSeconds);
+    }
+
+    // ---- Seed 000: one batchnorm instance called after both hidden layers (Chainer) ----
+
+    private static (SeedPage, bool) Seed000(SeedOptions o, BackendRegistry registry, string dir, IProgress<RunProgress>? progress)
+    {
+        StudyArm Arm(string label, string fixture)
+        {
+            var v = SpecVariant.FromFile(fixture);
+            if (o.Quick) v.Steps(o.Steps ?? 300).EvalEvery(30);
+            else if (o.Steps is int s) v.Steps(s);
+            return new StudyArm(label, v.Load(), v.Save(Path.Combine(dir, "specs")), o.Backends);
+        }
+        var arms = Study.Run([Arm("shared", "seed000-shared-bn.json"), Arm("separate", "seed000-separate-bn.json")], registry, dir, progress);
+        ArmResult shared = arms[0], separate = arms[1];
+        var page = new SeedPage("Seed 000: one BatchNormalization shared by two layers (Chainer)",
+            "A Chainer user called ONE L.BatchNormalization after both hidden layers of a 784-100-100-10 MLP: validation accuracy < 0.80 against 0.98 with two instances (MNIST). " +
+            "Here: the same setup on Fashion-MNIST (60k/10k, Adam lr 0.01, batch 1000, momentum 0.1, eps 1e-3), both models, eval accuracy per epoch, the shared instance's running statistics against each call site's batch statistics, and the diagnosis.");
+        var finding = shared.Findings.FirstOrDefault(f => f.Cause == CauseIds.SharedStatefulLayer);
+        double gap = separate.FinalEvalAccuracy - shared.FinalEvalAccuracy;
+        page.Result = $"after {shared.Steps} steps eval accuracy {SeedPage.Number(shared.FinalEvalAccuracy)} (shared, train-mode batch accuracy {SeedPage.Number(shared.FinalTrainAccuracy)}) vs {SeedPage.Number(separate.FinalEvalAccuracy)} (separate): gap {SeedPage.Number(gap)}; " +
+            (finding is null ? "shared-stateful-layer NOT diagnosed" : $"shared-stateful-layer diagnosed (running statistics updated {finding.Evidence.GetValueOrDefault("updatesPerStep")})");
+        page.Tables.Add(ArmTable("Both models (eval = the 10k test set with running statistics; train accuracy = the last batch in train mode):", arms));
+        page.Tables.Add(RunningStatisticsTable(arms));
+        page.Tables.Add(FindingsTable(arms));
+        page.Figures.Add(new Figure("Eval accuracy per epoch", "epoch", "eval accuracy", arms.Select(a => Epochs(a.Label, a.EvalAccuracy, 60)).ToList()));
+        page.Figures.Add(new Figure("Train-mode vs eval-mode accuracy", "epoch", "accuracy",
+            arms.SelectMany(a => new[] { Epochs(a.Label + " eval", a.EvalAccuracy, 60), Epochs(a.Label + " train batch", a.TrainAccuracy, 60) }).ToList()));
+        AddRunLinks(page, arms, dir);
+        page.Notes.Add("The running-statistics table compares, at the last traced step, the running mean/variance each instance holds with the batch statistics each of its call sites normalized with: the shared instance sits between l1's and l2's statistics (a blend), so eval mode normalizes both layers with statistics that fit neither.");
+        page.Notes.Add("Capture policy: full tensors on steps 1-20 (the detector checks each step's update against the two call sites) and the last step; scalars on every step; evaluation every 60 steps (one epoch). Traces stream to disk, so memory stays bounded over 6,000 steps.");
+        page.Write(dir, new { seed = "000", arms });
+        bool reproduced = finding is not null && gap > 0 && separate.Status == "completed" && shared.Status == "completed";
+        return (page, reproduced);
+    }
+
+    // ---- Seed 001: slim batch norm, decay 0.999 vs 0.95, and update ops that never run ----
+
+    private static (SeedPage, bool) Seed001(SeedOptions o, BackendRegistry registry, string dir, IProgress<RunProgress>? progress)
+    {
+        string[] backend = [o.Backends[0]];
+        SpecVariant Base()
+        {
+            var v = SpecVariant.FromFile("seed001-warmup.json");
+            if (o.Quick) v.Steps(o.Steps ?? 200).EvalEvery(10);
+            else if (o.Steps is int s) v.Steps(s);
+            return v;
+        }
+        StudyArm Arm(string label, string name, double momentum, double? intended = null)
+        {
+            var v = Base().Named(name).BatchNormMomentum(momentum);
+            var arm = new StudyArm(label, v.Load(), v.Save(Path.Combine(dir, "specs")), backend);
+            return intended is double m ? arm with { DiagnoseAs = Base().Named(name).BatchNormMomentum(m).Load() } : arm;
+        }
+        var arms = Study.Run(
+        [
+            Arm("decay 0.999 (momentum 0.001)", "seed001-decay-0.999", 0.001),
+            Arm("decay 0.95 (momentum 0.05)", "seed001-decay-0.95", 0.05),
+            // TF1's update-ops pitfall [T1]: the user asked for decay 0.95, but the moving-average op never ran, which is
+            // exactly momentum 0 (running statistics stay at 0 and 1). The detectors judge the trace against what the user asked for.
+            Arm("decay 0.95, update ops never run", "seed001-no-update-ops", 0, intended: 0.05),
+        ], registry, dir, progress);
+        var page = new SeedPage("Seed 001: batch-norm running statistics that warm up slowly or never update (TF-slim)",
+            "Seed 001's notes: with slim's default decay 0.999 the moving statistics need ~1000 steps to warm up (use 0.95 on small data), and they only update when the train op runs the update ops. " +
+            "Here: a 784-100-100-10 batchnorm MLP on a Fashion-MNIST subset, eval accuracy (running statistics) over steps for decay 0.999 and 0.95, and a run whose update op never runs; each diagnosed by its cause id.");
+        bool slowFound = arms[0].Has(CauseIds.SlowRunningStatsWarmup), frozenFound = arms[2].Has(CauseIds.RunningStatsNotUpdated);
+        int slowLag = LastLagStep(arms[0]), fastLag = LastLagStep(arms[1]);
+        // Decay 0.95 warms up too, only ~20 times sooner: the seed's point is the difference, so that is what is checked.
+        bool fastWarmsFirst = fastLag < slowLag && !arms[1].Has(CauseIds.RunningStatsNotUpdated);
+        page.Result = $"after {arms[0].Steps} steps eval accuracy {SeedPage.Number(arms[0].FinalEvalAccuracy)} (decay 0.999), {SeedPage.Number(arms[1].FinalEvalAccuracy)} (decay 0.95), {SeedPage.Number(arms[2].FinalEvalAccuracy)} (never updated); " +
+            $"eval trails train by > {LagGap} until step {slowLag} (0.999) vs {fastLag} (0.95); {Found(slowFound, CauseIds.SlowRunningStatsWarmup)} on decay 0.999, {Found(frozenFound, CauseIds.RunningStatsNotUpdated)} on the frozen run";
+        page.Tables.Add(ArmTable("Three runs, same data, same initial weights:", arms));
+        page.Tables.Add(new Table($"Warm-up lag: the last evaluated step where train-mode batch accuracy exceeds eval accuracy by more than {LagGap}:",
+            ["model", "last lagging step", "initial statistics' weight left then"],
+            arms.Zip(new[] { 0.001, 0.05, 0.0 }, (a, m) => (IReadOnlyList<string>)[a.Label, LastLagStep(a).ToString(CultureInfo.InvariantCulture),
+                SeedPage.Number(Math.Pow(1 - m, LastLagStep(a)))]).ToList()));
+        page.Tables.Add(FindingsTable(arms));
+        int first = arms[0].EvalAccuracy.Steps.FirstOrDefault();
+        page.Figures.Add(new Figure("Eval accuracy (running statistics) over steps", "step", "eval accuracy",
+            arms.Select(a => new PlotSeries(a.Label, a.EvalAccuracy.Steps.Select(s => (double)s).ToList(), a.EvalAccuracy.Values)).Append(
+                new PlotSeries("train-mode batch accuracy (decay 0.95)", arms[1].TrainAccuracy.Steps.Select(s => (double)s).ToList(), arms[1].TrainAccuracy.Values)).ToList()));
+        AddRunLinks(page, arms, dir);
+        page.Notes.Add($"With momentum m the initial running statistics keep a weight (1 - m)^t after t steps: 0.999^t falls below 5% only after {Math.Ceiling(Math.Log(0.05) / Math.Log(0.999))} steps, 0.95^t after {Math.Ceiling(Math.Log(0.05) / Math.Log(0.95))}. Evaluation every {(first > 0 ? first : 0)} steps.");
+        page.Notes.Add("The frozen run is the spec with momentum 0 (the honest way to say the update op never ran); it is diagnosed against the spec the user wrote (decay 0.95), as a harness would judge a TF1 trace whose moving statistics never moved.");
+        page.Write(dir, new { seed = "001", arms });
+        return (page, slowFound && frozenFound && fastWarmsFirst);
+    }
+
+    // ---- Seed 002: Activation('linear') inserted after a Dense layer (tf.keras 1.14) ----
+
+    private static (SeedPage, bool) Seed002(SeedOptions o, BackendRegistry registry, string dir, IProgress<RunProgress>? progress)
+    {
+        var reports = new List<MetamorphicReport>();
+        foreach (string mode in new[] { "injected", "framework" })
+        {
+            var v = SpecVariant.FromFile("seed002-no-identity.json").Named($"seed002-{mode}-init").InitMode(mode);
+            string path = v.Save(Path.Combine(dir, "specs"));
+            reports.Add(Metamorphic.Execute(v.Load(), path, o.Backends, registry, Path.Combine(dir, mode), o.Steps ?? (o.Quick ? 45 : null), progress: progress));
+        }
+        var page = new SeedPage("Seed 002: an identity layer that changed training (tf.keras, TF 1.14)",
+            "A Stack Overflow user saw training change after inserting Activation('linear') after a Dense layer. Here: the 12-8-12 net run metamorphically (an identity inserted after every linear call) in every backend, " +
+            "with injected initial weights and with each framework's own seeded initializers; each backend is compared with itself.");
+        var rows = new List<IReadOnlyList<string>>();
+        int completed = 0, unchanged = 0;
+        foreach (var r in reports)
+        {
+            foreach (var b in r.Backends)
+            {
+                rows.Add([r.InitMode, b.Backend, b.Status, b.Identical ? "yes" : "no", SeedPage.Number(b.MaxAbsDifference), SeedPage.Number(b.IdentityMaxAbs),
+                    string.Join(", ", b.Findings.Select(f => f.Cause).Distinct()), b.Message ?? b.Conclusion]);
+                if (b.Status != "completed") continue;
+                completed++;
+                if (b.Identical) unchanged++;
+            }
+        }
+        page.Result = $"the identity left {unchanged} of {completed} completed backend runs bit-identical (init modes: injected and framework, {reports[0].Steps} steps)" +
+            (completed > unchanged ? "; see the table for the ones that changed and the diagnosed cause" : "; the seed's change is not a property of the identity: the unverified TF 1.14 hypothesis is a shifted initializer RNG stream (CONVENTIONS.md section 5), which the harness would report as initial-weights-mismatch");
+        page.Tables.Add(new Table("Each backend against itself, without and with the identity:",
+            ["init", "backend", "status", "bit-identical", "max |diff|", "identity max |out-in|", "findings", "conclusion"], rows));
+        foreach (var r in reports) page.Links.Add(($"metamorphic.json ({r.InitMode} init)", $"{r.InitMode}/metamorphic.json"));
+        page.Notes.Add("Framework initialization: backends with seeded framework initializers (torchsharp, keras, torch-python) draw their own weights from the spec's init seed; an identity layer draws nothing, so in these frameworks it cannot shift the stream. A backend that cannot initialize natively says so in its status or declared mismatches.");
+        page.Write(dir, new { seed = "002", reports });
+        return (page, completed > 0 && unchanged == completed);
+    }
+
+    // ---- Seed 003: cs231n batch normalization: gradient checks, weight-scale and batch-size experiments ----
+
+    /// <summary>cs231n's expected relative-error ranges (seed 003), by parameter role: the largest error each accepts.</summary>
+    public static (string Range, double Upper) ExpectedRange(string tensor) => tensor switch
+    {
+        GradientCheck.InputTensor => ("1e-13 .. 1e-8 (batchnorm backward dx)", 1e-8),
+        _ when tensor.EndsWith(".weight", StringComparison.Ordinal) => ("1e-10 .. 1e-4 (W)", 1e-4),
+        _ when tensor.EndsWith(".bias", StringComparison.Ordinal) => ("1e-10 .. 1e-8 (b)", 1e-8),
+        _ => ("1e-9 .. 1e-8 (gamma, beta)", 1e-8),
+    };
+
+    private static (SeedPage, bool) Seed003(SeedOptions o, BackendRegistry registry, string dir, IProgress<RunProgress>? progress)
+    {
+        string backend = o.Backends[0];
+        var page = new SeedPage("Seed 003: cs231n batch normalization (gradient checks, weight scale, batch size)",
+            "The cs231n batch-normalization assignment: numerical gradient checks of batchnorm and layernorm nets, then the weight-initialization-scale experiment (8-layer nets, with and without batchnorm) and the batch-size experiment (batchnorm vs layernorm), here on Fashion-MNIST subsets (1000 train / 500 eval).");
+
+        // Gradient checks (float64 reference, central differences), next to the notebook's expected ranges.
+        var gradRows = new List<IReadOnlyList<string>>();
+        bool gradientsOk = true;
+        foreach (string fixture in new[] { "cs231n-bn.json", "cs231n-layernorm.json" })
+        {
+            var plan = Planner.Build(SpecVariant.FromFile(fixture).Load(), 1);
+            foreach (var r in GradientCheck.Run(plan, 1))
+            {
+                var (range, upper) = ExpectedRange(r.Tensor);
+                bool within = !r.Identifiable || r.RelativeError <= upper;
+                gradientsOk &= within;
+                gradRows.Add([plan.Spec.Name, r.Tensor, r.RelativeError.ToString("0.00e+00", CultureInfo.InvariantCulture), r.ScaledError.ToString("0.00e+00", CultureInfo.InvariantCulture),
+                    range, !r.Identifiable ? "not identifiable (true gradient 0)" : within ? "within" : "ABOVE"]);
+            }
+        }
+        page.Tables.Add(new Table("Gradient checks (float64 reference, central differences h = 1e-5, cs231n rel_error):",
+            ["net", "tensor", "rel error", "scaled error", "cs231n expects", "verdict"], gradRows));
+
+        // Weight-initialization scale: 20 scales log-spaced 1e-4..1 (quick: 5), with and without batchnorm.
+        int scaleCount = o.Quick ? 5 : 20, epochs = o.Quick ? 2 : 10;
+        var scales = Enumerable.Range(0, scaleCount).Select(i => Math.Pow(10, -4 + 4.0 * i / (scaleCount - 1))).ToList();
+        var scaleArms = new List<StudyArm>();
+        foreach (double scale in scales)
+        {
+            foreach (bool bn in new[] { true, false })
+            {
+                var v = SpecVariant.FromFile("seed003-weight-scale.json").Epochs(epochs).WeightScale(scale)
+                    .Named($"seed003-ws-{SpecVariant.Short(scale)}-{(bn ? "batchnorm" : "baseline")}");
+                if (!bn) v.WithoutNormalization();
+                scaleArms.Add(new StudyArm(bn ? "batchnorm" : "baseline", v.Load(), v.Save(Path.Combine(dir, "specs")), [backend]));
+            }
+        }
+        var scaleResults = Study.Run(scaleArms, registry, Path.Combine(dir, "runs"), progress);
+        var scaleRows = new List<IReadOnlyList<string>>();
+        for (int i = 0; i < scales.Count; i++)
+        {
+            ArmResult bn = scaleResults[2 * i], plain = scaleResults[2 * i + 1];
+            scaleRows.Add([SpecVariant.Short(scales[i]), SeedPage.Number(bn.BestEvalAccuracy), SeedPage.Number(plain.BestEvalAccuracy),
+                SeedPage.Number(bn.FinalTrainLoss), SeedPage.Number(plain.FinalTrainLoss), Stopped(bn) + Stopped(plain)]);
+        }
+        page.Tables.Add(new Table($"Weight-initialization scale, 784-[50 x 7]-10 (8 linear layers), Adam lr 1e-3, batch 50, {epochs} epochs:",
+            ["weight scale", "best eval acc (batchnorm)", "best eval acc (baseline)", "final train loss (batchnorm)", "final train loss (baseline)", "note"], scaleRows));
+        page.Figures.Add(new Figure("Best eval accuracy vs weight scale", "weight initialization scale", "best eval accuracy",
+            [Series("batchnorm", scales, scaleResults.Where((_, i) => i % 2 == 0).Select(a => a.BestEvalAccuracy)),
+             Series("baseline", scales, scaleResults.Where((_, i) => i % 2 == 1).Select(a => a.BestEvalAccuracy))], LogX: true));
+        page.Figures.Add(new Figure("Final train loss vs weight scale", "weight initialization scale", "final train loss",
+            [Series("batchnorm", scales, scaleResults.Where((_, i) => i % 2 == 0).Select(a => a.FinalTrainLoss)),
+             Series("baseline", scales, scaleResults.Where((_, i) => i % 2 == 1).Select(a => a.FinalTrainLoss))], LogX: true));
+
+        // Batch size: 5, 10, 50 with batchnorm and with layernorm, and the baseline at 5 (cs231n's layout).
+        var batchArms = new List<StudyArm>();
+        foreach (string norm in new[] { "baseline", "batchnorm", "layernorm" })
+        {
+            foreach (int batch in norm == "baseline" ? new[] { 5 } : new[] { 5, 10, 50 })
+            {
+                var v = SpecVariant.FromFile("seed003-batch-size.json").Epochs(epochs).BatchSize(batch).EvalEvery(1000 / batch)
+                    .Named($"seed003-bs-{batch}-{norm}");
+                if (norm == "baseline") v.WithoutNormalization();
+                if (norm == "layernorm") v.BatchNormToLayerNorm();
+                batchArms.Add(new StudyArm($"{norm} batch {batch}", v.Load(), v.Save(Path.Combine(dir, "specs")), [backend]));
+            }
+        }
+        var batchResults = Study.Run(batchArms, registry, Path.Combine(dir, "runs"), progress);
+        page.Tables.Add(new Table($"Batch size, 784-[100 x 5]-10, weight scale 2e-2, Adam lr 10^-3.5, {epochs} epochs:",
+            ["run", "best eval acc", "final eval acc", "final train loss", "seconds"],
+            batchResults.Select(a => (IReadOnlyList<string>)[a.Label, SeedPage.Number(a.BestEvalAccuracy), SeedPage.Number(a.FinalEvalAccuracy), SeedPage.Number(a.FinalTrainLoss), SeedPage.Number(a.Seconds)]).ToList()));
+        page.Figures.Add(new Figure("Eval accuracy per epoch by batch size", "epoch", "eval accuracy",
+            batchResults.Select(a => new PlotSeries(a.Label, a.EvalAccuracy.Steps.Select((_, i) => (double)(i + 1)).ToList(), a.EvalAccuracy.Values)).ToList()));
+
+        var bnSmall = batchResults.First(a => a.Label == "batchnorm batch 5");
+        var bnLarge = batchResults.First(a => a.Label == "batchnorm batch 50");
+        var lnSmall = batchResults.First(a => a.Label == "layernorm batch 5");
+        int bnWins = Enumerable.Range(0, scales.Count).Count(i => scaleResults[2 * i].BestEvalAccuracy > scaleResults[2 * i + 1].BestEvalAccuracy);
+        page.Result = $"gradient checks {(gradientsOk ? "within" : "NOT within")} cs231n's ranges; batchnorm beats the baseline at {bnWins} of {scales.Count} weight scales; " +
+            $"best eval accuracy batchnorm batch 5 {SeedPage.Number(bnSmall.BestEvalAccuracy)} vs batch 50 {SeedPage.Number(bnLarge.BestEvalAccuracy)}, layernorm batch 5 {SeedPage.Number(lnSmall.BestEvalAccuracy)}";
+        page.Notes.Add($"Runs on {backend}; each run's spec is in specs/ (repeat one with: parity run specs/NAME.json). Eval accuracy uses the first 500 test images; cs231n's notebook uses a validation split of CIFAR-10, so the numbers differ in scale but the shapes (batchnorm flat over 4 decades of weight scale, the baseline only trainable in a narrow band; batchnorm worse at tiny batches, layernorm not) are the assignment's.");
+        page.Notes.Add("A run whose loss became NaN or infinite stops there ('diverged' in the note column): its best accuracy is over the steps before.");
+        page.Write(dir, new { seed = "003", gradientChecks = gradRows, weightScale = scaleResults, batchSize = batchResults });
+        bool reproduced = gradientsOk && bnWins > scales.Count / 2;
+        return (page, reproduced);
+    }
+
+    // ---- shared page pieces ----
+
+    /// <summary>The train-minus-eval accuracy gap that counts as lagging (the slow-running-stats-warmup detector's threshold).</summary>
+    private const double LagGap = Parity.Diagnostics.Detectors.SlowRunningStatsWarmupDetector.AccuracyGap;
+
+    /// <summary>The last evaluated step whose train-mode batch accuracy exceeds eval accuracy by more than <see cref="LagGap"/>; 0 when none.</summary>
+    internal static int LastLagStep(ArmResult a) =>
+        a.EvalAccuracy.Steps.Where((_, i) => a.TrainAccuracy.Values[i] - a.EvalAccuracy.Values[i] > LagGap).DefaultIfEmpty(0).Max();
+
+    private static Table ArmTable(string caption, IReadOnlyList<ArmResult> arms) => new(caption,
+        ["model", "backends", "status", "steps", "final eval acc", "best eval acc", "final train acc", "train - eval", "final eval loss", "verdict", "seconds per backend"],
+        arms.Select(a => (IReadOnlyList<string>)[a.Label, string.Join(", ", a.Backends), a.Status + (a.Message is null ? "" : $" ({a.Message})"), a.Steps.ToString(CultureInfo.InvariantCulture),
+            SeedPage.Number(a.FinalEvalAccuracy), SeedPage.Number(a.BestEvalAccuracy), SeedPage.Number(a.FinalTrainAccuracy),
+            SeedPage.Number(a.FinalTrainAccuracy - a.FinalEvalAccuracy), SeedPage.Number(a.EvalLoss.Values.LastOrDefault(double.NaN)), a.Verdict ?? "(one backend)",
+            string.Join(", ", a.BackendSeconds.Select(kv => $"{kv.Key} {kv.Value:0.0} s"))]).ToList());
+
+    private static Table RunningStatisticsTable(IReadOnlyList<ArmResult> arms) => new(
+        "Running statistics against the batch statistics each call site normalized with (last traced step, mean |difference| over features; first features shown):",
+        ["model", "instance", "compared with", "step", "mean distance", "variance distance", "running mean (first)", "batch mean (first)"],
+        arms.SelectMany(a => a.RunningStatistics.Select(c => (IReadOnlyList<string>)[a.Label, c.Instance, c.Call, c.Step.ToString(CultureInfo.InvariantCulture),
+            SeedPage.Number(c.MeanDistance), SeedPage.Number(c.VarianceDistance), string.Join(" ", c.RunningMeanHead.Select(SeedPage.Number)),
+            string.Join(" ", c.BatchMeanHead.Select(SeedPage.Number))])).ToList());
+
+    private static Table FindingsTable(IReadOnlyList<ArmResult> arms) => new("Findings (docs/causes.md):",
+        ["model", "cause", "backend", "summary"],
+        arms.SelectMany(a => a.Findings.Select(f => (IReadOnlyList<string>)[a.Label, f.Cause, f.Backend, f.Summary])).ToList());
+
+    private static void AddRunLinks(SeedPage page, IReadOnlyList<ArmResult> arms, string dir)
+    {
+        foreach (var a in arms)
+        {
+            string relative = Path.GetRelativePath(dir, a.Directory);
+            page.Links.Add(File.Exists(Path.Combine(a.Directory, "report.html"))
+                ? ($"{a.Label}: cross-backend report", Path.Combine(relative, "report.html"))
+                : ($"{a.Label}: trace", Path.Combine(relative, "traces")));
+        }
+    }
+
+    private static PlotSeries Epochs(string label, Curve curve, int stepsPerEpoch) =>
+        new(label, curve.Steps.Select(s => (double)s / stepsPerEpoch).ToList(), curve.Values);
+
+    private static PlotSeries Series(string label, IReadOnlyList<double> x, IEnumerable<double> y) => new(label, x, y.ToList());
+
+    private static string Found(bool found, string cause) => found ? cause : $"{cause} NOT found";
+
+    private static string Stopped(ArmResult a) => a.Message is { } m && m.StartsWith("stopped", StringComparison.Ordinal) ? $"{a.Label} diverged ({m}) " : "";
+}

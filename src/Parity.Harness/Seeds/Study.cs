@@ -1,0 +1,222 @@
+using System.Diagnostics;
+using Parity.Backends;
+using Parity.Diagnostics;
+using Parity.Models;
+using Parity.Planning;
+using Parity.Reporting;
+using Parity.Running;
+using Parity.Specs;
+using Parity.Tracing;
+
+namespace Parity.Harness.Seeds;
+
+/// <summary>One model of a study: a spec trained on one or more backends.</summary>
+/// <param name="Label">Short name in tables and plots (e.g. <c>shared</c>, <c>momentum 0.001</c>).</param>
+/// <param name="Spec">The spec.</param>
+/// <param name="SpecPath">Where the spec was read or written, for the report.</param>
+/// <param name="Backends">Backend selections; the first is the reference whose trace gives the curves. With two or more, the
+/// full <see cref="RunPipeline"/> runs (comparisons, findings, report.html); with one, the backend runs alone and is diagnosed.</param>
+/// <param name="DiagnoseAs">The spec the user meant, when the run expresses what a framework actually did (seed 001: the
+/// intended momentum whose update op never ran, run as momentum 0). Detectors judge the trace against it.</param>
+public sealed record StudyArm(string Label, ScenarioSpec Spec, string? SpecPath, IReadOnlyList<string> Backends, ScenarioSpec? DiagnoseAs = null);
+
+/// <summary>A curve: values at steps.</summary>
+/// <param name="Steps">Steps (1-based).</param>
+/// <param name="Values">One value per step.</param>
+public sealed record Curve(IReadOnlyList<int> Steps, IReadOnlyList<double> Values);
+
+/// <summary>
+/// A batchnorm instance's running statistics against one call site's true batch statistics at one traced step:
+/// mean absolute distance over features, and the first features side by side.
+/// </summary>
+/// <param name="Instance">Batchnorm instance.</param>
+/// <param name="Call">Call site whose batch statistics are compared (<c>mean of sites</c> for the average over every site).</param>
+/// <param name="Step">The traced step.</param>
+/// <param name="MeanDistance">mean |running mean - batch mean|.</param>
+/// <param name="VarianceDistance">mean |running variance - batch variance (biased)|.</param>
+/// <param name="RunningMeanHead">The running mean's first features.</param>
+/// <param name="BatchMeanHead">The batch mean's first features.</param>
+public sealed record RunningStatisticsCheck(string Instance, string Call, int Step, double MeanDistance, double VarianceDistance,
+    IReadOnlyList<double> RunningMeanHead, IReadOnlyList<double> BatchMeanHead);
+
+/// <summary>What one arm produced.</summary>
+/// <param name="Label">The arm's label.</param>
+/// <param name="Scenario">Spec name.</param>
+/// <param name="SpecPath">Spec file.</param>
+/// <param name="Backends">Backends that ran (the first gives the curves).</param>
+/// <param name="Status">completed, failed or unavailable (of the first backend).</param>
+/// <param name="Message">Why it stopped, when it did.</param>
+/// <param name="Steps">Training steps completed.</param>
+/// <param name="Seconds">Wall time of the whole arm (every backend, comparisons, report files).</param>
+/// <param name="BackendSeconds">Each backend's own run time (training and evaluation, trace writing included).</param>
+/// <param name="Verdict">The cross-backend verdict when two or more backends ran, else null.</param>
+/// <param name="Directory">The arm's run directory (report files and traces).</param>
+/// <param name="EvalAccuracy">Eval accuracy at each evaluated step.</param>
+/// <param name="EvalLoss">Eval loss at each evaluated step.</param>
+/// <param name="TrainAccuracy">Train-mode accuracy of the batch at each evaluated step.</param>
+/// <param name="TrainLoss">Train loss at each evaluated step.</param>
+/// <param name="RunningStatistics">Running statistics against the call sites' batch statistics at the last traced step.</param>
+/// <param name="Findings">Diagnosed causes.</param>
+public sealed record ArmResult(string Label, string Scenario, string? SpecPath, IReadOnlyList<string> Backends, string Status, string? Message,
+    int Steps, double Seconds, IReadOnlyDictionary<string, double> BackendSeconds, string? Verdict, string Directory, Curve EvalAccuracy, Curve EvalLoss, Curve TrainAccuracy, Curve TrainLoss,
+    IReadOnlyList<RunningStatisticsCheck> RunningStatistics, IReadOnlyList<FindingReport> Findings)
+{
+    /// <summary>Last eval accuracy, NaN when none.</summary>
+    public double FinalEvalAccuracy => EvalAccuracy.Values.Count > 0 ? EvalAccuracy.Values[^1] : double.NaN;
+
+    /// <summary>Best eval accuracy (cs231n's best validation accuracy), NaN when none.</summary>
+    public double BestEvalAccuracy => EvalAccuracy.Values.Where(double.IsFinite).DefaultIfEmpty(double.NaN).Max();
+
+    /// <summary>Train accuracy of the last evaluated step's batch.</summary>
+    public double FinalTrainAccuracy => TrainAccuracy.Values.Count > 0 ? TrainAccuracy.Values[^1] : double.NaN;
+
+    /// <summary>Train loss of the last step.</summary>
+    public double FinalTrainLoss => TrainLoss.Values.Count > 0 ? TrainLoss.Values[^1] : double.NaN;
+
+    /// <summary>True when the named cause was diagnosed.</summary>
+    public bool Has(string cause) => Findings.Any(f => f.Cause == cause);
+}
+
+/// <summary>
+/// Runs the arms of a seed replication one after another and reads back what the seeds are about: eval accuracy over
+/// steps, running statistics against batch statistics, and the diagnosed causes. Traces stream to disk, so memory stays
+/// bounded by one step's tensors whatever the schedule's length.
+/// </summary>
+public static class Study
+{
+    /// <summary>How many leading features <see cref="RunningStatisticsCheck"/> shows.</summary>
+    public const int HeadFeatures = 5;
+
+    /// <summary>Runs every arm into <c>outDirectory/ARM-SCENARIO</c>.</summary>
+    public static IReadOnlyList<ArmResult> Run(IEnumerable<StudyArm> arms, BackendRegistry registry, string outDirectory, IProgress<RunProgress>? progress = null) =>
+        arms.Select(a => RunArm(a, registry, Path.Combine(outDirectory, a.Spec.Name), progress)).ToList();
+
+    /// <summary>Runs one arm into <paramref name="directory"/>.</summary>
+    public static ArmResult RunArm(StudyArm arm, BackendRegistry registry, string directory, IProgress<RunProgress>? progress = null)
+    {
+        if (arm.Backends.Count == 0) throw new UsageException($"study arm '{arm.Label}': give at least one backend");
+        var clock = Stopwatch.StartNew();
+        var (first, display, dtype) = BackendCatalog.Resolve(registry, arm.Backends[0], arm.Spec.DType);
+        string traceDirectory = Path.Combine(directory, "traces", RunPipeline.Sanitize(display));
+        string status, verdict;
+        string? message;
+        int steps;
+        IReadOnlyList<FindingReport> findings;
+        IReadOnlyDictionary<string, double> seconds;
+        var graph = new ModelGraph(arm.Spec.Model);
+        if (arm.Backends.Count > 1)
+        {
+            var report = RunPipeline.Execute(new RunRequest(arm.Spec, arm.SpecPath, arm.Backends.Skip(1).ToList(), arm.Backends[0], directory), registry, progress);
+            var reference = report.Backends.FirstOrDefault(b => b.Name == display);
+            status = reference?.Status ?? "failed";
+            message = reference?.Message;
+            steps = reference?.StepsCompleted ?? 0;
+            verdict = report.Verdict;
+            findings = report.Findings;
+            seconds = report.Backends.Where(b => !b.Auxiliary).ToDictionary(b => b.Name, b => b.Seconds);
+        }
+        else
+        {
+            var run = ScenarioRunner.Run(Planner.Build(arm.Spec), registry.Create(first), new BackendOptions(dtype), traceDirectory, progress, display);
+            status = run.Status.ToString().ToLowerInvariant();
+            message = run.Message;
+            steps = run.StepsCompleted;
+            verdict = "";
+            seconds = new Dictionary<string, double> { [display] = run.Duration.TotalSeconds };
+            var judged = arm.DiagnoseAs ?? arm.Spec;
+            findings = run.Status == RunStatus.Unavailable ? []
+                : RunDiagnosis.Findings(judged, new ModelGraph(judged.Model), display, [traceDirectory], []);
+        }
+        var curves = ReadCurves(traceDirectory, graph);
+        return new ArmResult(arm.Label, arm.Spec.Name, arm.SpecPath, arm.Backends, status, message, steps, clock.Elapsed.TotalSeconds, seconds,
+            verdict.Length == 0 ? null : verdict, directory, curves.EvalAccuracy, curves.EvalLoss, curves.TrainAccuracy, curves.TrainLoss,
+            curves.RunningStatistics, findings);
+    }
+
+    private sealed record Curves(Curve EvalAccuracy, Curve EvalLoss, Curve TrainAccuracy, Curve TrainLoss, IReadOnlyList<RunningStatisticsCheck> RunningStatistics);
+
+    // One pass over the trace: scalars at every eval, the running-statistics check at every traced step (the last one kept).
+    private static Curves ReadCurves(string traceDirectory, ModelGraph graph)
+    {
+        var evalSteps = new List<int>();
+        var evalAccuracy = new List<double>();
+        var evalLoss = new List<double>();
+        var trainAccuracy = new List<double>();
+        var trainLoss = new List<double>();
+        double lastTrainAccuracy = double.NaN, lastTrainLoss = double.NaN;
+        IReadOnlyList<RunningStatisticsCheck> checks = [];
+        if (!File.Exists(Path.Combine(traceDirectory, "records.jsonl"))) return new Curves(new([], []), new([], []), new([], []), new([], []), checks);
+        foreach (var r in TraceReader.Open(traceDirectory).Records())
+        {
+            if (r.Phase == RecordPhase.Train)
+            {
+                lastTrainAccuracy = r.Find(TensorKind.TrainAccuracy)?.Data[0] ?? double.NaN;
+                lastTrainLoss = r.Find(TensorKind.Loss)?.Data[0] ?? double.NaN;
+                if (RunningStatisticsAt(r, graph) is { Count: > 0 } found) checks = found;
+            }
+            else if (r.Phase == RecordPhase.Eval && r.Find(TensorKind.EvalAccuracy) is { } accuracy)
+            {
+                evalSteps.Add(r.Step);
+                evalAccuracy.Add(accuracy.Data[0]);
+                evalLoss.Add(r.Find(TensorKind.EvalLoss)?.Data[0] ?? double.NaN);
+                trainAccuracy.Add(lastTrainAccuracy);
+                trainLoss.Add(lastTrainLoss);
+            }
+        }
+        return new Curves(new(evalSteps, evalAccuracy), new(evalSteps, evalLoss), new(evalSteps, trainAccuracy), new(evalSteps, trainLoss), checks);
+    }
+
+    /// <summary>
+    /// Every batchnorm instance's running mean and variance against each of its call sites' batch statistics in
+    /// <paramref name="record"/> (and against their average for a shared instance); empty when the record holds none.
+    /// </summary>
+    public static IReadOnlyList<RunningStatisticsCheck> RunningStatisticsAt(StepRecord record, ModelGraph graph)
+    {
+        var checks = new List<RunningStatisticsCheck>();
+        foreach (var bn in graph.BatchNorms)
+        {
+            if (record.Find(TensorKind.RunningMean, bn.Name) is not { } mean || record.Find(TensorKind.RunningVariance, bn.Name) is not { } variance) continue;
+            var calls = graph.Calls.Where(c => c.Layer.Name == bn.Name).ToList();
+            var stats = calls.Select(c => (Call: c.Id, Stats: BatchStatistics(record, graph, c))).ToList();
+            if (stats.Any(s => s.Stats is null)) continue;
+            foreach (var (call, s) in stats) checks.Add(Check(bn.Name, call, record.Step, mean.Data, variance.Data, s!.Value.Mean, s.Value.Variance));
+            if (stats.Count > 1)
+            {
+                double[] Average(Func<(double[] Mean, double[] Variance), double[]> pick) =>
+                    Enumerable.Range(0, mean.Length).Select(i => stats.Average(s => pick(s.Stats!.Value)[i])).ToArray();
+                checks.Add(Check(bn.Name, "mean of sites", record.Step, mean.Data, variance.Data, Average(s => s.Mean), Average(s => s.Variance)));
+            }
+        }
+        return checks;
+    }
+
+    /// <summary>
+    /// The batch mean and biased variance <paramref name="call"/> normalized with: traced (BatchMean/BatchVariance), else
+    /// recomputed from the previous call's traced forward output; null when the record holds neither.
+    /// </summary>
+    public static (double[] Mean, double[] Variance)? BatchStatistics(StepRecord record, ModelGraph graph, CallSite call)
+    {
+        if (record.Find(TensorKind.BatchMean, call.Id) is { } mean && record.Find(TensorKind.BatchVariance, call.Id) is { } variance)
+            return (mean.Data, variance.Data);
+        if (call.Index == 0 || record.Find(TensorKind.Forward, graph.Calls[call.Index - 1].Id) is not { Shape.Length: 2 } input) return null;
+        int rows = input.Shape[0], columns = input.Shape[1];
+        var m = new double[columns];
+        var v = new double[columns];
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < columns; c++) m[c] += input.Data[r * columns + c] / rows;
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < columns; c++) v[c] += (input.Data[r * columns + c] - m[c]) * (input.Data[r * columns + c] - m[c]) / rows;
+        return (m, v);
+    }
+
+    private static RunningStatisticsCheck Check(string instance, string call, int step, double[] runMean, double[] runVariance, double[] batchMean, double[] batchVariance) =>
+        new(instance, call, step, MeanAbsoluteDistance(runMean, batchMean), MeanAbsoluteDistance(runVariance, batchVariance),
+            runMean.Take(HeadFeatures).ToArray(), batchMean.Take(HeadFeatures).ToArray());
+
+    private static double MeanAbsoluteDistance(double[] a, double[] b)
+    {
+        double sum = 0;
+        for (int i = 0; i < a.Length; i++) sum += Math.Abs(a[i] - b[i]);
+        return a.Length == 0 ? 0 : sum / a.Length;
+    }
+}
