@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using Parity.Backends.Reference;
 using Parity.Comparison;
 using Parity.Diagnostics;
 using Parity.Harness;
@@ -54,7 +53,7 @@ internal static class DiagnoseCommand
         bool float64Reference = reference.DType == "float64";
         var comparisons = judged.Where(b => b.Name != report.Reference && Directory.Exists(TraceOf(b)))
             .Select(b => TraceComparer.Compare(TraceReader.Open(TraceOf(reference)), TraceReader.Open(TraceOf(b)), graph, policy,
-                float64Reference && b.DType == "float32" ? EnvelopeFor(b.Name, byName, TraceOf) : null, b.Mismatches))
+                float64Reference && b.DType == "float32" ? EnvelopesFor(b.Name, byName, TraceOf) : [], b.Mismatches))
             .ToList();
         var diagnosis = RunDiagnosis.Diagnose(scenario, graph, report.Reference, judged.Select(TraceOf).Where(Directory.Exists), comparisons);
 
@@ -72,12 +71,10 @@ internal static class DiagnoseCommand
         return diagnosis.Findings.Count == 0 ? ExitCodes.Agree : ExitCodes.Diverge;
     }
 
-    /// <summary>The float32 envelope the run judged <paramref name="backend"/> against (docs/tolerances.md), when its trace is there.</summary>
-    private static TraceReader? EnvelopeFor(string backend, Dictionary<string, BackendReport> byName, Func<BackendReport, string> traceOf)
-    {
-        string envelope = backend == ReferenceBackend.Float32Name ? NoiseEnvelope.PermutedFloat32Reference : NoiseEnvelope.Float32Reference;
-        return byName.TryGetValue(envelope, out var e) && e.Status == "completed" && Directory.Exists(traceOf(e)) ? TraceReader.Open(traceOf(e)) : null;
-    }
+    /// <summary>The float32 envelopes the run judged <paramref name="backend"/> against (docs/tolerances.md) whose traces are there.</summary>
+    private static List<TraceReader> EnvelopesFor(string backend, Dictionary<string, BackendReport> byName, Func<BackendReport, string> traceOf) =>
+        NoiseEnvelope.EnvelopesOf(backend).Select(byName.GetValueOrDefault).OfType<BackendReport>()
+            .Where(e => e.Status == "completed" && Directory.Exists(traceOf(e))).Select(e => TraceReader.Open(traceOf(e))).ToList();
 
     /// <summary>The spec path as given, else relative to the run directory's parents or the repository root; null when none exists.</summary>
     private static string? ResolveSpec(string? path, string runDirectory)

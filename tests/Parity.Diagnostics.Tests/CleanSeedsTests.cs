@@ -1,12 +1,17 @@
 using Parity.Backends.Reference;
+using Parity.Harness;
 using Parity.Specs;
 using Parity.Tensors;
 
 namespace Parity.Diagnostics.Tests;
 
 /// <summary>
-/// Clean runs over 20 seeds: every available backend on the synthetic fixtures gives no finding other than declared
-/// convention mismatches, and shared-stateful-layer on the shared-batchnorm model (a property of the model).
+/// Clean runs over 20 seeds: reference-f32 (and torchsharp on the first <see cref="TorchSharpSeeds"/> seeds, where
+/// libtorch loads; it costs ~1 s a run) on the synthetic fixtures. No detector may find its cause: only declared
+/// convention mismatches and shared-stateful-layer on the shared-batchnorm model (a property of the model) are
+/// expected. unexplained-divergence is the comparison's first divergence passed through when no detector explains it,
+/// so its rate is the comparison engine's false-positive rate; it is counted and printed here, and judged by
+/// tests/Parity.Comparison.Tests.
 /// </summary>
 public class CleanSeedsTests
 {
@@ -14,12 +19,17 @@ public class CleanSeedsTests
     // nothing true to say; evaluation only at the end.
     private const int Steps = 30;
 
+    private const int TorchSharpSeeds = 4;
 
     [Test]
-    public void Twenty_seeds_of_clean_float32_runs_give_no_unexpected_finding([Values("synthetic-mlp-bn", "synthetic-layernorm-sgd", "synthetic-shared-bn")] string fixture)
+    public void Twenty_seeds_of_clean_float32_runs_give_no_finding_from_any_detector([Values("synthetic-mlp-bn", "synthetic-layernorm-sgd", "synthetic-shared-bn")] string fixture)
     {
+        var catalog = BackendCatalog.Create();
+        bool torchSharp = catalog.Create("torchsharp").Describe().Available;
         var unexpected = new List<string>();
+        var comparisonOnly = new List<string>();
         var baseSpec = Scenario.Fixture(fixture);
+        int runs = 0;
         for (ulong seed = 1; seed <= 20; seed++)
         {
             var spec = baseSpec with
@@ -29,12 +39,16 @@ public class CleanSeedsTests
                 Data = baseSpec.Data with { ShuffleSeed = seed },
                 Schedule = new ScheduleSpec(Steps, null, 0),
             };
-            var d = Scenario.Diagnose(spec, Steps, (ReferenceBackend.Float32(), DType.Float32));
+            var backends = new List<string> { ReferenceBackend.Float32Name };
+            if (torchSharp && seed <= TorchSharpSeeds) backends.Add("torchsharp");
+            runs += backends.Count;
+            var d = Scenario.Diagnose(spec, Steps, backends.Select(b => (catalog.Create(b), DType.Float32)).ToArray());
             Assert.That(d.Notes, Is.Empty, $"seed {seed}");
-            unexpected.AddRange(d.Findings
-                .Where(f => f.DeclaredBy is null && f.Cause != CauseIds.SharedStatefulLayer)
-                .Select(f => $"seed {seed}: {f}"));
+            foreach (var f in d.Findings.Where(f => f.DeclaredBy is null && f.Cause != CauseIds.SharedStatefulLayer))
+                (f.Cause == CauseIds.UnexplainedDivergence ? comparisonOnly : unexpected).Add($"seed {seed}: {f}");
         }
+        TestContext.Out.WriteLine($"{fixture}: {runs} runs (torchsharp {(torchSharp ? "on seeds 1-" + TorchSharpSeeds : "unavailable")}); comparison divergences passed through as unexplained-divergence: {comparisonOnly.Count}");
+        foreach (string line in comparisonOnly) TestContext.Out.WriteLine("  " + line);
         Assert.That(unexpected, Is.Empty, string.Join("\n", unexpected));
     }
 }

@@ -6,6 +6,7 @@ using Parity.Planning;
 using Parity.Running;
 using Parity.Specs;
 using Parity.Tensors;
+using Parity.Tracing;
 
 namespace Parity.Diagnostics.Tests;
 
@@ -29,18 +30,17 @@ internal static class Scenario
         {
             var reference = Run(plan, ReferenceBackend.Float64(), DType.Float64, root, ReferenceBackend.Float64Name);
             var runs = backends.Select(b => (Run: Run(plan, b.Backend, b.DType, root, b.Backend.Name), b.DType)).ToList();
-            string? envelope = null;
-            if (runs.Any(r => r.DType == DType.Float32))
-            {
-                var f32 = runs.FirstOrDefault(r => r.Run.Backend == ReferenceBackend.Float32Name).Run;
-                envelope = (f32 ?? Run(plan, ReferenceBackend.Float32(), DType.Float32, root, ReferenceBackend.Float32Name)).TraceDirectory;
-            }
-            string? permuted = runs.Any(r => r.Run.Backend == ReferenceBackend.Float32Name)
-                ? Run(plan, NoiseEnvelope.Create(NoiseEnvelope.PermutedFloat32Reference), DType.Float32, root, NoiseEnvelope.PermutedFloat32Reference).TraceDirectory
-                : null;
-            var comparisons = runs.Select(r => TraceComparer.Compare(Parity.Tracing.TraceReader.Open(reference.TraceDirectory), Parity.Tracing.TraceReader.Open(r.Run.TraceDirectory),
+            // Envelopes as parity run chooses them (NoiseEnvelope): every float32 trace is judged against independent
+            // float32 trajectories of the reference's math.
+            var envelopes = new Dictionary<string, BackendRun>();
+            foreach (var judged in runs.Where(r => r.DType == DType.Float32))
+                foreach (string name in NoiseEnvelope.EnvelopesOf(judged.Run.Backend))
+                    if (!envelopes.ContainsKey(name))
+                        envelopes[name] = runs.FirstOrDefault(r => r.Run.Backend == name).Run ?? Run(plan, NoiseEnvelope.Create(name), DType.Float32, root, name);
+            var comparisons = runs.Select(r => TraceComparer.Compare(TraceReader.Open(reference.TraceDirectory), TraceReader.Open(r.Run.TraceDirectory),
                 plan.Graph, TolerancePolicy.Default,
-                r.DType != DType.Float32 ? null : Parity.Tracing.TraceReader.Open(r.Run.Backend == ReferenceBackend.Float32Name ? permuted! : envelope!), r.Run.Mismatches)).ToList();
+                r.DType != DType.Float32 ? [] : NoiseEnvelope.EnvelopesOf(r.Run.Backend).Select(n => TraceReader.Open(envelopes[n].TraceDirectory)).ToList(),
+                r.Run.Mismatches)).ToList();
             var traces = new[] { reference }.Concat(runs.Select(r => r.Run)).Select(r => BackendTrace.Open(r.TraceDirectory)).ToList();
             return Diagnoser.Run(new DiagnosisContext(plan.Spec, plan.Graph, ReferenceBackend.Float64Name, traces, comparisons));
         }
