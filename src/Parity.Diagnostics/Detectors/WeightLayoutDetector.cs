@@ -19,7 +19,10 @@ public sealed class WeightLayoutDetector : IDetector
     {
         foreach (var comparison in context.Comparisons)
         {
-            var check = comparison.Checks.FirstOrDefault(c => c.CountsAsFailure && IsWeight(c.Key) && IsTransposed(context, comparison, c));
+            // The first failing check of each weight only: a layout shows from the first step on, and each test reads the
+            // traces up to its step, so testing every failing step of a long run would re-read them thousands of times.
+            var check = comparison.Checks.Where(c => c.CountsAsFailure && IsWeight(c.Key)).GroupBy(c => c.Key).Select(g => g.First())
+                .FirstOrDefault(c => IsTransposed(context, comparison, c));
             if (check is null) continue;
             yield return new Finding(Cause, comparison.Actual, new FindingLocation(check.Step, check.Phase, check.Key),
                 $"{check.Key} equals {comparison.Expected}'s transposed: the weight is laid out [in, out] instead of the canonical [out, in]",
