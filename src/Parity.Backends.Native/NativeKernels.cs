@@ -16,6 +16,7 @@ public sealed class NativeKernels<T> : IDisposable
 {
     private readonly MemoryBuffer1D<T, Stride1D.Dense> _unused;
     private readonly Action<KernelConfig, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ProductShape> _product;
+    private readonly Action<KernelConfig, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ProductShape> _blockedProduct;
     private readonly Action<KernelConfig, BatchNormTrainViews<T>, NormShape, NormScalars<T>> _batchNormTrain;
     private readonly Action<KernelConfig, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, NormShape, NormScalars<T>> _batchNormBackward;
     private readonly Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, NormShape, NormScalars<T>> _batchNormEval;
@@ -42,6 +43,8 @@ public sealed class NativeKernels<T> : IDisposable
         ReductionLanes = reductionLanes;
         _unused = accelerator.Allocate1D<T>(1);
         _product = accelerator.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ProductShape>(TiledProduct.Product);
+        _blockedProduct = accelerator.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ProductShape>(BlockedProduct.Product);
+        BlockedProductMinimumTiles = accelerator.NumMultiprocessors;
         _batchNormTrain = accelerator.LoadStreamKernel<BatchNormTrainViews<T>, NormShape, NormScalars<T>>(Normalization.BatchNormForwardTrain);
         _batchNormBackward = accelerator.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, NormShape, NormScalars<T>>(Normalization.BatchNormBackward);
         _batchNormEval = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, NormShape, NormScalars<T>>(Normalization.BatchNormForwardEval);
@@ -56,6 +59,15 @@ public sealed class NativeKernels<T> : IDisposable
 
     /// <summary>Lanes per column of the reduction kernels; fixed per device, so sums are bit-identical on reruns.</summary>
     public int ReductionLanes { get; }
+
+    /// <summary>
+    /// Products whose C has at least this many <see cref="BlockedProduct.BlockRows"/> x <see cref="BlockedProduct.BlockCols"/>
+    /// tiles run <see cref="BlockedProduct"/>; smaller ones the 16 x 16 <see cref="TiledProduct"/>, whose many small groups
+    /// keep every multiprocessor busy where a few big tiles would leave most idle (784-100-100-10 at batch 1000 has
+    /// 8 such tiles on the H100's 132 multiprocessors). Default: the device's multiprocessor count (1 on the CPU
+    /// accelerator, so there every product but an empty one is blocked). Both kernels sum in the same order.
+    /// </summary>
+    public int BlockedProductMinimumTiles { get; set; }
 
     /// <summary>Kernel launches enqueued so far.</summary>
     public long Launches { get; private set; }
@@ -231,10 +243,23 @@ public sealed class NativeKernels<T> : IDisposable
     /// <inheritdoc />
     public void Dispose() => _unused.Dispose();
 
+    /// <summary>Whether a product with C of <paramref name="rows"/> x <paramref name="cols"/> runs <see cref="BlockedProduct"/>.</summary>
+    public bool UsesBlockedProduct(int rows, int cols) =>
+        (long)((rows + BlockedProduct.BlockRows - 1) / BlockedProduct.BlockRows) * ((cols + BlockedProduct.BlockCols - 1) / BlockedProduct.BlockCols)
+        >= BlockedProductMinimumTiles;
+
     private void Product(ArrayView<T> a, ArrayView<T> b, ArrayView<T> c, ArrayView<T> bias, ArrayView<T> second, ArrayView<T> mask,
         ArrayView<T> rowSums, ProductShape shape)
     {
         int cols = shape.Cols + shape.OnesColumn;
+        if (UsesBlockedProduct(shape.Rows, cols))
+        {
+            var blocks = new Index2D((cols + BlockedProduct.BlockCols - 1) / BlockedProduct.BlockCols, (shape.Rows + BlockedProduct.BlockRows - 1) / BlockedProduct.BlockRows);
+            Count(1);
+            _blockedProduct(new KernelConfig(blocks, new Index2D(BlockedProduct.Threads, BlockedProduct.Threads)), a, b, c, OrUnused(bias), OrUnused(second),
+                OrUnused(mask), OrUnused(rowSums), shape);
+            return;
+        }
         var grid = new Index2D((cols + TiledProduct.Tile - 1) / TiledProduct.Tile, (shape.Rows + TiledProduct.Tile - 1) / TiledProduct.Tile);
         Count(1);
         _product(new KernelConfig(grid, new Index2D(TiledProduct.Tile, TiledProduct.Tile)), a, b, c, OrUnused(bias), OrUnused(second),

@@ -302,10 +302,9 @@ internal sealed class NativeSession<T> : NativeSession
 
     private void Upload(Workspace ws, Batch batch)
     {
-        var inputs = batch.Inputs.Data;
-        var values = new T[inputs.Length];
-        for (int i = 0; i < values.Length; i++) values[i] = T.CreateChecked(inputs[i]);
-        ws.Input.View.CopyFromCPU(values);
+        // Converted into the workspace's staging array: no per-step host allocation (HostConversion has the figures).
+        HostConversion.FromDoubles(batch.Inputs.Data, ws.Staging);
+        ws.Input.View.CopyFromCPU(ws.Staging);
         ws.Labels.View.CopyFromCPU(batch.Labels);
     }
 
@@ -372,6 +371,7 @@ internal sealed class NativeSession<T> : NativeSession
             Rows = rows;
             var calls = plan.Graph.Calls;
             Input = Own(accelerator.Allocate1D<T>((long)rows * plan.Spec.Model.Inputs));
+            Staging = new T[rows * plan.Spec.Model.Inputs];
             Labels = Own(accelerator.Allocate1D<int>(rows));
             Forward = new ArrayView<T>[calls.Count];
             Gradient = new ArrayView<T>[calls.Count];
@@ -399,6 +399,9 @@ internal sealed class NativeSession<T> : NativeSession
         public int Rows { get; }
 
         public MemoryBuffer1D<T, Stride1D.Dense> Input { get; }
+
+        /// <summary>The host copy of the batch in the element type, reused by every step of this batch size.</summary>
+        public T[] Staging { get; }
 
         public MemoryBuffer1D<int, Stride1D.Dense> Labels { get; }
 

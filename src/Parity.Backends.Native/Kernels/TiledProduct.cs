@@ -59,7 +59,7 @@ public struct ProductShape
     public int OnesColumn;
 }
 
-/// <summary>The tiled matrix product: the forward linear call and both backward products.</summary>
+/// <summary>The 16 x 16 tiled matrix product (forward and both backward products) for the shapes too small for <see cref="BlockedProduct"/>.</summary>
 public static class TiledProduct
 {
     /// <summary>Tile edge: a group is Tile x Tile threads, one per element of a C tile (256 threads, 8 warps on CUDA).</summary>
