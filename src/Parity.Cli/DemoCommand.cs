@@ -24,6 +24,10 @@ internal static class DemoCommand
     public static int Execute(string outDirectory, IReadOnlyList<string>? backends, BackendRegistry registry, TextWriter w)
     {
         var clock = Stopwatch.StartNew();
+        // "A few minutes on 2 cores": libtorch's spinning OpenMP workers made a step 30x slower with 2 threads than with
+        // 1 on this machine kind (docs/torchsharp.md); an explicit setting is left alone.
+        if (Environment.ProcessorCount <= 2 && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("PARITY_TORCH_THREADS")))
+            Environment.SetEnvironmentVariable("PARITY_TORCH_THREADS", "1");
         var outcomes = new List<SeedOutcome>();
         foreach (string id in SeedReplications.Ids)
         {

@@ -113,7 +113,7 @@ public class SeedsTests
     [TestCase("l1.weight", 1e-4)]
     [TestCase("l4.bias", 1e-8)]
     [TestCase("bn1.gamma", 1e-8)]
-    [TestCase("input", 1e-8)]
+    [TestCase("input", 1e-7)]
     public void Gradient_check_tensors_are_judged_by_cs231ns_range_for_their_role(string tensor, double upper)
     {
         Assert.That(SeedReplications.ExpectedRange(tensor).Upper, Is.EqualTo(upper));
@@ -127,7 +127,7 @@ public class SeedsTests
         var outcome = SeedReplications.Run("002", new SeedOptions(["reference", "reference-f32"], Quick: true, Steps: 18), Registry(), dir);
 
         Assert.That(outcome.Reproduced, Is.True, outcome.Result);
-        Assert.That(outcome.Result, Does.Contain("bit-identical"));
+        Assert.That(outcome.Result, Does.Contain("changed nothing in 4 of 4 completed backend runs (4 bit-identical"));
         foreach (string file in new[] { "index.html", "summary.md", "results.json", "injected/metamorphic.json", "framework/metamorphic.json" })
             Assert.That(File.Exists(Path.Combine(dir, file)), Is.True, file);
         Assert.That(File.ReadAllText(Path.Combine(dir, "summary.md")), Does.Contain("| injected | reference |").And.Contain("| framework | reference-f32 |"));

@@ -52,34 +52,80 @@ public static class SeedReplications
 
     // ---- Seed 000: one batchnorm instance called after both hidden layers (Chainer) ----
 
+    /// <summary>Steps of seed 000's cross-backend agreement check against the float64 reference (quick, full).</summary>
+    public static (int Quick, int Full) Seed000AgreementSteps { get; } = (20, 60);
+
     private static (SeedPage, bool) Seed000(SeedOptions o, BackendRegistry registry, string dir, IProgress<RunProgress>? progress)
     {
-        StudyArm Arm(string label, string fixture)
+        SpecVariant Variant(string fixture)
         {
             var v = SpecVariant.FromFile(fixture);
             if (o.Quick) v.Steps(o.Steps ?? 300).EvalEvery(30);
             else if (o.Steps is int s) v.Steps(s);
-            return new StudyArm(label, v.Load(), v.Save(Path.Combine(dir, "specs")), o.Backends);
+            return v;
         }
-        var arms = Study.Run([Arm("shared", "seed000-shared-bn.json"), Arm("separate", "seed000-separate-bn.json")], registry, dir, progress);
-        ArmResult shared = arms[0], separate = arms[1];
+        string[] fixtures = ["seed000-shared-bn.json", "seed000-separate-bn.json"];
+        // Every backend trains both models on the whole schedule alone (its own curves and diagnosis, memory bounded by
+        // streaming); agreement between backends is judged separately below, against the float64 reference.
+        var arms = new List<StudyArm>();
+        foreach (string backend in o.Backends)
+        {
+            foreach (string fixture in fixtures)
+            {
+                string label = (fixture.Contains("shared", StringComparison.Ordinal) ? "shared" : "separate") + (o.Backends.Count > 1 ? $" ({backend})" : "");
+                var v = Variant(fixture);
+                if (o.Backends.Count > 1) v.Named($"{(string)v.Load().Name}-{RunPipeline.Sanitize(backend)}");
+                arms.Add(new StudyArm(label, v.Load(), v.Save(Path.Combine(dir, "specs")), [backend]));
+            }
+        }
+        var results = Study.Run(arms, registry, dir, progress);
+        ArmResult shared = results[0], separate = results[1];
+
+        // Agreement: the float32 backends against the float64 reference with the float32 noise envelopes (docs/tolerances.md);
+        // float32 against float32 has no envelope to judge by, so the long runs above are not compared with each other.
+        var agreement = new List<IReadOnlyList<string>>();
+        var others = o.Backends.Where(b => b != ReferenceBackend.Float64Name).ToList();
+        int agreementSteps = o.Quick ? Seed000AgreementSteps.Quick : Seed000AgreementSteps.Full;
+        if (o.Backends.Count > 1 && others.Count > 0)
+        {
+            foreach (string fixture in fixtures)
+            {
+                var v = Variant(fixture);
+                var report = RunPipeline.Execute(new RunRequest(v.Load(), v.Save(Path.Combine(dir, "specs")), others, ReferenceBackend.Float64Name,
+                    Path.Combine(dir, "agreement", (string)v.Load().Name), agreementSteps), registry, progress);
+                foreach (var c in report.Comparisons)
+                    agreement.Add([(string)v.Load().Name, c.Backend, c.Against, c.Verdict, c.StepsCompared.ToString(CultureInfo.InvariantCulture),
+                        c.FirstDivergence is null ? "" : $"step {c.FirstDivergence.Step} {c.FirstDivergence.Kind}:{c.FirstDivergence.Site}",
+                        string.Join(", ", report.Findings.Where(f => f.Backend == c.Backend).Select(f => f.Cause).Distinct())]);
+            }
+        }
+
         var page = new SeedPage("Seed 000: one BatchNormalization shared by two layers (Chainer)",
             "A Chainer user called ONE L.BatchNormalization after both hidden layers of a 784-100-100-10 MLP: validation accuracy < 0.80 against 0.98 with two instances (MNIST). " +
             "Here: the same setup on Fashion-MNIST (60k/10k, Adam lr 0.01, batch 1000, momentum 0.1, eps 1e-3), both models, eval accuracy per epoch, the shared instance's running statistics against each call site's batch statistics, and the diagnosis.");
         var finding = shared.Findings.FirstOrDefault(f => f.Cause == CauseIds.SharedStatefulLayer);
         double gap = separate.FinalEvalAccuracy - shared.FinalEvalAccuracy;
-        page.Result = $"after {shared.Steps} steps eval accuracy {SeedPage.Number(shared.FinalEvalAccuracy)} (shared, train-mode batch accuracy {SeedPage.Number(shared.FinalTrainAccuracy)}) vs {SeedPage.Number(separate.FinalEvalAccuracy)} (separate): gap {SeedPage.Number(gap)}; " +
-            (finding is null ? "shared-stateful-layer NOT diagnosed" : $"shared-stateful-layer diagnosed (running statistics updated {finding.Evidence.GetValueOrDefault("updatesPerStep")})");
-        page.Tables.Add(ArmTable("Both models (eval = the 10k test set with running statistics; train accuracy = the last batch in train mode):", arms));
-        page.Tables.Add(RunningStatisticsTable(arms));
-        page.Tables.Add(FindingsTable(arms));
-        page.Figures.Add(new Figure("Eval accuracy per epoch", "epoch", "eval accuracy", arms.Select(a => Epochs(a.Label, a.EvalAccuracy, 60)).ToList()));
+        page.Result = $"after {shared.Steps} steps on {o.Backends[0]} eval accuracy {SeedPage.Number(shared.FinalEvalAccuracy)} (shared, train-mode batch accuracy {SeedPage.Number(shared.FinalTrainAccuracy)}) vs {SeedPage.Number(separate.FinalEvalAccuracy)} (separate): gap {SeedPage.Number(gap)}; " +
+            (finding is null ? "shared-stateful-layer NOT diagnosed" : $"shared-stateful-layer diagnosed (running statistics updated {finding.Evidence.GetValueOrDefault("updatesPerStep")})") +
+            (agreement.Count == 0 ? "" : $"; against the float64 reference over {agreementSteps} steps: {string.Join(", ", agreement.Select(r => $"{r[1]} {r[3]} ({r[0].Replace("seed000-", "", StringComparison.Ordinal)})"))}");
+        page.Tables.Add(ArmTable("Both models (eval = the 10k test set with running statistics; train accuracy = the last batch in train mode):", results));
+        page.Tables.Add(RunningStatisticsTable(results));
+        page.Tables.Add(FindingsTable(results));
+        if (agreement.Count > 0)
+            page.Tables.Add(new Table($"Cross-backend agreement over the first {agreementSteps} steps, each backend against the float64 reference:",
+                ["model", "backend", "against", "verdict", "steps compared", "first divergence", "findings"], agreement));
+        page.Figures.Add(new Figure("Eval accuracy per epoch", "epoch", "eval accuracy", results.Select(a => Epochs(a.Label, a.EvalAccuracy, 60)).ToList()));
         page.Figures.Add(new Figure("Train-mode vs eval-mode accuracy", "epoch", "accuracy",
-            arms.SelectMany(a => new[] { Epochs(a.Label + " eval", a.EvalAccuracy, 60), Epochs(a.Label + " train batch", a.TrainAccuracy, 60) }).ToList()));
-        AddRunLinks(page, arms, dir);
+            results.Take(2).SelectMany(a => new[] { Epochs(a.Label + " eval", a.EvalAccuracy, 60), Epochs(a.Label + " train batch", a.TrainAccuracy, 60) }).ToList()));
+        AddRunLinks(page, results, dir);
+        foreach (string fixture in fixtures.Where(_ => agreement.Count > 0))
+        {
+            string name = Path.GetFileNameWithoutExtension(fixture);
+            page.Links.Add(($"{name}: agreement report", Path.Combine("agreement", name, "report.html")));
+        }
         page.Notes.Add("The running-statistics table compares, at the last traced step, the running mean/variance each instance holds with the batch statistics each of its call sites normalized with: the shared instance sits between l1's and l2's statistics (a blend), so eval mode normalizes both layers with statistics that fit neither.");
         page.Notes.Add("Capture policy: full tensors on steps 1-20 (the detector checks each step's update against the two call sites) and the last step; scalars on every step; evaluation every 60 steps (one epoch). Traces stream to disk, so memory stays bounded over 6,000 steps.");
-        page.Write(dir, new { seed = "000", arms });
+        page.Write(dir, new { seed = "000", arms = results, agreement });
         bool reproduced = finding is not null && gap > 0 && separate.Status == "completed" && shared.Status == "completed";
         return (page, reproduced);
     }
@@ -151,22 +197,26 @@ public static class SeedReplications
             "A Stack Overflow user saw training change after inserting Activation('linear') after a Dense layer. Here: the 12-8-12 net run metamorphically (an identity inserted after every linear call) in every backend, " +
             "with injected initial weights and with each framework's own seeded initializers; each backend is compared with itself.");
         var rows = new List<IReadOnlyList<string>>();
-        int completed = 0, unchanged = 0;
+        int completed = 0, identical = 0, rounding = 0;
         foreach (var r in reports)
         {
             foreach (var b in r.Backends)
             {
-                rows.Add([r.InitMode, b.Backend, b.Status, b.Identical ? "yes" : "no", SeedPage.Number(b.MaxAbsDifference), SeedPage.Number(b.IdentityMaxAbs),
+                rows.Add([r.InitMode, b.Backend, b.Status, b.Identical ? "yes" : "no", b.Verdict, SeedPage.Number(b.MaxAbsDifference), SeedPage.Number(b.IdentityMaxAbs),
                     string.Join(", ", b.Findings.Select(f => f.Cause).Distinct()), b.Message ?? b.Conclusion]);
                 if (b.Status != "completed") continue;
                 completed++;
-                if (b.Identical) unchanged++;
+                if (b.Identical) identical++;
+                else if (b.Verdict == "agree") rounding++;
             }
         }
-        page.Result = $"the identity left {unchanged} of {completed} completed backend runs bit-identical (init modes: injected and framework, {reports[0].Steps} steps)" +
-            (completed > unchanged ? "; see the table for the ones that changed and the diagnosed cause" : "; the seed's change is not a property of the identity: the unverified TF 1.14 hypothesis is a shifted initializer RNG stream (CONVENTIONS.md section 5), which the harness would report as initial-weights-mismatch");
+        // Unchanged = bit-identical, or different only by float rounding within the tolerance policy (a framework that
+        // fuses or reorders operations around an extra op). A step-0 difference would be initial-weights-mismatch.
+        int unchanged = identical + rounding;
+        page.Result = $"inserting identities changed nothing in {unchanged} of {completed} completed backend runs ({identical} bit-identical, {rounding} within float rounding; injected and framework init, {reports[0].Steps} steps)" +
+            (completed > unchanged ? "; see the table for the ones that changed and the diagnosed cause" : "; so the seed's change is not the identity's math: the unverified TF 1.14 hypothesis is a shifted initializer RNG stream (CONVENTIONS.md section 5), which the harness reports as initial-weights-mismatch");
         page.Tables.Add(new Table("Each backend against itself, without and with the identity:",
-            ["init", "backend", "status", "bit-identical", "max |diff|", "identity max |out-in|", "findings", "conclusion"], rows));
+            ["init", "backend", "status", "bit-identical", "verdict", "max |diff|", "identity max |out-in|", "findings", "conclusion"], rows));
         foreach (var r in reports) page.Links.Add(($"metamorphic.json ({r.InitMode} init)", $"{r.InitMode}/metamorphic.json"));
         page.Notes.Add("Framework initialization: backends with seeded framework initializers (torchsharp, keras, torch-python) draw their own weights from the spec's init seed; an identity layer draws nothing, so in these frameworks it cannot shift the stream. A backend that cannot initialize natively says so in its status or declared mismatches.");
         page.Write(dir, new { seed = "002", reports });
@@ -178,7 +228,9 @@ public static class SeedReplications
     /// <summary>cs231n's expected relative-error ranges (seed 003), by parameter role: the largest error each accepts.</summary>
     public static (string Range, double Upper) ExpectedRange(string tensor) => tensor switch
     {
-        GradientCheck.InputTensor => ("1e-13 .. 1e-8 (batchnorm backward dx)", 1e-8),
+        // cs231n's 1e-13..1e-8 is for one batchnorm layer's dx; its net-level check covers parameters only, so the whole
+        // net's input gradient is held to parity gradcheck's default threshold.
+        GradientCheck.InputTensor => ("not in cs231n's net check (one layer's dx: 1e-13 .. 1e-8); parity gradcheck: <= 1e-7", 1e-7),
         _ when tensor.EndsWith(".weight", StringComparison.Ordinal) => ("1e-10 .. 1e-4 (W)", 1e-4),
         _ when tensor.EndsWith(".bias", StringComparison.Ordinal) => ("1e-10 .. 1e-8 (b)", 1e-8),
         _ => ("1e-9 .. 1e-8 (gamma, beta)", 1e-8),

@@ -176,8 +176,8 @@ public static class Study
         foreach (var bn in graph.BatchNorms)
         {
             if (record.Find(TensorKind.RunningMean, bn.Name) is not { } mean || record.Find(TensorKind.RunningVariance, bn.Name) is not { } variance) continue;
-            var calls = graph.Calls.Where(c => c.Layer.Name == bn.Name).ToList();
-            var stats = calls.Select(c => (Call: c.Id, Stats: BatchStatistics(record, graph, c))).ToList();
+            var calls = BatchNormTrace.CallsOf(graph, bn.Name);
+            var stats = calls.Select(c => (Call: c.Id, Stats: BatchNormTrace.BatchStatistics(record, graph, c))).ToList();
             if (stats.Any(s => s.Stats is null)) continue;
             foreach (var (call, s) in stats) checks.Add(Check(bn.Name, call, record.Step, mean.Data, variance.Data, s!.Value.Mean, s.Value.Variance));
             if (stats.Count > 1)
@@ -188,25 +188,6 @@ public static class Study
             }
         }
         return checks;
-    }
-
-    /// <summary>
-    /// The batch mean and biased variance <paramref name="call"/> normalized with: traced (BatchMean/BatchVariance), else
-    /// recomputed from the previous call's traced forward output; null when the record holds neither.
-    /// </summary>
-    public static (double[] Mean, double[] Variance)? BatchStatistics(StepRecord record, ModelGraph graph, CallSite call)
-    {
-        if (record.Find(TensorKind.BatchMean, call.Id) is { } mean && record.Find(TensorKind.BatchVariance, call.Id) is { } variance)
-            return (mean.Data, variance.Data);
-        if (call.Index == 0 || record.Find(TensorKind.Forward, graph.Calls[call.Index - 1].Id) is not { Shape.Length: 2 } input) return null;
-        int rows = input.Shape[0], columns = input.Shape[1];
-        var m = new double[columns];
-        var v = new double[columns];
-        for (int r = 0; r < rows; r++)
-            for (int c = 0; c < columns; c++) m[c] += input.Data[r * columns + c] / rows;
-        for (int r = 0; r < rows; r++)
-            for (int c = 0; c < columns; c++) v[c] += (input.Data[r * columns + c] - m[c]) * (input.Data[r * columns + c] - m[c]) / rows;
-        return (m, v);
     }
 
     private static RunningStatisticsCheck Check(string instance, string call, int step, double[] runMean, double[] runVariance, double[] batchMean, double[] batchVariance) =>
