@@ -20,6 +20,13 @@ public enum CheckStatus
 
     /// <summary>Present in one trace only while both captured that step: a failure.</summary>
     Missing,
+
+    /// <summary>
+    /// A tensor failing only downstream of ReLU kink flips (an upstream output gradient with
+    /// <see cref="TensorCheck.KinkFlips"/>, or an upstream tensor itself kink-inherited): the trajectories separated at
+    /// rounding of the kink and this is inherited from it; kept out of the verdict, counted in the result's message.
+    /// </summary>
+    KinkInherited,
 }
 
 /// <summary>The outcome of a whole comparison.</summary>

@@ -105,6 +105,17 @@ public sealed class TensorDependencies
         return i + 1 < _graph.Calls.Count && _graph.Calls[i + 1].Layer is ReluSpec ? key.Site : null;
     }
 
+    /// <summary>Width of the last call's output: the number of classes the loss is taken over.</summary>
+    public int Classes => _graph.OutputWidth;
+
+    /// <summary>The logits a scalar loss is computed from: forward:&lt;last call&gt; for the loss, evalOutput:&lt;last call&gt; for the eval loss; null for other kinds.</summary>
+    public TensorKey? LogitsOf(TensorKey key) => key.Kind switch
+    {
+        TensorKind.Loss => new TensorKey(TensorKind.Forward, _graph.Calls[^1].Id),
+        TensorKind.EvalLoss => new TensorKey(TensorKind.EvalOutput, _graph.Calls[^1].Id),
+        _ => null,
+    };
+
     /// <summary>A sort key for comparison order within one record; unknown sites sort last within their group.</summary>
     public (int Group, int Index) Rank(TensorKey key)
     {

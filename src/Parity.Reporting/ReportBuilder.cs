@@ -109,8 +109,8 @@ public static class ReportBuilder
             int r = rowIndex[c.Key], col = columnOf[c.Step];
             double s = double.IsNaN(c.Score) ? double.PositiveInfinity : c.Score;
             // A cell shows the worst check that counts in the verdict; only when none counts (every check not
-            // identifiable) does it show the worst of the others, and it is listed as excluded.
-            bool counts = c.Status != CheckStatus.NotIdentifiable;
+            // identifiable, or inherited from a ReLU kink flip) does it show the worst of the others, listed as excluded.
+            bool counts = c.Status is not (CheckStatus.NotIdentifiable or CheckStatus.KinkInherited);
             if (counts && !counted[r][col]) scores[r][col] = null;
             if (counts || !counted[r][col]) scores[r][col] = scores[r][col] is double prev ? Math.Max(prev, s) : s;
             counted[r][col] |= counts;

@@ -66,3 +66,33 @@ public class ReluKinkTests
         Assert.That(result.FirstDivergence!.Key, Is.EqualTo(GradientBehindRelu));
     }
 }
+
+public class LossConsistencyTests
+{
+    [Test]
+    public void A_loss_that_is_wrong_while_its_logits_agree_still_fails_as_the_origin()
+    {
+        string root = Path.Combine(Path.GetTempPath(), "parity-loss-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var graph = Graph(BatchNormSpec);
+            var reference = Write(Path.Combine(root, "reference"), graph, "reference", DType.Float64);
+            var candidate = Write(Path.Combine(root, "candidate"), graph, "candidate", DType.Float32, new Options
+            {
+                Alter = (at, v) =>
+                {
+                    if (at.Step == 3 && at.Phase == RecordPhase.Train && at.Key.Kind == TensorKind.Loss) v[0] *= 1.001;
+                },
+            });
+
+            var result = TraceComparer.Compare(reference, candidate, graph, TolerancePolicy.Default);
+
+            Assert.That(result.FirstDivergence!.Key, Is.EqualTo(new TensorKey(TensorKind.Loss, "")));
+            Assert.That((result.FirstDivergence.Step, result.FirstDivergence.IsOrigin), Is.EqualTo((3, true)));
+        }
+        finally
+        {
+            if (Directory.Exists(root)) Directory.Delete(root, recursive: true);
+        }
+    }
+}
