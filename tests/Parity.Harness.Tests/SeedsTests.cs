@@ -96,7 +96,9 @@ public class SeedsTests
         Assert.That(slow.Has(CauseIds.RunningStatsNotUpdated), Is.False);
         Assert.That(frozen.Has(CauseIds.RunningStatsNotUpdated), Is.True, string.Join("; ", frozen.Findings.Select(f => f.Summary)));
         Assert.That(fast.Has(CauseIds.RunningStatsNotUpdated), Is.False);
-        Assert.That(SeedReplications.LastLagStep(fast), Is.LessThan(SeedReplications.LastLagStep(slow)), "decay 0.95 warms up before 0.999");
+        Assert.That(fast.TrainAccuracy.Values, Is.EqualTo(slow.TrainAccuracy.Values), "running statistics do not feed back into training");
+        Assert.That(fast.EvalAccuracy.Values[0] - slow.EvalAccuracy.Values[0], Is.GreaterThan(SeedReplications.CatchUpGap), "decay 0.999 lags at the same weights");
+        Assert.That(SeedReplications.CatchUpStep(slow, fast), Is.Null.Or.GreaterThan(10));
     }
 
     [Test]
