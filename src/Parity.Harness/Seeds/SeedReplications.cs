@@ -208,7 +208,7 @@ public static class SeedReplications
             foreach (var b in r.Backends)
             {
                 rows.Add([r.InitMode, b.Backend, b.Status, b.Identical ? "yes" : "no", b.Verdict, SeedPage.Number(b.MaxAbsDifference), SeedPage.Number(b.IdentityMaxAbs),
-                    string.Join(", ", b.Findings.Select(f => f.Cause).Distinct()), b.Message ?? b.Conclusion]);
+                    string.Join(", ", b.Findings.Select(f => f.Cause).Distinct()), b.Message is { } m ? FirstLine(m) : b.Conclusion]);
                 if (b.Status != "completed") continue;
                 completed++;
                 if (b.Identical) identical++;
@@ -352,7 +352,7 @@ public static class SeedReplications
 
     private static Table ArmTable(string caption, IReadOnlyList<ArmResult> arms) => new(caption,
         ["model", "backends", "status", "steps", "final eval acc", "best eval acc", "final train acc", "train - eval", "final eval loss", "verdict", "seconds per backend"],
-        arms.Select(a => (IReadOnlyList<string>)[a.Label, string.Join(", ", a.Backends), a.Status + (a.Message is null ? "" : $" ({a.Message})"), a.Steps.ToString(CultureInfo.InvariantCulture),
+        arms.Select(a => (IReadOnlyList<string>)[a.Label, string.Join(", ", a.Backends), a.Status + (a.Message is null ? "" : $" ({FirstLine(a.Message)})"), a.Steps.ToString(CultureInfo.InvariantCulture),
             SeedPage.Number(a.FinalEvalAccuracy), SeedPage.Number(a.BestEvalAccuracy), SeedPage.Number(a.FinalTrainAccuracy),
             SeedPage.Number(a.FinalTrainAccuracy - a.FinalEvalAccuracy), SeedPage.Number(a.EvalLoss.Values.LastOrDefault(double.NaN)), a.Verdict ?? "(one backend)",
             string.Join(", ", a.BackendSeconds.Select(kv => $"{kv.Key} {kv.Value:0.0} s"))]).ToList());
@@ -383,6 +383,13 @@ public static class SeedReplications
         new(label, curve.Steps.Select(s => (double)s / stepsPerEpoch).ToList(), curve.Values);
 
     private static PlotSeries Series(string label, IReadOnlyList<double> x, IEnumerable<double> y) => new(label, x, y.ToList());
+
+    // Native stack traces (libtorch) would swamp a table cell; the trace header keeps the whole message.
+    private static string FirstLine(string message)
+    {
+        string line = message.Split('\n')[0];
+        return line.Length <= 240 ? line : line[..240] + " ...";
+    }
 
     private static string Found(bool found, string cause) => found ? cause : $"{cause} NOT found";
 
