@@ -85,6 +85,10 @@ public static class TraceComparer
         private readonly Dictionary<TensorKey, double> _envelopeError = [];
         private readonly List<string> _notIdentifiable = [];
         private readonly HashSet<TensorAt> _tainted = [];
+
+        // Tensors computed, directly or through others, from a ReLU kink flip: the trajectories separated there.
+        private readonly HashSet<TensorAt> _kinkTainted = [];
+        private bool _kinkSeparated;
         private Divergence? _first;
         private int _steps;
         private readonly List<(IEnumerator<StepRecord> Records, StepRecord? Current)> _envelopes = [];
@@ -314,13 +318,18 @@ public static class TraceComparer
                 status = CheckStatus.ExplainedByMismatch;
                 note = "declared convention mismatch: " + string.Join(", ", Explaining(kind));
             }
-            else if (!judgement.Passed && Classify(at) is { Failed.Count: 0, Kinked.Count: > 0 } fromKink)
+            else if (!judgement.Passed && Classify(at) is { Failed.Count: 0 } fromKink
+                && (fromKink.Kinked.Count > 0 || (fromKink.Unknown.Count > 0 && _kinkSeparated)))
             {
                 // Behind a ReLU kink flip the backward pass carries the flipped element on (batchnorm's backward
                 // spreads it over its column, a weight gradient sums it in, the update moves the weight, later steps
                 // start from it): the trajectories separated at rounding of the kink, and what follows is inherited.
                 status = CheckStatus.KinkInherited;
-                note = "failing only downstream of ReLU kink flips at " + string.Join(", ", fromKink.Kinked);
+                // Upstream not captured at this step, after the trajectories separated at a kink: nothing in the traces
+                // points anywhere else.
+                note = fromKink.Kinked.Count > 0
+                    ? "failing only downstream of ReLU kink flips at " + string.Join(", ", fromKink.Kinked)
+                    : "upstream not captured at this step; the trajectories separated at a ReLU kink flip earlier";
             }
             else if (at.Phase == RecordPhase.Eval)
             {
@@ -365,6 +374,8 @@ public static class TraceComparer
             }
             _checks.Add(check);
             _byPlace[check.At] = check;
+            if (check.KinkFlips > 0 || check.Status == CheckStatus.KinkInherited || Classify(check.At).Kinked.Count > 0) _kinkTainted.Add(check.At);
+            _kinkSeparated |= check.Status == CheckStatus.KinkInherited;
             if (check.Status == CheckStatus.NotIdentifiable && !_notIdentifiable.Contains(check.Key.ToString())) _notIdentifiable.Add(check.Key.ToString());
             if (_first is null && check.CountsAsFailure)
             {
@@ -394,7 +405,7 @@ public static class TraceComparer
                 {
                     result.Passed.Add(u.Key);
                     if (_tainted.Contains(u)) result.Tainted.Add(u.Key);
-                    if (c.KinkFlips > 0) result.Kinked.Add(u.Key);
+                    if (_kinkTainted.Contains(u)) result.Kinked.Add(u.Key);
                 }
                 else result.Failed.Add(u.Key);
             }

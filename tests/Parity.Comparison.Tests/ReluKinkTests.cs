@@ -56,6 +56,34 @@ public class ReluKinkTests
     }
 
     [Test]
+    public void A_later_difference_computed_from_a_flip_is_kink_inherited_and_the_same_difference_without_one_counts()
+    {
+        Action<TensorAt, double[]> LaterDifference(bool flip) => (at, v) =>
+        {
+            if (at.Phase != RecordPhase.Train) return;
+            if (at.Step == 2 && at.Key == new TensorKey(TensorKind.Forward, "bn1")) v[Element] = flip ? -1e-9 : 1e-9;
+            if (flip && at.Step == 2 && at.Key == GradientBehindRelu) v[Element] = 0;
+            if (at.Step == 3 && at.Key == new TensorKey(TensorKind.Forward, "l2")) v[1] += 0.5;
+        };
+        Action<TensorAt, double[]> ReferenceKink = (at, v) =>
+        {
+            if (at.Step == 2 && at.Phase == RecordPhase.Train && at.Key == new TensorKey(TensorKind.Forward, "bn1")) v[Element] = 1e-9;
+        };
+        var reference = Write(Path.Combine(_root, "reference"), _graph, "reference", DType.Float64, new Options { Alter = ReferenceKink });
+        var afterFlip = TraceComparer.Compare(reference, Write(Path.Combine(_root, "flipped"), _graph, "flipped", DType.Float32,
+            new Options { Alter = LaterDifference(flip: true) }), _graph, TolerancePolicy.Default);
+        var noFlip = TraceComparer.Compare(reference, Write(Path.Combine(_root, "plain"), _graph, "plain", DType.Float32,
+            new Options { Alter = LaterDifference(flip: false) }), _graph, TolerancePolicy.Default);
+
+        var later = afterFlip.Checks.Single(c => c.Step == 3 && c.Phase == RecordPhase.Train && c.Key == new TensorKey(TensorKind.Forward, "l2"));
+        Assert.That(later.Status, Is.EqualTo(CheckStatus.KinkInherited), later.Note);
+        Assert.That(afterFlip.Verdict, Is.EqualTo(Verdict.Agree));
+        Assert.That(afterFlip.Message, Does.Contain("ReLU kink"));
+        Assert.That(noFlip.FirstDivergence!.Key, Is.EqualTo(new TensorKey(TensorKind.Forward, "l2")));
+        Assert.That((noFlip.FirstDivergence.Step, noFlip.FirstDivergence.IsOrigin), Is.EqualTo((3, true)));
+    }
+
+    [Test]
     public void The_same_gradient_difference_without_a_sign_change_still_fails()
     {
         var result = Compare(referenceSign: +1, candidateSign: +1);
