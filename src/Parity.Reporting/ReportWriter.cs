@@ -1,3 +1,4 @@
+using Parity.IO;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -15,15 +16,8 @@ public static class ReportWriter
     };
 
     /// <summary>Writes <c>report.json</c> into <paramref name="directory"/> (write, then rename) and returns its path.</summary>
-    public static string WriteJson(RunReport report, string directory)
-    {
-        Directory.CreateDirectory(directory);
-        string path = Path.Combine(directory, "report.json");
-        string tmp = path + ".tmp";
-        File.WriteAllText(tmp, JsonSerializer.Serialize(report, Json));
-        File.Move(tmp, path, overwrite: true);
-        return path;
-    }
+    public static string WriteJson(RunReport report, string directory) =>
+        AtomicFile.WriteText(Path.Combine(directory, "report.json"), JsonSerializer.Serialize(report, Json));
 
     /// <summary>Reads a report.json.</summary>
     public static RunReport ReadJson(string path) =>

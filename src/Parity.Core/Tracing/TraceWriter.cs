@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text.Json;
+using Parity.IO;
 using Parity.Tensors;
 
 namespace Parity.Tracing;
@@ -75,11 +76,5 @@ public sealed class TraceWriter : IDisposable
         _tensors.Dispose();
     }
 
-    private void WriteHeader()
-    {
-        string path = Path.Combine(Directory, "trace.json");
-        string tmp = path + ".tmp";
-        File.WriteAllText(tmp, JsonSerializer.Serialize(_header, HeaderJson));
-        File.Move(tmp, path, overwrite: true);
-    }
+    private void WriteHeader() => AtomicFile.WriteText(Path.Combine(Directory, "trace.json"), JsonSerializer.Serialize(_header, HeaderJson));
 }

@@ -1,3 +1,4 @@
+using Parity.IO;
 using System.Globalization;
 using System.Text;
 
@@ -20,12 +21,7 @@ public sealed class MarkdownReportExporter : IReportExporter
     public string Export(RunReport report, string directory)
     {
         ArgumentNullException.ThrowIfNull(report);
-        Directory.CreateDirectory(directory);
-        string path = Path.Combine(directory, FileName);
-        string tmp = path + ".tmp";
-        File.WriteAllText(tmp, Render(report), new UTF8Encoding(false));
-        File.Move(tmp, path, overwrite: true);
-        return path;
+        return AtomicFile.WriteText(Path.Combine(directory, FileName), Render(report));
     }
 
     /// <summary>The Markdown text.</summary>
