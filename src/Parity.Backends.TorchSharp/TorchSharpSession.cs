@@ -139,7 +139,7 @@ internal sealed class TorchSharpSession : IBackendSession
             }
         }
 
-        _optimizer.step();
+        StepWithoutCollection();
         if (capture.Wants(TensorKind.RunningMean) || capture.Wants(TensorKind.RunningVariance)) AddRunningStatistics(record, capture);
         if (capture.Wants(TensorKind.Parameter)) AddParameters(record);
         return record;
@@ -307,6 +307,29 @@ internal sealed class TorchSharpSession : IBackendSession
             ? ParityTensor.FromFloats(MemoryMarshal.Cast<byte, float>(bytes), shape)
             : ParityTensor.FromDoubles(MemoryMarshal.Cast<byte, double>(bytes), shape);
     }
+
+    /// <summary>
+    /// Runs the optimizer step with no garbage collection allowed. TorchSharp 0.107's optimizers hand temporary Scalars
+    /// (implicit double -&gt; Scalar conversions) to native calls without keeping them alive, so a collection in the middle
+    /// of a call can finalize one while libtorch reads it. Seen here: libtorch's c10::Scalar toFloat/toLong checks failing
+    /// inside THSTensor_add_scalar_ at random steps (739, 888, 974) of 6,000-step runs (TorchSharp PR #1496 is about
+    /// these undisposed implicit Scalars). A step allocates a few kilobytes of managed objects, far below the budget.
+    /// </summary>
+    private void StepWithoutCollection()
+    {
+        bool noCollection = System.Runtime.GCSettings.LatencyMode != System.Runtime.GCLatencyMode.NoGCRegion
+            && GC.TryStartNoGCRegion(NoCollectionBudget);
+        try
+        {
+            _optimizer.step();
+        }
+        finally
+        {
+            if (noCollection && System.Runtime.GCSettings.LatencyMode == System.Runtime.GCLatencyMode.NoGCRegion) GC.EndNoGCRegion();
+        }
+    }
+
+    private const long NoCollectionBudget = 16L << 20;
 
     private double Scalar(TorchTensor scalar) => _dtype == DType.Float32 ? scalar.item<float>() : scalar.item<double>();
 
