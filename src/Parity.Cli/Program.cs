@@ -33,6 +33,13 @@ namespace Parity.Cli
                 Console.Error.WriteLine($"parity: {e.Message}");
                 return ExitCodes.Error;
             }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // The machine, not the input: a full disk, a directory that cannot be written. Traces and reports
+                // written before this point stay on disk.
+                Console.Error.WriteLine($"parity: cannot write the run's files: {e.Message}");
+                return ExitCodes.Error;
+            }
         }
     }
 }

@@ -71,3 +71,20 @@ public class RunCommandTests
         Assert.That(stdout, Does.Match(@"(?m)^reference-f32\s+yes"));
     }
 }
+
+[NonParallelizable]
+public class OutputErrorTests
+{
+    [Test]
+    public void An_output_directory_that_cannot_be_created_exits_2_with_a_message()
+    {
+        string dir = CliRunner.TempDir();
+        string blocker = Path.Combine(dir, "a-file");
+        File.WriteAllText(blocker, "not a directory");
+
+        var (exit, _, stderr) = CliRunner.Run("run", CliRunner.Fixture("synthetic-mlp-bn.json"), "--steps", "1", "--out", Path.Combine(blocker, "run"));
+
+        Assert.That(exit, Is.EqualTo(2));
+        Assert.That(stderr, Does.Contain("parity: cannot write the run's files"));
+    }
+}
