@@ -149,14 +149,7 @@ public static class Normalization
         int features = shape.Features, f = Grid.IdxX * Group.DimX + Group.IdxX, lane = Group.IdxY, lanes = Group.DimY;
         int rows = f < features ? shape.Rows : 0;
 
-        T sumDy = T.Zero, sumDyXhat = T.Zero;
-        for (int i = lane; i < rows; i += lanes)
-        {
-            int at = i * features + f;
-            sumDy += outputGradient[at];
-            sumDyXhat += outputGradient[at] * normalized[at];
-        }
-        (sumDy, sumDyXhat) = GroupReduction.SumLanes2(first, second, sumDy, sumDyXhat);
+        var (sumDy, sumDyXhat) = GradientColumnSums(outputGradient, normalized, first, second, rows, features, f, lane, lanes);
         if (rows == 0) return;
 
         T g = shape.Affine != 0 ? gamma[f] : T.One;
@@ -267,6 +260,21 @@ public static class Normalization
         var second = SharedMemory.Allocate<T>(GroupReduction.MaxThreads);
         int features = shape.Features, f = Grid.IdxX * Group.DimX + Group.IdxX, lane = Group.IdxY, lanes = Group.DimY;
         int rows = f < features ? shape.Rows : 0;
+        var (sumDy, sumDyXhat) = GradientColumnSums(outputGradient, normalized, first, second, rows, features, f, lane, lanes);
+        if (rows > 0 && lane == 0)
+        {
+            gammaGradient[f] = shape.Accumulate != 0 ? gammaGradient[f] + sumDyXhat : sumDyXhat;
+            betaGradient[f] = shape.Accumulate != 0 ? betaGradient[f] + sumDy : sumDy;
+        }
+    }
+
+    // Column f's sum(dy) and sum(dy * xhat) over the rows, each lane summing rows lane, lane + lanes, ... in order and
+    // the lanes combined by the fixed tree of GroupReduction: the batchnorm backward and the gamma/beta gradients of
+    // both normalizations share it. Every thread of the group must call it (the reduction has barriers).
+    private static (T SumDy, T SumDyXhat) GradientColumnSums<T>(ArrayView<T> outputGradient, ArrayView<T> normalized,
+        ArrayView<T> first, ArrayView<T> second, int rows, int features, int f, int lane, int lanes)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
         T sumDy = T.Zero, sumDyXhat = T.Zero;
         for (int i = lane; i < rows; i += lanes)
         {
@@ -274,11 +282,6 @@ public static class Normalization
             sumDy += outputGradient[at];
             sumDyXhat += outputGradient[at] * normalized[at];
         }
-        (sumDy, sumDyXhat) = GroupReduction.SumLanes2(first, second, sumDy, sumDyXhat);
-        if (rows > 0 && lane == 0)
-        {
-            gammaGradient[f] = shape.Accumulate != 0 ? gammaGradient[f] + sumDyXhat : sumDyXhat;
-            betaGradient[f] = shape.Accumulate != 0 ? betaGradient[f] + sumDy : sumDy;
-        }
+        return GroupReduction.SumLanes2(first, second, sumDy, sumDyXhat);
     }
 }
