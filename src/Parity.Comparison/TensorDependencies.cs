@@ -108,11 +108,14 @@ public sealed class TensorDependencies
     /// <summary>Width of the last call's output: the number of classes the loss is taken over.</summary>
     public int Classes => _graph.OutputWidth;
 
-    /// <summary>The logits a scalar loss is computed from: forward:&lt;last call&gt; for the loss, evalOutput:&lt;last call&gt; for the eval loss; null for other kinds.</summary>
+    /// <summary>
+    /// The logits a scalar is computed from: forward:&lt;last call&gt; for the loss and the train accuracy,
+    /// evalOutput:&lt;last call&gt; for the eval loss and accuracy; null for other kinds.
+    /// </summary>
     public TensorKey? LogitsOf(TensorKey key) => key.Kind switch
     {
-        TensorKind.Loss => new TensorKey(TensorKind.Forward, _graph.Calls[^1].Id),
-        TensorKind.EvalLoss => new TensorKey(TensorKind.EvalOutput, _graph.Calls[^1].Id),
+        TensorKind.Loss or TensorKind.TrainAccuracy => new TensorKey(TensorKind.Forward, _graph.Calls[^1].Id),
+        TensorKind.EvalLoss or TensorKind.EvalAccuracy => new TensorKey(TensorKind.EvalOutput, _graph.Calls[^1].Id),
         _ => null,
     };
 

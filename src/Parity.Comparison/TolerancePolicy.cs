@@ -212,6 +212,57 @@ public sealed class TolerancePolicy
     public static double LossAllowanceFromLogits(double logitsRmse, int classes) => Math.Sqrt(2.0 * classes) * logitsRmse;
 
     /// <summary>
+    /// The accuracy difference the logits' own error allows: an argmax can flip only in a sample whose expected margin
+    /// (largest logit minus the runner-up) is at most twice the largest error of that sample's logits, since no logit
+    /// moved by more than that error. Each such sample can change the accuracy by 1/N; every other sample's
+    /// prediction is the same in both traces, so the accuracies differ by at most (ambiguous samples) / N. The observed
+    /// logits error is used, so a CPU whose kernels round differently moves the allowance with it, and an accuracy
+    /// that differs while the logits agree (a wrong count, a wrong argmax tie rule) still fails.
+    /// </summary>
+    /// <param name="expectedLogits">Expected logits, [N, classes].</param>
+    /// <param name="actualLogits">Actual logits of the same samples.</param>
+    /// <returns>The largest accuracy difference the logits explain (a fraction of N), or null when the shapes do not allow the rule.</returns>
+    public static double? AccuracyAllowanceFromLogits(Tensor expectedLogits, Tensor actualLogits)
+    {
+        ArgumentNullException.ThrowIfNull(expectedLogits);
+        ArgumentNullException.ThrowIfNull(actualLogits);
+        if (expectedLogits.Shape.Length != 2 || !expectedLogits.SameShape(actualLogits) || expectedLogits.Shape[0] == 0) return null;
+        int rows = expectedLogits.Shape[0], classes = expectedLogits.Shape[1];
+        double[] e = expectedLogits.Data, a = actualLogits.Data;
+        int ambiguous = 0;
+        for (int r = 0; r < rows; r++)
+        {
+            double best = double.NegativeInfinity, second = double.NegativeInfinity, error = 0;
+            for (int c = 0; c < classes; c++)
+            {
+                double v = e[r * classes + c];
+                if (v > best) (best, second) = (v, best);
+                else if (v > second) second = v;
+                double d = Math.Abs(a[r * classes + c] - v);
+                error = double.IsNaN(d) ? double.PositiveInfinity : Math.Max(error, d);
+            }
+            if (!(best - second > 2 * error)) ambiguous++;
+        }
+        return (double)ambiguous / rows;
+    }
+
+    /// <summary>
+    /// Judges an accuracy against <see cref="AccuracyAllowanceFromLogits"/>: the score is |difference| / allowance, the
+    /// allowance widened by the float32 rounding of two fractions (accuracies are stored in the trace's dtype, so 0.77
+    /// and 0.775 differ by 0.005 plus the rounding of 0.77).
+    /// </summary>
+    public static Judgement JudgeAccuracy(TensorMetrics metrics, double allowance)
+    {
+        ArgumentNullException.ThrowIfNull(metrics);
+        double allowed = allowance + AccuracyRoundingFloor;
+        double score = metrics.ShapeMismatch || metrics.NonFiniteMismatched > 0 || double.IsNaN(metrics.Rmse) ? double.PositiveInfinity : metrics.MaxAbs / allowed;
+        return new Judgement(score, allowed, JudgementRule.Logits);
+    }
+
+    /// <summary>Float32 rounding of two fractions in [0, 1] (2^-24 each): added to an accuracy allowance.</summary>
+    public const double AccuracyRoundingFloor = 1.2e-7;
+
+    /// <summary>
     /// Judges one tensor's metrics: the score is observed RMSE / allowed RMSE (above 1 fails). Non-finite
     /// mismatches and shape mismatches score infinity.
     /// </summary>
@@ -291,6 +342,9 @@ public enum JudgementRule
 
     /// <summary>atol/rtol grown with the step.</summary>
     Tolerance,
+
+    /// <summary>What the observed error of the logits implies (an accuracy: samples whose margin lies within that error).</summary>
+    Logits,
 
     /// <summary>Not judged: the tensor is present in one trace only.</summary>
     Missing,

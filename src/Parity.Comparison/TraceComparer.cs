@@ -27,8 +27,8 @@ public static class TraceComparer
     /// Convention mismatches that explain failures of the kinds they name; when null, those declared in both
     /// trace headers.
     /// </param>
-    public static ComparisonResult Compare(TraceReader expected, TraceReader actual, ModelGraph graph, TolerancePolicy policy,
-        TraceReader? envelope = null, IReadOnlyList<ConventionMismatch>? declared = null) =>
+    public static ComparisonResult Compare(ITrace expected, ITrace actual, ModelGraph graph, TolerancePolicy policy,
+        ITrace? envelope = null, IReadOnlyList<ConventionMismatch>? declared = null) =>
         Compare(expected, actual, graph, policy, envelope is null ? [] : [envelope], declared);
 
     /// <summary>
@@ -43,8 +43,8 @@ public static class TraceComparer
     /// <param name="policy">Tolerances.</param>
     /// <param name="envelopes">Envelope traces (possibly none).</param>
     /// <param name="declared">Declared convention mismatches; when null, those of both trace headers.</param>
-    public static ComparisonResult Compare(TraceReader expected, TraceReader actual, ModelGraph graph, TolerancePolicy policy,
-        IReadOnlyList<TraceReader> envelopes, IReadOnlyList<ConventionMismatch>? declared = null)
+    public static ComparisonResult Compare(ITrace expected, ITrace actual, ModelGraph graph, TolerancePolicy policy,
+        IReadOnlyList<ITrace> envelopes, IReadOnlyList<ConventionMismatch>? declared = null)
     {
         ArgumentNullException.ThrowIfNull(expected);
         ArgumentNullException.ThrowIfNull(actual);
@@ -57,8 +57,9 @@ public static class TraceComparer
         return new Comparison(expected, actual, new TensorDependencies(graph), policy, usable, mismatches).Run();
     }
 
-    private static bool SameDirectory(TraceReader a, TraceReader b) =>
-        string.Equals(Path.GetFullPath(a.Directory).TrimEnd(Path.DirectorySeparatorChar), Path.GetFullPath(b.Directory).TrimEnd(Path.DirectorySeparatorChar), StringComparison.Ordinal);
+    private static bool SameDirectory(ITrace a, ITrace b) =>
+        ReferenceEquals(a, b) || (a is TraceReader ra && b is TraceReader rb
+            && string.Equals(Path.GetFullPath(ra.Directory).TrimEnd(Path.DirectorySeparatorChar), Path.GetFullPath(rb.Directory).TrimEnd(Path.DirectorySeparatorChar), StringComparison.Ordinal));
 
     /// <summary>Column-centers a [rows, columns] tensor: what a following batchnorm sees of it.</summary>
     internal static Tensor Center(Tensor t)
@@ -75,8 +76,8 @@ public static class TraceComparer
         return new Tensor((int[])t.Shape.Clone(), data, t.DType);
     }
 
-    private sealed class Comparison(TraceReader expected, TraceReader actual, TensorDependencies dependencies, TolerancePolicy policy,
-        IReadOnlyList<TraceReader> envelopes, IReadOnlyList<ConventionMismatch> mismatches)
+    private sealed class Comparison(ITrace expected, ITrace actual, TensorDependencies dependencies, TolerancePolicy policy,
+        IReadOnlyList<ITrace> envelopes, IReadOnlyList<ConventionMismatch> mismatches)
     {
         private static readonly HashSet<TensorKind> Scalars = [TensorKind.Loss, TensorKind.TrainAccuracy, TensorKind.EvalLoss, TensorKind.EvalAccuracy];
 
@@ -161,7 +162,7 @@ public static class TraceComparer
             }
         }
 
-        private static string? Problem(TraceReader trace, string role) => trace.Header.Status switch
+        private static string? Problem(ITrace trace, string role) => trace.Header.Status switch
         {
             "completed" => null,
             "running" => $"the {role} trace ({trace.Header.Backend}) did not finish (status running)",
@@ -298,7 +299,14 @@ public static class TraceComparer
                 if (_envelopeError.TryGetValue(at.Key, out double worst)) envelopeError = worst;
             }
             var judgement = policy.Judge(metrics, tolerance, envelopeError);
-            if (dependencies.LogitsOf(at.Key) is { } logits && _byPlace.TryGetValue(new TensorAt(at.Step, at.Phase, logits), out var logitsCheck)
+            if (kind is TensorKind.TrainAccuracy or TensorKind.EvalAccuracy && dependencies.LogitsOf(at.Key) is { } accuracyLogits
+                && _expectedRecord.TryGetValue(accuracyLogits, out var expectedLogits) && _actualRecord.TryGetValue(accuracyLogits, out var actualLogits)
+                && TolerancePolicy.AccuracyAllowanceFromLogits(expectedLogits, actualLogits) is double accuracyAllowance)
+            {
+                judgement = TolerancePolicy.JudgeAccuracy(metrics, accuracyAllowance);
+            }
+            else if (kind is TensorKind.Loss or TensorKind.EvalLoss && dependencies.LogitsOf(at.Key) is { } logits
+                && _byPlace.TryGetValue(new TensorAt(at.Step, at.Phase, logits), out var logitsCheck)
                 && logitsCheck.Passed && double.IsFinite(judgement.Score))
             {
                 double implied = TolerancePolicy.LossAllowanceFromLogits(logitsCheck.Metrics.Rmse, dependencies.Classes);

@@ -1,5 +1,7 @@
 using Parity.Backends;
 using Parity.Backends.Reference;
+using Parity.Comparison;
+using Parity.Models;
 using Parity.Planning;
 using Parity.Specs;
 using Parity.Tensors;
@@ -49,25 +51,22 @@ internal static class TestScenarios
     }
 }
 
-/// <summary>Element-wise closeness as torch.testing.assert_close states it: |a - e| &lt;= atol + rtol * |e|.</summary>
+/// <summary>Tensor assertions that judge agreement the way the harness does (TolerancePolicy at step 0, as the ONNX arbiter).</summary>
 internal static class TensorAssert
 {
-    public static void Close(Tensor expected, Tensor actual, double atol, double rtol, string what)
+    /// <summary>
+    /// Passes when <paramref name="actual"/> agrees with <paramref name="expected"/> under the default tolerance policy for
+    /// <paramref name="kind"/> and the two dtypes at step 0: the rule `parity run` applies to an arbiter's outputs.
+    /// </summary>
+    public static void Agrees(Tensor expected, Tensor actual, TensorKind kind, string what)
     {
         Assert.That(actual.Shape, Is.EqualTo(expected.Shape), $"{what}: shape");
-        double worst = 0;
-        int worstIndex = -1;
-        for (int i = 0; i < expected.Length; i++)
-        {
-            double excess = Math.Abs(actual.Data[i] - expected.Data[i]) - (atol + rtol * Math.Abs(expected.Data[i]));
-            if (double.IsNaN(excess) || excess > worst)
-            {
-                worst = double.IsNaN(excess) ? double.PositiveInfinity : excess;
-                worstIndex = i;
-            }
-        }
-        Assert.That(worstIndex, Is.EqualTo(-1),
-            () => $"{what}: element {worstIndex} is {actual.Data[worstIndex]:R}, expected {expected.Data[worstIndex]:R} (atol {atol}, rtol {rtol})");
+        var policy = TolerancePolicy.Default;
+        var tolerance = policy.ToleranceAt(kind, 0, actual.DType, expected.DType, Math.Sqrt(expected.Data.Average(v => v * v)));
+        var metrics = TensorMetrics.Of(actual, expected, tolerance);
+        var judgement = policy.Judge(metrics, tolerance, null);
+        Assert.That(judgement.Passed, Is.True,
+            () => $"{what}: RMSE {metrics.Rmse:E3} over the allowed {judgement.Allowed:E3} (score {judgement.Score:G3}); greatest difference {metrics.MaxAbs:E3} at element {metrics.WorstIndex}");
     }
 
     public static void Exact(Tensor expected, Tensor actual, string what)
@@ -77,17 +76,18 @@ internal static class TensorAssert
     }
 
     /// <summary>Every EvalOutput, EvalLoss and EvalAccuracy of <paramref name="expected"/> is in <paramref name="actual"/> and close.</summary>
-    public static void EvalRecordsClose(StepRecord expected, StepRecord actual, double atol, double rtol)
+    /// <summary>Two eval records of the same model and state agree as the harness's comparison judges them (accuracies by their logits' margins).</summary>
+    public static void EvalRecordsAgree(ModelGraph graph, StepRecord expected, StepRecord actual)
     {
         Assert.That(actual.Phase, Is.EqualTo(RecordPhase.Eval));
-        int compared = 0;
-        foreach (var entry in expected.Entries.Where(e => e.Key.Kind.IsEval()))
-        {
-            var other = actual.Find(entry.Key.Kind, entry.Key.Site);
-            Assert.That(other, Is.Not.Null, $"{entry.Key} missing");
-            Close(entry.Value, other!, atol, rtol, entry.Key.ToString());
-            compared++;
-        }
-        Assert.That(compared, Is.GreaterThan(2), "the expected record holds eval outputs");
+        static ITrace Trace(string backend, StepRecord record) => new RecordedTrace(
+            new TraceHeader { Backend = backend, DType = record.Entries[0].Value.DType.Name(), Scenario = "onnx", SpecHash = "", Status = "completed" }, [record]);
+        // The same state evaluated twice: align the records whatever step each side labelled its state with.
+        var aligned = new StepRecord(expected.Step, RecordPhase.Eval);
+        foreach (var e in actual.Entries) aligned.Add(e.Key.Kind, e.Key.Site, e.Value);
+        var result = TraceComparer.Compare(Trace("expected", expected), Trace("actual", aligned), graph, TolerancePolicy.Default, [], []);
+        Assert.That(result.TensorsCompared, Is.GreaterThan(2), "the expected record holds eval outputs");
+        Assert.That(result.Verdict, Is.EqualTo(Verdict.Agree),
+            () => string.Join("; ", result.Checks.Where(c => !c.Passed).Select(c => $"{c.Key}: score {c.Score:G3}, RMSE {c.Metrics.Rmse:E3} allowed {c.Allowed:E3}")));
     }
 }

@@ -5,7 +5,7 @@ using Parity.Tensors;
 namespace Parity.Tracing;
 
 /// <summary>Reads a trace directory written by <see cref="TraceWriter"/>, one record at a time.</summary>
-public sealed class TraceReader
+public sealed class TraceReader : ITrace
 {
     private TraceReader(string directory, TraceHeader header)
     {
