@@ -29,7 +29,7 @@ internal static class BenchCommand
         var results = new List<BenchResult>();
         foreach (string item in backends)
         {
-            (string name, string display, var dtype) = BackendCatalog.Resolve(registry, item, spec.DType);
+            (string name, string display, var dtype) = StandardBackends.Resolve(registry, item, spec.DType);
             results.Add(TimeOne(plan, registry.Create(name), display, new BackendOptions(dtype, device), steps, warmup, capture));
         }
         double baseline = results.FirstOrDefault(r => r.Error is null)?.MedianMs ?? double.NaN;

@@ -1,3 +1,4 @@
+using Parity.Backends.All;
 using System.CommandLine;
 using Parity.Backends.Reference;
 using Parity.Harness;

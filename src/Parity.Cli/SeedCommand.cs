@@ -1,3 +1,4 @@
+using Parity.Backends.All;
 using System.CommandLine;
 using System.Globalization;
 using Parity.Backends;

@@ -114,7 +114,7 @@ public static class Metamorphic
         var results = new List<MetamorphicBackendReport>();
         foreach (string item in backends)
         {
-            var (name, display, dtype) = BackendCatalog.Resolve(registry, item, spec.DType);
+            var (name, display, dtype) = StandardBackends.Resolve(registry, item, spec.DType);
             string dir = Path.Combine(outDirectory, "traces", RunPipeline.Sanitize(display));
             var options = new BackendOptions(dtype, device, timeout);
             var original = ScenarioRunner.Run(plan, registry.Create(name), options, Path.Combine(dir, "original"), progress, display);

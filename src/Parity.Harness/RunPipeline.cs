@@ -96,7 +96,7 @@ public static class RunPipeline
         var chosen = new List<Selection>();
         void Add(string item)
         {
-            (string name, string display, DType dtype) = BackendCatalog.Resolve(registry, item, plan.Spec.DType);
+            (string name, string display, DType dtype) = StandardBackends.Resolve(registry, item, plan.Spec.DType);
             if (chosen.All(c => c.Display != display)) chosen.Add(new Selection(display, dtype, false, () => registry.Create(name)));
         }
         Add(request.Reference);

@@ -13,7 +13,7 @@ namespace Parity.NUnit;
 /// <param name="Tolerances">Tolerance overrides applied after the spec's, e.g. from <c>TolerancePolicy.ParseOverrides("loss=1e-6:1e-5")</c>.</param>
 /// <param name="Device">cpu or cuda for backends that have a choice.</param>
 /// <param name="KeepRunDirectory">Keep the run directory (traces, report.html) even when the backends agree.</param>
-/// <param name="Registry">The backends to choose from; null for <see cref="BackendCatalog.Create"/>.</param>
+/// <param name="Registry">The backends to choose from; null for <see cref="ParityBackends.Default"/>.</param>
 public sealed record ParityOptions(
     int? Steps = null,
     string Reference = ReferenceBackend.Float64Name,
@@ -83,7 +83,7 @@ public static class ParityAssert
         RunReport report;
         try
         {
-            report = RunPipeline.Execute(request, options.Registry ?? BackendCatalog.Create());
+            report = RunPipeline.Execute(request, options.Registry ?? ParityBackends.Default());
         }
         catch (UsageException e)
         {

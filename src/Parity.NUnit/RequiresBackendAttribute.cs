@@ -1,5 +1,4 @@
 using Parity.Backends;
-using Parity.Harness;
 using NUnit.Framework;
 using NUnit.Framework.Interfaces;
 using NUnit.Framework.Internal;
@@ -29,7 +28,7 @@ public sealed class RequiresBackendAttribute : NUnitAttribute, IApplyToTest
     {
         ArgumentNullException.ThrowIfNull(test);
         if (test.RunState == RunState.NotRunnable) return;
-        if (UnavailableReason(Backend, BackendCatalog.Create()) is not { } reason) return;
+        if (UnavailableReason(Backend, ParityBackends.Default()) is not { } reason) return;
         test.RunState = RunState.Ignored;
         test.Properties.Set(PropertyNames.SkipReason, reason);
     }

@@ -1,5 +1,5 @@
+using Parity.Backends.All;
 using Parity.Backends.Reference;
-using Parity.Harness;
 using Parity.Specs;
 using Parity.Tensors;
 

@@ -25,7 +25,7 @@ public class MetamorphicTests
     public void Identities_change_nothing_in_the_reference_bit_for_bit()
     {
         string dir = Temp();
-        var report = Metamorphic.Execute(Seed002, null, [ReferenceBackend.Float32Name], BackendCatalog.Create(), dir, steps: 12);
+        var report = Metamorphic.Execute(Seed002, null, [ReferenceBackend.Float32Name], StandardBackends.Create(), dir, steps: 12);
         var b = report.Backends.Single();
         Assert.That((b.Status, b.Identical, b.IdentityMaxAbs, b.Verdict), Is.EqualTo(("completed", true, 0.0, "agree")), b.Conclusion);
         Assert.That(b.Findings, Is.Empty);

@@ -9,7 +9,7 @@ public class RunPipelineFindingsTests
     {
         string dir = Path.Combine(Path.GetTempPath(), "parity-diagnostics-tests", Guid.NewGuid().ToString("N"));
         var spec = Scenario.Fixture("synthetic-shared-bn");
-        var report = RunPipeline.Execute(new RunRequest(spec, null, ["reference-f32"], "reference", dir, Steps: 10), BackendCatalog.Create());
+        var report = RunPipeline.Execute(new RunRequest(spec, null, ["reference-f32"], "reference", dir, Steps: 10), StandardBackends.Create());
         var shared = report.Findings.Where(f => f.Cause == CauseIds.SharedStatefulLayer).ToList();
         Assert.That(shared.Select(f => f.Backend), Is.EquivalentTo(new[] { "reference", "reference-f32" }));
         Assert.That(shared[0].Evidence, Contains.Key("accuracyGapTrainMinusEval"));

@@ -1,10 +1,13 @@
 using Parity.Backends;
 using Parity.Backends.Reference;
+using Parity.Backends.TorchSharp;
 using Parity.Data;
 using Parity.NUnit;
 using Parity.Planning;
 using Parity.Specs;
 using Parity.Tracing;
+
+[assembly: ParityBackend("torchsharp", typeof(TorchSharpBackend))]
 
 namespace Parity.Examples.Tests;
 

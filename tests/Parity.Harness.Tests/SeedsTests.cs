@@ -9,7 +9,7 @@ namespace Parity.Harness.Tests;
 [NonParallelizable]
 public class SeedsTests
 {
-    private static BackendRegistry Registry() => BackendCatalog.Create(null);
+    private static BackendRegistry Registry() => StandardBackends.Create(null);
 
     private static string TempDir()
     {

@@ -58,7 +58,7 @@ internal static class RealRun
         string dir = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "parity-reporting-real-run-" + Guid.NewGuid().ToString("N")[..10]);
         string spec = Repository.Fixture(Fixture);
         var request = new RunRequest(SpecLoader.LoadFile(spec), spec, [ReferenceBackend.Float32Name], ReferenceBackend.Float64Name, dir);
-        return (dir, RunPipeline.Execute(request, BackendCatalog.Create()));
+        return (dir, RunPipeline.Execute(request, StandardBackends.Create()));
     });
 
     public static string Directory => Run.Value.Directory;

@@ -96,7 +96,7 @@ public static class Study
     {
         if (arm.Backends.Count == 0) throw new UsageException($"study arm '{arm.Label}': give at least one backend");
         var clock = Stopwatch.StartNew();
-        var (first, display, dtype) = BackendCatalog.Resolve(registry, arm.Backends[0], arm.Spec.DType);
+        var (first, display, dtype) = StandardBackends.Resolve(registry, arm.Backends[0], arm.Spec.DType);
         string traceDirectory = Path.Combine(directory, "traces", RunPipeline.Sanitize(display));
         string status, verdict;
         string? message;

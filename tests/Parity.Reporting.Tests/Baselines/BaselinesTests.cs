@@ -15,12 +15,12 @@ public sealed class BaselinesTests
     private static string RunInto(string directory)
     {
         var request = new RunRequest(SpecLoader.LoadFile(SpecPath), SpecPath, [ReferenceBackend.Float32Name], ReferenceBackend.Float64Name, directory, Steps);
-        RunPipeline.Execute(request, BackendCatalog.Create());
+        RunPipeline.Execute(request, StandardBackends.Create());
         return directory;
     }
 
     private static VerifyResult Verify(string root, string outDirectory, IReadOnlyList<string>? backends = null) =>
-        Harness.Baselines.Verify(SpecLoader.LoadFile(SpecPath), SpecPath, backends, root, BackendCatalog.Create(), outDirectory);
+        Harness.Baselines.Verify(SpecLoader.LoadFile(SpecPath), SpecPath, backends, root, StandardBackends.Create(), outDirectory);
 
     [Test]
     public void Approve_then_verify_round_trips()

@@ -1,0 +1,19 @@
+using Parity.Backends.Native;
+using Parity.Backends.TorchSharp;
+using Parity.Harness;
+
+namespace Parity.Backends.All;
+
+/// <summary>
+/// Every backend of this repository in one registry (docs/backends.md): <see cref="StandardBackends"/> plus the
+/// in-process framework backends, TorchSharp (libtorch) and the ILGPU native backend. The composition root of the
+/// CLI; referencing this project brings libtorch's native libraries into the output.
+/// </summary>
+public static class BackendCatalog
+{
+    /// <summary>A registry holding every built-in backend plus the given <c>NAME=COMMAND</c> workers.</summary>
+    public static BackendRegistry Create(IEnumerable<string>? workers = null) =>
+        StandardBackends.Create(workers, registry => registry
+            .Add(TorchSharpBackend.BackendName, () => new TorchSharpBackend())
+            .Add(NativeBackend.BackendName, () => new NativeBackend()));
+}
