@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Prints issue 10's benchmark table from the JSON files scripts/gpu/bench wrote.
+"""Prints the benchmark table of docs/gpu.md from the JSON files scripts/gpu/bench wrote.
 
 FLOPs counted: the matrix products only, 2 * batch * in * out each: forward, dW, and dX for every linear call but
 the first (neither side computes the input's gradient). Peak: the H100's fp32 rate without tensor cores from its

@@ -7,7 +7,7 @@ using Parity.Tensors;
 namespace Parity.Backends.Reference;
 
 /// <summary>
-/// The reference backend: the MLP written from the math (cs231n, seed 003; CONVENTIONS.md) in C#, on the
+/// The reference backend: the MLP written from the math (cs231n, seed 003; docs/conventions.md) in C#, on the
 /// CPU. <see cref="Float64Name"/> computes in float64 and is the oracle every other backend is judged
 /// against; <see cref="Float32Name"/> computes the same steps in float32 and measures float32's own
 /// rounding (the noise envelope). Deterministic: bit-identical traces on every run and any thread count.

@@ -7,8 +7,8 @@ namespace Parity.Backends.Reference;
 
 /// <summary>
 /// The forward and backward math of every layer, the loss and the optimizers, written from the cs231n
-/// batch-normalization assignment (seed 003, CONVENTIONS.md [CS]) and the canonical conventions
-/// (CONVENTIONS.md sections 1 and 3). Generic over the element type so the float32 variant
+/// batch-normalization assignment (seed 003, docs/conventions.md [CS]) and the canonical conventions
+/// (docs/conventions.md sections 1 and 3). Generic over the element type so the float32 variant
 /// really computes in float32. Row-major spans; gradients are OVERWRITTEN (callers accumulate the
 /// gradients of a shared instance over its calls).
 /// </summary>
@@ -80,7 +80,7 @@ public static class ReferenceOps
         }
         TensorPrimitives.Divide(biasedVar, count, biasedVar);
 
-        // eps inside the square root in every framework (CONVENTIONS.md section 1).
+        // eps inside the square root in every framework (docs/conventions.md section 1).
         T[] rstd = ArrayPool<T>.Shared.Rent(f);
         try
         {

@@ -8,7 +8,7 @@ namespace Parity.Backends.TorchSharp;
 /// what libtorch cannot express, declared as <see cref="ConventionMismatch"/> instead of approximated.
 /// </summary>
 /// <remarks>
-/// Exact mappings (CONVENTIONS.md sections 1-4):
+/// Exact mappings (docs/conventions.md sections 1-4):
 /// batchnorm momentum is PyTorch's own meaning, run = (1 - m) run + m batch [P1, TS], so it is passed
 /// unchanged, and so is eps (inside the square root) [P2]; a shared instance is one module called at
 /// several sites, so libtorch updates its running statistics once per call, in call order; linear weights

@@ -9,7 +9,7 @@ using Parity.Harness.Seeds;
 namespace Parity.Cli;
 
 /// <summary>
-/// <c>parity demo</c>: short versions of the four seed replications (../shared/seeds, issue 9) on the embedded default
+/// <c>parity demo</c>: short versions of the four seed replications (docs/seeds.md) on the embedded default
 /// data (Fashion-MNIST from Debian's dataset-fashion-mnist, installed by scripts/setup, and synthetic data), one report
 /// directory per seed, and an index (index.html and index.md) a newcomer opens first: one line per seed saying what
 /// it shows and what came out.
@@ -56,7 +56,7 @@ internal static class DemoCommand
         Directory.CreateDirectory(outDirectory);
         string when = $"{outcomes.Count} seeds in {elapsed.TotalSeconds.ToString("0", CultureInfo.InvariantCulture)} s; full versions: scripts/replicate-seed000 .. scripts/replicate-seed003, measured figures in docs/seeds.md.";
         var md = new StringBuilder("# Parity demo: the four seed documents, reproduced\n\n")
-            .Append("Each seed (../shared/seeds) is a real incident; each row links its report (index.html with plots, summary.md with the tables).\n\n")
+            .Append("Each seed is a real incident (docs/seeds.md); each row links its report (index.html with plots, summary.md with the tables).\n\n")
             .Append("| seed | shows | result | reproduced | report |\n|---|---|---|---|---|\n");
         var html = new StringBuilder("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Parity demo</title>")
             .Append("<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}table{border-collapse:collapse}</style></head><body>")

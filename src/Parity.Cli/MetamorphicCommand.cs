@@ -8,7 +8,7 @@ namespace Parity.Cli;
 
 /// <summary>
 /// <c>parity metamorphic SPEC... --backends ...</c>: runs each spec and its identity-inserted variant in every backend,
-/// compares each backend with itself and prints what the identities changed (issue 6, seed 002).
+/// compares each backend with itself and prints what the identities changed (seed 002, docs/seeds.md).
 /// </summary>
 internal static class MetamorphicCommand
 {

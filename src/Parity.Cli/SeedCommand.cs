@@ -8,7 +8,7 @@ using Parity.Harness.Seeds;
 namespace Parity.Cli;
 
 /// <summary>
-/// <c>parity seed ID</c>: one seed replication (../shared/seeds, issue 9) end to end into one report directory:
+/// <c>parity seed ID</c>: one seed replication (docs/seeds.md) end to end into one report directory:
 /// 000 shared batchnorm, 001 running-statistics warm-up and frozen updates, 002 identity insertion, 003 cs231n
 /// gradient checks and sweeps. The scripts/replicate-seedNNN scripts call it with the full schedules.
 /// </summary>

@@ -6,7 +6,7 @@ namespace Parity.Comparison;
 
 /// <summary>
 /// What every traced tensor is computed from, its place in comparison order, and which tensors are not
-/// identifiable, all derived from the model graph (DESIGN.md "Comparison and localization").
+/// identifiable, all derived from the model graph (docs/tolerances.md, "Comparison order" and "Origin or inherited").
 /// <para>Order within a step: forward calls in call order, each call's batch mean and variance before its
 /// output; loss and train accuracy; output gradients from the last call to the first; parameter gradients;
 /// running means and variances; parameters. Eval records follow the train record of the same step.</para>
@@ -61,8 +61,8 @@ public sealed class TensorDependencies
         }
         for (int i = 0; i < graph.BatchNorms.Count; i++) _batchNormIndex[graph.BatchNorms[i].Name] = i;
 
-        // Issue 2 item 7: a bias whose every call feeds batchnorm only shifts the batch mean, which batchnorm
-        // subtracts; its gradient is rounding noise that Adam scales to full steps.
+        // Not identifiable (docs/tolerances.md): a bias whose every call feeds batchnorm only shifts the batch mean,
+        // which batchnorm subtracts; its gradient is rounding noise that Adam scales to full steps.
         foreach (var p in graph.Parameters.Where(p => !p.Identifiable))
         {
             _notIdentifiableParameters.Add(p.Name);

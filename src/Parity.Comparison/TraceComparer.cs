@@ -319,7 +319,7 @@ public static class TraceComparer
             if (dependencies.IsNotIdentifiable(at.Key))
             {
                 status = CheckStatus.NotIdentifiable;
-                note = "the loss does not depend on it: a linear bias feeding batchnorm (issue 2 item 7)";
+                note = "the loss does not depend on it: a linear bias feeding batchnorm (docs/tolerances.md#not-identifiable-tensors)";
             }
             else if (!judgement.Passed && Explaining(kind).Count > 0)
             {

@@ -1,6 +1,6 @@
 namespace Parity.Diagnostics;
 
-/// <summary>The cause ids, exactly as docs/causes.md and issue 6 list them.</summary>
+/// <summary>The cause ids, exactly as docs/causes.md lists them.</summary>
 public static class CauseIds
 {
     /// <summary>A batchnorm instance at two or more call sites, its running statistics updated more than once per step.</summary>

@@ -56,7 +56,7 @@ public sealed record VerifyResult(IReadOnlyList<BaselineCheck> Checks, string Ru
 }
 
 /// <summary>
-/// Approved traces for CI regression runs (DESIGN.md "Reports and baselines"): <c>approve</c> stores each backend's
+/// Approved traces for CI regression runs (docs/report.md, "Baselines"): <c>approve</c> stores each backend's
 /// trace of a run under <c>reference-models/&lt;scenario&gt;/&lt;backend&gt;/&lt;framework-version-key&gt;/</c>, written
 /// into a temporary folder and renamed into place, never overwriting unasked; <c>verify</c> runs the spec again and
 /// compares each backend's new trace with its baseline under the spec's tolerance policy. Traces are stored as

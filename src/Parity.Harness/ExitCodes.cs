@@ -1,6 +1,6 @@
 namespace Parity.Harness;
 
-/// <summary>Process exit codes (DESIGN.md "Reports and baselines").</summary>
+/// <summary>Process exit codes (README.md and docs/report.md).</summary>
 public static class ExitCodes
 {
     /// <summary>Every comparison within tolerance.</summary>

@@ -58,11 +58,11 @@ public sealed record MetamorphicReport
 }
 
 /// <summary>
-/// Metamorphic identity insertion (issue 6; seed 002): the spec's model with an <c>identity</c> call after every linear
+/// Metamorphic identity insertion (seed 002, docs/seeds.md): the spec's model with an <c>identity</c> call after every linear
 /// call must train exactly like the model without. Each backend runs both and is compared with ITSELF on the call
 /// sites they share; the inserted identities' outputs must equal their inputs. A difference at step 0 means the
 /// initial weights changed: with <c>init: framework</c> the extra layer shifted the framework's RNG stream
-/// (<c>initial-weights-mismatch</c>, CONVENTIONS.md section 5); a difference that starts later is a defect of the
+/// (<c>initial-weights-mismatch</c>, docs/conventions.md section 5); a difference that starts later is a defect of the
 /// framework (or backend) in how it runs an identity.
 /// </summary>
 public static class Metamorphic

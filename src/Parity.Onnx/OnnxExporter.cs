@@ -155,7 +155,7 @@ public static class OnnxExporter
                 {
                     // BatchNormalization-15 in inference mode (training_mode = 0):
                     // Y = (X - input_mean) / sqrt(input_var + epsilon) * scale + B. Its momentum attribute
-                    // is the weight of the OLD statistic, 1 - the canonical momentum (CONVENTIONS.md [O]);
+                    // is the weight of the OLD statistic, 1 - the canonical momentum (docs/conventions.md section 1 [O]);
                     // inference ignores it, but it documents the spec and lets an import recover it.
                     string scale = bn.Affine ? Parameter(bn.Name + ".gamma") : Constant(ConstantScaleName(bn.Name), bn.Features, 1.0);
                     string bias = bn.Affine ? Parameter(bn.Name + ".beta") : Constant(ConstantBiasName(bn.Name), bn.Features, 0.0);

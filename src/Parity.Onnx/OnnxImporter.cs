@@ -281,7 +281,7 @@ public static class OnnxImporter
             var mean = Vector(node, 3, "input_mean");
             var variance = Vector(node, 4, "input_var");
             bool affine = !IsConstant(node.Input[1], scale, 1.0) || !IsConstant(node.Input[2], bias, 0.0);
-            // BatchNormalization-15 momentum weighs the OLD statistic; the spec's weighs the new one (CONVENTIONS.md [O]).
+            // BatchNormalization-15 momentum weighs the OLD statistic; the spec's weighs the new one (docs/conventions.md section 1 [O]).
             double momentum = 1.0 - FromAttribute(Float(node, "momentum", 0.9f));
             double eps = FromAttribute(Float(node, "epsilon", 1e-5f));
             string name = Instance(node, node.Input[1], "batchnorm", [.. node.Input.Skip(1)],

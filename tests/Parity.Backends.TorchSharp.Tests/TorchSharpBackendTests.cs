@@ -51,7 +51,7 @@ public sealed class TorchSharpBackendTests
         var record = session.Step(1, plan.BatchFor(1), CaptureRequest.Everything);
 
         // By hand: run = (1 - m) run + m stat, first with call 1's statistics, then with call 2's; the running
-        // variance takes the unbiased batch variance N/(N-1) var (CONVENTIONS.md section 1, Chainer semantics).
+        // variance takes the unbiased batch variance N/(N-1) var (docs/conventions.md section 1, Chainer semantics).
         double m = bn.Momentum, n = spec.Data.BatchSize;
         var mean = new double[bn.Features];
         var variance = Enumerable.Repeat(1.0, bn.Features).ToArray();

@@ -6,7 +6,7 @@ using Parity.Tensors;
 namespace Parity.Backends.Workers.Tests;
 
 /// <summary>
-/// Protocol overhead (issue 5, item 8): the round trip the harness sees per step against the worker's own
+/// Protocol overhead (docs/worker-protocol.md section 8): the round trip the harness sees per step against the worker's own
 /// compute time, on 784-100-100-10 with two batchnorms, batch 1000, Adam, every tensor captured.
 /// Run with: dotnet test tests/Parity.Backends.Workers.Tests --filter "Category=Benchmark"
 /// </summary>

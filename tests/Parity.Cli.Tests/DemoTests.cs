@@ -3,7 +3,7 @@ using Parity.Harness.Seeds;
 
 namespace Parity.Cli.Tests;
 
-/// <summary><c>parity seed</c> and <c>parity demo</c>'s index (issue 9), on tiny schedules.</summary>
+/// <summary><c>parity seed</c> and <c>parity demo</c>'s index (docs/seeds.md), on tiny schedules.</summary>
 [NonParallelizable]
 public class DemoTests
 {

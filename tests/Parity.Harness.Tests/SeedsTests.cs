@@ -5,7 +5,7 @@ using Parity.Specs;
 
 namespace Parity.Harness.Tests;
 
-/// <summary>Fast versions of the seed replications (issue 9): synthetic data or small Fashion-MNIST subsets, seconds each.</summary>
+/// <summary>Fast versions of the seed replications (docs/seeds.md): synthetic data or small Fashion-MNIST subsets, seconds each.</summary>
 [NonParallelizable]
 public class SeedsTests
 {

@@ -7,11 +7,12 @@ namespace Parity.Backends.Native.Kernels;
 /// The register-blocked product for large shapes (the 4096-wide benchmark): the same C = A B with the same strided
 /// operands and epilogue as <see cref="TiledProduct"/>, but each group of 16 x 16 threads computes a
 /// <see cref="BlockRows"/> x <see cref="BlockCols"/> tile of C and each thread an 8 x 8 sub-tile held in 64 registers,
-/// so one pair of shared-memory reads feeds eight multiply-adds instead of one (the classic SGEMM blocking; HOPPER.md:
-/// register arrays only with constant indices, hence the unrolled names). Per step of <see cref="BlockInner"/> over
-/// the summed dimension each thread stages four elements of A and four of B; the next step's elements are read from
-/// global memory into registers while this step computes. The sum over the inner dimension still runs in index
-/// order for every element of C, so results are bit-identical to <see cref="TiledProduct"/> on the same device.
+/// so one pair of shared-memory reads feeds eight multiply-adds instead of one (the classic SGEMM blocking; a
+/// per-thread array stays in registers only when every index is a constant, else it goes to local memory, hence the
+/// unrolled names). Per step of <see cref="BlockInner"/> over the summed dimension each thread stages four elements
+/// of A and four of B; the next step's elements are read from global memory into registers while this step computes.
+/// The sum over the inner dimension still runs in index order for every element of C, so results are bit-identical
+/// to <see cref="TiledProduct"/> on the same device.
 /// </summary>
 public static class BlockedProduct
 {

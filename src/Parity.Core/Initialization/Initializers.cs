@@ -4,7 +4,7 @@ using Parity.Specs;
 namespace Parity.Initialization;
 
 /// <summary>
-/// The harness's initializers, each written from the framework source it imitates (CONVENTIONS.md
+/// The harness's initializers, each written from the framework source it imitates (docs/conventions.md
 /// section 2). fan_in and fan_out are the linear layer's in and out widths.
 /// </summary>
 public static class Initializers

@@ -83,7 +83,7 @@ public static class Planner
     /// <summary>
     /// Step 0 of every backend: each parameter drawn from its own stream
     /// <c>Derive(init.seed, "init/&lt;parameter name&gt;")</c> and rounded to float32; batchnorm and layernorm
-    /// gamma 1, beta 0; running mean 0, running variance 1 (CONVENTIONS.md section 1, every framework but cs231n).
+    /// gamma 1, beta 0; running mean 0, running variance 1 (docs/conventions.md section 1, every framework but cs231n).
     /// </summary>
     public static StepRecord InitialState(ScenarioSpec spec, ModelGraph graph)
     {

@@ -63,7 +63,7 @@ public sealed record LinearSpec(string Name, int In, int Out, bool Bias, Initial
         Bias ? [("weight", [Out, In]), ("bias", [Out])] : [("weight", [Out, In])];
 }
 
-/// <summary>Running-variance estimator stored by batchnorm (CONVENTIONS.md section 1).</summary>
+/// <summary>Running-variance estimator stored by batchnorm (docs/conventions.md section 1).</summary>
 public enum RunningVarianceEstimator
 {
     /// <summary>var * N/(N-1): PyTorch, Chainer, TF fused kernels.</summary>
@@ -146,7 +146,7 @@ public enum InitMode
 /// </param>
 public sealed record InitSpec(InitMode Mode, ulong Seed, string? From = null);
 
-/// <summary>The Adam epsilon form (CONVENTIONS.md section 3).</summary>
+/// <summary>The Adam epsilon form (docs/conventions.md section 3).</summary>
 public enum EpsilonForm
 {
     /// <summary>theta -= lr * m_hat / (sqrt(v_hat) + eps): PyTorch, TF.js.</summary>

@@ -5,7 +5,7 @@ namespace Parity.Diagnostics.Detectors;
 
 /// <summary>
 /// <c>adam-epsilon-form</c>: Adam's moments are rebuilt from the backend's own traced gradients from step 1 on, and
-/// each traced update p_t - p_{t-1} is recomputed in both forms (CONVENTIONS.md section 3): sqrtVHat,
+/// each traced update p_t - p_{t-1} is recomputed in both forms (docs/conventions.md section 3): sqrtVHat,
 /// lr m_hat / (sqrt(v_hat) + eps) [P5, JS]; epsilonHat, lr sqrt(1-b2^t)/(1-b1^t) m / (sqrt(v) + eps) [K2, T5, C]. The
 /// two differ where sqrt(v_hat) is comparable to eps / sqrt(1-b2^t), so the elements with the smallest gradients decide.
 /// </summary>
@@ -80,7 +80,7 @@ public sealed class AdamEpsilonFormDetector : IDetector
                         ["relativeErrorOtherForm"] = Fit.Round(alternativeWorst),
                         ["parameter"] = site,
                     },
-                    "Set optimizer.epsilonForm to the framework's form (PyTorch, TF.js: sqrtVHat; tf.keras, TF1, Chainer: epsilonHat), or convert eps: eps_pt(t) = eps_hat / sqrt(1 - b2^t) (CONVENTIONS.md section 3).");
+                    "Set optimizer.epsilonForm to the framework's form (PyTorch, TF.js: sqrtVHat; tf.keras, TF1, Chainer: epsilonHat), or convert eps: eps_pt(t) = eps_hat / sqrt(1 - b2^t) (docs/conventions.md section 3).");
             return null; // the spec's form does not fit, and neither does the other: another cause
         }
         return null;

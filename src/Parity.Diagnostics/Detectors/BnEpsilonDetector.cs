@@ -5,7 +5,7 @@ namespace Parity.Diagnostics.Detectors;
 
 /// <summary>
 /// <c>bn-epsilon</c>: from a batchnorm call's traced input x, output y and affine parameters, solve for the eps
-/// that makes y = gamma (x - mu) / s + beta hold, with s = sqrt(var + eps) (every framework in CONVENTIONS.md
+/// that makes y = gamma (x - mu) / s + beta hold, with s = sqrt(var + eps) (every framework in docs/conventions.md
 /// section 1) or s = sqrt(var) + eps (old CNTK). Per element: eps_in = (x - mu)^2 / z^2 - var and
 /// eps_out = |x - mu| / |z| - sqrt(var) with z = (y - beta) / gamma; the median over elements is the estimate. The
 /// finding says which form and value fit when the spec's eps inside the root does not.
@@ -63,7 +63,7 @@ public sealed class BnEpsilonDetector : IDetector
                 },
                 outsideWins
                     ? "The framework adds eps to the standard deviation (old CNTK form); use sqrt(var + eps) or declare the mismatch."
-                    : "Pass eps explicitly: framework defaults differ (PyTorch 1e-5, Keras/TF.js 1e-3, Chainer 2e-5; CONVENTIONS.md section 1).");
+                    : "Pass eps explicitly: framework defaults differ (PyTorch 1e-5, Keras/TF.js 1e-3, Chainer 2e-5; docs/conventions.md section 1).");
         }
         return null;
     }

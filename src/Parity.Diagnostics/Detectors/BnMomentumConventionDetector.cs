@@ -56,7 +56,7 @@ public sealed class BnMomentumConventionDetector : IDetector
                     ["relativeErrorWithOneMinusM"] = Fit.Round(flipped),
                     ["tolerance"] = Fit.Tolerance(actual.DType),
                 },
-                "Translate the momentum into the framework's meaning: PyTorch/TorchSharp momentum = m; Keras, TF.js, ONNX momentum and Chainer/slim decay = 1 - m (CONVENTIONS.md section 1).");
+                "Translate the momentum into the framework's meaning: PyTorch/TorchSharp momentum = m; Keras, TF.js, ONNX momentum and Chainer/slim decay = 1 - m (docs/conventions.md section 1).");
         }
         return null;
     }

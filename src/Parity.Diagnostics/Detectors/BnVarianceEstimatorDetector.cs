@@ -58,7 +58,7 @@ public sealed class BnVarianceEstimatorDetector : IDetector
             return new Finding(Cause, backend.Name, new FindingLocation(r.Step, r.Phase, new TensorKey(TensorKind.RunningVariance, bn.Name)),
                 $"running variance of '{bn.Name}' uses the {Name(other)} batch variance, not the spec's {Name(bn.RunningVariance)} one (factor N/(N-1) = {Fit.Round(n / (n - 1.0))})",
                 evidence,
-                "Set the spec's runningVariance to what the framework stores (PyTorch, Chainer, TF fused kernels: unbiased; Keras on 2-D input, TF.js, ONNX: biased), or declare the mismatch (CONVENTIONS.md section 1).");
+                "Set the spec's runningVariance to what the framework stores (PyTorch, Chainer, TF fused kernels: unbiased; Keras on 2-D input, TF.js, ONNX: biased), or declare the mismatch (docs/conventions.md section 1).");
         }
         return null;
     }

@@ -61,6 +61,6 @@ public sealed class RunningStatsNotUpdatedDetector : IDetector
                 ["initialVariance"] = Fit.Round(initialVariance!.Average()),
                 ["largestBatchMeanDistance"] = Fit.Round(largestBatchMean),
             },
-            "Run the moving-statistic updates with every training step: in TF1 make the train op depend on tf.GraphKeys.UPDATE_OPS (slim's create_train_op does), or set updates_collections=None (CONVENTIONS.md section 5).");
+            "Run the moving-statistic updates with every training step: in TF1 make the train op depend on tf.GraphKeys.UPDATE_OPS (slim's create_train_op does), or set updates_collections=None (docs/conventions.md section 5).");
     }
 }

@@ -9,7 +9,7 @@ namespace Parity.Diagnostics.Detectors;
 /// prediction run_t = (1-m)^k run_{t-1} + sum_j m (1-m)^(k-j) mean_j and not a single update with any one call's
 /// statistics). Train mode normalizes each call with its own batch statistics and looks healthy; eval mode normalizes
 /// every call with the one blended running estimate, which is right for neither layer (seed 000, Chainer
-/// [C], CONVENTIONS.md section 5). Reported for every backend that ran the model, agreeing or not: it is a
+/// [C], docs/conventions.md section 5). Reported for every backend that ran the model, agreeing or not: it is a
 /// property of the model. Evidence: the eval-mode vs train-mode accuracy and loss gap, the blend weights, and how
 /// far the running mean sits from each call site's batch mean.
 /// </summary>

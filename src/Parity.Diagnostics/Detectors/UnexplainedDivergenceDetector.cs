@@ -35,7 +35,7 @@ public sealed class UnexplainedDivergenceDetector : IDetector
                     ["cosine"] = Fit.Round(o.Metrics.Cosine),
                     ["upstreamPassed"] = string.Join(", ", d.UpstreamPassed.Select(k => k.ToString())),
                 },
-                "Inspect the operation that produces this tensor from the passing upstream tensors; compare it with CONVENTIONS.md and the framework's source, and write a detector if it is a new convention.");
+                "Inspect the operation that produces this tensor from the passing upstream tensors; compare it with docs/conventions.md and the framework's source, and write a detector if it is a new convention.");
         }
     }
 }

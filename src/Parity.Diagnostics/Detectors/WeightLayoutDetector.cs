@@ -6,7 +6,7 @@ namespace Parity.Diagnostics.Detectors;
 /// <summary>
 /// <c>weight-layout</c>: a failing weight (or weight gradient) of the actual trace holds the reference's values
 /// transposed: the backend stored or traced a Keras/TF.js/cs231n kernel [in, out] where the canonical layout is
-/// PyTorch's [out, in] (CONVENTIONS.md section 2). Tested element by element: actual == expected^T within the fit
+/// PyTorch's [out, in] (docs/conventions.md section 2). Tested element by element: actual == expected^T within the fit
 /// tolerance of the actual dtype.
 /// </summary>
 public sealed class WeightLayoutDetector : IDetector

@@ -26,7 +26,7 @@ public sealed record SeedOptions(IReadOnlyList<string> Backends, bool Quick, int
 public sealed record SeedOutcome(string Id, string Title, string Shows, string Result, string Directory, bool Reproduced, double Seconds);
 
 /// <summary>
-/// The four seed documents (../shared/seeds) reproduced end to end: each builds its runs from fixtures, runs them,
+/// The four seed documents (docs/seeds.md) reproduced end to end: each builds its runs from fixtures, runs them,
 /// and writes one report directory with a page (index.html, summary.md) and results.json.
 /// </summary>
 public static class SeedReplications
@@ -219,7 +219,7 @@ public static class SeedReplications
         // fuses or reorders operations around an extra op). A step-0 difference would be initial-weights-mismatch.
         int unchanged = identical + rounding;
         page.Result = $"inserting identities changed nothing in {unchanged} of {completed} completed backend runs ({identical} bit-identical, {rounding} within float rounding; injected and framework init, {reports[0].Steps} steps)" +
-            (completed > unchanged ? "; see the table for the ones that changed and the diagnosed cause" : "; so the seed's change is not the identity's math: the unverified TF 1.14 hypothesis is a shifted initializer RNG stream (CONVENTIONS.md section 5), which the harness reports as initial-weights-mismatch");
+            (completed > unchanged ? "; see the table for the ones that changed and the diagnosed cause" : "; so the seed's change is not the identity's math: the unverified TF 1.14 hypothesis is a shifted initializer RNG stream (docs/conventions.md section 5), which the harness reports as initial-weights-mismatch");
         page.Tables.Add(new Table("Each backend against itself, without and with the identity:",
             ["init", "backend", "status", "bit-identical", "verdict", "max |diff|", "identity max |out-in|", "findings", "conclusion"], rows));
         foreach (var r in reports) page.Links.Add(($"metamorphic.json ({r.InitMode} init)", $"{r.InitMode}/metamorphic.json"));

@@ -11,7 +11,7 @@
 //   - tf.train.momentum is v = mu v + g; p += -lr v (momentum_optimizer.js): exactly the PyTorch form.
 //   - The loss is computed here as -mean(sum(onehot * logSoftmax(logits))) (log-sum-exp), not with the
 //     layers loss categoricalCrossentropy, which clips softmax to [eps, 1-eps] even from logits
-//     (CONVENTIONS.md section 4).
+//     (docs/conventions.md section 4).
 'use strict';
 
 const os = require('os');
@@ -265,7 +265,7 @@ class Model {
         if (want.has('forward')) forward.push({ id: c.id, values: h.dataSync().slice(), shape: h.shape });
       });
       logitsValues = { values: h.dataSync().slice(), shape: h.shape };
-      // Mean softmax cross-entropy from logits through log-softmax (log-sum-exp), CONVENTIONS.md section 4.
+      // Mean softmax cross-entropy from logits through log-softmax (log-sum-exp), docs/conventions.md section 4.
       return tf.neg(tf.mean(tf.sum(tf.mul(yOneHot, tf.logSoftmax(h)), 1)));
     }, wantProbes ? trainable.concat(probes) : trainable);
 

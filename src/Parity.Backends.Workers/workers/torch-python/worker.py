@@ -2,7 +2,7 @@
 """Parity worker for PyTorch (docs/worker-protocol.md, protocol 1).
 
 Reads one JSON request per line on stdin, writes one JSON response per line on stdout; logs go to
-stderr. The canonical spec is already in PyTorch's conventions (CONVENTIONS.md: linear weight
+stderr. The canonical spec is already in PyTorch's conventions (docs/conventions.md: linear weight
 [out, in], BatchNorm momentum = weight of the new statistic, eps inside the sqrt, unbiased running
 variance, Adam with eps added to sqrt(v_hat)), so the mapping below is the identity except where
 PyTorch cannot express the spec, which is declared in the build response.
