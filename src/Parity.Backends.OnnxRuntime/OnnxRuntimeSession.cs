@@ -38,7 +38,7 @@ internal sealed class OnnxRuntimeSession : IBackendSession
 
     public StepRecord ReadState(int step)
     {
-        var model = ModelProto.Parse(OnnxExporter.ToBytes(_plan.Graph, _plan.Spec, _plan.InitialState, _dtype));
+        var model = ModelProto.Parser.ParseFrom(OnnxExporter.ToBytes(_plan.Graph, _plan.Spec, _plan.InitialState, _dtype));
         var initializers = model.Graph.Initializer.ToDictionary(t => t.Name, t => OnnxImporter.InitializerValue(t, "exported model"));
         // The state never changes (Step refuses), so every read is the initial state.
         var record = new StepRecord(step, RecordPhase.Initial);

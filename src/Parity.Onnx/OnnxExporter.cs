@@ -1,9 +1,12 @@
 using System.Buffers.Binary;
+using Google.Protobuf;
 using Parity.Models;
 using Parity.Onnx.Protobuf;
 using Parity.Specs;
 using Parity.Tensors;
 using Parity.Tracing;
+using OnnxDataType = Parity.Onnx.Protobuf.TensorProto.Types.DataType;
+using TensorDim = Parity.Onnx.Protobuf.TensorShapeProto.Types.Dimension;
 
 namespace Parity.Onnx;
 
@@ -72,7 +75,7 @@ public static class OnnxExporter
     /// <summary>The serialized model, as <see cref="Export"/> writes it.</summary>
     public static byte[] ToBytes(ModelGraph graph, ScenarioSpec spec, StepRecord state, DType dtype,
         OnnxLinearForm linearForm = OnnxLinearForm.Gemm) =>
-        Build(graph, spec, state, dtype, linearForm).ToBytes();
+        Build(graph, spec, state, dtype, linearForm).ToByteArray();
 
     internal static ModelProto Build(ModelGraph graph, ScenarioSpec spec, StepRecord state, DType dtype, OnnxLinearForm linearForm)
     {
@@ -109,7 +112,8 @@ public static class OnnxExporter
             DocString = spec.Description,
             Graph = onnxGraph,
         };
-        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = Opset });
+        // No domain: the default (ai.onnx) operator set.
+        model.OpsetImport.Add(new OperatorSetIdProto { Version = Opset });
         return model;
     }
 
@@ -238,7 +242,7 @@ public static class OnnxExporter
 
         private TensorProto Initializer(string name, Tensor value)
         {
-            var tensor = new TensorProto { Name = name, DataType = ElementType(dtype) };
+            var tensor = new TensorProto { Name = name, DataType = (int)ElementType(dtype) };
             foreach (int d in value.Shape) tensor.Dims.Add(d);
             // raw_data is little-endian whatever the host (onnx.proto, TensorProto.raw_data).
             var raw = new byte[value.Length * dtype.Size()];
@@ -247,7 +251,8 @@ public static class OnnxExporter
                 if (dtype == DType.Float32) BinaryPrimitives.WriteSingleLittleEndian(raw.AsSpan(i * 4), (float)value.Data[i]);
                 else BinaryPrimitives.WriteDoubleLittleEndian(raw.AsSpan(i * 8), value.Data[i]);
             }
-            tensor.RawData = raw;
+            // The buffer is not touched again, so the message may wrap it instead of copying.
+            tensor.RawData = UnsafeByteOperations.UnsafeWrap(raw);
             return tensor;
         }
     }

@@ -7,6 +7,7 @@ using Parity.Onnx.Protobuf;
 using Parity.Specs;
 using Parity.Tensors;
 using Parity.Tracing;
+using OnnxDataType = Parity.Onnx.Protobuf.TensorProto.Types.DataType;
 
 namespace Parity.Onnx;
 
@@ -51,7 +52,7 @@ public static class OnnxImporter
         ModelProto proto;
         try
         {
-            proto = ModelProto.Parse(model);
+            proto = ModelProto.Parser.ParseFrom(model);
         }
         catch (InvalidProtocolBufferException e)
         {
@@ -63,30 +64,38 @@ public static class OnnxImporter
     /// <summary>The values of an initializer as float64, with its shape.</summary>
     internal static Tensor InitializerValue(TensorProto tensor, string file)
     {
-        if (tensor.DataLocation == 1)
+        if (tensor.DataLocation == TensorProto.Types.DataLocation.External)
             throw new OnnxImportException(file, $"initializer '{tensor.Name}' keeps its values in an external file; save the model with its weights inside the .onnx file");
         long count = 1;
         foreach (long d in tensor.Dims) count *= d;
         int[] shape = tensor.Dims.Select(d => checked((int)d)).ToArray();
-        double[] values = tensor.DataType switch
+        var type = (OnnxDataType)tensor.DataType;
+        double[] values = type switch
         {
-            OnnxDataType.Float when tensor.RawData.Length > 0 => ReadRaw(tensor, 4, count, file, (b, i) => BinaryPrimitives.ReadSingleLittleEndian(b.AsSpan(i * 4))),
+            OnnxDataType.Float when tensor.RawData.Length > 0 => ReadRaw(tensor, DType.Float32, count, file),
             OnnxDataType.Float => tensor.FloatData.Select(f => (double)f).ToArray(),
-            OnnxDataType.Double when tensor.RawData.Length > 0 => ReadRaw(tensor, 8, count, file, (b, i) => BinaryPrimitives.ReadDoubleLittleEndian(b.AsSpan(i * 8))),
+            OnnxDataType.Double when tensor.RawData.Length > 0 => ReadRaw(tensor, DType.Float64, count, file),
             OnnxDataType.Double => [.. tensor.DoubleData],
-            _ => throw new OnnxImportException(file, $"initializer '{tensor.Name}' has element type {tensor.DataType} ({(int)tensor.DataType}); only float (1) and double (11) are supported"),
+            _ => throw new OnnxImportException(file, $"initializer '{tensor.Name}' has element type {type} ({tensor.DataType}); only float (1) and double (11) are supported"),
         };
         if (values.Length != count)
             throw new OnnxImportException(file, $"initializer '{tensor.Name}' has {values.Length} values for shape [{string.Join(",", shape)}]");
-        return new Tensor(shape, values, tensor.DataType == OnnxDataType.Float ? DType.Float32 : DType.Float64);
+        return new Tensor(shape, values, type == OnnxDataType.Float ? DType.Float32 : DType.Float64);
     }
 
-    private static double[] ReadRaw(TensorProto tensor, int size, long count, string file, Func<byte[], int, double> read)
+    /// <summary>raw_data: fixed-width little-endian values, whatever the host (onnx.proto, TensorProto.raw_data).</summary>
+    private static double[] ReadRaw(TensorProto tensor, DType dtype, long count, string file)
     {
-        if (tensor.RawData.Length != count * size)
-            throw new OnnxImportException(file, $"initializer '{tensor.Name}' has {tensor.RawData.Length} bytes of raw data; its shape needs {count * size}");
+        var raw = tensor.RawData.Span;
+        int size = dtype.Size();
+        if (raw.Length != count * size)
+            throw new OnnxImportException(file, $"initializer '{tensor.Name}' has {raw.Length} bytes of raw data; its shape needs {count * size}");
         var values = new double[count];
-        for (int i = 0; i < values.Length; i++) values[i] = read(tensor.RawData, i);
+        for (int i = 0; i < values.Length; i++)
+        {
+            var element = raw.Slice(i * size, size);
+            values[i] = dtype == DType.Float32 ? BinaryPrimitives.ReadSingleLittleEndian(element) : BinaryPrimitives.ReadDoubleLittleEndian(element);
+        }
         return values;
     }
 
@@ -97,6 +106,7 @@ public static class OnnxImporter
     private sealed class MlpReader
     {
         private readonly ModelProto _model;
+        private readonly GraphProto _graph;
         private readonly string _file;
         private readonly Dictionary<string, TensorProto> _initializers = new(StringComparer.Ordinal);
         private readonly List<LayerSpec> _layers = [];
@@ -112,19 +122,20 @@ public static class OnnxImporter
         public MlpReader(ModelProto model, string file)
         {
             _model = model;
+            // A model without a graph reads as an empty graph, refused below like any graph without nodes.
+            _graph = model.Graph ?? new GraphProto();
             _file = file;
-            foreach (var tensor in model.Graph.Initializer) _initializers[tensor.Name] = tensor;
+            foreach (var tensor in _graph.Initializer) _initializers[tensor.Name] = tensor;
         }
 
         public (string SpecJson, StepRecord InitialState) Read()
         {
-            var graph = _model.Graph;
-            if (graph.Node.Count == 0) throw Fail("the graph has no nodes (is this an ONNX model?)");
+            if (_graph.Node.Count == 0) throw Fail("the graph has no nodes (is this an ONNX model?)");
             if (_model.OpsetImport.Count > 0 && _model.OpsetImport.All(o => o.Domain is not ("" or "ai.onnx")))
                 throw Fail("the model imports no default-domain (ai.onnx) opset");
             int inputs = ReadInput();
 
-            var nodes = WithoutInitializerAliases(graph.Node);
+            var nodes = WithoutInitializerAliases(_graph.Node);
             int first = LeadingFlatten(nodes[0]) ? 1 : 0;
             for (int i = first; i < nodes.Count; i++)
             {
@@ -164,7 +175,7 @@ public static class OnnxImporter
 
         private int ReadInput()
         {
-            var candidates = _model.Graph.Input.Where(v => !_initializers.ContainsKey(v.Name)).ToList();
+            var candidates = _graph.Input.Where(v => !_initializers.ContainsKey(v.Name)).ToList();
             if (candidates.Count != 1)
                 throw Fail($"the graph has {candidates.Count} data inputs ({string.Join(", ", candidates.Select(c => c.Name))}); an MLP has exactly one");
             var input = candidates[0];
@@ -175,9 +186,9 @@ public static class OnnxImporter
                 _ => throw Fail($"input '{input.Name}' has element type {input.ElementType} ({(int)input.ElementType}); only float and double are supported"),
             };
             long features = 1;
-            if (input.Shape is not { Count: >= 2 } shape || shape.Skip(1).Any(d => d.Value is not > 0))
+            if (input.Shape is not { Count: >= 2 } shape || shape.Skip(1).Any(d => !d.HasDimValue || d.DimValue <= 0))
                 throw InputShape(input);
-            foreach (var d in shape.Skip(1)) features *= d.Value!.Value;
+            foreach (var d in shape.Skip(1)) features *= d.DimValue;
             _input = input;
             _current = input.Name;
             _width = checked((int)features);
@@ -189,7 +200,7 @@ public static class OnnxImporter
         /// the other (two fresh batchnorms: equal gammas and betas). Such a node computes a weight, not a
         /// layer: its output is registered as another name for the initializer and the node is dropped.
         /// </summary>
-        private List<NodeProto> WithoutInitializerAliases(List<NodeProto> nodes)
+        private List<NodeProto> WithoutInitializerAliases(IReadOnlyList<NodeProto> nodes)
         {
             var layers = new List<NodeProto>(nodes.Count);
             foreach (var node in nodes)
@@ -217,7 +228,7 @@ public static class OnnxImporter
         }
 
         private OnnxImportException InputShape(ValueInfoProto input) =>
-            Fail($"input '{input.Name}' has shape [{string.Join(",", input.Shape ?? [])}]; an MLP input is [batch, features] with a fixed feature count " +
+            Fail($"input '{input.Name}' has shape [{string.Join(",", (input.Shape ?? []).Select(d => d.Text))}]; an MLP input is [batch, features] with a fixed feature count " +
                 "(or a fixed-size input that a leading Flatten with axis 1 flattens)");
 
         private void Gemm(NodeProto node)
@@ -357,7 +368,7 @@ public static class OnnxImporter
         private (string, StepRecord) Finish(int inputs)
         {
             string name = Path.GetFileNameWithoutExtension(_file);
-            if (name.Length == 0) name = _model.Graph.Name.Length > 0 ? _model.Graph.Name : "imported";
+            if (name.Length == 0) name = _graph.Name.Length > 0 ? _graph.Name : "imported";
             if (name.Length > 200) name = name[..200];
             var model = new ModelSpec(inputs, _layers, _calls);
             // Placeholders the user edits (docs/onnx.md): synthetic teacher data of the model's width,

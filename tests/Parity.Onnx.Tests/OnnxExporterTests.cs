@@ -36,13 +36,13 @@ public class OnnxExporterTests
     public void The_exported_graph_has_one_dynamic_batch_input_and_every_call_id_as_an_output()
     {
         var plan = TestScenarios.Plan("synthetic-mlp-bn", steps: 1);
-        var model = ModelProto.Parse(OnnxExporter.ToBytes(plan.Graph, plan.Spec, plan.InitialState, DType.Float32));
+        var model = ModelProto.Parser.ParseFrom(OnnxExporter.ToBytes(plan.Graph, plan.Spec, plan.InitialState, DType.Float32));
 
         Assert.That(model.OpsetImport.Single().Version, Is.EqualTo(OnnxExporter.Opset));
         Assert.That(model.Graph.Input.Single().Name, Is.EqualTo("input"));
-        Assert.That(model.Graph.Input.Single().Shape!.Select(d => d.ToString()), Is.EqualTo(new[] { "N", "20" }));
+        Assert.That(model.Graph.Input.Single().Shape!.Select(d => d.Text), Is.EqualTo(new[] { "N", "20" }));
         Assert.That(model.Graph.Output.Select(o => o.Name), Is.EqualTo(plan.Graph.Calls.Select(c => c.Id)));
-        Assert.That(model.Graph.Output.Last().Shape!.Select(d => d.ToString()), Is.EqualTo(new[] { "N", "5" }));
+        Assert.That(model.Graph.Output.Last().Shape!.Select(d => d.Text), Is.EqualTo(new[] { "N", "5" }));
         Assert.That(model.Graph.Node.Select(n => n.OpType),
             Is.EqualTo(new[] { "Gemm", "BatchNormalization", "Relu", "Gemm", "BatchNormalization", "Relu", "Gemm" }));
         var bn = model.Graph.Node[1];
@@ -56,7 +56,7 @@ public class OnnxExporterTests
     {
         var plan = TestScenarios.Plan("synthetic-shared-bn", steps: 8);
         var (state, referenceEval) = TestScenarios.ReferenceCheckpoint(plan, DType.Float64, 8);
-        var model = ModelProto.Parse(OnnxExporter.ToBytes(plan.Graph, plan.Spec, state, DType.Float64));
+        var model = ModelProto.Parser.ParseFrom(OnnxExporter.ToBytes(plan.Graph, plan.Spec, state, DType.Float64));
 
         var bnNodes = model.Graph.Node.Where(n => n.OpType == "BatchNormalization").ToList();
         Assert.That(bnNodes.Select(n => n.Name), Is.EqualTo(new[] { "bn#1", "bn#2" }));
@@ -77,7 +77,7 @@ public class OnnxExporterTests
         var plan = Planner.Build(spec, 5);
         var (state, referenceEval) = TestScenarios.ReferenceCheckpoint(plan, DType.Float64, 5);
 
-        var model = ModelProto.Parse(OnnxExporter.ToBytes(plan.Graph, plan.Spec, state, DType.Float64));
+        var model = ModelProto.Parser.ParseFrom(OnnxExporter.ToBytes(plan.Graph, plan.Spec, state, DType.Float64));
         Assert.That(model.Graph.Node[1].Input, Is.EqualTo(new[] { "l1", "bn1.constant_scale", "bn1.constant_bias", "bn1.running_mean", "bn1.running_var" }));
         TensorAssert.EvalRecordsAgree(plan.Graph, referenceEval, OnnxArbiter.Check(plan.Graph, plan.Spec, state, plan.EvalBatch(), DType.Float64));
     }

@@ -1,10 +1,13 @@
 using System.Buffers.Binary;
+using Google.Protobuf;
 using Parity.Backends.OnnxRuntime;
 using Parity.Models;
 using Parity.Onnx.Protobuf;
 using Parity.Specs;
 using Parity.Tensors;
 using Parity.Tracing;
+using OnnxDataType = Parity.Onnx.Protobuf.TensorProto.Types.DataType;
+using TensorDim = Parity.Onnx.Protobuf.TensorShapeProto.Types.Dimension;
 
 namespace Parity.Onnx.Tests;
 
@@ -171,9 +174,10 @@ public class OnnxImporterTests
 
     private static TensorProto FloatTensor(string name, long[] dims, double[] values)
     {
-        var tensor = new TensorProto { Name = name, DataType = OnnxDataType.Float, RawData = new byte[values.Length * 4] };
+        var raw = new byte[values.Length * 4];
+        for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(raw.AsSpan(i * 4), (float)values[i]);
+        var tensor = new TensorProto { Name = name, DataType = (int)OnnxDataType.Float, RawData = ByteString.CopyFrom(raw) };
         tensor.Dims.AddRange(dims);
-        for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(tensor.RawData.AsSpan(i * 4), (float)values[i]);
         return tensor;
     }
 
@@ -189,6 +193,6 @@ public class OnnxImporterTests
     {
         var model = new ModelProto { IrVersion = 8, ProducerName = "test", Graph = graph };
         model.OpsetImport.Add(new OperatorSetIdProto { Version = 17 });
-        return model.ToBytes();
+        return model.ToByteArray();
     }
 }

@@ -1,6 +1,9 @@
 using Google.Protobuf;
 using Parity.Onnx.Protobuf;
 using Parity.Tensors;
+using OnnxAttributeType = Parity.Onnx.Protobuf.AttributeProto.Types.AttributeType;
+using OnnxDataType = Parity.Onnx.Protobuf.TensorProto.Types.DataType;
+using TensorDim = Parity.Onnx.Protobuf.TensorShapeProto.Types.Dimension;
 
 namespace Parity.Onnx.Tests;
 
@@ -24,7 +27,7 @@ public class OnnxMessagesTests
             o.WriteInt64(12345);
         });
 
-        var tensor = TensorProto.Parse(bytes);
+        var tensor = TensorProto.Parser.ParseFrom(bytes);
         var value = OnnxImporter.InitializerValue(tensor, "test");
 
         Assert.That(tensor.Name, Is.EqualTo("w"));
@@ -49,7 +52,7 @@ public class OnnxMessagesTests
             }
         });
 
-        var value = OnnxImporter.InitializerValue(TensorProto.Parse(bytes), "test");
+        var value = OnnxImporter.InitializerValue(TensorProto.Parser.ParseFrom(bytes), "test");
 
         Assert.That(value.Data, Is.EqualTo(new[] { 0.1, -2.5 }));
         Assert.That(value.DType, Is.EqualTo(DType.Float64));
@@ -58,7 +61,7 @@ public class OnnxMessagesTests
     [Test]
     public void A_model_written_and_read_back_keeps_its_graph()
     {
-        var model = new ModelProto { IrVersion = 8, ProducerName = "p" };
+        var model = new ModelProto { IrVersion = 8, ProducerName = "p", Graph = new GraphProto() };
         model.OpsetImport.Add(new OperatorSetIdProto { Version = 17 });
         model.Graph.Input.Add(ValueInfoProto.Tensor("x", OnnxDataType.Double, TensorDim.Symbolic("N"), TensorDim.Fixed(3)));
         var node = new NodeProto { OpType = "Gemm", Name = "g" };
@@ -68,7 +71,7 @@ public class OnnxMessagesTests
         node.Attribute.Add(AttributeProto.Float("alpha", 0.5f));
         model.Graph.Node.Add(node);
 
-        var back = ModelProto.Parse(model.ToBytes());
+        var back = ModelProto.Parser.ParseFrom(model.ToByteArray());
 
         Assert.That(back.IrVersion, Is.EqualTo(8));
         Assert.That(back.OpsetImport.Single().Version, Is.EqualTo(17));
@@ -84,7 +87,7 @@ public class OnnxMessagesTests
     [Test]
     public void External_data_is_refused_with_the_initializer_name()
     {
-        var tensor = new TensorProto { Name = "big.weight", DataType = OnnxDataType.Float, DataLocation = 1 };
+        var tensor = new TensorProto { Name = "big.weight", DataType = (int)OnnxDataType.Float, DataLocation = TensorProto.Types.DataLocation.External };
         tensor.Dims.Add(4);
 
         var error = Assert.Throws<OnnxImportException>(() => OnnxImporter.InitializerValue(tensor, "m.onnx"));
