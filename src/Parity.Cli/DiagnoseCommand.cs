@@ -42,11 +42,9 @@ internal static class DiagnoseCommand
         var byName = run.Backends.DistinctBy(b => b.Name).ToDictionary(b => b.Name);
         var judged = run.Backends.Where(b => !b.Auxiliary).ToList();
         if (!byName.TryGetValue(run.Reference, out var reference)) throw new UsageException($"{runDirectory}: the reference '{run.Reference}' has no trace entry");
-        // A trace the run wrote and that is gone now is damage, not a backend with nothing to say.
-        foreach (var b in run.Backends.Where(b => !Directory.Exists(TraceOf(b))))
-            throw new InvalidDataException($"{runDirectory}: the trace of backend '{b.Name}' is missing ({TraceOf(b)})");
-        foreach (var b in judged.Where(b => b.Status != "unavailable"))
-            if (TraceReader.Open(TraceOf(b)).Unsealed is string unsealed) w.WriteLine($"note: {unsealed}");
+        // Every trace the run lists must be there and be the one it wrote: anything else is damage, not a finding.
+        foreach (var b in run.Backends)
+            if (run.OpenTrace(runDirectory, b).Unsealed is string unsealed && b.Status != "unavailable") w.WriteLine($"note: {unsealed}");
         bool float64Reference = reference.DType == "float64";
         var comparisons = judged.Where(b => b.Name != run.Reference)
             .Select(b => TraceComparer.Compare(TraceReader.Open(TraceOf(reference)), TraceReader.Open(TraceOf(b)), graph, policy,

@@ -62,4 +62,24 @@ internal sealed record DiagnosedRun(string Scenario, string? SpecPath, string Sp
             + $"writing report.json (killed or crashed); diagnosing the {backends.Count} trace(s) it left";
         return new DiagnosedRun(manifest.Scenario, manifest.SpecPath, manifest.SpecHash, manifest.Reference, backends, why);
     }
+
+    /// <summary>
+    /// Opens the trace of <paramref name="backend"/> under <paramref name="runDirectory"/> and checks that it is the
+    /// one the run wrote: same backend, scenario, spec hash and status. A trace that says otherwise was edited or
+    /// mixed up: <see cref="InvalidDataException"/>.
+    /// </summary>
+    public TraceReader OpenTrace(string runDirectory, BackendReport backend)
+    {
+        string directory = Path.Combine(runDirectory, backend.Trace);
+        if (!Directory.Exists(directory)) throw new InvalidDataException($"{runDirectory}: the trace of backend '{backend.Name}' is missing ({directory})");
+        var trace = TraceReader.Open(directory);
+        var h = trace.Header;
+        string status = h.Status == TraceStatus.Running && Interrupted is not null ? "interrupted" : h.Status;
+        foreach (var (field, inTrace, inRun) in new[] { ("backend", h.Backend, backend.Name), ("scenario", h.Scenario, Scenario), ("specHash", h.SpecHash, SpecHash), ("status", status, backend.Status) })
+        {
+            if (inTrace != inRun)
+                throw new InvalidDataException($"{Path.Combine(directory, TraceFiles.Header)}: {field} '{inTrace}', but the run says '{inRun}' (edited or mixed up)");
+        }
+        return trace;
+    }
 }

@@ -51,7 +51,7 @@ namespace Parity.Cli
         {
             SpecException or UsageException or Parity.IO.DirectoryInUseException => e.Message,
             InvalidDataException => $"damaged input: {e.Message}",
-            FileNotFoundException or DirectoryNotFoundException => $"a file is missing: {e.Message}",
+            FileNotFoundException => $"a file is missing: {e.Message}",
             // The machine, not the input: a full disk, a directory that cannot be written.
             IOException or UnauthorizedAccessException => $"cannot write the run's files: {e.Message}",
             OutOfMemoryException => "out of memory: the run needs more memory than this machine gave it",

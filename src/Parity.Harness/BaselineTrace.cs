@@ -28,8 +28,13 @@ internal static class BaselineTrace
         return trace;
     }
 
-    /// <summary>Why the run's trace cannot become a baseline, or null when it can: it must be completed and sealed.</summary>
-    public static string? NotApprovable(TraceReader trace) =>
+    /// <summary>
+    /// Why the run's trace cannot become a baseline, or null when it can: it must be completed, sealed, and of the
+    /// backend and spec hash the run's report names.
+    /// </summary>
+    public static string? NotApprovable(TraceReader trace, string backend, string specHash) =>
         trace.Header.Status != TraceStatus.Completed ? $"{trace.Directory}: its trace has status {trace.Header.Status}; only a completed trace can be approved"
+        : trace.Header.Backend != backend || trace.Header.SpecHash != specHash
+            ? $"{trace.Directory}: its trace is of backend '{trace.Header.Backend}' under spec hash {trace.Header.SpecHash}; the report says '{backend}' under {specHash}"
         : trace.Unsealed;
 }

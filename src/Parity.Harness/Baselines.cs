@@ -119,7 +119,7 @@ public static class Baselines
         foreach (var b in report.Backends.Where(b => b.Status == "completed" && !b.Auxiliary))
         {
             var trace = OpenOrThrow(Path.Combine(runDirectory, b.Trace), $"approve: backend '{b.Name}'");
-            if (BaselineTrace.NotApprovable(trace) is string why) throw new UsageException($"approve: backend '{b.Name}': {why}; nothing was written");
+            if (BaselineTrace.NotApprovable(trace, b.Name, report.Scenario.SpecHash) is string why) throw new UsageException($"approve: backend '{b.Name}': {why}; nothing was written");
             string key = VersionKey(trace.Header.DType, trace.Header.Runtime);
             candidates.Add((b, trace, Path.Combine(ScenarioDirectory(root, report.Scenario.Name), RunPipeline.Sanitize(b.Name), key)));
         }
@@ -162,7 +162,8 @@ public static class Baselines
         ArgumentNullException.ThrowIfNull(registry);
         string scenarioDir = ScenarioDirectory(root, spec.Name);
         var approvedBackends = Directory.Exists(scenarioDir)
-            ? Directory.GetDirectories(scenarioDir).Where(d => Latest(d, except: null) is not null).Select(d => Path.GetFileName(d)!).Order(StringComparer.Ordinal).ToList()
+            // Every backend folder, also one emptied since: its baseline is missing, which is an error, not a pass.
+            ? Directory.GetDirectories(scenarioDir).Select(d => Path.GetFileName(d)!).Where(d => !d.StartsWith('.')).Order(StringComparer.Ordinal).ToList()
             : [];
         var chosen = backends is { Count: > 0 } ? backends.ToList() : approvedBackends;
         if (chosen.Count == 0)

@@ -10,8 +10,10 @@ namespace Parity.IO;
 /// </summary>
 public sealed class DirectoryLock : IDisposable
 {
-    // ERROR_SHARING_VIOLATION, which .NET raises on every platform when the lock is held elsewhere.
+    // How .NET reports a lock held elsewhere: ERROR_SHARING_VIOLATION on Windows, the errno of flock (EWOULDBLOCK,
+    // 11 on Linux) on Unix.
     private const int SharingViolation = unchecked((int)0x80070020);
+    private const int WouldBlock = 11;
     private readonly FileStream _file;
 
     private DirectoryLock(FileStream file) => _file = file;
@@ -41,7 +43,7 @@ public sealed class DirectoryLock : IDisposable
                 file.Flush();
                 return new DirectoryLock(file);
             }
-            catch (IOException e) when (e.HResult == SharingViolation)
+            catch (IOException e) when (e.HResult is SharingViolation or WouldBlock)
             {
                 if (DateTime.UtcNow >= deadline) throw new DirectoryInUseException(directory, path, e);
                 Thread.Sleep(100);
@@ -63,7 +65,7 @@ public sealed class DirectoryLock : IDisposable
             using var reader = new StreamReader(file, Encoding.UTF8);
             return reader.ReadToEnd();
         }
-        catch (IOException e) when (e.HResult == SharingViolation)
+        catch (IOException e) when (e.HResult is SharingViolation or WouldBlock)
         {
             throw new DirectoryInUseException(directory, path, e);
         }

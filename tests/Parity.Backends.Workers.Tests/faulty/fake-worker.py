@@ -14,7 +14,7 @@ It answers every request correctly with zero tensors (loss ln(classes), accuracy
   bytes         sends a loss tensor with 3 bytes at step AT
   error         answers step AT with {"error": {"message": ...}}
   noready       writes nothing and exits with code 4 before the handshake
-Hostile modes (docs/worker-protocol.md, "What the harness refuses"):
+Hostile modes (docs/worker-protocol.md, section 6, and docs/threat-model.md):
   devzero       answers the loss as the file /dev/zero at step AT
   fifo          answers the loss as a FIFO it made in the exchange directory at step AT
   symlink       answers the loss as a symbolic link in the exchange directory to a file of the right size outside it
