@@ -3,6 +3,7 @@ using Parity.Planning;
 using Parity.Running;
 using Parity.Specs;
 using Parity.Tensors;
+using Parity.Testing;
 using Parity.Tracing;
 
 namespace Parity.Backends.Workers.Tests;
@@ -60,27 +61,9 @@ public class HostileWorkerTests
         var found = new List<int>();
         for (int attempt = 0; attempt < 50; attempt++)
         {
-            found = ProcessesWith("600." + _marker);
+            found = ProcessTable.WithArgument("600." + _marker);
             if (found.Count == 0) break;
             Thread.Sleep(100);
-        }
-        return found;
-    }
-
-    internal static List<int> ProcessesWith(string argument)
-    {
-        var found = new List<int>();
-        foreach (string dir in Directory.GetDirectories("/proc"))
-        {
-            if (!int.TryParse(Path.GetFileName(dir), out int pid)) continue;
-            try
-            {
-                if (File.ReadAllText(Path.Combine(dir, "cmdline")).Split('\0').Contains(argument)) found.Add(pid);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                // Gone meanwhile.
-            }
         }
         return found;
     }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
+using Parity.Testing;
 
 namespace Parity.Cli.Tests;
 
@@ -145,8 +146,8 @@ public class HostileInputFuzzTests
         var statuses = report["backends"]!.AsArray().ToDictionary(b => (string)b!["name"]!, b => (string)b!["status"]!);
         Assert.That(statuses["reference-f32"], Is.EqualTo("completed"), "the other backends' work is kept");
         Assert.That(statuses["fw"], Is.EqualTo("failed"));
-        for (int i = 0; i < 50 && ProcessesWith("600." + marker).Count > 0; i++) Thread.Sleep(100);
-        Assert.That(ProcessesWith("600." + marker), Is.Empty, "no process of the worker is left");
+        for (int i = 0; i < 50 && ProcessTable.WithArgument("600." + marker).Count > 0; i++) Thread.Sleep(100);
+        Assert.That(ProcessTable.WithArgument("600." + marker), Is.Empty, "no process of the worker is left");
         Assert.That(Directory.GetDirectories(Path.GetTempPath(), $"parity-worker-{Environment.ProcessId}-*"), Is.Empty, "the exchange directory is gone");
     }
 
@@ -162,19 +163,19 @@ public class HostileInputFuzzTests
         info.Environment["FAKE_MARKER"] = marker;
         using var harness = Process.Start(info)!;
         var clock = Stopwatch.StartNew();
-        while (ProcessesWith("600." + marker).Count == 0)
+        while (ProcessTable.WithArgument("600." + marker).Count == 0)
         {
             Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(90)), "the worker reached its hanging step");
             Assert.That(harness.HasExited, Is.False, harness.HasExited ? harness.StandardError.ReadToEnd() : "");
             Thread.Sleep(200);
         }
-        var worker = ProcessesWith(FakeWorker);
+        var worker = ProcessTable.WithArgument(FakeWorker);
         Assert.That(worker, Is.Not.Empty);
         harness.Kill(entireProcessTree: false);
         harness.WaitForExit();
-        for (int i = 0; i < 100 && (ProcessesWith("600." + marker).Count > 0 || worker.Any(Alive)); i++) Thread.Sleep(100);
-        Assert.That(worker.Where(Alive), Is.Empty, "the worker died with its harness");
-        Assert.That(ProcessesWith("600." + marker), Is.Empty, "and so did its child");
+        for (int i = 0; i < 100 && (ProcessTable.WithArgument("600." + marker).Count > 0 || worker.Any(ProcessTable.IsAlive)); i++) Thread.Sleep(100);
+        Assert.That(worker.Where(ProcessTable.IsAlive), Is.Empty, "the worker died with its harness");
+        Assert.That(ProcessTable.WithArgument("600." + marker), Is.Empty, "and so did its child");
 
         // The fake worker's zero weights are a finding (exit 1); without one an interrupted run is exit 2, never 0.
         var (exit, stdout, stderr) = Run("diagnose", output);
@@ -296,25 +297,5 @@ public class HostileInputFuzzTests
         var bytes = File.ReadAllBytes(path);
         bytes[bytes.Length / 2] ^= 1;
         File.WriteAllBytes(path, bytes);
-    }
-
-    private static bool Alive(int pid) => File.Exists($"/proc/{pid}/stat") && !File.ReadAllText($"/proc/{pid}/stat").Split(") ")[1].StartsWith('Z');
-
-    private static List<int> ProcessesWith(string argument)
-    {
-        var found = new List<int>();
-        foreach (string dir in Directory.GetDirectories("/proc"))
-        {
-            if (!int.TryParse(Path.GetFileName(dir), out int pid)) continue;
-            try
-            {
-                if (File.ReadAllText(Path.Combine(dir, "cmdline")).Split('\0').Contains(argument)) found.Add(pid);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                // Gone meanwhile.
-            }
-        }
-        return found;
     }
 }
