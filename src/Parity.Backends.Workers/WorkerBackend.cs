@@ -13,7 +13,8 @@ namespace Parity.Backends.Workers;
 /// <see cref="Describe"/> starts the worker once to read its ready line (capabilities and versions); the
 /// started process is kept and handed to the next <see cref="Open"/>, so a run pays the start-up once.
 /// Requests time out after <see cref="BackendOptions.Timeout"/>, or <see cref="WorkerProtocol.DefaultRequestTimeout"/>
-/// when that is not set; a worker that times out is killed with its whole process tree.
+/// when that is not set; a worker that times out is killed with its whole process group and tree, and a worker
+/// never outlives the harness (<see cref="Protocol.WorkerLauncher"/>).
 /// </remarks>
 public sealed class WorkerBackend : IBackend
 {
@@ -54,6 +55,9 @@ public sealed class WorkerBackend : IBackend
 
     /// <summary>Tensors with more raw bytes than this are exchanged as files (docs/worker-protocol.md).</summary>
     public long FileThresholdBytes { get; init; } = WorkerProtocol.DefaultFileThresholdBytes;
+
+    /// <summary>The longest stdout line accepted from the worker, in bytes (<see cref="WorkerProtocol.MaxLineBytes"/>).</summary>
+    public long MaxLineBytes { get; init; } = WorkerProtocol.MaxLineBytes;
 
     /// <summary>Threads the worker's framework may use (sent in <c>build</c>); null leaves the framework's default.</summary>
     public int? Threads { get; init; }
@@ -121,7 +125,7 @@ public sealed class WorkerBackend : IBackend
 
     private WorkerProcess StartAndHandshake()
     {
-        var worker = WorkerProcess.Start(Name, Command, WorkingDirectory, Environment);
+        var worker = WorkerProcess.Start(Name, Command, WorkingDirectory, Environment, MaxLineBytes);
         try
         {
             worker.Handshake(HandshakeTimeout);

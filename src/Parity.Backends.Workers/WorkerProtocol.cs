@@ -23,6 +23,13 @@ public static class WorkerProtocol
     /// </summary>
     public const long DefaultFileThresholdBytes = 256L << 10;
 
+    /// <summary>
+    /// The longest stdout line the harness accepts, in bytes: past it the worker is killed and reported, so a worker
+    /// that never ends a line cannot make the harness buffer gigabytes. Far above any answer whose large tensors
+    /// travel as files; an answer of inline base64 tensors needs about 4/3 of their raw bytes.
+    /// </summary>
+    public const long MaxLineBytes = 256L << 20;
+
     /// <summary>Lines of worker stderr kept for error messages.</summary>
     public const int StderrTailLines = 20;
 }

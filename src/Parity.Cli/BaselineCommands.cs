@@ -27,8 +27,8 @@ internal static class BaselineCommands
         {
             foreach (var a in Baselines.Approve(r.GetValue(runDirectory)!, r.GetValue(baselines)!, r.GetValue(force)))
             {
-                Console.WriteLine($"{(a.Replaced ? "replaced" : "approved")} {a.Backend}: {a.Directory}");
-                Console.WriteLine($"  {a.Change ?? "no previous baseline of this backend"}");
+                Console.WriteLine($"{(a.Replaced ? "replaced" : "approved")} {TerminalText.Escape(a.Backend)}: {TerminalText.Escape(a.Directory)}");
+                Console.WriteLine($"  {TerminalText.Escape(a.Change ?? "no previous baseline of this backend", keepNewlines: true, indent: "    ")}");
             }
             return ExitCodes.Agree;
         });
@@ -56,9 +56,9 @@ internal static class BaselineCommands
             foreach (var check in result.Checks)
             {
                 string label = check.ExitCode switch { ExitCodes.Agree => "ok", ExitCodes.Diverge => "DIFFERS", _ => "ERROR" };
-                Console.WriteLine($"{label} {check.Backend}: {check.Message.Replace("\n", "\n    ", StringComparison.Ordinal)}");
+                Console.WriteLine($"{label} {TerminalText.Escape(check.Backend)}: {TerminalText.Escape(check.Message, keepNewlines: true, indent: "    ")}");
             }
-            Console.WriteLine($"run: {result.RunDirectory}");
+            Console.WriteLine($"run: {TerminalText.Escape(result.RunDirectory)}");
             return result.ExitCode;
         });
         return command;

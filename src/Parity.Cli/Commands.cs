@@ -43,7 +43,7 @@ internal static class Commands
             var report = RunPipeline.Execute(request, registry, progress);
             progress.Clear();
             ResultTable.Print(report, Console.Out);
-            Console.WriteLine($"report: {Path.Combine(request.OutDirectory, "report.json")}");
+            Console.WriteLine($"report: {TerminalText.Escape(Path.Combine(request.OutDirectory, "report.json"))}");
             return report.ExitCode;
         });
         return command;

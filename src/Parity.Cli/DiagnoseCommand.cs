@@ -11,8 +11,9 @@ using Parity.Tracing;
 namespace Parity.Cli;
 
 /// <summary>
-/// <c>parity diagnose RUN_DIR</c>: re-reads a finished run (report.json, its traces and the spec it names), compares
-/// the traces again and prints every detector's findings (docs/causes.md). Exit code 0 without findings, 1 with, 2 on error.
+/// <c>parity diagnose RUN_DIR</c>: re-reads a run (report.json, or what a killed run left; its traces and the spec it
+/// names), compares the traces again and prints every detector's findings (docs/causes.md). Exit code 0 without
+/// findings, 1 with, 2 on error or when an interrupted run shows none.
 /// </summary>
 internal static class DiagnoseCommand
 {
@@ -27,37 +28,31 @@ internal static class DiagnoseCommand
 
     public static int Execute(string runDirectory, string? specOverride, TextWriter w)
     {
-        string reportPath = Path.Combine(runDirectory, "report.json");
-        if (!File.Exists(reportPath)) throw new UsageException($"{runDirectory}: no report.json (give a directory written by 'parity run')");
-        RunReport report;
-        try
-        {
-            report = ReportWriter.ReadJson(reportPath);
-        }
-        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidDataException)
-        {
-            throw new UsageException($"{reportPath}: unreadable report: {e.Message}");
-        }
-        string specPath = ResolveSpec(specOverride ?? report.Scenario.SpecPath, runDirectory)
-            ?? throw new UsageException($"{reportPath}: the spec path '{report.Scenario.SpecPath}' does not resolve from here; pass --spec");
+        var run = DiagnosedRun.Read(runDirectory);
+        string specPath = ResolveSpec(specOverride ?? run.SpecPath, runDirectory)
+            ?? throw new UsageException($"{runDirectory}: the spec path '{run.SpecPath}' does not resolve from here; pass --spec");
         var scenario = SpecLoader.LoadFile(specPath);
-        if (SpecLoader.Hash(scenario) != report.Scenario.SpecHash)
-            w.WriteLine($"warning: {specPath} has changed since the run (spec hash {SpecLoader.Hash(scenario)}, run {report.Scenario.SpecHash}); findings are computed against the spec as it is now");
+        if (SpecLoader.Hash(scenario) != run.SpecHash)
+            w.WriteLine($"warning: {specPath} has changed since the run (spec hash {SpecLoader.Hash(scenario)}, run {run.SpecHash}); findings are computed against the spec as it is now");
+        if (run.Interrupted is not null) w.WriteLine($"note: {run.Interrupted}");
 
         var graph = new ModelGraph(scenario.Model);
         var policy = TolerancePolicy.Create(scenario.Tolerances);
         string TraceOf(BackendReport b) => Path.Combine(runDirectory, b.Trace);
-        var byName = report.Backends.ToDictionary(b => b.Name);
-        var judged = report.Backends.Where(b => !b.Auxiliary).ToList();
-        if (!byName.TryGetValue(report.Reference, out var reference)) throw new UsageException($"{reportPath}: the reference '{report.Reference}' has no trace entry");
+        var byName = run.Backends.DistinctBy(b => b.Name).ToDictionary(b => b.Name);
+        var judged = run.Backends.Where(b => !b.Auxiliary).ToList();
+        if (!byName.TryGetValue(run.Reference, out var reference)) throw new UsageException($"{runDirectory}: the reference '{run.Reference}' has no trace entry");
+        // Every trace the run lists must be there and be the one it wrote: anything else is damage, not a finding.
+        foreach (var b in run.Backends)
+            if (run.OpenTrace(runDirectory, b).Unsealed is string unsealed && b.Status != "unavailable") w.WriteLine($"note: {unsealed}");
         bool float64Reference = reference.DType == "float64";
-        var comparisons = judged.Where(b => b.Name != report.Reference && Directory.Exists(TraceOf(b)))
+        var comparisons = judged.Where(b => b.Name != run.Reference)
             .Select(b => TraceComparer.Compare(TraceReader.Open(TraceOf(reference)), TraceReader.Open(TraceOf(b)), graph, policy,
                 float64Reference && b.DType == "float32" ? EnvelopesFor(b.Name, byName, TraceOf) : [], b.Mismatches))
             .ToList();
-        var diagnosis = RunDiagnosis.Diagnose(scenario, graph, report.Reference, judged.Select(TraceOf).Where(Directory.Exists), comparisons);
+        var diagnosis = RunDiagnosis.Diagnose(scenario, graph, run.Reference, judged.Select(TraceOf), comparisons);
 
-        w.WriteLine($"{report.Scenario.Name}: {diagnosis.Findings.Count} finding(s) over {judged.Count} backend(s); reference {report.Reference}");
+        w.WriteLine($"{TerminalText.Escape(run.Scenario)}: {diagnosis.Findings.Count} finding(s) over {judged.Count} backend(s); reference {run.Reference}");
         foreach (var f in diagnosis.Findings)
         {
             w.WriteLine();
@@ -68,13 +63,14 @@ internal static class DiagnoseCommand
             w.WriteLine($"  hint: {f.Hint}");
         }
         foreach (var n in diagnosis.Notes) w.WriteLine($"note: detector {n.Cause} could not decide: {n.Message}");
-        return diagnosis.Findings.Count == 0 ? ExitCodes.Agree : ExitCodes.Diverge;
+        // An interrupted run with nothing found has not been shown to agree.
+        return diagnosis.Findings.Count > 0 ? ExitCodes.Diverge : run.Interrupted is null ? ExitCodes.Agree : ExitCodes.Error;
     }
 
     /// <summary>The float32 envelopes the run judged <paramref name="backend"/> against (docs/tolerances.md) whose traces are there.</summary>
     private static List<TraceReader> EnvelopesFor(string backend, Dictionary<string, BackendReport> byName, Func<BackendReport, string> traceOf) =>
         NoiseEnvelope.EnvelopesOf(backend).Select(byName.GetValueOrDefault).OfType<BackendReport>()
-            .Where(e => e.Status == "completed" && Directory.Exists(traceOf(e))).Select(e => TraceReader.Open(traceOf(e))).ToList();
+            .Where(e => e.Status == "completed").Select(e => TraceReader.Open(traceOf(e))).ToList();
 
     /// <summary>The spec path as given, else relative to the run directory's parents or the repository root; null when none exists.</summary>
     private static string? ResolveSpec(string? path, string runDirectory)

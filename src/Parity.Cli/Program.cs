@@ -11,16 +11,21 @@ namespace Parity.Cli
     /// <summary>Command definitions; each command's work lives in its own file.</summary>
     internal static class CommandLine
     {
+        /// <summary>Shows the stack trace of an error; without it every error is one line.</summary>
+        private static readonly Option<bool> Verbose = new("--verbose") { Description = "Print the stack trace of an error", Recursive = true };
+
         public static int Run(string[] args)
         {
+            using var terminal = TerminalWriter.Install();
             var root = new RootCommand("Parity: train the same seeded MLP in several frameworks and show where and why they differ.")
             {
                 Commands.Run(), Commands.Backends(), Commands.Demo(), Commands.Gradcheck(), Commands.Bench(), BaselineCommands.Approve(), BaselineCommands.Verify(), DiagnoseCommand.Create(), MetamorphicCommand.Create(), ImportOnnxCommand.Create(), SeedCommand.Create(),
             };
+            root.Options.Add(Verbose);
             var parsed = root.Parse(args);
             if (parsed.Errors.Count > 0)
             {
-                foreach (var e in parsed.Errors) Console.Error.WriteLine($"parity: {e.Message}");
+                foreach (var e in parsed.Errors) Console.Error.WriteLine($"parity: {TerminalText.Escape(e.Message)}");
                 Console.Error.WriteLine("parity: see 'parity --help'");
                 return ExitCodes.Error;
             }
@@ -28,18 +33,29 @@ namespace Parity.Cli
             {
                 return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
             }
-            catch (Exception e) when (e is SpecException or UsageException)
+            catch (Exception e)
             {
-                Console.Error.WriteLine($"parity: {e.Message}");
-                return ExitCodes.Error;
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                // The machine, not the input: a full disk, a directory that cannot be written. Traces and reports
-                // written before this point stay on disk.
-                Console.Error.WriteLine($"parity: cannot write the run's files: {e.Message}");
+                // Every failure is one line and exit 2: bad input, a damaged file, the machine, or a bug of ours.
+                // Traces and reports written before this point stay on disk.
+                Console.Error.WriteLine($"parity: {TerminalText.Escape(Describe(e), keepNewlines: true, indent: "  ")}");
+                if (parsed.GetValue(Verbose)) Console.Error.WriteLine(e.ToString());
+                else if (!IsInputError(e)) Console.Error.WriteLine("parity: run again with --verbose for the stack trace");
                 return ExitCodes.Error;
             }
         }
+
+        private static bool IsInputError(Exception e) =>
+            e is SpecException or UsageException or InvalidDataException or IOException or UnauthorizedAccessException or System.Text.Json.JsonException;
+
+        private static string Describe(Exception e) => e switch
+        {
+            SpecException or UsageException or Parity.IO.DirectoryInUseException => e.Message,
+            InvalidDataException => $"damaged input: {e.Message}",
+            FileNotFoundException => $"a file is missing: {e.Message}",
+            // The machine, not the input: a full disk, a directory that cannot be written.
+            IOException or UnauthorizedAccessException => $"cannot write the run's files: {e.Message}",
+            OutOfMemoryException => "out of memory: the run needs more memory than this machine gave it",
+            _ => $"internal error ({e.GetType().Name}): {e.Message}",
+        };
     }
 }

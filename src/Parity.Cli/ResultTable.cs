@@ -8,7 +8,9 @@ internal static class ResultTable
 {
     public static void Print(RunReport report, TextWriter w)
     {
-        w.WriteLine($"scenario {report.Scenario.Name} ({report.Scenario.Steps} steps, {report.Scenario.DType}, spec {report.Scenario.SpecHash}); reference: {report.Reference}");
+        static string Name(string? text) => TerminalText.Escape(text);
+        static string Message(string? text) => TerminalText.Escape(text, keepNewlines: true, indent: "    ");
+        w.WriteLine($"scenario {Name(report.Scenario.Name)} ({report.Scenario.Steps} steps, {report.Scenario.DType}, spec {report.Scenario.SpecHash}); reference: {report.Reference}");
         var rows = new List<string[]> { new[] { "backend", "dtype", "status", "verdict", "first divergence", "max rel", "time" } };
         foreach (var b in report.Backends)
         {
@@ -18,17 +20,17 @@ internal static class ResultTable
                 ? $"step {d.Step} {d.Kind}:{d.Site} ({(d.ExplainedBy.Count > 0 ? "explained by declared mismatch" : d.Origin)})"
                 : "";
             string rel = c?.FirstDivergence is { } dd ? dd.Metrics.MaxRel.ToString("G3", CultureInfo.InvariantCulture) : "";
-            rows.Add([b.Name, b.DType, b.Status, verdict, first, rel, $"{b.Seconds:F1}s"]);
+            rows.Add([Name(b.Name), Name(b.DType), Name(b.Status), Name(verdict), Name(first), rel, $"{b.Seconds:F1}s"]);
         }
         int[] widths = Enumerable.Range(0, rows[0].Length).Select(i => rows.Max(r => r[i].Length)).ToArray();
         foreach (var r in rows) w.WriteLine("  " + string.Join("  ", r.Select((cell, i) => cell.PadRight(widths[i]))).TrimEnd());
-        foreach (var b in report.Backends.Where(b => b.Message is not null)) w.WriteLine($"  {b.Name}: {b.Message}");
+        foreach (var b in report.Backends.Where(b => b.Message is not null)) w.WriteLine($"  {Name(b.Name)}: {Message(b.Message)}");
         foreach (var b in report.Backends)
-            foreach (var m in b.Mismatches) w.WriteLine($"  {b.Name} declares: {m.Setting}: spec {m.Spec}, backend {m.Backend}");
-        foreach (var c in report.Comparisons.Where(c => c.Message is not null)) w.WriteLine($"  {c.Backend}: {c.Message}");
+            foreach (var m in b.Mismatches) w.WriteLine($"  {Name(b.Name)} declares: {Name(m.Setting)}: spec {Name(m.Spec)}, backend {Name(m.Backend)}");
+        foreach (var c in report.Comparisons.Where(c => c.Message is not null)) w.WriteLine($"  {Name(c.Backend)}: {Message(c.Message)}");
         foreach (var a in report.Arbitration)
-            w.WriteLine($"  onnxruntime on {a.Backend}'s checkpoint (step {a.Step}): {a.Verdict}{(a.Message is null ? "" : ": " + a.Message)}");
-        foreach (var f in report.Findings) w.WriteLine($"  finding [{f.Cause}] {f.Backend} at {f.Location}: {f.Summary}");
+            w.WriteLine($"  onnxruntime on {Name(a.Backend)}'s checkpoint (step {a.Step}): {a.Verdict}{(a.Message is null ? "" : ": " + Message(a.Message))}");
+        foreach (var f in report.Findings) w.WriteLine($"  finding [{f.Cause}] {Name(f.Backend)} at {Name(f.Location)}: {Message(f.Summary)}");
         w.WriteLine($"verdict: {report.Verdict}");
     }
 }

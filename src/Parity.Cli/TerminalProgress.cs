@@ -22,8 +22,8 @@ internal sealed class TerminalProgress : IProgress<RunProgress>
         _sinceLastDraw.Restart();
         double perStep = value.Elapsed.TotalSeconds / Math.Max(1, value.Step);
         var eta = TimeSpan.FromSeconds(perStep * (value.TotalSteps - value.Step));
-        string line = $"{Label}{value.Backend}: step {value.Step}/{value.TotalSteps} ({100.0 * value.Step / value.TotalSteps:F0}%), ETA {eta:mm\\:ss}";
-        Console.Error.Write("\r" + line.PadRight(Math.Min(Console.BufferWidth > 0 ? Console.BufferWidth - 1 : 100, 100)));
+        string line = $"{TerminalText.Escape(Label)}{TerminalText.Escape(value.Backend)}: step {value.Step}/{value.TotalSteps} ({100.0 * value.Step / value.TotalSteps:F0}%), ETA {eta:mm\\:ss}";
+        TerminalWriter.RawError.Write("\r" + line.PadRight(Math.Min(Console.BufferWidth > 0 ? Console.BufferWidth - 1 : 100, 100)));
         _drawn = true;
     }
 
@@ -31,7 +31,7 @@ internal sealed class TerminalProgress : IProgress<RunProgress>
     public void Clear()
     {
         if (!_enabled || !_drawn) return;
-        Console.Error.Write("\r" + new string(' ', 100) + "\r");
+        TerminalWriter.RawError.Write("\r" + new string(' ', 100) + "\r");
         _drawn = false;
     }
 }

@@ -42,7 +42,8 @@ public static class Diagnoser
                 var found = detector.Detect(new DiagnosisContext(context.Spec, context.Graph, context.Reference, context.Backends, context.Comparisons) { Earlier = findings.ToList() }).ToList();
                 findings.AddRange(found.Select(f => MarkDeclared(f, context)));
             }
-            catch (Exception e) when (e is not OutOfMemoryException)
+            // A damaged trace is an input error for the whole diagnosis, never one detector's doubt.
+            catch (Exception e) when (e is not OutOfMemoryException and not InvalidDataException)
             {
                 notes.Add(new DetectorNote(detector.Cause, $"{e.GetType().Name}: {e.Message}"));
             }

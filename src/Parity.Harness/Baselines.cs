@@ -119,10 +119,13 @@ public static class Baselines
         foreach (var b in report.Backends.Where(b => b.Status == "completed" && !b.Auxiliary))
         {
             var trace = OpenOrThrow(Path.Combine(runDirectory, b.Trace), $"approve: backend '{b.Name}'");
+            if (BaselineTrace.NotApprovable(trace, b.Name, report.Scenario.SpecHash) is string why) throw new UsageException($"approve: backend '{b.Name}': {why}; nothing was written");
             string key = VersionKey(trace.Header.DType, trace.Header.Runtime);
             candidates.Add((b, trace, Path.Combine(ScenarioDirectory(root, report.Scenario.Name), RunPipeline.Sanitize(b.Name), key)));
         }
         if (candidates.Count == 0) throw new UsageException($"approve: no backend completed in {runDirectory}; nothing to approve");
+        // Held from the existence check to the last rename: two approvals at once cannot both see "no baseline yet".
+        using var approving = IO.DirectoryLock.Acquire(root, BaselineTrace.ApproveLock, $"approve {Path.GetFullPath(runDirectory)} (process {Environment.ProcessId})", TimeSpan.FromMinutes(2));
         var existing = candidates.Where(c => Directory.Exists(c.Target)).Select(c => c.Target).ToList();
         if (existing.Count > 0 && !force)
         {
@@ -139,7 +142,7 @@ public static class Baselines
             string? change = previous is null ? null : Describe(previous, trace, report.Scenario.SpecHash, graph?.Graph, policy);
             var info = new BaselineInfo("parity-baseline", 1, report.Scenario.Name, report.Scenario.SpecHash, b.Name, trace.Header.DType,
                 trace.Header.StepsCompleted, Path.GetFileName(target), trace.Header.Runtime, DateTimeOffset.UtcNow, Path.GetFullPath(runDirectory));
-            bool replaced = WriteAtomically(trace.Directory, target, info);
+            bool replaced = WriteAtomically(trace.Directory, target, info, force);
             approved.Add(new ApprovedBaseline(b.Name, target, replaced, change));
         }
         return approved;
@@ -159,7 +162,8 @@ public static class Baselines
         ArgumentNullException.ThrowIfNull(registry);
         string scenarioDir = ScenarioDirectory(root, spec.Name);
         var approvedBackends = Directory.Exists(scenarioDir)
-            ? Directory.GetDirectories(scenarioDir).Where(d => Latest(d, except: null) is not null).Select(d => Path.GetFileName(d)!).Order(StringComparer.Ordinal).ToList()
+            // Every backend folder, also one emptied since: its baseline is missing, which is an error, not a pass.
+            ? Directory.GetDirectories(scenarioDir).Select(d => Path.GetFileName(d)!).Where(d => !d.StartsWith('.')).Order(StringComparer.Ordinal).ToList()
             : [];
         var chosen = backends is { Count: > 0 } ? backends.ToList() : approvedBackends;
         if (chosen.Count == 0)
@@ -213,7 +217,17 @@ public static class Baselines
             string key = VersionKey(fresh.Header.DType, fresh.Header.Runtime);
             string exact = Path.Combine(scenarioDir, RunPipeline.Sanitize(backend), key);
             string baseline = Directory.Exists(exact) ? exact : latest;
-            var result = TraceComparer.Compare(TraceReader.Open(baseline), fresh, plan.Graph, policy) with { Expected = $"{backend} baseline", Actual = backend };
+            TraceReader expected;
+            try
+            {
+                expected = BaselineTrace.Open(baseline, baseline == latest ? info : ReadInfo(baseline));
+            }
+            catch (InvalidDataException e)
+            {
+                checks.Add(new BaselineCheck(backend, ExitCodes.Error, $"the baseline is damaged: {e.Message}; approve a good run again with --force", baseline, null));
+                continue;
+            }
+            var result = TraceComparer.Compare(expected, fresh, plan.Graph, policy) with { Expected = $"{backend} baseline", Actual = backend };
             var comparison = ReportBuilder.ToReport(result, plan);
             string versions = baseline == exact ? "" : $" (versions changed: baseline {Path.GetFileName(baseline)}, now {key})";
             int exit = result.Verdict switch { Verdict.Agree => ExitCodes.Agree, Verdict.Diverge => ExitCodes.Diverge, _ => ExitCodes.Error };
@@ -231,9 +245,12 @@ public static class Baselines
         string path = Path.Combine(baselineDirectory, InfoFile);
         try
         {
-            return JsonSerializer.Deserialize<BaselineInfo>(File.ReadAllText(path), Json) ?? throw new InvalidDataException($"{path}: empty");
+            var info = JsonSerializer.Deserialize<BaselineInfo>(File.ReadAllText(path), Json) ?? throw new InvalidDataException($"{path}: empty");
+            if (info.Format != "parity-baseline" || info.Scenario is null || info.SpecHash is null || info.Backend is null || info.DType is null || info.VersionKey is null || info.Runtime is null)
+                throw new InvalidDataException("not a parity-baseline with scenario, specHash, backend, dType, versionKey and runtime");
+            return info;
         }
-        catch (Exception e) when (e is JsonException or IOException)
+        catch (Exception e) when (e is JsonException or IOException or InvalidDataException)
         {
             throw new UsageException($"{path}: not a readable baseline: {e.Message}");
         }
@@ -257,7 +274,15 @@ public static class Baselines
         if (info.SpecHash != specHash)
             return $"{against}: the spec changed (hash {info.SpecHash[..Math.Min(12, info.SpecHash.Length)]} before); traces not compared";
         if (graph is null) return $"{against}: not compared (the run's spec file could not be read back)";
-        var result = TraceComparer.Compare(TraceReader.Open(previous), approved, graph, policy);
+        ComparisonResult result;
+        try
+        {
+            result = TraceComparer.Compare(BaselineTrace.Open(previous, info), approved, graph, policy);
+        }
+        catch (InvalidDataException e)
+        {
+            return $"{against}: damaged, not compared ({e.Message})";
+        }
         if (result.Verdict == Verdict.Agree) return $"{against}: unchanged within tolerance ({result.TensorsCompared} tensors, {result.StepsCompared} steps)";
         var report = ReportBuilder.ToReport(result with { Expected = "previous baseline", Actual = "this run" });
         return $"{against}: {result.Verdict.ToString().ToLowerInvariant()}, "
@@ -281,7 +306,7 @@ public static class Baselines
     }
 
     /// <summary>Copies the trace into a hidden temporary folder beside <paramref name="target"/>, then renames it into place.</summary>
-    private static bool WriteAtomically(string traceDirectory, string target, BaselineInfo info)
+    private static bool WriteAtomically(string traceDirectory, string target, BaselineInfo info, bool force)
     {
         string parent = Path.GetDirectoryName(target)!;
         Directory.CreateDirectory(parent);
@@ -301,6 +326,7 @@ public static class Baselines
                 Directory.Move(tmp, target);
                 return false;
             }
+            if (!force) throw new UsageException($"approve: baseline already approved: {target}; approve with --force to replace it");
             // Replace: move the old one aside first, so the target is never a half-copied folder.
             string old = Path.Combine(parent, $".{Path.GetFileName(target)}.old-{id}");
             Directory.Move(target, old);

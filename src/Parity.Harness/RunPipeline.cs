@@ -43,7 +43,7 @@ public static class RunPipeline
         var started = DateTimeOffset.UtcNow;
         var plan = Planner.Build(request.Spec, request.Steps);
         var selections = Select(request, registry, plan);
-        Directory.CreateDirectory(request.OutDirectory);
+        using var directoryLock = RunManifest.Lock(request);
 
         var runs = new List<(BackendRun Run, string DType, bool Auxiliary)>();
         foreach (var s in selections)

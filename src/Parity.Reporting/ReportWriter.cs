@@ -19,7 +19,33 @@ public static class ReportWriter
     public static string WriteJson(RunReport report, string directory) =>
         AtomicFile.WriteText(Path.Combine(directory, "report.json"), JsonSerializer.Serialize(report, Json));
 
-    /// <summary>Reads a report.json.</summary>
-    public static RunReport ReadJson(string path) =>
-        JsonSerializer.Deserialize<RunReport>(File.ReadAllText(path), Json) ?? throw new InvalidDataException($"{path}: empty report");
+    /// <summary>
+    /// Reads a report.json and checks what readers of a run directory rely on: the scenario, the reference and a
+    /// backend list whose trace paths stay inside the run directory. Throws <see cref="InvalidDataException"/> naming
+    /// the file and the field; a JSON syntax error comes as <see cref="JsonException"/>.
+    /// </summary>
+    public static RunReport ReadJson(string path)
+    {
+        var report = JsonSerializer.Deserialize<RunReport>(File.ReadAllText(path), Json) ?? throw new InvalidDataException($"{path}: empty report");
+        if (Problem(report) is string problem) throw new InvalidDataException($"{path}: {problem}");
+        return report;
+    }
+
+    private static string? Problem(RunReport r)
+    {
+        if (r.Format != "parity-report") return "not a parity report (\"format\" is not parity-report)";
+        if (r.Scenario is null || string.IsNullOrEmpty(r.Scenario.Name) || string.IsNullOrEmpty(r.Scenario.SpecHash)) return "no \"scenario\" with a name and specHash";
+        if (string.IsNullOrEmpty(r.Reference)) return "no \"reference\"";
+        if (r.Backends is null) return "\"backends\" is not a list";
+        if (r.Comparisons is null) return "\"comparisons\" is not a list";
+        for (int i = 0; i < r.Backends.Count; i++)
+        {
+            var b = r.Backends[i];
+            if (b is null || string.IsNullOrEmpty(b.Name) || b.Status is null || b.DType is null || b.Mismatches is null || b.Runtime is null)
+                return $"backends[{i}] lacks its name, status, dType, runtime or mismatches";
+            if (string.IsNullOrEmpty(b.Trace) || Path.IsPathRooted(b.Trace) || b.Trace.Split('/', '\\').Any(part => part is ".." or "") || b.Trace.Contains('\0'))
+                return $"backends[{i}] ({b.Name}): trace '{b.Trace}' is not a relative path inside the run directory";
+        }
+        return null;
+    }
 }

@@ -1,3 +1,5 @@
+using System.Text;
+
 namespace Parity.Backends.Workers.Protocol;
 
 /// <summary>
@@ -40,21 +42,44 @@ internal sealed class StderrTail
 
     private void Drain(StreamReader stderr)
     {
+        // Line by line, but never more than MaxLineLength characters of one line in memory: a worker that writes an
+        // endless line to stderr costs nothing.
+        var line = new StringBuilder();
+        bool cut = false;
+        var chunk = new char[4096];
         try
         {
-            while (stderr.ReadLine() is { } line)
+            int read;
+            while ((read = stderr.Read(chunk, 0, chunk.Length)) > 0)
             {
-                if (line.Length > MaxLineLength) line = line[..MaxLineLength] + " ...";
-                lock (_gate)
+                for (int i = 0; i < read; i++)
                 {
-                    _lines.Enqueue(line);
-                    while (_lines.Count > _capacity) _lines.Dequeue();
+                    char c = chunk[i];
+                    if (c == '\n')
+                    {
+                        Keep(line, cut);
+                        line.Clear();
+                        cut = false;
+                    }
+                    else if (line.Length < MaxLineLength) line.Append(c);
+                    else cut = true;
                 }
             }
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException)
         {
             // The process went away; what was read is kept.
+        }
+        if (line.Length > 0) Keep(line, cut);
+    }
+
+    private void Keep(StringBuilder line, bool cut)
+    {
+        string text = line.ToString().TrimEnd('\r') + (cut ? " ..." : "");
+        lock (_gate)
+        {
+            _lines.Enqueue(text);
+            while (_lines.Count > _capacity) _lines.Dequeue();
         }
     }
 }

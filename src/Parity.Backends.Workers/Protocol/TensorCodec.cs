@@ -61,10 +61,11 @@ internal static class TensorCodec
 
     /// <summary>
     /// Reads a tensor object; <paramref name="what"/> names it in messages (e.g. <c>forward:l1 in the step 3
-    /// answer</c>). A file inside <paramref name="exchangeDirectory"/> is deleted once read (the worker hands
-    /// it over); files elsewhere are left alone.
+    /// answer</c>). Its shape must be <paramref name="expectedShape"/> (when given), checked before any value is
+    /// decoded or read. A <c>file</c> must be a regular file in <paramref name="exchange"/> and is deleted once read
+    /// (the worker hands it over); without an exchange directory files are refused.
     /// </summary>
-    public static Tensor Read(JsonElement e, string what, string? exchangeDirectory = null)
+    public static Tensor Read(JsonElement e, string what, int[]? expectedShape = null, ExchangeDirectory? exchange = null)
     {
         if (e.ValueKind != JsonValueKind.Object) throw new MalformedTensorException($"{what} is not a tensor object");
         if (!e.TryGetProperty("dtype", out var dt) || DTypes.TryParse(dt.ValueKind == JsonValueKind.String ? dt.GetString() : null) is not DType dtype)
@@ -77,10 +78,16 @@ internal static class TensorCodec
         foreach (var d in sh.EnumerateArray())
         {
             if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt32(out int dim) || dim < 0)
-                throw new MalformedTensorException($"{what} has an invalid shape {sh.GetRawText()}");
+                throw new MalformedTensorException($"{what} has an invalid shape {WorkerProcess.Preview(sh.GetRawText())}");
             shape[k++] = dim;
+            // Beyond Array.MaxLength no tensor can exist: refused before the product overflows.
+            if (dim > 0 && count > Array.MaxLength / dim)
+                throw new MalformedTensorException($"{what} has a shape {WorkerProcess.Preview(sh.GetRawText())} too large for any tensor");
             count *= dim;
         }
+        if (expectedShape is not null && !shape.AsSpan().SequenceEqual(expectedShape))
+            throw new MalformedTensorException($"{what} has shape [{string.Join(",", shape)}]; expected [{string.Join(",", expectedShape)}]");
+        long expected = count * dtype.Size();
 
         byte[] bytes;
         if (e.TryGetProperty("data", out var data) && data.ValueKind == JsonValueKind.String)
@@ -91,24 +98,14 @@ internal static class TensorCodec
         }
         else if (e.TryGetProperty("file", out var file) && file.ValueKind == JsonValueKind.String)
         {
-            string path = file.GetString()!;
-            try
-            {
-                bytes = File.ReadAllBytes(path);
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
-            {
-                throw new MalformedTensorException($"{what}: cannot read its file '{path}': {ex.Message}");
-            }
-            if (exchangeDirectory is not null && Path.GetFullPath(path).StartsWith(Path.GetFullPath(exchangeDirectory) + Path.DirectorySeparatorChar, StringComparison.Ordinal))
-                File.Delete(path);
+            if (exchange is null) throw new MalformedTensorException($"{what}: names a file, but this exchange has no exchange directory");
+            bytes = exchange.ReadAndRemove(file.GetString()!, expected, what);
         }
         else
         {
             throw new MalformedTensorException($"{what} has neither \"data\" (base64) nor \"file\"");
         }
 
-        long expected = count * dtype.Size();
         if (bytes.Length != expected)
             throw new MalformedTensorException($"{what} holds {bytes.Length} bytes but shape [{string.Join(",", shape)}] of {dtype.Name()} needs {expected}");
         var values = new double[count];

@@ -24,7 +24,8 @@ internal sealed record WorkerHello(int Protocol, string Framework, string Versio
         {
             if (caps.TryGetProperty("dtypes", out var ds) && ds.ValueKind == JsonValueKind.Array)
                 foreach (var d in ds.EnumerateArray())
-                    dtypes.Add(DTypes.TryParse(d.GetString()) ?? throw fail($"its ready line names an unknown dtype {d.GetRawText()} (use float32, float64)"));
+                    dtypes.Add(DTypes.TryParse(d.ValueKind == JsonValueKind.String ? d.GetString() : null)
+                        ?? throw fail($"its ready line names an unknown dtype {WorkerProcess.Preview(d.GetRawText())} in capabilities.dtypes (use \"float32\", \"float64\")"));
             if (caps.TryGetProperty("devices", out var dv) && dv.ValueKind == JsonValueKind.Array)
                 foreach (var d in dv.EnumerateArray())
                     if (d.ValueKind == JsonValueKind.String) devices.Add(d.GetString()!);

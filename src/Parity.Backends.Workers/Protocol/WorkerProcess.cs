@@ -10,26 +10,37 @@ namespace Parity.Backends.Workers.Protocol;
 /// One running worker: the process, a stdout line reader, the stderr tail and the request/response
 /// exchange with timeouts. Every failure becomes a <see cref="BackendException"/> naming the worker, the
 /// request, the cause and the last stderr lines; after a fatal one (crash, hang, garbage) the process
-/// is killed and every later request fails at once with the same message.
+/// is killed with everything it started and every later request fails at once with the same message.
+/// Nothing a worker writes can make the harness hold more than <see cref="WorkerProtocol.MaxLineBytes"/> of
+/// one stdout line, and a worker that exits is reported as exited even when a child keeps its stdout open.
 /// </summary>
 internal sealed class WorkerProcess : IDisposable
 {
     private const int PreviewLength = 160;
+    private const int MaxDepth = 64;
     private readonly Process _process;
     private readonly Stream _stdin;
     private readonly BlockingCollection<StdoutLine> _lines = new();
     private readonly StderrTail _stderr;
+    private readonly long _maxLineBytes;
+    private readonly ManualResetEventSlim _stdoutEnded = new();
     private int _nextId = 1;
     private string? _fatal;
+    private long _deadline = long.MaxValue;
+    private TimeSpan _timeout;
 
-    private WorkerProcess(string name, Process process)
+    private WorkerProcess(string name, Process process, long maxLineBytes)
     {
         Name = name;
         _process = process;
+        _maxLineBytes = maxLineBytes;
         _stdin = process.StandardInput.BaseStream;
         _stderr = new StderrTail(process.StandardError, WorkerProtocol.StderrTailLines);
         var reader = new Thread(() => ReadStdout(process.StandardOutput.BaseStream)) { IsBackground = true, Name = "worker stdout" };
         reader.Start();
+        // The exit, not only the end of stdout: a child of the worker may hold stdout open long after the worker died.
+        process.EnableRaisingEvents = true;
+        process.Exited += (_, _) => OnExited();
     }
 
     public string Name { get; }
@@ -44,12 +55,12 @@ internal sealed class WorkerProcess : IDisposable
 
     /// <summary>Starts the worker; a missing or non-executable program is reported before anything runs.</summary>
     public static WorkerProcess Start(string name, IReadOnlyList<string> command, string? workingDirectory,
-        IReadOnlyDictionary<string, string> environment)
+        IReadOnlyDictionary<string, string> environment, long maxLineBytes = WorkerProtocol.MaxLineBytes)
     {
         if (command.Count == 0 || command[0].Length == 0) throw new BackendException($"worker '{name}': the command line is empty");
         string program = command[0];
         CheckProgram(name, program);
-        var info = new ProcessStartInfo(program)
+        var info = new ProcessStartInfo
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
@@ -58,14 +69,12 @@ internal sealed class WorkerProcess : IDisposable
             StandardErrorEncoding = Encoding.UTF8,
         };
         if (workingDirectory is not null) info.WorkingDirectory = workingDirectory;
-        foreach (string arg in command.Skip(1)) info.ArgumentList.Add(arg);
         foreach (var (key, value) in environment) info.Environment[key] = value;
         try
         {
-            var process = Process.Start(info) ?? throw new BackendException($"worker '{name}': '{program}' did not start");
-            return new WorkerProcess(name, process);
+            return new WorkerProcess(name, WorkerLauncher.Start(info, program, command.Skip(1)), maxLineBytes);
         }
-        catch (Win32Exception e)
+        catch (Exception e) when (e is Win32Exception or InvalidOperationException)
         {
             throw new BackendException($"worker '{name}': cannot start '{program}': {e.Message}", e);
         }
@@ -74,7 +83,8 @@ internal sealed class WorkerProcess : IDisposable
     /// <summary>Waits for the ready line and checks the protocol version.</summary>
     public WorkerHello Handshake(TimeSpan timeout)
     {
-        using var doc = ReadLine("the ready handshake", timeout);
+        using var doc = ReadLine("the ready handshake", timeout,
+            $"the ready line must come within {timeout.TotalSeconds:0.#} s of the start (WorkerBackend.HandshakeTimeout); print it before loading anything slow");
         var root = doc.RootElement;
         if (!root.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String || type.GetString() != "ready")
             throw Fatal($"its first stdout line is not the ready handshake (expected {{\"type\":\"ready\",...}}): {Preview(root.GetRawText())}");
@@ -93,6 +103,8 @@ internal sealed class WorkerProcess : IDisposable
     {
         if (_fatal is not null) throw new BackendException(_fatal);
         long started = Stopwatch.GetTimestamp();
+        _timeout = timeout;
+        _deadline = started + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
         int id = _nextId++;
         var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer))
@@ -116,7 +128,7 @@ internal sealed class WorkerProcess : IDisposable
         }
 
         long written = Stopwatch.GetTimestamp();
-        var doc = ReadLine($"'{op}'", timeout);
+        var doc = ReadLine($"'{op}'", timeout, "set a longer per-request timeout (--timeout) if the step is legitimately slow");
         LastExchange = (Stopwatch.GetElapsedTime(started, written).TotalMilliseconds, Stopwatch.GetElapsedTime(written).TotalMilliseconds);
         var root = doc.RootElement;
         if (!root.TryGetProperty("id", out var idElement) || idElement.ValueKind != JsonValueKind.Number || !idElement.TryGetInt32(out int gotId))
@@ -138,6 +150,13 @@ internal sealed class WorkerProcess : IDisposable
             throw new BackendException($"worker '{Name}' refused '{op}': {message}{_stderr.Describe()}");
         }
         return doc;
+    }
+
+    /// <summary>Fails the pending request when its time limit has passed (reading an answer's tensor files counts too).</summary>
+    public void CheckDeadline(string answer)
+    {
+        if (Stopwatch.GetTimestamp() > _deadline)
+            throw Fatal($"its {answer} answer was not read within {_timeout.TotalSeconds:0.#} s (tensor files included); the worker process tree was killed");
     }
 
     /// <summary>A protocol violation found while reading a response: kills the worker and reports it with stderr.</summary>
@@ -178,34 +197,75 @@ internal sealed class WorkerProcess : IDisposable
         }
     }
 
-    private JsonDocument ReadLine(string during, TimeSpan timeout)
+    private JsonDocument ReadLine(string during, TimeSpan timeout, string hint)
     {
         StdoutLine line;
         try
         {
             if (!_lines.TryTake(out line, timeout))
-                throw Fatal($"no answer to {during} within {timeout.TotalSeconds:0.#} s; the worker process tree was killed (set a longer per-request timeout if the step is legitimately slow)");
+                throw Fatal($"no answer to {during} within {timeout.TotalSeconds:0.#} s; the worker process tree was killed ({hint})");
         }
         catch (InvalidOperationException)
         {
             throw Crashed(during);
         }
-        if (line.EndOfStream) throw Crashed(during);
-        if (line.Partial)
-            throw Fatal($"it wrote a partial line on stdout (no newline before end of stream) during {during}: {Preview(line.Text)}");
+        switch (line.Kind)
+        {
+            case LineKind.EndOfStream:
+                throw Crashed(during);
+            case LineKind.Partial:
+                throw Fatal($"it wrote a partial line on stdout (no newline before end of stream) during {during}: {Preview(line)}");
+            case LineKind.Overlong:
+                throw Fatal($"it wrote a stdout line longer than the cap of {_maxLineBytes} bytes (WorkerProtocol.MaxLineBytes) during {during}; "
+                    + $"send large tensors as files in the exchange directory (docs/worker-protocol.md, section 4): {Preview(line)}");
+        }
         try
         {
-            var doc = JsonDocument.Parse(line.Bytes, new JsonDocumentOptions { MaxDepth = 64 });
+            var doc = JsonDocument.Parse(line.Bytes, new JsonDocumentOptions { MaxDepth = MaxDepth });
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
             {
                 doc.Dispose();
-                throw Fatal($"it wrote a stdout line that is not a JSON object during {during} (stdout is for protocol lines only; log to stderr): {Preview(line.Text)}");
+                throw Fatal($"it wrote a stdout line that is not a JSON object during {during} (stdout is for protocol lines only; log to stderr): {Preview(line)}");
             }
             return doc;
         }
         catch (JsonException)
         {
-            throw Fatal($"it wrote a stdout line that is not protocol JSON during {during} (stdout is for protocol lines only; log to stderr): {Preview(line.Text)}");
+            if (DepthOf(line.Bytes) is int depth)
+                throw Fatal($"it wrote a JSON line nested {depth} levels deep during {during}; protocol lines nest at most {MaxDepth} levels: {Preview(line)}");
+            throw Fatal($"it wrote a stdout line that is not protocol JSON during {during} (stdout is for protocol lines only; log to stderr): {Preview(line)}");
+        }
+    }
+
+    /// <summary>The nesting depth of <paramref name="bytes"/> when it is valid JSON only too deep for the protocol; else null.</summary>
+    private static int? DepthOf(byte[] bytes)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(bytes, new JsonReaderOptions { MaxDepth = int.MaxValue });
+            int depth = 0;
+            while (reader.Read()) depth = Math.Max(depth, reader.CurrentDepth + 1);
+            return depth > MaxDepth ? depth : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private void OnExited()
+    {
+        // Whatever the worker left behind dies with it; then the end of stdout comes, unless a process out of reach
+        // (docs/worker-protocol.md) still holds it: the exit is reported after a grace for the last line to arrive.
+        // Runs on a thread-pool thread, where an exception would end the harness: nothing may escape.
+        try
+        {
+            WorkerLauncher.KillAll(_process);
+            if (!_stdoutEnded.Wait(TimeSpan.FromSeconds(1))) _lines.Add(new StdoutLine([], LineKind.EndOfStream, 0));
+        }
+        catch (Exception e) when (e is InvalidOperationException or ObjectDisposedException or IOException or UnauthorizedAccessException)
+        {
+            // Disposed meanwhile: nobody waits for this worker any more.
         }
     }
 
@@ -219,17 +279,7 @@ internal sealed class WorkerProcess : IDisposable
         return Fatal($"the worker process {how} during {during}");
     }
 
-    private void Kill()
-    {
-        try
-        {
-            if (!_process.HasExited) _process.Kill(entireProcessTree: true);
-        }
-        catch (Exception e) when (e is InvalidOperationException or Win32Exception or NotSupportedException)
-        {
-            // Exited meanwhile.
-        }
-    }
+    private void Kill() => WorkerLauncher.KillAll(_process);
 
     private void ReadStdout(Stream stdout)
     {
@@ -244,17 +294,21 @@ internal sealed class WorkerProcess : IDisposable
                 while (true)
                 {
                     int newline = Array.IndexOf(chunk, (byte)'\n', start, read - start);
-                    if (newline < 0)
+                    int end = newline < 0 ? read : newline;
+                    if (pending.Length + end - start > _maxLineBytes)
                     {
-                        pending.Write(chunk, start, read - start);
-                        break;
+                        // Stop reading: the line is refused whatever follows, and the worker is killed for it.
+                        pending.Write(chunk, start, Math.Min(end - start, PreviewLength * 4));
+                        _lines.Add(new StdoutLine(pending.ToArray(), LineKind.Overlong, pending.Length + end - start));
+                        return;
                     }
-                    pending.Write(chunk, start, newline - start);
+                    pending.Write(chunk, start, end - start);
+                    if (newline < 0) break;
                     var bytes = pending.ToArray();
                     pending.SetLength(0);
                     start = newline + 1;
                     // Blank lines carry nothing; a worker may flush an empty line harmlessly.
-                    if (bytes.AsSpan().Trim((byte)'\r').Length > 0) _lines.Add(new StdoutLine(bytes, false, false));
+                    if (bytes.AsSpan().Trim((byte)'\r').Length > 0) _lines.Add(new StdoutLine(bytes, LineKind.Complete, bytes.Length));
                 }
             }
         }
@@ -262,8 +316,9 @@ internal sealed class WorkerProcess : IDisposable
         {
             // The process went away: treated as end of stream.
         }
-        if (pending.Length > 0) _lines.Add(new StdoutLine(pending.ToArray(), true, false));
-        _lines.Add(new StdoutLine([], false, true));
+        if (pending.Length > 0) _lines.Add(new StdoutLine(pending.ToArray(), LineKind.Partial, pending.Length));
+        _lines.Add(new StdoutLine([], LineKind.EndOfStream, 0));
+        _stdoutEnded.Set();
     }
 
     private static void CheckProgram(string name, string program)
@@ -281,16 +336,29 @@ internal sealed class WorkerProcess : IDisposable
         if (!found) throw new BackendException($"worker '{name}': the program '{program}' is not on PATH");
     }
 
-    private static string Preview(byte[] bytes) => Preview(Encoding.UTF8.GetString(bytes, 0, Math.Min(bytes.Length, PreviewLength * 4)));
+    /// <summary>The start of a line as quoted text, with the line's real length when it is longer than the preview.</summary>
+    private static string Preview(StdoutLine line)
+    {
+        string text = Encoding.UTF8.GetString(line.Bytes, 0, (int)Math.Min(line.Bytes.Length, PreviewLength * 4)).ReplaceLineEndings(" ");
+        if (text.Length <= PreviewLength && line.Length == line.Bytes.Length) return $"'{text}'";
+        return $"'{text[..Math.Min(text.Length, PreviewLength)]}...' ({(line.Kind == LineKind.Overlong ? "more than " : "")}{line.Length} bytes)";
+    }
 
-    private static string Preview(string text)
+    /// <summary>Quoted text cut to the preview length, for values in messages.</summary>
+    internal static string Preview(string text)
     {
         text = text.ReplaceLineEndings(" ");
         return text.Length <= PreviewLength ? $"'{text}'" : $"'{text[..PreviewLength]}...' ({text.Length} characters)";
     }
 
-    private readonly record struct StdoutLine(byte[] Bytes, bool Partial, bool EndOfStream)
+    private enum LineKind
     {
-        public byte[] Text => Bytes;
+        Complete,
+        Partial,
+        Overlong,
+        EndOfStream,
     }
+
+    /// <summary>A stdout line (or its start, for an overlong one) and its length in bytes.</summary>
+    private readonly record struct StdoutLine(byte[] Bytes, LineKind Kind, long Length);
 }

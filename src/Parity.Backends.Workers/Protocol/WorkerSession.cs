@@ -22,7 +22,7 @@ internal sealed class WorkerSession : IBackendSession
     private readonly DType _dtype;
     private readonly TimeSpan _timeout;
     private readonly long _fileThreshold;
-    private readonly string _fileDirectory;
+    private readonly ExchangeDirectory _exchange = new();
     private readonly List<StepTiming> _timings = [];
     private readonly List<string> _requestFiles = [];
 
@@ -33,7 +33,6 @@ internal sealed class WorkerSession : IBackendSession
         _dtype = dtype;
         _timeout = timeout;
         _fileThreshold = fileThreshold;
-        _fileDirectory = Path.Combine(Path.GetTempPath(), $"parity-worker-{Environment.ProcessId}-{Guid.NewGuid():N}");
     }
 
     public IReadOnlyList<ConventionMismatch> Mismatches { get; private set; } = [];
@@ -98,14 +97,7 @@ internal sealed class WorkerSession : IBackendSession
     public void Dispose()
     {
         _worker.Dispose();
-        try
-        {
-            if (Directory.Exists(_fileDirectory)) Directory.Delete(_fileDirectory, recursive: true);
-        }
-        catch (IOException)
-        {
-            // Temp files are best-effort; the OS cleans /tmp.
-        }
+        _exchange.Dispose();
     }
 
     private void Build(BackendOptions options, int? threads)
@@ -135,7 +127,8 @@ internal sealed class WorkerSession : IBackendSession
                     ? v.GetString()!
                     : throw _worker.Fatal($"a mismatch in its build answer lacks the string \"{key}\": {m.GetRawText()}");
                 var affects = m.TryGetProperty("affects", out var a) && a.ValueKind == JsonValueKind.Array
-                    ? a.EnumerateArray().Select(x => x.GetString() ?? "").ToList()
+                    ? a.EnumerateArray().Select(x => x.ValueKind == JsonValueKind.String ? x.GetString()!
+                        : throw _worker.Fatal($"a mismatch in its build answer has {WorkerProcess.Preview(x.GetRawText())} in \"affects\"; expected tensor kind names (strings)")).ToList()
                     : [];
                 foreach (string kind in affects)
                     if (TensorKinds.TryParse(kind) is null) throw _worker.Fatal($"a mismatch in its build answer names an unknown tensor kind '{kind}'");
@@ -207,11 +200,7 @@ internal sealed class WorkerSession : IBackendSession
         w.WriteEndArray();
     }
 
-    private string FileDirectory()
-    {
-        Directory.CreateDirectory(_fileDirectory);
-        return _fileDirectory;
-    }
+    private string FileDirectory() => _exchange.Create();
 
     /// <summary>Reads <c>entries</c> into <paramref name="record"/>, canonical order, every key checked against the graph.</summary>
     private StepRecord Decode(JsonElement root, StepRecord record, string answer, int batch)
@@ -233,14 +222,14 @@ internal sealed class WorkerSession : IBackendSession
             Tensor value;
             try
             {
-                value = TensorCodec.Read(e.TryGetProperty("tensor", out var t) ? t : default, $"{key} in its {answer} answer", _fileDirectory);
+                value = TensorCodec.Read(e.TryGetProperty("tensor", out var t) ? t : default, $"{key} in its {answer} answer", shape, _exchange);
             }
             catch (MalformedTensorException ex)
             {
                 throw _worker.Fatal("malformed tensor: " + ex.Message);
             }
-            if (!value.Shape.AsSpan().SequenceEqual(shape))
-                throw _worker.Fatal($"malformed tensor: {key} in its {answer} answer has shape {value.ShapeText}; expected [{string.Join(",", shape)}]");
+            // Reading tensor files counts against the request's time limit like waiting for the line did.
+            _worker.CheckDeadline(answer);
             decoded.Add((key, value));
         }
         // Canonical production order (TensorKind order, then graph order) whatever order the worker used.

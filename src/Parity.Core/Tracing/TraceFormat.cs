@@ -46,10 +46,67 @@ public sealed record TraceHeader
 
     /// <summary>Wall time in seconds, when finished.</summary>
     public double Seconds { get; init; }
+
+    /// <summary>
+    /// What the writer wrote, set when the trace closes (status other than <c>running</c>); null while the run goes on,
+    /// in a trace whose process died, and in traces of format version 1.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public TraceSeal? Seal { get; init; }
 }
+
+/// <summary>
+/// The seal of a finished trace (docs/trace.md, "Seal"): how many record lines and bytes the writer wrote to each
+/// file and their XXH3 64-bit hashes, computed while streaming. A reader that finds other files refuses the trace, so
+/// a truncated, edited or bit-flipped trace is never compared.
+/// </summary>
+/// <param name="Records">Lines of <c>records.jsonl</c>.</param>
+/// <param name="RecordsLength">Bytes of <c>records.jsonl</c>.</param>
+/// <param name="RecordsXxh3">XXH3-64 of <c>records.jsonl</c>, 16 lowercase hex digits.</param>
+/// <param name="TensorsLength">Bytes of <c>tensors.bin</c>.</param>
+/// <param name="TensorsXxh3">XXH3-64 of <c>tensors.bin</c>, 16 lowercase hex digits.</param>
+public sealed record TraceSeal(int Records, long RecordsLength, string RecordsXxh3, long TensorsLength, string TensorsXxh3);
 
 /// <summary>One line of <c>records.jsonl</c>: a step record's entries and where their bytes are.</summary>
 internal sealed record RecordLine(int Step, string Phase, List<EntryLine> Entries);
 
 /// <summary>One tensor of a record line: key, dtype, shape and its byte range in <c>tensors.bin</c>.</summary>
 internal sealed record EntryLine(string Kind, string Site, string DType, int[] Shape, long Offset);
+
+/// <summary>The values of <see cref="TraceHeader.Status"/>.</summary>
+public static class TraceStatus
+{
+    /// <summary>The run is going on, or its process died before closing the trace (docs/trace.md).</summary>
+    public const string Running = "running";
+
+    /// <summary>Every step ran (or the run stopped at a non-finite loss).</summary>
+    public const string Completed = "completed";
+
+    /// <summary>The backend failed; the trace holds the steps before the failure.</summary>
+    public const string Failed = "failed";
+
+    /// <summary>The backend cannot run on this machine; the trace holds no records.</summary>
+    public const string Unavailable = "unavailable";
+
+    /// <summary>Every status a header may carry.</summary>
+    public static IReadOnlySet<string> All { get; } = new HashSet<string>(StringComparer.Ordinal) { Running, Completed, Failed, Unavailable };
+}
+
+/// <summary>The three files of a trace directory and the hash that seals them.</summary>
+public static class TraceFiles
+{
+    /// <summary>The header.</summary>
+    public const string Header = "trace.json";
+
+    /// <summary>One JSON line per record.</summary>
+    public const string Records = "records.jsonl";
+
+    /// <summary>The tensor values.</summary>
+    public const string Tensors = "tensors.bin";
+
+    /// <summary>Every file of a trace, header first.</summary>
+    public static IReadOnlyList<string> All { get; } = [Header, Records, Tensors];
+
+    /// <summary>A 64-bit hash as 16 lowercase hex digits.</summary>
+    internal static string Hex(ulong hash) => hash.ToString("x16", System.Globalization.CultureInfo.InvariantCulture);
+}

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.IO.Hashing;
 using System.Text.Json;
 using Parity.IO;
 using Parity.Tensors;
@@ -9,27 +10,31 @@ namespace Parity.Tracing;
 /// Writes a trace directory as records arrive (docs/trace.md): <c>tensors.bin</c> holds little-endian
 /// values in each tensor's dtype, <c>records.jsonl</c> one line per step record pointing into it, and
 /// <c>trace.json</c> the header. Each record is flushed before the next step runs, so memory stays flat
-/// whatever the number of steps and a crash loses at most the step in flight.
+/// whatever the number of steps and a crash loses at most the step in flight. Both files are hashed as
+/// they are written; the final header carries the <see cref="TraceSeal"/>.
 /// </summary>
 public sealed class TraceWriter : IDisposable
 {
-    /// <summary>The format version written.</summary>
-    public const int FormatVersion = 1;
+    /// <summary>The format version written: 2 added the seal (version 1 traces are still read, unsealed).</summary>
+    public const int FormatVersion = 2;
 
     internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = false };
     private static readonly JsonSerializerOptions HeaderJson = new(JsonSerializerDefaults.Web) { WriteIndented = true };
 
     private readonly FileStream _tensors;
-    private readonly StreamWriter _records;
+    private readonly FileStream _records;
+    private readonly XxHash3 _tensorsHash = new();
+    private readonly XxHash3 _recordsHash = new();
+    private int _recordCount;
     private TraceHeader _header;
 
     private TraceWriter(string directory, TraceHeader header)
     {
         Directory = directory;
-        _header = header;
+        _header = header with { Version = FormatVersion, Seal = null };
         System.IO.Directory.CreateDirectory(directory);
-        _tensors = new FileStream(Path.Combine(directory, "tensors.bin"), FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 16);
-        _records = new StreamWriter(new FileStream(Path.Combine(directory, "records.jsonl"), FileMode.Create, FileAccess.Write, FileShare.Read));
+        _tensors = new FileStream(Path.Combine(directory, TraceFiles.Tensors), FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 16);
+        _records = new FileStream(Path.Combine(directory, TraceFiles.Records), FileMode.Create, FileAccess.Write, FileShare.Read);
         WriteHeader();
     }
 
@@ -56,16 +61,29 @@ public sealed class TraceWriter : IDisposable
             }
             entries.Add(new EntryLine(e.Key.Kind.Name(), e.Key.Site, t.DType.Name(), t.Shape, _tensors.Position));
             _tensors.Write(buffer, 0, t.Length * size);
+            _tensorsHash.Append(buffer.AsSpan(0, t.Length * size));
         }
         _tensors.Flush();
-        _records.WriteLine(JsonSerializer.Serialize(new RecordLine(record.Step, record.Phase.ToString().ToLowerInvariant(), entries), Json));
+        var line = JsonSerializer.SerializeToUtf8Bytes(new RecordLine(record.Step, record.Phase.ToString().ToLowerInvariant(), entries), Json);
+        var terminated = new byte[line.Length + 1];
+        line.CopyTo(terminated, 0);
+        terminated[^1] = (byte)'\n';
+        // One write of the whole line: a crash leaves at most a torn last line without its newline.
+        _records.Write(terminated);
         _records.Flush();
+        _recordsHash.Append(terminated);
+        _recordCount++;
     }
 
-    /// <summary>Replaces the header (status, message, runtime info), atomically.</summary>
+    /// <summary>
+    /// Replaces the header (status, message, runtime info), atomically. A status other than <c>running</c> closes
+    /// the trace: the header then carries the seal of everything written.
+    /// </summary>
     public void UpdateHeader(Func<TraceHeader, TraceHeader> change)
     {
-        _header = change(_header);
+        ArgumentNullException.ThrowIfNull(change);
+        var next = change(_header) with { Version = FormatVersion };
+        _header = next.Status == TraceStatus.Running ? next with { Seal = null } : next with { Seal = CurrentSeal() };
         WriteHeader();
     }
 
@@ -76,5 +94,9 @@ public sealed class TraceWriter : IDisposable
         _tensors.Dispose();
     }
 
-    private void WriteHeader() => AtomicFile.WriteText(Path.Combine(Directory, "trace.json"), JsonSerializer.Serialize(_header, HeaderJson));
+    private TraceSeal CurrentSeal() =>
+        new(_recordCount, _records.Position, TraceFiles.Hex(_recordsHash.GetCurrentHashAsUInt64()), _tensors.Position,
+            TraceFiles.Hex(_tensorsHash.GetCurrentHashAsUInt64()));
+
+    private void WriteHeader() => AtomicFile.WriteText(Path.Combine(Directory, TraceFiles.Header), JsonSerializer.Serialize(_header, HeaderJson));
 }

@@ -14,17 +14,36 @@ It answers every request correctly with zero tensors (loss ln(classes), accuracy
   bytes         sends a loss tensor with 3 bytes at step AT
   error         answers step AT with {"error": {"message": ...}}
   noready       writes nothing and exits with code 4 before the handshake
+Hostile modes (docs/worker-protocol.md, section 6, and docs/threat-model.md):
+  devzero       answers the loss as the file /dev/zero at step AT
+  fifo          answers the loss as a FIFO it made in the exchange directory at step AT
+  symlink       answers the loss as a symbolic link in the exchange directory to a file of the right size outside it
+  outside       answers the loss as a regular file of the right size outside the exchange directory
+  endless       writes one stdout line that never ends at step AT
+  bigline       writes one 100 MB garbage line at step AT
+  deep          answers step AT with valid JSON nested 70 levels deep
+  hugeshape     gives the loss the shape [2147483647, 2147483647] at step AT
+  negshape      gives the loss the shape [-1] at step AT
+  affects       declares a mismatch with "affects": [1] in build
+  dtypes        announces "dtypes": [1] in the ready line
+  orphan        starts a child that keeps stdout open, then exits with code 7 at step AT
+  setsid        starts a grandchild in a session of its own, then hangs at step AT
+  spawnhang     starts a child in its process group, then hangs at step AT
+Children sleep for 600.<FAKE_MARKER> seconds, so a test can look for leftovers by that argument.
 """
 import base64
 import json
 import math
 import os
 import struct
+import subprocess
 import sys
 import time
 
 FAULT = sys.argv[1] if len(sys.argv) > 1 else "ok"
 AT = int(sys.argv[2]) if len(sys.argv) > 2 else 2
+SLEEP = "600." + os.environ.get("FAKE_MARKER", "0")
+EXCHANGE = None
 
 
 def send(obj):
@@ -37,12 +56,29 @@ def tensor(shape, value=0.0):
     return {"dtype": "float32", "shape": shape, "data": base64.b64encode(struct.pack("<%df" % n, *([value] * n))).decode()}
 
 
+def answer_file(fault):
+    """A file for a 4-byte float32 scalar that the harness must refuse."""
+    if fault == "devzero":
+        return "/dev/zero"
+    inside = os.path.join(EXCHANGE, "answer-hostile.bin")
+    outside = os.path.join(os.path.dirname(EXCHANGE), f"parity-fake-outside-{os.getpid()}.bin")
+    if fault == "fifo":
+        os.mkfifo(inside)
+        return inside
+    with open(outside, "wb") as f:
+        f.write(struct.pack("<f", 1.0))
+    if fault == "symlink":
+        os.symlink(outside, inside)
+        return inside
+    return outside
+
+
 if FAULT == "noready":
     print("fake worker: refusing to start", file=sys.stderr, flush=True)
     sys.exit(4)
 
 send({"type": "ready", "protocol": 99 if FAULT == "version" else 1, "framework": "fake", "version": "0.1",
-      "capabilities": {"dtypes": ["float32", "float64"], "devices": ["cpu"], "frameworkInit": False}})
+      "capabilities": {"dtypes": [1] if FAULT == "dtypes" else ["float32", "float64"], "devices": ["cpu"], "frameworkInit": False}})
 
 spec = None
 for line in sys.stdin:
@@ -50,7 +86,9 @@ for line in sys.stdin:
     op, rid = req["op"], req["id"]
     if op == "build":
         spec = req["spec"]
-        send({"id": rid, "mismatches": [], "runtime": {"fake": "yes"}})
+        EXCHANGE = req.get("exchangeDirectory")
+        mismatches = [{"setting": "x", "spec": "a", "backend": "b", "affects": [1]}] if FAULT == "affects" else []
+        send({"id": rid, "mismatches": mismatches, "runtime": {"fake": "yes"}})
         continue
     if op == "shutdown":
         send({"id": rid})
@@ -107,6 +145,27 @@ for line in sys.stdin:
         sys.stdout.write('{"id": %d, "entries": [' % rid)
         sys.stdout.flush()
         sys.exit(0)
+    if strikes and FAULT == "orphan":
+        subprocess.Popen(["sleep", SLEEP], stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        print(f"fake worker: exiting with a child holding stdout in step {step}", file=sys.stderr, flush=True)
+        os._exit(7)
+    if strikes and FAULT in ("setsid", "spawnhang"):
+        prefix = ["setsid"] if FAULT == "setsid" else []
+        subprocess.Popen(prefix + ["sleep", SLEEP], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        print(f"fake worker: started a child and hangs in step {step}", file=sys.stderr, flush=True)
+        time.sleep(3600)
+    if strikes and FAULT == "endless":
+        block = "A" * (1 << 20)
+        while True:
+            sys.stdout.write(block)
+    if strikes and FAULT == "bigline":
+        sys.stdout.write("B" * (100 << 20) + "\n")
+        sys.stdout.flush()
+        continue
+    if strikes and FAULT == "deep":
+        sys.stdout.write(json.dumps({"id": rid, "entries": [], "x": json.loads("[" * 70 + "]" * 70)}) + "\n")
+        sys.stdout.flush()
+        continue
     if strikes and FAULT == "error":
         send({"id": rid, "error": {"message": "simulated framework error: out of memory"}})
         continue
@@ -130,6 +189,10 @@ for line in sys.stdin:
             entries[0]["tensor"]["data"] = "@@not base64@@"
         if strikes and FAULT == "bytes":
             entries[0]["tensor"]["data"] = base64.b64encode(b"abc").decode()
+        if strikes and FAULT in ("devzero", "fifo", "symlink", "outside"):
+            entries[0]["tensor"] = {"dtype": "float32", "shape": [], "file": answer_file(FAULT)}
+        if strikes and FAULT in ("hugeshape", "negshape"):
+            entries[0]["tensor"]["shape"] = [2147483647, 2147483647] if FAULT == "hugeshape" else [-1]
         send({"id": rid, "entries": entries, "computeMs": 0.1})
     else:
         entries = [{"kind": "evalLoss", "site": "", "tensor": tensor([], math.log(classes))},

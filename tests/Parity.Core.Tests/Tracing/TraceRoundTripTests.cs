@@ -136,7 +136,7 @@ public sealed class TraceRoundTripTests
         header["version"] = TraceWriter.FormatVersion + 1;
         File.WriteAllText(path, header.ToJsonString());
         var e = Assert.Throws<InvalidDataException>(() => TraceReader.Open(dir.Path))!;
-        Assert.That(e.Message, Is.EqualTo($"{path}: trace format version {TraceWriter.FormatVersion + 1}; this build reads version {TraceWriter.FormatVersion}"));
+        Assert.That(e.Message, Is.EqualTo($"{path}: trace format version {TraceWriter.FormatVersion + 1}; this build reads versions 1 to {TraceWriter.FormatVersion}"));
     }
 
     [Test]

@@ -62,6 +62,31 @@ public sealed class BaselinesTests
     }
 
     [Test]
+    public void Two_approvals_at_once_store_one_baseline_and_refuse_the_other()
+    {
+        using var dir = new TempDirectory("baselines");
+        string root = Path.Combine(dir.Path, "reference-models");
+        string run = RunInto(Path.Combine(dir.Path, "run"));
+        using var start = new Barrier(2);
+        var approvals = Enumerable.Range(0, 2).Select(_ => Task.Run(() =>
+        {
+            start.SignalAndWait();
+            try
+            {
+                return Harness.Baselines.Approve(run, root, force: false).Any(a => a.Replaced) ? "replaced" : "approved";
+            }
+            catch (UsageException e)
+            {
+                return e.Message;
+            }
+        })).ToArray();
+        Task.WaitAll(approvals);
+
+        Assert.That(approvals.Count(a => a.Result == "approved"), Is.EqualTo(1), string.Join("\n", approvals.Select(a => a.Result)));
+        Assert.That(approvals.Single(a => a.Result != "approved").Result, Does.Contain("already approved"), "never replaced without --force");
+    }
+
+    [Test]
     public void A_perturbed_baseline_makes_verify_exit_1_naming_the_origin()
     {
         using var dir = new TempDirectory("baselines");
@@ -119,6 +144,19 @@ public sealed class BaselinesTests
         Assert.That(Harness.Baselines.VersionKey("float32", new Dictionary<string, string>(runtime) { ["threads"] = "up to 16 threads" }), Is.EqualTo(key));
     }
 
+    /// <summary>
+    /// Seals the trace's new tensors.bin as a writer would have, so the perturbed trace stands for a baseline that a
+    /// framework with other numerics produced, not for a damaged one (which verify refuses).
+    /// </summary>
+    private static void Reseal(string trace)
+    {
+        string header = Path.Combine(trace, "trace.json");
+        var node = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(header))!;
+        ulong hash = System.IO.Hashing.XxHash3.HashToUInt64(File.ReadAllBytes(Path.Combine(trace, "tensors.bin")));
+        node["seal"]!["tensorsXxh3"] = hash.ToString("x16", System.Globalization.CultureInfo.InvariantCulture);
+        File.WriteAllText(header, node.ToJsonString());
+    }
+
     /// <summary>Adds <paramref name="delta"/> to one float32 element of one tensor in a trace's tensors.bin.</summary>
     private static void PerturbOneElement(string trace, int step, string kind, string site, int element, double delta)
     {
@@ -138,6 +176,8 @@ public sealed class BaselinesTests
                 BinaryPrimitives.WriteSingleLittleEndian(bytes, (float)(BinaryPrimitives.ReadSingleLittleEndian(bytes) + delta));
                 bin.Position = offset;
                 bin.Write(bytes);
+                bin.Close();
+                Reseal(trace);
                 return;
             }
         }

@@ -14,6 +14,14 @@
 //     (docs/conventions.md section 4).
 'use strict';
 
+// Exits as soon as the harness is gone, even in the middle of a step (docs/worker-protocol.md, "Process lifetime"):
+// the harness is the parent, so its death re-parents the worker. Polled from a worker thread, because the main
+// thread blocks in TF.js compute for the length of a step.
+new (require('worker_threads').Worker)(`
+  const parent = process.ppid;
+  setInterval(() => { if (process.ppid !== parent) process.kill(process.pid, 'SIGKILL'); }, 1000);
+`, { eval: true }).unref();
+
 const os = require('os');
 const fs = require('fs');
 const readline = require('readline');

@@ -11,7 +11,9 @@ import base64
 import json
 import math
 import os
+import queue
 import sys
+import threading
 import time
 
 PROTOCOL = 1
@@ -22,6 +24,39 @@ EXCHANGE = {"directory": None, "threshold": None, "count": 0}
 def log(*args):
     print("[torch-python]", *args, file=sys.stderr, flush=True)
 
+
+def watch_harness():
+    """Exits as soon as the harness is gone, even in the middle of a step (docs/worker-protocol.md, "Process lifetime").
+
+    The harness is the parent: when it dies the worker is re-parented. Polled from a daemon thread, since the main
+    thread may be busy in a long step.
+    """
+    parent = os.getppid()
+
+    def poll():
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=poll, name="watch harness", daemon=True).start()
+
+
+def requests():
+    """Request lines from stdin, read by a thread that ends the process at end of stdin: nobody waits for answers then."""
+    lines = queue.Queue()
+
+    def read():
+        for line in sys.stdin.buffer:
+            lines.put(line)
+        os._exit(0)
+
+    threading.Thread(target=read, name="stdin", daemon=True).start()
+    while True:
+        yield lines.get()
+
+
+watch_harness()
 
 try:
     import numpy as np
@@ -322,7 +357,7 @@ def main():
                            "devices": ["cpu"] + (["cuda"] if torch.cuda.is_available() else []),
                            "training": True, "sharedInstances": True, "frameworkInit": True}})
     worker = Worker()
-    for line in sys.stdin.buffer:
+    for line in requests():
         if not line.strip():
             continue
         req_id, req = None, None
