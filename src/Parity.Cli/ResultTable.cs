@@ -1,4 +1,5 @@
 using System.Globalization;
+using Parity.Backends.OnnxRuntime;
 using Parity.Reporting;
 
 namespace Parity.Cli;
@@ -27,7 +28,12 @@ internal static class ResultTable
             foreach (var m in b.Mismatches) w.WriteLine($"  {b.Name} declares: {m.Setting}: spec {m.Spec}, backend {m.Backend}");
         foreach (var c in report.Comparisons.Where(c => c.Message is not null)) w.WriteLine($"  {c.Backend}: {c.Message}");
         foreach (var a in report.Arbitration)
-            w.WriteLine($"  onnxruntime on {a.Backend}'s checkpoint (step {a.Step}): {a.Verdict}{(a.Message is null ? "" : ": " + a.Message)}");
+        {
+            string provider = a.Runtime.TryGetValue(OnnxExecutionProvider.ProviderKey, out var p) ? $", {p}" : "";
+            w.WriteLine($"  onnxruntime on {a.Backend}'s checkpoint (step {a.Step}{provider}): {a.Verdict}{(a.Message is null ? "" : ": " + a.Message)}");
+        }
+        foreach (string reason in report.Arbitration.Select(a => a.Runtime.GetValueOrDefault(OnnxExecutionProvider.CudaNotUsedKey)).OfType<string>().Distinct())
+            w.WriteLine($"  onnxruntime: CUDA not used: {reason}");
         foreach (var f in report.Findings) w.WriteLine($"  finding [{f.Cause}] {f.Backend} at {f.Location}: {f.Summary}");
         w.WriteLine($"verdict: {report.Verdict}");
     }
