@@ -29,10 +29,11 @@ public sealed class OnnxRuntimeBackend : IBackend
             string version = OnnxArbiter.RuntimeVersion;
             string? cudaFailure = OnnxExecutionProvider.CudaLoadFailure();
             if (cudaFailure is null) devices.Add("cuda");
+            // Loading proves the libraries, not a GPU: a session on a machine without one still ends on the CPU, and says so.
             string provider = cudaFailure is null
-                ? $"{OnnxExecutionProvider.Cuda} (its libraries load; {OnnxExecutionProvider.Cpu} when no GPU answers)"
+                ? $"{OnnxExecutionProvider.Cuda} (its libraries load)"
                 : $"{OnnxExecutionProvider.Cpu} (CUDA not used: {cudaFailure})";
-            return new BackendDescription(Name, true, $"evaluation only (arbiter of each training backend's checkpoint), {provider}",
+            return new BackendDescription(Name, true, $"evaluation only (arbiter of each training backend's checkpoint), execution provider: {provider}",
                 new Dictionary<string, string> { ["onnxruntime"] = version }, capabilities);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
