@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Prints the benchmark table of docs/gpu.md from the JSON files scripts/gpu/bench wrote.
+"""Prints the GPU benchmark table (docs/gpu.md) from the JSON files scripts/gpu/bench wrote.
 
 FLOPs counted: the matrix products only, 2 * batch * in * out each: forward, dW, and dX for every linear call but
-the first (neither side computes the input's gradient). Peak: the H100's fp32 rate without tensor cores from its
-datasheet (SXM5 66.9 TFLOP/s, PCIe 51.2, NVL 60.0), chosen by the name nvidia-smi reports; beside it the rate
-PyTorch's own fp32 matrix product (cuBLAS, TF32 off) reached on this card in the same run, the practical ceiling.
+the first (neither side computes the input's gradient). Peak: for an H100 the fp32 rate without tensor cores from its
+datasheet (SXM5 66.9 TFLOP/s, PCIe 51.2, NVL 60.0), chosen by the name nvidia-smi reports; for any other card the
+rate PyTorch's own fp32 matrix product (cuBLAS, TF32 off) reached on it in the same run, which is printed for every
+card as the practical ceiling.
 """
 import json
 import os
@@ -22,7 +23,9 @@ def matmul_flops(spec):
     return total
 
 
-def peak_tflops(name):
+def peak_tflops(name, cublas_tflops):
+    if "H100" not in name:
+        return cublas_tflops, f"cuBLAS fp32 as measured ({cublas_tflops:.1f} TFLOP/s; no datasheet figure for this card here)"
     if "PCIe" in name:
         return 51.2, "H100 PCIe datasheet fp32 51.2 TFLOP/s"
     if "NVL" in name:
@@ -33,7 +36,7 @@ def peak_tflops(name):
 def main(directory, *specs):
     with open(os.path.join(directory, "gpu.json"), encoding="utf-8") as f:
         gpu = json.load(f)
-    peak, peak_note = peak_tflops(gpu["name"])
+    peak, peak_note = peak_tflops(gpu["name"], gpu["cublasTflops"])
     print(f"GPU: {gpu['name']} (driver {gpu.get('driver', '?')}); peak used: {peak_note}; "
           f"cuBLAS fp32 (TF32 off) measured here: {gpu['cublasTflops']:.1f} TFLOP/s")
     print(f"{'case':<20} {'native ms':>10} {'torch host ms':>14} {'torch dev ms':>13} {'native/host':>12} {'native/dev':>11} "

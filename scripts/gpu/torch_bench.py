@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Times one training step of a parity spec's MLP in PyTorch eager (the baseline docs/gpu.md measures the native backend against).
+"""Times one training step of a parity spec's MLP in PyTorch eager (the baseline the native backend is timed against, docs/gpu.md).
 
 The model is built from the spec (docs/spec.md): linear, batchnorm (train mode, the spec's momentum and eps),
 layernorm, relu and identity calls in order, shared instances reused; mean softmax cross-entropy; the spec's

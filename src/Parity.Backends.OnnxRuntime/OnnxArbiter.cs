@@ -17,11 +17,13 @@ namespace Parity.Backends.OnnxRuntime;
 /// <param name="Step">The checkpoint's step.</param>
 /// <param name="Backend">The eval record the training backend wrote at that step.</param>
 /// <param name="Onnx">The arbiter's eval record for the same state and eval batch.</param>
-public sealed record ArbiterCheck(int Step, StepRecord Backend, StepRecord Onnx);
+/// <param name="Provider">The execution provider ONNX Runtime ran it on.</param>
+public sealed record ArbiterCheck(int Step, StepRecord Backend, StepRecord Onnx, OnnxExecutionProvider Provider);
 
 /// <summary>
 /// The ONNX Runtime arbiter (docs/onnx.md): exports a checkpoint (parameters and running statistics)
-/// with <see cref="OnnxExporter"/>, runs it in ONNX Runtime's CPU execution provider and returns the
+/// with <see cref="OnnxExporter"/>, runs it in ONNX Runtime (the CUDA execution provider when it loads, else the CPU one,
+/// <see cref="OnnxExecutionProvider"/>) and returns the
 /// eval-mode output of every call site. ONNX's operator definitions are the neutral statement of
 /// inference semantics, so a training backend whose eval outputs differ from ONNX Runtime's for its own
 /// state has an inference bug (running statistics, eps placement, a mode mix-up) that train-mode
@@ -38,6 +40,7 @@ public static class OnnxArbiter
     /// <param name="state">Every parameter and running statistic (an Initial or Train record, or any record holding them).</param>
     /// <param name="evalBatch">The evaluation samples.</param>
     /// <param name="dtype">The precision to evaluate in: the training backend's dtype.</param>
+    /// <param name="device"><c>cpu</c>, or <c>cuda</c> or null for CUDA when it loads (<see cref="OnnxExecutionProvider"/>).</param>
     /// <returns>
     /// A <see cref="RecordPhase.Eval"/> record for <c>state.Step</c>: <see cref="TensorKind.EvalOutput"/> per call
     /// id ([batch, width]), then <see cref="TensorKind.EvalLoss"/> (mean softmax cross-entropy) and
@@ -46,10 +49,10 @@ public static class OnnxArbiter
     /// </returns>
     /// <exception cref="ArgumentException">The state lacks an entry or has a wrong shape.</exception>
     /// <exception cref="BackendException">ONNX Runtime cannot load or run the model (its message included).</exception>
-    public static StepRecord Check(ModelGraph graph, ScenarioSpec spec, StepRecord state, Batch evalBatch, DType dtype)
+    public static StepRecord Check(ModelGraph graph, ScenarioSpec spec, StepRecord state, Batch evalBatch, DType dtype, string? device = null)
     {
         ArgumentNullException.ThrowIfNull(state);
-        return Evaluate(graph, spec, state, evalBatch, dtype, state.Step);
+        return Evaluate(graph, spec, state, evalBatch, dtype, state.Step, device).Record;
     }
 
     /// <summary>
@@ -58,7 +61,8 @@ public static class OnnxArbiter
     /// </summary>
     /// <param name="plan">The plan the trace was run from.</param>
     /// <param name="traceDirectory">The backend's trace directory.</param>
-    public static ArbiterCheck? CheckTrace(Plan plan, string traceDirectory)
+    /// <param name="device"><c>cpu</c>, or <c>cuda</c> or null for CUDA when it loads (<see cref="OnnxExecutionProvider"/>).</param>
+    public static ArbiterCheck? CheckTrace(Plan plan, string traceDirectory, string? device = null)
     {
         ArgumentNullException.ThrowIfNull(plan);
         var trace = TraceReader.Open(traceDirectory);
@@ -71,7 +75,8 @@ public static class OnnxArbiter
             else if (record.Phase == RecordPhase.Eval && lastState is not null && lastState.Step == record.Step) found = (lastState, record);
         }
         if (found is not { } pair) return null;
-        return new ArbiterCheck(pair.State.Step, pair.Eval, Evaluate(plan.Graph, plan.Spec, pair.State, plan.EvalBatch(), dtype, pair.State.Step));
+        var (onnx, provider) = Evaluate(plan.Graph, plan.Spec, pair.State, plan.EvalBatch(), dtype, pair.State.Step, device);
+        return new ArbiterCheck(pair.State.Step, pair.Eval, onnx, provider);
     }
 
     /// <summary>
@@ -94,25 +99,20 @@ public static class OnnxArbiter
         return result;
     }
 
-    internal static StepRecord Evaluate(ModelGraph graph, ScenarioSpec spec, StepRecord state, Batch evalBatch, DType dtype, int step)
+    internal static (StepRecord Record, OnnxExecutionProvider Provider) Evaluate(ModelGraph graph, ScenarioSpec spec, StepRecord state, Batch evalBatch,
+        DType dtype, int step, string? device)
     {
         ArgumentNullException.ThrowIfNull(graph);
         ArgumentNullException.ThrowIfNull(evalBatch);
         byte[] model = OnnxExporter.ToBytes(graph, spec, state, dtype);
         string[] outputNames = graph.Calls.Select(c => c.Id).ToArray();
         var record = new StepRecord(step, RecordPhase.Eval);
+        OnnxExecutionProvider provider;
         try
         {
-            // No graph optimizations: the arbiter evaluates the operators as the ONNX spec defines them,
-            // not a fused rewrite of them (ORT may fold BatchNormalization into Gemm otherwise).
-            using var options = new SessionOptions
-            {
-                GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL,
-                ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
-                IntraOpNumThreads = 1,
-                InterOpNumThreads = 1,
-            };
-            using var session = new InferenceSession(model, options);
+            var (opened, used) = OpenSession(model, device);
+            using var session = opened;
+            provider = used;
             long[] inputShape = [evalBatch.Size, evalBatch.Features];
             using var input = dtype == DType.Float32
                 ? OrtValue.CreateTensorValueFromMemory(evalBatch.Inputs.ToFloats(), inputShape)
@@ -137,7 +137,21 @@ public static class OnnxArbiter
         var (loss, accuracy) = LossAndAccuracy(logits, evalBatch.Labels);
         record.AddScalar(TensorKind.EvalLoss, dtype == DType.Float32 ? (float)loss : loss, dtype);
         record.AddScalar(TensorKind.EvalAccuracy, dtype == DType.Float32 ? (float)accuracy : accuracy, dtype);
-        return record;
+        return (record, provider);
+    }
+
+    /// <summary>An arbiter session on <paramref name="model"/>: CUDA when <paramref name="device"/> allows it and it loads, else the CPU.</summary>
+    internal static (InferenceSession Session, OnnxExecutionProvider Provider) OpenSession(byte[] model, string? device) =>
+        OnnxExecutionProvider.Open(model, device, ConfigureSession);
+
+    // No graph optimizations: the arbiter evaluates the operators as the ONNX spec defines them,
+    // not a fused rewrite of them (ORT may fold BatchNormalization into Gemm otherwise).
+    private static void ConfigureSession(SessionOptions options)
+    {
+        options.GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL;
+        options.ExecutionMode = ExecutionMode.ORT_SEQUENTIAL;
+        options.IntraOpNumThreads = 1;
+        options.InterOpNumThreads = 1;
     }
 
     /// <summary>Mean softmax cross-entropy (max-shifted log-sum-exp) and the fraction whose first argmax is the label.</summary>

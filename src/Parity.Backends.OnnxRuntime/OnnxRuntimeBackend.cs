@@ -4,7 +4,7 @@ using Parity.Tensors;
 namespace Parity.Backends.OnnxRuntime;
 
 /// <summary>
-/// <c>onnxruntime</c>: ONNX Runtime (CPU execution provider) as an evaluation-only backend. Its real
+/// <c>onnxruntime</c>: ONNX Runtime (CUDA execution provider when it loads, CPU otherwise) as an evaluation-only backend. Its real
 /// work is <see cref="OnnxArbiter"/>, which the run uses after the training backends finish; this
 /// <see cref="IBackend"/> makes it visible in <c>parity backends</c> with its version and availability,
 /// and gives a run that lists it as a training backend a session that evaluates the plan's initial
@@ -21,12 +21,19 @@ public sealed class OnnxRuntimeBackend : IBackend
     /// <inheritdoc />
     public BackendDescription Describe()
     {
-        var capabilities = new BackendCapabilities(new HashSet<DType> { DType.Float32, DType.Float64 }, new HashSet<string> { "cpu" },
+        var devices = new HashSet<string> { "cpu" };
+        var capabilities = new BackendCapabilities(new HashSet<DType> { DType.Float32, DType.Float64 }, devices,
             Training: false, SharedInstances: true, FrameworkInit: false);
         try
         {
             string version = OnnxArbiter.RuntimeVersion;
-            return new BackendDescription(Name, true, $"evaluation only (arbiter of each training backend's checkpoint), CPU execution provider",
+            string? cudaFailure = OnnxExecutionProvider.CudaLoadFailure();
+            if (cudaFailure is null) devices.Add("cuda");
+            // Loading proves the libraries, not a GPU: a session on a machine without one still ends on the CPU, and says so.
+            string provider = cudaFailure is null
+                ? $"{OnnxExecutionProvider.Cuda} (its libraries load)"
+                : $"{OnnxExecutionProvider.Cpu} (CUDA not used: {cudaFailure})";
+            return new BackendDescription(Name, true, $"evaluation only (arbiter of each training backend's checkpoint), execution provider: {provider}",
                 new Dictionary<string, string> { ["onnxruntime"] = version }, capabilities);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -42,6 +49,6 @@ public sealed class OnnxRuntimeBackend : IBackend
     {
         ArgumentNullException.ThrowIfNull(plan);
         ArgumentNullException.ThrowIfNull(options);
-        return new OnnxRuntimeSession(plan, options.DType);
+        return new OnnxRuntimeSession(plan, options.DType, options.Device);
     }
 }

@@ -18,16 +18,19 @@ internal sealed class OnnxRuntimeSession : IBackendSession
 {
     private readonly Plan _plan;
     private readonly DType _dtype;
+    private readonly string? _device;
 
-    public OnnxRuntimeSession(Plan plan, DType dtype)
+    public OnnxRuntimeSession(Plan plan, DType dtype, string? device)
     {
         _plan = plan;
         _dtype = dtype;
+        _device = device;
         Mismatches = OnnxArbiter.Mismatches(plan.Spec, dtype);
-        RuntimeInfo = new Dictionary<string, string>
+        // One session on the initial state says which provider the evaluations will get, for the trace header.
+        var (session, provider) = OnnxArbiter.OpenSession(OnnxExporter.ToBytes(plan.Graph, plan.Spec, plan.InitialState, dtype), device);
+        session.Dispose();
+        RuntimeInfo = new Dictionary<string, string>(provider.RuntimeInfo)
         {
-            ["onnxruntime"] = OnnxArbiter.RuntimeVersion,
-            ["device"] = "cpu (CPU execution provider)",
             ["opset"] = OnnxExporter.Opset.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
     }
@@ -56,7 +59,7 @@ internal sealed class OnnxRuntimeSession : IBackendSession
         throw new BackendException(OnnxRuntimeBackend.EvaluationOnlyMessage);
 
     public StepRecord Evaluate(int step, Batch data, CaptureRequest capture) =>
-        OnnxArbiter.Evaluate(_plan.Graph, _plan.Spec, _plan.InitialState, data, _dtype, step);
+        OnnxArbiter.Evaluate(_plan.Graph, _plan.Spec, _plan.InitialState, data, _dtype, step, _device).Record;
 
     public void Dispose()
     {

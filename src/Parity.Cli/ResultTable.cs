@@ -1,4 +1,5 @@
 using System.Globalization;
+using Parity.Backends.OnnxRuntime;
 using Parity.Reporting;
 
 namespace Parity.Cli;
@@ -29,7 +30,12 @@ internal static class ResultTable
             foreach (var m in b.Mismatches) w.WriteLine($"  {Name(b.Name)} declares: {Name(m.Setting)}: spec {Name(m.Spec)}, backend {Name(m.Backend)}");
         foreach (var c in report.Comparisons.Where(c => c.Message is not null)) w.WriteLine($"  {Name(c.Backend)}: {Message(c.Message)}");
         foreach (var a in report.Arbitration)
-            w.WriteLine($"  onnxruntime on {Name(a.Backend)}'s checkpoint (step {a.Step}): {a.Verdict}{(a.Message is null ? "" : ": " + Message(a.Message))}");
+        {
+            string provider = a.Runtime.TryGetValue(OnnxExecutionProvider.ProviderKey, out var p) ? $", {p}" : "";
+            w.WriteLine($"  onnxruntime on {Name(a.Backend)}'s checkpoint (step {a.Step}{provider}): {a.Verdict}{(a.Message is null ? "" : ": " + Message(a.Message))}");
+        }
+        foreach (string reason in report.Arbitration.Select(a => a.Runtime.GetValueOrDefault(OnnxExecutionProvider.CudaNotUsedKey)).OfType<string>().Distinct())
+            w.WriteLine($"  onnxruntime: CUDA not used: {Message(reason)}");
         foreach (var f in report.Findings) w.WriteLine($"  finding [{f.Cause}] {Name(f.Backend)} at {Name(f.Location)}: {Message(f.Summary)}");
         w.WriteLine($"verdict: {report.Verdict}");
     }

@@ -20,7 +20,11 @@ public static class OnnxArbitration
     public const string BackendName = "onnxruntime";
 
     /// <summary>Arbitrates each completed run; a run without a checkpoint that has an eval record is reported as such.</summary>
-    public static IReadOnlyList<ArbiterReport> Check(Plan plan, IEnumerable<BackendRun> runs, TolerancePolicy policy)
+    /// <param name="plan">The plan the runs followed.</param>
+    /// <param name="runs">The training backends' runs.</param>
+    /// <param name="policy">The run's tolerance policy.</param>
+    /// <param name="device">The run's <c>--device</c>: <c>cpu</c> keeps ONNX Runtime on the CPU provider; otherwise it takes CUDA when that loads.</param>
+    public static IReadOnlyList<ArbiterReport> Check(Plan plan, IEnumerable<BackendRun> runs, TolerancePolicy policy, string? device = null)
     {
         var reports = new List<ArbiterReport>();
         foreach (var run in runs.Where(r => r.Status == RunStatus.Completed))
@@ -28,7 +32,7 @@ public static class OnnxArbitration
             ArbiterCheck? check;
             try
             {
-                check = OnnxArbiter.CheckTrace(plan, run.TraceDirectory);
+                check = OnnxArbiter.CheckTrace(plan, run.TraceDirectory, device);
             }
             catch (Exception e) when (e is Backends.BackendException or ArgumentException or InvalidDataException)
             {
@@ -57,7 +61,7 @@ public static class OnnxArbitration
             bool agree = tensors.All(t => t.Passed);
             var worst = tensors.OrderByDescending(t => t.Score).FirstOrDefault();
             string? message = agree ? null : $"eval outputs differ from ONNX Runtime's for the same checkpoint, first at {tensors.First(t => !t.Passed).Tensor} (worst {worst?.Tensor}, score {worst?.Score:G3})";
-            reports.Add(new ArbiterReport(run.Backend, check.Step, agree ? "agree" : "diverge", message, tensors));
+            reports.Add(new ArbiterReport(run.Backend, check.Step, agree ? "agree" : "diverge", message, tensors) { Runtime = check.Provider.RuntimeInfo });
         }
         return reports;
     }

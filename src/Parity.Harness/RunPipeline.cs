@@ -72,7 +72,7 @@ public static class RunPipeline
         var report = ReportBuilder.Build(plan, request.SpecPath, request.Reference, runs, comparisons, matrix, policy.Describe(), started, request.OutDirectory);
         report = report with { Findings = RunDiagnosis.Findings(plan.Spec, plan.Graph, request.Reference, runs.Where(r => !r.Auxiliary).Select(r => r.Run.TraceDirectory), comparisons) };
         if (request.Backends.Contains(OnnxArbitration.BackendName))
-            report = WithArbitration(report, OnnxArbitration.Check(plan, runs.Where(r => !r.Auxiliary).Select(r => r.Run), policy));
+            report = WithArbitration(report, OnnxArbitration.Check(plan, runs.Where(r => !r.Auxiliary).Select(r => r.Run), policy, request.Device));
         foreach (var exporter in ReportExporters.All) exporter.Export(report, request.OutDirectory);
         return report;
     }

@@ -28,6 +28,7 @@ public class OnnxRuntimeBackendTests
         var plan = TestScenarios.Plan("synthetic-shared-bn", steps: 2);
         using var session = new OnnxRuntimeBackend().Open(plan, new BackendOptions(DType.Float32));
 
+        Assert.That(session.RuntimeInfo[OnnxExecutionProvider.ProviderKey], Is.AnyOf(OnnxExecutionProvider.Cpu, OnnxExecutionProvider.Cuda));
         var state = session.ReadState(0);
         Assert.That(state.Phase, Is.EqualTo(RecordPhase.Initial));
         Assert.That(state.Entries.Select(e => e.Key), Is.EqualTo(plan.InitialState.Entries.Select(e => e.Key)));
@@ -115,6 +116,65 @@ public class OnnxRuntimeBackendTests
         {
             Directory.Delete(dir, recursive: true);
         }
+    }
+
+    [Test]
+    public void Asked_for_cuda_where_the_cuda_provider_cannot_load_the_arbiter_runs_on_the_cpu_and_records_why()
+    {
+        // The CPU package has no CUDA provider, and the GPU package without the CUDA libraries cannot load it: both fall back.
+        string? loadFailure = OnnxExecutionProvider.CudaLoadFailure();
+        Assume.That(loadFailure, Is.Not.Null, "the CUDA provider loads in this process, so the fallback is not what runs here");
+        var plan = TestScenarios.Plan("synthetic-mlp-bn", steps: 10);
+        string dir = TestScenarios.TempDirectory();
+        try
+        {
+            var run = ScenarioRunner.Run(plan, ReferenceBackend.Float32(), new BackendOptions(DType.Float32), dir);
+            Assert.That(run.Status, Is.EqualTo(RunStatus.Completed), run.Message);
+
+            var onCuda = OnnxArbiter.CheckTrace(plan, dir, "cuda")!;
+            var onCpu = OnnxArbiter.CheckTrace(plan, dir, "cpu")!;
+
+            Assert.That(onCuda.Provider.Name, Is.EqualTo(OnnxExecutionProvider.Cpu));
+            Assert.That(onCuda.Provider.CudaNotUsed, Is.EqualTo(loadFailure), "ONNX Runtime's own message is the reason");
+            Assert.That(onCuda.Provider.CudaNotUsed, Does.Contain("CUDA").IgnoreCase.Or.Contain("libcu"));
+            Assert.That(onCuda.Provider.RuntimeInfo, Does.ContainKey(OnnxExecutionProvider.CudaNotUsedKey)
+                .And.ContainKey(OnnxExecutionProvider.ProviderKey).WithValue(OnnxExecutionProvider.Cpu));
+            Assert.That(onCpu.Provider, Is.EqualTo(new OnnxExecutionProvider(OnnxExecutionProvider.Cpu, "the CPU was requested (--device cpu)")));
+            // The fallback is the CPU provider with the same settings: the same evaluation, bit for bit.
+            foreach (var entry in onCpu.Onnx.Entries)
+                TensorAssert.Exact(entry.Value, onCuda.Onnx.Find(entry.Key.Kind, entry.Key.Site)!, entry.Key.ToString());
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Test]
+    public void Describe_names_the_execution_provider_and_why_cuda_is_not_used()
+    {
+        string? loadFailure = OnnxExecutionProvider.CudaLoadFailure();
+        var description = new OnnxRuntimeBackend().Describe();
+
+        if (loadFailure is null)
+        {
+            Assert.That(description.Reason, Does.EndWith($"execution provider: {OnnxExecutionProvider.Cuda} (its libraries load)"));
+            Assert.That(description.Capabilities.Devices, Does.Contain("cuda"));
+        }
+        else
+        {
+            Assert.That(description.Reason, Does.EndWith($"execution provider: {OnnxExecutionProvider.Cpu} (CUDA not used: {loadFailure})"));
+            Assert.That(description.Capabilities.Devices, Is.EquivalentTo(new[] { "cpu" }));
+        }
+    }
+
+    [Test]
+    public void An_unknown_device_is_refused_by_name()
+    {
+        var plan = TestScenarios.Plan("synthetic-mlp-bn", steps: 1);
+
+        var error = Assert.Throws<BackendException>(() => OnnxArbiter.Check(plan.Graph, plan.Spec, plan.InitialState, plan.EvalBatch(), DType.Float32, "tpu"));
+        Assert.That(error!.Message, Is.EqualTo("onnxruntime: unknown device 'tpu'; use cpu or cuda"));
     }
 
     [Test]

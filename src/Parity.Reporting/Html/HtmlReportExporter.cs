@@ -233,13 +233,14 @@ public sealed class HtmlReportExporter : IReportExporter
     {
         if (report.Arbitration.Count == 0) return;
         h.Append("<section><h2>ONNX Runtime arbitration</h2><table id=\"arbitration\" class=\"grid\"><thead><tr><th>backend</th><th>step</th><th>verdict</th>")
-            .Append("<th>failing tensors</th><th>message</th></tr></thead><tbody>");
+            .Append("<th>failing tensors</th><th>message</th><th>runtime</th></tr></thead><tbody>");
         foreach (var a in report.Arbitration)
         {
             h.Append("<tr><td>").Append(E(a.Backend)).Append("</td><td>").Append(a.Step).Append("</td><td><span class=\"badge ").Append(VerdictClass(a.Verdict)).Append("\">")
                 .Append(E(a.Verdict)).Append("</span></td><td>")
                 .Append(E(string.Join(", ", a.Tensors.Where(t => !t.Passed).Select(t => $"{t.Tensor} (max abs {F(t.MaxAbs)}, score {F(t.Score)})"))))
-                .Append("</td><td>").Append(E(a.Message)).Append("</td></tr>");
+                .Append("</td><td>").Append(E(a.Message)).Append("</td><td>")
+                .Append(E(string.Join("; ", a.Runtime.Select(r => $"{r.Key} {r.Value}")))).Append("</td></tr>");
         }
         h.Append("</tbody></table></section>\n");
     }
