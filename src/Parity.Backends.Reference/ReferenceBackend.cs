@@ -56,7 +56,8 @@ public sealed class ReferenceBackend : IBackend
             new HashSet<string> { "cpu" },
             Training: true,
             SharedInstances: true,
-            FrameworkInit: false));
+            FrameworkInit: false,
+            OptimizerState: true));
 
     /// <inheritdoc />
     public IBackendSession Open(Plan plan, BackendOptions options)

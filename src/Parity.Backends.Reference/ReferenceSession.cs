@@ -9,23 +9,25 @@ namespace Parity.Backends.Reference;
 
 /// <summary>
 /// One reference run in precision <typeparamref name="T"/>: the plan's model loaded from
-/// <see cref="Plan.InitialState"/>, its optimizer state, and the records of the trace conventions
-/// (docs/trace.md): per call Forward (and BatchMean/BatchVariance for batchnorm), Loss, TrainAccuracy,
-/// OutputGradient per call, ParameterGradient, RunningMean/RunningVariance, Parameter after the update.
+/// <see cref="Plan.InitialState"/>, its optimizer state (slots and update count), and records in the layout of
+/// <see cref="TraceLayout"/> (docs/trace.md). Any state can be loaded between steps (<see cref="LoadState"/>): the
+/// step checks replay another backend's step from that backend's own state here.
 /// </summary>
-internal sealed class ReferenceSession<T> : IBackendSession where T : unmanaged, IFloatingPointIeee754<T>
+internal sealed class ReferenceSession<T> : IStateLoadingSession where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly Plan _plan;
+    private readonly TraceLayout _layout;
     private readonly Network<T> _network;
     private readonly DType _dtype;
-    private readonly Dictionary<string, T[]> _first = []; // SGD velocity, Adam m
-    private readonly Dictionary<string, T[]> _second = []; // Adam v
+    private readonly Dictionary<string, T[]> _slots = []; // by slot site: SGD momentum buffer, Adam m and v
     private readonly Dictionary<string, string> _runtime;
     private readonly Dictionary<int, T[]> _inputs = [];
+    private int _updates; // optimizer updates done: Adam's t after the last step
 
     public ReferenceSession(Plan plan, DType dtype, ParallelOptions parallel, Dictionary<string, string> runtime)
     {
         _plan = plan;
+        _layout = TraceLayout.Of(plan);
         _dtype = dtype;
         _runtime = runtime;
         // Under init "framework" the plan's state is used as well: the reference has no initializers of
@@ -33,61 +35,71 @@ internal sealed class ReferenceSession<T> : IBackendSession where T : unmanaged,
         _network = new Network<T>(plan.Graph, plan.InitialState, parallel);
         if (plan.Spec.Init.Mode == InitMode.Framework)
             _runtime["init"] = "the plan's initial state (the reference has no initializers of its own)";
-        foreach (var (name, value) in _network.Parameters)
-        {
-            _first[name] = new T[value.Length];
-            if (plan.Spec.Optimizer is AdamSpec) _second[name] = new T[value.Length];
-        }
+        foreach (var key in _layout.KeysOf(TensorKind.OptimizerSlot))
+            _slots[key.Site] = new T[_network.Parameters[_layout.ParameterOfSlot(key.Site)!].Length];
     }
 
     public IReadOnlyList<ConventionMismatch> Mismatches => [];
 
     public IReadOnlyDictionary<string, string> RuntimeInfo => _runtime;
 
-    /// <summary>Every parameter and running statistic as it is now, in phase Initial (the runner asks at step 0).</summary>
-    public StepRecord ReadState(int step)
+    /// <summary>Every parameter, running statistic and optimizer state as it is now, in phase Initial (the runner asks at step 0).</summary>
+    public StepRecord ReadState(int step) => _layout.Record(step, RecordPhase.Initial, CaptureRequest.StateOnly, StateTensor);
+
+    public void LoadState(StepRecord state)
     {
-        var record = new StepRecord(step, RecordPhase.Initial);
-        AddState(record, CaptureRequest.Everything);
-        return record;
+        ArgumentNullException.ThrowIfNull(state);
+        foreach (var key in _layout.StateKeys)
+        {
+            var tensor = state.Find(key.Kind, key.Site) ?? throw new BackendException($"the state to load has no {key}");
+            if (_layout.ShapeOf(key, 0) is { } shape && !tensor.Shape.AsSpan().SequenceEqual(shape))
+                throw new BackendException($"the state to load has {key} of shape {tensor.ShapeText}; the model needs [{string.Join(",", shape)}]");
+            if (key.Kind == TensorKind.OptimizerStep)
+            {
+                double t = tensor.Data[0];
+                if (!(t >= 0 && t <= int.MaxValue && t == Math.Floor(t))) throw new BackendException($"the state to load has optimizer step {t}; expected a count >= 0");
+                _updates = (int)t;
+                continue;
+            }
+            var target = key.Kind switch
+            {
+                TensorKind.Parameter => _network.Parameters[key.Site],
+                TensorKind.RunningMean => _network.Running[key.Site].Mean,
+                TensorKind.RunningVariance => _network.Running[key.Site].Variance,
+                _ => _slots[key.Site],
+            };
+            for (int i = 0; i < target.Length; i++) target[i] = T.CreateTruncating(tensor.Data[i]);
+        }
     }
 
     public StepRecord Step(int step, Batch batch, CaptureRequest capture)
     {
         if (step < 1) throw new BackendException($"training steps count from 1; got step {step}");
-        var input = Inputs(batch);
-        var pass = _network.Forward(input, batch.Labels, PassMode.Train, updateRunning: true);
+        var pass = _network.Forward(Inputs(batch), batch.Labels, PassMode.Train, updateRunning: true);
         _network.Backward(pass, inputGradient: false);
-        Update(step);
-
-        var record = new StepRecord(step, RecordPhase.Train);
-        var calls = _plan.Graph.Calls;
-        for (int i = 0; i < calls.Count; i++)
+        Update(++_updates);
+        return _layout.Record(step, RecordPhase.Train, capture, key => key.Kind switch
         {
-            if (capture.Wants(TensorKind.Forward)) record.Add(TensorKind.Forward, calls[i].Id, Matrix(pass.Outputs[i], pass.N));
-            if (!calls[i].IsBatchNorm) continue;
-            if (capture.Wants(TensorKind.BatchMean)) record.Add(TensorKind.BatchMean, calls[i].Id, Vector(pass.Mean[i]));
-            if (capture.Wants(TensorKind.BatchVariance)) record.Add(TensorKind.BatchVariance, calls[i].Id, Vector(pass.Variance[i]));
-        }
-        record.AddScalar(TensorKind.Loss, double.CreateTruncating(pass.Loss), _dtype);
-        record.AddScalar(TensorKind.TrainAccuracy, (double)pass.Correct / pass.N, _dtype);
-        if (capture.Wants(TensorKind.OutputGradient))
-            for (int i = 0; i < calls.Count; i++) record.Add(TensorKind.OutputGradient, calls[i].Id, Matrix(pass.OutputGradients[i], pass.N));
-        if (capture.Wants(TensorKind.ParameterGradient))
-            foreach (var p in _plan.Graph.Parameters) record.Add(TensorKind.ParameterGradient, p.Name, Shaped(_network.Gradients[p.Name], p.Shape));
-        AddState(record, capture);
-        return record;
+            TensorKind.Forward => Matrix(pass.Outputs[CallIndex(key)], pass.N),
+            TensorKind.BatchMean => Vector(pass.Mean[CallIndex(key)]),
+            TensorKind.BatchVariance => Vector(pass.Variance[CallIndex(key)]),
+            TensorKind.Loss => Tensor.Scalar(double.CreateTruncating(pass.Loss), _dtype),
+            TensorKind.TrainAccuracy => Tensor.Scalar((double)pass.Correct / pass.N, _dtype),
+            TensorKind.OutputGradient => Matrix(pass.OutputGradients[CallIndex(key)], pass.N),
+            TensorKind.ParameterGradient => Shaped(_network.Gradients[key.Site], _plan.Graph.Parameter(key.Site).Shape),
+            _ => StateTensor(key),
+        });
     }
 
     public StepRecord Evaluate(int step, Batch data, CaptureRequest capture)
     {
         var pass = _network.Forward(Inputs(data), data.Labels, PassMode.Eval, updateRunning: false);
-        var record = new StepRecord(step, RecordPhase.Eval);
-        if (capture.Wants(TensorKind.EvalOutput))
-            for (int i = 0; i < _plan.Graph.Calls.Count; i++) record.Add(TensorKind.EvalOutput, _plan.Graph.Calls[i].Id, Matrix(pass.Outputs[i], pass.N));
-        record.AddScalar(TensorKind.EvalLoss, double.CreateTruncating(pass.Loss), _dtype);
-        record.AddScalar(TensorKind.EvalAccuracy, (double)pass.Correct / pass.N, _dtype);
-        return record;
+        return _layout.Record(step, RecordPhase.Eval, capture, key => key.Kind switch
+        {
+            TensorKind.EvalOutput => Matrix(pass.Outputs[CallIndex(key)], pass.N),
+            TensorKind.EvalLoss => Tensor.Scalar(double.CreateTruncating(pass.Loss), _dtype),
+            _ => Tensor.Scalar((double)pass.Correct / pass.N, _dtype),
+        });
     }
 
     public void Dispose()
@@ -95,37 +107,42 @@ internal sealed class ReferenceSession<T> : IBackendSession where T : unmanaged,
         // Managed buffers only; nothing to release.
     }
 
-    private void Update(int step)
+    private void Update(int t)
     {
         switch (_plan.Spec.Optimizer)
         {
             case SgdSpec sgd:
                 T lr = T.CreateTruncating(sgd.LearningRate), momentum = T.CreateTruncating(sgd.Momentum);
                 foreach (var p in _plan.Graph.Parameters)
-                    ReferenceOps.SgdUpdate<T>(_network.Parameters[p.Name], _first[p.Name], _network.Gradients[p.Name], lr, momentum);
+                {
+                    // Without momentum there is no buffer: v = g, p -= lr g.
+                    var velocity = sgd.Momentum > 0 ? _slots[TraceLayout.SlotSite(p.Name, "momentum")] : new T[_network.Parameters[p.Name].Length];
+                    ReferenceOps.SgdUpdate<T>(_network.Parameters[p.Name], velocity, _network.Gradients[p.Name], lr, momentum);
+                }
                 break;
             case AdamSpec adam:
                 T alr = T.CreateTruncating(adam.LearningRate), b1 = T.CreateTruncating(adam.Beta1), b2 = T.CreateTruncating(adam.Beta2);
                 T eps = T.CreateTruncating(adam.Eps);
                 foreach (var p in _plan.Graph.Parameters)
-                    ReferenceOps.AdamUpdate<T>(_network.Parameters[p.Name], _first[p.Name], _second[p.Name], _network.Gradients[p.Name],
-                        alr, b1, b2, eps, step, adam.EpsilonForm);
+                    ReferenceOps.AdamUpdate<T>(_network.Parameters[p.Name], _slots[TraceLayout.SlotSite(p.Name, "m")], _slots[TraceLayout.SlotSite(p.Name, "v")],
+                        _network.Gradients[p.Name], alr, b1, b2, eps, t, adam.EpsilonForm);
                 break;
             default:
                 throw new BackendException($"the reference backend has no optimizer '{_plan.Spec.Optimizer.Type}'");
         }
     }
 
-    private void AddState(StepRecord record, CaptureRequest capture)
+    private Tensor StateTensor(TensorKey key) => key.Kind switch
     {
-        // Kind by kind, in TensorKind (comparison) order.
-        if (capture.Wants(TensorKind.RunningMean))
-            foreach (var bn in _plan.Graph.BatchNorms) record.Add(TensorKind.RunningMean, bn.Name, Vector(_network.Running[bn.Name].Mean));
-        if (capture.Wants(TensorKind.RunningVariance))
-            foreach (var bn in _plan.Graph.BatchNorms) record.Add(TensorKind.RunningVariance, bn.Name, Vector(_network.Running[bn.Name].Variance));
-        if (capture.Wants(TensorKind.Parameter))
-            foreach (var p in _plan.Graph.Parameters) record.Add(TensorKind.Parameter, p.Name, Shaped(_network.Parameters[p.Name], p.Shape));
-    }
+        TensorKind.RunningMean => Vector(_network.Running[key.Site].Mean),
+        TensorKind.RunningVariance => Vector(_network.Running[key.Site].Variance),
+        TensorKind.OptimizerStep => Tensor.Scalar(_updates, _dtype),
+        TensorKind.OptimizerSlot => Shaped(_slots[key.Site], _plan.Graph.Parameter(_layout.ParameterOfSlot(key.Site)!).Shape),
+        TensorKind.Parameter => Shaped(_network.Parameters[key.Site], _plan.Graph.Parameter(key.Site).Shape),
+        _ => throw new InvalidOperationException($"{key} is not state"),
+    };
+
+    private int CallIndex(TensorKey key) => _plan.Graph.Calls.First(c => c.Id == key.Site).Index;
 
     private T[] Inputs(Batch batch)
     {

@@ -47,7 +47,7 @@ internal static class DiagnoseCommand
             if (run.OpenTrace(runDirectory, b).Unsealed is string unsealed && b.Status != "unavailable") w.WriteLine($"note: {unsealed}");
         bool float64Reference = reference.DType == "float64";
         var comparisons = judged.Where(b => b.Name != run.Reference)
-            .Select(b => TraceComparer.Compare(TraceReader.Open(TraceOf(reference)), TraceReader.Open(TraceOf(b)), graph, policy,
+            .Select(b => TraceComparer.Compare(TraceReader.Open(TraceOf(reference)), TraceReader.Open(TraceOf(b)), new TraceLayout(graph, scenario.Optimizer), policy,
                 float64Reference && b.DType == "float32" ? EnvelopesFor(b.Name, byName, TraceOf) : [], b.Mismatches))
             .ToList();
         var diagnosis = RunDiagnosis.Diagnose(scenario, graph, run.Reference, judged.Select(TraceOf), comparisons);

@@ -166,4 +166,7 @@ public sealed record ComparisonResult(
 
     /// <summary>Convention mismatches taken into account (declared by the caller or read from the trace headers).</summary>
     public IReadOnlyList<Backends.ConventionMismatch> Mismatches { get; init; } = [];
+
+    /// <summary>What was compared: two free-running trajectories, or each step replayed from the actual backend's own state.</summary>
+    public ComparisonMode Mode { get; init; } = ComparisonMode.Trajectory;
 }

@@ -1,4 +1,3 @@
-using Parity.Models;
 using Parity.Tensors;
 using Parity.Tracing;
 
@@ -42,10 +41,10 @@ public static class PairwiseMatrix
 {
     /// <summary>Compares every unordered pair of <paramref name="traces"/>.</summary>
     /// <param name="traces">Traces of one scenario, one per backend.</param>
-    /// <param name="graph">The model they ran.</param>
+    /// <param name="layout">The model and optimizer they ran.</param>
     /// <param name="policy">Tolerances.</param>
     /// <param name="envelope">The float32 reference's trace, or null.</param>
-    public static PairwiseResult Compare(IReadOnlyList<TraceReader> traces, ModelGraph graph, TolerancePolicy policy, TraceReader? envelope = null)
+    public static PairwiseResult Compare(IReadOnlyList<ITrace> traces, TraceLayout layout, TolerancePolicy policy, ITrace? envelope = null)
     {
         ArgumentNullException.ThrowIfNull(traces);
         var cells = new List<PairwiseCell>();
@@ -54,7 +53,7 @@ public static class PairwiseMatrix
             for (int j = i + 1; j < traces.Count; j++)
             {
                 var (expected, actual) = IsFloat64(traces[j]) && !IsFloat64(traces[i]) ? (traces[j], traces[i]) : (traces[i], traces[j]);
-                var result = TraceComparer.Compare(expected, actual, graph, policy, envelope);
+                var result = TraceComparer.Compare(expected, actual, layout, policy, envelope);
                 cells.Add(new PairwiseCell(result.Expected, result.Actual, result.Verdict, result.Message, result.FirstDivergence,
                     result.TensorsCompared, result.TensorsFailed));
             }
@@ -62,5 +61,5 @@ public static class PairwiseMatrix
         return new PairwiseResult(traces.Select(t => t.Header.Backend).ToList(), cells);
     }
 
-    private static bool IsFloat64(TraceReader trace) => DTypes.TryParse(trace.Header.DType) == DType.Float64;
+    private static bool IsFloat64(ITrace trace) => DTypes.TryParse(trace.Header.DType) == DType.Float64;
 }

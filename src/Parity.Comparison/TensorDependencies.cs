@@ -21,7 +21,8 @@ namespace Parity.Comparison;
 /// <item>ParameterGradient(p, s) &lt;- for each call c of p's instance: OutputGradient(c, s), its input Forward(c-1, s),
 /// its batch statistics.</item>
 /// <item>RunningMean(bn, s) &lt;- BatchMean(c, s) of bn's calls and RunningMean(bn, s-1); RunningVariance likewise.</item>
-/// <item>Parameter(p, s) &lt;- ParameterGradient(p, s), Parameter(p, s-1).</item>
+/// <item>OptimizerStep(s) &lt;- OptimizerStep(s-1). OptimizerSlot(p/slot, s) &lt;- ParameterGradient(p, s), OptimizerSlot(p/slot, s-1).</item>
+/// <item>Parameter(p, s) &lt;- ParameterGradient(p, s), Parameter(p, s-1), p's optimizer slots at s and OptimizerStep(s).</item>
 /// <item>EvalOutput(i, s) &lt;- EvalOutput(i-1, s), the parameters of call i's instance at s, and for batchnorm calls
 /// its running mean and variance at s. EvalLoss(s), EvalAccuracy(s) &lt;- EvalOutput(last, s).</item>
 /// <item>Initial-state tensors have no upstream.</item>
@@ -41,10 +42,12 @@ public sealed class TensorDependencies
     private readonly HashSet<string> _notIdentifiableParameters = [];
     private readonly HashSet<string> _centeredCalls = [];
 
-    /// <summary>Derives the rules for <paramref name="graph"/>.</summary>
-    public TensorDependencies(ModelGraph graph)
+    /// <summary>Derives the rules for traces of <paramref name="layout"/>.</summary>
+    public TensorDependencies(TraceLayout layout)
     {
-        ArgumentNullException.ThrowIfNull(graph);
+        ArgumentNullException.ThrowIfNull(layout);
+        Layout = layout;
+        var graph = layout.Graph;
         _graph = graph;
         foreach (var call in graph.Calls)
         {
@@ -68,6 +71,7 @@ public sealed class TensorDependencies
             _notIdentifiableParameters.Add(p.Name);
             _notIdentifiable.Add(new TensorKey(TensorKind.ParameterGradient, p.Name));
             _notIdentifiable.Add(new TensorKey(TensorKind.Parameter, p.Name));
+            foreach (var slot in layout.Slots) _notIdentifiable.Add(new TensorKey(TensorKind.OptimizerSlot, TraceLayout.SlotSite(p.Name, slot)));
             foreach (int c in _callsOfInstance.GetValueOrDefault(p.Instance, []))
             {
                 _centeredCalls.Add(graph.Calls[c].Id);
@@ -79,6 +83,9 @@ public sealed class TensorDependencies
             }
         }
     }
+
+    /// <summary>The trace layout: keys, shapes and comparison order.</summary>
+    public TraceLayout Layout { get; }
 
     /// <summary>Tensor keys whose values carry a not-identifiable bias and stay out of the verdict.</summary>
     public IReadOnlySet<TensorKey> NotIdentifiable => _notIdentifiable;
@@ -119,33 +126,8 @@ public sealed class TensorDependencies
         _ => null,
     };
 
-    /// <summary>A sort key for comparison order within one record; unknown sites sort last within their group.</summary>
-    public (int Group, int Index) Rank(TensorKey key)
-    {
-        int n = _graph.Calls.Count;
-        int call = _callIndex.GetValueOrDefault(key.Site, -1);
-        return key.Kind switch
-        {
-            // Forward pass: call by call, batch statistics before the normalized output.
-            TensorKind.BatchMean => (0, call < 0 ? int.MaxValue : 3 * call),
-            TensorKind.BatchVariance => (0, call < 0 ? int.MaxValue : 3 * call + 1),
-            TensorKind.Forward => (0, call < 0 ? int.MaxValue : 3 * call + 2),
-            TensorKind.Loss => (1, 0),
-            TensorKind.TrainAccuracy => (1, 1),
-            TensorKind.OutputGradient => (2, call < 0 ? int.MaxValue : n - 1 - call),
-            TensorKind.ParameterGradient => (3, _parameterIndex.GetValueOrDefault(key.Site, int.MaxValue)),
-            TensorKind.RunningMean => (4, BatchNormRank(key.Site, 0)),
-            TensorKind.RunningVariance => (4, BatchNormRank(key.Site, 1)),
-            TensorKind.Parameter => (5, _parameterIndex.GetValueOrDefault(key.Site, int.MaxValue)),
-            TensorKind.EvalOutput => (6, call < 0 ? int.MaxValue : call),
-            TensorKind.EvalLoss => (7, 0),
-            _ => (7, 1),
-        };
-    }
-
-    /// <summary>Sorts keys of one record into comparison order (ties and unknown sites by site name).</summary>
-    public IEnumerable<TensorKey> InOrder(IEnumerable<TensorKey> keys) =>
-        keys.OrderBy(k => Rank(k).Group).ThenBy(k => Rank(k).Index).ThenBy(k => k.Site, StringComparer.Ordinal);
+    /// <summary>Sorts keys of one record into comparison order (<see cref="TraceLayout.InOrder"/>).</summary>
+    public IEnumerable<TensorKey> InOrder(IEnumerable<TensorKey> keys) => Layout.InOrder(keys);
 
     /// <summary>The tensors <paramref name="at"/> is computed from (rules in the class summary).</summary>
     public IReadOnlyList<TensorAt> Upstream(TensorAt at)
@@ -211,8 +193,17 @@ public sealed class TensorDependencies
                 foreach (int c in _callsOfInstance[at.Key.Site]) AddHere(statistic, _graph.Calls[c].Id);
                 Add(at.Key.Kind, at.Key.Site, before);
                 break;
+            case TensorKind.OptimizerStep:
+                Add(TensorKind.OptimizerStep, "", before);
+                break;
+            case TensorKind.OptimizerSlot when Layout.ParameterOfSlot(at.Key.Site) is { } owner:
+                AddHere(TensorKind.ParameterGradient, owner);
+                Add(TensorKind.OptimizerSlot, at.Key.Site, before);
+                break;
             case TensorKind.Parameter when _parameterIndex.ContainsKey(at.Key.Site):
                 AddHere(TensorKind.ParameterGradient, at.Key.Site);
+                foreach (string slot in Layout.Slots) AddHere(TensorKind.OptimizerSlot, TraceLayout.SlotSite(at.Key.Site, slot));
+                if (Layout.Slots.Count > 0) AddHere(TensorKind.OptimizerStep, "");
                 Add(TensorKind.Parameter, at.Key.Site, before);
                 break;
             case TensorKind.EvalOutput when call >= 0:
@@ -231,6 +222,4 @@ public sealed class TensorDependencies
         return result;
     }
 
-    private int BatchNormRank(string instance, int offset) =>
-        _batchNormIndex.TryGetValue(instance, out int i) ? 2 * i + offset : int.MaxValue - 1 + offset;
 }

@@ -201,6 +201,27 @@ public sealed class TolerancePolicy
         EnvelopeMultiple * envelopeError + EnvelopeFloor * (double.IsFinite(referenceRms) ? referenceRms : 0) + AbsoluteFloor;
 
     /// <summary>
+    /// The RMSE a step check allows: <c>Multiple * E</c>, E the envelope runs' error on this tensor at this step replayed
+    /// from the same state. The relative floor applies only where that noise is exactly zero (an exact operation, a
+    /// count): elsewhere it would let a consistent error hide under it, such as eps added outside the square root of a
+    /// batchnorm (4.7e-6 relative, under a 1e-5 floor, yet 38 times the float32 rounding of that tensor).
+    /// </summary>
+    /// <param name="envelopeError">E: the largest RMSE(envelope, expected) of this tensor at this step.</param>
+    /// <param name="referenceRms">RMS of the expected tensor.</param>
+    public double StepAllowance(double envelopeError, double referenceRms) =>
+        EnvelopeMultiple * envelopeError + (envelopeError == 0 ? EnvelopeFloor * (double.IsFinite(referenceRms) ? referenceRms : 0) : 0) + AbsoluteFloor;
+
+    /// <summary>
+    /// The envelope error a tensor is judged against: on a trajectory the worst of this step's and every earlier step's
+    /// (growth is expected and kept; a dip at one step does not tighten the bound); in a step check this step's alone.
+    /// </summary>
+    /// <param name="here">This step's largest envelope RMSE, or null when no envelope has the tensor.</param>
+    /// <param name="worstSoFar">The trajectory's worst so far, or null.</param>
+    /// <param name="mode">Trajectory or step check.</param>
+    public static double? EnvelopeError(double? here, double? worstSoFar, ComparisonMode mode) =>
+        mode == ComparisonMode.StepCheck ? here : here is double h ? Math.Max(h, worstSoFar ?? 0) : worstSoFar;
+
+    /// <summary>
     /// The loss error the logits' own error allows: to first order the mean softmax cross-entropy changes by
     /// (1/N) sum_i (softmax_i - onehot_i) . dz_i, and |softmax - onehot| &lt;= sqrt(2), so by Cauchy-Schwarz
     /// |dL| &lt;= sqrt(2 C) * RMSE(dz) for C classes. A scalar loss is one heavy-tailed draw of rounding (a float32
@@ -210,6 +231,18 @@ public sealed class TolerancePolicy
     /// <param name="logitsRmse">RMSE of the logits the loss was computed from (actual against expected).</param>
     /// <param name="classes">Number of classes.</param>
     public static double LossAllowanceFromLogits(double logitsRmse, int classes) => Math.Sqrt(2.0 * classes) * logitsRmse;
+
+    /// <summary>
+    /// A scalar loss judged also against what its logits imply (<see cref="LossAllowanceFromLogits"/>): the larger
+    /// allowance wins. Applied only when the logits themselves passed.
+    /// </summary>
+    public static Judgement WithLogitsAllowance(Judgement judgement, TensorMetrics metrics, double logitsRmse, int classes)
+    {
+        ArgumentNullException.ThrowIfNull(judgement);
+        ArgumentNullException.ThrowIfNull(metrics);
+        double implied = LossAllowanceFromLogits(logitsRmse, classes);
+        return double.IsFinite(judgement.Score) && implied > judgement.Allowed ? judgement with { Score = metrics.Rmse / implied, Allowed = implied } : judgement;
+    }
 
     /// <summary>
     /// The accuracy difference the logits' own error allows: an argmax can flip only in a sample whose expected margin
@@ -269,12 +302,15 @@ public sealed class TolerancePolicy
     /// <param name="metrics">Metrics of actual against expected.</param>
     /// <param name="tolerance">The tolerance in force (<see cref="ToleranceAt"/>).</param>
     /// <param name="envelopeError">E(s) when the envelope rule applies, else null.</param>
-    public Judgement Judge(TensorMetrics metrics, Tolerance tolerance, double? envelopeError)
+    /// <param name="mode">A step check allows the noise of this step alone (<see cref="StepAllowance"/>).</param>
+    public Judgement Judge(TensorMetrics metrics, Tolerance tolerance, double? envelopeError, ComparisonMode mode = ComparisonMode.Trajectory)
     {
         ArgumentNullException.ThrowIfNull(metrics);
         ArgumentNullException.ThrowIfNull(tolerance);
         bool envelope = envelopeError is double e && double.IsFinite(e);
-        double allowed = envelope ? EnvelopeAllowance(envelopeError!.Value, metrics.ReferenceRms) : Math.Max(tolerance.Atol, AbsoluteFloor);
+        double allowed = !envelope ? Math.Max(tolerance.Atol, AbsoluteFloor)
+            : mode == ComparisonMode.StepCheck ? StepAllowance(envelopeError!.Value, metrics.ReferenceRms)
+            : EnvelopeAllowance(envelopeError!.Value, metrics.ReferenceRms);
         double score = metrics.ShapeMismatch || metrics.NonFiniteMismatched > 0 || double.IsNaN(metrics.Rmse)
             ? double.PositiveInfinity
             : metrics.Rmse / allowed;
@@ -290,7 +326,10 @@ public sealed class TolerancePolicy
         return new PolicyDescription(
             "Normwise: a tensor passes when its RMSE against the expected tensor is within the allowance. Float32 against float64 "
             + "with an envelope trace: allowance = multiple * E(s) + floor * RMS(expected) + absoluteFloor, E(s) = the largest "
-            + "RMSE(envelope, expected) of that tensor over every envelope trace up to step s; a scalar loss may also differ by what its logits' observed error implies, sqrt(2 C) * RMSE(logits). Otherwise: allowance = g(s) * (atol + rtol * RMS(expected)), "
+            + "RMSE(envelope, expected) of that tensor over every envelope trace up to step s. A step check (each step replayed from the backend's own state) "
+            + "allows multiple * E, E the envelope replays' error on that tensor at that step alone, with the floor only where E is exactly 0. "
+            + "A scalar loss may also differ by what its logits' observed error implies, sqrt(2 C) * RMSE(logits); an accuracy by the samples whose "
+            + "logit margin lies within twice their logits' largest error. Otherwise: allowance = g(s) * (atol + rtol * RMS(expected)), "
             + "g(s) = (1 + s)^growthExponent (accuracies do not grow); the mismatched count uses |a - e| <= atol' + rtol' * |e| with the same grown values. "
             + "float64 table when both tensors are float64, float32 table otherwise.",
             kinds, EnvelopeMultiple, EnvelopeFloor, AbsoluteFloor, GrowthExponent);

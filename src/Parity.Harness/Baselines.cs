@@ -139,7 +139,7 @@ public static class Baselines
         foreach (var (b, trace, target) in candidates)
         {
             string? previous = Directory.Exists(target) ? target : Latest(Path.GetDirectoryName(target)!, except: null);
-            string? change = previous is null ? null : Describe(previous, trace, report.Scenario.SpecHash, graph?.Graph, policy);
+            string? change = previous is null ? null : Describe(previous, trace, report.Scenario.SpecHash, graph is { } g ? new TraceLayout(g.Graph, g.Spec.Optimizer) : null, policy);
             var info = new BaselineInfo("parity-baseline", 1, report.Scenario.Name, report.Scenario.SpecHash, b.Name, trace.Header.DType,
                 trace.Header.StepsCompleted, Path.GetFileName(target), trace.Header.Runtime, DateTimeOffset.UtcNow, Path.GetFullPath(runDirectory));
             bool replaced = WriteAtomically(trace.Directory, target, info, force);
@@ -227,7 +227,7 @@ public static class Baselines
                 checks.Add(new BaselineCheck(backend, ExitCodes.Error, $"the baseline is damaged: {e.Message}; approve a good run again with --force", baseline, null));
                 continue;
             }
-            var result = TraceComparer.Compare(expected, fresh, plan.Graph, policy) with { Expected = $"{backend} baseline", Actual = backend };
+            var result = TraceComparer.Compare(expected, fresh, TraceLayout.Of(plan), policy) with { Expected = $"{backend} baseline", Actual = backend };
             var comparison = ReportBuilder.ToReport(result, plan);
             string versions = baseline == exact ? "" : $" (versions changed: baseline {Path.GetFileName(baseline)}, now {key})";
             int exit = result.Verdict switch { Verdict.Agree => ExitCodes.Agree, Verdict.Diverge => ExitCodes.Diverge, _ => ExitCodes.Error };
@@ -267,7 +267,7 @@ public static class Baselines
     }
 
     /// <summary>What changed from <paramref name="previous"/> to the trace being approved, in one paragraph.</summary>
-    private static string Describe(string previous, TraceReader approved, string specHash, ModelGraph? graph, TolerancePolicy policy)
+    private static string Describe(string previous, TraceReader approved, string specHash, TraceLayout? graph, TolerancePolicy policy)
     {
         var info = ReadInfo(previous);
         string against = $"previous baseline {Path.GetFileName(previous)} (approved {info.ApprovedUtc:yyyy-MM-dd HH:mm} UTC)";

@@ -151,7 +151,7 @@ public static class Metamorphic
         var projection = Project(plan, TraceReader.Open(original.TraceDirectory), TraceReader.Open(variant.TraceDirectory), sharedDirectory);
         var originalTrace = TraceReader.Open(original.TraceDirectory);
         var sharedTrace = TraceReader.Open(sharedDirectory);
-        var comparison = TraceComparer.Compare(originalTrace, sharedTrace, plan.Graph, policy, envelope: null, declared: []);
+        var comparison = TraceComparer.Compare(originalTrace, sharedTrace, TraceLayout.Of(plan), policy, envelope: null, declared: []);
         var diagnosis = Diagnoser.Run(new DiagnosisContext(plan.Spec, plan.Graph, original.Backend,
             [new BackendTrace(original.Backend, originalTrace, original.Mismatches), new BackendTrace(sharedTrace.Header.Backend, sharedTrace, variant.Mismatches)],
             [comparison]));

@@ -62,7 +62,7 @@ public static class RunPipeline
             .Select(e => TraceReader.Open(e.TraceDirectory)).ToList();
 
         var comparisons = runs.Where(r => !r.Auxiliary && r.Run.Backend != request.Reference)
-            .Select(r => TraceComparer.Compare(TraceReader.Open(reference.TraceDirectory), TraceReader.Open(r.Run.TraceDirectory), plan.Graph, policy,
+            .Select(r => TraceComparer.Compare(TraceReader.Open(reference.TraceDirectory), TraceReader.Open(r.Run.TraceDirectory), TraceLayout.Of(plan), policy,
                 EnvelopesOf(r.Run), r.Run.Mismatches))
             .ToList();
         var completed = runs.Where(r => !r.Auxiliary && r.Run.Status == RunStatus.Completed).Select(r => r.Run).ToList();
@@ -115,7 +115,7 @@ public static class RunPipeline
 
     private static List<PairReport> PairwiseReport(List<BackendRun> completed, Plan plan, TolerancePolicy policy, TraceReader? envelope)
     {
-        var matrix = PairwiseMatrix.Compare(completed.Select(r => TraceReader.Open(r.TraceDirectory)).ToList(), plan.Graph, policy, envelope);
+        var matrix = PairwiseMatrix.Compare(completed.Select(r => TraceReader.Open(r.TraceDirectory)).ToList(), TraceLayout.Of(plan), policy, envelope);
         return matrix.Cells.Select(c => new PairReport(c.Expected, c.Actual, ReportBuilder.VerdictName(c.Verdict), c.Step, c.Key?.ToString())).ToList();
     }
 

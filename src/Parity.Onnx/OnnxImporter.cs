@@ -381,7 +381,7 @@ public static class OnnxImporter
                 "data (synthetic placeholder), optimizer and schedule are placeholders to replace (docs/onnx.md).",
                 0, _dtype, model, new InitSpec(InitMode.Injected, 0), new SgdSpec(0.01, 0),
                 new DataSpec(train, eval, 64, true, 0, null), new ScheduleSpec(100, null, 10),
-                new CaptureSpec(CaptureSteps.All, TensorKinds.All));
+                new CaptureSpec(CaptureSteps.Everything, TensorKinds.All));
             string json = SpecWriter.Write(spec);
             ScenarioSpec parsed;
             try

@@ -76,7 +76,7 @@ public sealed class NativeBackendTests
         var envelope = Run(plan, ReferenceBackend.Float32(), DType.Float32, "reference-f32");
         var native = Run(plan, new NativeBackend(), DTypes.TryParse(dtype)!.Value, "native");
 
-        var result = TraceComparer.Compare(TraceReader.Open(reference), TraceReader.Open(native), plan.Graph, TolerancePolicy.Default,
+        var result = TraceComparer.Compare(TraceReader.Open(reference), TraceReader.Open(native), TraceLayout.Of(plan), TolerancePolicy.Default,
             TraceReader.Open(envelope));
         Assert.That(result.StepsCompared, Is.GreaterThanOrEqualTo(steps));
         Assert.That(result.Verdict, Is.EqualTo(Verdict.Agree),

@@ -47,7 +47,11 @@ public class ReferenceBackendTests
         using var session = Open(plan, ReferenceBackend.Float32());
         var state = session.ReadState(0);
         Assert.That(state.Phase, Is.EqualTo(RecordPhase.Initial));
-        Assert.That(state.Entries.Select(e => e.Key), Is.EquivalentTo(plan.InitialState.Entries.Select(e => e.Key)));
+        // The plan's state, plus the optimizer state before the first update: no update done, every slot zero.
+        var optimizer = state.Entries.Where(e => e.Key.Kind is TensorKind.OptimizerStep or TensorKind.OptimizerSlot).ToList();
+        Assert.That(state.Entries.Select(e => e.Key).Except(optimizer.Select(e => e.Key)), Is.EquivalentTo(plan.InitialState.Entries.Select(e => e.Key)));
+        Assert.That(optimizer.Select(e => e.Key), Is.EquivalentTo(TraceLayout.Of(plan).KeysOf(TensorKind.OptimizerStep).Concat(TraceLayout.Of(plan).KeysOf(TensorKind.OptimizerSlot))));
+        Assert.That(optimizer.SelectMany(e => e.Value.Data), Is.All.EqualTo(0.0));
         foreach (var e in plan.InitialState.Entries)
         {
             var t = state.Find(e.Key.Kind, e.Key.Site)!;
@@ -55,6 +59,25 @@ public class ReferenceBackendTests
             Assert.That(t.Shape, Is.EqualTo(e.Value.Shape), e.Key.ToString());
             Assert.That(t.DType, Is.EqualTo(DType.Float32));
         }
+    }
+
+    [Test]
+    public void AStepFromALoadedStateMatchesTheStepThatProducedItBitForBit()
+    {
+        // The replay oracle of the step checks: a session loaded with another run's state after step 2 computes step 3
+        // exactly as that run did (same batch, same update count, same slots).
+        var plan = TestSpecs.FixturePlan("synthetic-mlp-bn.json", steps: 3);
+        using var run = Open(plan, ReferenceBackend.Float32());
+        run.Step(1, plan.BatchFor(1), CaptureRequest.Everything);
+        var afterTwo = run.Step(2, plan.BatchFor(2), CaptureRequest.Everything);
+        var three = run.Step(3, plan.BatchFor(3), CaptureRequest.Everything);
+
+        using var replay = (IStateLoadingSession)Open(plan, ReferenceBackend.Float32());
+        replay.LoadState(afterTwo);
+        var replayed = replay.Step(3, plan.BatchFor(3), CaptureRequest.Everything);
+        Assert.That(replayed.Entries.Select(e => e.Key), Is.EqualTo(three.Entries.Select(e => e.Key)));
+        foreach (var e in three.Entries) Assert.That(replayed.Find(e.Key.Kind, e.Key.Site)!.Data, Is.EqualTo(e.Value.Data).AsCollection, e.Key.ToString());
+        Assert.That(replayed.Find(TensorKind.OptimizerStep)!.Data[0], Is.EqualTo(3));
     }
 
     [Test]

@@ -64,7 +64,7 @@ public sealed class AgreementTests
         var envelope = dtype == DType.Float32 ? RunTrace(plan, ReferenceBackend.Float32(), DType.Float32) : null;
         var actual = RunTrace(plan, new TorchSharpBackend(), dtype);
 
-        var result = TraceComparer.Compare(expected, actual, plan.Graph, TolerancePolicy.Create(spec.Tolerances), envelope);
+        var result = TraceComparer.Compare(expected, actual, TraceLayout.Of(plan), TolerancePolicy.Create(spec.Tolerances), envelope);
         var worst = result.Checks.Where(c => c.Status == CheckStatus.Checked)
             .GroupBy(c => c.Key.Kind).OrderBy(g => g.Key)
             .Select(g => $"{g.Key.Name()} {g.Max(c => c.Score):F3}");

@@ -32,7 +32,7 @@ internal static class TestScenarios
             Optimizer = (AdamSpec)spec.Optimizer with { Eps = 1e-4 },
             Data = spec.Data with { Train = train with { Limit = trainSamples }, EvalLimit = 200, BatchSize = 100 },
             Schedule = new ScheduleSpec(steps, null, 10),
-            Capture = new CaptureSpec(CaptureSteps.All, TensorKinds.All),
+            Capture = new CaptureSpec(CaptureSteps.Everything, TensorKinds.All),
         };
     }
 

@@ -199,7 +199,7 @@ public class WorkerConformanceTests(string workerName)
     {
         static ITrace Trace(string backend, string dtype, IReadOnlyList<StepRecord> records) => new RecordedTrace(
             new TraceHeader { Backend = backend, DType = dtype, Scenario = "conformance", SpecHash = "", Status = "completed" }, records);
-        return TraceComparer.Compare(Trace(ReferenceBackend.Float64Name, "float64", reference64), Trace("worker", "float32", worker), plan.Graph,
+        return TraceComparer.Compare(Trace(ReferenceBackend.Float64Name, "float64", reference64), Trace("worker", "float32", worker), TraceLayout.Of(plan),
             TolerancePolicy.Create(plan.Spec.Tolerances), [.. envelopes.Select((e, i) => Trace(NoiseEnvelope.EnvelopesOf("worker")[i], "float32", e))], mismatches);
     }
 
@@ -247,7 +247,7 @@ public class WorkerConformanceTests(string workerName)
         var result = TraceComparer.Compare(
             new RecordedTrace(new TraceHeader { Backend = "reference", DType = "float64", Scenario = "conformance", SpecHash = "", Status = "completed" }, reference),
             new RecordedTrace(new TraceHeader { Backend = workerName, DType = "float64", Scenario = "conformance", SpecHash = "", Status = "completed" }, mine),
-            _plan.Graph, TolerancePolicy.Create(_plan.Spec.Tolerances), [], []);
+            TraceLayout.Of(_plan), TolerancePolicy.Create(_plan.Spec.Tolerances), [], []);
         AssertAgrees(result);
     }
 

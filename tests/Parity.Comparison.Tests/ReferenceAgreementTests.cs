@@ -69,7 +69,7 @@ public class ReferenceAgreementTests
     public void Float32_agrees_with_float64_over_50_steps_of_each_synthetic_fixture(string fixture)
     {
         var (plan, f64, f32) = Fixture(fixture);
-        var result = TraceComparer.Compare(f64, f32, plan.Graph, TolerancePolicy.Create(plan.Spec.Tolerances), envelope: f32);
+        var result = TraceComparer.Compare(f64, f32, TraceLayout.Of(plan), TolerancePolicy.Create(plan.Spec.Tolerances), envelope: f32);
         Assert.That(result.Verdict, Is.EqualTo(Verdict.Agree), () => Failures(result));
         Assert.That(result.Envelope, Is.Null, "a trace is not its own envelope");
         Assert.That(result.StepsCompared, Is.EqualTo(50));
@@ -82,7 +82,7 @@ public class ReferenceAgreementTests
     {
         var plan = Planner.Build(SpecLoader.Parse(SharedBatchNormLikeSeed000));
         var (f64, f32) = ReferenceRuns.Run(plan, Scratch("seed000"));
-        var result = TraceComparer.Compare(f64, f32, plan.Graph, TolerancePolicy.Default, envelope: f32);
+        var result = TraceComparer.Compare(f64, f32, TraceLayout.Of(plan), TolerancePolicy.Default, envelope: f32);
         Assert.That(result.Verdict, Is.EqualTo(Verdict.Agree), () => Failures(result));
         Assert.That(result.NotIdentifiable, Is.SupersetOf(new[] { "parameterGradient:l1.bias", "parameter:l2.bias", "batchMean:bn#2", "runningMean:bn" }));
         // The bias really drifts between float32 and float64 (Adam turns its noise gradient into full steps).
@@ -108,7 +108,7 @@ public class ReferenceAgreementTests
         });
         foreach (var envelope in new[] { null, f32 })
         {
-            var result = TraceComparer.Compare(f64, perturbed, plan.Graph, TolerancePolicy.Default, envelope);
+            var result = TraceComparer.Compare(f64, perturbed, TraceLayout.Of(plan), TolerancePolicy.Default, envelope);
             Assert.That(result.Verdict, Is.EqualTo(Verdict.Diverge));
             var first = result.FirstDivergence!;
             Assert.That((first.Step, first.Key, first.IsOrigin), Is.EqualTo((step, key, true)), () => Failures(result));
@@ -124,7 +124,7 @@ public class ReferenceAgreementTests
         var broken = Copy(f32, Scratch("broken"), (at, t) =>
             at.Step >= 4 && at.Key == new TensorKey(TensorKind.Parameter, "l3.weight") ? new Tensor(t.Shape, t.Data.Select(v => (double)(float)(v * 1.01)).ToArray(), t.DType) : t,
             backend: "broken-f32");
-        var matrix = PairwiseMatrix.Compare([f32, f64, broken], plan.Graph, TolerancePolicy.Default, envelope: f32);
+        var matrix = PairwiseMatrix.Compare([f32, f64, broken], TraceLayout.Of(plan), TolerancePolicy.Default, envelope: f32);
         Assert.That(matrix.Backends, Is.EqualTo(new[] { "reference-f32", "reference", "broken-f32" }));
         Assert.That(matrix.Cells, Has.Count.EqualTo(3));
         var good = matrix.Cell("reference-f32", "reference")!;
@@ -150,6 +150,7 @@ public class ReferenceAgreementTests
                 foreach (var e in record.Entries) copy.Add(e.Key.Kind, e.Key.Site, change(new TensorAt(record.Step, record.Phase, e.Key), e.Value));
                 writer.Write(copy);
             }
+            writer.UpdateHeader(h => h); // seals what was written, as a finished run's writer does
         }
         return TraceReader.Open(directory);
     }

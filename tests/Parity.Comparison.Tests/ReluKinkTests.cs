@@ -40,7 +40,7 @@ public class ReluKinkTests
         };
         var reference = Write(Path.Combine(_root, "reference"), _graph, "reference", DType.Float64, new Options { Alter = Kink(referenceSign, referenceSign < 0) });
         var candidate = Write(Path.Combine(_root, "candidate"), _graph, "candidate", DType.Float32, new Options { Alter = Kink(candidateSign, true) });
-        return TraceComparer.Compare(reference, candidate, _graph, TolerancePolicy.Default);
+        return TraceComparer.Compare(reference, candidate, Layout(_graph), TolerancePolicy.Default);
     }
 
     [Test]
@@ -71,9 +71,9 @@ public class ReluKinkTests
         };
         var reference = Write(Path.Combine(_root, "reference"), _graph, "reference", DType.Float64, new Options { Alter = ReferenceKink });
         var afterFlip = TraceComparer.Compare(reference, Write(Path.Combine(_root, "flipped"), _graph, "flipped", DType.Float32,
-            new Options { Alter = LaterDifference(flip: true) }), _graph, TolerancePolicy.Default);
+            new Options { Alter = LaterDifference(flip: true) }), Layout(_graph), TolerancePolicy.Default);
         var noFlip = TraceComparer.Compare(reference, Write(Path.Combine(_root, "plain"), _graph, "plain", DType.Float32,
-            new Options { Alter = LaterDifference(flip: false) }), _graph, TolerancePolicy.Default);
+            new Options { Alter = LaterDifference(flip: false) }), Layout(_graph), TolerancePolicy.Default);
 
         var later = afterFlip.Checks.Single(c => c.Step == 3 && c.Phase == RecordPhase.Train && c.Key == new TensorKey(TensorKind.Forward, "l2"));
         Assert.That(later.Status, Is.EqualTo(CheckStatus.KinkInherited), later.Note);
@@ -113,7 +113,7 @@ public class LossConsistencyTests
                 },
             });
 
-            var result = TraceComparer.Compare(reference, candidate, graph, TolerancePolicy.Default);
+            var result = TraceComparer.Compare(reference, candidate, Layout(graph), TolerancePolicy.Default);
 
             Assert.That(result.FirstDivergence!.Key, Is.EqualTo(new TensorKey(TensorKind.Loss, "")));
             Assert.That((result.FirstDivergence.Step, result.FirstDivergence.IsOrigin), Is.EqualTo((3, true)));

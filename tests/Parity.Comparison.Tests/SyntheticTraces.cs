@@ -36,6 +36,9 @@ internal static class SyntheticTraces
         }
         """;
 
+    /// <summary>The layout of traces of <paramref name="graph"/> under plain SGD (no optimizer slots), as the synthetic traces hold.</summary>
+    public static TraceLayout Layout(ModelGraph graph) => new(graph, new SgdSpec(0.1, 0));
+
     /// <summary>One batchnorm instance called after two linear layers (the seed 000 shape).</summary>
     public const string SharedSpec = """
         {

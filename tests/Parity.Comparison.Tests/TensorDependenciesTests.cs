@@ -5,7 +5,7 @@ namespace Parity.Comparison.Tests;
 
 public class TensorDependenciesTests
 {
-    private static readonly TensorDependencies Shared = new(Graph(SharedSpec));
+    private static readonly TensorDependencies Shared = new(Layout(Graph(SharedSpec)));
 
     private static TensorAt At(int step, RecordPhase phase, TensorKind kind, string site = "") => new(step, phase, new TensorKey(kind, site));
 

@@ -22,7 +22,7 @@ public class ToleranceMeasurement
         {
             var plan = ReferenceRuns.Fixture(fixture, steps);
             var (f64, f32) = ReferenceRuns.Run(plan, root);
-            var result = TraceComparer.Compare(f64, f32, plan.Graph, TolerancePolicy.Default);
+            var result = TraceComparer.Compare(f64, f32, TraceLayout.Of(plan), TolerancePolicy.Default);
             TestContext.Out.WriteLine($"{fixture}: verdict {result.Verdict}, {result.TensorsFailed} failed; first {result.FirstDivergence?.Origin}");
             TestContext.Out.WriteLine($"  not identifiable: {string.Join(", ", result.NotIdentifiable)}");
             foreach (var group in result.Checks.Where(c => c.Status == CheckStatus.Checked).GroupBy(c => c.Key.Kind).OrderBy(g => g.Key))

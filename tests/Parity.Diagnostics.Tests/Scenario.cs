@@ -38,7 +38,7 @@ internal static class Scenario
                     if (!envelopes.ContainsKey(name))
                         envelopes[name] = runs.FirstOrDefault(r => r.Run.Backend == name).Run ?? Run(plan, NoiseEnvelope.Create(name), DType.Float32, root, name);
             var comparisons = runs.Select(r => TraceComparer.Compare(TraceReader.Open(reference.TraceDirectory), TraceReader.Open(r.Run.TraceDirectory),
-                plan.Graph, TolerancePolicy.Default,
+                TraceLayout.Of(plan), TolerancePolicy.Default,
                 r.DType != DType.Float32 ? [] : NoiseEnvelope.EnvelopesOf(r.Run.Backend).Select(n => TraceReader.Open(envelopes[n].TraceDirectory)).ToList(),
                 r.Run.Mismatches)).ToList();
             var traces = new[] { reference }.Concat(runs.Select(r => r.Run)).Select(r => BackendTrace.Open(r.TraceDirectory)).ToList();

@@ -85,7 +85,7 @@ internal static class TensorAssert
         // The same state evaluated twice: align the records whatever step each side labelled its state with.
         var aligned = new StepRecord(expected.Step, RecordPhase.Eval);
         foreach (var e in actual.Entries) aligned.Add(e.Key.Kind, e.Key.Site, e.Value);
-        var result = TraceComparer.Compare(Trace("expected", expected), Trace("actual", aligned), graph, TolerancePolicy.Default, [], []);
+        var result = TraceComparer.Compare(Trace("expected", expected), Trace("actual", aligned), new TraceLayout(graph, new SgdSpec(0.1, 0)), TolerancePolicy.Default, [], []);
         Assert.That(result.TensorsCompared, Is.GreaterThan(2), "the expected record holds eval outputs");
         Assert.That(result.Verdict, Is.EqualTo(Verdict.Agree),
             () => string.Join("; ", result.Checks.Where(c => !c.Passed).Select(c => $"{c.Key}: score {c.Score:G3}, RMSE {c.Metrics.Rmse:E3} allowed {c.Allowed:E3}")));

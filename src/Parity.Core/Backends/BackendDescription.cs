@@ -21,12 +21,17 @@ public sealed record BackendDescription(
 /// <param name="Training">False for inference-only backends (onnxruntime).</param>
 /// <param name="SharedInstances">True when one instance can be called at several sites.</param>
 /// <param name="FrameworkInit">True when it has its own seeded initializers (<c>init: framework</c>).</param>
+/// <param name="OptimizerState">
+/// True when it reports its optimizer state (the update count and every slot, <see cref="Tracing.TensorKind.OptimizerSlot"/>):
+/// only then can its steps be checked one by one from its own state; otherwise it is judged on its free-running trajectory.
+/// </param>
 public sealed record BackendCapabilities(
     IReadOnlySet<DType> DTypes,
     IReadOnlySet<string> Devices,
     bool Training = true,
     bool SharedInstances = true,
-    bool FrameworkInit = false);
+    bool FrameworkInit = false,
+    bool OptimizerState = false);
 
 /// <summary>Options chosen on the command line for one backend.</summary>
 /// <param name="DType">Precision to train in.</param>

@@ -31,14 +31,29 @@ public interface IBackendSession : IDisposable
 public sealed record CaptureRequest(IReadOnlySet<TensorKind> Kinds)
 {
     /// <summary>Only the loss and accuracy scalars.</summary>
-    public static readonly CaptureRequest ScalarsOnly = new(new HashSet<TensorKind>
-    {
-        TensorKind.Loss, TensorKind.TrainAccuracy, TensorKind.EvalLoss, TensorKind.EvalAccuracy,
-    });
+    public static readonly CaptureRequest ScalarsOnly = new(TensorKinds.AlwaysRecorded);
+
+    /// <summary>The scalars and the state (parameters, running statistics, optimizer state): what a step check starts from.</summary>
+    public static readonly CaptureRequest StateOnly = new(new HashSet<TensorKind>(TensorKinds.AlwaysRecorded.Concat(TensorKinds.State)));
 
     /// <summary>Everything.</summary>
     public static readonly CaptureRequest Everything = new(TensorKinds.All);
 
     /// <summary>True when <paramref name="kind"/> is wanted.</summary>
     public bool Wants(TensorKind kind) => Kinds.Contains(kind);
+}
+
+/// <summary>
+/// A session that can be put into any state between steps: its parameters, running statistics and optimizer state
+/// (slots and step count) replaced by a record's. The step checks replay a backend's step from that backend's own state
+/// in such a session (the float64 reference and its float32 envelopes).
+/// </summary>
+public interface IStateLoadingSession : IBackendSession
+{
+    /// <summary>
+    /// Loads every state tensor of <paramref name="state"/> (the keys of <see cref="TraceLayout.StateKeys"/>); the next
+    /// <see cref="IBackendSession.Step"/> continues from it. Throws <see cref="BackendException"/> naming a missing or
+    /// misshapen tensor.
+    /// </summary>
+    void LoadState(StepRecord state);
 }

@@ -64,14 +64,25 @@ public sealed class Plan
     /// <summary>The evaluation batch.</summary>
     public Batch EvalBatch() => Eval.All();
 
-    /// <summary>True when step <paramref name="step"/> is captured in full.</summary>
-    public bool IsCaptured(int step) => Spec.Capture.Steps.Includes(step, TotalSteps);
+    /// <summary>The steps captured in full: the spec's selection, or the automatic policy for this many steps.</summary>
+    public CaptureSteps CaptureSteps => Spec.Capture.Steps ?? CaptureSteps.Auto(TotalSteps);
+
+    /// <summary>True when step <paramref name="step"/> is captured in full (and so step-checked).</summary>
+    public bool IsCaptured(int step) => CaptureSteps.Includes(step, TotalSteps);
 
     /// <summary>True when an evaluation follows step <paramref name="step"/>.</summary>
     public bool IsEvalStep(int step) =>
         step == TotalSteps || (Spec.Schedule.EvalEvery > 0 && step % Spec.Schedule.EvalEvery == 0);
 
-    /// <summary>What to ask a backend for at step <paramref name="step"/>.</summary>
-    public Backends.CaptureRequest CaptureFor(int step) =>
-        IsCaptured(step) ? new Backends.CaptureRequest(Spec.Capture.Kinds) : Backends.CaptureRequest.ScalarsOnly;
+    /// <summary>
+    /// What to ask a backend for at step <paramref name="step"/>: the spec's kinds on a captured step; the state before a
+    /// captured step (the step check of step s replays it from the state after s - 1); the scalars otherwise.
+    /// </summary>
+    public Backends.CaptureRequest CaptureFor(int step)
+    {
+        if (IsCaptured(step)) return new Backends.CaptureRequest(Spec.Capture.Kinds);
+        if (step < TotalSteps && IsCaptured(step + 1))
+            return new Backends.CaptureRequest(new HashSet<TensorKind>(TensorKinds.AlwaysRecorded.Concat(TensorKinds.State.Where(Spec.Capture.Kinds.Contains))));
+        return Backends.CaptureRequest.ScalarsOnly;
+    }
 }

@@ -54,14 +54,32 @@ public static class ScenarioRunner
             foreach (var (k, v) in session.RuntimeInfo) runtime[k] = v;
             writer.UpdateHeader(h => h with { Mismatches = mismatches, Runtime = runtime });
 
-            writer.Write(Check(session.ReadState(0), 0, RecordPhase.Initial));
+            var layout = TraceLayout.Of(plan);
+            // A backend that does not report its optimizer state is not asked for it (it is then judged on its trajectory).
+            CaptureRequest Supported(CaptureRequest capture) => description.Capabilities.OptimizerState ? capture
+                : new CaptureRequest(new HashSet<TensorKind>(capture.Kinds.Where(k => k is not (TensorKind.OptimizerStep or TensorKind.OptimizerSlot))));
+            StepRecord Checked(StepRecord record, int at, RecordPhase phase, CaptureRequest capture, int rows)
+            {
+                if (record.Step != at || record.Phase != phase)
+                    throw new BackendException($"the backend returned a {record.Phase} record for step {record.Step}; expected {phase} for step {at}");
+                if (layout.Problem(record, capture, rows) is { } problem)
+                    throw new BackendException($"its {phase.ToString().ToLowerInvariant()} record for step {at} does not fit the trace layout: {problem}");
+                return layout.Canonical(record);
+            }
+
+            writer.Write(Checked(session.ReadState(0), 0, RecordPhase.Initial, Supported(CaptureRequest.StateOnly), 0));
             for (step = 1; step <= plan.TotalSteps; step++)
             {
                 cancel.ThrowIfCancellationRequested();
-                var record = Check(session.Step(step, plan.BatchFor(step), plan.CaptureFor(step)), step, RecordPhase.Train);
+                var batch = plan.BatchFor(step);
+                var capture = Supported(plan.CaptureFor(step));
+                var record = Checked(session.Step(step, batch, capture), step, RecordPhase.Train, capture, batch.Size);
                 writer.Write(record);
                 if (plan.IsEvalStep(step))
-                    writer.Write(Check(session.Evaluate(step, plan.EvalBatch(), plan.CaptureFor(step)), step, RecordPhase.Eval));
+                {
+                    var eval = plan.EvalBatch();
+                    writer.Write(Checked(session.Evaluate(step, eval, capture), step, RecordPhase.Eval, capture, eval.Size));
+                }
                 progress?.Report(new RunProgress(name, step, plan.TotalSteps, clock.Elapsed));
                 if (record.Find(TensorKind.Loss) is { } loss && !double.IsFinite(loss.Data[0]))
                     return Finish(writer, name, RunStatus.Completed, $"stopped after step {step}: the loss is {loss.Data[0]}", step, clock, mismatches, runtime);
@@ -86,13 +104,6 @@ public static class ScenarioRunner
                 // A session that fails to shut down has already produced its trace; the run's result stands.
             }
         }
-    }
-
-    private static StepRecord Check(StepRecord record, int step, RecordPhase phase)
-    {
-        if (record.Step != step || record.Phase != phase)
-            throw new BackendException($"the backend returned a {record.Phase} record for step {record.Step}; expected {phase} for step {step}");
-        return record;
     }
 
     private static BackendRun Finish(TraceWriter writer, string backend, RunStatus status, string? message, int steps, Stopwatch clock,

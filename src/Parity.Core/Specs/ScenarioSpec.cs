@@ -161,6 +161,12 @@ public abstract record OptimizerSpec(double LearningRate)
 {
     /// <summary>The spec's <c>type</c> string.</summary>
     public abstract string Type { get; }
+
+    /// <summary>
+    /// The per-parameter state the optimizer keeps between steps, by canonical slot name, each in the parameter's shape
+    /// (traced as <c>optimizerSlot:&lt;parameter&gt;/&lt;slot&gt;</c>, docs/trace.md).
+    /// </summary>
+    public abstract IReadOnlyList<string> Slots { get; }
 }
 
 /// <summary>SGD with (heavy-ball, PyTorch form) momentum: v = mu v + g; theta -= lr v.</summary>
@@ -168,6 +174,9 @@ public sealed record SgdSpec(double LearningRate, double Momentum) : OptimizerSp
 {
     /// <inheritdoc />
     public override string Type => "sgd";
+
+    /// <summary><c>momentum</c>: PyTorch's momentum_buffer v (none without momentum).</summary>
+    public override IReadOnlyList<string> Slots => Momentum > 0 ? ["momentum"] : [];
 }
 
 /// <summary>Adam with explicit betas, eps and epsilon form.</summary>
@@ -175,6 +184,9 @@ public sealed record AdamSpec(double LearningRate, double Beta1, double Beta2, d
 {
     /// <inheritdoc />
     public override string Type => "adam";
+
+    /// <summary><c>m</c> and <c>v</c>: the biased first and second moment estimates (PyTorch's exp_avg, exp_avg_sq).</summary>
+    public override IReadOnlyList<string> Slots => ["m", "v"];
 }
 
 /// <summary>Where samples come from.</summary>
@@ -208,23 +220,44 @@ public sealed record DataSpec(DataSourceSpec Train, DataSourceSpec? Eval, int Ba
 /// <summary>Length of training and evaluation cadence. Exactly one of <see cref="Steps"/>/<see cref="Epochs"/> is set by the spec.</summary>
 public sealed record ScheduleSpec(int? Steps, int? Epochs, int EvalEvery);
 
-/// <summary>Which steps are captured in full.</summary>
-public sealed record CaptureSpec(CaptureSteps Steps, IReadOnlySet<Tracing.TensorKind> Kinds);
+/// <summary>Which steps are captured in full and which tensor kinds; <see cref="Steps"/> null is the automatic policy (<see cref="CaptureSteps.Auto"/>).</summary>
+public sealed record CaptureSpec(CaptureSteps? Steps, IReadOnlySet<Tracing.TensorKind> Kinds);
 
-/// <summary>A step selection: all, every k, or the first n and the last.</summary>
-public sealed record CaptureSteps(string Mode, int Every, int First, bool Last)
+/// <summary>
+/// A step selection: every step, or any union of the first <see cref="First"/> steps, the multiples of
+/// <see cref="Every"/> and the last step. A captured step is step-checked: the step before it is recorded with the
+/// state (parameters, running statistics, optimizer state) the check replays it from (docs/spec.md#capture).
+/// </summary>
+/// <param name="All">Every step.</param>
+/// <param name="First">Steps 1..First (0 for none).</param>
+/// <param name="Every">Steps divisible by Every (0 for none).</param>
+/// <param name="Last">The last step too.</param>
+public sealed record CaptureSteps(bool All, int First, int Every, bool Last)
 {
+    /// <summary>Runs up to this many steps are captured (and step-checked) at every step by the automatic policy.</summary>
+    public const int AutoAllSteps = 500;
+
+    /// <summary>Steps the automatic policy captures first in a longer run.</summary>
+    public const int AutoFirst = 100;
+
+    /// <summary>About how many further steps the automatic policy spreads over the rest of a longer run.</summary>
+    public const int AutoSpread = 200;
+
     /// <summary>Every step.</summary>
-    public static readonly CaptureSteps All = new("all", 1, 0, true);
+    public static readonly CaptureSteps Everything = new(true, 0, 0, true);
+
+    /// <summary>
+    /// The policy when a spec gives none: every step of a run of up to <see cref="AutoAllSteps"/> steps; a longer run
+    /// captures the first <see cref="AutoFirst"/> steps, every k-th step with k = ceil(total / <see cref="AutoSpread"/>),
+    /// and the last, so about 300 steps are checked whatever the length.
+    /// </summary>
+    public static CaptureSteps Auto(int totalSteps) => totalSteps <= AutoAllSteps
+        ? Everything
+        : new CaptureSteps(false, AutoFirst, (totalSteps + AutoSpread - 1) / AutoSpread, true);
 
     /// <summary>True when step <paramref name="step"/> (1-based) of <paramref name="total"/> is captured.</summary>
-    public bool Includes(int step, int total) => Mode switch
-    {
-        "all" => true,
-        "every" => step % Every == 0 || step == 1 || (Last && step == total),
-        "first" => step <= First || (Last && step == total),
-        _ => false,
-    };
+    public bool Includes(int step, int total) =>
+        All || step <= First || (Every > 0 && step % Every == 0) || (Last && step == total);
 }
 
 /// <summary>Per-spec tolerance overrides, read by the comparison project (docs/tolerances.md).</summary>

@@ -274,23 +274,26 @@ public static class SpecLoader
 
     private static CaptureSpec ReadCapture(JsonCursor? c)
     {
-        if (c is not { } cap) return new CaptureSpec(CaptureSteps.All, TensorKinds.All);
+        if (c is not { } cap) return new CaptureSpec(null, TensorKinds.All);
         cap.Object("steps", "kinds");
-        var steps = CaptureSteps.All;
+        CaptureSteps? steps = null;
         if (cap.Has("steps"))
         {
             var s = cap.Get("steps");
             if (s.Element.ValueKind == JsonValueKind.String)
             {
-                if (s.String() != "all") throw s.Error("expected \"all\", {\"every\": k} or {\"first\": n, \"last\": true}");
+                steps = s.String() switch
+                {
+                    "all" => CaptureSteps.Everything,
+                    "auto" => null,
+                    _ => throw s.Error("expected \"all\", \"auto\" or an object of 'first', 'every' and 'last'"),
+                };
             }
             else
             {
                 s.Object("every", "first", "last");
-                if (s.Has("every") == s.Has("first")) throw s.Error("give exactly one of 'every' or 'first'");
-                steps = s.Has("every")
-                    ? new CaptureSteps("every", s.Int("every", 1, 100_000_000), 0, s.Bool("last", true))
-                    : new CaptureSteps("first", 1, s.Int("first", 0, 100_000_000), s.Bool("last", true));
+                if (!s.Has("every") && !s.Has("first")) throw s.Error("give 'first', 'every' or both");
+                steps = new CaptureSteps(false, s.Has("first") ? s.Int("first", 0, 100_000_000) : 0, s.Has("every") ? s.Int("every", 1, 100_000_000) : 0, s.Bool("last", true));
             }
         }
         IReadOnlySet<TensorKind> kinds = TensorKinds.All;

@@ -162,12 +162,13 @@ public static class SpecWriter
     private static void WriteCapture(Utf8JsonWriter w, CaptureSpec c)
     {
         w.WriteStartObject("capture");
-        if (c.Steps.Mode == "all") w.WriteString("steps", "all");
+        if (c.Steps is null) w.WriteString("steps", "auto");
+        else if (c.Steps.All) w.WriteString("steps", "all");
         else
         {
             w.WriteStartObject("steps");
-            if (c.Steps.Mode == "every") w.WriteNumber("every", c.Steps.Every);
-            else w.WriteNumber("first", c.Steps.First);
+            if (c.Steps.First > 0 || c.Steps.Every == 0) w.WriteNumber("first", c.Steps.First);
+            if (c.Steps.Every > 0) w.WriteNumber("every", c.Steps.Every);
             w.WriteBoolean("last", c.Steps.Last);
             w.WriteEndObject();
         }

@@ -34,6 +34,18 @@ public enum TensorKind
     /// <summary>A batchnorm instance's running variance after the step.</summary>
     RunningVariance,
 
+    /// <summary>
+    /// The number of optimizer updates done (scalar): Adam's t after the step, 0 in the initial state. A backend's own
+    /// count, so a step check replays the next update with the same bias correction.
+    /// </summary>
+    OptimizerStep,
+
+    /// <summary>
+    /// One optimizer slot of one parameter after the step, site <c>parameter/slot</c> (e.g. <c>l1.weight/m</c>), in the
+    /// parameter's canonical shape: SGD's <c>momentum</c> buffer (PyTorch form), Adam's <c>m</c> and <c>v</c> (docs/trace.md).
+    /// </summary>
+    OptimizerSlot,
+
     /// <summary>A parameter after the optimizer update.</summary>
     Parameter,
 
@@ -72,4 +84,21 @@ public static class TensorKinds
 
     /// <summary>True for kinds produced in eval mode.</summary>
     public static bool IsEval(this TensorKind kind) => kind >= TensorKind.EvalOutput;
+
+    /// <summary>True for scalar kinds (shape [], site ""): losses, accuracies, the optimizer step count.</summary>
+    public static bool IsScalar(this TensorKind kind) =>
+        kind is TensorKind.Loss or TensorKind.TrainAccuracy or TensorKind.EvalLoss or TensorKind.EvalAccuracy or TensorKind.OptimizerStep;
+
+    /// <summary>True for the kinds that make up a backend's state between steps: parameters, running statistics, optimizer state.</summary>
+    public static bool IsState(this TensorKind kind) =>
+        kind is TensorKind.Parameter or TensorKind.RunningMean or TensorKind.RunningVariance or TensorKind.OptimizerStep or TensorKind.OptimizerSlot;
+
+    /// <summary>The state kinds.</summary>
+    public static IReadOnlySet<TensorKind> State { get; } = new HashSet<TensorKind>(Enum.GetValues<TensorKind>().Where(IsState));
+
+    /// <summary>The scalars every train record and eval record holds whatever was asked: losses and accuracies.</summary>
+    public static IReadOnlySet<TensorKind> AlwaysRecorded { get; } = new HashSet<TensorKind>
+    {
+        TensorKind.Loss, TensorKind.TrainAccuracy, TensorKind.EvalLoss, TensorKind.EvalAccuracy,
+    };
 }

@@ -20,8 +20,6 @@ public sealed class TraceReader : ITrace
     private const long MaxHeaderBytes = 16 << 20;
     private const int MaxLineBytes = 64 << 20;
 
-    private static readonly HashSet<TensorKind> ScalarKinds = [TensorKind.Loss, TensorKind.TrainAccuracy, TensorKind.EvalLoss, TensorKind.EvalAccuracy];
-
     private TraceReader(string directory, TraceHeader header)
     {
         Directory = directory;
@@ -238,8 +236,8 @@ public sealed class TraceReader : ITrace
         var dtype = DTypes.TryParse(e.DType) ?? throw new InvalidDataException($"{where}: unknown dtype '{e.DType}'");
         if (e.Shape is null || e.Shape.Any(d => d < 0) || e.Site is null)
             throw new InvalidDataException($"{where}: entry {e.Kind}:{e.Site} has no valid shape or site");
-        if (ScalarKinds.Contains(kind) ? e.Site.Length != 0 || e.Shape.Length != 0 : e.Site.Length == 0)
-            throw new InvalidDataException($"{where}: entry {e.Kind}:{e.Site} of shape [{string.Join(",", e.Shape)}]: {kind.Name()} is {(ScalarKinds.Contains(kind) ? "a scalar without a site" : "at a named site")}");
+        if (kind.IsScalar() ? e.Site.Length != 0 || e.Shape.Length != 0 : e.Site.Length == 0)
+            throw new InvalidDataException($"{where}: entry {e.Kind}:{e.Site} of shape [{string.Join(",", e.Shape)}]: {kind.Name()} is {(kind.IsScalar() ? "a scalar without a site" : "at a named site")}");
         long count = 1;
         foreach (int d in e.Shape)
         {

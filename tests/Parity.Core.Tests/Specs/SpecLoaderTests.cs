@@ -126,7 +126,7 @@ public sealed class SpecLoaderTests
             Assert.That(spec.Data.Eval, Is.EqualTo(new SyntheticSourceSpec("gaussian", 30, 5, 3, 6, 0)));
             Assert.That(spec.Data.EvalLimit, Is.EqualTo(20));
             Assert.That(spec.Schedule, Is.EqualTo(new ScheduleSpec(null, 3, 2)));
-            Assert.That(spec.Capture.Steps, Is.EqualTo(new CaptureSteps("every", 2, 0, false)));
+            Assert.That(spec.Capture.Steps, Is.EqualTo(new CaptureSteps(false, 0, 2, false)));
             Assert.That(spec.Capture.Kinds, Is.SupersetOf(new[] { TensorKind.Forward, TensorKind.BatchMean, TensorKind.Loss, TensorKind.EvalAccuracy }));
             Assert.That(spec.Capture.Kinds, Does.Not.Contain(TensorKind.OutputGradient));
             Assert.That(spec.Tolerances!.ByKind["parameter"], Is.EqualTo((0.0, 0.001)));
@@ -137,7 +137,7 @@ public sealed class SpecLoaderTests
         var plan = Planner.Build(spec);
         Assert.That(plan.TotalSteps, Is.EqualTo(15), "40 samples in batches of 8, 3 epochs");
         Assert.That(plan.EvalBatch().Size, Is.EqualTo(20));
-        Assert.That(Enumerable.Range(1, 15).Where(plan.IsCaptured), Is.EqualTo(new[] { 1, 2, 4, 6, 8, 10, 12, 14 }));
+        Assert.That(Enumerable.Range(1, 15).Where(plan.IsCaptured), Is.EqualTo(new[] { 2, 4, 6, 8, 10, 12, 14 }));
         Assert.That(Enumerable.Range(1, 15).Where(plan.IsEvalStep), Is.EqualTo(new[] { 2, 4, 6, 8, 10, 12, 14, 15 }));
     }
 
@@ -160,7 +160,7 @@ public sealed class SpecLoaderTests
             Assert.That((ulong?)canonical["data"]!["shuffleSeed"], Is.EqualTo(1UL));
             Assert.That((string?)canonical["data"]!["train"]!["generator"], Is.EqualTo("teacher"));
             Assert.That((int?)canonical["evaluation"]!["every"], Is.EqualTo(0));
-            Assert.That((string?)canonical["capture"]!["steps"], Is.EqualTo("all"));
+            Assert.That((string?)canonical["capture"]!["steps"], Is.EqualTo("auto"));
             Assert.That(canonical["capture"]!["kinds"]!.AsArray(), Has.Count.EqualTo(TensorKinds.All.Count));
         });
     }
@@ -304,7 +304,7 @@ public sealed class SpecLoaderTests
         yield return Case("unknown tensor kind", r => r["capture"] = JsonNode.Parse("""{ "kinds": ["forward", "activations"] }"""), "$.capture.kinds[1]", "unknown tensor kind 'activations'");
         yield return Case("flag-combination tensor kind", r => r["capture"] = JsonNode.Parse("""{ "kinds": ["forward, loss"] }"""), "$.capture.kinds[0]", "unknown tensor kind");
         yield return Case("numeric tensor kind", r => r["capture"] = JsonNode.Parse("""{ "kinds": [" 3"] }"""), "$.capture.kinds[0]", "unknown tensor kind");
-        yield return Case("capture every and first", r => r["capture"] = JsonNode.Parse("""{ "steps": { "every": 2, "first": 3 } }"""), "$.capture.steps", "exactly one of 'every' or 'first'");
+        yield return Case("capture neither every nor first", r => r["capture"] = JsonNode.Parse("""{ "steps": { "last": true } }"""), "$.capture.steps", "give 'first', 'every' or both");
         yield return Case("capture steps word", r => r["capture"] = JsonNode.Parse("""{ "steps": "some" }"""), "$.capture.steps", "expected \"all\"");
         yield return Case("tolerance for an unknown kind", r => r["tolerances"] = JsonNode.Parse("""{ "kinds": { "weights": { "atol": 1, "rtol": 1 } } }"""), "$.tolerances.kinds.weights", "unknown tensor kind 'weights'");
         yield return Case("unknown data source", r => r["data"]!["train"]!["type"] = "csv", "$.data.train.type", "not one of: idx, synthetic");

@@ -57,8 +57,8 @@ public sealed class SpecSchemaTests
         yield return Level("evaluation", r => r["evaluation"]!["zzz"] = 1, () => Def("evaluation"));
         yield return Level("capture", r => r["capture"]!["zzz"] = 1, () => Def("capture"));
         yield return new TestCaseData((Action<JsonObject>)(r => r["capture"]!["steps"]!["zzz"] = 1),
-                (Func<IEnumerable<string>>)(() => SchemaKeys(Def("captureSteps").GetProperty("oneOf")[1]).Union(SchemaKeys(Def("captureSteps").GetProperty("oneOf")[2]))))
-            .SetName("Schema keys match the loader: capture steps (every or first)");
+                (Func<IEnumerable<string>>)(() => SchemaKeys(Def("captureSteps").GetProperty("oneOf")[1])))
+            .SetName("Schema keys match the loader: capture steps (first, every, last)");
         yield return Level("tolerances", r => r["tolerances"]!["zzz"] = 1, () => Def("tolerances"));
         yield return Level("tolerance of a kind", r => r["tolerances"]!["kinds"]!["forward"]!["zzz"] = 1,
             () => Def("tolerances").GetProperty("properties").GetProperty("kinds").GetProperty("additionalProperties"));

@@ -1,0 +1,191 @@
+using Parity.Tensors;
+using Parity.Tracing;
+
+namespace Parity.Comparison;
+
+/// <summary>What a comparison judges, and so which noise it allows.</summary>
+public enum ComparisonMode
+{
+    /// <summary>
+    /// Two free-running trajectories: errors accumulate from step to step, so a tensor's envelope error is the worst seen
+    /// so far (E(s)) and atol/rtol grow with the step.
+    /// </summary>
+    Trajectory,
+
+    /// <summary>
+    /// One step at a time from the same state (a step check): nothing accumulates, so a tensor is judged against the noise
+    /// of that tensor at that step alone, with no growth, and tensors of earlier records are given, not inherited.
+    /// </summary>
+    StepCheck,
+}
+
+/// <summary>One tensor of an aligned record, judged: its metrics and the rule's verdict before any status is assigned.</summary>
+/// <param name="At">Where.</param>
+/// <param name="Metrics">Actual against expected (column-centered or kink-masked where the rules say).</param>
+/// <param name="Judgement">Score, allowance and rule; null when the tensor is in one trace only.</param>
+/// <param name="Present">The tensor present in one trace only, when <paramref name="Judgement"/> is null.</param>
+public sealed record JudgedTensor(TensorAt At, TensorMetrics Metrics, Judgement? Judgement, Tensor? Present)
+{
+    /// <summary>The atol/rtol in force.</summary>
+    public Tolerance? Tolerance { get; init; }
+
+    /// <summary>The envelope error the allowance was taken from, when the envelope rule applied.</summary>
+    public double? EnvelopeError { get; init; }
+
+    /// <summary>True when both tensors were column-centered first.</summary>
+    public bool Centered { get; init; }
+
+    /// <summary>Output-gradient elements left out because the traces put the ReLU input on opposite sides of zero.</summary>
+    public int KinkFlips { get; init; }
+
+    /// <summary>Why the tensor is in one trace only.</summary>
+    public string? MissingNote { get; init; }
+}
+
+/// <summary>
+/// Judges the tensors of aligned records under a <see cref="TolerancePolicy"/>: preprocessing (column-centering where a
+/// not-identifiable bias feeds batchnorm, ReLU kink masks), the envelope error of each tensor, and the policy's rules.
+/// Holds the envelope state of one comparison (E(s) in <see cref="ComparisonMode.Trajectory"/>), so one judge serves one
+/// comparison.
+/// </summary>
+public sealed class TensorJudge(TensorDependencies dependencies, TolerancePolicy policy, ComparisonMode mode)
+{
+    private readonly Dictionary<TensorKey, double> _worstEnvelopeError = [];
+
+    /// <summary>Judges every tensor of <paramref name="records"/> in comparison order; tensors a side was not asked for are skipped.</summary>
+    public IEnumerable<JudgedTensor> Judge(AlignedRecords records)
+    {
+        ArgumentNullException.ThrowIfNull(records);
+        var expected = Index(records.Expected);
+        var actual = Index(records.Actual);
+        var envelopes = records.Envelopes.Select(Index).ToList();
+        var judgedHere = new Dictionary<TensorKey, JudgedTensor>();
+        foreach (var key in dependencies.Layout.InOrder(expected.Keys.Union(actual.Keys)))
+        {
+            var at = new TensorAt(records.Step, records.Phase, key);
+            var te = expected.GetValueOrDefault(key);
+            var ta = actual.GetValueOrDefault(key);
+            JudgedTensor judged;
+            if (te is not null && ta is not null)
+            {
+                judged = Judge(at, te, ta, expected, actual, envelopes, judgedHere);
+            }
+            else if (te is not null)
+            {
+                // A step one backend did not capture in full, or a kind it was not asked for (optimizer state of a backend
+                // that does not report it), is not a failure; a wanted tensor it left out is.
+                if (records.Actual is not null && (!Captured(records.Actual) || !actual.Keys.Any(k => k.Kind == key.Kind))) continue;
+                judged = Missing(at, te, records.Actual is null ? $"the actual trace has no {Name(records.Phase)} record for step {records.Step}" : "absent from the actual trace");
+            }
+            else
+            {
+                if (records.Expected is not null && (!Captured(records.Expected) || !expected.Keys.Any(k => k.Kind == key.Kind))) continue;
+                judged = Missing(at, ta, records.Expected is null ? $"the expected trace has no {Name(records.Phase)} record for step {records.Step}" : "absent from the expected trace");
+            }
+            judgedHere[key] = judged;
+            yield return judged;
+        }
+    }
+
+    private JudgedTensor Judge(TensorAt at, Tensor expectedTensor, Tensor actualTensor, Dictionary<TensorKey, Tensor> expected,
+        Dictionary<TensorKey, Tensor> actual, List<Dictionary<TensorKey, Tensor>> envelopes, Dictionary<TensorKey, JudgedTensor> judgedHere)
+    {
+        var key = at.Key;
+        // Each envelope is judged against the expected trace with its own kink flips left out.
+        var envelopeTensors = envelopes.Where(v => v.ContainsKey(key)).Select(v => KinkMask(key, expected, v) is { } own && own.Length == v[key].Length
+            ? (Value: Masked(v[key], own), Expected: Masked(expectedTensor, own))
+            : (Value: v[key], Expected: expectedTensor)).ToList();
+        bool centered = dependencies.IsCentered(key);
+        if (centered)
+        {
+            expectedTensor = TraceComparer.Center(expectedTensor);
+            actualTensor = TraceComparer.Center(actualTensor);
+            envelopeTensors = envelopeTensors.Select(v => (TraceComparer.Center(v.Value), TraceComparer.Center(v.Expected))).ToList();
+        }
+        int kinkFlips = 0;
+        if (KinkMask(key, expected, actual) is { } kink && kink.Length == expectedTensor.Length && kink.Length == actualTensor.Length)
+        {
+            kinkFlips = kink.Count(flipped => flipped);
+            expectedTensor = Masked(expectedTensor, kink);
+            actualTensor = Masked(actualTensor, kink);
+        }
+        double rms = TensorMetrics.Rms(expectedTensor.Data);
+        int growthStep = mode == ComparisonMode.StepCheck ? 0 : at.Step;
+        var tolerance = policy.ToleranceAt(key.Kind, growthStep, actualTensor.DType, expectedTensor.DType, rms);
+        var metrics = TensorMetrics.Of(actualTensor, expectedTensor, tolerance);
+
+        double? envelopeError = null;
+        if (policy.UsesEnvelope(key.Kind, actualTensor.DType, expectedTensor.DType))
+        {
+            double? here = null;
+            foreach (var (envelopeTensor, envelopeExpected) in envelopeTensors.Where(v => v.Value.SameShape(v.Expected)))
+            {
+                double rmse = TensorMetrics.Of(envelopeTensor, envelopeExpected, tolerance).Rmse;
+                // A non-finite envelope says nothing.
+                if (double.IsFinite(rmse)) here = Math.Max(rmse, here ?? 0);
+            }
+            envelopeError = TolerancePolicy.EnvelopeError(here, _worstEnvelopeError.TryGetValue(key, out double worst) ? worst : null, mode);
+            if (envelopeError is double kept && mode == ComparisonMode.Trajectory) _worstEnvelopeError[key] = kept;
+        }
+        var judgement = policy.Judge(metrics, tolerance, envelopeError, mode);
+        if (key.Kind is TensorKind.TrainAccuracy or TensorKind.EvalAccuracy && dependencies.LogitsOf(key) is { } accuracyLogits
+            && expected.TryGetValue(accuracyLogits, out var expectedLogits) && actual.TryGetValue(accuracyLogits, out var actualLogits)
+            && TolerancePolicy.AccuracyAllowanceFromLogits(expectedLogits, actualLogits) is double accuracyAllowance)
+        {
+            judgement = TolerancePolicy.JudgeAccuracy(metrics, accuracyAllowance);
+        }
+        else if (key.Kind is TensorKind.Loss or TensorKind.EvalLoss && dependencies.LogitsOf(key) is { } logits
+            && judgedHere.TryGetValue(logits, out var logitsJudged) && logitsJudged.Judgement is { Passed: true })
+        {
+            judgement = TolerancePolicy.WithLogitsAllowance(judgement, metrics, logitsJudged.Metrics.Rmse, dependencies.Classes);
+        }
+        return new JudgedTensor(at, metrics, judgement, null)
+        {
+            Tolerance = tolerance,
+            EnvelopeError = envelopeError,
+            Centered = centered,
+            KinkFlips = kinkFlips,
+        };
+    }
+
+    private static JudgedTensor Missing(TensorAt at, Tensor? present, string note) =>
+        new(at, TensorMetrics.Absent(present), null, present) { MissingNote = note };
+
+    // Elements where the expected and the other record's forward outputs of the ReLU's input fall on opposite sides of
+    // zero; null when the tensor is not such an output gradient, a forward output is not captured, or nothing flipped.
+    private bool[]? KinkMask(TensorKey key, Dictionary<TensorKey, Tensor> expected, Dictionary<TensorKey, Tensor> other)
+    {
+        if (dependencies.ReluMaskSource(key) is not { } site) return null;
+        var forward = new TensorKey(TensorKind.Forward, site);
+        if (!expected.TryGetValue(forward, out var fe) || !other.TryGetValue(forward, out var fa) || !fe.SameShape(fa)) return null;
+        var mask = new bool[fe.Length];
+        bool any = false;
+        for (int i = 0; i < mask.Length; i++) any |= mask[i] = fe.Data[i] > 0 != fa.Data[i] > 0;
+        return any ? mask : null;
+    }
+
+    private static Tensor Masked(Tensor t, bool[] mask)
+    {
+        var data = (double[])t.Data.Clone();
+        for (int i = 0; i < data.Length; i++)
+            if (mask[i]) data[i] = 0;
+        return new Tensor(t.Shape, data, t.DType);
+    }
+
+    private static Dictionary<TensorKey, Tensor> Index(StepRecord? record)
+    {
+        var map = new Dictionary<TensorKey, Tensor>();
+        if (record is null) return map;
+        foreach (var entry in record.Entries) map.TryAdd(entry.Key, entry.Value);
+        return map;
+    }
+
+    /// <summary>True when a record holds more than the scalars every step records (a captured step, or the state before one).</summary>
+    public static bool Captured(StepRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        return record.Phase == RecordPhase.Initial || record.Entries.Any(e => !TensorKinds.AlwaysRecorded.Contains(e.Key.Kind));
+    }
+
+    private static string Name(RecordPhase phase) => phase.ToString().ToLowerInvariant();
+}
