@@ -46,7 +46,16 @@ public sealed record BackendOptions(DType DType, string? Device = null, TimeSpan
 /// <param name="Spec">What the spec asks for.</param>
 /// <param name="Backend">What the backend does instead.</param>
 /// <param name="Affects">Tensor kinds whose values are expected to differ because of it (camelCase names).</param>
-public sealed record ConventionMismatch(string Setting, string Spec, string Backend, IReadOnlyList<string> Affects);
+public sealed record ConventionMismatch(string Setting, string Spec, string Backend, IReadOnlyList<string> Affects)
+{
+    /// <summary>
+    /// What the backend computes instead, as the canonical spec value of <see cref="Setting"/> (e.g. <c>"biased"</c> for a
+    /// runningVariance, <c>"sqrtVHat"</c> for an epsilonForm, a number for a momentum); null when no spec value describes
+    /// it. With a value, the step checks replay the backend's steps under that convention and judge the affected kinds
+    /// strictly against it (docs/tolerances.md); without one, the affected kinds can only be excused.
+    /// </summary>
+    public System.Text.Json.Nodes.JsonNode? Value { get; init; }
+}
 
 /// <summary>An expected backend failure with a message meant for the user.</summary>
 public class BackendException : Exception
