@@ -1,4 +1,3 @@
-using Parity.Harness;
 using Parity.Backends;
 
 namespace Parity.Cli;

@@ -55,11 +55,11 @@ internal static class BaselineCommands
             progress.Clear();
             foreach (var check in result.Checks)
             {
-                string label = check.ExitCode switch { ExitCodes.Agree => "ok", ExitCodes.Diverge => "DIFFERS", _ => "ERROR" };
+                string label = check.Verdict switch { Verdict.Agree => "ok", Verdict.Diverge => "DIFFERS", _ => "ERROR" };
                 Console.WriteLine($"{label} {TerminalText.Escape(check.Backend)}: {TerminalText.Escape(check.Message, keepNewlines: true, indent: "    ")}");
             }
             Console.WriteLine($"run: {TerminalText.Escape(result.RunDirectory)}");
-            return result.ExitCode;
+            return ExitCodes.Of(result.Verdict);
         });
         return command;
     }

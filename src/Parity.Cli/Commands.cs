@@ -40,7 +40,7 @@ internal static class Commands
                 r.GetValue(output) ?? Path.Combine("out", scenario.Name), PositiveSteps(r.GetValue(steps)), Device(r.GetValue(device)),
                 Timeout(r.GetValue(timeout)), Tolerances(r.GetValue(tolerance)));
             var progress = new TerminalProgress { Label = scenario.Name + " " };
-            var report = RunPipeline.Execute(request, registry, progress);
+            var report = RunSession.Execute(request, registry, progress);
             progress.Clear();
             ResultTable.Print(report, Console.Out);
             Console.WriteLine($"report: {TerminalText.Escape(Path.Combine(request.OutDirectory, "report.json"))}");

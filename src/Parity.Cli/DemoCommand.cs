@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using Parity.Backends;
-using Parity.Harness;
 using Parity.Harness.Seeds;
 
 namespace Parity.Cli;

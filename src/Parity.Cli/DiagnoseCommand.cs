@@ -1,12 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
-using Parity.Comparison;
-using Parity.Diagnostics;
 using Parity.Harness;
-using Parity.Models;
-using Parity.Reporting;
 using Parity.Specs;
-using Parity.Tracing;
+using Parity.Tensors;
 
 namespace Parity.Cli;
 
@@ -36,21 +32,21 @@ internal static class DiagnoseCommand
             w.WriteLine($"warning: {specPath} has changed since the run (spec hash {SpecLoader.Hash(scenario)}, run {run.SpecHash}); findings are computed against the spec as it is now");
         if (run.Interrupted is not null) w.WriteLine($"note: {run.Interrupted}");
 
-        var graph = new ModelGraph(scenario.Model);
-        var policy = TolerancePolicy.Create(scenario.Tolerances);
-        string TraceOf(BackendReport b) => Path.Combine(runDirectory, b.Trace);
-        var byName = run.Backends.DistinctBy(b => b.Name).ToDictionary(b => b.Name);
-        var judged = run.Backends.Where(b => !b.Auxiliary).ToList();
-        if (!byName.TryGetValue(run.Reference, out var reference)) throw new UsageException($"{runDirectory}: the reference '{run.Reference}' has no trace entry");
         // Every trace the run lists must be there and be the one it wrote: anything else is damage, not a finding.
         foreach (var b in run.Backends)
-            if (run.OpenTrace(runDirectory, b).Unsealed is string unsealed && b.Status != "unavailable") w.WriteLine($"note: {unsealed}");
-        bool float64Reference = reference.DType == "float64";
-        var comparisons = judged.Where(b => b.Name != run.Reference)
-            .Select(b => TraceComparer.Compare(TraceReader.Open(TraceOf(reference)), TraceReader.Open(TraceOf(b)), new TraceLayout(graph, scenario.Optimizer), policy,
-                float64Reference && b.DType == "float32" ? EnvelopesFor(b.Name, byName, TraceOf) : [], b.Mismatches))
-            .ToList();
-        var diagnosis = RunDiagnosis.Diagnose(scenario, graph, run.Reference, judged.Select(TraceOf), comparisons);
+            if (run.OpenTrace(runDirectory, b).Unsealed is string unsealed && b.Status != RunStatus.Unavailable) w.WriteLine($"note: {unsealed}");
+        var judged = run.Backends.Where(b => !b.Auxiliary).ToList();
+        if (run.Backends.All(b => b.Name != run.Reference)) throw new UsageException($"{runDirectory}: the reference '{run.Reference}' has no trace entry");
+
+        // The run again, from its traces: the same session judges and diagnoses them as 'parity run' did.
+        int steps = Math.Max(1, run.Backends.Max(b => b.StepsCompleted));
+        var session = RunSession.Start(new RunRequest(scenario, specPath, judged.Where(b => b.Name != run.Reference).Select(b => b.Name).ToList(), run.Reference, runDirectory, steps)
+        {
+            ReferenceAlone = true,
+        });
+        session.Attach(run.Backends.Select(b => new SessionRun(b.Name, DTypes.TryParse(b.DType) ?? DType.Float32, b.Auxiliary,
+            new BackendRun(b.Name, b.Status, b.Message, Path.Combine(runDirectory, b.Trace), b.StepsCompleted, TimeSpan.FromSeconds(b.Seconds), b.Mismatches, b.Runtime))));
+        var diagnosis = session.Diagnose(session.Judge());
 
         w.WriteLine($"{TerminalText.Escape(run.Scenario)}: {diagnosis.Findings.Count} finding(s) over {judged.Count} backend(s); reference {run.Reference}");
         foreach (var f in diagnosis.Findings)
@@ -64,13 +60,8 @@ internal static class DiagnoseCommand
         }
         foreach (var n in diagnosis.Notes) w.WriteLine($"note: detector {n.Cause} could not decide: {n.Message}");
         // An interrupted run with nothing found has not been shown to agree.
-        return diagnosis.Findings.Count > 0 ? ExitCodes.Diverge : run.Interrupted is null ? ExitCodes.Agree : ExitCodes.Error;
+        return ExitCodes.Of(diagnosis.Findings.Count > 0 ? Verdict.Diverge : run.Interrupted is null ? Verdict.Agree : Verdict.Error);
     }
-
-    /// <summary>The float32 envelopes the run judged <paramref name="backend"/> against (docs/tolerances.md) whose traces are there.</summary>
-    private static List<TraceReader> EnvelopesFor(string backend, Dictionary<string, BackendReport> byName, Func<BackendReport, string> traceOf) =>
-        NoiseEnvelope.EnvelopesOf(backend).Select(byName.GetValueOrDefault).OfType<BackendReport>()
-            .Where(e => e.Status == "completed").Select(e => TraceReader.Open(traceOf(e))).ToList();
 
     /// <summary>The spec path as given, else relative to the run directory's parents or the repository root; null when none exists.</summary>
     private static string? ResolveSpec(string? path, string runDirectory)

@@ -53,7 +53,7 @@ internal sealed record DiagnosedRun(string Scenario, string? SpecPath, string Sp
         {
             var h = TraceReader.Open(dir).Header;
             bool auxiliary = h.Backend != manifest.Reference && !manifest.Backends.Contains(h.Backend);
-            backends.Add(new BackendReport(h.Backend, h.DType, h.Status == TraceStatus.Running ? "interrupted" : h.Status, h.Message, h.StepsCompleted, h.Seconds,
+            backends.Add(new BackendReport(h.Backend, h.DType, h.Status == RunStatus.Running ? RunStatus.Interrupted : h.Status, h.Message, h.StepsCompleted, h.Seconds,
                 h.Runtime, h.Mismatches, Path.GetRelativePath(runDirectory, dir), auxiliary));
         }
         // The reference runs first: its trace is there unless the run died before any backend started.
@@ -74,8 +74,8 @@ internal sealed record DiagnosedRun(string Scenario, string? SpecPath, string Sp
         if (!Directory.Exists(directory)) throw new InvalidDataException($"{runDirectory}: the trace of backend '{backend.Name}' is missing ({directory})");
         var trace = TraceReader.Open(directory);
         var h = trace.Header;
-        string status = h.Status == TraceStatus.Running && Interrupted is not null ? "interrupted" : h.Status;
-        foreach (var (field, inTrace, inRun) in new[] { ("backend", h.Backend, backend.Name), ("scenario", h.Scenario, Scenario), ("specHash", h.SpecHash, SpecHash), ("status", status, backend.Status) })
+        var status = h.Status == RunStatus.Running && Interrupted is not null ? RunStatus.Interrupted : h.Status;
+        foreach (var (field, inTrace, inRun) in new[] { ("backend", h.Backend, backend.Name), ("scenario", h.Scenario, Scenario), ("specHash", h.SpecHash, SpecHash), ("status", status.Name(), backend.Status.Name()) })
         {
             if (inTrace != inRun)
                 throw new InvalidDataException($"{Path.Combine(directory, TraceFiles.Header)}: {field} '{inTrace}', but the run says '{inRun}' (edited or mixed up)");

@@ -1,6 +1,5 @@
 using System.Globalization;
 using Parity.Backends.Reference;
-using Parity.Harness;
 using Parity.Planning;
 using Parity.Specs;
 

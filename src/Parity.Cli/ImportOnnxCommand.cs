@@ -55,7 +55,7 @@ internal static class ImportOnnxCommand
         }))
         {
             writer.Write(imported.state);
-            writer.UpdateHeader(h => h with { Status = "completed" });
+            writer.UpdateHeader(h => h with { Status = RunStatus.Completed });
         }
         File.WriteAllText(specPath, SpecWriter.Write(spec));
 

@@ -1,3 +1,4 @@
+using Parity.Comparison;
 using System.Globalization;
 using Parity.Backends.OnnxRuntime;
 using Parity.Reporting;
@@ -12,16 +13,18 @@ internal static class ResultTable
         static string Name(string? text) => TerminalText.Escape(text);
         static string Message(string? text) => TerminalText.Escape(text, keepNewlines: true, indent: "    ");
         w.WriteLine($"scenario {Name(report.Scenario.Name)} ({report.Scenario.Steps} steps, {report.Scenario.DType}, spec {report.Scenario.SpecHash}); reference: {report.Reference}");
-        var rows = new List<string[]> { new[] { "backend", "dtype", "status", "verdict", "first divergence", "max rel", "time" } };
+        var rows = new List<string[]> { new[] { "backend", "dtype", "status", "step math", "trajectory", "first divergence", "max rel", "time" } };
         foreach (var b in report.Backends)
         {
             var c = report.Comparisons.FirstOrDefault(x => x.Backend == b.Name);
-            string verdict = b.Name == report.Reference ? "(reference)" : b.Auxiliary ? "(envelope)" : c?.Verdict ?? "-";
+            string role = b.Name == report.Reference ? "(reference)" : b.Auxiliary ? "(envelope)" : "-";
+            string stepMath = c?.StepChecks is { } sc ? $"{sc.Verdict.Name()} ({sc.StepsChecked} steps)" : c is null ? role : "not checked";
+            string trajectory = c?.Trajectory is { } t ? t.Verdict.Name() + (c.JudgedBy == ComparisonMode.StepCheck ? " (info)" : "") : c is null ? "" : "-";
             string first = c?.FirstDivergence is { } d
                 ? $"step {d.Step} {d.Kind}:{d.Site} ({(d.ExplainedBy.Count > 0 ? "explained by declared mismatch" : d.Origin)})"
                 : "";
             string rel = c?.FirstDivergence is { } dd ? dd.Metrics.MaxRel.ToString("G3", CultureInfo.InvariantCulture) : "";
-            rows.Add([Name(b.Name), Name(b.DType), Name(b.Status), Name(verdict), Name(first), rel, $"{b.Seconds:F1}s"]);
+            rows.Add([Name(b.Name), Name(b.DType), b.Status.Name(), Name(stepMath), Name(trajectory), Name(first), rel, $"{b.Seconds:F1}s"]);
         }
         int[] widths = Enumerable.Range(0, rows[0].Length).Select(i => rows.Max(r => r[i].Length)).ToArray();
         foreach (var r in rows) w.WriteLine("  " + string.Join("  ", r.Select((cell, i) => cell.PadRight(widths[i]))).TrimEnd());
@@ -29,14 +32,15 @@ internal static class ResultTable
         foreach (var b in report.Backends)
             foreach (var m in b.Mismatches) w.WriteLine($"  {Name(b.Name)} declares: {Name(m.Setting)}: spec {Name(m.Spec)}, backend {Name(m.Backend)}");
         foreach (var c in report.Comparisons.Where(c => c.Message is not null)) w.WriteLine($"  {Name(c.Backend)}: {Message(c.Message)}");
+        foreach (var c in report.Comparisons.Where(c => c.StepCheckGap is not null)) w.WriteLine($"  {Name(c.Backend)}: {Message(c.StepCheckGap)}");
         foreach (var a in report.Arbitration)
         {
             string provider = a.Runtime.TryGetValue(OnnxExecutionProvider.ProviderKey, out var p) ? $", {p}" : "";
-            w.WriteLine($"  onnxruntime on {Name(a.Backend)}'s checkpoint (step {a.Step}{provider}): {a.Verdict}{(a.Message is null ? "" : ": " + Message(a.Message))}");
+            w.WriteLine($"  onnxruntime on {Name(a.Backend)}'s checkpoint (step {a.Step}{provider}): {a.Verdict.Name()}{(a.Message is null ? "" : ": " + Message(a.Message))}");
         }
         foreach (string reason in report.Arbitration.Select(a => a.Runtime.GetValueOrDefault(OnnxExecutionProvider.CudaNotUsedKey)).OfType<string>().Distinct())
             w.WriteLine($"  onnxruntime: CUDA not used: {Message(reason)}");
         foreach (var f in report.Findings) w.WriteLine($"  finding [{f.Cause}] {Name(f.Backend)} at {Name(f.Location)}: {Message(f.Summary)}");
-        w.WriteLine($"verdict: {report.Verdict}");
+        w.WriteLine($"verdict: {report.Verdict.Name()}");
     }
 }

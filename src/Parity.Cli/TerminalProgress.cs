@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Parity.Running;
 
 namespace Parity.Cli;
 

@@ -1,3 +1,4 @@
+using Parity.Running;
 using Parity.Tracing;
 
 namespace Parity.Comparison;
@@ -27,19 +28,6 @@ public enum CheckStatus
     /// rounding of the kink and this is inherited from it; kept out of the verdict, counted in the result's message.
     /// </summary>
     KinkInherited,
-}
-
-/// <summary>The outcome of a whole comparison.</summary>
-public enum Verdict
-{
-    /// <summary>Every counted tensor is within tolerance.</summary>
-    Agree,
-
-    /// <summary>At least one counted tensor fails (or is missing).</summary>
-    Diverge,
-
-    /// <summary>A trace did not finish (the backend failed); what was compared before is kept.</summary>
-    Error,
 }
 
 /// <summary>One tensor at one step compared. Small on purpose: a result keeps one per tensor per step.</summary>

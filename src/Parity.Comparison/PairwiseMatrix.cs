@@ -1,3 +1,4 @@
+using Parity.Running;
 using Parity.Tensors;
 using Parity.Tracing;
 

@@ -50,7 +50,10 @@ public sealed record JudgedTensor(TensorAt At, TensorMetrics Metrics, Judgement?
 /// </summary>
 public sealed class TensorJudge(TensorDependencies dependencies, TolerancePolicy policy, ComparisonMode mode)
 {
+    // Trajectory: the worst envelope error of each tensor so far. Step check: each tensor's per-step errors of the last
+    // StepNoiseWindow - 1 checked steps.
     private readonly Dictionary<TensorKey, double> _worstEnvelopeError = [];
+    private readonly Dictionary<TensorKey, Queue<double>> _recentEnvelopeErrors = [];
 
     /// <summary>Judges every tensor of <paramref name="records"/> in comparison order; tensors a side was not asked for are skipped.</summary>
     public IEnumerable<JudgedTensor> Judge(AlignedRecords records)
@@ -124,10 +127,26 @@ public sealed class TensorJudge(TensorDependencies dependencies, TolerancePolicy
                 // A non-finite envelope says nothing.
                 if (double.IsFinite(rmse)) here = Math.Max(rmse, here ?? 0);
             }
-            envelopeError = TolerancePolicy.EnvelopeError(here, _worstEnvelopeError.TryGetValue(key, out double worst) ? worst : null, mode);
-            if (envelopeError is double kept && mode == ComparisonMode.Trajectory) _worstEnvelopeError[key] = kept;
+            if (mode == ComparisonMode.Trajectory)
+            {
+                envelopeError = TolerancePolicy.EnvelopeError(here, _worstEnvelopeError.TryGetValue(key, out double worst) ? [worst] : [], mode);
+                if (envelopeError is double kept) _worstEnvelopeError[key] = kept;
+            }
+            else
+            {
+                // Keyed by tensor and phase: a train step's noise does not set an eval record's.
+                var recentKey = at.Phase == RecordPhase.Eval ? key with { Site = key.Site + "@eval" } : key;
+                if (!_recentEnvelopeErrors.TryGetValue(recentKey, out var recent)) _recentEnvelopeErrors[recentKey] = recent = new Queue<double>();
+                envelopeError = TolerancePolicy.EnvelopeError(here, recent, mode);
+                if (here is double h)
+                {
+                    recent.Enqueue(h);
+                    while (recent.Count >= TolerancePolicy.StepNoiseWindow) recent.Dequeue();
+                }
+            }
         }
-        var judgement = policy.Judge(metrics, tolerance, envelopeError, mode);
+        var judgement = policy.Judge(metrics, tolerance, envelopeError, mode,
+            mode == ComparisonMode.StepCheck ? TolerancePolicy.Resolution(expectedTensor, actualTensor.DType) : 0);
         if (key.Kind is TensorKind.TrainAccuracy or TensorKind.EvalAccuracy && dependencies.LogitsOf(key) is { } accuracyLogits
             && expected.TryGetValue(accuracyLogits, out var expectedLogits) && actual.TryGetValue(accuracyLogits, out var actualLogits)
             && TolerancePolicy.AccuracyAllowanceFromLogits(expectedLogits, actualLogits) is double accuracyAllowance)

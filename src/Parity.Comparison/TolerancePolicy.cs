@@ -201,25 +201,67 @@ public sealed class TolerancePolicy
         EnvelopeMultiple * envelopeError + EnvelopeFloor * (double.IsFinite(referenceRms) ? referenceRms : 0) + AbsoluteFloor;
 
     /// <summary>
-    /// The RMSE a step check allows: <c>Multiple * E</c>, E the envelope runs' error on this tensor at this step replayed
-    /// from the same state. The relative floor applies only where that noise is exactly zero (an exact operation, a
+    /// The RMSE a step check allows: <c>Multiple * E</c>, E the envelope replays' error on this tensor at this step (and
+    /// the few checked steps before it, <see cref="EnvelopeError"/>) replayed from the same state. The relative floor applies only where that noise is exactly zero (an exact operation, a
     /// count): elsewhere it would let a consistent error hide under it, such as eps added outside the square root of a
     /// batchnorm (4.7e-6 relative, under a 1e-5 floor, yet 38 times the float32 rounding of that tensor).
     /// </summary>
     /// <param name="envelopeError">E: the largest RMSE(envelope, expected) of this tensor at this step.</param>
     /// <param name="referenceRms">RMS of the expected tensor.</param>
-    public double StepAllowance(double envelopeError, double referenceRms) =>
-        EnvelopeMultiple * envelopeError + (envelopeError == 0 ? EnvelopeFloor * (double.IsFinite(referenceRms) ? referenceRms : 0) : 0) + AbsoluteFloor;
+    /// <param name="resolution">
+    /// RMS of the spacing of the actual dtype's numbers at the expected values (<see cref="Resolution"/>): no backend of that
+    /// dtype can come closer than about that, so the allowance never drops below it (a scalar loss one float32 ulp away
+    /// from float64 is rounding whatever a lucky envelope draw says).
+    /// </param>
+    public double StepAllowance(double envelopeError, double referenceRms, double resolution = 0) =>
+        Math.Max(EnvelopeMultiple * envelopeError + (envelopeError == 0 ? EnvelopeFloor * (double.IsFinite(referenceRms) ? referenceRms : 0) : 0), resolution)
+        + AbsoluteFloor;
 
     /// <summary>
-    /// The envelope error a tensor is judged against: on a trajectory the worst of this step's and every earlier step's
-    /// (growth is expected and kept; a dip at one step does not tighten the bound); in a step check this step's alone.
+    /// RMS over the elements of <paramref name="expected"/> of the spacing between adjacent numbers of <paramref name="dtype"/>
+    /// at each value (one ulp): the finest difference a backend computing in that dtype can show.
+    /// </summary>
+    public static double Resolution(Tensor expected, DType dtype)
+    {
+        ArgumentNullException.ThrowIfNull(expected);
+        double sum = 0;
+        int n = 0;
+        foreach (double v in expected.Data)
+        {
+            if (!double.IsFinite(v)) continue;
+            double ulp = dtype == DType.Float32
+                ? MathF.BitIncrement(MathF.Abs((float)v)) - MathF.Abs((float)v)
+                : Math.BitIncrement(Math.Abs(v)) - Math.Abs(v);
+            sum += ulp * ulp;
+            n++;
+        }
+        return n == 0 ? 0 : Math.Sqrt(sum / n);
+    }
+
+    /// <summary>
+    /// How many recently checked steps a step check's noise estimate of a tensor spans (<see cref="EnvelopeError"/>).
+    /// </summary>
+    public const int StepNoiseWindow = 10;
+
+    /// <summary>
+    /// The envelope error a tensor is judged against. On a trajectory: the worst of this step's and every earlier step's
+    /// (the trajectories' errors accumulate: growth is expected and kept; a dip does not tighten the bound). In a step
+    /// check: the worst per-step replay error of this tensor over this step and the <see cref="StepNoiseWindow"/> - 1 checked
+    /// steps before it. Each of those is one step's rounding from a state that is given, so nothing accumulates; the window
+    /// only steadies the estimate of the tensor's rounding scale, which one draw over a small tensor (a 10-element bias
+    /// gradient) can underestimate by chance.
     /// </summary>
     /// <param name="here">This step's largest envelope RMSE, or null when no envelope has the tensor.</param>
-    /// <param name="worstSoFar">The trajectory's worst so far, or null.</param>
+    /// <param name="earlier">The trajectory's worst so far, or the step check's per-step errors of the window's earlier steps.</param>
     /// <param name="mode">Trajectory or step check.</param>
-    public static double? EnvelopeError(double? here, double? worstSoFar, ComparisonMode mode) =>
-        mode == ComparisonMode.StepCheck ? here : here is double h ? Math.Max(h, worstSoFar ?? 0) : worstSoFar;
+    public static double? EnvelopeError(double? here, IEnumerable<double> earlier, ComparisonMode mode)
+    {
+        ArgumentNullException.ThrowIfNull(earlier);
+        double? worst = null;
+        foreach (double e in earlier) worst = Math.Max(e, worst ?? 0);
+        if (mode == ComparisonMode.StepCheck && here is null) return null;
+        return here is double h ? Math.Max(h, worst ?? 0) : worst;
+    }
 
     /// <summary>
     /// The loss error the logits' own error allows: to first order the mean softmax cross-entropy changes by
@@ -303,13 +345,14 @@ public sealed class TolerancePolicy
     /// <param name="tolerance">The tolerance in force (<see cref="ToleranceAt"/>).</param>
     /// <param name="envelopeError">E(s) when the envelope rule applies, else null.</param>
     /// <param name="mode">A step check allows the noise of this step alone (<see cref="StepAllowance"/>).</param>
-    public Judgement Judge(TensorMetrics metrics, Tolerance tolerance, double? envelopeError, ComparisonMode mode = ComparisonMode.Trajectory)
+    /// <param name="resolution">In a step check, the actual dtype's resolution at the expected values (<see cref="Resolution"/>).</param>
+    public Judgement Judge(TensorMetrics metrics, Tolerance tolerance, double? envelopeError, ComparisonMode mode = ComparisonMode.Trajectory, double resolution = 0)
     {
         ArgumentNullException.ThrowIfNull(metrics);
         ArgumentNullException.ThrowIfNull(tolerance);
         bool envelope = envelopeError is double e && double.IsFinite(e);
         double allowed = !envelope ? Math.Max(tolerance.Atol, AbsoluteFloor)
-            : mode == ComparisonMode.StepCheck ? StepAllowance(envelopeError!.Value, metrics.ReferenceRms)
+            : mode == ComparisonMode.StepCheck ? StepAllowance(envelopeError!.Value, metrics.ReferenceRms, resolution)
             : EnvelopeAllowance(envelopeError!.Value, metrics.ReferenceRms);
         double score = metrics.ShapeMismatch || metrics.NonFiniteMismatched > 0 || double.IsNaN(metrics.Rmse)
             ? double.PositiveInfinity
@@ -327,7 +370,7 @@ public sealed class TolerancePolicy
             "Normwise: a tensor passes when its RMSE against the expected tensor is within the allowance. Float32 against float64 "
             + "with an envelope trace: allowance = multiple * E(s) + floor * RMS(expected) + absoluteFloor, E(s) = the largest "
             + "RMSE(envelope, expected) of that tensor over every envelope trace up to step s. A step check (each step replayed from the backend's own state) "
-            + "allows multiple * E, E the envelope replays' error on that tensor at that step alone, with the floor only where E is exactly 0. "
+            + "allows multiple * E, E the envelope replays' worst error on that tensor over that step and the 9 checked steps before it, with the floor only where E is exactly 0, and never below one ulp of the actual dtype at the expected values. "
             + "A scalar loss may also differ by what its logits' observed error implies, sqrt(2 C) * RMSE(logits); an accuracy by the samples whose "
             + "logit margin lies within twice their logits' largest error. Otherwise: allowance = g(s) * (atol + rtol * RMS(expected)), "
             + "g(s) = (1 + s)^growthExponent (accuracies do not grow); the mismatched count uses |a - e| <= atol' + rtol' * |e| with the same grown values. "

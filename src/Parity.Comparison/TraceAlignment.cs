@@ -1,3 +1,4 @@
+using Parity.Running;
 using Parity.Tracing;
 
 namespace Parity.Comparison;
@@ -44,13 +45,13 @@ public static class TraceAlignment
                 }
                 else if (order < 0)
                 {
-                    if (ca is null && actual.Header.Status != "completed") yield break;
+                    if (ca is null && actual.Header.Status != RunStatus.Completed) yield break;
                     yield return new AlignedRecords(ce!.Step, ce.Phase, ce, null, EnvelopesAt(streams, ce.Step, ce.Phase));
                     ce = Advance(e);
                 }
                 else
                 {
-                    if (ce is null && expected.Header.Status != "completed") yield break;
+                    if (ce is null && expected.Header.Status != RunStatus.Completed) yield break;
                     yield return new AlignedRecords(ca!.Step, ca.Phase, null, ca, EnvelopesAt(streams, ca.Step, ca.Phase));
                     ca = Advance(a);
                 }

@@ -1,3 +1,4 @@
+using Parity.Running;
 using Parity.Backends;
 using Parity.Tensors;
 using Parity.Tracing;
@@ -112,11 +113,12 @@ public static class TraceComparer
     public static string? Problem(ITrace trace, string role)
     {
         ArgumentNullException.ThrowIfNull(trace);
+        string status = trace.Header.Status.ToString().ToLowerInvariant();
         return trace.Header.Status switch
         {
-            "completed" => null,
-            "running" => $"the {role} trace ({trace.Header.Backend}) did not finish (status running)",
-            string status => role == "actual"
+            RunStatus.Completed => null,
+            RunStatus.Running => $"the {role} trace ({trace.Header.Backend}) did not finish (status running)",
+            _ => role == "actual"
                 ? trace.Header.Message ?? $"{trace.Header.Backend}: {status}"
                 : $"the {role} trace ({trace.Header.Backend}) {status}: {trace.Header.Message ?? "no message"}",
         };

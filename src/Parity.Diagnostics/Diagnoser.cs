@@ -39,7 +39,7 @@ public static class Diagnoser
             try
             {
                 // Materialized here so an exception thrown while enumerating is caught here too.
-                var found = detector.Detect(new DiagnosisContext(context.Spec, context.Graph, context.Reference, context.Backends, context.Comparisons) { Earlier = findings.ToList() }).ToList();
+                var found = detector.Detect(new DiagnosisContext(context.Spec, context.Graph, context.Reference, context.Backends, context.Judgements) { Earlier = findings.ToList() }).ToList();
                 findings.AddRange(found.Select(f => MarkDeclared(f, context)));
             }
             // A damaged trace is an input error for the whole diagnosis, never one detector's doubt.

@@ -20,7 +20,7 @@ public sealed record BackendTrace(string Name, TraceReader Trace, IReadOnlyList<
     }
 
     /// <summary>True when the backend's run reached its end (a failed run's trace is still read up to where it stopped).</summary>
-    public bool Completed => Trace.Header.Status == "completed";
+    public bool Completed => Trace.Header.Status == Running.RunStatus.Completed;
 }
 
 /// <summary>Everything a detector may read: the spec, its model, every backend's trace and the comparisons with the reference.</summary>
@@ -31,14 +31,14 @@ public sealed class DiagnosisContext
     /// <param name="graph">Its resolved model.</param>
     /// <param name="reference">Name of the reference backend (its trace is among <paramref name="backends"/> when it ran).</param>
     /// <param name="backends">The traces to diagnose (auxiliary envelope runs left out).</param>
-    /// <param name="comparisons">Each backend against the reference.</param>
-    public DiagnosisContext(ScenarioSpec spec, ModelGraph graph, string reference, IReadOnlyList<BackendTrace> backends, IReadOnlyList<ComparisonResult> comparisons)
+    /// <param name="judgements">Each backend judged against the reference: step checks and trajectory.</param>
+    public DiagnosisContext(ScenarioSpec spec, ModelGraph graph, string reference, IReadOnlyList<BackendTrace> backends, IReadOnlyList<BackendJudgement> judgements)
     {
         Spec = spec;
         Graph = graph;
         Reference = reference;
         Backends = backends;
-        Comparisons = comparisons;
+        Judgements = judgements;
     }
 
     /// <summary>The spec.</summary>
@@ -53,8 +53,14 @@ public sealed class DiagnosisContext
     /// <summary>Every diagnosed trace, the reference's included.</summary>
     public IReadOnlyList<BackendTrace> Backends { get; }
 
-    /// <summary>Comparisons of each backend with the reference.</summary>
-    public IReadOnlyList<ComparisonResult> Comparisons { get; }
+    /// <summary>Each backend judged against the reference: its step checks and its trajectory.</summary>
+    public IReadOnlyList<BackendJudgement> Judgements { get; }
+
+    /// <summary>The comparison that decides each backend's verdict: its step checks when they ran, else its trajectory.</summary>
+    public IEnumerable<ComparisonResult> Comparisons => Judgements.Select(j => j.Deciding);
+
+    /// <summary>Each backend's free-running trajectory against the reference's.</summary>
+    public IEnumerable<ComparisonResult> Trajectories => Judgements.Select(j => j.Trajectory);
 
     /// <summary>Findings of the detectors that ran before this one (read by <c>unexplained-divergence</c>).</summary>
     public IReadOnlyList<Finding> Earlier { get; init; } = [];

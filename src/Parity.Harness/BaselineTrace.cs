@@ -1,3 +1,4 @@
+using Parity.Running;
 using Parity.Tracing;
 
 namespace Parity.Harness;
@@ -18,8 +19,8 @@ internal static class BaselineTrace
     {
         var trace = TraceReader.Open(directory);
         var h = trace.Header;
-        if (h.Status != TraceStatus.Completed)
-            throw new InvalidDataException($"{directory}: its trace has status {h.Status}; an approved baseline is a completed trace");
+        if (h.Status != RunStatus.Completed)
+            throw new InvalidDataException($"{directory}: its trace has status {h.Status.Name()}; an approved baseline is a completed trace");
         foreach (var (field, inTrace, inInfo) in new[] { ("specHash", h.SpecHash, info.SpecHash), ("scenario", h.Scenario, info.Scenario), ("backend", h.Backend, info.Backend), ("dType", h.DType, info.DType) })
         {
             if (inTrace != inInfo)
@@ -33,7 +34,7 @@ internal static class BaselineTrace
     /// backend and spec hash the run's report names.
     /// </summary>
     public static string? NotApprovable(TraceReader trace, string backend, string specHash) =>
-        trace.Header.Status != TraceStatus.Completed ? $"{trace.Directory}: its trace has status {trace.Header.Status}; only a completed trace can be approved"
+        trace.Header.Status != RunStatus.Completed ? $"{trace.Directory}: its trace has status {trace.Header.Status.Name()}; only a completed trace can be approved"
         : trace.Header.Backend != backend || trace.Header.SpecHash != specHash
             ? $"{trace.Directory}: its trace is of backend '{trace.Header.Backend}' under spec hash {trace.Header.SpecHash}; the report says '{backend}' under {specHash}"
         : trace.Unsealed;

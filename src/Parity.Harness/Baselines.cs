@@ -2,8 +2,8 @@ using System.Text.Json;
 using Parity.Backends;
 using Parity.Comparison;
 using Parity.Models;
-using Parity.Planning;
 using Parity.Reporting;
+using Parity.Running;
 using Parity.Specs;
 using Parity.Tracing;
 
@@ -35,24 +35,19 @@ public sealed record ApprovedBaseline(string Backend, string Directory, bool Rep
 
 /// <summary>The outcome of checking one backend against its baseline in <see cref="Baselines.Verify"/>.</summary>
 /// <param name="Backend">Backend name.</param>
-/// <param name="ExitCode">0 agrees, 1 disagrees (with the origin in <paramref name="Message"/>), 2 no baseline or the run failed.</param>
+/// <param name="Verdict">Agree, diverge (with the origin in <paramref name="Message"/>), or error: no baseline, a damaged one, or the run failed.</param>
 /// <param name="Message">One paragraph for people: the verdict, the origin, or why nothing could be compared.</param>
 /// <param name="Baseline">The baseline directory compared with, or null.</param>
 /// <param name="Comparison">The comparison in report form, or null when none ran.</param>
-public sealed record BaselineCheck(string Backend, int ExitCode, string Message, string? Baseline, ComparisonReport? Comparison);
+public sealed record BaselineCheck(string Backend, Verdict Verdict, string Message, string? Baseline, ComparisonReport? Comparison);
 
 /// <summary>Everything <see cref="Baselines.Verify"/> found.</summary>
 /// <param name="Checks">One check per backend.</param>
 /// <param name="RunDirectory">Where the fresh run's traces and reports are.</param>
 public sealed record VerifyResult(IReadOnlyList<BaselineCheck> Checks, string RunDirectory)
 {
-    /// <summary>2 when any backend has no baseline or failed to run, else 1 when any disagrees, else 0.</summary>
-    public int ExitCode => Checks.Count == 0 ? ExitCodes.Error : Checks.Max(c => c.ExitCode) switch
-    {
-        >= ExitCodes.Error => ExitCodes.Error,
-        ExitCodes.Diverge => ExitCodes.Diverge,
-        _ => ExitCodes.Agree,
-    };
+    /// <summary>The verdict of every check together; an error when nothing was checked.</summary>
+    public Verdict Verdict => Checks.Count == 0 ? Verdict.Error : Verdicts.Combine(Checks.Select(c => c.Verdict));
 }
 
 /// <summary>
@@ -93,7 +88,7 @@ public static class Baselines
     }
 
     /// <summary>The folder of a scenario's baselines.</summary>
-    public static string ScenarioDirectory(string root, string scenario) => Path.Combine(root, RunPipeline.Sanitize(scenario));
+    public static string ScenarioDirectory(string root, string scenario) => Path.Combine(root, RunSession.Sanitize(scenario));
 
     /// <summary>
     /// Approves every completed backend of the run in <paramref name="runDirectory"/> (its report.json names them).
@@ -116,12 +111,12 @@ public static class Baselines
         }
 
         var candidates = new List<(BackendReport Backend, TraceReader Trace, string Target)>();
-        foreach (var b in report.Backends.Where(b => b.Status == "completed" && !b.Auxiliary))
+        foreach (var b in report.Backends.Where(b => b.Status == RunStatus.Completed && !b.Auxiliary))
         {
             var trace = OpenOrThrow(Path.Combine(runDirectory, b.Trace), $"approve: backend '{b.Name}'");
             if (BaselineTrace.NotApprovable(trace, b.Name, report.Scenario.SpecHash) is string why) throw new UsageException($"approve: backend '{b.Name}': {why}; nothing was written");
             string key = VersionKey(trace.Header.DType, trace.Header.Runtime);
-            candidates.Add((b, trace, Path.Combine(ScenarioDirectory(root, report.Scenario.Name), RunPipeline.Sanitize(b.Name), key)));
+            candidates.Add((b, trace, Path.Combine(ScenarioDirectory(root, report.Scenario.Name), RunSession.Sanitize(b.Name), key)));
         }
         if (candidates.Count == 0) throw new UsageException($"approve: no backend completed in {runDirectory}; nothing to approve");
         // Held from the existence check to the last rename: two approvals at once cannot both see "no baseline yet".
@@ -173,11 +168,11 @@ public static class Baselines
         var withBaseline = new List<(string Backend, string Baseline, BaselineInfo Info)>();
         foreach (string backend in chosen)
         {
-            string backendDir = Path.Combine(scenarioDir, RunPipeline.Sanitize(backend));
+            string backendDir = Path.Combine(scenarioDir, RunSession.Sanitize(backend));
             string? latest = Latest(backendDir, except: null);
             if (latest is null)
             {
-                checks.Add(new BaselineCheck(backend, ExitCodes.Error,
+                checks.Add(new BaselineCheck(backend, Verdict.Error,
                     $"no baseline for backend '{backend}' of scenario '{spec.Name}' (looked in {backendDir}); approve a run of it with 'parity approve RUN_DIR'", null, null));
                 continue;
             }
@@ -188,7 +183,7 @@ public static class Baselines
         string specHash = SpecLoader.Hash(spec);
         foreach (var stale in withBaseline.Where(w => w.Info.SpecHash != specHash).ToList())
         {
-            checks.Add(new BaselineCheck(stale.Backend, ExitCodes.Error,
+            checks.Add(new BaselineCheck(stale.Backend, Verdict.Error,
                 $"the baseline {stale.Baseline} was approved for spec hash {stale.Info.SpecHash}; the spec now hashes to {specHash}. "
                 + "The scenario changed: run it and approve the new run (--force to replace).", stale.Baseline, null));
             withBaseline.Remove(stale);
@@ -200,22 +195,28 @@ public static class Baselines
         string reference = Backends.Reference.ReferenceBackend.Float64Name;
         var others = withBaseline.Select(w => w.Backend).Where(b => b != reference).ToList();
         if (others.Count == 0) others.Add(Backends.Reference.ReferenceBackend.Float32Name);
-        var report = RunPipeline.Execute(new RunRequest(spec, specPath, others, reference, outDirectory, steps), registry, progress);
+        var request = new RunRequest(spec, specPath, others, reference, outDirectory, steps);
+        var session = RunSession.Start(request);
+        RunReport report;
+        using (RunManifest.Lock(request))
+        {
+            session.RunBackends(registry, progress);
+            report = session.Report(session.Judge());
+            foreach (var exporter in ReportExporters.All) exporter.Export(report, outDirectory);
+        }
 
-        var plan = Planner.Build(spec, steps);
-        var policy = TolerancePolicy.Create(spec.Tolerances);
         foreach (var (backend, latest, info) in withBaseline)
         {
-            var run = report.Backends.FirstOrDefault(b => b.Name == backend);
-            if (run is null || run.Status != "completed")
+            var run = session.Runs.FirstOrDefault(r => r.Display == backend);
+            if (run is null || run.Run.Status != RunStatus.Completed)
             {
-                checks.Add(new BaselineCheck(backend, ExitCodes.Error,
-                    $"{backend} did not complete: {run?.Message ?? "not run"}", latest, null));
+                checks.Add(new BaselineCheck(backend, Verdict.Error,
+                    $"{backend} did not complete: {run?.Run.Message ?? "not run"}", latest, null));
                 continue;
             }
-            var fresh = TraceReader.Open(Path.Combine(outDirectory, run.Trace));
+            var fresh = TraceReader.Open(run.Run.TraceDirectory);
             string key = VersionKey(fresh.Header.DType, fresh.Header.Runtime);
-            string exact = Path.Combine(scenarioDir, RunPipeline.Sanitize(backend), key);
+            string exact = Path.Combine(scenarioDir, RunSession.Sanitize(backend), key);
             string baseline = Directory.Exists(exact) ? exact : latest;
             TraceReader expected;
             try
@@ -224,17 +225,16 @@ public static class Baselines
             }
             catch (InvalidDataException e)
             {
-                checks.Add(new BaselineCheck(backend, ExitCodes.Error, $"the baseline is damaged: {e.Message}; approve a good run again with --force", baseline, null));
+                checks.Add(new BaselineCheck(backend, Verdict.Error, $"the baseline is damaged: {e.Message}; approve a good run again with --force", baseline, null));
                 continue;
             }
-            var result = TraceComparer.Compare(expected, fresh, TraceLayout.Of(plan), policy) with { Expected = $"{backend} baseline", Actual = backend };
-            var comparison = ReportBuilder.ToReport(result, plan);
+            var result = session.CompareWithBaseline(expected, run) with { Expected = $"{backend} baseline", Actual = backend };
+            var comparison = ReportBuilder.ToReport(result, session.Plan);
             string versions = baseline == exact ? "" : $" (versions changed: baseline {Path.GetFileName(baseline)}, now {key})";
-            int exit = result.Verdict switch { Verdict.Agree => ExitCodes.Agree, Verdict.Diverge => ExitCodes.Diverge, _ => ExitCodes.Error };
-            string message = exit == ExitCodes.Agree
+            string message = result.Verdict == Verdict.Agree
                 ? $"{backend} agrees with its baseline{versions}: {result.TensorsCompared} tensors over {result.StepsCompared} steps"
                 : $"{DivergenceText.Headline(comparison)}{versions}\n{DivergenceText.Describe(comparison, report.Findings)}";
-            checks.Add(new BaselineCheck(backend, exit, message, baseline, comparison));
+            checks.Add(new BaselineCheck(backend, result.Verdict, message, baseline, comparison));
         }
         return new VerifyResult(checks, outDirectory);
     }

@@ -13,9 +13,9 @@ namespace Parity.Harness;
 
 /// <summary>One backend run on the original spec and on the identity variant, compared with itself.</summary>
 /// <param name="Backend">Backend selection as given (NAME or NAME@dtype).</param>
-/// <param name="Status">completed, failed or unavailable (the worse of the two runs).</param>
+/// <param name="Status">Completed, failed or unavailable (the worse of the two runs).</param>
 /// <param name="Message">Why a run failed, or null.</param>
-/// <param name="Verdict">agree, diverge or error: the variant's shared tensors against the original's, under the tolerance policy.</param>
+/// <param name="Verdict">Agree, diverge or error: the variant's shared tensors against the original's, under the tolerance policy.</param>
 /// <param name="Identical">True when every shared tensor of every record is bit-for-bit equal.</param>
 /// <param name="MaxAbsDifference">Largest absolute difference over every shared tensor of every record.</param>
 /// <param name="FirstDifference">The first shared tensor (step, phase, kind:site) that is not bit-for-bit equal, or null.</param>
@@ -23,7 +23,7 @@ namespace Parity.Harness;
 /// <param name="FirstDivergence">Where the comparison first fails under the tolerance policy, or null.</param>
 /// <param name="Findings">Diagnosed causes: initial-weights-mismatch for a step-0 difference, otherwise what the detectors find.</param>
 /// <param name="Conclusion">One sentence: what inserting identities does in this backend.</param>
-public sealed record MetamorphicBackendReport(string Backend, string Status, string? Message, string Verdict, bool Identical, double MaxAbsDifference,
+public sealed record MetamorphicBackendReport(string Backend, RunStatus Status, string? Message, Verdict Verdict, bool Identical, double MaxAbsDifference,
     string? FirstDifference, double IdentityMaxAbs, DivergenceReport? FirstDivergence, IReadOnlyList<FindingReport> Findings, string Conclusion);
 
 /// <summary>metamorphic.json: the identity-insertion experiment over several backends.</summary>
@@ -107,60 +107,66 @@ public static class Metamorphic
     {
         if (backends.Count == 0) throw new UsageException("--backends: give at least one backend");
         var variantSpec = WithIdentities(spec);
-        var plan = Planner.Build(spec, steps);
-        var variantPlan = Planner.Build(variantSpec, steps);
-        var inserted = variantPlan.Graph.Calls.Where(c => c.Layer is IdentitySpec && spec.Model.Calls.All(o => o.Id != c.Id)).Select(c => c.Id).ToList();
-        var policy = TolerancePolicy.Create(spec.Tolerances);
         var results = new List<MetamorphicBackendReport>();
+        IReadOnlyList<string> inserted = [];
+        int totalSteps = 0;
         foreach (string item in backends)
         {
-            var (name, display, dtype) = StandardBackends.Resolve(registry, item, spec.DType);
-            string dir = Path.Combine(outDirectory, "traces", RunPipeline.Sanitize(display));
-            var options = new BackendOptions(dtype, device, timeout);
-            var original = ScenarioRunner.Run(plan, registry.Create(name), options, Path.Combine(dir, "original"), progress, display);
-            var variant = ScenarioRunner.Run(variantPlan, registry.Create(name), options, Path.Combine(dir, "identity"), progress, display + "+identity");
-            results.Add(Judge(plan, policy, display, original, variant, Path.Combine(dir, "identity-shared")));
+            // Each backend alone, twice: the original spec and the identity variant, each a session of one run.
+            RunSession Run(ScenarioSpec which, string leaf)
+            {
+                var session = RunSession.Start(new RunRequest(which, specPath, [], item, outDirectory, steps, device, timeout)
+                {
+                    ReferenceAlone = true,
+                    TraceDirectoryFor = display => Path.Combine(outDirectory, "traces", RunSession.Sanitize(display), leaf),
+                });
+                session.RunBackends(registry, progress);
+                return session;
+            }
+            var original = Run(spec, "original");
+            var variant = Run(variantSpec, "identity");
+            inserted = variant.Plan.Graph.Calls.Where(c => c.Layer is IdentitySpec && spec.Model.Calls.All(o => o.Id != c.Id)).Select(c => c.Id).ToList();
+            totalSteps = original.Plan.TotalSteps;
+            results.Add(Judge(original, original.Runs[0], variant.Runs[0], Path.Combine(outDirectory, "traces", RunSession.Sanitize(original.Runs[0].Display), "identity-shared")));
         }
+        var verdict = Verdicts.Combine(results.Select(r => r.Status != RunStatus.Completed ? Verdict.Error : r.Identical ? Verdict.Agree : r.Verdict));
         var report = new MetamorphicReport
         {
             Scenario = spec.Name,
             SpecPath = specPath,
             InitMode = spec.Init.Mode == InitMode.Framework ? "framework" : "injected",
             InsertedCalls = inserted,
-            Steps = plan.TotalSteps,
+            Steps = totalSteps,
             Backends = results,
-            ExitCode = results.Any(r => r.Status != "completed") ? ExitCodes.Error : results.Any(r => !r.Identical && r.Verdict != "agree") ? ExitCodes.Diverge : ExitCodes.Agree,
+            ExitCode = ExitCodes.Of(verdict),
         };
         Directory.CreateDirectory(outDirectory);
-        File.WriteAllText(Path.Combine(outDirectory, "metamorphic.json"), JsonSerializer.Serialize(report, ReportWriter.Json));
+        IO.AtomicFile.WriteText(Path.Combine(outDirectory, "metamorphic.json"), JsonSerializer.Serialize(report, ReportWriter.Json));
         return report;
     }
 
-    private static MetamorphicBackendReport Judge(Plan plan, TolerancePolicy policy, string backend, BackendRun original, BackendRun variant, string sharedDirectory)
+    private static MetamorphicBackendReport Judge(RunSession session, SessionRun original, SessionRun variant, string sharedDirectory)
     {
-        string status = new[] { original, variant }.Select(r => r.Status).Max() switch
-        {
-            RunStatus.Completed => "completed",
-            RunStatus.Failed => "failed",
-            _ => "unavailable",
-        };
-        string? message = original.Message ?? variant.Message;
-        if (status == "unavailable")
-            return new MetamorphicBackendReport(backend, status, message, "error", false, double.NaN, null, double.NaN, null, [], $"not run: {message}");
+        var plan = session.Plan;
+        string backend = original.Display;
+        var status = (RunStatus)Math.Max((int)original.Run.Status, (int)variant.Run.Status);
+        string? message = original.Run.Message ?? variant.Run.Message;
+        if (status == RunStatus.Unavailable)
+            return new MetamorphicBackendReport(backend, status, message, Verdict.Error, false, double.NaN, null, double.NaN, null, [], $"not run: {message}");
 
-        var projection = Project(plan, TraceReader.Open(original.TraceDirectory), TraceReader.Open(variant.TraceDirectory), sharedDirectory);
-        var originalTrace = TraceReader.Open(original.TraceDirectory);
+        string sharedName = backend + "+identity";
+        var projection = Project(plan, TraceReader.Open(original.Run.TraceDirectory), TraceReader.Open(variant.Run.TraceDirectory), sharedDirectory, sharedName);
+        var originalTrace = TraceReader.Open(original.Run.TraceDirectory);
         var sharedTrace = TraceReader.Open(sharedDirectory);
-        var comparison = TraceComparer.Compare(originalTrace, sharedTrace, TraceLayout.Of(plan), policy, envelope: null, declared: []);
-        var diagnosis = Diagnoser.Run(new DiagnosisContext(plan.Spec, plan.Graph, original.Backend,
-            [new BackendTrace(original.Backend, originalTrace, original.Mismatches), new BackendTrace(sharedTrace.Header.Backend, sharedTrace, variant.Mismatches)],
-            [comparison]));
+        var comparison = TraceComparer.Compare(originalTrace, sharedTrace, session.Layout, session.Policy, envelope: null, declared: []);
+        var diagnosis = Diagnoser.Run(new DiagnosisContext(plan.Spec, plan.Graph, backend,
+            [new BackendTrace(backend, originalTrace, original.Run.Mismatches), new BackendTrace(sharedName, sharedTrace, variant.Run.Mismatches)],
+            [new BackendJudgement(sharedName, null, comparison, "compared with its own run of the original spec")]));
         // Only what tells the two runs apart: properties of the model (a shared batchnorm) show in both and say nothing here.
-        var findings = diagnosis.Findings.Where(f => f.Backend == sharedTrace.Header.Backend).Select(RunDiagnosis.ToReport).ToList();
-        string verdict = ReportBuilder.VerdictName(comparison.Verdict);
-        var first = comparison.FirstDivergence is { } d ? ReportBuilder.ToReport(comparison, plan).FirstDivergence : null;
+        var findings = diagnosis.Findings.Where(f => f.Backend == sharedName).Select(ReportBuilder.ToReport).ToList();
+        var first = comparison.FirstDivergence is not null ? ReportBuilder.ToReport(comparison, plan).FirstDivergence : null;
         string conclusion =
-            status != "completed" ? $"a run failed: {message}"
+            status != RunStatus.Completed ? $"a run failed: {message}"
             : projection.Identical ? "inserting identities changes nothing: every shared tensor is bit-for-bit equal"
             : projection.FirstDifferenceStep == 0
                 ? plan.Spec.Init.Mode == InitMode.Framework
@@ -169,7 +175,7 @@ public static class Metamorphic
             : comparison.Verdict == Verdict.Agree
                 ? $"within rounding: the variant differs by at most {projection.MaxAbs:g3} (identity calls change the order or fusion of float operations), under the tolerance policy"
                 : $"the identity changes training from step {projection.FirstDifferenceStep} on with identical initial weights: a defect in how the framework runs an identity";
-        return new MetamorphicBackendReport(backend, status, message, verdict, projection.Identical, projection.MaxAbs, projection.FirstDifference,
+        return new MetamorphicBackendReport(backend, status, message, comparison.Verdict, projection.Identical, projection.MaxAbs, projection.FirstDifference,
             projection.IdentityMaxAbs, first, findings, conclusion);
     }
 
@@ -179,9 +185,9 @@ public static class Metamorphic
     /// Writes the variant's records restricted to the original's keys (a trace the comparer reads like any other),
     /// measures the exact differences record by record, and checks every inserted identity's output against its input.
     /// </summary>
-    private static Projection Project(Plan plan, TraceReader original, TraceReader variant, string directory)
+    private static Projection Project(Plan plan, TraceReader original, TraceReader variant, string directory, string backend)
     {
-        var header = variant.Header with { Scenario = plan.Spec.Name, SpecHash = SpecLoader.Hash(plan.Spec), Backend = variant.Header.Backend };
+        var header = variant.Header with { Scenario = plan.Spec.Name, SpecHash = SpecLoader.Hash(plan.Spec), Backend = backend, Status = RunStatus.Running };
         double maxAbs = 0, identityMaxAbs = 0;
         string? first = null;
         int? firstStep = null;

@@ -55,9 +55,12 @@ public sealed class PermutedBatchBackend(IBackend inner, string name) : IBackend
     /// <inheritdoc />
     public IBackendSession Open(Plan plan, BackendOptions options) => new Session(inner.Open(plan, options), plan.Spec.Seed);
 
-    private sealed class Session(IBackendSession inner, ulong seed) : IBackendSession
+    private sealed class Session(IBackendSession inner, ulong seed) : IStateLoadingSession
     {
         public IReadOnlyList<ConventionMismatch> Mismatches => inner.Mismatches;
+
+        public void LoadState(StepRecord state) =>
+            (inner as IStateLoadingSession ?? throw new BackendException("the permuted envelope's backend cannot load a state")).LoadState(state);
 
         public IReadOnlyDictionary<string, string> RuntimeInfo => inner.RuntimeInfo;
 

@@ -36,12 +36,12 @@ public static class OnnxArbitration
             }
             catch (Exception e) when (e is Backends.BackendException or ArgumentException or InvalidDataException)
             {
-                reports.Add(new ArbiterReport(run.Backend, 0, "error", e.Message, []));
+                reports.Add(new ArbiterReport(run.Backend, 0, Verdict.Error, e.Message, []));
                 continue;
             }
             if (check is null)
             {
-                reports.Add(new ArbiterReport(run.Backend, 0, "error",
+                reports.Add(new ArbiterReport(run.Backend, 0, Verdict.Error,
                     "no step has both a fully captured state and an eval record (capture the last step and evaluate it)", []));
                 continue;
             }
@@ -61,7 +61,7 @@ public static class OnnxArbitration
             bool agree = tensors.All(t => t.Passed);
             var worst = tensors.OrderByDescending(t => t.Score).FirstOrDefault();
             string? message = agree ? null : $"eval outputs differ from ONNX Runtime's for the same checkpoint, first at {tensors.First(t => !t.Passed).Tensor} (worst {worst?.Tensor}, score {worst?.Score:G3})";
-            reports.Add(new ArbiterReport(run.Backend, check.Step, agree ? "agree" : "diverge", message, tensors) { Runtime = check.Provider.RuntimeInfo });
+            reports.Add(new ArbiterReport(run.Backend, check.Step, agree ? Verdict.Agree : Verdict.Diverge, message, tensors) { Runtime = check.Provider.RuntimeInfo });
         }
         return reports;
     }

@@ -2,6 +2,7 @@ using Parity.Backends.Reference;
 using Parity.Backends;
 using Parity.Harness;
 using Parity.Reporting;
+using Parity.Running;
 using Parity.Specs;
 using NUnit.Framework;
 
@@ -64,11 +65,11 @@ public static class ParityAssert
     public static string? Explain(RunReport report, string? runDirectory)
     {
         ArgumentNullException.ThrowIfNull(report);
-        if (report.Verdict == "agree") return null;
-        var blocks = new List<string> { $"Parity: scenario '{report.Scenario.Name}' {report.Verdict}s." };
-        foreach (var b in report.Backends.Where(b => b.Status != "completed"))
-            blocks.Add($"{b.Name} {b.Status}: {b.Message}");
-        foreach (var c in report.Comparisons.Where(c => c.Verdict != "agree"))
+        if (report.Verdict == Verdict.Agree) return null;
+        var blocks = new List<string> { $"Parity: scenario '{report.Scenario.Name}' {report.Verdict.Name()}s." };
+        foreach (var b in report.Backends.Where(b => b.Status != RunStatus.Completed))
+            blocks.Add($"{b.Name} {b.Status.Name()}: {b.Message}");
+        foreach (var c in report.Comparisons.Where(c => c.Verdict != Verdict.Agree))
             blocks.Add(DivergenceText.Describe(c, report.Findings));
         if (runDirectory is not null) blocks.Add($"Report: {Path.Combine(runDirectory, "report.html")}");
         return string.Join("\n\n", blocks);
@@ -78,12 +79,12 @@ public static class ParityAssert
     {
         if (backends is null || backends.Length == 0)
             throw new ArgumentException("ParityAssert.Agree: name at least one backend to compare with the reference, e.g. \"reference-f32\"", nameof(backends));
-        string directory = Path.Combine(Path.GetTempPath(), "parity-nunit", $"{RunPipeline.Sanitize(spec.Name)}-{Guid.NewGuid().ToString("N")[..8]}");
+        string directory = Path.Combine(Path.GetTempPath(), "parity-nunit", $"{RunSession.Sanitize(spec.Name)}-{Guid.NewGuid().ToString("N")[..8]}");
         var request = new RunRequest(spec, specPath, backends, options.Reference, directory, options.Steps, options.Device, Tolerances: options.Tolerances);
         RunReport report;
         try
         {
-            report = RunPipeline.Execute(request, options.Registry ?? ParityBackends.Default());
+            report = RunSession.Execute(request, options.Registry ?? ParityBackends.Default());
         }
         catch (UsageException e)
         {

@@ -6,7 +6,7 @@ namespace Parity.Reporting;
 /// <param name="Verdict"><c>agree</c>, <c>diverge</c> or <c>error</c>.</param>
 /// <param name="Message">What differs, or why there is no verdict.</param>
 /// <param name="Tensors">Each eval tensor: the backend's own value against ORT's.</param>
-public sealed record ArbiterReport(string Backend, int Step, string Verdict, string? Message, IReadOnlyList<ArbiterTensor> Tensors)
+public sealed record ArbiterReport(string Backend, int Step, Running.Verdict Verdict, string? Message, IReadOnlyList<ArbiterTensor> Tensors)
 {
     /// <summary>
     /// ONNX Runtime as it ran: <c>onnxruntime</c> (version), <c>executionProvider</c> (<c>CUDAExecutionProvider</c> or

@@ -1,3 +1,4 @@
+using Parity.Running;
 using System.Globalization;
 
 namespace Parity.Reporting;
@@ -14,8 +15,8 @@ public static class DivergenceText
     {
         ArgumentNullException.ThrowIfNull(comparison);
         return comparison.FirstDivergence is { } d
-            ? $"{comparison.Backend} vs {comparison.Against}: {comparison.Verdict} at step {d.Step}, {Tensor(d)} ({d.Origin})"
-            : $"{comparison.Backend} vs {comparison.Against}: {comparison.Verdict}{(comparison.Message is null ? "" : $": {comparison.Message}")}";
+            ? $"{comparison.Backend} vs {comparison.Against}: {comparison.Verdict.Name()} at step {d.Step}, {Tensor(d)} ({d.Origin})"
+            : $"{comparison.Backend} vs {comparison.Against}: {comparison.Verdict.Name()}{(comparison.Message is null ? "" : $": {comparison.Message}")}";
     }
 
     /// <summary>
@@ -26,7 +27,7 @@ public static class DivergenceText
     {
         ArgumentNullException.ThrowIfNull(comparison);
         ArgumentNullException.ThrowIfNull(findings);
-        var lines = new List<string> { $"{comparison.Backend} does not agree with {comparison.Against} ({comparison.Verdict})." };
+        var lines = new List<string> { $"{comparison.Backend} does not agree with {comparison.Against} ({comparison.Verdict.Name()})." };
         if (comparison.FirstDivergence is { } d)
         {
             var m = d.Metrics;

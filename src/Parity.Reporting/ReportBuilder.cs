@@ -1,4 +1,5 @@
 using Parity.Comparison;
+using Parity.Diagnostics;
 using Parity.Planning;
 using Parity.Running;
 using Parity.Specs;
@@ -6,66 +7,128 @@ using Parity.Tracing;
 
 namespace Parity.Reporting;
 
-/// <summary>Assembles a <see cref="RunReport"/> from what a run produced: backend runs, comparisons and traces.</summary>
+/// <summary>Everything a run produced that its report is built from.</summary>
+/// <param name="Plan">The plan.</param>
+/// <param name="SpecPath">The spec file, or null.</param>
+/// <param name="Reference">The reference backend.</param>
+/// <param name="Runs">Every run (auxiliary envelope runs flagged), the reference first.</param>
+/// <param name="Judgements">Each judged backend against the reference.</param>
+/// <param name="Matrix">The pairwise matrix.</param>
+/// <param name="Policy">The tolerance policy in force.</param>
+/// <param name="Diagnosis">The detectors' findings.</param>
+/// <param name="Arbitration">ONNX Runtime's verdicts, when asked for.</param>
+/// <param name="Started">When the run started.</param>
+/// <param name="RunDirectory">The run directory (trace paths are made relative to it).</param>
+public sealed record ReportInput(Plan Plan, string? SpecPath, string Reference, IReadOnlyList<(BackendRun Run, string DType, bool Auxiliary)> Runs,
+    IReadOnlyList<BackendJudgement> Judgements, IReadOnlyList<PairReport> Matrix, PolicyDescription Policy, Diagnosis Diagnosis,
+    IReadOnlyList<ArbiterReport> Arbitration, DateTimeOffset Started, string RunDirectory);
+
+/// <summary>
+/// Assembles a <see cref="RunReport"/> once, from everything a run produced: the run's verdict and exit code are decided
+/// here and nowhere else (<see cref="Verdicts.Combine(IEnumerable{Verdict})"/> of every backend's status, every judgement and every
+/// arbitration).
+/// </summary>
 public static class ReportBuilder
 {
     /// <summary>Most heatmap columns; longer runs are bucketed by maximum.</summary>
     public const int MaxHeatmapColumns = 300;
 
-    /// <summary>Builds the report; <paramref name="runDirectory"/> makes trace paths relative.</summary>
-    public static RunReport Build(Plan plan, string? specPath, string reference, IReadOnlyList<(BackendRun Run, string DType, bool Auxiliary)> runs,
-        IReadOnlyList<ComparisonResult> comparisons, IReadOnlyList<PairReport> matrix, PolicyDescription policy,
-        DateTimeOffset started, string runDirectory)
+    /// <summary>Builds the report.</summary>
+    public static RunReport Build(ReportInput input)
     {
+        ArgumentNullException.ThrowIfNull(input);
+        var plan = input.Plan;
         var notIdentifiable = plan.Graph.Parameters.Where(p => !p.Identifiable).Select(p => p.Name).ToList();
-        var scenario = new ScenarioInfo(plan.Spec.Name, plan.Spec.Description, SpecLoader.Hash(plan.Spec), specPath, plan.Spec.DType.ToString().ToLowerInvariant(),
+        var scenario = new ScenarioInfo(plan.Spec.Name, plan.Spec.Description, SpecLoader.Hash(plan.Spec), input.SpecPath, plan.Spec.DType.ToString().ToLowerInvariant(),
             plan.TotalSteps, plan.StepsPerEpoch, plan.Train.Count, plan.Eval.Count, plan.Train.Origin, [.. plan.Graph.Shared], notIdentifiable);
-        var backends = runs.Select(r => new BackendReport(r.Run.Backend, r.DType, StatusName(r.Run.Status), r.Run.Message, r.Run.StepsCompleted,
-            r.Run.Duration.TotalSeconds, r.Run.Runtime, r.Run.Mismatches, Path.GetRelativePath(runDirectory, r.Run.TraceDirectory), r.Auxiliary)).ToList();
-        var comparisonReports = comparisons.Select(c => ToReport(c, plan)).ToList();
-
-        bool error = runs.Any(r => !r.Auxiliary && r.Run.Status != RunStatus.Completed) || comparisons.Any(c => c.Verdict == Verdict.Error);
-        bool diverge = comparisons.Any(c => c.Verdict == Verdict.Diverge);
-        var series = runs.Where(r => r.Run.StepsCompleted > 0 || r.Run.Status == RunStatus.Completed)
+        var backends = input.Runs.Select(r => new BackendReport(r.Run.Backend, r.DType, r.Run.Status, r.Run.Message, r.Run.StepsCompleted,
+            r.Run.Duration.TotalSeconds, r.Run.Runtime, r.Run.Mismatches, Path.GetRelativePath(input.RunDirectory, r.Run.TraceDirectory), r.Auxiliary)).ToList();
+        var verdict = Verdicts.Combine(input.Runs.Where(r => !r.Auxiliary).Select(r => Verdicts.Of(r.Run.Status))
+            .Concat(input.Judgements.Select(j => j.Verdict))
+            .Concat(input.Arbitration.Select(a => a.Verdict)));
+        var series = input.Runs.Where(r => r.Run.StepsCompleted > 0 || r.Run.Status == RunStatus.Completed)
             .SelectMany(r => SeriesOf(r.Run.Backend, r.Run.TraceDirectory, plan)).ToList();
         return new RunReport
         {
             Scenario = scenario,
             Machine = new MachineInfo(System.Runtime.InteropServices.RuntimeInformation.OSDescription, Environment.ProcessorCount,
-                Environment.Version.ToString(), typeof(ReportBuilder).Assembly.GetName().Version?.ToString() ?? "0", started, (DateTimeOffset.UtcNow - started).TotalSeconds),
-            Reference = reference,
-            TolerancePolicy = policy,
+                Environment.Version.ToString(), typeof(ReportBuilder).Assembly.GetName().Version?.ToString() ?? "0", input.Started,
+                (DateTimeOffset.UtcNow - input.Started).TotalSeconds),
+            Reference = input.Reference,
+            TolerancePolicy = input.Policy,
             Backends = backends,
-            Comparisons = comparisonReports,
-            Matrix = matrix,
+            Comparisons = input.Judgements.Select(j => ToReport(j, plan)).ToList(),
+            Matrix = input.Matrix,
+            Findings = input.Diagnosis.Findings.Select(ToReport).ToList(),
+            Arbitration = input.Arbitration,
             Series = series,
-            ExitCode = error ? 2 : diverge ? 1 : 0,
-            Verdict = error ? "error" : diverge ? "diverge" : "agree",
+            ExitCode = ExitCodes.Of(verdict),
+            Verdict = verdict,
+        };
+    }
+
+    /// <summary>The report form of one judgement: the deciding comparison, with the step checks and the trajectory beside it.</summary>
+    public static ComparisonReport ToReport(BackendJudgement judgement, Plan? plan = null)
+    {
+        ArgumentNullException.ThrowIfNull(judgement);
+        var trajectory = ToReport(judgement.Trajectory, plan);
+        var deciding = judgement.StepChecks is { } steps ? ToReport(steps, plan) : trajectory;
+        return deciding with
+        {
+            JudgedBy = judgement.Deciding.Mode,
+            StepCheckGap = judgement.StepCheckGap,
+            StepChecks = judgement.StepChecks is { } s
+                ? new StepCheckReport(s.Verdict, s.StepsCompared, s.TensorsCompared, s.TensorsFailed, judgement.KinkExcused, s.Envelope)
+                : null,
+            Trajectory = new TrajectoryReport(trajectory.Verdict, trajectory.Message, trajectory.FirstDivergence, trajectory.StepsCompared,
+                trajectory.TensorsCompared, trajectory.TensorsFailed, Drift(judgement.Trajectory), trajectory.Heatmap),
         };
     }
 
     /// <summary>The report form of one comparison; <paramref name="plan"/>, when given, supplies the shape of the divergent tensor.</summary>
     public static ComparisonReport ToReport(ComparisonResult c, Plan? plan = null)
     {
+        ArgumentNullException.ThrowIfNull(c);
         DivergenceReport? first = c.FirstDivergence is { } d
             ? new DivergenceReport(d.Origin.Step, d.Origin.Phase.ToString().ToLowerInvariant(), d.Origin.Key.Kind.Name(), d.Origin.Key.Site,
                 d.IsOrigin ? "origin" : "inherited", Metrics(d.Origin) with { Shape = plan is null ? null : ShapeOf(d.Origin.Key, plan) },
                 [.. d.UpstreamPassed.Select(k => k.ToString())],
                 [.. d.UpstreamUnknown.Select(k => k.ToString())], d.ExplainedBy)
             : null;
-        return new ComparisonReport(c.Actual, c.Expected, VerdictName(c.Verdict), c.Message, first, c.StepsCompared, c.TensorsCompared, c.TensorsFailed,
-            c.NotIdentifiable, Heatmap(c.Checks));
+        return new ComparisonReport(c.Actual, c.Expected, c.Verdict, c.Message, first, c.StepsCompared, c.TensorsCompared, c.TensorsFailed,
+            c.NotIdentifiable, Heatmap(c.Checks))
+        {
+            JudgedBy = c.Mode,
+        };
     }
 
-    /// <summary>The lower-case verdict name used in every format.</summary>
-    public static string VerdictName(Verdict v) => v.ToString().ToLowerInvariant();
-
-    private static string StatusName(RunStatus s) => s switch
+    /// <summary>A finding as report.json writes it; a declared finding carries <c>declaredBy</c> in its evidence.</summary>
+    public static FindingReport ToReport(Finding finding)
     {
-        RunStatus.Completed => "completed",
-        RunStatus.Failed => "failed",
-        _ => "unavailable",
-    };
+        ArgumentNullException.ThrowIfNull(finding);
+        var evidence = new Dictionary<string, object?>(finding.Evidence);
+        if (finding.DeclaredBy is { } setting) evidence["declaredBy"] = setting;
+        return new FindingReport(finding.Cause, finding.Backend, finding.Location?.ToString() ?? "model", finding.Summary, evidence, finding.Hint);
+    }
+
+    // At the last compared step: the loss, the accuracies and the parameter that drifted most against its envelope.
+    private static List<DriftReport> Drift(ComparisonResult trajectory)
+    {
+        var train = trajectory.Checks.Where(c => c.Status != CheckStatus.Missing && !double.IsNaN(c.Metrics.Rmse)).ToList();
+        var drift = new List<DriftReport>();
+        foreach (var kind in new[] { TensorKind.Loss, TensorKind.TrainAccuracy, TensorKind.EvalLoss, TensorKind.EvalAccuracy })
+            if (train.LastOrDefault(c => c.Key.Kind == kind) is { } last) drift.Add(DriftOf(last));
+        var parameters = train.Where(c => c.Key.Kind == TensorKind.Parameter && c.Status != CheckStatus.NotIdentifiable).ToList();
+        if (parameters.Count > 0)
+        {
+            int step = parameters.Max(c => c.Step);
+            drift.Add(DriftOf(parameters.Where(c => c.Step == step).MaxBy(c => c.EnvelopeError is > 0 ? c.Metrics.Rmse / c.EnvelopeError.Value : c.Metrics.Rmse)!));
+        }
+        return drift;
+    }
+
+    private static DriftReport DriftOf(TensorCheck c) =>
+        new(c.Key.ToString(), c.Step, c.Metrics.Rmse, c.EnvelopeError, c.EnvelopeError is > 0 ? c.Metrics.Rmse / c.EnvelopeError.Value : null);
 
     private static MetricsReport Metrics(TensorCheck t) =>
         new(t.Metrics.MaxAbs, t.Metrics.MaxRel, t.Metrics.Mismatched, t.Metrics.Count, t.Metrics.Rmse, t.Metrics.Cosine, t.Score,
@@ -75,20 +138,8 @@ public static class ReportBuilder
     /// The canonical shape of a traced tensor (the trace conventions of the backend contract): [batch, width] per call,
     /// [features] for statistics, the parameter's shape, [] for scalars; null when the plan does not name it.
     /// </summary>
-    internal static IReadOnlyList<int>? ShapeOf(TensorKey key, Plan plan)
-    {
-        var call = plan.Graph.Calls.FirstOrDefault(c => c.Id == key.Site);
-        return key.Kind switch
-        {
-            TensorKind.Forward or TensorKind.OutputGradient when call is not null => [plan.Spec.Data.BatchSize, call.OutWidth],
-            TensorKind.EvalOutput when call is not null => [plan.Eval.Count, call.OutWidth],
-            TensorKind.BatchMean or TensorKind.BatchVariance when call is not null => [call.OutWidth],
-            TensorKind.Parameter or TensorKind.ParameterGradient => plan.Graph.Parameters.FirstOrDefault(p => p.Name == key.Site)?.Shape,
-            TensorKind.RunningMean or TensorKind.RunningVariance => plan.Graph.BatchNorms.FirstOrDefault(b => b.Name == key.Site)?.Features is int f ? [f] : null,
-            TensorKind.Loss or TensorKind.TrainAccuracy or TensorKind.EvalLoss or TensorKind.EvalAccuracy => [],
-            _ => null,
-        };
-    }
+    internal static IReadOnlyList<int>? ShapeOf(TensorKey key, Plan plan) =>
+        TraceLayout.Of(plan).ShapeOf(key, key.Kind.IsEval() ? plan.Eval.Count : plan.Spec.Data.BatchSize);
 
     private static HeatmapReport Heatmap(IReadOnlyList<TensorCheck> checks)
     {

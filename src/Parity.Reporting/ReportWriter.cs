@@ -41,7 +41,7 @@ public static class ReportWriter
         for (int i = 0; i < r.Backends.Count; i++)
         {
             var b = r.Backends[i];
-            if (b is null || string.IsNullOrEmpty(b.Name) || b.Status is null || b.DType is null || b.Mismatches is null || b.Runtime is null)
+            if (b is null || string.IsNullOrEmpty(b.Name) || b.DType is null || b.Mismatches is null || b.Runtime is null)
                 return $"backends[{i}] lacks its name, status, dType, runtime or mismatches";
             if (string.IsNullOrEmpty(b.Trace) || Path.IsPathRooted(b.Trace) || b.Trace.Split('/', '\\').Any(part => part is ".." or "") || b.Trace.Contains('\0'))
                 return $"backends[{i}] ({b.Name}): trace '{b.Trace}' is not a relative path inside the run directory";

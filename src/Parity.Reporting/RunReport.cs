@@ -1,5 +1,6 @@
 using Parity.Backends;
 using Parity.Comparison;
+using Parity.Running;
 
 namespace Parity.Reporting;
 
@@ -12,8 +13,8 @@ public sealed record RunReport
     /// <summary>Always <c>parity-report</c>.</summary>
     public string Format { get; init; } = "parity-report";
 
-    /// <summary>Schema version; bumped on any incompatible change.</summary>
-    public int Version { get; init; } = 1;
+    /// <summary>Schema version; bumped on any incompatible change (2: step checks and trajectory per comparison, optimizer-state kinds).</summary>
+    public int Version { get; init; } = 2;
 
     /// <summary>The scenario.</summary>
     public required ScenarioInfo Scenario { get; init; }
@@ -49,7 +50,7 @@ public sealed record RunReport
     public int ExitCode { get; init; }
 
     /// <summary>The verdict of the whole run: <c>agree</c>, <c>diverge</c> or <c>error</c>.</summary>
-    public string Verdict { get; init; } = "agree";
+    public Verdict Verdict { get; init; }
 }
 
 /// <summary>The scenario as run.</summary>
@@ -62,7 +63,7 @@ public sealed record MachineInfo(string Os, int ProcessorCount, string DotNet, s
 public sealed record BackendReport(
     string Name,
     string DType,
-    string Status,
+    RunStatus Status,
     string? Message,
     int StepsCompleted,
     double Seconds,
@@ -112,21 +113,70 @@ public sealed record HeatmapReport(IReadOnlyList<string> Rows, IReadOnlyList<int
     public IReadOnlyList<IReadOnlyList<int>> Excluded { get; init; } = [];
 }
 
-/// <summary>One backend against the reference.</summary>
+/// <summary>
+/// One backend against the reference. The positional fields are those of the comparison that decides its verdict (see
+/// <see cref="JudgedBy"/>): the step checks when any step could be replayed from the backend's own state, else the
+/// free-running trajectory. <see cref="StepChecks"/> and <see cref="Trajectory"/> hold both sides.
+/// </summary>
 public sealed record ComparisonReport(
     string Backend,
     string Against,
-    string Verdict,
+    Verdict Verdict,
     string? Message,
     DivergenceReport? FirstDivergence,
     int StepsCompared,
     int TensorsCompared,
     int TensorsFailed,
     IReadOnlyList<string> NotIdentifiable,
-    HeatmapReport Heatmap);
+    HeatmapReport Heatmap)
+{
+    /// <summary>Which comparison decided the verdict.</summary>
+    public ComparisonMode JudgedBy { get; init; } = ComparisonMode.Trajectory;
 
-/// <summary>One cell of the pairwise matrix.</summary>
-public sealed record PairReport(string A, string B, string Verdict, int? Step, string? Tensor);
+    /// <summary>Why the backend was not step-checked, or what its step checks could not replay; null when nothing was left out.</summary>
+    public string? StepCheckGap { get; init; }
+
+    /// <summary>The step checks in numbers, or null when none ran.</summary>
+    public StepCheckReport? StepChecks { get; init; }
+
+    /// <summary>The free-running trajectory against the reference's (information when the step checks decide).</summary>
+    public TrajectoryReport? Trajectory { get; init; }
+}
+
+/// <summary>The step checks of one backend: every captured step replayed by the reference from the backend's own state.</summary>
+/// <param name="Verdict">Their verdict (it decides the backend's).</param>
+/// <param name="StepsChecked">Train steps replayed and judged.</param>
+/// <param name="TensorsChecked">Tensors judged.</param>
+/// <param name="TensorsFailed">Counted failures.</param>
+/// <param name="KinkExcused">Tensors over their noise only downstream of a ReLU kink flip within their own step: excused, counted here.</param>
+/// <param name="Envelope">The float32 replays that set each tensor's noise, or null (float64 backends are judged by atol/rtol).</param>
+public sealed record StepCheckReport(Verdict Verdict, int StepsChecked, int TensorsChecked, int TensorsFailed, int KinkExcused, string? Envelope);
+
+/// <summary>
+/// The free-running comparison of one backend's whole training with the reference's: where it first left the envelope,
+/// and how far its loss, accuracy and weights drifted compared with the float32 envelope runs' own drift.
+/// </summary>
+/// <param name="Verdict">The trajectory's verdict (information while step checks decide).</param>
+/// <param name="Message">A note (tensors inherited from ReLU kink flips), or the error.</param>
+/// <param name="FirstDivergence">Where the trajectories first differ beyond the envelope, or null.</param>
+/// <param name="StepsCompared">Train steps matched.</param>
+/// <param name="TensorsCompared">Tensors compared.</param>
+/// <param name="TensorsFailed">Counted failures.</param>
+/// <param name="Drift">At the last compared step: loss, accuracies and the worst parameter, the backend's error against the envelope's.</param>
+/// <param name="Heatmap">Scores per tensor and step.</param>
+public sealed record TrajectoryReport(Verdict Verdict, string? Message, DivergenceReport? FirstDivergence, int StepsCompared, int TensorsCompared,
+    int TensorsFailed, IReadOnlyList<DriftReport> Drift, HeatmapReport Heatmap);
+
+/// <summary>How far one quantity drifted from the reference by the last compared step, against the envelope runs' drift.</summary>
+/// <param name="Tensor">kind:site.</param>
+/// <param name="Step">The step.</param>
+/// <param name="Error">RMSE of the backend's value against the reference's.</param>
+/// <param name="EnvelopeError">The largest RMSE an envelope run showed on it so far; null without an envelope.</param>
+/// <param name="Ratio">Error / envelope error; null without an envelope.</param>
+public sealed record DriftReport(string Tensor, int Step, double Error, double? EnvelopeError, double? Ratio);
+
+/// <summary>One cell of the pairwise matrix: two trajectories compared by the rule the table uses.</summary>
+public sealed record PairReport(string A, string B, Verdict Verdict, int? Step, string? Tensor);
 
 /// <summary>A diagnosed cause.</summary>
 public sealed record FindingReport(string Cause, string Backend, string Location, string Summary, IReadOnlyDictionary<string, object?> Evidence, string Hint);

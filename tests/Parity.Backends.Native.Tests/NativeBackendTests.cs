@@ -1,7 +1,6 @@
 using Parity.Backends.Reference;
 using Parity.Comparison;
 using Parity.Planning;
-using Parity.Running;
 using Parity.Tensors;
 using Parity.Tracing;
 

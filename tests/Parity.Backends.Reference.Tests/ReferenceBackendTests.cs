@@ -1,5 +1,4 @@
 using Parity.Planning;
-using Parity.Running;
 using Parity.Tensors;
 using Parity.Tracing;
 

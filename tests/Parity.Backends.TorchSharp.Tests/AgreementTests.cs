@@ -2,7 +2,6 @@ using System.Diagnostics;
 using Parity.Backends.Reference;
 using Parity.Comparison;
 using Parity.Planning;
-using Parity.Running;
 using Parity.Specs;
 using Parity.Tensors;
 using Parity.Tracing;

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Parity.Planning;
-using Parity.Running;
 using Parity.Specs;
 using Parity.Tensors;
 using Parity.Testing;

@@ -198,7 +198,7 @@ public class WorkerConformanceTests(string workerName)
         IReadOnlyList<IReadOnlyList<StepRecord>> envelopes, IReadOnlyList<ConventionMismatch> mismatches)
     {
         static ITrace Trace(string backend, string dtype, IReadOnlyList<StepRecord> records) => new RecordedTrace(
-            new TraceHeader { Backend = backend, DType = dtype, Scenario = "conformance", SpecHash = "", Status = "completed" }, records);
+            new TraceHeader { Backend = backend, DType = dtype, Scenario = "conformance", SpecHash = "", Status = RunStatus.Completed }, records);
         return TraceComparer.Compare(Trace(ReferenceBackend.Float64Name, "float64", reference64), Trace("worker", "float32", worker), TraceLayout.Of(plan),
             TolerancePolicy.Create(plan.Spec.Tolerances), [.. envelopes.Select((e, i) => Trace(NoiseEnvelope.EnvelopesOf("worker")[i], "float32", e))], mismatches);
     }
@@ -245,8 +245,8 @@ public class WorkerConformanceTests(string workerName)
         for (int step = 1; step <= 3; step++) mine.Add(session.Step(step, _plan.BatchFor(step), CaptureRequest.Everything));
         var reference = _reference64.Where(r => r.Phase != RecordPhase.Eval && r.Step <= 3).ToList();
         var result = TraceComparer.Compare(
-            new RecordedTrace(new TraceHeader { Backend = "reference", DType = "float64", Scenario = "conformance", SpecHash = "", Status = "completed" }, reference),
-            new RecordedTrace(new TraceHeader { Backend = workerName, DType = "float64", Scenario = "conformance", SpecHash = "", Status = "completed" }, mine),
+            new RecordedTrace(new TraceHeader { Backend = "reference", DType = "float64", Scenario = "conformance", SpecHash = "", Status = RunStatus.Completed }, reference),
+            new RecordedTrace(new TraceHeader { Backend = workerName, DType = "float64", Scenario = "conformance", SpecHash = "", Status = RunStatus.Completed }, mine),
             TraceLayout.Of(_plan), TolerancePolicy.Create(_plan.Spec.Tolerances), [], []);
         AssertAgrees(result);
     }

@@ -1,5 +1,4 @@
 using Parity.Planning;
-using Parity.Running;
 using Parity.Specs;
 using Parity.Tensors;
 using Parity.Tracing;
@@ -38,7 +37,7 @@ public class WorkerFaultTests
         var reader = TraceReader.Open(_traces);
         var trainSteps = reader.Records().Where(r => r.Phase == RecordPhase.Train).Select(r => r.Step).ToList();
         Assert.That(trainSteps, Is.EqualTo(Enumerable.Range(1, FailingStep - 1)), "the trace keeps the steps before the failure");
-        Assert.That(reader.Header.Status, Is.EqualTo("failed"));
+        Assert.That(reader.Header.Status, Is.EqualTo(RunStatus.Failed));
     }
 
     [Test]

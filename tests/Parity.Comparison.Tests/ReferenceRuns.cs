@@ -1,7 +1,6 @@
 using Parity.Backends;
 using Parity.Backends.Reference;
 using Parity.Planning;
-using Parity.Running;
 using Parity.Specs;
 using Parity.Tensors;
 using Parity.Tracing;

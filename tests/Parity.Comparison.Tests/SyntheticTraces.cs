@@ -139,7 +139,7 @@ internal static class SyntheticTraces
             bool failed = options.FailAfter is not null;
             writer.UpdateHeader(h => h with
             {
-                Status = failed ? "failed" : "completed",
+                Status = failed ? RunStatus.Failed : RunStatus.Completed,
                 Message = failed ? options.FailMessage : null,
                 StepsCompleted = completed,
             });

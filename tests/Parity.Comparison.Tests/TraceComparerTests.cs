@@ -302,7 +302,7 @@ public class TraceComparerTests
     {
         var expected = Trace("reference", DType.Float64);
         string dir = Path.Combine(_root, "transposed");
-        using (var writer = TraceWriter.Create(dir, new TraceHeader { Backend = "transposed", DType = "float32", Scenario = "s", SpecHash = "h", Status = "completed" }))
+        using (var writer = TraceWriter.Create(dir, new TraceHeader { Backend = "transposed", DType = "float32", Scenario = "s", SpecHash = "h", Status = RunStatus.Completed }))
         {
             var initial = new StepRecord(0, RecordPhase.Initial);
             foreach (var entry in expected.Records().First().Entries)

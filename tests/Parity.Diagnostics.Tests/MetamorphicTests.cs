@@ -27,7 +27,7 @@ public class MetamorphicTests
         string dir = Temp();
         var report = Metamorphic.Execute(Seed002, null, [ReferenceBackend.Float32Name], StandardBackends.Create(), dir, steps: 12);
         var b = report.Backends.Single();
-        Assert.That((b.Status, b.Identical, b.IdentityMaxAbs, b.Verdict), Is.EqualTo(("completed", true, 0.0, "agree")), b.Conclusion);
+        Assert.That((b.Status, b.Identical, b.IdentityMaxAbs, b.Verdict), Is.EqualTo((RunStatus.Completed, true, 0.0, Verdict.Agree)), b.Conclusion);
         Assert.That(b.Findings, Is.Empty);
         Assert.That(report.ExitCode, Is.EqualTo(ExitCodes.Agree));
         Assert.That(File.Exists(Path.Combine(dir, "metamorphic.json")));

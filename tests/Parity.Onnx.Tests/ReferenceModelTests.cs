@@ -4,7 +4,6 @@ using Parity.Backends;
 using Parity.Backends.OnnxRuntime;
 using Parity.Backends.Reference;
 using Parity.Planning;
-using Parity.Running;
 using Parity.Specs;
 using Parity.Tensors;
 using Parity.Tracing;

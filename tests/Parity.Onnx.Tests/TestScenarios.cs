@@ -81,7 +81,7 @@ internal static class TensorAssert
     {
         Assert.That(actual.Phase, Is.EqualTo(RecordPhase.Eval));
         static ITrace Trace(string backend, StepRecord record) => new RecordedTrace(
-            new TraceHeader { Backend = backend, DType = record.Entries[0].Value.DType.Name(), Scenario = "onnx", SpecHash = "", Status = "completed" }, [record]);
+            new TraceHeader { Backend = backend, DType = record.Entries[0].Value.DType.Name(), Scenario = "onnx", SpecHash = "", Status = RunStatus.Completed }, [record]);
         // The same state evaluated twice: align the records whatever step each side labelled its state with.
         var aligned = new StepRecord(expected.Step, RecordPhase.Eval);
         foreach (var e in actual.Entries) aligned.Add(e.Key.Kind, e.Key.Site, e.Value);

@@ -11,7 +11,7 @@ public sealed class ReportSchemaTests
     private static SchemaValidator Validator() => Schema.Value;
 
     [Test]
-    public void A_real_report_written_by_RunPipeline_validates_against_the_schema()
+    public void A_real_report_written_by_a_run_session_validates_against_the_schema()
     {
         var report = JsonDocument.Parse(File.ReadAllText(RealRun.File("report.json"))).RootElement;
         Assert.That(Validator().Validate(report), Is.Empty);

@@ -25,23 +25,23 @@ internal static class SampleReports
             TolerancePolicy = TolerancePolicy.Create().Describe(),
             Backends =
             [
-                new BackendReport("reference", "float64", "completed", null, 4, 0.2, new Dictionary<string, string> { ["parity-reference"] = "1.0" }, [], "traces/reference", false),
-                new BackendReport("torchsharp", "float32", "completed", workerMessage, 4, 0.7, new Dictionary<string, string> { ["torchsharp"] = "0.107.0" },
+                new BackendReport("reference", "float64", RunStatus.Completed, null, 4, 0.2, new Dictionary<string, string> { ["parity-reference"] = "1.0" }, [], "traces/reference", false),
+                new BackendReport("torchsharp", "float32", RunStatus.Completed, workerMessage, 4, 0.7, new Dictionary<string, string> { ["torchsharp"] = "0.107.0" },
                     [new ConventionMismatch("layers[bn].runningVariance", "unbiased", "biased " + AttributeAttack, ["runningVariance"])], "traces/torchsharp", false),
-                new BackendReport("keras", "float32", "unavailable", "node is not installed", 0, 0, new Dictionary<string, string>(), [], "traces/keras", false),
+                new BackendReport("keras", "float32", RunStatus.Unavailable, "node is not installed", 0, 0, new Dictionary<string, string>(), [], "traces/keras", false),
             ],
             Comparisons =
             [
-                new ComparisonReport("torchsharp", "reference", "diverge", null, divergence, 4, 120, 7, ["l1.bias"], heatmap),
-                new ComparisonReport("keras", "reference", "error", "keras did not run: node is not installed", null, 0, 0, 0, [], new HeatmapReport([], [], [])),
+                new ComparisonReport("torchsharp", "reference", Verdict.Diverge, null, divergence, 4, 120, 7, ["l1.bias"], heatmap),
+                new ComparisonReport("keras", "reference", Verdict.Error, "keras did not run: node is not installed", null, 0, 0, 0, [], new HeatmapReport([], [], [])),
             ],
-            Matrix = [new PairReport("reference", "torchsharp", "diverge", 3, "forward:l2")],
+            Matrix = [new PairReport("reference", "torchsharp", Verdict.Diverge, 3, "forward:l2")],
             Findings =
             [
                 new FindingReport("shared-stateful-instance", "torchsharp", "bn", "one batchnorm instance is called at two sites " + ScriptAttack,
                     new Dictionary<string, object?> { ["calls"] = 2, ["evalGap"] = 0.18, ["note"] = AttributeAttack }, "give each call its own instance"),
             ],
-            Arbitration = [new ArbiterReport("torchsharp", 4, "diverge", "eval outputs differ " + AttributeAttack, [new ArbiterTensor("evalOutput:l2", 0.1, 0.2, 5, false)])],
+            Arbitration = [new ArbiterReport("torchsharp", 4, Verdict.Diverge, "eval outputs differ " + AttributeAttack, [new ArbiterTensor("evalOutput:l2", 0.1, 0.2, 5, false)])],
             Series =
             [
                 new SeriesReport("reference", "loss", [1, 2, 3, 4], [1.6, 1.4, 1.2, 1.0]),
@@ -51,7 +51,7 @@ internal static class SampleReports
                 new SeriesReport("reference", "norm:l1.weight", [1, 2, 3, 4], [5.0, 5.1, 5.2, 5.3]),
             ],
             ExitCode = 2,
-            Verdict = "error",
+            Verdict = Verdict.Error,
         };
     }
 }

@@ -47,7 +47,7 @@ internal sealed class TempDirectory : IDisposable
 
 /// <summary>
 /// One real run shared by the tests that read a report: fixtures/synthetic-mlp-bn.json on reference and reference-f32
-/// through <see cref="RunPipeline"/>, into a temporary run directory (a few seconds, once per test session).
+/// through <see cref="RunSession"/>, into a temporary run directory (a few seconds, once per test session).
 /// </summary>
 internal static class RealRun
 {
@@ -58,7 +58,7 @@ internal static class RealRun
         string dir = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "parity-reporting-real-run-" + Guid.NewGuid().ToString("N")[..10]);
         string spec = Repository.Fixture(Fixture);
         var request = new RunRequest(SpecLoader.LoadFile(spec), spec, [ReferenceBackend.Float32Name], ReferenceBackend.Float64Name, dir);
-        return (dir, RunPipeline.Execute(request, StandardBackends.Create()));
+        return (dir, RunSession.Execute(request, StandardBackends.Create()));
     });
 
     public static string Directory => Run.Value.Directory;

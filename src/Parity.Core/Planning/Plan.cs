@@ -22,6 +22,16 @@ public sealed class Plan
         TotalSteps = totalSteps;
     }
 
+    /// <summary>
+    /// The same data, initial state and schedule under another spec of the same model shape (a spec patched with a
+    /// backend's declared conventions, for replaying that backend's steps).
+    /// </summary>
+    public Plan WithSpec(ScenarioSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        return new Plan(spec, new ModelGraph(spec.Model), InitialState, Train, Eval, StepsPerEpoch, TotalSteps);
+    }
+
     /// <summary>The validated spec.</summary>
     public ScenarioSpec Spec { get; }
 

@@ -111,7 +111,7 @@ public static class ScenarioRunner
     {
         writer.UpdateHeader(h => h with
         {
-            Status = status switch { RunStatus.Completed => "completed", RunStatus.Failed => "failed", _ => "unavailable" },
+            Status = status,
             Message = message,
             StepsCompleted = steps,
             Seconds = clock.Elapsed.TotalSeconds,

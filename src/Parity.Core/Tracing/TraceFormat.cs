@@ -34,8 +34,8 @@ public sealed record TraceHeader
     /// <summary>Declared convention mismatches.</summary>
     public List<ConventionMismatch> Mismatches { get; init; } = [];
 
-    /// <summary><c>running</c>, <c>completed</c> or <c>failed</c>.</summary>
-    public string Status { get; init; } = "running";
+    /// <summary><c>running</c> while the run goes on; <c>completed</c>, <c>failed</c> or <c>unavailable</c> when it closes.</summary>
+    public Running.RunStatus Status { get; init; } = Running.RunStatus.Running;
 
     /// <summary>Why the run failed or stopped early.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
@@ -72,25 +72,6 @@ internal sealed record RecordLine(int Step, string Phase, List<EntryLine> Entrie
 
 /// <summary>One tensor of a record line: key, dtype, shape and its byte range in <c>tensors.bin</c>.</summary>
 internal sealed record EntryLine(string Kind, string Site, string DType, int[] Shape, long Offset);
-
-/// <summary>The values of <see cref="TraceHeader.Status"/>.</summary>
-public static class TraceStatus
-{
-    /// <summary>The run is going on, or its process died before closing the trace (docs/trace.md).</summary>
-    public const string Running = "running";
-
-    /// <summary>Every step ran (or the run stopped at a non-finite loss).</summary>
-    public const string Completed = "completed";
-
-    /// <summary>The backend failed; the trace holds the steps before the failure.</summary>
-    public const string Failed = "failed";
-
-    /// <summary>The backend cannot run on this machine; the trace holds no records.</summary>
-    public const string Unavailable = "unavailable";
-
-    /// <summary>Every status a header may carry.</summary>
-    public static IReadOnlySet<string> All { get; } = new HashSet<string>(StringComparer.Ordinal) { Running, Completed, Failed, Unavailable };
-}
 
 /// <summary>The three files of a trace directory and the hash that seals them.</summary>
 public static class TraceFiles

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.IO.Hashing;
 using System.Text.Json;
+using Parity.Running;
 using Parity.Tensors;
 
 namespace Parity.Tracing;
@@ -38,7 +39,7 @@ public sealed class TraceReader : ITrace
     /// <summary>Why the trace's files could not be checked against a seal, or null when they were.</summary>
     public string? Unsealed => IsSealed ? null
         : Header.Version < TraceWriter.FormatVersion ? $"{Directory}: written in trace format version {Header.Version}, before traces were sealed; its bytes cannot be checked"
-        : $"{Directory}: status {Header.Status}: its run did not close the trace (still running, or its process died), so it has no seal and its bytes cannot be checked";
+        : $"{Directory}: status {Header.Status.ToString().ToLowerInvariant()}: its run did not close the trace (still running, or its process died), so it has no seal and its bytes cannot be checked";
 
     /// <summary>
     /// Opens a trace: reads and checks the header and, for a sealed trace, the length and hash of both files and the
@@ -53,9 +54,14 @@ public sealed class TraceReader : ITrace
         if (!File.Exists(path)) throw new InvalidDataException($"{directory}: not a trace directory (no {TraceFiles.Header})");
         if (new FileInfo(path).Length > MaxHeaderBytes) throw new InvalidDataException($"{path}: {new FileInfo(path).Length} bytes; a trace header is far smaller");
         TraceHeader? header;
+        string text = File.ReadAllText(path);
         try
         {
-            header = JsonSerializer.Deserialize<TraceHeader>(File.ReadAllText(path), TraceWriter.Json);
+            header = JsonSerializer.Deserialize<TraceHeader>(text, TraceWriter.Json);
+        }
+        catch (JsonException e) when (e.Path == "$.status")
+        {
+            throw new InvalidDataException($"{path}: unknown status {StatusText(text)} (expected running, completed, failed or unavailable)");
         }
         catch (JsonException e)
         {
@@ -129,21 +135,36 @@ public sealed class TraceReader : ITrace
         }
     }
 
+    // The status as written, for a message that names the bad value rather than a .NET type.
+    private static string StatusText(string headerJson)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(headerJson);
+            return doc.RootElement.TryGetProperty("status", out var status) ? $"'{status}'" : "(none)";
+        }
+        catch (JsonException)
+        {
+            return "(unreadable)";
+        }
+    }
+
     private static string? HeaderProblem(TraceHeader h)
     {
-        foreach (var (name, value) in new[] { ("backend", h.Backend), ("dType", h.DType), ("scenario", h.Scenario), ("specHash", h.SpecHash), ("status", h.Status) })
+        foreach (var (name, value) in new[] { ("backend", h.Backend), ("dType", h.DType), ("scenario", h.Scenario), ("specHash", h.SpecHash) })
             if (string.IsNullOrEmpty(value)) return $"no \"{name}\"";
         if (DTypes.TryParse(h.DType) is null) return $"unknown dType '{h.DType}'";
-        if (!TraceStatus.All.Contains(h.Status)) return $"unknown status '{h.Status}' (expected {string.Join(", ", TraceStatus.All)})";
+        if (h.Status is not (RunStatus.Running or RunStatus.Completed or RunStatus.Failed or RunStatus.Unavailable))
+            return $"status '{h.Status.ToString().ToLowerInvariant()}' is not one a trace is written with (running, completed, failed, unavailable)";
         if (h.StepsCompleted < 0) return $"negative stepsCompleted {h.StepsCompleted}";
         if (h.Runtime is null || h.Runtime.Values.Any(v => v is null)) return "\"runtime\" is not an object of strings";
         if (h.Mismatches is null || h.Mismatches.Any(m => m is null || m.Setting is null || m.Spec is null || m.Backend is null || m.Affects is null || m.Affects.Any(a => a is null)))
             return "\"mismatches\" is not a list of {setting, spec, backend, affects}";
         if (h.Version < TraceWriter.FormatVersion)
             return h.Seal is null ? null : $"format version {h.Version} has no seal";
-        if (h.Status == TraceStatus.Running)
+        if (h.Status == RunStatus.Running)
             return h.Seal is null ? null : "status running with a seal: a trace is sealed only when it closes";
-        if (h.Seal is not { } s) return $"status {h.Status} but no seal: a closed trace of version {TraceWriter.FormatVersion} always has one (the header was edited)";
+        if (h.Seal is not { } s) return $"status {h.Status.ToString().ToLowerInvariant()} but no seal: a closed trace of version {TraceWriter.FormatVersion} always has one (the header was edited)";
         if (s.Records < 0 || s.RecordsLength < 0 || s.TensorsLength < 0 || s.RecordsXxh3 is null || s.TensorsXxh3 is null) return "the seal is incomplete";
         return null;
     }

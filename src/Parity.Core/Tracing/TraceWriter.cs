@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.IO.Hashing;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Parity.IO;
 using Parity.Tensors;
 
@@ -18,8 +19,14 @@ public sealed class TraceWriter : IDisposable
     /// <summary>The format version written: 2 added the seal (version 1 traces are still read, unsealed).</summary>
     public const int FormatVersion = 2;
 
-    internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = false };
-    private static readonly JsonSerializerOptions HeaderJson = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+    // Enums (the status) as camelCase strings, and only those names: a number or an unknown word is not a status.
+    internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        WriteIndented = false,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase, allowIntegerValues: false) },
+    };
+
+    private static readonly JsonSerializerOptions HeaderJson = new(Json) { WriteIndented = true };
 
     private readonly FileStream _tensors;
     private readonly FileStream _records;
@@ -83,7 +90,7 @@ public sealed class TraceWriter : IDisposable
     {
         ArgumentNullException.ThrowIfNull(change);
         var next = change(_header) with { Version = FormatVersion };
-        _header = next.Status == TraceStatus.Running ? next with { Seal = null } : next with { Seal = CurrentSeal() };
+        _header = next.Status == Running.RunStatus.Running ? next with { Seal = null } : next with { Seal = CurrentSeal() };
         WriteHeader();
     }
 

@@ -74,7 +74,7 @@ public static class SeedReplications
             {
                 string label = (fixture.Contains("shared", StringComparison.Ordinal) ? "shared" : "separate") + (o.Backends.Count > 1 ? $" ({backend})" : "");
                 var v = Variant(fixture);
-                if (o.Backends.Count > 1) v.Named($"{(string)v.Load().Name}-{RunPipeline.Sanitize(backend)}");
+                if (o.Backends.Count > 1) v.Named($"{(string)v.Load().Name}-{RunSession.Sanitize(backend)}");
                 arms.Add(new StudyArm(label, v.Load(), v.Save(Path.Combine(dir, "specs")), [backend]));
             }
         }
@@ -91,10 +91,10 @@ public static class SeedReplications
             foreach (string fixture in fixtures)
             {
                 var v = Variant(fixture);
-                var report = RunPipeline.Execute(new RunRequest(v.Load(), v.Save(Path.Combine(dir, "specs")), others, ReferenceBackend.Float64Name,
+                var report = RunSession.Execute(new RunRequest(v.Load(), v.Save(Path.Combine(dir, "specs")), others, ReferenceBackend.Float64Name,
                     Path.Combine(dir, "agreement", (string)v.Load().Name), agreementSteps), registry, progress);
                 foreach (var c in report.Comparisons)
-                    agreement.Add([(string)v.Load().Name, c.Backend, c.Against, c.Verdict, c.StepsCompared.ToString(CultureInfo.InvariantCulture),
+                    agreement.Add([(string)v.Load().Name, c.Backend, c.Against, c.Verdict.Name(), c.StepsCompared.ToString(CultureInfo.InvariantCulture),
                         c.FirstDivergence is null ? "" : $"step {c.FirstDivergence.Step} {c.FirstDivergence.Kind}:{c.FirstDivergence.Site}",
                         string.Join(", ", report.Findings.Where(f => f.Backend == c.Backend).Select(f => f.Cause).Distinct())]);
             }
@@ -207,12 +207,12 @@ public static class SeedReplications
         {
             foreach (var b in r.Backends)
             {
-                rows.Add([r.InitMode, b.Backend, b.Status, b.Identical ? "yes" : "no", b.Verdict, SeedPage.Number(b.MaxAbsDifference), SeedPage.Number(b.IdentityMaxAbs),
+                rows.Add([r.InitMode, b.Backend, b.Status.Name(), b.Identical ? "yes" : "no", b.Verdict.Name(), SeedPage.Number(b.MaxAbsDifference), SeedPage.Number(b.IdentityMaxAbs),
                     string.Join(", ", b.Findings.Select(f => f.Cause).Distinct()), b.Message is { } m ? FirstLine(m) : b.Conclusion]);
-                if (b.Status != "completed") continue;
+                if (b.Status != RunStatus.Completed) continue;
                 completed++;
                 if (b.Identical) identical++;
-                else if (b.Verdict == "agree") rounding++;
+                else if (b.Verdict == Verdict.Agree) rounding++;
             }
         }
         // Unchanged = bit-identical, or different only by float rounding within the tolerance policy (a framework that

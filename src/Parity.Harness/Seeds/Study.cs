@@ -2,7 +2,6 @@ using System.Diagnostics;
 using Parity.Backends;
 using Parity.Diagnostics;
 using Parity.Models;
-using Parity.Planning;
 using Parity.Reporting;
 using Parity.Running;
 using Parity.Specs;
@@ -15,7 +14,7 @@ namespace Parity.Harness.Seeds;
 /// <param name="Spec">The spec.</param>
 /// <param name="SpecPath">Where the spec was read or written, for the report.</param>
 /// <param name="Backends">Backend selections; the first is the reference whose trace gives the curves. With two or more, the
-/// full <see cref="RunPipeline"/> runs (comparisons, findings, report.html); with one, the backend runs alone and is diagnosed.</param>
+/// full <see cref="RunSession"/> runs (comparisons, findings, report.html); with one, the backend runs alone and is diagnosed.</param>
 /// <param name="DiagnoseAs">The spec the user meant, when the run expresses what a framework actually did (seed 001: the
 /// intended momentum whose update op never ran, run as momentum 0). Detectors judge the trace against it.</param>
 public sealed record StudyArm(string Label, ScenarioSpec Spec, string? SpecPath, IReadOnlyList<string> Backends, ScenarioSpec? DiagnoseAs = null);
@@ -96,39 +95,24 @@ public static class Study
     {
         if (arm.Backends.Count == 0) throw new UsageException($"study arm '{arm.Label}': give at least one backend");
         var clock = Stopwatch.StartNew();
-        var (first, display, dtype) = StandardBackends.Resolve(registry, arm.Backends[0], arm.Spec.DType);
-        string traceDirectory = Path.Combine(directory, "traces", RunPipeline.Sanitize(display));
-        string status, verdict;
-        string? message;
-        int steps;
-        IReadOnlyList<FindingReport> findings;
-        IReadOnlyDictionary<string, double> seconds;
+        var (_, display, _) = StandardBackends.Resolve(registry, arm.Backends[0], arm.Spec.DType);
+        string traceDirectory = Path.Combine(directory, "traces", RunSession.Sanitize(display));
         var graph = new ModelGraph(arm.Spec.Model);
-        if (arm.Backends.Count > 1)
+        // One session per arm: with one backend it only runs and diagnoses it (judged as DiagnoseAs says, when given).
+        var report = RunSession.Execute(new RunRequest(arm.Spec, arm.SpecPath, arm.Backends.Skip(1).ToList(), arm.Backends[0], directory)
         {
-            var report = RunPipeline.Execute(new RunRequest(arm.Spec, arm.SpecPath, arm.Backends.Skip(1).ToList(), arm.Backends[0], directory), registry, progress);
-            var reference = report.Backends.FirstOrDefault(b => b.Name == display);
-            status = reference?.Status ?? "failed";
-            message = reference?.Message;
-            steps = reference?.StepsCompleted ?? 0;
-            verdict = report.Verdict;
-            findings = report.Findings;
-            seconds = report.Backends.Where(b => !b.Auxiliary).ToDictionary(b => b.Name, b => b.Seconds);
-        }
-        else
-        {
-            var run = ScenarioRunner.Run(Planner.Build(arm.Spec), registry.Create(first), new BackendOptions(dtype), traceDirectory, progress, display);
-            status = run.Status.ToString().ToLowerInvariant();
-            message = run.Message;
-            steps = run.StepsCompleted;
-            verdict = "";
-            seconds = new Dictionary<string, double> { [display] = run.Duration.TotalSeconds };
-            var judged = arm.DiagnoseAs ?? arm.Spec;
-            findings = run.Status == RunStatus.Unavailable ? []
-                : RunDiagnosis.Findings(judged, new ModelGraph(judged.Model), display, [traceDirectory], []);
-        }
+            ReferenceAlone = arm.Backends.Count == 1,
+            DiagnoseAs = arm.DiagnoseAs,
+        }, registry, progress);
+        var reference = report.Backends.FirstOrDefault(b => b.Name == display);
+        var status = reference?.Status ?? RunStatus.Failed;
+        string? message = reference?.Message;
+        int steps = reference?.StepsCompleted ?? 0;
+        string verdict = arm.Backends.Count > 1 ? report.Verdict.Name() : "";
+        var findings = report.Findings;
+        IReadOnlyDictionary<string, double> seconds = report.Backends.Where(b => !b.Auxiliary).ToDictionary(b => b.Name, b => b.Seconds);
         var curves = ReadCurves(traceDirectory, graph);
-        return new ArmResult(arm.Label, arm.Spec.Name, arm.SpecPath, arm.Backends, status, message, steps, clock.Elapsed.TotalSeconds, seconds,
+        return new ArmResult(arm.Label, arm.Spec.Name, arm.SpecPath, arm.Backends, status.Name(), message, steps, clock.Elapsed.TotalSeconds, seconds,
             verdict.Length == 0 ? null : verdict, directory, curves.EvalAccuracy, curves.EvalLoss, curves.TrainAccuracy, curves.TrainLoss,
             curves.RunningStatistics, findings);
     }

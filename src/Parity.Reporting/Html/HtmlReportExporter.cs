@@ -1,3 +1,4 @@
+using Parity.Running;
 using Parity.IO;
 using System.Globalization;
 using System.Net;
@@ -34,10 +35,10 @@ public sealed class HtmlReportExporter : IReportExporter
         h.Append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">")
             // No script, no external fetch: the policy makes the browser refuse both even if escaping ever failed.
             .Append("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">")
-            .Append("<title>Parity: ").Append(E(s.Name)).Append(" (").Append(E(report.Verdict)).Append(")</title><style>").Append(Css).Append("</style></head><body>\n");
+            .Append("<title>Parity: ").Append(E(s.Name)).Append(" (").Append(E(report.Verdict.Name())).Append(")</title><style>").Append(Css).Append("</style></head><body>\n");
 
-        h.Append("<header><h1>").Append(E(s.Name)).Append(" <span class=\"badge ").Append(VerdictClass(report.Verdict)).Append("\">")
-            .Append(E(report.Verdict)).Append("</span></h1>");
+        h.Append("<header><h1>").Append(E(s.Name)).Append(" <span class=\"badge ").Append(VerdictClass(report.Verdict.Name())).Append("\">")
+            .Append(E(report.Verdict.Name())).Append("</span></h1>");
         if (s.Description.Length > 0) h.Append("<p class=\"desc\">").Append(E(s.Description)).Append("</p>");
         h.Append("<p class=\"meta\">spec ").Append(E(s.SpecPath ?? "(in memory)")).Append(" &middot; hash <code>").Append(E(Short(s.SpecHash)))
             .Append("</code> &middot; ").Append(E(s.DType)).Append(" &middot; ").Append(s.Steps).Append(" steps (").Append(s.StepsPerEpoch)
@@ -73,9 +74,9 @@ public sealed class HtmlReportExporter : IReportExporter
         foreach (var b in report.Backends)
         {
             var c = report.Comparisons.FirstOrDefault(x => x.Backend == b.Name);
-            string verdict = b.Name == report.Reference ? "reference" : b.Auxiliary ? "envelope" : c?.Verdict ?? "-";
+            string verdict = b.Name == report.Reference ? "reference" : b.Auxiliary ? "envelope" : c?.Verdict.Name() ?? "-";
             h.Append("<tr><td><b>").Append(E(b.Name)).Append("</b></td><td>").Append(E(b.DType)).Append("</td><td class=\"").Append(StatusClass(b.Status)).Append("\">")
-                .Append(E(b.Status)).Append("</td><td><span class=\"badge ").Append(VerdictClass(verdict)).Append("\">").Append(E(verdict)).Append("</span></td>");
+                .Append(E(b.Status.Name())).Append("</td><td><span class=\"badge ").Append(VerdictClass(verdict)).Append("\">").Append(E(verdict)).Append("</span></td>");
             if (c?.FirstDivergence is { } d)
             {
                 h.Append("<td>step ").Append(d.Step).Append(", <code>").Append(E(Tensor(d.Kind, d.Site))).Append("</code> <i>").Append(E(d.Origin)).Append("</i></td><td>")
@@ -220,7 +221,7 @@ public sealed class HtmlReportExporter : IReportExporter
                     h.Append("<td class=\"diag\"></td>");
                     continue;
                 }
-                h.Append("<td><span class=\"badge ").Append(VerdictClass(p.Verdict)).Append("\">").Append(E(p.Verdict)).Append("</span>");
+                h.Append("<td><span class=\"badge ").Append(VerdictClass(p.Verdict.Name())).Append("\">").Append(E(p.Verdict.Name())).Append("</span>");
                 if (p.Step is int step) h.Append("<br><span class=\"small\">step ").Append(step).Append(' ').Append(E(p.Tensor ?? "")).Append("</span>");
                 h.Append("</td>");
             }
@@ -236,8 +237,8 @@ public sealed class HtmlReportExporter : IReportExporter
             .Append("<th>failing tensors</th><th>message</th><th>runtime</th></tr></thead><tbody>");
         foreach (var a in report.Arbitration)
         {
-            h.Append("<tr><td>").Append(E(a.Backend)).Append("</td><td>").Append(a.Step).Append("</td><td><span class=\"badge ").Append(VerdictClass(a.Verdict)).Append("\">")
-                .Append(E(a.Verdict)).Append("</span></td><td>")
+            h.Append("<tr><td>").Append(E(a.Backend)).Append("</td><td>").Append(a.Step).Append("</td><td><span class=\"badge ").Append(VerdictClass(a.Verdict.Name())).Append("\">")
+                .Append(E(a.Verdict.Name())).Append("</span></td><td>")
                 .Append(E(string.Join(", ", a.Tensors.Where(t => !t.Passed).Select(t => $"{t.Tensor} (max abs {F(t.MaxAbs)}, score {F(t.Score)})"))))
                 .Append("</td><td>").Append(E(a.Message)).Append("</td><td>")
                 .Append(E(string.Join("; ", a.Runtime.Select(r => $"{r.Key} {r.Value}")))).Append("</td></tr>");
@@ -272,7 +273,7 @@ public sealed class HtmlReportExporter : IReportExporter
         _ => "neutral",
     };
 
-    private static string StatusClass(string status) => status == "completed" ? "" : "bad-text";
+    private static string StatusClass(RunStatus status) => status == RunStatus.Completed ? "" : "bad-text";
 
     private const string Css = """
         body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:0 auto;max-width:1280px;padding:20px 28px;color:#1d2430;background:#fbfcfd}

@@ -1,3 +1,4 @@
+using Parity.Running;
 using Parity.IO;
 using System.Globalization;
 using System.Text;
@@ -30,14 +31,14 @@ public sealed class MarkdownReportExporter : IReportExporter
         ArgumentNullException.ThrowIfNull(report);
         var s = report.Scenario;
         var md = new StringBuilder();
-        md.Append("### ").Append(Icon(report.Verdict)).Append(" Parity `").Append(Code(s.Name)).Append("`: **").Append(report.Verdict).Append("**\n\n");
+        md.Append("### ").Append(Icon(report.Verdict.Name())).Append(" Parity `").Append(Code(s.Name)).Append("`: **").Append(report.Verdict.Name()).Append("**\n\n");
         md.Append(s.Steps).Append(" steps, ").Append(Cell(s.DType)).Append(", reference `").Append(Code(report.Reference)).Append("`, spec hash `")
             .Append(Code(s.SpecHash.Length > 12 ? s.SpecHash[..12] : s.SpecHash)).Append("`\n\n");
         md.Append("| backend | dtype | status | verdict | first divergence | mismatched | max rel | time |\n|---|---|---|---|---|---|---|---|\n");
         foreach (var b in report.Backends)
         {
             var c = report.Comparisons.FirstOrDefault(x => x.Backend == b.Name);
-            string verdict = b.Name == report.Reference ? "reference" : b.Auxiliary ? "envelope" : c?.Verdict ?? "-";
+            string verdict = b.Name == report.Reference ? "reference" : b.Auxiliary ? "envelope" : c?.Verdict.Name() ?? "-";
             string first = "", mismatched = "", rel = "";
             if (c?.FirstDivergence is { } d)
             {
@@ -45,7 +46,7 @@ public sealed class MarkdownReportExporter : IReportExporter
                 mismatched = $"{d.Metrics.Mismatched} / {d.Metrics.Count}";
                 rel = d.Metrics.MaxRel.ToString("G3", CultureInfo.InvariantCulture);
             }
-            md.Append("| ").Append(Cell(b.Name)).Append(" | ").Append(Cell(b.DType)).Append(" | ").Append(Cell(b.Status)).Append(" | ")
+            md.Append("| ").Append(Cell(b.Name)).Append(" | ").Append(Cell(b.DType)).Append(" | ").Append(Cell(b.Status.Name())).Append(" | ")
                 .Append(verdict == "reference" || verdict == "envelope" || verdict == "-" ? verdict : $"{Icon(verdict)} {verdict}").Append(" | ")
                 .Append(first).Append(" | ").Append(mismatched).Append(" | ").Append(rel).Append(" | ")
                 .Append(b.Seconds.ToString("F1", CultureInfo.InvariantCulture)).Append(" s |\n");

@@ -56,10 +56,10 @@ public sealed class TraceRoundTripTests
         using (var writer = TraceWriter.Create(dir.Path, Header()))
         {
             foreach (var r in written) writer.Write(r);
-            writer.UpdateHeader(h => h with { Status = "completed", StepsCompleted = 2, Seconds = 0.5 });
+            writer.UpdateHeader(h => h with { Status = RunStatus.Completed, StepsCompleted = 2, Seconds = 0.5 });
         }
         var reader = TraceReader.Open(dir.Path);
-        Assert.That(reader.Header.Status, Is.EqualTo("completed"));
+        Assert.That(reader.Header.Status, Is.EqualTo(RunStatus.Completed));
         Assert.That(reader.Header.StepsCompleted, Is.EqualTo(2));
         Assert.That(reader.Header.Version, Is.EqualTo(TraceWriter.FormatVersion));
         Assert.That(reader.Header.Mismatches.Single().Setting, Is.EqualTo("$.optimizer.epsilonForm"));
@@ -91,7 +91,7 @@ public sealed class TraceRoundTripTests
         writer.Write(Sample(0, RecordPhase.Initial));
         writer.Write(Sample(1, RecordPhase.Train));
         var reader = TraceReader.Open(dir.Path);
-        Assert.That(reader.Header.Status, Is.EqualTo("running"));
+        Assert.That(reader.Header.Status, Is.EqualTo(RunStatus.Running));
         Assert.That(reader.Records().Select(r => r.Step), Is.EqualTo(new[] { 0, 1 }), "each record is flushed before the next step runs");
     }
 

@@ -21,7 +21,7 @@ public sealed class TraceValidationTests
     {
         using var writer = TraceWriter.Create(dir.Path, Header);
         for (int step = 0; step < 3; step++) writer.Write(Record(step));
-        if (close) writer.UpdateHeader(h => h with { Status = TraceStatus.Completed, StepsCompleted = 2 });
+        if (close) writer.UpdateHeader(h => h with { Status = RunStatus.Completed, StepsCompleted = 2 });
         return dir.Path;
     }
 

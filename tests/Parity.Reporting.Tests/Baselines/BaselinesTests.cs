@@ -15,7 +15,7 @@ public sealed class BaselinesTests
     private static string RunInto(string directory)
     {
         var request = new RunRequest(SpecLoader.LoadFile(SpecPath), SpecPath, [ReferenceBackend.Float32Name], ReferenceBackend.Float64Name, directory, Steps);
-        RunPipeline.Execute(request, StandardBackends.Create());
+        RunSession.Execute(request, StandardBackends.Create());
         return directory;
     }
 
@@ -39,7 +39,7 @@ public sealed class BaselinesTests
         Assert.That(Directory.GetDirectories(Path.Combine(root, "synthetic-mlp-bn", "reference")), Has.Length.EqualTo(1), "no temporary folder left behind");
 
         var result = Verify(root, Path.Combine(dir.Path, "verify"));
-        Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.Agree), string.Join("\n", result.Checks.Select(c => c.Message)));
+        Assert.That(result.Verdict, Is.EqualTo(Verdict.Agree), string.Join("\n", result.Checks.Select(c => c.Message)));
         Assert.That(result.Checks.Select(c => c.Backend), Is.EquivalentTo(new[] { "reference", "reference-f32" }));
     }
 
@@ -97,13 +97,13 @@ public sealed class BaselinesTests
 
         var result = Verify(root, Path.Combine(dir.Path, "verify"));
 
-        Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.Diverge));
+        Assert.That(result.Verdict, Is.EqualTo(Verdict.Diverge));
         var check = result.Checks.Single(c => c.Backend == "reference-f32");
-        Assert.That(check.ExitCode, Is.EqualTo(ExitCodes.Diverge));
+        Assert.That(check.Verdict, Is.EqualTo(Verdict.Diverge));
         Assert.That(check.Message, Does.Contain("diverge at step 3, forward:l2 (origin)"));
         Assert.That(check.Message, Does.Match(@"Mismatched elements: \d+ / 2048"));
         Assert.That(check.Message, Does.Contain("Greatest absolute difference: 0.4"));
-        Assert.That(result.Checks.Single(c => c.Backend == "reference").ExitCode, Is.EqualTo(ExitCodes.Agree));
+        Assert.That(result.Checks.Single(c => c.Backend == "reference").Verdict, Is.EqualTo(Verdict.Agree));
     }
 
     [Test]
@@ -116,7 +116,7 @@ public sealed class BaselinesTests
 
         var result = Verify(root, Path.Combine(dir.Path, "verify"), ["reference", "reference-f32"]);
 
-        Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.Error));
+        Assert.That(result.Verdict, Is.EqualTo(Verdict.Error));
         Assert.That(result.Checks.Single(c => c.Backend == "reference-f32").Message, Does.StartWith("no baseline for backend 'reference-f32' of scenario 'synthetic-mlp-bn'"));
     }
 

@@ -6,7 +6,7 @@ namespace Parity.Reporting.Tests.JUnit;
 public sealed class JUnitReportExporterTests
 {
     [Test]
-    public void Each_backend_comparison_is_one_test_case_with_failure_error_or_skip()
+    public void Each_backend_comparison_is_one_test_case_and_an_unavailable_backend_is_an_error_as_the_exit_code_says()
     {
         var doc = XDocument.Parse(JUnitReportExporter.Render(SampleReports.Diverging()));
         var suite = doc.Root!.Element("testsuite")!;
@@ -15,8 +15,10 @@ public sealed class JUnitReportExporterTests
         Assert.That(cases.Select(c => (string)c.Attribute("name")!), Is.EqualTo(new[] { "torchsharp vs reference", "keras vs reference" }));
         Assert.That((string)suite.Attribute("tests")!, Is.EqualTo("2"));
         Assert.That((string)suite.Attribute("failures")!, Is.EqualTo("1"));
-        Assert.That((string)suite.Attribute("skipped")!, Is.EqualTo("1"));
-        Assert.That(cases[1].Element("skipped")!.Attribute("message")!.Value, Is.EqualTo("node is not installed"));
+        Assert.That((string)suite.Attribute("errors")!, Is.EqualTo("1"));
+        Assert.That((string)suite.Attribute("skipped")!, Is.EqualTo("0"));
+        Assert.That(cases[1].Element("error")!.Attribute("message")!.Value, Is.EqualTo("node is not installed"));
+        Assert.That(cases[1].Element("error")!.Attribute("type")!.Value, Is.EqualTo("unavailable"));
     }
 
     [Test]

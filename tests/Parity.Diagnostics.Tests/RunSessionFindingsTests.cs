@@ -2,14 +2,14 @@ using Parity.Harness;
 
 namespace Parity.Diagnostics.Tests;
 
-public class RunPipelineFindingsTests
+public class RunSessionFindingsTests
 {
     [Test]
     public void Parity_run_puts_shared_stateful_layer_into_the_report_for_each_backend_with_the_eval_train_gap()
     {
         string dir = Path.Combine(Path.GetTempPath(), "parity-diagnostics-tests", Guid.NewGuid().ToString("N"));
         var spec = Scenario.Fixture("synthetic-shared-bn");
-        var report = RunPipeline.Execute(new RunRequest(spec, null, ["reference-f32"], "reference", dir, Steps: 10), StandardBackends.Create());
+        var report = RunSession.Execute(new RunRequest(spec, null, ["reference-f32"], "reference", dir, Steps: 10), StandardBackends.Create());
         var shared = report.Findings.Where(f => f.Cause == CauseIds.SharedStatefulLayer).ToList();
         Assert.That(shared.Select(f => f.Backend), Is.EquivalentTo(new[] { "reference", "reference-f32" }));
         Assert.That(shared[0].Evidence, Contains.Key("accuracyGapTrainMinusEval"));

@@ -1,0 +1,294 @@
+using Parity.Backends;
+using Parity.Comparison;
+using Parity.Diagnostics;
+using Parity.Harness.StepChecks;
+using Parity.Planning;
+using Parity.Reporting;
+using Parity.Running;
+using Parity.Specs;
+using Parity.Tensors;
+using Parity.Tracing;
+
+namespace Parity.Harness;
+
+/// <summary>What a run is asked to do.</summary>
+/// <param name="Spec">The validated spec.</param>
+/// <param name="SpecPath">Where it was read from, for the report.</param>
+/// <param name="Backends">Backend selections (NAME or NAME@dtype) judged against the reference; <c>onnxruntime</c> asks for arbitration.</param>
+/// <param name="Reference">The backend every other is compared with.</param>
+/// <param name="OutDirectory">Run directory: traces/ and the report files.</param>
+/// <param name="Steps">Steps instead of the spec's schedule.</param>
+/// <param name="Device">cpu or cuda for backends that have a choice.</param>
+/// <param name="Timeout">Per-request limit for worker backends.</param>
+/// <param name="Tolerances">Command-line tolerance overrides (applied after the spec's).</param>
+public sealed record RunRequest(
+    ScenarioSpec Spec,
+    string? SpecPath,
+    IReadOnlyList<string> Backends,
+    string Reference,
+    string OutDirectory,
+    int? Steps = null,
+    string? Device = null,
+    TimeSpan? Timeout = null,
+    ToleranceOverrides? Tolerances = null)
+{
+    /// <summary>True when the reference alone may run (a study of one backend): nothing is compared then.</summary>
+    public bool ReferenceAlone { get; init; }
+
+    /// <summary>The spec the detectors judge the traces against, when it is not the one run (a seed study of a deliberately broken run); null for the spec.</summary>
+    public ScenarioSpec? DiagnoseAs { get; init; }
+
+    /// <summary>Where the trace of a backend (by display name) goes; null for <c>OutDirectory/traces/NAME</c>.</summary>
+    public Func<string, string>? TraceDirectoryFor { get; init; }
+}
+
+/// <summary>One backend's part in a session: as selected, its run, and whether it is an envelope run added by the session.</summary>
+/// <param name="Display">The selection as written (e.g. <c>torchsharp@float64</c>): the name in traces and reports.</param>
+/// <param name="DType">The dtype it trained in.</param>
+/// <param name="Auxiliary">True for a noise-envelope run the session added.</param>
+/// <param name="Run">How its run ended and where its trace is.</param>
+public sealed record SessionRun(string Display, DType DType, bool Auxiliary, BackendRun Run);
+
+/// <summary>
+/// The run pipeline, once: spec -> plan -> every backend's trace -> judgement of each backend against the reference (step
+/// checks and trajectory, with the noise envelopes chosen here) -> diagnosis -> arbitration -> one report. Every workflow
+/// (<c>run</c>, <c>verify</c>, <c>metamorphic</c>, <c>seed</c>, <c>diagnose</c>, ParityAssert) composes this class; none
+/// wires the stages itself. Backends run one after another, each into its own trace directory; a backend that fails is a
+/// result, and the others still run.
+/// </summary>
+public sealed class RunSession
+{
+    private readonly List<SessionRun> _runs = [];
+
+    private RunSession(RunRequest request, Plan plan, TolerancePolicy policy)
+    {
+        Request = request;
+        Plan = plan;
+        Layout = TraceLayout.Of(plan);
+        Policy = policy;
+    }
+
+    /// <summary>What the session was asked to do.</summary>
+    public RunRequest Request { get; }
+
+    /// <summary>The plan every backend ran.</summary>
+    public Plan Plan { get; }
+
+    /// <summary>The trace layout of the plan.</summary>
+    public TraceLayout Layout { get; }
+
+    /// <summary>The tolerance policy in force (defaults, then the spec's, then the command line's).</summary>
+    public TolerancePolicy Policy { get; }
+
+    /// <summary>Every run of the session, the reference first, envelope runs last.</summary>
+    public IReadOnlyList<SessionRun> Runs => _runs;
+
+    /// <summary>When the session started, for the report.</summary>
+    public DateTimeOffset Started { get; } = DateTimeOffset.UtcNow;
+
+    /// <summary>Plans <paramref name="request"/> (data loaded, initial state drawn) and builds its tolerance policy.</summary>
+    public static RunSession Start(RunRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        TolerancePolicy policy;
+        try
+        {
+            policy = TolerancePolicy.Create(request.Spec.Tolerances, request.Tolerances);
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException(e.Message);
+        }
+        return new RunSession(request, Planner.Build(request.Spec, request.Steps), policy);
+    }
+
+    /// <summary>The whole pipeline: plan, run, judge, diagnose, arbitrate, report; the report files are written into the out directory.</summary>
+    public static RunReport Execute(RunRequest request, BackendRegistry registry, IProgress<RunProgress>? progress = null)
+    {
+        var session = Start(request);
+        using var directoryLock = RunManifest.Lock(request);
+        session.RunBackends(registry, progress);
+        var report = session.Report(session.Judge());
+        foreach (var exporter in ReportExporters.All) exporter.Export(report, request.OutDirectory);
+        return report;
+    }
+
+    /// <summary>
+    /// Runs the reference, then the requested backends, then, for float32 backends judged against a float64 reference,
+    /// their noise envelopes (<see cref="NoiseEnvelope"/>) unless they were requested, each into <c>traces/NAME</c>.
+    /// </summary>
+    public void RunBackends(BackendRegistry registry, IProgress<RunProgress>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(registry);
+        foreach (var s in Select(registry))
+        {
+            var options = new BackendOptions(s.DType, Request.Device, Request.Timeout);
+            var run = ScenarioRunner.Run(Plan, s.Create(), options, TraceDirectoryOf(s.Display), progress, s.Display);
+            _runs.Add(new SessionRun(s.Display, s.DType, s.Auxiliary, run));
+        }
+    }
+
+    /// <summary>Adds runs that already happened (their traces on disk): <c>parity diagnose</c> reads a run directory this way.</summary>
+    public void Attach(IEnumerable<SessionRun> runs)
+    {
+        ArgumentNullException.ThrowIfNull(runs);
+        _runs.AddRange(runs);
+    }
+
+    /// <summary>Where the trace of the backend named <paramref name="display"/> goes.</summary>
+    public string TraceDirectoryOf(string display) => Request.TraceDirectoryFor?.Invoke(display) ?? Path.Combine(Request.OutDirectory, "traces", Sanitize(display));
+
+    /// <summary>
+    /// Judges every judged (not auxiliary, not reference) backend against the reference: the step checks of its captured
+    /// steps, replayed from its own state, and its free-running trajectory against the reference's (with its noise envelopes).
+    /// </summary>
+    public IReadOnlyList<BackendJudgement> Judge()
+    {
+        if (Reference is not { } reference) return [];
+        var judgements = new List<BackendJudgement>();
+        foreach (var run in _runs.Where(r => !r.Auxiliary && r != reference))
+        {
+            var trajectory = Compare(reference, run);
+            var (stepChecks, gap) = StepCheck(run, reference);
+            judgements.Add(new BackendJudgement(run.Display, stepChecks, trajectory, gap));
+        }
+        return judgements;
+    }
+
+    /// <summary>
+    /// <paramref name="actual"/>'s trace against <paramref name="expected"/>'s as two free-running trajectories, with the noise
+    /// envelopes of <paramref name="actual"/> when a float32 trace is judged against a float64 one (the one rule of envelope
+    /// choice, used by the table and the pairwise matrix alike).
+    /// </summary>
+    public ComparisonResult Compare(SessionRun expected, SessionRun actual)
+    {
+        ArgumentNullException.ThrowIfNull(expected);
+        ArgumentNullException.ThrowIfNull(actual);
+        var envelopes = expected.DType == DType.Float64 && actual.DType == DType.Float32
+            ? NoiseEnvelope.EnvelopesOf(actual.Display).Select(name => _runs.FirstOrDefault(r => r.Display == name))
+                .OfType<SessionRun>().Where(e => e.Run.Status == RunStatus.Completed && e != expected && e != actual)
+                .Select(e => (ITrace)TraceReader.Open(e.Run.TraceDirectory)).ToList()
+            : [];
+        return TraceComparer.Compare(TraceReader.Open(expected.Run.TraceDirectory), TraceReader.Open(actual.Run.TraceDirectory), Layout, Policy,
+            envelopes, actual.Run.Mismatches);
+    }
+
+    /// <summary>
+    /// <paramref name="actual"/>'s fresh trace against an approved baseline of the same backend (<c>verify</c>): two runs of one
+    /// framework, so no envelope: the atol/rtol rule judges the drift a framework upgrade may bring.
+    /// </summary>
+    public ComparisonResult CompareWithBaseline(ITrace baseline, SessionRun actual)
+    {
+        ArgumentNullException.ThrowIfNull(baseline);
+        ArgumentNullException.ThrowIfNull(actual);
+        return TraceComparer.Compare(baseline, TraceReader.Open(actual.Run.TraceDirectory), Layout, Policy, [], actual.Run.Mismatches);
+    }
+
+    /// <summary>The pairwise matrix of every completed judged backend (and the reference), by the same envelope rule as <see cref="Compare"/>.</summary>
+    public IReadOnlyList<PairReport> Matrix()
+    {
+        var completed = _runs.Where(r => !r.Auxiliary && r.Run.Status == RunStatus.Completed).ToList();
+        var cells = new List<PairReport>();
+        for (int i = 0; i < completed.Count; i++)
+        {
+            for (int j = i + 1; j < completed.Count; j++)
+            {
+                // The float64 trace is the expected one of a pair; the earlier on a tie.
+                var (expected, actual) = completed[j].DType == DType.Float64 && completed[i].DType != DType.Float64 ? (completed[j], completed[i]) : (completed[i], completed[j]);
+                var result = Compare(expected, actual);
+                cells.Add(new PairReport(expected.Display, actual.Display, result.Verdict, result.FirstDivergence?.Step, result.FirstDivergence?.Key.ToString()));
+            }
+        }
+        return cells;
+    }
+
+    /// <summary>Runs every detector over the judged backends' traces (the reference's included) and the judgements.</summary>
+    public Diagnosis Diagnose(IReadOnlyList<BackendJudgement> judgements)
+    {
+        ArgumentNullException.ThrowIfNull(judgements);
+        var traces = new List<BackendTrace>();
+        foreach (var run in _runs.Where(r => !r.Auxiliary && r.Run.Status != RunStatus.Unavailable))
+            traces.Add(new BackendTrace(run.Display, TraceReader.Open(run.Run.TraceDirectory), run.Run.Mismatches));
+        var judgedAs = Request.DiagnoseAs ?? Plan.Spec;
+        return Diagnoser.Run(new DiagnosisContext(judgedAs, new Models.ModelGraph(judgedAs.Model), Request.Reference, traces, judgements));
+    }
+
+    /// <summary>ONNX Runtime's verdict on each judged backend's final checkpoint, when <c>onnxruntime</c> was asked for; empty otherwise.</summary>
+    public IReadOnlyList<ArbiterReport> Arbitrate() =>
+        Request.Backends.Contains(OnnxArbitration.BackendName)
+            ? OnnxArbitration.Check(Plan, _runs.Where(r => !r.Auxiliary).Select(r => r.Run), Policy, Request.Device)
+            : [];
+
+    /// <summary>Diagnoses, arbitrates and builds the run's report once, its verdict and exit code included.</summary>
+    public RunReport Report(IReadOnlyList<BackendJudgement> judgements)
+    {
+        ArgumentNullException.ThrowIfNull(judgements);
+        return ReportBuilder.Build(new ReportInput(Plan, Request.SpecPath, Request.Reference,
+            _runs.Select(r => (r.Run, r.DType.Name(), r.Auxiliary)).ToList(), judgements, Matrix(), Policy.Describe(),
+            Diagnose(judgements), Arbitrate(), Started, Request.OutDirectory));
+    }
+
+    private SessionRun? Reference => _runs.FirstOrDefault(r => r.Display == Request.Reference);
+
+    private (ComparisonResult? StepChecks, string? Gap) StepCheck(SessionRun run, SessionRun reference)
+    {
+        if (run.Run.Status == RunStatus.Unavailable) return (null, $"{run.Display} did not run");
+        if (reference.DType != DType.Float64)
+            return (null, $"the reference {reference.Display} is not the float64 reference: steps are replayed by the float64 reference only");
+        var trace = TraceReader.Open(run.Run.TraceDirectory);
+        using var replay = StepReplay.Open(Plan, run.Display, run.DType, run.Run.Mismatches);
+        var excused = replay.NotReplayed.Select(n => n.Mismatch).ToList();
+        string envelope = replay.EnvelopeNames.Count == 0 ? "" : string.Join("+", replay.EnvelopeNames.Select(n => n + " replay"));
+        var result = TraceComparer.Judge(replay.Align(trace.Records()),
+            new ComparedTraces(reference.Display + " replay", run.Display, TraceComparer.Problem(trace, "actual"), envelope.Length == 0 ? null : envelope),
+            TraceLayout.Of(Plan), Policy, excused, ComparisonMode.StepCheck);
+        var notes = replay.NotReplayed.Select(n => $"{n.Mismatch.Setting} not replayed ({n.Reason}): {string.Join(", ", n.Mismatch.Affects)} excused").ToList();
+        if (replay.StepsReplayed == 0)
+        {
+            string why = StepCheckImpossible(run);
+            return (null, why);
+        }
+        return (result, notes.Count == 0 ? null : string.Join("; ", notes));
+    }
+
+    // Why no step of a run could be replayed: no optimizer state, no captured step after a complete state, or a run that stopped first.
+    private string StepCheckImpossible(SessionRun run)
+    {
+        bool reportsState = TraceReader.Open(run.Run.TraceDirectory).Records().Take(1).Any(r => r.Find(TensorKind.OptimizerStep) is not null);
+        if (!reportsState && TensorKinds.State.All(Plan.Spec.Capture.Kinds.Contains))
+            return $"judged on its free-running trajectory only: {run.Display} does not report its optimizer state (a worker of protocol 1 does not), so no step can be replayed from its own state";
+        if (!TensorKinds.State.All(Plan.Spec.Capture.Kinds.Contains))
+            return "judged on its free-running trajectory only: the spec's capture.kinds leave out state kinds, so no step can be replayed from the backend's own state";
+        return run.Run.StepsCompleted == 0
+            ? $"no step checked: {run.Display} completed no step"
+            : "judged on its free-running trajectory only: no captured step follows a recorded state (capture.steps)";
+    }
+
+    /// <summary>A backend display name as a directory name.</summary>
+    public static string Sanitize(string name) => string.Concat(name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_'));
+
+    private sealed record Selection(string Display, DType DType, bool Auxiliary, Func<IBackend> Create);
+
+    private List<Selection> Select(BackendRegistry registry)
+    {
+        var chosen = new List<Selection>();
+        void Add(string item)
+        {
+            (string name, string display, DType dtype) = StandardBackends.Resolve(registry, item, Plan.Spec.DType);
+            if (chosen.All(c => c.Display != display)) chosen.Add(new Selection(display, dtype, false, () => registry.Create(name)));
+        }
+        Add(Request.Reference);
+        foreach (string b in Request.Backends.Where(b => b != OnnxArbitration.BackendName)) Add(b);
+        if (chosen.Count < 2 && !Request.ReferenceAlone)
+            throw new UsageException($"nothing to compare: give at least one backend besides the reference '{Request.Reference}'");
+        if (chosen[0].DType == DType.Float64)
+        {
+            foreach (var judged in chosen.Skip(1).Where(c => c.DType == DType.Float32).ToList())
+            {
+                foreach (string envelope in NoiseEnvelope.EnvelopesOf(judged.Display).Where(e => chosen.All(c => c.Display != e)))
+                    chosen.Add(new Selection(envelope, DType.Float32, true, () => NoiseEnvelope.Create(envelope)));
+            }
+        }
+        return chosen;
+    }
+}
