@@ -255,10 +255,10 @@ internal sealed class TorchSharpSession : IBackendSession
     };
 
     /// <summary>
-    /// One slot as TorchSharp keeps it in the parameter's OptimizerState. Adam.State's <c>exp_avg</c> and <c>exp_avg_sq</c> are the biased moments m and v
-    /// (Adam.cs: <c>exp_avg.mul_(beta1).add_(grad, 1 - beta1)</c>, bias correction applied only in the update);
-    /// SGD.State's <c>momentum_buffer</c> is v = mu v + g, created as a clone of the first gradient (SGD.cs), so it is
-    /// null, the canonical zeros, before the first step.
+    /// One slot as TorchSharp keeps it in the parameter's OptimizerState. Adam.State's <c>exp_avg</c> and
+    /// <c>exp_avg_sq</c> are the biased moments m and v (Adam.cs: <c>exp_avg.mul_(beta1).add_(grad, 1 - beta1)</c>,
+    /// bias correction applied only in the update); SGD.State's <c>momentum_buffer</c> is v = mu v + g, created as a
+    /// clone of the first gradient (SGD.cs), so it is null, the canonical zeros, before the first step.
     /// </summary>
     private TorchTensor OptimizerSlot(string site)
     {
