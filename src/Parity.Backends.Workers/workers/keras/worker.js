@@ -7,7 +7,9 @@
 //   - Dense kernel is [in, out]: the transpose of the canonical [out, in] weight [JS].
 //   - BatchNormalization momentum is the weight of the OLD running value: keras = 1 - canonical [JS].
 //   - TF.js stores the biased batch variance in the moving variance [JS, measured]: "unbiased" is a mismatch.
-//   - tf.train.adam adds eps to sqrt(v_hat) [JS]: "epsilonHat" is a mismatch.
+//   - tf.train.adam adds eps to sqrt(v_hat) [JS]: "epsilonHat" is a mismatch. Its float32 step is 6.4e-6 relative off the
+//     canonical float32 step at step 1 (1 - beta rounded from float64 for the moments, 1 - beta^t from a float32 running
+//     product for the bias correction: docs/worker-protocol.md, "Built-in workers"); nothing in the spec names that.
 //   - tf.train.momentum is v = mu v + g; p += -lr v (momentum_optimizer.js): exactly the PyTorch form.
 //   - The loss is computed here as -mean(sum(onehot * logSoftmax(logits))) (log-sum-exp), not with the
 //     layers loss categoricalCrossentropy, which clips softmax to [eps, 1-eps] even from logits
