@@ -29,7 +29,7 @@ public sealed class NativeBackend : IBackend
         if (cuda.Count > 0) devices.Add(NativeDevices.Cuda);
         return new BackendDescription(Name, true, reason,
             new Dictionary<string, string> { ["ILGPU"] = typeof(Context).Assembly.GetName().Version?.ToString(3) ?? "unknown" },
-            new BackendCapabilities(new HashSet<DType> { DType.Float32, DType.Float64 }, devices));
+            new BackendCapabilities(new HashSet<DType> { DType.Float32, DType.Float64 }, devices, OptimizerState: true));
     }
 
     /// <inheritdoc />

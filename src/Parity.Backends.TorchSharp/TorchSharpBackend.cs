@@ -47,7 +47,7 @@ public sealed class TorchSharpBackend : IBackend
         if (probe.CudaAvailable) devices.Add("cuda");
         var capabilities = new BackendCapabilities(
             new HashSet<DType> { DType.Float32, DType.Float64 }, devices,
-            Training: true, SharedInstances: true, FrameworkInit: true);
+            Training: true, SharedInstances: true, FrameworkInit: true, OptimizerState: true);
         string reason = probe.Loaded
             ? $"libtorch {probe.LibTorchVersion} on {(probe.CudaAvailable ? "cuda" : "cpu (no CUDA build or GPU found)")}"
             : probe.Reason;

@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using Parity.Specs;
 using Parity.Tracing;
 
@@ -24,7 +25,7 @@ public static class TorchSharpConventions
         TensorKind.Parameter.Name(), TensorKind.Forward.Name(), TensorKind.BatchMean.Name(), TensorKind.BatchVariance.Name(),
         TensorKind.Loss.Name(), TensorKind.TrainAccuracy.Name(), TensorKind.OutputGradient.Name(),
         TensorKind.ParameterGradient.Name(), TensorKind.RunningMean.Name(), TensorKind.RunningVariance.Name(),
-        TensorKind.EvalOutput.Name(), TensorKind.EvalLoss.Name(), TensorKind.EvalAccuracy.Name(),
+        TensorKind.OptimizerSlot.Name(), TensorKind.EvalOutput.Name(), TensorKind.EvalLoss.Name(), TensorKind.EvalAccuracy.Name(),
     ];
 
     /// <summary>The running variance feeds only eval-mode batchnorm, so only it and eval kinds differ.</summary>
@@ -33,7 +34,10 @@ public static class TorchSharpConventions
         TensorKind.RunningVariance.Name(), TensorKind.EvalOutput.Name(), TensorKind.EvalLoss.Name(), TensorKind.EvalAccuracy.Name(),
     ];
 
-    /// <summary>The settings of <paramref name="spec"/> that libtorch cannot express exactly, with what it does instead.</summary>
+    /// <summary>
+    /// The settings of <paramref name="spec"/> that libtorch cannot express exactly, with what it does instead, each with the
+    /// spec value that describes what libtorch computes (<see cref="ConventionMismatch.Value"/>).
+    /// </summary>
     public static IReadOnlyList<ConventionMismatch> Mismatches(ScenarioSpec spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
@@ -47,7 +51,7 @@ public static class TorchSharpConventions
                     $"$.model.layers[{i}].runningVariance",
                     $"biased (1/N) batch variance into the running variance of '{bn.Name}'",
                     "unbiased (1/(N-1)): libtorch's BatchNorm1d always stores the unbiased batch variance",
-                    s_runningVarianceAndEval));
+                    s_runningVarianceAndEval) { Value = JsonValue.Create("unbiased") });
         }
 
         // torch.optim.Adam only has the sqrt(v_hat) + eps form [P5, TS].
@@ -56,7 +60,7 @@ public static class TorchSharpConventions
                 "$.optimizer.epsilonForm",
                 $"epsilonHat: p -= lr sqrt(1-b2^t)/(1-b1^t) m / (sqrt(v) + eps), eps {adam.Eps}",
                 $"sqrtVHat: torch.optim.Adam computes p -= lr m_hat / (sqrt(v_hat) + eps) with eps {adam.Eps}",
-                s_parameterAndDownstream));
+                s_parameterAndDownstream) { Value = JsonValue.Create("sqrtVHat") });
         return mismatches;
     }
 }

@@ -22,19 +22,23 @@ namespace Parity.Backends.TorchSharp;
 internal sealed class TorchSharpSession : IBackendSession
 {
     private readonly Plan _plan;
+    private readonly TraceLayout _layout;
     private readonly DType _dtype;
     private readonly torch.ScalarType _scalarType;
     private readonly torch.Device _device;
     private readonly Dictionary<string, TorchModule> _instances = new(StringComparer.Ordinal);
     private readonly TorchModule[] _callModules;
     private readonly Dictionary<string, Parameter> _parameters = new(StringComparer.Ordinal);
-    private readonly torch.optim.Optimizer _optimizer;
+    private readonly OptimizerHelper _optimizer;
+    private readonly Dictionary<string, OptimizerState> _optimizerStates = new(StringComparer.Ordinal);
     private readonly bool _firstCallHasNoParameters;
+    private int _updates; // optimizer steps taken: TorchSharp's SGD keeps no count of its own
     private bool _disposed;
 
     public TorchSharpSession(Plan plan, BackendOptions options, torch.Device device)
     {
         _plan = plan;
+        _layout = TraceLayout.Of(plan);
         _dtype = options.DType;
         _scalarType = _dtype == DType.Float32 ? torch.ScalarType.Float32 : torch.ScalarType.Float64;
         _device = device;
@@ -59,11 +63,14 @@ internal sealed class TorchSharpSession : IBackendSession
         _optimizer = spec.Optimizer switch
         {
             // PyTorch's SGD: v = mu v + (1 - dampening) g; p -= lr v. Dampening 0 is the canonical form [TS].
-            SgdSpec sgd => torch.optim.SGD(parameters, sgd.LearningRate, momentum: sgd.Momentum, dampening: 0, weight_decay: 0, nesterov: false),
+            SgdSpec sgd => (OptimizerHelper)torch.optim.SGD(parameters, sgd.LearningRate, momentum: sgd.Momentum, dampening: 0, weight_decay: 0, nesterov: false),
             // Always pass betas and eps: TorchSharp's factory defaults beta2 to 0.99, not PyTorch's 0.999 [TS].
             AdamSpec adam => torch.optim.Adam(parameters, lr: adam.LearningRate, beta1: adam.Beta1, beta2: adam.Beta2, eps: adam.Eps, weight_decay: 0, amsgrad: false),
             _ => throw new BackendException($"optimizer '{spec.Optimizer.Type}' has no torchsharp mapping"),
         };
+        // state_dict().State lists the live per-parameter states (updated in place by step()) in the order given above.
+        var states = _optimizer.state_dict().State;
+        for (int i = 0; i < states.Count; i++) _optimizerStates[plan.Graph.Parameters[i].Name] = states[i];
 
         RuntimeInfo = new Dictionary<string, string>
         {
@@ -90,10 +97,7 @@ internal sealed class TorchSharpSession : IBackendSession
     {
         ThrowIfDisposed();
         using var scope = torch.NewDisposeScope();
-        var record = new StepRecord(step, RecordPhase.Initial);
-        AddParameters(record);
-        AddRunningStatistics(record);
-        return record;
+        return _layout.Record(step, RecordPhase.Initial, CaptureRequest.StateOnly, StateTensor);
     }
 
     /// <inheritdoc />
@@ -103,7 +107,6 @@ internal sealed class TorchSharpSession : IBackendSession
         ArgumentNullException.ThrowIfNull(batch);
         ArgumentNullException.ThrowIfNull(capture);
         using var scope = torch.NewDisposeScope();
-        var record = new StepRecord(step, RecordPhase.Train);
         bool wantsOutputGradients = capture.Wants(TensorKind.OutputGradient);
         SetTraining(true);
 
@@ -112,37 +115,28 @@ internal sealed class TorchSharpSession : IBackendSession
         // starts with a parameter-free call needs the input itself in the graph to trace that output's gradient.
         if (wantsOutputGradients && _firstCallHasNoParameters) input.requires_grad_(true);
         var labels = Labels(batch);
-        var outputs = Forward(input, record, capture, TensorKind.Forward, retainGradients: wantsOutputGradients);
-        var logits = outputs[^1];
-
+        var pass = Forward(input, train: true, capture, retainGradients: wantsOutputGradients);
+        var logits = pass.Outputs[^1];
         var loss = torch.nn.functional.cross_entropy(logits, labels);
-        record.AddScalar(TensorKind.Loss, Scalar(loss), _dtype);
-        record.AddScalar(TensorKind.TrainAccuracy, Accuracy(logits, labels, batch.Size), _dtype);
 
         _optimizer.zero_grad();
         loss.backward();
-        if (wantsOutputGradients)
-        {
-            for (int i = 0; i < outputs.Length; i++)
-            {
-                var site = _plan.Graph.Calls[i];
-                var grad = outputs[i].grad ?? throw new BackendException($"call '{site.Id}': libtorch kept no gradient for its output");
-                record.Add(TensorKind.OutputGradient, site.Id, Read(grad));
-            }
-        }
-        if (capture.Wants(TensorKind.ParameterGradient))
-        {
-            foreach (var p in _plan.Graph.Parameters)
-            {
-                var grad = _parameters[p.Name].grad ?? throw new BackendException($"parameter '{p.Name}': libtorch computed no gradient");
-                record.Add(TensorKind.ParameterGradient, p.Name, Read(grad));
-            }
-        }
-
         StepWithoutCollection();
-        if (capture.Wants(TensorKind.RunningMean) || capture.Wants(TensorKind.RunningVariance)) AddRunningStatistics(record, capture);
-        if (capture.Wants(TensorKind.Parameter)) AddParameters(record);
-        return record;
+        _updates++;
+        // Read after the update: outputs, their gradients and the parameters' .grad are not touched by optimizer.step().
+        return _layout.Record(step, RecordPhase.Train, capture, key => key.Kind switch
+        {
+            TensorKind.Forward => Read(pass.Outputs[CallIndex(key)]),
+            TensorKind.BatchMean => Read(pass.Means[CallIndex(key)]!),
+            TensorKind.BatchVariance => Read(pass.Variances[CallIndex(key)]!),
+            TensorKind.Loss => ParityTensor.Scalar(Scalar(loss), _dtype),
+            TensorKind.TrainAccuracy => ParityTensor.Scalar(Accuracy(logits, labels, batch.Size), _dtype),
+            TensorKind.OutputGradient => Read(pass.Outputs[CallIndex(key)].grad
+                ?? throw new BackendException($"call '{key.Site}': libtorch kept no gradient for its output")),
+            TensorKind.ParameterGradient => Read(_parameters[key.Site].grad
+                ?? throw new BackendException($"parameter '{key.Site}': libtorch computed no gradient")),
+            _ => StateTensor(key),
+        });
     }
 
     /// <inheritdoc />
@@ -153,14 +147,16 @@ internal sealed class TorchSharpSession : IBackendSession
         ArgumentNullException.ThrowIfNull(capture);
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
-        var record = new StepRecord(step, RecordPhase.Eval);
         SetTraining(false);
         var labels = Labels(data);
-        var outputs = Forward(Inputs(data), record, capture, TensorKind.EvalOutput, retainGradients: false);
+        var outputs = Forward(Inputs(data), train: false, capture, retainGradients: false).Outputs;
         var logits = outputs[^1];
-        record.AddScalar(TensorKind.EvalLoss, Scalar(torch.nn.functional.cross_entropy(logits, labels)), _dtype);
-        record.AddScalar(TensorKind.EvalAccuracy, Accuracy(logits, labels, data.Size), _dtype);
-        return record;
+        return _layout.Record(step, RecordPhase.Eval, capture, key => key.Kind switch
+        {
+            TensorKind.EvalOutput => Read(outputs[CallIndex(key)]),
+            TensorKind.EvalLoss => ParityTensor.Scalar(Scalar(torch.nn.functional.cross_entropy(logits, labels)), _dtype),
+            _ => ParityTensor.Scalar(Accuracy(logits, labels, data.Size), _dtype),
+        });
     }
 
     /// <inheritdoc />
@@ -172,37 +168,30 @@ internal sealed class TorchSharpSession : IBackendSession
         foreach (var module in _instances.Values) module.Dispose();
     }
 
-    /// <summary>
-    /// Runs every call in order, recording each output as <paramref name="outputKind"/> and, in train mode,
-    /// the batch statistics of each batchnorm call when asked.
-    /// </summary>
-    private TorchTensor[] Forward(TorchTensor input, StepRecord record, CaptureRequest capture, TensorKind outputKind, bool retainGradients)
+    /// <summary>The outputs of every call in order and, where asked in train mode, each batchnorm call's batch statistics.</summary>
+    private sealed record ForwardPass(TorchTensor[] Outputs, TorchTensor?[] Means, TorchTensor?[] Variances);
+
+    /// <summary>Runs every call in order, deriving the batch statistics of each batchnorm call when asked (train mode only).</summary>
+    private ForwardPass Forward(TorchTensor input, bool train, CaptureRequest capture, bool retainGradients)
     {
-        bool wantsOutputs = capture.Wants(outputKind);
-        bool train = outputKind == TensorKind.Forward;
         bool wantsMean = train && capture.Wants(TensorKind.BatchMean), wantsVariance = train && capture.Wants(TensorKind.BatchVariance);
-        var outputs = new TorchTensor[_callModules.Length];
+        var pass = new ForwardPass(new TorchTensor[_callModules.Length], new TorchTensor?[_callModules.Length], new TorchTensor?[_callModules.Length]);
         var h = input;
         for (int i = 0; i < _callModules.Length; i++)
         {
-            var site = _plan.Graph.Calls[i];
-            TorchTensor? mean = null, variance = null;
-            if (site.IsBatchNorm && (wantsMean || wantsVariance))
+            if (_plan.Graph.Calls[i].IsBatchNorm && (wantsMean || wantsVariance))
             {
                 // Derived, not read from libtorch: the statistics batch_norm normalizes with in train mode
                 // are the mean and biased (1/N) variance of the call's input over the batch [P2].
                 using var noGrad = torch.no_grad();
-                if (wantsMean) mean = h.mean([0L]);
-                if (wantsVariance) variance = h.var(0L, unbiased: false);
+                if (wantsMean) pass.Means[i] = h.mean([0L]);
+                if (wantsVariance) pass.Variances[i] = h.var(0L, unbiased: false);
             }
             h = _callModules[i].forward(h);
             if (retainGradients && h.requires_grad) h.retain_grad();
-            outputs[i] = h;
-            if (wantsOutputs) record.Add(outputKind, site.Id, Read(h));
-            if (mean is not null) record.Add(TensorKind.BatchMean, site.Id, Read(mean));
-            if (variance is not null) record.Add(TensorKind.BatchVariance, site.Id, Read(variance));
+            pass.Outputs[i] = h;
         }
-        return outputs;
+        return pass;
     }
 
     private TorchModule CreateModule(LayerSpec layer) => layer switch
@@ -254,20 +243,36 @@ internal sealed class TorchSharpSession : IBackendSession
         target.copy_(ToTorch(value));
     }
 
-    private void AddParameters(StepRecord record)
+    private ParityTensor StateTensor(TensorKey key) => key.Kind switch
     {
-        foreach (var p in _plan.Graph.Parameters) record.Add(TensorKind.Parameter, p.Name, Read(_parameters[p.Name]));
+        TensorKind.RunningMean => Read(((BatchNorm1d)_instances[key.Site]).running_mean!),
+        TensorKind.RunningVariance => Read(((BatchNorm1d)_instances[key.Site]).running_var!),
+        // Adam counts its steps per parameter (Adam.State.step, the t of its bias correction); SGD counts none.
+        TensorKind.OptimizerStep => ParityTensor.Scalar(_optimizerStates.Values.FirstOrDefault() is Adam.State adam ? adam.step : _updates, _dtype),
+        TensorKind.OptimizerSlot => Read(OptimizerSlot(key.Site)),
+        TensorKind.Parameter => Read(_parameters[key.Site]),
+        _ => throw new InvalidOperationException($"{key} is not state"),
+    };
+
+    /// <summary>
+    /// One slot as TorchSharp keeps it in the parameter's OptimizerState. Adam.State's <c>exp_avg</c> and
+    /// <c>exp_avg_sq</c> are the biased moments m and v (Adam.cs: <c>exp_avg.mul_(beta1).add_(grad, 1 - beta1)</c>,
+    /// bias correction applied only in the update); SGD.State's <c>momentum_buffer</c> is v = mu v + g, created as a
+    /// clone of the first gradient (SGD.cs), so it is null, the canonical zeros, before the first step.
+    /// </summary>
+    private TorchTensor OptimizerSlot(string site)
+    {
+        string parameter = _layout.ParameterOfSlot(site)!;
+        return (_optimizerStates[parameter], site[(parameter.Length + 1)..]) switch
+        {
+            (Adam.State adam, "m") => adam.exp_avg,
+            (Adam.State adam, "v") => adam.exp_avg_sq,
+            (SGD.State sgd, "momentum") => sgd.momentum_buffer ?? torch.zeros_like(_parameters[parameter]),
+            var (other, slot) => throw new BackendException($"optimizer slot '{slot}': TorchSharp's {other.GetType().FullName} has no such state"),
+        };
     }
 
-    private void AddRunningStatistics(StepRecord record, CaptureRequest? capture = null)
-    {
-        foreach (var bn in _plan.Graph.BatchNorms)
-        {
-            var module = (BatchNorm1d)_instances[bn.Name];
-            if (capture?.Wants(TensorKind.RunningMean) ?? true) record.Add(TensorKind.RunningMean, bn.Name, Read(module.running_mean!));
-            if (capture?.Wants(TensorKind.RunningVariance) ?? true) record.Add(TensorKind.RunningVariance, bn.Name, Read(module.running_var!));
-        }
-    }
+    private int CallIndex(TensorKey key) => _plan.Graph.Calls.First(c => c.Id == key.Site).Index;
 
     private void SetTraining(bool training)
     {

@@ -6,8 +6,18 @@ namespace Parity.Backends.Workers;
 /// </summary>
 public static class WorkerProtocol
 {
-    /// <summary>The protocol version this harness speaks; a worker announcing another is refused.</summary>
-    public const int Version = 1;
+    /// <summary>
+    /// The newest protocol version this harness speaks: version 2 workers report their optimizer state (the update count
+    /// and every slot) in <c>read_state</c> and <c>step</c> answers, so their steps can be checked one by one.
+    /// </summary>
+    public const int Version = 2;
+
+    /// <summary>
+    /// The oldest version still accepted: a version 1 worker runs as before, is never asked for its optimizer state, and is
+    /// judged only on its free-running trajectory. A worker announcing a version outside <see cref="OldestVersion"/> to
+    /// <see cref="Version"/> is refused.
+    /// </summary>
+    public const int OldestVersion = 1;
 
     /// <summary>Time a request may take when <see cref="BackendOptions.Timeout"/> is not set.</summary>
     public static readonly TimeSpan DefaultRequestTimeout = TimeSpan.FromSeconds(120);

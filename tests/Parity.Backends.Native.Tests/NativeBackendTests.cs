@@ -25,6 +25,7 @@ public sealed class NativeBackendTests
         Assert.That(description.Reason, Does.Contain("CUDA device").Or.Contain("ILGPU CPU accelerator (no CUDA device found)"));
         Assert.That(description.Capabilities.DTypes, Is.EquivalentTo(new[] { DType.Float32, DType.Float64 }));
         Assert.That(description.Capabilities.Devices, Does.Contain("cpu"));
+        Assert.That(description.Capabilities.OptimizerState, Is.True);
     }
 
     [Test]
@@ -54,14 +55,19 @@ public sealed class NativeBackendTests
     }
 
     [Test]
-    public void Initial_state_is_the_plans_state()
+    public void Initial_state_is_the_plans_state_with_an_empty_optimizer_state()
     {
         var plan = TinySpecs.Plan("synthetic-shared-bn.json", 1);
         using var session = new NativeBackend().Open(plan, new BackendOptions(DType.Float32, "cpu"));
         var state = session.ReadState(0);
         Assert.That(state.Phase, Is.EqualTo(RecordPhase.Initial));
+        Assert.That(state.Entries.Select(e => e.Key), Is.EqualTo(TraceLayout.Of(plan).StateKeys));
         foreach (var expected in plan.InitialState.Entries)
             Assert.That(state.Find(expected.Key.Kind, expected.Key.Site)!.Data, Is.EqualTo(expected.Value.Data), expected.Key.ToString());
+        // No update done: the count is 0 and every slot (Adam's m and v here) is zero.
+        var optimizer = state.Entries.Where(e => e.Key.Kind is TensorKind.OptimizerStep or TensorKind.OptimizerSlot).ToList();
+        Assert.That(optimizer.Count(e => e.Key.Kind == TensorKind.OptimizerSlot), Is.EqualTo(2 * plan.Graph.Parameters.Count));
+        Assert.That(optimizer.SelectMany(e => e.Value.Data), Is.All.EqualTo(0.0));
     }
 
     [TestCase("synthetic-mlp-bn.json", "float32", 50)]
@@ -80,6 +86,9 @@ public sealed class NativeBackendTests
         Assert.That(result.StepsCompared, Is.GreaterThanOrEqualTo(steps));
         Assert.That(result.Verdict, Is.EqualTo(Verdict.Agree),
             () => $"first divergence: {result.FirstDivergence?.Origin}; {result.Message}");
+        // The optimizer state is judged like every tensor: each slot of an identifiable parameter and the count, at every step.
+        Assert.That(result.Checks.Count(c => c.Key.Kind == TensorKind.OptimizerSlot && c.Status == CheckStatus.Checked), Is.GreaterThanOrEqualTo(steps));
+        Assert.That(result.Checks.Count(c => c.Key.Kind == TensorKind.OptimizerStep && c.Status == CheckStatus.Checked), Is.GreaterThanOrEqualTo(steps));
     }
 
     [Test]
@@ -121,9 +130,16 @@ public sealed class NativeBackendTests
         var kinds = full.Entries.Select(e => e.Key.Kind).Distinct().ToList();
         Assert.That(kinds, Is.SupersetOf(new[]
         {
-            TensorKind.Forward, TensorKind.Loss, TensorKind.TrainAccuracy, TensorKind.OutputGradient, TensorKind.ParameterGradient, TensorKind.Parameter,
+            TensorKind.Forward, TensorKind.Loss, TensorKind.TrainAccuracy, TensorKind.OutputGradient, TensorKind.ParameterGradient,
+            TensorKind.OptimizerStep, TensorKind.OptimizerSlot, TensorKind.Parameter,
         }));
+        Assert.That(TraceLayout.Of(plan).Problem(full, CaptureRequest.Everything, plan.BatchFor(1).Size), Is.Null);
         Assert.That(full.Entries.Count(e => e.Key.Kind == TensorKind.Forward), Is.EqualTo(plan.Graph.Calls.Count));
+        Assert.That(full.Find(TensorKind.OptimizerStep)!.Data, Is.EqualTo(new[] { 1.0 }));
+        // SGD with momentum: after the first step the buffer is the gradient itself (v = mu 0 + g).
+        foreach (var p in plan.Graph.Parameters)
+            Assert.That(full.Find(TensorKind.OptimizerSlot, TraceLayout.SlotSite(p.Name, "momentum"))!.Data,
+                Is.EqualTo(full.Find(TensorKind.ParameterGradient, p.Name)!.Data), p.Name);
         Assert.That(scalars.Entries.Select(e => e.Key.Kind), Is.EquivalentTo(new[] { TensorKind.Loss, TensorKind.TrainAccuracy }));
         Assert.That(full.Entries.All(e => e.Value.DType == DType.Float32), Is.True);
     }

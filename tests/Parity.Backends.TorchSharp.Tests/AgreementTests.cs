@@ -73,6 +73,9 @@ public sealed class AgreementTests
         Assert.That(result.Verdict, Is.EqualTo(Verdict.Agree),
             () => $"first divergence: {result.FirstDivergence?.Origin.At} score {result.FirstDivergence?.Origin.Score:F2}; failing: " +
                 string.Join(", ", result.Checks.Where(c => c.CountsAsFailure).Take(12).Select(c => $"{c.At} {c.Score:F2}")));
+        // The optimizer state is judged like every tensor: the count and each slot of an identifiable parameter, every step.
+        Assert.That(result.Checks.Count(c => c.Key.Kind == TensorKind.OptimizerSlot && c.Status == CheckStatus.Checked), Is.GreaterThanOrEqualTo(50));
+        Assert.That(result.Checks.Count(c => c.Key.Kind == TensorKind.OptimizerStep && c.Status == CheckStatus.Checked), Is.GreaterThanOrEqualTo(50));
     }
 
     private TraceReader RunTrace(Plan plan, IBackend backend, DType dtype)

@@ -23,6 +23,7 @@ public sealed class TorchSharpBackendTests
         Assert.That(description.Versions["libtorch"], Does.StartWith("2.10"));
         Assert.That(description.Capabilities.DTypes, Is.EquivalentTo(new[] { DType.Float32, DType.Float64 }));
         Assert.That(description.Capabilities.FrameworkInit, Is.True);
+        Assert.That(description.Capabilities.OptimizerState, Is.True);
     }
 
     [Test]
@@ -33,9 +34,38 @@ public sealed class TorchSharpBackendTests
         using var session = new TorchSharpBackend().Open(plan, new BackendOptions(DType.Float32, "cpu"));
         var state = session.ReadState(0);
         Assert.That(state.Phase, Is.EqualTo(RecordPhase.Initial));
-        Assert.That(state.Entries.Select(e => e.Key), Is.EquivalentTo(plan.InitialState.Entries.Select(e => e.Key)));
+        Assert.That(state.Entries.Select(e => e.Key), Is.EqualTo(TraceLayout.Of(plan).StateKeys));
         foreach (var entry in plan.InitialState.Entries)
             Assert.That(state.Find(entry.Key.Kind, entry.Key.Site)!.Data, Is.EqualTo(entry.Value.Data), entry.Key.ToString());
+        // Before the first update Adam's count is 0 and its moments are zero.
+        var optimizer = state.Entries.Where(e => e.Key.Kind is TensorKind.OptimizerStep or TensorKind.OptimizerSlot).ToList();
+        Assert.That(optimizer, Has.Count.EqualTo(1 + 2 * plan.Graph.Parameters.Count));
+        Assert.That(optimizer.SelectMany(e => e.Value.Data), Is.All.EqualTo(0.0));
+    }
+
+    [TestCase("synthetic-mlp-bn")]
+    [TestCase("synthetic-layernorm-sgd")]
+    public void EveryStepReportsTheUpdateCountAndEverySlotInTheTraceLayout(string fixture)
+    {
+        TestScenarios.RequireLibTorch();
+        var plan = Planner.Build(TestScenarios.Fixture(fixture), stepsOverride: 2);
+        var layout = TraceLayout.Of(plan);
+        using var session = new TorchSharpBackend().Open(plan, new BackendOptions(DType.Float64, "cpu"));
+        for (int step = 1; step <= 2; step++)
+        {
+            var batch = plan.BatchFor(step);
+            var record = session.Step(step, batch, CaptureRequest.Everything);
+            Assert.That(layout.Problem(record, CaptureRequest.Everything, batch.Size), Is.Null);
+            Assert.That(record.Entries.Select(e => e.Key), Is.EqualTo(layout.Required(RecordPhase.Train, CaptureRequest.Everything)), "canonical order");
+            Assert.That(record.Find(TensorKind.OptimizerStep)!.Data, Is.EqualTo(new[] { (double)step }));
+            if (step == 1 && plan.Spec.Optimizer is SgdSpec)
+            {
+                // SGD.cs creates the buffer as a clone of the first gradient: v = mu 0 + g.
+                foreach (var p in plan.Graph.Parameters)
+                    Assert.That(record.Find(TensorKind.OptimizerSlot, TraceLayout.SlotSite(p.Name, "momentum"))!.Data,
+                        Is.EqualTo(record.Find(TensorKind.ParameterGradient, p.Name)!.Data), p.Name);
+            }
+        }
     }
 
     [Test]
@@ -91,6 +121,7 @@ public sealed class TorchSharpBackendTests
         Assert.That(mismatch.Setting, Is.EqualTo($"$.model.layers[{index}].runningVariance"));
         Assert.That(mismatch.Affects, Is.EquivalentTo(new[] { "runningVariance", "evalOutput", "evalLoss", "evalAccuracy" }));
         Assert.That(mismatch.Backend, Does.Contain("unbiased"));
+        Assert.That(mismatch.Value!.GetValue<string>(), Is.EqualTo("unbiased"), "the spec value libtorch computes instead");
     }
 
     [Test]
@@ -101,7 +132,8 @@ public sealed class TorchSharpBackendTests
         var hat = spec with { Optimizer = (AdamSpec)spec.Optimizer with { EpsilonForm = EpsilonForm.EpsilonHat } };
         var mismatch = TorchSharpConventions.Mismatches(hat).Single();
         Assert.That(mismatch.Setting, Is.EqualTo("$.optimizer.epsilonForm"));
-        Assert.That(mismatch.Affects, Does.Contain("parameter").And.Contain("loss").And.Contain("evalAccuracy"));
+        Assert.That(mismatch.Affects, Does.Contain("parameter").And.Contain("loss").And.Contain("optimizerSlot").And.Contain("evalAccuracy"));
+        Assert.That(mismatch.Value!.GetValue<string>(), Is.EqualTo("sqrtVHat"), "the spec value libtorch computes instead");
     }
 
     [Test]

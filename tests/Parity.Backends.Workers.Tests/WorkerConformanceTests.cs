@@ -10,10 +10,11 @@ using Parity.Tracing;
 namespace Parity.Backends.Workers.Tests;
 
 /// <summary>
-/// One test body for every built-in worker: handshake, build, captures, eval, read_state, agreement with
-/// the float64 reference judged by the harness's own comparison (TraceComparer under the default TolerancePolicy,
-/// with the float32 reference and its batch-permuted twin as the noise envelope, as `parity run` judges),
-/// declared mismatches. The 20-step run is shared by the tests of a worker (TF.js start-up takes seconds).
+/// One test body for every built-in worker: handshake, build, captures, eval, read_state, the optimizer state of
+/// protocol 2, agreement with the float64 reference judged by the harness's own comparison (TraceComparer under the
+/// default TolerancePolicy, with the float32 reference and its batch-permuted twin as the noise envelope, as `parity run`
+/// judges; the optimizer slots are compared like every tensor), declared mismatches and their spec values. The 20-step
+/// run is shared by the tests of a worker (TF.js start-up takes seconds).
 /// </summary>
 [TestFixtureSource(nameof(Workers))]
 public class WorkerConformanceTests(string workerName)
@@ -32,6 +33,26 @@ public class WorkerConformanceTests(string workerName)
     {
         ["keras"] = ["optimizer.epsilonForm"],
         ["torch-python"] = ["model.layers[bn1].runningVariance", "model.layers[bn2].runningVariance", "optimizer.epsilonForm"],
+    };
+
+    // What each framework computes instead, as the canonical spec value ("value" in the build answer).
+    private static readonly Dictionary<string, string> ExpectedValues = new()
+    {
+        ["keras:runningVariance"] = "biased",
+        ["keras:epsilonForm"] = "sqrtVHat",
+        ["torch-python:runningVariance"] = "unbiased",
+        ["torch-python:epsilonForm"] = "sqrtVHat",
+    };
+
+    // Kinds a worker is known to compute outside the float32 noise envelope, each with its cause pinned by a test of its
+    // own. TF.js's Adam divides its moments by 1 - beta^t from a float32 running product but scales them by 1 - beta
+    // rounded from float64, so its float32 step is 6.4e-6 relative off the canonical float32 step (KerasAdamTests
+    // reproduces its parameters and moments bit for bit): the parameters stay under the envelope's relative floor, the
+    // moments, which sum the gradient drift that follows, do not.
+    private static readonly Dictionary<string, TensorKind[]> KnownDeviations = new()
+    {
+        ["keras"] = [TensorKind.OptimizerSlot],
+        ["torch-python"] = [],
     };
 
     private readonly Plan _plan = Planner.Build(SpecLoader.LoadFile(TestPaths.Fixture("synthetic-mlp-bn.json")), Steps);
@@ -84,6 +105,7 @@ public class WorkerConformanceTests(string workerName)
         Assert.That(_description.Capabilities.DTypes, Does.Contain(DType.Float32));
         Assert.That(_description.Capabilities.Devices, Does.Contain("cpu"));
         Assert.That(_description.Capabilities.FrameworkInit, Is.True);
+        Assert.That(_description.Capabilities.OptimizerState, Is.True, "every built-in worker speaks protocol 2");
         Assert.That(_description.Reason, Does.Contain("worker"));
     }
 
@@ -92,8 +114,14 @@ public class WorkerConformanceTests(string workerName)
     {
         Assert.That(_mismatches.Select(m => m.Setting), Is.EquivalentTo(ExpectedMismatches[workerName]));
         foreach (var m in _mismatches)
+        {
             Assert.That(m.Affects, Does.Contain("runningVariance").And.Contain("evalOutput"));
+            AssertValue(m);
+        }
     }
+
+    private void AssertValue(ConventionMismatch m) =>
+        Assert.That(m.Value?.GetValue<string>(), Is.EqualTo(ExpectedValues[$"{workerName}:{m.Setting[(m.Setting.LastIndexOf('.') + 1)..]}"]), m.Setting);
 
     [Test]
     public void A_spec_with_the_other_conventions_gets_the_other_declarations()
@@ -108,16 +136,32 @@ public class WorkerConformanceTests(string workerName)
         };
         using var session = NewBackend().Open(Planner.Build(spec, 1), new BackendOptions(DType.Float32));
         Assert.That(session.Mismatches.Select(m => m.Setting), Is.EquivalentTo(ExpectedFlippedMismatches[workerName]));
+        foreach (var m in session.Mismatches) AssertValue(m);
     }
 
     [Test]
-    public void Read_state_returns_the_injected_initial_state_bit_for_bit()
+    public void Read_state_returns_the_injected_initial_state_bit_for_bit_and_no_update_yet()
     {
         var initial = _worker[0];
         Assert.That(initial.Phase, Is.EqualTo(RecordPhase.Initial));
-        Assert.That(initial.Entries.Select(e => e.Key), Is.EquivalentTo(_plan.InitialState.Entries.Select(e => e.Key)));
+        Assert.That(initial.Entries.Select(e => e.Key), Is.EqualTo(TraceLayout.Of(_plan).StateKeys));
         foreach (var e in _plan.InitialState.Entries)
             Assert.That(initial.Find(e.Key.Kind, e.Key.Site)!.Data, Is.EqualTo(e.Value.Data), e.Key.ToString());
+        var optimizer = initial.Entries.Where(e => e.Key.Kind is TensorKind.OptimizerStep or TensorKind.OptimizerSlot);
+        Assert.That(optimizer.SelectMany(e => e.Value.Data), Is.All.EqualTo(0.0), "no update done: count 0, every slot zero");
+    }
+
+    [Test]
+    public void Every_step_answer_holds_the_update_count_and_every_optimizer_slot()
+    {
+        var layout = TraceLayout.Of(_plan);
+        var slots = layout.KeysOf(TensorKind.OptimizerSlot);
+        Assert.That(slots, Has.Count.EqualTo(2 * _plan.Graph.Parameters.Count), "Adam: m and v of every parameter");
+        foreach (var record in _worker.Where(r => r.Phase == RecordPhase.Train))
+        {
+            Assert.That(layout.HoldsState(record), Is.True, $"step {record.Step}");
+            Assert.That(record.Find(TensorKind.OptimizerStep)!.Data, Is.EqualTo(new[] { (double)record.Step }), $"step {record.Step}");
+        }
     }
 
     [Test]
@@ -142,6 +186,8 @@ public class WorkerConformanceTests(string workerName)
         TestContext.Out.WriteLine($"{workerName}: {result.TensorsCompared} tensors compared, {result.TensorsFailed} failed");
         AssertAgrees(result);
         Assert.That(result.TensorsCompared, Is.GreaterThan(500));
+        Assert.That(result.Checks.Count(c => c.Key.Kind == TensorKind.OptimizerSlot && c.Status == CheckStatus.Checked), Is.GreaterThanOrEqualTo(Steps),
+            "the optimizer slots are judged like every tensor");
     }
 
     [Test]
@@ -203,10 +249,17 @@ public class WorkerConformanceTests(string workerName)
             TolerancePolicy.Create(plan.Spec.Tolerances), [.. envelopes.Select((e, i) => Trace(NoiseEnvelope.EnvelopesOf("worker")[i], "float32", e))], mismatches);
     }
 
-    /// <summary>No failure but those the worker's declared convention mismatches explain (TF.js's biased running variance).</summary>
-    private static void AssertAgrees(ComparisonResult result)
+    /// <summary>
+    /// No failure but those the worker's declared convention mismatches explain (TF.js's biased running variance) and its
+    /// <see cref="KnownDeviations"/>, which are written out.
+    /// </summary>
+    private void AssertAgrees(ComparisonResult result)
     {
-        var unexplained = result.Checks.Where(c => c.CountsAsFailure && c.Status != CheckStatus.ExplainedByMismatch).ToList();
+        var failing = result.Checks.Where(c => c.CountsAsFailure && c.Status != CheckStatus.ExplainedByMismatch).ToList();
+        var known = failing.Where(c => KnownDeviations[workerName].Contains(c.Key.Kind)).ToList();
+        if (known.Count > 0)
+            TestContext.Out.WriteLine($"{workerName}: {known.Count} known deviations, worst {known.MaxBy(c => c.Score)!.At} score {known.Max(c => c.Score):G3}");
+        var unexplained = failing.Except(known).ToList();
         Assert.That(result.Verdict, Is.Not.EqualTo(Verdict.Error), result.Message);
         Assert.That(unexplained, Is.Empty, () => $"{result.Message}; first divergence {result.FirstDivergence?.Origin.At}; failing: "
             + string.Join("\n", unexplained.Take(20).Select(c => $"{c.At} score {c.Score:G3} (allowed {c.Allowed:E2}) {c.Note}")));

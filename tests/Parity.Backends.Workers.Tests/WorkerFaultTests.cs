@@ -22,8 +22,9 @@ public class WorkerFaultTests
     [TearDown]
     public void DeleteTraceDirectory() => Directory.Delete(_traces, recursive: true);
 
-    private static WorkerBackend Fake(string fault) =>
-        new("fake", ["/usr/bin/python3", TestPaths.Faulty("fake-worker.py"), fault, FailingStep.ToString()]) { HandshakeTimeout = TimeSpan.FromSeconds(10) };
+    private static WorkerBackend Fake(string fault, int protocol = 1) =>
+        new("fake", ["/usr/bin/python3", TestPaths.Faulty("fake-worker.py"), fault, FailingStep.ToString()],
+            environment: new Dictionary<string, string> { ["FAKE_PROTOCOL"] = protocol.ToString() }) { HandshakeTimeout = TimeSpan.FromSeconds(10) };
 
     private BackendRun Run(IBackend backend, TimeSpan? timeout = null) =>
         ScenarioRunner.Run(FaultPlan, backend, new BackendOptions(DType.Float32, Timeout: timeout ?? TimeSpan.FromSeconds(20)), _traces);
@@ -47,6 +48,57 @@ public class WorkerFaultTests
         Assert.That(run.Status, Is.EqualTo(RunStatus.Completed), run.Message);
         Assert.That(run.StepsCompleted, Is.EqualTo(Steps));
         Assert.That(run.Runtime["fake"], Is.EqualTo("yes"));
+    }
+
+    [Test]
+    public void A_protocol_1_worker_is_never_asked_for_optimizer_state_and_runs_as_before()
+    {
+        // The fake worker answers an error to a capture naming optimizerStep or optimizerSlot, which protocol 1 lacks.
+        var backend = Fake("ok");
+        Assert.That(backend.Describe().Capabilities.OptimizerState, Is.False);
+        var run = Run(backend);
+        Assert.That(run.Status, Is.EqualTo(RunStatus.Completed), run.Message);
+        var records = TraceReader.Open(_traces).Records().ToList();
+        Assert.That(records.Where(r => r.Phase == RecordPhase.Train), Has.Exactly(Steps).Items);
+        Assert.That(records.SelectMany(r => r.Entries).Where(e => e.Key.Kind is TensorKind.OptimizerStep or TensorKind.OptimizerSlot), Is.Empty);
+
+        // Asked directly for everything, the session still asks the worker only for what protocol 1 has.
+        using var session = Fake("ok").Open(FaultPlan, new BackendOptions(DType.Float32));
+        session.ReadState(0);
+        var step = session.Step(1, FaultPlan.BatchFor(1), CaptureRequest.Everything);
+        Assert.That(step.Find(TensorKind.Parameter, "l1.weight"), Is.Not.Null);
+        Assert.That(step.Find(TensorKind.OptimizerStep), Is.Null);
+    }
+
+    [Test]
+    public void A_protocol_2_worker_reports_its_optimizer_state_in_every_state_it_gives()
+    {
+        var backend = Fake("ok", protocol: 2);
+        Assert.That(backend.Describe().Capabilities.OptimizerState, Is.True);
+        var run = Run(backend);
+        Assert.That(run.Status, Is.EqualTo(RunStatus.Completed), run.Message);
+        var layout = TraceLayout.Of(FaultPlan);
+        var records = TraceReader.Open(_traces).Records().Where(r => r.Phase != RecordPhase.Eval).ToList();
+        Assert.That(records, Has.Count.EqualTo(Steps + 1));
+        foreach (var record in records)
+        {
+            Assert.That(layout.HoldsState(record), Is.True, $"{record.Phase} {record.Step}");
+            Assert.That(record.Find(TensorKind.OptimizerStep)!.Data, Is.EqualTo(new[] { (double)record.Step }));
+        }
+    }
+
+    [Test]
+    public void A_protocol_2_answer_without_the_optimizer_state_names_what_it_lacks()
+    {
+        var run = Run(Fake("noslots", protocol: 2));
+        AssertFailedAtStep(run, "its step 3 answer lacks optimizerStep, optimizerSlot:l1.weight/m, optimizerSlot:l1.weight/v");
+    }
+
+    [Test]
+    public void An_update_count_that_is_not_a_whole_number_is_refused()
+    {
+        var run = Run(Fake("badcount", protocol: 2));
+        AssertFailedAtStep(run, "its step 3 answer has optimizerStep 2.5; expected the number of updates done, a whole number >= 0");
     }
 
     [Test]
@@ -113,7 +165,7 @@ public class WorkerFaultTests
         var backend = Fake("version");
         var description = backend.Describe();
         Assert.That(description.Available, Is.False);
-        Assert.That(description.Reason, Does.Contain("speaks worker protocol 99; this harness speaks protocol 1"));
+        Assert.That(description.Reason, Does.Contain("speaks worker protocol 99; this harness speaks protocol 1 or 2"));
         var run = Run(Fake("version"));
         Assert.That(run.Status, Is.EqualTo(RunStatus.Unavailable));
         Assert.That(run.Message, Does.Contain("protocol 99"));

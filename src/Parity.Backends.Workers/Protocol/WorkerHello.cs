@@ -35,7 +35,9 @@ internal sealed record WorkerHello(int Protocol, string Framework, string Versio
         }
         if (dtypes.Count == 0) dtypes.Add(DType.Float32);
         if (devices.Count == 0) devices.Add("cpu");
-        return new WorkerHello(protocol, framework, version, versions, new BackendCapabilities(dtypes, devices, training, shared, frameworkInit));
+        // Protocol 2 is protocol 1 plus the optimizer state in read_state and step answers.
+        return new WorkerHello(protocol, framework, version, versions,
+            new BackendCapabilities(dtypes, devices, training, shared, frameworkInit, OptimizerState: protocol >= 2));
     }
 
     private static string RequiredString(JsonElement e, string key, Func<string, Exception> fail) =>

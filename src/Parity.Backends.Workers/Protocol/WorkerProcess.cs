@@ -89,8 +89,8 @@ internal sealed class WorkerProcess : IDisposable
         if (!root.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String || type.GetString() != "ready")
             throw Fatal($"its first stdout line is not the ready handshake (expected {{\"type\":\"ready\",...}}): {Preview(root.GetRawText())}");
         var hello = WorkerHello.Parse(root, Name, message => Fatal(message));
-        if (hello.Protocol != WorkerProtocol.Version)
-            throw Fatal($"it speaks worker protocol {hello.Protocol}; this harness speaks protocol {WorkerProtocol.Version} (docs/worker-protocol.md)");
+        if (hello.Protocol is < WorkerProtocol.OldestVersion or > WorkerProtocol.Version)
+            throw Fatal($"it speaks worker protocol {hello.Protocol}; this harness speaks protocol {string.Join(" or ", Enumerable.Range(WorkerProtocol.OldestVersion, WorkerProtocol.Version - WorkerProtocol.OldestVersion + 1))} (docs/worker-protocol.md)");
         Hello = hello;
         return hello;
     }

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Parity.Data;
-using Parity.Models;
 using Parity.Planning;
 using Parity.Specs;
 using Parity.Tensors;
@@ -12,13 +12,16 @@ namespace Parity.Backends.Workers.Protocol;
 /// <summary>
 /// A plan running in a worker: <c>build</c> (and <c>load_state</c> under injected init) when opened,
 /// then <c>read_state</c>, <c>step</c> and <c>evaluate</c>. Every answer is checked against the plan's
-/// graph (every asked-for key present once, shapes right, values finite where they must be) before it
-/// becomes a <see cref="StepRecord"/>, so a worker in any language gets the same scrutiny.
+/// <see cref="TraceLayout"/> (every asked-for key present once, in the right answer, shapes right, values finite
+/// where they must be) before it becomes a <see cref="StepRecord"/>, so a worker in any language gets the same
+/// scrutiny. A protocol 1 worker is never asked for the optimizer state (<see cref="BackendCapabilities.OptimizerState"/>).
 /// </summary>
 internal sealed class WorkerSession : IBackendSession
 {
     private readonly WorkerProcess _worker;
     private readonly Plan _plan;
+    private readonly TraceLayout _layout;
+    private readonly bool _optimizerState;
     private readonly DType _dtype;
     private readonly TimeSpan _timeout;
     private readonly long _fileThreshold;
@@ -30,6 +33,8 @@ internal sealed class WorkerSession : IBackendSession
     {
         _worker = worker;
         _plan = plan;
+        _layout = TraceLayout.Of(plan);
+        _optimizerState = worker.Hello?.Capabilities.OptimizerState ?? false;
         _dtype = dtype;
         _timeout = timeout;
         _fileThreshold = fileThreshold;
@@ -62,8 +67,7 @@ internal sealed class WorkerSession : IBackendSession
     public StepRecord ReadState(int step)
     {
         using var doc = Exchange("read_state", w => w.WriteNumber("step", step));
-        var record = Decode(doc.RootElement, new StepRecord(step, RecordPhase.Initial), "read_state", batch: 0);
-        RequireKeys(record, [TensorKind.Parameter, TensorKind.RunningMean, TensorKind.RunningVariance], 0, "read_state");
+        var record = Decode(doc.RootElement, step, RecordPhase.Initial, Asked(CaptureRequest.StateOnly, RecordPhase.Initial), "read_state", rows: 0);
         foreach (var e in record.Entries)
             if (e.Value.Data.Any(v => !double.IsFinite(v)))
                 throw _worker.Fatal($"its read_state answer has a non-finite value in {e.Key}: initial state must be finite");
@@ -73,11 +77,9 @@ internal sealed class WorkerSession : IBackendSession
     public StepRecord Step(int step, Batch batch, CaptureRequest capture)
     {
         var clock = Stopwatch.StartNew();
+        capture = Asked(capture, RecordPhase.Train);
         using var doc = Exchange("step", w => WriteBatch(w, step, batch, capture));
-        var record = Decode(doc.RootElement, new StepRecord(step, RecordPhase.Train), $"step {step}", batch.Size);
-        var wanted = capture.Kinds.Where(k => !k.IsEval()).Append(TensorKind.Loss).Append(TensorKind.TrainAccuracy).ToHashSet();
-        RequireKeys(record, wanted, batch.Size, $"step {step}");
-        CheckFinite(record, TensorKind.Loss, $"step {step}");
+        var record = Decode(doc.RootElement, step, RecordPhase.Train, capture, $"step {step}", batch.Size);
         clock.Stop();
         double computeMs = doc.RootElement.TryGetProperty("computeMs", out var c) && c.ValueKind == JsonValueKind.Number ? c.GetDouble() : double.NaN;
         _timings.Add(new StepTiming(step, clock.Elapsed.TotalMilliseconds, computeMs, _worker.LastExchange.WriteMs, _worker.LastExchange.WaitMs));
@@ -86,12 +88,9 @@ internal sealed class WorkerSession : IBackendSession
 
     public StepRecord Evaluate(int step, Batch data, CaptureRequest capture)
     {
+        capture = Asked(capture, RecordPhase.Eval);
         using var doc = Exchange("evaluate", w => WriteBatch(w, step, data, capture));
-        var record = Decode(doc.RootElement, new StepRecord(step, RecordPhase.Eval), $"evaluate after step {step}", data.Size);
-        var wanted = capture.Kinds.Where(k => k.IsEval()).Append(TensorKind.EvalLoss).Append(TensorKind.EvalAccuracy).ToHashSet();
-        RequireKeys(record, wanted, data.Size, $"evaluate after step {step}");
-        CheckFinite(record, TensorKind.EvalLoss, $"evaluate after step {step}");
-        return record;
+        return Decode(doc.RootElement, step, RecordPhase.Eval, capture, $"evaluate after step {step}", data.Size);
     }
 
     public void Dispose()
@@ -132,7 +131,9 @@ internal sealed class WorkerSession : IBackendSession
                     : [];
                 foreach (string kind in affects)
                     if (TensorKinds.TryParse(kind) is null) throw _worker.Fatal($"a mismatch in its build answer names an unknown tensor kind '{kind}'");
-                mismatches.Add(new ConventionMismatch(Field("setting"), Field("spec"), Field("backend"), affects));
+                // "value": the canonical spec value the framework computes instead, any JSON value (protocol 2).
+                var value = m.TryGetProperty("value", out var v) ? JsonNode.Parse(v.GetRawText()) : null;
+                mismatches.Add(new ConventionMismatch(Field("setting"), Field("spec"), Field("backend"), affects) { Value = value });
             }
         }
         Mismatches = mismatches;
@@ -202,13 +203,24 @@ internal sealed class WorkerSession : IBackendSession
 
     private string FileDirectory() => _exchange.Create();
 
-    /// <summary>Reads <c>entries</c> into <paramref name="record"/>, canonical order, every key checked against the graph.</summary>
-    private StepRecord Decode(JsonElement root, StepRecord record, string answer, int batch)
+    /// <summary>
+    /// The kinds of <paramref name="capture"/> a worker is asked for in an answer of <paramref name="phase"/>: eval kinds of
+    /// evaluate only, the others of step and read_state only, and no optimizer state of a protocol 1 worker.
+    /// </summary>
+    private CaptureRequest Asked(CaptureRequest capture, RecordPhase phase) => new(new HashSet<TensorKind>(capture.Kinds.Where(k =>
+        k.IsEval() == (phase == RecordPhase.Eval) && (_optimizerState || k is not (TensorKind.OptimizerStep or TensorKind.OptimizerSlot)))));
+
+    /// <summary>
+    /// Reads <c>entries</c> into a record in canonical order, every key checked against the layout before its tensor is read
+    /// (a key of this model and of this answer's phase, once), then that every key the layout requires for
+    /// <paramref name="capture"/> is there and values are finite where they must be.
+    /// </summary>
+    private StepRecord Decode(JsonElement root, int step, RecordPhase phase, CaptureRequest capture, string answer, int rows)
     {
         if (!root.TryGetProperty("entries", out var entries) || entries.ValueKind != JsonValueKind.Array)
             throw _worker.Fatal($"its {answer} answer has no \"entries\" array");
-        var decoded = new List<(TensorKey Key, Tensor Value)>();
-        var seen = new HashSet<TensorKey>();
+        var belongs = _layout.Required(phase, CaptureRequest.Everything).ToHashSet();
+        var record = new StepRecord(step, phase);
         foreach (var e in entries.EnumerateArray())
         {
             string? kindName = e.TryGetProperty("kind", out var k) && k.ValueKind == JsonValueKind.String ? k.GetString() : null;
@@ -216,9 +228,10 @@ internal sealed class WorkerSession : IBackendSession
                 throw _worker.Fatal($"an entry of its {answer} answer has an unknown kind {(kindName is null ? "(none)" : $"'{kindName}'")}");
             string site = e.TryGetProperty("site", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString()! : "";
             var key = new TensorKey(kind, site);
-            if (!seen.Add(key)) throw _worker.Fatal($"its {answer} answer holds {key} twice");
-            if (ExpectedShape(key, batch) is not int[] shape)
-                throw _worker.Fatal($"its {answer} answer holds {key}, which this model does not have (sites are call ids, parameter names instance.local, or batchnorm instance names)");
+            if (record.Find(kind, site) is not null) throw _worker.Fatal($"its {answer} answer holds {key} twice");
+            if (_layout.ShapeOf(key, rows) is not int[] shape)
+                throw _worker.Fatal($"its {answer} answer holds {key}, which this model does not have (sites are call ids, parameter names instance.local, batchnorm instance names, or parameter/slot for optimizer slots)");
+            if (!belongs.Contains(key)) throw _worker.Fatal($"its {answer} answer holds {key}, which belongs in another answer (docs/worker-protocol.md, section 5)");
             Tensor value;
             try
             {
@@ -230,30 +243,27 @@ internal sealed class WorkerSession : IBackendSession
             }
             // Reading tensor files counts against the request's time limit like waiting for the line did.
             _worker.CheckDeadline(answer);
-            decoded.Add((key, value));
+            record.Add(kind, site, value);
         }
-        // Canonical production order (TensorKind order, then graph order) whatever order the worker used.
-        foreach (var (key, value) in decoded.OrderBy(d => d.Key.Kind).ThenBy(d => SiteOrder(d.Key)))
-            record.Add(key.Kind, key.Site, value);
-        CheckNonFinite(record, answer);
-        return record;
-    }
-
-    private void RequireKeys(StepRecord record, IEnumerable<TensorKind> kinds, int batch, string answer)
-    {
-        var missing = kinds.SelectMany(ExpectedSites).Where(key => record.Find(key.Kind, key.Site) is null).Select(k => k.ToString()).ToList();
+        var missing = _layout.Required(phase, capture).Where(key => record.Find(key.Kind, key.Site) is null).Select(key => key.ToString()).ToList();
         if (missing.Count > 0)
             throw _worker.Fatal($"its {answer} answer lacks {string.Join(", ", missing.Take(8))}{(missing.Count > 8 ? $" and {missing.Count - 8} more" : "")}");
+        CheckNonFinite(record, answer);
+        // Canonical production order whatever order the worker used.
+        return _layout.Canonical(record);
     }
 
     /// <summary>
     /// Non-finite values are data only where they can be (docs/worker-protocol.md, "Non-finite values"):
     /// anywhere in a record whose loss is non-finite, and in what is computed after the loss (gradients,
-    /// running statistics, parameters). Forward outputs, batch statistics and accuracies with a finite loss
-    /// cannot be NaN/Inf unless the worker is broken, so they are refused.
+    /// running statistics, optimizer slots, parameters). Forward outputs, batch statistics and accuracies with a finite
+    /// loss cannot be NaN/Inf unless the worker is broken, so they are refused; the optimizer's update count is a whole
+    /// number >= 0 in every answer.
     /// </summary>
     private void CheckNonFinite(StepRecord record, string answer)
     {
+        if (record.Find(TensorKind.OptimizerStep) is { } count && !(double.IsFinite(count.Data[0]) && count.Data[0] >= 0 && count.Data[0] == Math.Floor(count.Data[0])))
+            throw _worker.Fatal($"its {answer} answer has optimizerStep {count.Data[0]}; expected the number of updates done, a whole number >= 0");
         var loss = record.Find(TensorKind.Loss) ?? record.Find(TensorKind.EvalLoss);
         if (loss is not null && !double.IsFinite(loss.Data[0])) return;
         foreach (var e in record.Entries)
@@ -272,53 +282,6 @@ internal sealed class WorkerSession : IBackendSession
         for (int i = 0; i < values.Length; i++)
             if (!double.IsFinite(values[i])) return i;
         return -1;
-    }
-
-    private void CheckFinite(StepRecord record, TensorKind scalar, string answer)
-    {
-        var t = record.Find(scalar)!;
-        if (t.Shape.Length != 0) throw _worker.Fatal($"its {answer} answer has {scalar.Name()} of shape {t.ShapeText}; expected a scalar []");
-    }
-
-    private IEnumerable<TensorKey> ExpectedSites(TensorKind kind)
-    {
-        var g = _plan.Graph;
-        return kind switch
-        {
-            TensorKind.Forward or TensorKind.OutputGradient or TensorKind.EvalOutput => g.Calls.Select(c => new TensorKey(kind, c.Id)),
-            TensorKind.BatchMean or TensorKind.BatchVariance => g.Calls.Where(c => c.IsBatchNorm).Select(c => new TensorKey(kind, c.Id)),
-            TensorKind.ParameterGradient or TensorKind.Parameter => g.Parameters.Select(p => new TensorKey(kind, p.Name)),
-            TensorKind.RunningMean or TensorKind.RunningVariance => g.BatchNorms.Select(b => new TensorKey(kind, b.Name)),
-            _ => [new TensorKey(kind, "")],
-        };
-    }
-
-    private int[]? ExpectedShape(TensorKey key, int batch)
-    {
-        var g = _plan.Graph;
-        CallSite? Call() => g.Calls.FirstOrDefault(c => c.Id == key.Site);
-        switch (key.Kind)
-        {
-            case TensorKind.Forward or TensorKind.OutputGradient or TensorKind.EvalOutput:
-                return Call() is { } c ? [batch, c.OutWidth] : null;
-            case TensorKind.BatchMean or TensorKind.BatchVariance:
-                return Call() is { Layer: BatchNormSpec bn } ? [bn.Features] : null;
-            case TensorKind.ParameterGradient or TensorKind.Parameter:
-                return g.Parameters.FirstOrDefault(p => p.Name == key.Site)?.Shape;
-            case TensorKind.RunningMean or TensorKind.RunningVariance:
-                return g.BatchNorms.FirstOrDefault(b => b.Name == key.Site) is { } b2 ? [b2.Features] : null;
-            default:
-                return key.Site.Length == 0 ? [] : null;
-        }
-    }
-
-    private int SiteOrder(TensorKey key)
-    {
-        var g = _plan.Graph;
-        for (int i = 0; i < g.Calls.Count; i++) if (g.Calls[i].Id == key.Site) return i;
-        for (int i = 0; i < g.Parameters.Count; i++) if (g.Parameters[i].Name == key.Site) return i;
-        for (int i = 0; i < g.BatchNorms.Count; i++) if (g.BatchNorms[i].Name == key.Site) return i;
-        return 0;
     }
 }
 

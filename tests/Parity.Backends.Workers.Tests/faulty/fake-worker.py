@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""A tiny protocol-1 worker with no framework, for the harness's fault tests.
+"""A tiny worker with no framework, for the harness's fault tests.
 
-It answers every request correctly with zero tensors (loss ln(classes), accuracy 0) until its FAULT
-(first argument) strikes at step AT (second argument, default 2):
+It speaks protocol 1 (and refuses a capture naming the optimizer kinds protocol 1 does not have), or protocol 2
+with FAKE_PROTOCOL=2 (then its state holds the update count and zero optimizer slots). It answers every request
+correctly with zero tensors (loss ln(classes), accuracy 0) until its FAULT (first argument) strikes at step AT
+(second argument, default 2):
   ok            never fails
   crash         exits with code 7 in the middle of step AT (after writing to stderr)
   hang          stops answering at step AT
@@ -14,6 +16,8 @@ It answers every request correctly with zero tensors (loss ln(classes), accuracy
   bytes         sends a loss tensor with 3 bytes at step AT
   error         answers step AT with {"error": {"message": ...}}
   noready       writes nothing and exits with code 4 before the handshake
+  noslots       (protocol 2) leaves the optimizer state out of its step AT answer
+  badcount      (protocol 2) answers step AT with optimizerStep 2.5
 Hostile modes (docs/worker-protocol.md, section 6, and docs/threat-model.md):
   devzero       answers the loss as the file /dev/zero at step AT
   fifo          answers the loss as a FIFO it made in the exchange directory at step AT
@@ -43,6 +47,8 @@ import time
 FAULT = sys.argv[1] if len(sys.argv) > 1 else "ok"
 AT = int(sys.argv[2]) if len(sys.argv) > 2 else 2
 SLEEP = "600." + os.environ.get("FAKE_MARKER", "0")
+PROTOCOL = int(os.environ.get("FAKE_PROTOCOL", "1"))
+OPTIMIZER_KINDS = {"optimizerStep", "optimizerSlot"}
 EXCHANGE = None
 
 
@@ -77,10 +83,11 @@ if FAULT == "noready":
     print("fake worker: refusing to start", file=sys.stderr, flush=True)
     sys.exit(4)
 
-send({"type": "ready", "protocol": 99 if FAULT == "version" else 1, "framework": "fake", "version": "0.1",
+send({"type": "ready", "protocol": 99 if FAULT == "version" else PROTOCOL, "framework": "fake", "version": "0.1",
       "capabilities": {"dtypes": [1] if FAULT == "dtypes" else ["float32", "float64"], "devices": ["cpu"], "frameworkInit": False}})
 
 spec = None
+updates = 0
 for line in sys.stdin:
     req = json.loads(line)
     op, rid = req["op"], req["id"]
@@ -116,6 +123,12 @@ for line in sys.stdin:
     for l in bns:
         state += [{"kind": "runningMean", "site": l["name"], "tensor": tensor([l["features"]])},
                   {"kind": "runningVariance", "site": l["name"], "tensor": tensor([l["features"]], 1.0)}]
+    if PROTOCOL >= 2:
+        opt = spec["optimizer"]
+        slots = ["m", "v"] if opt["type"] == "adam" else (["momentum"] if opt["momentum"] > 0 else [])
+        count = updates + (1 if op == "step" else 0)
+        state.append({"kind": "optimizerStep", "site": "", "tensor": tensor([], 2.5 if FAULT == "badcount" and op == "step" and req["step"] == AT else count)})
+        state += [{"kind": "optimizerSlot", "site": f"{n}/{slot}", "tensor": tensor(s)} for n, s in params for slot in slots]
     if op == "read_state":
         send({"id": rid, "entries": state})
         continue
@@ -130,6 +143,9 @@ for line in sys.stdin:
         send({"id": rid, "error": {"message": f"inputs: {len(raw)} bytes for shape {inputs['shape']} and {rows} labels"}})
         continue
     want = set(req["capture"])
+    if PROTOCOL < 2 and want & OPTIMIZER_KINDS:
+        send({"id": rid, "error": {"message": f"protocol 1 has no kinds {sorted(want & OPTIMIZER_KINDS)}"}})
+        continue
     strikes = op == "step" and step == AT
     if strikes and FAULT == "crash":
         print(f"fake worker: simulated crash in step {step}", file=sys.stderr, flush=True)
@@ -184,7 +200,8 @@ for line in sys.stdin:
                 entries.append({"kind": "outputGradient", "site": cid, "tensor": tensor([rows, w])})
         if "parameterGradient" in want:
             entries += [{"kind": "parameterGradient", "site": n, "tensor": tensor(s)} for n, s in params]
-        entries += [e for e in state if e["kind"] in want]
+        entries += [e for e in state if e["kind"] in want and not (strikes and FAULT == "noslots" and e["kind"] in OPTIMIZER_KINDS)]
+        updates += 1
         if strikes and FAULT == "base64":
             entries[0]["tensor"]["data"] = "@@not base64@@"
         if strikes and FAULT == "bytes":

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Parity worker for the Keras Layers API of TensorFlow.js (docs/worker-protocol.md, protocol 1).
+// Parity worker for the Keras Layers API of TensorFlow.js (docs/worker-protocol.md, protocol 2).
 //
 // One JSON request per stdin line, one JSON response per stdout line; everything else goes to stderr.
 // The canonical spec is mapped to Keras conventions here (worker side), and what TF.js cannot express
@@ -7,7 +7,9 @@
 //   - Dense kernel is [in, out]: the transpose of the canonical [out, in] weight [JS].
 //   - BatchNormalization momentum is the weight of the OLD running value: keras = 1 - canonical [JS].
 //   - TF.js stores the biased batch variance in the moving variance [JS, measured]: "unbiased" is a mismatch.
-//   - tf.train.adam adds eps to sqrt(v_hat) [JS]: "epsilonHat" is a mismatch.
+//   - tf.train.adam adds eps to sqrt(v_hat) [JS]: "epsilonHat" is a mismatch. Its float32 step is 6.4e-6 relative off the
+//     canonical float32 step at step 1 (1 - beta rounded from float64 for the moments, 1 - beta^t from a float32 running
+//     product for the bias correction: docs/worker-protocol.md, "Built-in workers"); nothing in the spec names that.
 //   - tf.train.momentum is v = mu v + g; p += -lr v (momentum_optimizer.js): exactly the PyTorch form.
 //   - The loss is computed here as -mean(sum(onehot * logSoftmax(logits))) (log-sum-exp), not with the
 //     layers loss categoricalCrossentropy, which clips softmax to [eps, 1-eps] even from logits
@@ -26,7 +28,7 @@ const os = require('os');
 const fs = require('fs');
 const readline = require('readline');
 
-const PROTOCOL = 1;
+const PROTOCOL = 2;
 // Where and above which size (raw bytes) answers carry tensors as files; set by build (docs/worker-protocol.md).
 const exchange = { directory: null, threshold: null, count: 0 };
 const KERAS_TRUNCATION_CORRECTION = 0.87962566103423978; // std of N(0,1) truncated to [-2, 2] [K2]
@@ -149,6 +151,7 @@ class Model {
               setting: `model.layers[${ls.name}].runningVariance`,
               spec: 'unbiased (N/(N-1)) batch variance into the running variance',
               backend: 'TF.js BatchNormalization stores the biased (1/N) batch variance (normalization.js, doMovingAverage)',
+              value: 'biased',
               affects: ['runningVariance', 'evalOutput', 'evalLoss', 'evalAccuracy'],
             });
           }
@@ -190,15 +193,18 @@ class Model {
     if (opt.type === 'sgd') {
       // momentum_optimizer.js: acc = m*acc + g; p = p - lr*acc, accumulators start at zero: the PyTorch form.
       this.optimizer = tf.train.momentum(opt.lr, opt.momentum, false);
+      this.slots = opt.momentum > 0 ? ['momentum'] : [];
     } else if (opt.type === 'adam') {
       this.optimizer = tf.train.adam(opt.lr, opt.beta1, opt.beta2, opt.eps);
+      this.slots = ['m', 'v'];
       if (opt.epsilonForm === 'epsilonHat') {
         this.mismatches.push({
           setting: 'optimizer.epsilonForm',
           spec: 'epsilonHat: lr*sqrt(1-b2^t)/(1-b1^t) * m/(sqrt(v)+eps)',
           backend: 'tf.train.adam adds eps to sqrt(v_hat) (adam_optimizer.js)',
+          value: 'sqrtVHat',
           affects: ['forward', 'batchMean', 'batchVariance', 'loss', 'outputGradient', 'parameterGradient',
-            'runningMean', 'runningVariance', 'parameter', 'evalOutput', 'evalLoss', 'evalAccuracy'],
+            'runningMean', 'runningVariance', 'optimizerSlot', 'parameter', 'evalOutput', 'evalLoss', 'evalAccuracy'],
         });
       }
     } else {
@@ -231,6 +237,34 @@ class Model {
     for (const { name, layer } of this.batchnorms) {
       out.push({ kind: 'runningMean', site: name, tensor: encode(layer.movingMean.read()) });
       out.push({ kind: 'runningVariance', site: name, tensor: encode(layer.movingVariance.read()) });
+    }
+    return out;
+  }
+
+  // The update count and every slot wanted, read with the optimizer's public getWeights(): first {name: 'iter'} (a new
+  // int32 scalar of the iteration count, disposed here), then one live variable per trainable variable and slot, named
+  // '<variable>/m' and '<variable>/v' (adam_optimizer.js) or '<variable>/momentum' (momentum_optimizer.js): TF.js's slot
+  // names are the canonical ones. They are created at the first applyGradients, so before it the slots are zeros. The
+  // moments are the canonical biased m and v: adam_optimizer.js assigns newFirstMoment = b1 m + (1 - b1) g and
+  // newSecondMoment = b2 v + (1 - b2) g^2 to them and divides by 1 - b^t only for the update (its b^t is a running
+  // product accBeta, not pow); momentum_optimizer.js keeps acc = mu acc + g, PyTorch's momentum_buffer. A kernel's slots
+  // are [in, out] like the kernel and are transposed like it.
+  async optimizerEntries(want) {
+    const weights = await this.optimizer.getWeights();
+    const count = weights[0].tensor.dataSync()[0];
+    weights[0].tensor.dispose();
+    const out = [];
+    if (want.has('optimizerStep')) out.push({ kind: 'optimizerStep', site: '', tensor: encodeArray(Float32Array.of(count), []) });
+    if (!want.has('optimizerSlot')) return out;
+    const byName = new Map(weights.slice(1).map(w => [w.name, w.tensor]));
+    for (const p of this.params) {
+      for (const slot of this.slots) {
+        const value = byName.get(`${p.variable.read().name}/${slot}`);
+        out.push({
+          kind: 'optimizerSlot', site: `${p.name}/${slot}`,
+          tensor: tf.tidy(() => { const t = value ?? tf.zerosLike(p.variable.read()); return encode(p.transpose ? t.transpose() : t); }),
+        });
+      }
     }
     return out;
   }
@@ -374,7 +408,7 @@ function batch(req) {
   return x;
 }
 
-function handle(req) {
+async function handle(req) {
   switch (req.op) {
     case 'build': {
       const dtype = req.dtype || req.spec.dtype;
@@ -397,12 +431,13 @@ function handle(req) {
       model.loadState(req.entries || []);
       return {};
     case 'read_state':
-      return { entries: model.stateEntries() };
+      return { entries: model.stateEntries().concat(await model.optimizerEntries(new Set(['optimizerStep', 'optimizerSlot']))) };
     case 'step': {
       const x = batch(req);
       const start = process.hrtime.bigint();
       try {
         const entries = model.step(x, req.labels, req.capture || []);
+        entries.push(...await model.optimizerEntries(new Set(req.capture || [])));
         const computeMs = Number(process.hrtime.bigint() - start) / 1e6;
         // PARITY_WORKER_DEBUG=1 logs the live tensor count: it must stay flat over steps (no leak).
         if (process.env.PARITY_WORKER_DEBUG === '1') log(`step ${req.step}: ${tf.memory().numTensors} live tensors`);
@@ -454,7 +489,7 @@ async function main() {
     try {
       const req = JSON.parse(line);
       id = req.id; op = req.op;
-      const result = handle(req);
+      const result = await handle(req);
       result.id = id;
       send(result);
     } catch (e) {

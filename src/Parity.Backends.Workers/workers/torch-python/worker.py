@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Parity worker for PyTorch (docs/worker-protocol.md, protocol 1).
+"""Parity worker for PyTorch (docs/worker-protocol.md, protocol 2).
 
 Reads one JSON request per line on stdin, writes one JSON response per line on stdout; logs go to
 stderr. The canonical spec is already in PyTorch's conventions (docs/conventions.md: linear weight
@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 
-PROTOCOL = 1
+PROTOCOL = 2
 # Where and above which size (raw bytes) answers carry tensors as files; set by build (docs/worker-protocol.md).
 EXCHANGE = {"directory": None, "threshold": None, "count": 0}
 
@@ -69,6 +69,8 @@ except ImportError as e:  # no handshake without torch: the harness reports this
 
 DTYPES = {"float32": (torch.float32, "<f4"), "float64": (torch.float64, "<f8")}
 EVAL_KINDS = {"evalOutput", "evalLoss", "evalAccuracy"}
+# Canonical optimizer slot -> its key in torch.optim's per-parameter state (docs/worker-protocol.md section 5).
+SLOT_STATE = {"m": "exp_avg", "v": "exp_avg_sq", "momentum": "momentum_buffer"}
 
 
 class WorkerError(Exception):
@@ -164,7 +166,7 @@ class Model:
                     self.mismatches.append({
                         "setting": f"model.layers[{name}].runningVariance", "spec": "biased (1/N) batch variance into the running variance",
                         "backend": "torch.nn.BatchNorm1d always stores the unbiased (1/(N-1)) batch variance",
-                        "affects": ["runningVariance", "evalOutput", "evalLoss", "evalAccuracy"]})
+                        "value": "unbiased", "affects": ["runningVariance", "evalOutput", "evalLoss", "evalAccuracy"]})
             elif kind == "layernorm":
                 m = nn.LayerNorm(layer["features"], eps=layer["eps"], elementwise_affine=layer["affine"])
                 if layer["affine"]:
@@ -180,17 +182,20 @@ class Model:
         self.bn_instances = {n for n, _ in self.batchnorms}
         opt = spec["optimizer"]
         params = [p for _, p in self.params]
+        self.updates = 0  # optimizer steps taken: torch.optim.SGD keeps no count of its own
         if opt["type"] == "sgd":
             # PyTorch SGD: v = mu v + g; p -= lr v (dampening 0, not Nesterov): the canonical form.
             self.optimizer = torch.optim.SGD(params, lr=opt["lr"], momentum=opt["momentum"])
+            self.slots = ["momentum"] if opt["momentum"] > 0 else []
         elif opt["type"] == "adam":
             self.optimizer = torch.optim.Adam(params, lr=opt["lr"], betas=(opt["beta1"], opt["beta2"]), eps=opt["eps"])
+            self.slots = ["m", "v"]
             if opt["epsilonForm"] == "epsilonHat":
                 self.mismatches.append({
                     "setting": "optimizer.epsilonForm", "spec": "epsilonHat: lr*sqrt(1-b2^t)/(1-b1^t) * m/(sqrt(v)+eps)",
-                    "backend": "torch.optim.Adam adds eps to sqrt(v_hat) [P5]",
+                    "backend": "torch.optim.Adam adds eps to sqrt(v_hat) [P5]", "value": "sqrtVHat",
                     "affects": ["parameter", "runningMean", "runningVariance", "forward", "loss", "outputGradient",
-                                "parameterGradient", "evalOutput", "evalLoss", "evalAccuracy"]})
+                                "parameterGradient", "optimizerSlot", "evalOutput", "evalLoss", "evalAccuracy"]})
         else:
             raise WorkerError(f"optimizer: unsupported type '{opt['type']}'")
 
@@ -221,6 +226,24 @@ class Model:
         out = [("parameter", n, p) for n, p in self.params]
         for n, m in self.batchnorms:
             out += [("runningMean", n, m.running_mean), ("runningVariance", n, m.running_var)]
+        return out + self.optimizer_entries()
+
+    def optimizer_entries(self):
+        """The update count and every slot, read from optimizer.state[p].
+
+        torch.optim creates a parameter's state at its first step (Adam's exp_avg and exp_avg_sq as zeros, then updated;
+        SGD's momentum_buffer as a clone of the first gradient), so before it the slots are the canonical zeros. exp_avg
+        and exp_avg_sq are the biased moments (bias correction is applied only in the update), momentum_buffer is
+        v = mu v + g. Adam counts its steps per parameter in 'step' (a tensor since torch 1.12); SGD counts none.
+        """
+        first = self.optimizer.state.get(self.params[0][1], {}) if self.params else {}
+        count = float(first["step"]) if "step" in first else float(self.updates)
+        out = [("optimizerStep", "", torch.tensor(count, dtype=self.dtype))]
+        for name, p in self.params:
+            state = self.optimizer.state.get(p, {})
+            for slot in self.slots:
+                value = state.get(SLOT_STATE[slot])
+                out.append(("optimizerSlot", f"{name}/{slot}", torch.zeros_like(p) if value is None else value))
         return out
 
     def step(self, x, y, capture):
@@ -253,6 +276,7 @@ class Model:
         if "parameterGradient" in want:
             entries += [("parameterGradient", n, p.grad.clone()) for n, p in self.params]
         self.optimizer.step()
+        self.updates += 1
         for kind, site, t in self.state_entries():
             if kind in want:
                 entries.append((kind, site, t))

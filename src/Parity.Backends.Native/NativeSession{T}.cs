@@ -25,6 +25,7 @@ internal sealed class NativeSession<T> : NativeSession
     private readonly Accelerator _accelerator;
     private readonly NativeKernels<T> _kernels;
     private readonly Plan _plan;
+    private readonly TraceLayout _layout;
     private readonly IReadOnlyList<CallSite> _calls;
     private readonly DType _dtype;
     private readonly Dictionary<string, (int Offset, int Length)> _parameterSlices = [];
@@ -40,10 +41,12 @@ internal sealed class NativeSession<T> : NativeSession
     private readonly Dictionary<string, string> _runtimeInfo;
     private Workspace? _train;
     private Workspace? _eval;
+    private int _updates; // optimizer updates done: Adam's t after the last step
 
     public NativeSession(Plan plan, Context context, Device device, NativeDeviceChoice choice, DType dtype)
     {
         _plan = plan;
+        _layout = TraceLayout.Of(plan);
         _calls = plan.Graph.Calls;
         _context = context;
         _dtype = dtype;
@@ -116,13 +119,7 @@ internal sealed class NativeSession<T> : NativeSession
 
     public override void Synchronize() => _accelerator.Synchronize();
 
-    public override StepRecord ReadState(int step)
-    {
-        var record = new StepRecord(step, RecordPhase.Initial);
-        AddParameters(record, TensorKind.Parameter, _parameters.GetAsArray1D());
-        AddRunningStatistics(record);
-        return record;
-    }
+    public override StepRecord ReadState(int step) => _layout.Record(step, RecordPhase.Initial, CaptureRequest.StateOnly, StateTensor);
 
     public override StepRecord Step(int step, Batch batch, CaptureRequest capture)
     {
@@ -131,26 +128,19 @@ internal sealed class NativeSession<T> : NativeSession
         Forward(ws, training: true);
         _kernels.SoftmaxCrossEntropy(ws.Forward[^1], ws.Labels.View, ws.Gradient[^1], _scalars.View, ws.Rows, _plan.Graph.OutputWidth);
         Backward(ws);
-        UpdateParameters(step);
-
-        var record = new StepRecord(step, RecordPhase.Train);
-        for (int c = 0; c < _calls.Count; c++)
+        UpdateParameters(++_updates);
+        // Every buffer read below is final once the update is enqueued: the update writes only parameters and slots.
+        return _layout.Record(step, RecordPhase.Train, capture, key => key.Kind switch
         {
-            if (capture.Wants(TensorKind.Forward)) record.Add(TensorKind.Forward, _calls[c].Id, Download(ws.Forward[c], ws.Rows, _calls[c].OutWidth));
-            if (_calls[c].Layer is BatchNormSpec bn)
-            {
-                if (capture.Wants(TensorKind.BatchMean)) record.Add(TensorKind.BatchMean, _calls[c].Id, Download(ws.BatchMean[c], bn.Features));
-                if (capture.Wants(TensorKind.BatchVariance)) record.Add(TensorKind.BatchVariance, _calls[c].Id, Download(ws.BatchVariance[c], bn.Features));
-            }
-        }
-        AddScalars(record, TensorKind.Loss, TensorKind.TrainAccuracy);
-        if (capture.Wants(TensorKind.OutputGradient))
-            for (int c = 0; c < _calls.Count; c++)
-                record.Add(TensorKind.OutputGradient, _calls[c].Id, Download(ws.Gradient[c], ws.Rows, _calls[c].OutWidth));
-        if (capture.Wants(TensorKind.ParameterGradient)) AddParameters(record, TensorKind.ParameterGradient, _gradients.GetAsArray1D());
-        if (capture.Wants(TensorKind.RunningMean) || capture.Wants(TensorKind.RunningVariance)) AddRunningStatistics(record, capture);
-        if (capture.Wants(TensorKind.Parameter)) AddParameters(record, TensorKind.Parameter, _parameters.GetAsArray1D());
-        return record;
+            TensorKind.Forward => PerCall(ws.Forward, key, ws.Rows),
+            TensorKind.BatchMean => PerCall(ws.BatchMean, key, null),
+            TensorKind.BatchVariance => PerCall(ws.BatchVariance, key, null),
+            TensorKind.Loss => Scalar(0),
+            TensorKind.TrainAccuracy => Scalar(1),
+            TensorKind.OutputGradient => PerCall(ws.Gradient, key, ws.Rows),
+            TensorKind.ParameterGradient => ParameterTensor(_gradients, key.Site),
+            _ => StateTensor(key),
+        });
     }
 
     public override StepRecord Evaluate(int step, Batch data, CaptureRequest capture)
@@ -159,12 +149,12 @@ internal sealed class NativeSession<T> : NativeSession
         Upload(ws, data);
         Forward(ws, training: false);
         _kernels.SoftmaxCrossEntropy(ws.Forward[^1], ws.Labels.View, default, _scalars.View, ws.Rows, _plan.Graph.OutputWidth);
-        var record = new StepRecord(step, RecordPhase.Eval);
-        if (capture.Wants(TensorKind.EvalOutput))
-            for (int c = 0; c < _calls.Count; c++)
-                record.Add(TensorKind.EvalOutput, _calls[c].Id, Download(ws.Forward[c], ws.Rows, _calls[c].OutWidth));
-        AddScalars(record, TensorKind.EvalLoss, TensorKind.EvalAccuracy);
-        return record;
+        return _layout.Record(step, RecordPhase.Eval, capture, key => key.Kind switch
+        {
+            TensorKind.EvalOutput => PerCall(ws.Forward, key, ws.Rows),
+            TensorKind.EvalLoss => Scalar(0),
+            _ => Scalar(1),
+        });
     }
 
     protected override void Dispose(bool disposing)
@@ -274,7 +264,7 @@ internal sealed class NativeSession<T> : NativeSession
         }
     }
 
-    private void UpdateParameters(int step)
+    private void UpdateParameters(int t)
     {
         if (_plan.Graph.Parameters.Count == 0) return;
         var spec = _plan.Spec.Optimizer;
@@ -286,7 +276,7 @@ internal sealed class NativeSession<T> : NativeSession
                 break;
             case AdamSpec adam:
                 _kernels.AdamUpdate(_parameters.View, _optimizerFirst.View, _optimizerSecond.View, _gradients.View, lr, T.CreateChecked(adam.Beta1),
-                    T.CreateChecked(adam.Beta2), T.CreateChecked(adam.Eps), step, adam.EpsilonForm);
+                    T.CreateChecked(adam.Beta2), T.CreateChecked(adam.Eps), t, adam.EpsilonForm);
                 break;
             default:
                 throw new BackendException($"native: optimizer '{spec.Type}' has no kernel");
@@ -322,35 +312,43 @@ internal sealed class NativeSession<T> : NativeSession
 
     private ArrayView<T> RunningVariance(BatchNormSpec bn) => _running!.View.SubView(_runningOffsets[bn.Name] + bn.Features, bn.Features);
 
-    private void AddParameters(StepRecord record, TensorKind kind, T[] flat)
+    /// <summary>
+    /// A state tensor as the device holds it now. The optimizer slots are the flat buffers the update kernel keeps: the
+    /// first holds SGD's velocity (v = mu v + g, PyTorch form) or Adam's biased first moment m, the second Adam's biased
+    /// second moment v, each parameter at its own slice, as <see cref="NativeKernels{T}.SgdUpdate"/> and
+    /// <see cref="NativeKernels{T}.AdamUpdate"/> write them.
+    /// </summary>
+    private Tensor StateTensor(TensorKey key)
     {
-        foreach (var p in _plan.Graph.Parameters)
+        switch (key.Kind)
         {
-            var (offset, length) = _parameterSlices[p.Name];
-            record.Add(kind, p.Name, ToTensor(flat.AsSpan(offset, length), p.Shape));
+            case TensorKind.RunningMean or TensorKind.RunningVariance:
+                var bn = _plan.Graph.BatchNorms.First(b => b.Name == key.Site);
+                return Download(key.Kind == TensorKind.RunningMean ? RunningMean(bn) : RunningVariance(bn), bn.Features);
+            case TensorKind.OptimizerStep:
+                return Tensor.Scalar(_updates, _dtype);
+            case TensorKind.OptimizerSlot:
+                string parameter = _layout.ParameterOfSlot(key.Site)!;
+                return ParameterTensor(key.Site[(parameter.Length + 1)..] == "v" ? _optimizerSecond : _optimizerFirst, parameter);
+            case TensorKind.Parameter:
+                return ParameterTensor(_parameters, key.Site);
+            default:
+                throw new InvalidOperationException($"{key} is not state");
         }
     }
 
-    private void AddRunningStatistics(StepRecord record, CaptureRequest? capture = null)
+    private Tensor ParameterTensor(MemoryBuffer1D<T, Stride1D.Dense> buffer, string parameter) =>
+        Download(Slice(buffer, parameter), _plan.Graph.Parameter(parameter).Shape);
+
+    /// <summary>The buffer of <paramref name="key"/>'s call: [rows, width], or [width] for batch statistics.</summary>
+    private Tensor PerCall(ArrayView<T>[] buffers, TensorKey key, int? rows)
     {
-        if (_running is null) return;
-        var flat = _running.GetAsArray1D();
-        foreach (var bn in _plan.Graph.BatchNorms)
-        {
-            int offset = _runningOffsets[bn.Name];
-            if (capture?.Wants(TensorKind.RunningMean) ?? true)
-                record.Add(TensorKind.RunningMean, bn.Name, ToTensor(flat.AsSpan(offset, bn.Features), [bn.Features]));
-            if (capture?.Wants(TensorKind.RunningVariance) ?? true)
-                record.Add(TensorKind.RunningVariance, bn.Name, ToTensor(flat.AsSpan(offset + bn.Features, bn.Features), [bn.Features]));
-        }
+        var call = _calls.First(c => c.Id == key.Site);
+        return rows is int n ? Download(buffers[call.Index], n, call.OutWidth) : Download(buffers[call.Index], call.OutWidth);
     }
 
-    private void AddScalars(StepRecord record, TensorKind loss, TensorKind accuracy)
-    {
-        var scalars = _scalars.GetAsArray1D();
-        record.AddScalar(loss, double.CreateChecked(scalars[0]), _dtype);
-        record.AddScalar(accuracy, double.CreateChecked(scalars[1]), _dtype);
-    }
+    /// <summary>The loss (index 0) or the accuracy (1) the loss kernel wrote.</summary>
+    private Tensor Scalar(int index) => Download(_scalars.View.SubView(index, 1));
 
     private Tensor Download(ArrayView<T> view, params int[] shape) => ToTensor(view.GetAsArray(), shape);
 
