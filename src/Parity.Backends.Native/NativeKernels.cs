@@ -223,17 +223,18 @@ public sealed class NativeKernels<T> : IDisposable
         _optimizer(parameters.IntLength, parameters, gradients, velocity, _unused.View, c);
     }
 
-    /// <summary>Adam (either epsilon form) at step <paramref name="t"/> (1-based) over every element of the flat buffers. One launch.</summary>
-    public void AdamUpdate(ArrayView<T> parameters, ArrayView<T> m, ArrayView<T> v, ArrayView<T> gradients, T lr, T beta1, T beta2, T eps, int t,
+    /// <summary>Adam (either epsilon form) with the constants of its update (<see cref="Specs.AdamSpec.ConstantsAt"/>) over every element of the flat buffers. One launch.</summary>
+    public void AdamUpdate(ArrayView<T> parameters, ArrayView<T> m, ArrayView<T> v, ArrayView<T> gradients, T lr, Specs.AdamConstants constants, T eps,
         Specs.EpsilonForm form)
     {
-        // The bias corrections 1 - beta^t are formed in T on the host, as the reference forms them.
-        T bc1 = T.One - T.Pow(beta1, T.CreateChecked(t));
-        T bc2 = T.One - T.Pow(beta2, T.CreateChecked(t));
+        ArgumentNullException.ThrowIfNull(constants);
+        // The constants of the update are formed once in float64 (AdamSpec.ConstantsAt) and rounded to T, as the reference does.
+        T bc1 = T.CreateChecked(constants.Correction1), bc2 = T.CreateChecked(constants.Correction2);
         var c = new OptimizerScalars<T>
         {
             Rule = form == Specs.EpsilonForm.SqrtVHat ? Optimizer.AdamSqrtVHat : Optimizer.AdamEpsilonHat,
-            LearningRate = lr, Beta1 = beta1, OneMinusBeta1 = T.One - beta1, Beta2 = beta2, OneMinusBeta2 = T.One - beta2, Eps = eps,
+            LearningRate = lr, Beta1 = T.CreateChecked(constants.Decay1), OneMinusBeta1 = T.CreateChecked(constants.Scale1),
+            Beta2 = T.CreateChecked(constants.Decay2), OneMinusBeta2 = T.CreateChecked(constants.Scale2), Eps = eps,
             BiasCorrection1 = bc1, BiasCorrection2 = bc2, StepSize = lr * T.Sqrt(bc2) / bc1,
         };
         Count(1);

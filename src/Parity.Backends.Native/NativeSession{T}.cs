@@ -275,8 +275,8 @@ internal sealed class NativeSession<T> : NativeSession
                 _kernels.SgdUpdate(_parameters.View, _optimizerFirst.View, _gradients.View, lr, T.CreateChecked(sgd.Momentum));
                 break;
             case AdamSpec adam:
-                _kernels.AdamUpdate(_parameters.View, _optimizerFirst.View, _optimizerSecond.View, _gradients.View, lr, T.CreateChecked(adam.Beta1),
-                    T.CreateChecked(adam.Beta2), T.CreateChecked(adam.Eps), t, adam.EpsilonForm);
+                _kernels.AdamUpdate(_parameters.View, _optimizerFirst.View, _optimizerSecond.View, _gradients.View, lr, adam.ConstantsAt(t),
+                    T.CreateChecked(adam.Eps), adam.EpsilonForm);
                 break;
             default:
                 throw new BackendException($"native: optimizer '{spec.Type}' has no kernel");

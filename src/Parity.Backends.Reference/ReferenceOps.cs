@@ -353,38 +353,35 @@ public static class ReferenceOps
     }
 
     /// <summary>
-    /// One Adam step at 1-based step <paramref name="t"/>: m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; then
-    /// <see cref="EpsilonForm.SqrtVHat"/>: p -= lr (m/(1-b1^t)) / (sqrt(v/(1-b2^t)) + eps) (PyTorch [P5], TF.js [JS]);
-    /// <see cref="EpsilonForm.EpsilonHat"/>: p -= lr sqrt(1-b2^t)/(1-b1^t) m / (sqrt(v) + eps) (tf.keras [K2], TF1 [T5], Chainer [C]).
+    /// One Adam step with the constants of its update (<see cref="AdamSpec.ConstantsAt"/>, in T):
+    /// m = d1 m + s1 g; v = d2 v + s2 g^2; then <see cref="EpsilonForm.SqrtVHat"/>: p -= lr (m/c1) / (sqrt(v/c2) + eps)
+    /// (PyTorch [P5], TF.js [JS]); <see cref="EpsilonForm.EpsilonHat"/>: p -= lr sqrt(c2)/c1 m / (sqrt(v) + eps)
+    /// (tf.keras [K2], TF1 [T5], Chainer [C]).
     /// </summary>
-    public static void AdamUpdate<T>(Span<T> param, Span<T> m, Span<T> v, ReadOnlySpan<T> grad, T lr, T beta1, T beta2, T eps, int t, EpsilonForm form)
+    public static void AdamUpdate<T>(Span<T> param, Span<T> m, Span<T> v, ReadOnlySpan<T> grad, T lr, AdamConstants<T> c, T eps, EpsilonForm form)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckLength(m, param.Length, nameof(m));
         CheckLength(v, param.Length, nameof(v));
         CheckLength(grad, param.Length, nameof(grad));
-        if (t < 1) throw new ArgumentOutOfRangeException(nameof(t), t, "the Adam step count starts at 1");
-        T correction1 = T.One - T.Pow(beta1, T.CreateChecked(t));
-        T correction2 = T.One - T.Pow(beta2, T.CreateChecked(t));
-        T oneMinusBeta1 = T.One - beta1, oneMinusBeta2 = T.One - beta2;
         if (form == EpsilonForm.SqrtVHat)
         {
             for (int i = 0; i < param.Length; i++)
             {
                 T g = grad[i];
-                m[i] = beta1 * m[i] + oneMinusBeta1 * g;
-                v[i] = beta2 * v[i] + oneMinusBeta2 * g * g;
-                param[i] -= lr * (m[i] / correction1) / (T.Sqrt(v[i] / correction2) + eps);
+                m[i] = c.Decay1 * m[i] + c.Scale1 * g;
+                v[i] = c.Decay2 * v[i] + c.Scale2 * g * g;
+                param[i] -= lr * (m[i] / c.Correction1) / (T.Sqrt(v[i] / c.Correction2) + eps);
             }
         }
         else
         {
-            T alpha = lr * T.Sqrt(correction2) / correction1;
+            T alpha = lr * T.Sqrt(c.Correction2) / c.Correction1;
             for (int i = 0; i < param.Length; i++)
             {
                 T g = grad[i];
-                m[i] = beta1 * m[i] + oneMinusBeta1 * g;
-                v[i] = beta2 * v[i] + oneMinusBeta2 * g * g;
+                m[i] = c.Decay1 * m[i] + c.Scale1 * g;
+                v[i] = c.Decay2 * v[i] + c.Scale2 * g * g;
                 param[i] -= alpha * m[i] / (T.Sqrt(v[i]) + eps);
             }
         }
@@ -458,4 +455,19 @@ public static class ReferenceOps
     {
         if (span.Length != expected) throw new ArgumentException($"{name} holds {span.Length} elements; expected {expected}", name);
     }
+}
+
+/// <summary>The constants of one Adam update in precision T: <see cref="AdamConstants"/> rounded once.</summary>
+/// <param name="Decay1">beta1 as the decay of m.</param>
+/// <param name="Decay2">beta2 as the decay of v.</param>
+/// <param name="Scale1">1 - beta1.</param>
+/// <param name="Scale2">1 - beta2.</param>
+/// <param name="Correction1">1 - beta1^t.</param>
+/// <param name="Correction2">1 - beta2^t.</param>
+public readonly record struct AdamConstants<T>(T Decay1, T Decay2, T Scale1, T Scale2, T Correction1, T Correction2)
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    /// <summary>The float64 constants rounded to T.</summary>
+    public static AdamConstants<T> From(AdamConstants c) => new(T.CreateTruncating(c.Decay1), T.CreateTruncating(c.Decay2), T.CreateTruncating(c.Scale1),
+        T.CreateTruncating(c.Scale2), T.CreateTruncating(c.Correction1), T.CreateTruncating(c.Correction2));
 }

@@ -121,11 +121,11 @@ internal sealed class ReferenceSession<T> : IStateLoadingSession where T : unman
                 }
                 break;
             case AdamSpec adam:
-                T alr = T.CreateTruncating(adam.LearningRate), b1 = T.CreateTruncating(adam.Beta1), b2 = T.CreateTruncating(adam.Beta2);
-                T eps = T.CreateTruncating(adam.Eps);
+                T alr = T.CreateTruncating(adam.LearningRate), eps = T.CreateTruncating(adam.Eps);
+                var constants = AdamConstants<T>.From(adam.ConstantsAt(t));
                 foreach (var p in _plan.Graph.Parameters)
                     ReferenceOps.AdamUpdate<T>(_network.Parameters[p.Name], _slots[TraceLayout.SlotSite(p.Name, "m")], _slots[TraceLayout.SlotSite(p.Name, "v")],
-                        _network.Gradients[p.Name], alr, b1, b2, eps, t, adam.EpsilonForm);
+                        _network.Gradients[p.Name], alr, constants, eps, adam.EpsilonForm);
                 break;
             default:
                 throw new BackendException($"the reference backend has no optimizer '{_plan.Spec.Optimizer.Type}'");

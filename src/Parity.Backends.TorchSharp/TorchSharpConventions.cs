@@ -29,6 +29,8 @@ public static class TorchSharpConventions
     ];
 
     /// <summary>The running variance feeds only eval-mode batchnorm, so only it and eval kinds differ.</summary>
+    private static readonly IReadOnlyList<string> s_optimizerState = [TensorKind.OptimizerSlot.Name(), TensorKind.Parameter.Name()];
+
     private static readonly IReadOnlyList<string> s_runningVarianceAndEval =
     [
         TensorKind.RunningVariance.Name(), TensorKind.EvalOutput.Name(), TensorKind.EvalLoss.Name(), TensorKind.EvalAccuracy.Name(),
@@ -53,6 +55,14 @@ public static class TorchSharpConventions
                     "unbiased (1/(N-1)): libtorch's BatchNorm1d always stores the unbiased batch variance",
                     s_runningVarianceAndEval) { Value = JsonValue.Create("unbiased") });
         }
+
+        // TorchSharp's Adam forms 1 - beta and 1 - beta^t in double (Optimizers/Adam.cs) [TS].
+        if (spec.Optimizer is AdamSpec { BetaPrecision: BetaPrecision.Float32 })
+            mismatches.Add(new ConventionMismatch(
+                "$.optimizer.betaPrecision",
+                "float32: bias correction from float32 powers of beta",
+                "float64: TorchSharp's Adam forms 1 - beta and 1 - beta^t in double",
+                s_optimizerState) { Value = JsonValue.Create("float64") });
 
         // torch.optim.Adam only has the sqrt(v_hat) + eps form [P5, TS].
         if (spec.Optimizer is AdamSpec { EpsilonForm: EpsilonForm.EpsilonHat } adam)

@@ -279,15 +279,16 @@ public sealed class NativeKernelsTests<T>(int lanes)
     public void Adam_matches_the_reference_over_three_steps(EpsilonForm form)
     {
         T[] parameters = Random(40, 36), m = new T[40], v = new T[40];
-        T lr = T.CreateChecked(0.01), b1 = T.CreateChecked(0.9), b2 = T.CreateChecked(0.999), eps = T.CreateChecked(1e-7);
+        T lr = T.CreateChecked(0.01), eps = T.CreateChecked(1e-7);
         var pView = Upload(parameters);
         var mView = Upload(m);
         var vView = Upload(v);
         for (int t = 1; t <= 3; t++)
         {
             T[] g = Random(40, 36 + t, scale: 0.1);
-            ReferenceOps.AdamUpdate<T>(parameters, m, v, g, lr, b1, b2, eps, t, form);
-            _kernels.AdamUpdate(pView, mView, vView, Upload(g), lr, b1, b2, eps, t, form);
+            var constants = new AdamSpec(0.01, 0.9, 0.999, 1e-7, form).ConstantsAt(t);
+            ReferenceOps.AdamUpdate<T>(parameters, m, v, g, lr, AdamConstants<T>.From(constants), eps, form);
+            _kernels.AdamUpdate(pView, mView, vView, Upload(g), lr, constants, eps, form);
         }
         AssertClose(pView, parameters, "parameters");
         AssertClose(mView, m, "m");
@@ -302,8 +303,8 @@ public sealed class NativeKernelsTests<T>(int lanes)
         var forms = new[] { EpsilonForm.SqrtVHat, EpsilonForm.EpsilonHat }.Select(form =>
         {
             var p = Upload([T.One]);
-            _kernels.AdamUpdate(p, Empty(1), Empty(1), Upload(g), T.CreateChecked(0.1), T.CreateChecked(0.9), T.CreateChecked(0.999),
-                T.CreateChecked(1e-4), 1, form);
+            _kernels.AdamUpdate(p, Empty(1), Empty(1), Upload(g), T.CreateChecked(0.1), new AdamSpec(0.1, 0.9, 0.999, 1e-4, form).ConstantsAt(1),
+                T.CreateChecked(1e-4), form);
             return double.CreateChecked(p.GetAsArray()[0]);
         }).ToArray();
         Assert.That(forms[0], Is.Not.EqualTo(forms[1]).Within(1e-6));

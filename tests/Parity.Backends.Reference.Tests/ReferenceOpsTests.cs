@@ -356,7 +356,7 @@ public class ReferenceOpsTests
         double[][] grads = [[0.3, -0.01], [0.1, 0.02], [-0.2, 0.0]];
         for (int t = 1; t <= 3; t++)
         {
-            ReferenceOps.AdamUpdate<double>(p, m, v, grads[t - 1], lr, b1, b2, eps, t, form);
+            ReferenceOps.AdamUpdate<double>(p, m, v, grads[t - 1], lr, AdamConstants<double>.From(new AdamSpec(lr, b1, b2, eps, form).ConstantsAt(t)), eps, form);
             for (int i = 0; i < 2; i++)
             {
                 double g = grads[t - 1][i];
@@ -376,8 +376,9 @@ public class ReferenceOpsTests
     public void TheTwoAdamEpsilonFormsDiffer()
     {
         double[] a = [1], b = [1];
-        ReferenceOps.AdamUpdate<double>(a, new double[1], new double[1], [1e-3], 0.1, 0.9, 0.999, 1e-3, 1, EpsilonForm.SqrtVHat);
-        ReferenceOps.AdamUpdate<double>(b, new double[1], new double[1], [1e-3], 0.1, 0.9, 0.999, 1e-3, 1, EpsilonForm.EpsilonHat);
+        var constants = AdamConstants<double>.From(new AdamSpec(0.1, 0.9, 0.999, 1e-3, EpsilonForm.SqrtVHat).ConstantsAt(1));
+        ReferenceOps.AdamUpdate<double>(a, new double[1], new double[1], [1e-3], 0.1, constants, 1e-3, EpsilonForm.SqrtVHat);
+        ReferenceOps.AdamUpdate<double>(b, new double[1], new double[1], [1e-3], 0.1, constants, 1e-3, EpsilonForm.EpsilonHat);
         Assert.That(a[0], Is.Not.EqualTo(b[0]).Within(1e-6));
     }
 }

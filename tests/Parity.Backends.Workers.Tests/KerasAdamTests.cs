@@ -10,9 +10,10 @@ namespace Parity.Backends.Workers.Tests;
 /// of adam_optimizer.js (tfjs-core 4.22) applied to the worker's own gradients. That formula scales the new gradient by
 /// 1 - beta rounded from float64 (0.1f, 0.001f) but divides by 1 - beta^t from a float32 running product (1 - 0.9f,
 /// 1 - 0.999f: the latter 1.3e-5 away from 0.001f), so at step 1 its v_hat is 1.3e-5 and its step 6.4e-6 relative off the
-/// canonical float32 evaluation, which uses 1 - beta in float32 for both. The test pins that cause of the keras moments'
-/// drift from the reference (WorkerConformanceTests.KnownDeviations), and checks that the moments are read in the
-/// canonical layout (a kernel's slots transposed like the kernel) and the canonical biased form.
+/// canonical evaluation with the betas as written. That is the spec's betaPrecision "float32", which the keras worker declares
+/// (with that value, so the step checks replay keras under it and judge its parameters and moments strictly). The test pins
+/// the cause, and checks that the moments are read in the canonical layout (a kernel's slots transposed like the kernel) and
+/// the canonical biased form.
 /// </summary>
 public class KerasAdamTests
 {

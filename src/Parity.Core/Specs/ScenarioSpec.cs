@@ -179,15 +179,60 @@ public sealed record SgdSpec(double LearningRate, double Momentum) : OptimizerSp
     public override IReadOnlyList<string> Slots => Momentum > 0 ? ["momentum"] : [];
 }
 
-/// <summary>Adam with explicit betas, eps and epsilon form.</summary>
-public sealed record AdamSpec(double LearningRate, double Beta1, double Beta2, double Eps, EpsilonForm EpsilonForm) : OptimizerSpec(LearningRate)
+/// <summary>How an Adam implementation holds its betas (docs/conventions.md section 3).</summary>
+public enum BetaPrecision
+{
+    /// <summary>The betas as written, everywhere: decay beta, gradient scale 1 - beta, bias correction 1 - beta^t (PyTorch, whose constants are Python doubles).</summary>
+    Float64,
+
+    /// <summary>
+    /// The betas rounded to float32 for the decay, and beta^t kept as a float32 running product (rounded after every
+    /// multiplication) for the bias correction 1 - beta^t, itself formed in float32; the gradient is scaled by 1 - beta
+    /// taken from the written value (TF.js adam_optimizer: the float32 variables accBeta1, accBeta2). At beta2 = 0.999,
+    /// 1 - 0.999f is 1.3e-5 away from 0.001, so the first steps move 6.4e-6 (relative) less than under
+    /// <see cref="Float64"/>, and the running product's rounding moves each later step by up to about 1e-5.
+    /// </summary>
+    Float32,
+}
+
+/// <summary>Adam with explicit betas, eps, epsilon form and beta precision.</summary>
+public sealed record AdamSpec(double LearningRate, double Beta1, double Beta2, double Eps, EpsilonForm EpsilonForm,
+    BetaPrecision BetaPrecision = BetaPrecision.Float64) : OptimizerSpec(LearningRate)
 {
     /// <inheritdoc />
     public override string Type => "adam";
 
     /// <summary><c>m</c> and <c>v</c>: the biased first and second moment estimates (PyTorch's exp_avg, exp_avg_sq).</summary>
     public override IReadOnlyList<string> Slots => ["m", "v"];
+
+    /// <summary>
+    /// The constants of update <paramref name="t"/> (1-based), computed in float64 once for every implementation of the
+    /// update (each converts them to its own precision): the decays, the gradient scales and the bias corrections.
+    /// </summary>
+    public AdamConstants ConstantsAt(int t)
+    {
+        if (t < 1) throw new ArgumentOutOfRangeException(nameof(t), t, "the Adam step count starts at 1");
+        if (BetaPrecision == BetaPrecision.Float64)
+            return new AdamConstants(Beta1, Beta2, 1 - Beta1, 1 - Beta2, 1 - Math.Pow(Beta1, t), 1 - Math.Pow(Beta2, t));
+        float b1 = (float)Beta1, b2 = (float)Beta2, power1 = 1f, power2 = 1f;
+        // The float32 running products reach 0 (and stay there) within about 10^5 steps for betas below 0.9999.
+        for (int k = 0; k < t && (power1 != 0 || power2 != 0); k++)
+        {
+            power1 *= b1;
+            power2 *= b2;
+        }
+        return new AdamConstants(b1, b2, 1 - Beta1, 1 - Beta2, 1f - power1, 1f - power2);
+    }
 }
+
+/// <summary>The constants of one Adam update (<see cref="AdamSpec.ConstantsAt"/>).</summary>
+/// <param name="Decay1">beta1 as the decay of m.</param>
+/// <param name="Decay2">beta2 as the decay of v.</param>
+/// <param name="Scale1">1 - beta1, the scale of the gradient in m.</param>
+/// <param name="Scale2">1 - beta2, the scale of the squared gradient in v.</param>
+/// <param name="Correction1">1 - beta1^t.</param>
+/// <param name="Correction2">1 - beta2^t.</param>
+public sealed record AdamConstants(double Decay1, double Decay2, double Scale1, double Scale2, double Correction1, double Correction2);
 
 /// <summary>Where samples come from.</summary>
 public abstract record DataSourceSpec

@@ -213,10 +213,11 @@ public static class SpecLoader
             o.Object("type", "lr", "momentum");
             return new SgdSpec(o.Number("lr", 0, 100, exclusiveMin: true), o.Number("momentum", 0, 0.9999999, 0));
         }
-        o.Object("type", "lr", "beta1", "beta2", "eps", "epsilonForm");
+        o.Object("type", "lr", "beta1", "beta2", "eps", "epsilonForm", "betaPrecision");
         var form = o.Choice("epsilonForm", "sqrtVHat", "sqrtVHat", "epsilonHat") == "sqrtVHat" ? EpsilonForm.SqrtVHat : EpsilonForm.EpsilonHat;
+        var precision = o.Choice("betaPrecision", "float64", "float64", "float32") == "float64" ? BetaPrecision.Float64 : BetaPrecision.Float32;
         return new AdamSpec(o.Number("lr", 0, 100, 1e-3, exclusiveMin: true), o.Number("beta1", 0, 0.9999999, 0.9), o.Number("beta2", 0, 0.9999999, 0.999),
-            o.Number("eps", 0, 1, 1e-8, exclusiveMin: true), form);
+            o.Number("eps", 0, 1, 1e-8, exclusiveMin: true), form, precision);
     }
 
     private static DataSpec ReadData(JsonCursor d, ulong seed)

@@ -118,6 +118,7 @@ public static class SpecWriter
                 w.WriteNumber("beta2", a.Beta2);
                 w.WriteNumber("eps", a.Eps);
                 w.WriteString("epsilonForm", a.EpsilonForm == EpsilonForm.SqrtVHat ? "sqrtVHat" : "epsilonHat");
+                w.WriteString("betaPrecision", a.BetaPrecision == BetaPrecision.Float64 ? "float64" : "float32");
                 break;
         }
         w.WriteEndObject();

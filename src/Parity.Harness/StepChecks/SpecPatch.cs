@@ -53,12 +53,14 @@ public static class SpecPatch
 
     /// <summary>
     /// The object and key a setting path names: dot-separated keys, an array element chosen by name with
-    /// <c>[name]</c> (e.g. <c>model.layers[bn1].runningVariance</c>); null when the path names nothing.
+    /// <c>[name]</c> or by index with <c>[2]</c> (e.g. <c>model.layers[bn1].runningVariance</c>, <c>$.model.layers[1].eps</c>);
+    /// null when the path names nothing.
     /// </summary>
     private static (JsonObject Parent, string Key)? Locate(JsonObject root, string setting)
     {
         JsonNode? node = root;
-        var segments = setting.Split('.');
+        // "$.model.layers[2].eps" (a JSON path) and "model.layers[bn].eps" (an element by name) both name a setting.
+        var segments = (setting.StartsWith("$.", StringComparison.Ordinal) ? setting[2..] : setting).Split('.');
         for (int i = 0; i < segments.Length; i++)
         {
             string segment = segments[i];
@@ -77,7 +79,10 @@ public static class SpecPatch
             node = obj[key];
             if (element is not null)
             {
-                node = node is JsonArray array ? array.FirstOrDefault(x => x is JsonObject o && (string?)o["name"] == element) : null;
+                node = node is not JsonArray array ? null
+                    : int.TryParse(element, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int index)
+                        ? index < array.Count ? array[index] : null
+                        : array.FirstOrDefault(x => x is JsonObject o && (string?)o["name"] == element);
                 if (last) return null;
             }
         }

@@ -7,9 +7,10 @@
 //   - Dense kernel is [in, out]: the transpose of the canonical [out, in] weight [JS].
 //   - BatchNormalization momentum is the weight of the OLD running value: keras = 1 - canonical [JS].
 //   - TF.js stores the biased batch variance in the moving variance [JS, measured]: "unbiased" is a mismatch.
-//   - tf.train.adam adds eps to sqrt(v_hat) [JS]: "epsilonHat" is a mismatch. Its float32 step is 6.4e-6 relative off the
-//     canonical float32 step at step 1 (1 - beta rounded from float64 for the moments, 1 - beta^t from a float32 running
-//     product for the bias correction: docs/worker-protocol.md, "Built-in workers"); nothing in the spec names that.
+//   - tf.train.adam adds eps to sqrt(v_hat) [JS]: "epsilonHat" is a mismatch.
+//   - tf.train.adam keeps beta1^t and beta2^t as float32 running products (accBeta1, accBeta2) while it scales the
+//     gradient by 1 - beta taken from the JS number [JS]: the spec's betaPrecision "float32"; "float64" is a mismatch
+//     (at beta2 = 0.999 its first steps move 6.4e-6 relative less: docs/conventions.md section 3).
 //   - tf.train.momentum is v = mu v + g; p += -lr v (momentum_optimizer.js): exactly the PyTorch form.
 //   - The loss is computed here as -mean(sum(onehot * logSoftmax(logits))) (log-sum-exp), not with the
 //     layers loss categoricalCrossentropy, which clips softmax to [eps, 1-eps] even from logits
@@ -197,6 +198,15 @@ class Model {
     } else if (opt.type === 'adam') {
       this.optimizer = tf.train.adam(opt.lr, opt.beta1, opt.beta2, opt.eps);
       this.slots = ['m', 'v'];
+      if ((opt.betaPrecision ?? 'float64') === 'float64') {
+        this.mismatches.push({
+          setting: 'optimizer.betaPrecision',
+          spec: 'float64: decay beta, gradient scale 1 - beta and bias correction 1 - beta^t all from the written betas',
+          backend: 'tf.train.adam bias-corrects with float32 running products of beta (accBeta1, accBeta2 in adam_optimizer.js)',
+          value: 'float32',
+          affects: ['optimizerSlot', 'parameter'],
+        });
+      }
       if (opt.epsilonForm === 'epsilonHat') {
         this.mismatches.push({
           setting: 'optimizer.epsilonForm',

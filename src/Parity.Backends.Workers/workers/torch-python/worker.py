@@ -190,6 +190,11 @@ class Model:
         elif opt["type"] == "adam":
             self.optimizer = torch.optim.Adam(params, lr=opt["lr"], betas=(opt["beta1"], opt["beta2"]), eps=opt["eps"])
             self.slots = ["m", "v"]
+            if opt.get("betaPrecision", "float64") == "float32":
+                self.mismatches.append({
+                    "setting": "optimizer.betaPrecision", "spec": "float32: bias correction from float32 powers of beta",
+                    "backend": "torch.optim.Adam forms 1 - beta and 1 - beta^t from Python floats (float64) [P5]", "value": "float64",
+                    "affects": ["optimizerSlot", "parameter"]})
             if opt["epsilonForm"] == "epsilonHat":
                 self.mismatches.append({
                     "setting": "optimizer.epsilonForm", "spec": "epsilonHat: lr*sqrt(1-b2^t)/(1-b1^t) * m/(sqrt(v)+eps)",
