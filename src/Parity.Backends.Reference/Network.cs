@@ -118,9 +118,11 @@ internal sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>
     /// Backward of the last train-mode <see cref="Forward"/> of <paramref name="pass"/>: every call's output
     /// gradient and every parameter gradient; the input gradient too when <paramref name="inputGradient"/>.
-    /// Gradients of a shared instance are summed over its calls in backward order.
+    /// Gradients of a shared instance are summed over its calls in backward order. <paramref name="reluSigns"/>, when it
+    /// gives values for a ReLU call's input (by call index), sets that ReLU's derivative mask from their signs instead of
+    /// this pass's own: a replay then follows another backend's decision at a pre-activation within rounding of zero.
     /// </summary>
-    public void Backward(Pass<T> pass, bool inputGradient)
+    public void Backward(Pass<T> pass, bool inputGradient, Func<int, double[]?>? reluSigns = null)
     {
         int n = pass.N;
         var written = new HashSet<string>();
@@ -152,6 +154,9 @@ internal sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
                     var lbeta = ln.Affine ? GradientTarget(ln.Name + ".beta", written) : Span<T>.Empty;
                     ReferenceOps.LayerNormBackward(dy, pass.Xhat[i], Gamma(ln.Name, ln.Affine), pass.Rstd[i], dx, lgamma, lbeta, n, ln.Features);
                     AccumulateAffine(ln.Name, ln.Affine, written);
+                    break;
+                case ReluSpec when reluSigns?.Invoke(i) is { } signs && signs.Length == dy.Length:
+                    for (int j = 0; j < dy.Length; j++) dx[j] = signs[j] > 0 ? dy[j] : T.Zero;
                     break;
                 case ReluSpec:
                     ReferenceOps.ReluBackward<T>(pass.Outputs[i], dy, dx);

@@ -72,11 +72,15 @@ internal sealed class ReferenceSession<T> : IStateLoadingSession where T : unman
         }
     }
 
-    public StepRecord Step(int step, Batch batch, CaptureRequest capture)
+    public StepRecord Step(int step, Batch batch, CaptureRequest capture) => Step(step, batch, capture, null);
+
+    public StepRecord Step(int step, Batch batch, CaptureRequest capture, StepRecord? followSigns)
     {
         if (step < 1) throw new BackendException($"training steps count from 1; got step {step}");
         var pass = _network.Forward(Inputs(batch), batch.Labels, PassMode.Train, updateRunning: true);
-        _network.Backward(pass, inputGradient: false);
+        var calls = _plan.Graph.Calls;
+        _network.Backward(pass, inputGradient: false, followSigns is null ? null
+            : i => i > 0 && followSigns.Find(TensorKind.Forward, calls[i - 1].Id) is { } input ? input.Data : null);
         Update(++_updates);
         return _layout.Record(step, RecordPhase.Train, capture, key => key.Kind switch
         {

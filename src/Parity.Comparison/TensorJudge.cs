@@ -50,10 +50,12 @@ public sealed record JudgedTensor(TensorAt At, TensorMetrics Metrics, Judgement?
 /// </summary>
 public sealed class TensorJudge(TensorDependencies dependencies, TolerancePolicy policy, ComparisonMode mode)
 {
-    // Trajectory: the worst envelope error of each tensor so far. Step check: each tensor's per-step errors of the last
-    // StepNoiseWindow - 1 checked steps.
+    // Trajectory: the worst envelope error of each tensor so far. Step check: each tensor's noise window.
     private readonly Dictionary<TensorKey, double> _worstEnvelopeError = [];
-    private readonly Dictionary<TensorKey, Queue<double>> _recentEnvelopeErrors = [];
+    private readonly Dictionary<TensorKey, StepNoise> _stepNoise = [];
+
+    // Step check: failures are confirmed against more draws until one is confirmed; later ones are judged as drawn.
+    private bool _confirmAgain = true;
 
     /// <summary>Judges every tensor of <paramref name="records"/> in comparison order; tensors a side was not asked for are skipped.</summary>
     public IEnumerable<JudgedTensor> Judge(AlignedRecords records)
@@ -63,6 +65,10 @@ public sealed class TensorJudge(TensorDependencies dependencies, TolerancePolicy
         var actual = Index(records.Actual);
         var envelopes = records.Envelopes.Select(Index).ToList();
         var judgedHere = new Dictionary<TensorKey, JudgedTensor>();
+        Dictionary<TensorKey, (double Worst, int Draws)>? confirmation = null;
+        Func<TensorKey, (double Worst, int Draws)>? confirm = mode == ComparisonMode.StepCheck && records.MoreDraws is { } more && _confirmAgain
+            ? key => (confirmation ??= Confirmation(more, expected)).GetValueOrDefault(key)
+            : null;
         foreach (var key in dependencies.Layout.InOrder(expected.Keys.Union(actual.Keys)))
         {
             var at = new TensorAt(records.Step, records.Phase, key);
@@ -71,7 +77,7 @@ public sealed class TensorJudge(TensorDependencies dependencies, TolerancePolicy
             JudgedTensor judged;
             if (te is not null && ta is not null)
             {
-                judged = Judge(at, te, ta, expected, actual, envelopes, judgedHere);
+                judged = Judge(at, te, ta, expected, actual, envelopes, judgedHere, confirm);
             }
             else if (te is not null)
             {
@@ -91,19 +97,16 @@ public sealed class TensorJudge(TensorDependencies dependencies, TolerancePolicy
     }
 
     private JudgedTensor Judge(TensorAt at, Tensor expectedTensor, Tensor actualTensor, Dictionary<TensorKey, Tensor> expected,
-        Dictionary<TensorKey, Tensor> actual, List<Dictionary<TensorKey, Tensor>> envelopes, Dictionary<TensorKey, JudgedTensor> judgedHere)
+        Dictionary<TensorKey, Tensor> actual, List<Dictionary<TensorKey, Tensor>> envelopes, Dictionary<TensorKey, JudgedTensor> judgedHere,
+        Func<TensorKey, (double Worst, int Draws)>? confirm)
     {
         var key = at.Key;
-        // Each envelope is judged against the expected trace with its own kink flips left out.
-        var envelopeTensors = envelopes.Where(v => v.ContainsKey(key)).Select(v => KinkMask(key, expected, v) is { } own && own.Length == v[key].Length
-            ? (Value: Masked(v[key], own), Expected: Masked(expectedTensor, own))
-            : (Value: v[key], Expected: expectedTensor)).ToList();
+        var original = expectedTensor;
         bool centered = dependencies.IsCentered(key);
         if (centered)
         {
             expectedTensor = TraceComparer.Center(expectedTensor);
             actualTensor = TraceComparer.Center(actualTensor);
-            envelopeTensors = envelopeTensors.Select(v => (TraceComparer.Center(v.Value), TraceComparer.Center(v.Expected))).ToList();
         }
         int kinkFlips = 0;
         if (KinkMask(key, expected, actual) is { } kink && kink.Length == expectedTensor.Length && kink.Length == actualTensor.Length)
@@ -116,37 +119,42 @@ public sealed class TensorJudge(TensorDependencies dependencies, TolerancePolicy
         int growthStep = mode == ComparisonMode.StepCheck ? 0 : at.Step;
         var tolerance = policy.ToleranceAt(key.Kind, growthStep, actualTensor.DType, expectedTensor.DType, rms);
         var metrics = TensorMetrics.Of(actualTensor, expectedTensor, tolerance);
+        double resolution = mode == ComparisonMode.StepCheck ? TolerancePolicy.Resolution(expectedTensor, actualTensor.DType) : 0;
 
         double? envelopeError = null;
-        if (policy.UsesEnvelope(key.Kind, actualTensor.DType, expectedTensor.DType))
+        Judgement judgement;
+        if (!policy.UsesEnvelope(key.Kind, actualTensor.DType, expectedTensor.DType))
         {
-            double? here = null;
-            foreach (var (envelopeTensor, envelopeExpected) in envelopeTensors.Where(v => v.Value.SameShape(v.Expected)))
-            {
-                double rmse = TensorMetrics.Of(envelopeTensor, envelopeExpected, tolerance).Rmse;
-                // A non-finite envelope says nothing.
-                if (double.IsFinite(rmse)) here = Math.Max(rmse, here ?? 0);
-            }
-            if (mode == ComparisonMode.Trajectory)
-            {
-                envelopeError = TolerancePolicy.EnvelopeError(here, _worstEnvelopeError.TryGetValue(key, out double worst) ? [worst] : [], mode);
-                if (envelopeError is double kept) _worstEnvelopeError[key] = kept;
-            }
-            else
-            {
-                // Keyed by tensor and phase: a train step's noise does not set an eval record's.
-                var recentKey = at.Phase == RecordPhase.Eval ? key with { Site = key.Site + "@eval" } : key;
-                if (!_recentEnvelopeErrors.TryGetValue(recentKey, out var recent)) _recentEnvelopeErrors[recentKey] = recent = new Queue<double>();
-                envelopeError = TolerancePolicy.EnvelopeError(here, recent, mode);
-                if (here is double h)
-                {
-                    recent.Enqueue(h);
-                    while (recent.Count >= TolerancePolicy.StepNoiseWindow) recent.Dequeue();
-                }
-            }
+            judgement = policy.Judge(metrics, tolerance, null, mode, resolution);
         }
-        var judgement = policy.Judge(metrics, tolerance, envelopeError, mode,
-            mode == ComparisonMode.StepCheck ? TolerancePolicy.Resolution(expectedTensor, actualTensor.DType) : 0);
+        else if (mode == ComparisonMode.Trajectory)
+        {
+            var (here, _) = WorstEnvelopeError(key, original, expected, envelopes, tolerance);
+            envelopeError = TolerancePolicy.TrajectoryEnvelopeError(here, _worstEnvelopeError.TryGetValue(key, out double worst) ? worst : null);
+            if (envelopeError is double kept) _worstEnvelopeError[key] = kept;
+            judgement = policy.Judge(metrics, tolerance, envelopeError, mode, resolution);
+        }
+        else
+        {
+            var (here, draws) = WorstEnvelopeError(key, original, expected, envelopes, tolerance);
+            // Keyed by tensor and phase: a train step's noise does not set an eval record's.
+            var noiseKey = at.Phase == RecordPhase.Eval ? key with { Site = key.Site + "@eval" } : key;
+            if (!_stepNoise.TryGetValue(noiseKey, out var noise)) _stepNoise[noiseKey] = noise = new StepNoise();
+            envelopeError = noise.Estimate(here, rms);
+            judgement = policy.Judge(metrics, tolerance, envelopeError, mode, resolution);
+            if (!judgement.Passed && here is not null && confirm is not null)
+            {
+                // Confirm a failure against more draws of this very step before believing it: a few draws underestimate
+                // the rounding of a small tensor by chance.
+                var (more, moreDraws) = confirm(key);
+                here = Math.Max(here.Value, more);
+                draws += moreDraws;
+                envelopeError = noise.Estimate(here, rms);
+                judgement = policy.Judge(metrics, tolerance, envelopeError, mode, resolution);
+                if (!judgement.Passed) _confirmAgain = false;
+            }
+            if (here is double h) noise.Add(h, rms, draws);
+        }
         if (key.Kind is TensorKind.TrainAccuracy or TensorKind.EvalAccuracy && dependencies.LogitsOf(key) is { } accuracyLogits
             && expected.TryGetValue(accuracyLogits, out var expectedLogits) && actual.TryGetValue(accuracyLogits, out var actualLogits)
             && TolerancePolicy.AccuracyAllowanceFromLogits(expectedLogits, actualLogits) is double accuracyAllowance)
@@ -165,6 +173,53 @@ public sealed class TensorJudge(TensorDependencies dependencies, TolerancePolicy
             Centered = centered,
             KinkFlips = kinkFlips,
         };
+    }
+
+    // The worst RMSE over the envelopes of a tensor against the expected one (each with its own kink flips left out,
+    // column-centered where the tensor is), and how many envelopes had it; a non-finite envelope says nothing.
+    private (double? Worst, int Draws) WorstEnvelopeError(TensorKey key, Tensor expectedTensor, Dictionary<TensorKey, Tensor> expected,
+        IEnumerable<Dictionary<TensorKey, Tensor>> envelopes, Tolerance tolerance)
+    {
+        double? worst = null;
+        int draws = 0;
+        foreach (var envelope in envelopes)
+        {
+            if (!envelope.TryGetValue(key, out var value) || !value.SameShape(expectedTensor)) continue;
+            var against = expectedTensor;
+            if (KinkMask(key, expected, envelope) is { } own && own.Length == value.Length)
+            {
+                value = Masked(value, own);
+                against = Masked(against, own);
+            }
+            if (dependencies.IsCentered(key))
+            {
+                value = TraceComparer.Center(value);
+                against = TraceComparer.Center(against);
+            }
+            double rmse = TensorMetrics.Of(value, against, tolerance).Rmse;
+            if (!double.IsFinite(rmse)) continue;
+            worst = Math.Max(rmse, worst ?? 0);
+            draws++;
+        }
+        return (worst, draws);
+    }
+
+    // Every tensor's worst error over ConfirmationDraws more draws of one step, drawn one at a time.
+    private Dictionary<TensorKey, (double Worst, int Draws)> Confirmation(Func<int, IEnumerable<StepRecord>> more, Dictionary<TensorKey, Tensor> expected)
+    {
+        var worst = new Dictionary<TensorKey, (double Worst, int Draws)>();
+        foreach (var draw in more(TolerancePolicy.ConfirmationDraws))
+        {
+            var envelope = Index(draw);
+            foreach (var (key, value) in expected)
+            {
+                var tolerance = policy.ToleranceAt(key.Kind, 0, DType.Float32, value.DType, TensorMetrics.Rms(value.Data));
+                if (WorstEnvelopeError(key, value, expected, [envelope], tolerance) is not (double error, _)) continue;
+                var (w, n) = worst.GetValueOrDefault(key);
+                worst[key] = (Math.Max(w, error), n + 1);
+            }
+        }
+        return worst;
     }
 
     private static JudgedTensor Missing(TensorAt at, Tensor? present, string note) =>

@@ -201,12 +201,13 @@ public sealed class TolerancePolicy
         EnvelopeMultiple * envelopeError + EnvelopeFloor * (double.IsFinite(referenceRms) ? referenceRms : 0) + AbsoluteFloor;
 
     /// <summary>
-    /// The RMSE a step check allows: <c>Multiple * E</c>, E the envelope replays' error on this tensor at this step (and
-    /// the few checked steps before it, <see cref="EnvelopeError"/>) replayed from the same state. The relative floor applies only where that noise is exactly zero (an exact operation, a
+    /// The RMSE a step check allows: <c>Multiple * E</c>, E the envelope replays' error on this tensor at this step and
+    /// the nearest checked steps before it (<see cref="StepNoise"/>), each replayed from the backend's state. The relative
+    /// floor applies only where that noise is exactly zero (an exact operation, a
     /// count): elsewhere it would let a consistent error hide under it, such as eps added outside the square root of a
     /// batchnorm (4.7e-6 relative, under a 1e-5 floor, yet 38 times the float32 rounding of that tensor).
     /// </summary>
-    /// <param name="envelopeError">E: the largest RMSE(envelope, expected) of this tensor at this step.</param>
+    /// <param name="envelopeError">E: the largest RMSE(envelope, expected) of this tensor over the window's draws.</param>
     /// <param name="referenceRms">RMS of the expected tensor.</param>
     /// <param name="resolution">
     /// RMS of the spacing of the actual dtype's numbers at the expected values (<see cref="Resolution"/>): no backend of that
@@ -239,29 +240,27 @@ public sealed class TolerancePolicy
     }
 
     /// <summary>
-    /// How many recently checked steps a step check's noise estimate of a tensor spans (<see cref="EnvelopeError"/>).
+    /// How many envelope draws (independent float32 replays of a step) at least a step check's noise estimate of a tensor
+    /// rests on (<see cref="StepNoise"/>). The actual error and one draw are alike in scale but heavy-tailed in ratio: for a
+    /// scalar, P(actual &gt; 3 x draw) is about 20% with one draw and falls to about 0.03% with the worst of 10 and to
+    /// nothing measurable with 20 (half-normal errors, 400,000 trials).
     /// </summary>
-    public const int StepNoiseWindow = 10;
+    public const int StepNoiseDraws = 20;
 
     /// <summary>
-    /// The envelope error a tensor is judged against. On a trajectory: the worst of this step's and every earlier step's
-    /// (the trajectories' errors accumulate: growth is expected and kept; a dip does not tighten the bound). In a step
-    /// check: the worst per-step replay error of this tensor over this step and the <see cref="StepNoiseWindow"/> - 1 checked
-    /// steps before it. Each of those is one step's rounding from a state that is given, so nothing accumulates; the window
-    /// only steadies the estimate of the tensor's rounding scale, which one draw over a small tensor (a 10-element bias
-    /// gradient) can underestimate by chance.
+    /// How many more draws of a step a step check replays before it believes a tensor's failure there. A real error
+    /// stays outside the noise of 40 more draws; a chance underestimate of a small tensor's rounding does not.
+    /// </summary>
+    public const int ConfirmationDraws = 40;
+
+    /// <summary>
+    /// The envelope error a trajectory tensor is judged against: the worst of this step's and every earlier step's (the
+    /// trajectories' errors accumulate: growth is expected and kept; a dip does not tighten the bound).
     /// </summary>
     /// <param name="here">This step's largest envelope RMSE, or null when no envelope has the tensor.</param>
-    /// <param name="earlier">The trajectory's worst so far, or the step check's per-step errors of the window's earlier steps.</param>
-    /// <param name="mode">Trajectory or step check.</param>
-    public static double? EnvelopeError(double? here, IEnumerable<double> earlier, ComparisonMode mode)
-    {
-        ArgumentNullException.ThrowIfNull(earlier);
-        double? worst = null;
-        foreach (double e in earlier) worst = Math.Max(e, worst ?? 0);
-        if (mode == ComparisonMode.StepCheck && here is null) return null;
-        return here is double h ? Math.Max(h, worst ?? 0) : worst;
-    }
+    /// <param name="worstEarlier">The worst so far, or null.</param>
+    public static double? TrajectoryEnvelopeError(double? here, double? worstEarlier) =>
+        here is double h ? Math.Max(h, worstEarlier ?? 0) : worstEarlier;
 
     /// <summary>
     /// The loss error the logits' own error allows: to first order the mean softmax cross-entropy changes by
@@ -370,7 +369,7 @@ public sealed class TolerancePolicy
             "Normwise: a tensor passes when its RMSE against the expected tensor is within the allowance. Float32 against float64 "
             + "with an envelope trace: allowance = multiple * E(s) + floor * RMS(expected) + absoluteFloor, E(s) = the largest "
             + "RMSE(envelope, expected) of that tensor over every envelope trace up to step s. A step check (each step replayed from the backend's own state) "
-            + "allows multiple * E, E the envelope replays' worst error on that tensor over that step and the 9 checked steps before it, with the floor only where E is exactly 0, and never below one ulp of the actual dtype at the expected values. "
+            + "allows multiple * E, E the envelope replays' worst error on that tensor over that step's draws and the nearest earlier checked steps' (" + StepNoiseDraws + " draws at least), with the floor only where E is exactly 0, and never below one ulp of the actual dtype at the expected values. "
             + "A scalar loss may also differ by what its logits' observed error implies, sqrt(2 C) * RMSE(logits); an accuracy by the samples whose "
             + "logit margin lies within twice their logits' largest error. Otherwise: allowance = g(s) * (atol + rtol * RMS(expected)), "
             + "g(s) = (1 + s)^growthExponent (accuracies do not grow); the mismatched count uses |a - e| <= atol' + rtol' * |e| with the same grown values. "

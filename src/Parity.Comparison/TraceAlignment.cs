@@ -12,7 +12,15 @@ namespace Parity.Comparison;
 /// <param name="Expected">The expected trace's record, or null.</param>
 /// <param name="Actual">The actual trace's record, or null.</param>
 /// <param name="Envelopes">The envelope traces' records of the same (step, phase) that exist.</param>
-public sealed record AlignedRecords(int Step, RecordPhase Phase, StepRecord? Expected, StepRecord? Actual, IReadOnlyList<StepRecord> Envelopes);
+public sealed record AlignedRecords(int Step, RecordPhase Phase, StepRecord? Expected, StepRecord? Actual, IReadOnlyList<StepRecord> Envelopes)
+{
+    /// <summary>
+    /// In a step check, more independent envelope draws of this same step, replayed on demand (each enumerated record
+    /// is a fresh replay): a tensor that fails against the usual draws is judged again against these
+    /// (<see cref="TensorJudge"/>). Null where no more can be drawn.
+    /// </summary>
+    public Func<int, IEnumerable<StepRecord>>? MoreDraws { get; init; }
+}
 
 /// <summary>
 /// Merges the record streams of an expected trace, an actual trace and envelope traces by (step, phase), streaming:

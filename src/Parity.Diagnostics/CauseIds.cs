@@ -39,10 +39,6 @@ public static class CauseIds
     /// <summary>An origin of divergence that no other cause explains.</summary>
     public const string UnexplainedDivergence = "unexplained-divergence";
 
-    /// <summary>Every cause id, in the order docs/causes.md lists them.</summary>
-    public static IReadOnlyList<string> All { get; } =
-    [
-        SharedStatefulLayer, BnMomentumConvention, BnVarianceEstimator, BnEpsilon, AdamEpsilonForm, RunningStatsNotUpdated,
-        SlowRunningStatsWarmup, TrainEvalMode, InitialWeightsMismatch, WeightLayout, NanInf, UnexplainedDivergence,
-    ];
+    /// <summary>Every cause id, in the order docs/causes.md lists them: one per detector.</summary>
+    public static IReadOnlyList<string> All => [.. Diagnoser.Detectors.Select(d => d.Cause)];
 }

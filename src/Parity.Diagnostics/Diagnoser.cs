@@ -1,4 +1,3 @@
-using Parity.Backends;
 using Parity.Diagnostics.Detectors;
 
 namespace Parity.Diagnostics;
@@ -40,7 +39,7 @@ public static class Diagnoser
             {
                 // Materialized here so an exception thrown while enumerating is caught here too.
                 var found = detector.Detect(new DiagnosisContext(context.Spec, context.Graph, context.Reference, context.Backends, context.Judgements) { Earlier = findings.ToList() }).ToList();
-                findings.AddRange(found.Select(f => MarkDeclared(f, context)));
+                findings.AddRange(found.Select(f => MarkDeclared(detector, f, context)));
             }
             // A damaged trace is an input error for the whole diagnosis, never one detector's doubt.
             catch (Exception e) when (e is not OutOfMemoryException and not InvalidDataException)
@@ -51,22 +50,10 @@ public static class Diagnoser
         return new Diagnosis(findings, notes);
     }
 
-    /// <summary>Which declared spec settings account for which cause: the convention the setting names.</summary>
-    private static bool Covers(string cause, ConventionMismatch m) => cause switch
-    {
-        CauseIds.BnMomentumConvention => m.Setting.Contains("momentum", StringComparison.OrdinalIgnoreCase) && m.Setting.Contains("layers", StringComparison.Ordinal),
-        CauseIds.BnVarianceEstimator => m.Setting.Contains("runningVariance", StringComparison.OrdinalIgnoreCase),
-        CauseIds.BnEpsilon => m.Setting.Contains("layers", StringComparison.Ordinal) && m.Setting.EndsWith("eps", StringComparison.OrdinalIgnoreCase),
-        CauseIds.AdamEpsilonForm => m.Setting.Contains("epsilonForm", StringComparison.OrdinalIgnoreCase),
-        CauseIds.InitialWeightsMismatch => m.Setting.StartsWith("init", StringComparison.OrdinalIgnoreCase) || m.Setting.Contains(".init", StringComparison.OrdinalIgnoreCase),
-        CauseIds.SharedStatefulLayer => m.Setting.Contains("calls", StringComparison.OrdinalIgnoreCase),
-        _ => false,
-    };
-
-    private static Finding MarkDeclared(Finding finding, DiagnosisContext context)
+    private static Finding MarkDeclared(IDetector detector, Finding finding, DiagnosisContext context)
     {
         var backend = context.TraceOf(finding.Backend);
-        var declared = backend?.Mismatches.FirstOrDefault(m => Covers(finding.Cause, m));
+        var declared = backend?.Mismatches.FirstOrDefault(detector.IsDeclaredBy);
         return declared is null ? finding : finding with { DeclaredBy = declared.Setting };
     }
 }

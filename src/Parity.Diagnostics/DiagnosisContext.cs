@@ -65,11 +65,34 @@ public sealed class DiagnosisContext
     /// <summary>Findings of the detectors that ran before this one (read by <c>unexplained-divergence</c>).</summary>
     public IReadOnlyList<Finding> Earlier { get; init; } = [];
 
+    /// <summary>The plan the traces ran (the batches, for detectors that recompute a call from its input), when known.</summary>
+    public Planning.Plan? Plan { get; init; }
+
+    /// <summary>
+    /// The first step worth checking in <paramref name="backend"/>'s trace: the step of its first divergence in the comparison
+    /// that decides its verdict (so a convention that changes at step K is tested at step K, not only over the first steps),
+    /// or 1 when it does not diverge.
+    /// </summary>
+    public int FirstStepToCheck(string backend) =>
+        Judgements.FirstOrDefault(j => j.Backend == backend)?.Deciding.FirstDivergence is { } d ? Math.Max(1, d.Step) : 1;
+
     /// <summary>The reference's trace, or null when it did not run.</summary>
     public BackendTrace? ReferenceTrace => Backends.FirstOrDefault(b => b.Name == Reference);
 
     /// <summary>The trace of <paramref name="backend"/>, or null.</summary>
     public BackendTrace? TraceOf(string backend) => Backends.FirstOrDefault(b => b.Name == backend);
+
+    /// <summary>
+    /// The trace a comparison's expected side stands for: the expected backend's own, or the reference's for a step check
+    /// (whose expected side is the reference replaying the actual backend's state: equal to the reference's trace in the
+    /// initial state, and a fair stand-in for tests that only ask whether the actual tensor is the expected one
+    /// transformed).
+    /// </summary>
+    public BackendTrace? ExpectedTraceOf(ComparisonResult comparison)
+    {
+        ArgumentNullException.ThrowIfNull(comparison);
+        return TraceOf(comparison.Expected) ?? (comparison.Expected.StartsWith(Reference + " ", StringComparison.Ordinal) ? ReferenceTrace : null);
+    }
 
     /// <summary>Batch size: the N of N/(N-1).</summary>
     public int BatchSize => Spec.Data.BatchSize;

@@ -28,6 +28,14 @@ public sealed record Finding(string Cause, string Backend, FindingLocation? Loca
     /// </summary>
     public string? DeclaredBy { get; init; }
 
+    /// <summary>
+    /// True for a property of the model or the spec that every backend shows alike (a shared batchnorm instance, a slow
+    /// running-statistics warm-up): a hazard worth knowing, not the cause of a difference between backends. False for a cause
+    /// of this backend's divergence, which a model-property detector also reports when the backend behaves otherwise than
+    /// the reference (a shared batchnorm updated once per step where the reference updates it per call).
+    /// </summary>
+    public bool IsModelProperty { get; init; }
+
     /// <inheritdoc />
     public override string ToString() => $"{Cause} [{Backend}] {Location?.ToString() ?? "model"}: {Summary}";
 }

@@ -8,7 +8,7 @@ namespace Parity.Diagnostics;
 /// <param name="State">For a train record, the state before its update; for an eval record, the state it evaluated with.</param>
 internal sealed record WalkStep(StepRecord Record, StateSnapshot State);
 
-/// <summary>The last known value of each parameter and running statistic and the step it was recorded at.</summary>
+/// <summary>The last known value of each state tensor (parameters, running statistics, optimizer state) and the step it was recorded at.</summary>
 internal sealed class StateSnapshot
 {
     private readonly Dictionary<TensorKey, (int Step, Tensor Value)> _values = [];
@@ -24,8 +24,7 @@ internal sealed class StateSnapshot
     public void Update(StepRecord record)
     {
         foreach (var e in record.Entries)
-            if (e.Key.Kind is TensorKind.Parameter or TensorKind.RunningMean or TensorKind.RunningVariance)
-                _values[e.Key] = (record.Step, e.Value);
+            if (e.Key.Kind.IsState()) _values[e.Key] = (record.Step, e.Value);
     }
 
     public StateSnapshot Copy()

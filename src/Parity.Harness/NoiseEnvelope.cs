@@ -39,12 +39,12 @@ public static class NoiseEnvelope
 }
 
 /// <summary>
-/// Runs another backend with the rows of every training batch in a seeded permuted order and puts per-sample
-/// tensors (forward outputs, output gradients) back in the original row order. The mathematics is unchanged
+/// Runs another backend with the rows of every batch (training and evaluation) in a seeded permuted order and puts
+/// per-sample tensors (forward outputs, output gradients) back in the original row order. The mathematics is unchanged
 /// (batchnorm, the mean loss and every gradient are sums over the batch); only the order of those sums, and
-/// so their float rounding, differs.
+/// so their float rounding, differs. Backends with another <paramref name="draw"/> permute by another seed.
 /// </summary>
-public sealed class PermutedBatchBackend(IBackend inner, string name) : IBackend
+public sealed class PermutedBatchBackend(IBackend inner, string name, int draw = 0) : IBackend
 {
     /// <inheritdoc />
     public string Name => name;
@@ -53,9 +53,15 @@ public sealed class PermutedBatchBackend(IBackend inner, string name) : IBackend
     public BackendDescription Describe() => inner.Describe() with { Name = name };
 
     /// <inheritdoc />
-    public IBackendSession Open(Plan plan, BackendOptions options) => new Session(inner.Open(plan, options), plan.Spec.Seed);
+    public IBackendSession Open(Plan plan, BackendOptions options) => new Session(inner.Open(plan, options), plan.Spec.Seed, draw, ownsInner: true);
 
-    private sealed class Session(IBackendSession inner, ulong seed) : IStateLoadingSession
+    /// <summary>
+    /// <paramref name="inner"/> (already open on a plan of seed <paramref name="seed"/>) fed batches permuted as draw
+    /// <paramref name="draw"/> permutes them. The result does not own <paramref name="inner"/>: many draws share one session.
+    /// </summary>
+    public static IStateLoadingSession Draw(IStateLoadingSession inner, ulong seed, int draw) => new Session(inner, seed, draw, ownsInner: false);
+
+    private sealed class Session(IBackendSession inner, ulong seed, int draw, bool ownsInner) : IStateLoadingSession
     {
         public IReadOnlyList<ConventionMismatch> Mismatches => inner.Mismatches;
 
@@ -66,12 +72,42 @@ public sealed class PermutedBatchBackend(IBackend inner, string name) : IBackend
 
         public StepRecord ReadState(int step) => inner.ReadState(step);
 
-        public StepRecord Evaluate(int step, Batch data, CaptureRequest capture) => inner.Evaluate(step, data, capture);
-
-        public StepRecord Step(int step, Batch batch, CaptureRequest capture)
+        public StepRecord Evaluate(int step, Batch data, CaptureRequest capture)
         {
-            int[] order = ParityRandom.Derive(seed, $"envelope/step{step}").Permutation(batch.Size);
-            var record = inner.Step(step, Permute(batch, order), capture);
+            int[] order = Order($"envelope/eval{step}", data.Size);
+            return Restore(inner.Evaluate(step, Permute(data, order), capture), order);
+        }
+
+        public StepRecord Step(int step, Batch batch, CaptureRequest capture) => Step(step, batch, capture, null);
+
+        public StepRecord Step(int step, Batch batch, CaptureRequest capture, StepRecord? followSigns)
+        {
+            int[] order = Order($"envelope/step{step}", batch.Size);
+            StepRecord record;
+            if (followSigns is null) record = inner.Step(step, Permute(batch, order), capture);
+            else
+            {
+                // The signs to follow are per sample: put their rows in the permuted batch's order too.
+                var permutedSigns = new StepRecord(followSigns.Step, followSigns.Phase);
+                foreach (var e in followSigns.Entries.Where(e => e.Key.Kind == TensorKind.Forward))
+                    permutedSigns.Add(e.Key.Kind, e.Key.Site, PermuteRows(e.Value, order));
+                var loading = inner as IStateLoadingSession ?? throw new BackendException("the permuted envelope's backend cannot replay a step");
+                record = loading.Step(step, Permute(batch, order), capture, permutedSigns);
+            }
+            return Restore(record, order);
+        }
+
+        public void Dispose()
+        {
+            if (ownsInner) inner.Dispose();
+        }
+
+        private int[] Order(string label, int rows) =>
+            ParityRandom.Derive(seed, draw == 0 ? label : $"{label}/draw{draw}").Permutation(rows);
+
+        // The record with its per-sample tensors back in the original row order.
+        private static StepRecord Restore(StepRecord record, int[] order)
+        {
             var restored = new StepRecord(record.Step, record.Phase);
             foreach (var e in record.Entries)
             {
@@ -80,8 +116,6 @@ public sealed class PermutedBatchBackend(IBackend inner, string name) : IBackend
             }
             return restored;
         }
-
-        public void Dispose() => inner.Dispose();
 
         // Row r of the permuted batch is row order[r] of the original.
         private static Batch Permute(Batch batch, int[] order)
@@ -95,6 +129,15 @@ public sealed class PermutedBatchBackend(IBackend inner, string name) : IBackend
                 y[r] = batch.Labels[order[r]];
             }
             return new Batch(new Tensor([batch.Size, w], x, batch.Inputs.DType), y);
+        }
+
+        // Row r of the result is row order[r] of the tensor (the batch's permutation applied to per-sample rows).
+        private static Tensor PermuteRows(Tensor t, int[] order)
+        {
+            int w = t.Length / order.Length;
+            var data = new double[t.Length];
+            for (int r = 0; r < order.Length; r++) Array.Copy(t.Data, order[r] * w, data, r * w, w);
+            return new Tensor(t.Shape, data, t.DType);
         }
 
         private static Tensor Unpermute(Tensor t, int[] order)

@@ -248,6 +248,7 @@ public sealed class RunSession
             string why = StepCheckImpossible(run);
             return (null, why);
         }
+        if (replay.ExtraDrawsReplayed > 0) result = result with { Envelope = $"{envelope}, {replay.ExtraDrawsReplayed} more permuted draws to confirm failures" };
         return (result, notes.Count == 0 ? null : string.Join("; ", notes));
     }
 

@@ -47,7 +47,7 @@ public class ReferenceBackendTests
         var state = session.ReadState(0);
         Assert.That(state.Phase, Is.EqualTo(RecordPhase.Initial));
         // The plan's state, plus the optimizer state before the first update: no update done, every slot zero.
-        var optimizer = state.Entries.Where(e => e.Key.Kind is TensorKind.OptimizerStep or TensorKind.OptimizerSlot).ToList();
+        var optimizer = state.Entries.Where(e => e.Key.Kind.IsOptimizerState()).ToList();
         Assert.That(state.Entries.Select(e => e.Key).Except(optimizer.Select(e => e.Key)), Is.EquivalentTo(plan.InitialState.Entries.Select(e => e.Key)));
         Assert.That(optimizer.Select(e => e.Key), Is.EquivalentTo(TraceLayout.Of(plan).KeysOf(TensorKind.OptimizerStep).Concat(TraceLayout.Of(plan).KeysOf(TensorKind.OptimizerSlot))));
         Assert.That(optimizer.SelectMany(e => e.Value.Data), Is.All.EqualTo(0.0));

@@ -38,7 +38,7 @@ public sealed class TorchSharpBackendTests
         foreach (var entry in plan.InitialState.Entries)
             Assert.That(state.Find(entry.Key.Kind, entry.Key.Site)!.Data, Is.EqualTo(entry.Value.Data), entry.Key.ToString());
         // Before the first update Adam's count is 0 and its moments are zero.
-        var optimizer = state.Entries.Where(e => e.Key.Kind is TensorKind.OptimizerStep or TensorKind.OptimizerSlot).ToList();
+        var optimizer = state.Entries.Where(e => e.Key.Kind.IsOptimizerState()).ToList();
         Assert.That(optimizer, Has.Count.EqualTo(1 + 2 * plan.Graph.Parameters.Count));
         Assert.That(optimizer.SelectMany(e => e.Value.Data), Is.All.EqualTo(0.0));
     }

@@ -2,6 +2,7 @@ using Parity.Backends.Reference;
 using Parity.Backends.Workers.Protocol;
 using Parity.Comparison;
 using Parity.Harness;
+using Parity.Harness.StepChecks;
 using Parity.Planning;
 using Parity.Specs;
 using Parity.Tensors;
@@ -11,9 +12,10 @@ namespace Parity.Backends.Workers.Tests;
 
 /// <summary>
 /// One test body for every built-in worker: handshake, build, captures, eval, read_state, the optimizer state of
-/// protocol 2, agreement with the float64 reference judged by the harness's own comparison (TraceComparer under the
-/// default TolerancePolicy, with the float32 reference and its batch-permuted twin as the noise envelope, as `parity run`
-/// judges; the optimizer slots are compared like every tensor), declared mismatches and their spec values. The 20-step
+/// protocol 2, agreement with the float64 reference judged by the harness's own comparison as `parity run` judges it (step
+/// checks: every step replayed by the float64 reference from the worker's own state under the default TolerancePolicy,
+/// float32 replays as the noise; the optimizer slots are compared like every tensor), declared mismatches and their spec
+/// values. The 20-step
 /// run is shared by the tests of a worker (TF.js start-up takes seconds).
 /// </summary>
 [TestFixtureSource(nameof(Workers))]
@@ -141,7 +143,7 @@ public class WorkerConformanceTests(string workerName)
         Assert.That(initial.Entries.Select(e => e.Key), Is.EqualTo(TraceLayout.Of(_plan).StateKeys));
         foreach (var e in _plan.InitialState.Entries)
             Assert.That(initial.Find(e.Key.Kind, e.Key.Site)!.Data, Is.EqualTo(e.Value.Data), e.Key.ToString());
-        var optimizer = initial.Entries.Where(e => e.Key.Kind is TensorKind.OptimizerStep or TensorKind.OptimizerSlot);
+        var optimizer = initial.Entries.Where(e => e.Key.Kind.IsOptimizerState());
         Assert.That(optimizer.SelectMany(e => e.Value.Data), Is.All.EqualTo(0.0), "no update done: count 0, every slot zero");
     }
 
@@ -174,9 +176,9 @@ public class WorkerConformanceTests(string workerName)
     }
 
     [Test]
-    public void Agrees_with_the_float64_reference_within_the_float32_noise_envelope()
+    public void Every_step_agrees_with_the_float64_reference_replaying_it_within_float32_rounding()
     {
-        var result = Compare(_plan, _worker, _reference64, [_reference32, _permuted32], _mismatches);
+        var result = StepCheck(_plan, _worker, _mismatches);
         TestContext.Out.WriteLine($"{workerName}: {result.TensorsCompared} tensors compared, {result.TensorsFailed} failed");
         AssertAgrees(result);
         Assert.That(result.TensorsCompared, Is.GreaterThan(500));
@@ -224,16 +226,27 @@ public class WorkerConformanceTests(string workerName)
             return records;
         }
         using var mine = NewBackend().Open(plan, new BackendOptions(DType.Float32));
-        using var r64 = ReferenceBackend.Float64().Open(plan, new BackendOptions(DType.Float64));
-        using var r32 = ReferenceBackend.Float32().Open(plan, new BackendOptions(DType.Float32));
-        using var p32 = NoiseEnvelope.Create(NoiseEnvelope.PermutedFloat32Reference).Open(plan, new BackendOptions(DType.Float32));
-        var result = Compare(plan, Run(mine), Run(r64), [Run(r32), Run(p32)], mine.Mismatches);
+        var result = StepCheck(plan, Run(mine), mine.Mismatches);
         TestContext.Out.WriteLine($"{workerName} on {fixture}: {result.TensorsCompared} tensors compared, declared {string.Join("; ", mine.Mismatches.Select(m => m.Setting))}");
         AssertAgrees(result);
         Assert.That(result.TensorsCompared, Is.GreaterThan(200));
     }
 
-    /// <summary>The worker's records against the float64 reference's, judged as `parity run` judges them.</summary>
+    /// <summary>
+    /// The worker's records step-checked as `parity run` checks them: every step replayed by the float64 reference from the
+    /// worker's own state (under the conventions it declared with a value), with float32 replays as the noise.
+    /// </summary>
+    private static ComparisonResult StepCheck(Plan plan, IReadOnlyList<StepRecord> worker, IReadOnlyList<ConventionMismatch> mismatches)
+    {
+        using var replay = StepReplay.Open(plan, "worker", DType.Float32, mismatches);
+        var result = TraceComparer.Judge(replay.Align(worker), new ComparedTraces("reference replay", "worker", null, "float32 replays"),
+            TraceLayout.Of(plan), TolerancePolicy.Create(plan.Spec.Tolerances), [.. replay.NotReplayed.Select(n => n.Mismatch)], ComparisonMode.StepCheck);
+        Assert.That(replay.StepsReplayed, Is.EqualTo(plan.TotalSteps), "every step is replayed from the worker's own state");
+        Assert.That(replay.NotReplayed, Is.Empty, "every declared convention carries a value the replay takes on");
+        return result;
+    }
+
+    /// <summary>The worker's records against the float64 reference's free-running trajectory.</summary>
     private static ComparisonResult Compare(Plan plan, IReadOnlyList<StepRecord> worker, IReadOnlyList<StepRecord> reference64,
         IReadOnlyList<IReadOnlyList<StepRecord>> envelopes, IReadOnlyList<ConventionMismatch> mismatches)
     {

@@ -60,7 +60,7 @@ public class WorkerFaultTests
         Assert.That(run.Status, Is.EqualTo(RunStatus.Completed), run.Message);
         var records = TraceReader.Open(_traces).Records().ToList();
         Assert.That(records.Where(r => r.Phase == RecordPhase.Train), Has.Exactly(Steps).Items);
-        Assert.That(records.SelectMany(r => r.Entries).Where(e => e.Key.Kind is TensorKind.OptimizerStep or TensorKind.OptimizerSlot), Is.Empty);
+        Assert.That(records.SelectMany(r => r.Entries).Where(e => e.Key.Kind.IsOptimizerState()), Is.Empty);
 
         // Asked directly for everything, the session still asks the worker only for what protocol 1 has.
         using var session = Fake("ok").Open(FaultPlan, new BackendOptions(DType.Float32));

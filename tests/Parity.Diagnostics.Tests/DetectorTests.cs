@@ -150,14 +150,35 @@ public class DetectorTests
     }
 
     [Test]
-    public void A_weight_traced_transposed_is_a_weight_layout_and_not_an_initial_weights_mismatch()
+    public void A_square_weight_traced_transposed_is_a_weight_layout_and_not_an_initial_weights_mismatch()
+    {
+        // A square kernel keeps its shape when laid out [in, out], so only its values tell (a non-square one is refused
+        // when recorded, with its shape named as the transpose).
+        var keras = new RewritingBackend("kernel-layout", (plan, r) => RewritingBackend.Map(r, e =>
+            e.Key == new TensorKey(TensorKind.Parameter, "l2.weight") ? e.Value.Transpose2D() : e.Value));
+        var d = Scenario.Diagnose(MlpBn, Steps, F64(keras));
+        var f = Single(d, CauseIds.WeightLayout, "kernel-layout");
+        AssertAt(f, 0, RecordPhase.Initial, TensorKind.Parameter, "l2.weight");
+        Assert.That(d.Findings.Select(x => x.Cause), Has.None.EqualTo(CauseIds.InitialWeightsMismatch));
+    }
+
+    [Test]
+    public void A_non_square_weight_traced_transposed_fails_the_run_with_its_shape_named_as_the_transpose()
     {
         var keras = new RewritingBackend("kernel-layout", (plan, r) => RewritingBackend.Map(r, e =>
             e.Key == new TensorKey(TensorKind.Parameter, "l1.weight") ? e.Value.Transpose2D() : e.Value));
-        var d = Scenario.Diagnose(MlpBn, Steps, F64(keras));
-        var f = Single(d, CauseIds.WeightLayout, "kernel-layout");
-        AssertAt(f, 0, RecordPhase.Initial, TensorKind.Parameter, "l1.weight");
-        Assert.That(d.Findings.Select(x => x.Cause), Has.None.EqualTo(CauseIds.InitialWeightsMismatch));
+        var plan = Planning.Planner.Build(MlpBn, Steps);
+        string traces = Directory.CreateTempSubdirectory("parity-layout-").FullName;
+        try
+        {
+            var run = Running.ScenarioRunner.Run(plan, keras, new BackendOptions(DType.Float64), traces);
+            Assert.That(run.Status, Is.EqualTo(RunStatus.Failed));
+            Assert.That(run.Message, Does.Contain("parameter:l1.weight has shape [20,32]; expected [32,20] (its transpose: a weight laid out [in, out]"));
+        }
+        finally
+        {
+            Directory.Delete(traces, recursive: true);
+        }
     }
 
     [Test]

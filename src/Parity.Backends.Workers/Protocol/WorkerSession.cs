@@ -208,7 +208,7 @@ internal sealed class WorkerSession : IBackendSession
     /// evaluate only, the others of step and read_state only, and no optimizer state of a protocol 1 worker.
     /// </summary>
     private CaptureRequest Asked(CaptureRequest capture, RecordPhase phase) => new(new HashSet<TensorKind>(capture.Kinds.Where(k =>
-        k.IsEval() == (phase == RecordPhase.Eval) && (_optimizerState || k is not (TensorKind.OptimizerStep or TensorKind.OptimizerSlot)))));
+        k.IsEval() == (phase == RecordPhase.Eval) && (_optimizerState || !k.IsOptimizerState()))));
 
     /// <summary>
     /// Reads <c>entries</c> into a record in canonical order, every key checked against the layout before its tensor is read

@@ -89,9 +89,12 @@ public static class TensorKinds
     public static bool IsScalar(this TensorKind kind) =>
         kind is TensorKind.Loss or TensorKind.TrainAccuracy or TensorKind.EvalLoss or TensorKind.EvalAccuracy or TensorKind.OptimizerStep;
 
+    /// <summary>True for the optimizer's own state (its update count and slots): the trainer's, not the model's.</summary>
+    public static bool IsOptimizerState(this TensorKind kind) => kind is TensorKind.OptimizerStep or TensorKind.OptimizerSlot;
+
     /// <summary>True for the kinds that make up a backend's state between steps: parameters, running statistics, optimizer state.</summary>
     public static bool IsState(this TensorKind kind) =>
-        kind is TensorKind.Parameter or TensorKind.RunningMean or TensorKind.RunningVariance or TensorKind.OptimizerStep or TensorKind.OptimizerSlot;
+        kind is TensorKind.Parameter or TensorKind.RunningMean or TensorKind.RunningVariance || kind.IsOptimizerState();
 
     /// <summary>The state kinds.</summary>
     public static IReadOnlySet<TensorKind> State { get; } = new HashSet<TensorKind>(Enum.GetValues<TensorKind>().Where(IsState));

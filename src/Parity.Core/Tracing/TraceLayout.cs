@@ -178,7 +178,14 @@ public sealed class TraceLayout
             if (!phaseFits) return $"it holds {e.Key}, which belongs to another phase than {record.Phase.ToString().ToLowerInvariant()}";
             if (ShapeOf(e.Key, rows) is not int[] shape)
                 return $"it holds {e.Key}, which this model does not have (sites are call ids, parameter names instance.local, batchnorm instance names, parameter/slot for optimizer slots {SlotList})";
-            if (!e.Value.Shape.AsSpan().SequenceEqual(shape)) return $"{e.Key} has shape {e.Value.ShapeText}; expected [{string.Join(",", shape)}]";
+            if (!e.Value.Shape.AsSpan().SequenceEqual(shape))
+            {
+                // A linear weight laid out [in, out] (Keras, TF.js) instead of [out, in] is the commonest wrong shape: say so.
+                string transposed = shape.Length == 2 && e.Value.Shape is [int r, int c] && r == shape[1] && c == shape[0]
+                    ? " (its transpose: a weight laid out [in, out] where the trace layout is [out, in]; transpose it when tracing)"
+                    : "";
+                return $"{e.Key} has shape {e.Value.ShapeText}; expected [{string.Join(",", shape)}]{transposed}";
+            }
         }
         var missing = Required(record.Phase, capture).Where(k => !seen.Contains(k)).Select(k => k.ToString()).ToList();
         if (missing.Count > 0) return $"it lacks {string.Join(", ", missing.Take(8))}{(missing.Count > 8 ? $" and {missing.Count - 8} more" : "")}";

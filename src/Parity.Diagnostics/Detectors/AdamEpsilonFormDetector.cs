@@ -1,3 +1,4 @@
+using Parity.Backends;
 using Parity.Specs;
 using Parity.Tracing;
 
@@ -13,6 +14,9 @@ public sealed class AdamEpsilonFormDetector : IDetector
 {
     /// <inheritdoc />
     public string Cause => CauseIds.AdamEpsilonForm;
+
+    /// <inheritdoc />
+    public bool IsDeclaredBy(ConventionMismatch mismatch) => mismatch.Setting.EndsWith("epsilonForm", StringComparison.OrdinalIgnoreCase);
 
     /// <inheritdoc />
     public IEnumerable<Finding> Detect(DiagnosisContext context)

@@ -1,3 +1,4 @@
+using Parity.Backends;
 using Parity.Specs;
 using Parity.Tracing;
 
@@ -16,6 +17,10 @@ public sealed class BnEpsilonDetector : IDetector
     public string Cause => CauseIds.BnEpsilon;
 
     /// <inheritdoc />
+    public bool IsDeclaredBy(ConventionMismatch mismatch) =>
+        mismatch.Setting.Contains("layers", StringComparison.Ordinal) && mismatch.Setting.EndsWith(".eps", StringComparison.OrdinalIgnoreCase);
+
+    /// <inheritdoc />
     public IEnumerable<Finding> Detect(DiagnosisContext context)
     {
         foreach (var call in context.Graph.Calls.Where(c => c.Layer is BatchNormSpec && c.Index > 0))
@@ -28,9 +33,12 @@ public sealed class BnEpsilonDetector : IDetector
         var bn = (BatchNormSpec)call.Layer;
         string inputId = context.Graph.Calls[call.Index - 1].Id;
         int checkedSteps = 0;
+        // From the step the backend first diverges at: a convention that changes at step K is tested at step K.
+        int first = context.FirstStepToCheck(backend.Name);
         foreach (var step in TraceWalk.Steps(backend.Trace))
         {
             var r = step.Record;
+            if (r.Step < first) continue;
             if (r.Phase != RecordPhase.Train) continue;
             if (r.Find(TensorKind.Forward, inputId) is not { Shape.Length: 2 } x || r.Find(TensorKind.Forward, call.Id) is not { } y) continue;
             if (BatchNormTrace.Affine(bn, step.State, r.Step - 1) is not { } affine) continue;

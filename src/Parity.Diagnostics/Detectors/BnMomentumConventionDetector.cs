@@ -1,3 +1,4 @@
+using Parity.Backends;
 using Parity.Specs;
 using Parity.Tracing;
 
@@ -15,6 +16,10 @@ public sealed class BnMomentumConventionDetector : IDetector
     public string Cause => CauseIds.BnMomentumConvention;
 
     /// <inheritdoc />
+    public bool IsDeclaredBy(ConventionMismatch mismatch) =>
+        mismatch.Setting.Contains("layers", StringComparison.Ordinal) && mismatch.Setting.EndsWith(".momentum", StringComparison.OrdinalIgnoreCase);
+
+    /// <inheritdoc />
     public IEnumerable<Finding> Detect(DiagnosisContext context)
     {
         foreach (var bn in context.Graph.BatchNorms)
@@ -29,9 +34,12 @@ public sealed class BnMomentumConventionDetector : IDetector
     {
         var calls = BatchNormTrace.CallsOf(context.Graph, bn.Name);
         int checkedSteps = 0;
+        // From the step the backend first diverges at: a convention that changes at step K is tested at step K.
+        int first = context.FirstStepToCheck(backend.Name);
         foreach (var step in TraceWalk.Steps(backend.Trace))
         {
             var r = step.Record;
+            if (r.Step < first) continue;
             if (r.Phase != RecordPhase.Train || r.Find(TensorKind.RunningMean, bn.Name) is not { } actual) continue;
             if (step.State.At(TensorKind.RunningMean, bn.Name, r.Step - 1) is not { } before) continue;
             var stats = calls.Select(c => BatchNormTrace.BatchStatistics(r, context.Graph, c)).ToList();

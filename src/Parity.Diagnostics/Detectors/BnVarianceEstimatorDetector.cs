@@ -1,3 +1,4 @@
+using Parity.Backends;
 using Parity.Specs;
 using Parity.Tracing;
 
@@ -14,6 +15,9 @@ public sealed class BnVarianceEstimatorDetector : IDetector
     public string Cause => CauseIds.BnVarianceEstimator;
 
     /// <inheritdoc />
+    public bool IsDeclaredBy(ConventionMismatch mismatch) => mismatch.Setting.EndsWith(".runningVariance", StringComparison.OrdinalIgnoreCase);
+
+    /// <inheritdoc />
     public IEnumerable<Finding> Detect(DiagnosisContext context)
     {
         if (context.BatchSize < 2) yield break;
@@ -28,9 +32,12 @@ public sealed class BnVarianceEstimatorDetector : IDetector
         int n = context.BatchSize;
         var other = bn.RunningVariance == RunningVarianceEstimator.Unbiased ? RunningVarianceEstimator.Biased : RunningVarianceEstimator.Unbiased;
         int checkedSteps = 0;
+        // From the step the backend first diverges at: a convention that changes at step K is tested at step K.
+        int first = context.FirstStepToCheck(backend.Name);
         foreach (var step in TraceWalk.Steps(backend.Trace))
         {
             var r = step.Record;
+            if (r.Step < first) continue;
             if (r.Phase != RecordPhase.Train || r.Find(TensorKind.RunningVariance, bn.Name) is not { } actual) continue;
             if (step.State.At(TensorKind.RunningVariance, bn.Name, r.Step - 1) is not { } before) continue;
             var stats = calls.Select(c => BatchNormTrace.BatchStatistics(r, context.Graph, c)).ToList();

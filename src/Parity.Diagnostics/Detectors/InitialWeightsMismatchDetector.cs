@@ -1,3 +1,4 @@
+using Parity.Backends;
 using Parity.Specs;
 using Parity.Tracing;
 
@@ -13,6 +14,10 @@ public sealed class InitialWeightsMismatchDetector : IDetector
 {
     /// <inheritdoc />
     public string Cause => CauseIds.InitialWeightsMismatch;
+
+    /// <inheritdoc />
+    public bool IsDeclaredBy(ConventionMismatch mismatch) =>
+        mismatch.Setting.StartsWith("init", StringComparison.OrdinalIgnoreCase) || mismatch.Setting.Contains(".init", StringComparison.OrdinalIgnoreCase);
 
     /// <inheritdoc />
     public IEnumerable<Finding> Detect(DiagnosisContext context)

@@ -1,3 +1,4 @@
+using Parity.Backends;
 using Parity.Specs;
 using Parity.Tracing;
 
@@ -19,11 +20,25 @@ public sealed class SharedStatefulLayerDetector : IDetector
     public string Cause => CauseIds.SharedStatefulLayer;
 
     /// <inheritdoc />
+    public bool IsDeclaredBy(ConventionMismatch mismatch) => mismatch.Setting.Contains("calls", StringComparison.OrdinalIgnoreCase);
+
+    /// <inheritdoc />
     public IEnumerable<Finding> Detect(DiagnosisContext context)
     {
         foreach (var bn in context.Graph.BatchNorms.Where(b => context.Graph.Shared.Contains(b.Name)))
+        {
+            var reference = context.ReferenceTrace is { } r ? Check(context, r, bn) : null;
             foreach (var backend in context.Backends)
-                yield return Check(context, backend, bn);
+            {
+                var finding = backend == context.ReferenceTrace ? reference! : Check(context, backend, bn);
+                // The same behaviour as the reference's is a property of the model; another one is this backend's own
+                // difference, and it explains its divergence (updated once per step where the reference updates per call).
+                object? updates = finding.Evidence["updatesPerStep"], referenceUpdates = reference?.Evidence["updatesPerStep"];
+                bool same = reference is null || backend == context.ReferenceTrace || Equals(updates, referenceUpdates);
+                yield return same ? finding with { IsModelProperty = true }
+                    : finding with { Summary = $"{finding.Summary}; the reference updates it {referenceUpdates}" };
+            }
+        }
     }
 
     private Finding Check(DiagnosisContext context, BackendTrace backend, BatchNormSpec bn)
@@ -36,9 +51,12 @@ public sealed class SharedStatefulLayerDetector : IDetector
         int evalStep = 0;
         double[]? lastDistances = null;
         FindingLocation? location = null;
+        // From the step the backend first diverges at: a convention that changes at step K is tested at step K.
+        int first = context.FirstStepToCheck(backend.Name);
         foreach (var step in TraceWalk.Steps(backend.Trace))
         {
             var r = step.Record;
+            if (r.Step < first) continue;
             if (r.Phase == RecordPhase.Eval)
             {
                 if (r.Find(TensorKind.EvalAccuracy) is { } ea) evalAccuracy = ea.Data[0];

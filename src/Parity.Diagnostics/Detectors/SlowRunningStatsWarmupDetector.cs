@@ -77,7 +77,10 @@ public sealed class SlowRunningStatsWarmupDetector : IDetector
         return new Finding(Cause, backend.Name, new FindingLocation(w.Step, RecordPhase.Eval, new TensorKey(TensorKind.EvalAccuracy, "")),
             $"eval accuracy {Fit.Round(w.Eval)} trails train accuracy {Fit.Round(w.Train)} at step {w.Step}: the running statistics of '{bn.Name}' (momentum {bn.Momentum}) still hold {Fit.Round(w.Residual * 100)}% of their initial values",
             evidence,
-            $"Use a larger momentum for short runs (seed 001: slim decay 0.95, i.e. momentum 0.05), or train for about {evidence["stepsToOnePercent"]} steps before judging eval accuracy.");
+            $"Use a larger momentum for short runs (seed 001: slim decay 0.95, i.e. momentum 0.05), or train for about {evidence["stepsToOnePercent"]} steps before judging eval accuracy.")
+        {
+            IsModelProperty = true,
+        };
     }
 
     /// <summary>Geometric fit of the running-to-batch distance over the steps up to <paramref name="until"/>: exp(slope of log distance per step).</summary>

@@ -29,9 +29,12 @@ public sealed class TrainEvalModeDetector : IDetector
     private Finding? Check(DiagnosisContext context, BackendTrace backend, List<CallSite> calls)
     {
         int checkedRecords = 0;
+        // From the step the backend first diverges at: a convention that changes at step K is tested at step K.
+        int first = context.FirstStepToCheck(backend.Name);
         foreach (var step in TraceWalk.Steps(backend.Trace))
         {
             var r = step.Record;
+            if (r.Step < first) continue;
             bool eval = r.Phase == RecordPhase.Eval;
             var outputKind = eval ? TensorKind.EvalOutput : TensorKind.Forward;
             // Eval uses the state after its step; a train step normalizes before its own update.

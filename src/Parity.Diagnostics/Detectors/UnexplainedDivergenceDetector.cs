@@ -5,13 +5,11 @@ namespace Parity.Diagnostics.Detectors;
 /// <summary>
 /// <c>unexplained-divergence</c>: a comparison has a first divergence that no declared convention mismatch covers and
 /// no other detector explained for that backend. Runs after every other detector (<see cref="DiagnosisContext.Earlier"/>).
-/// Model properties (<c>shared-stateful-layer</c>, <c>slow-running-stats-warmup</c>) do not explain a difference
+/// Model properties that every backend shows alike (<see cref="Finding.IsModelProperty"/>) do not explain a difference
 /// between backends, so they do not count.
 /// </summary>
 public sealed class UnexplainedDivergenceDetector : IDetector
 {
-    private static readonly HashSet<string> ModelProperties = [CauseIds.SharedStatefulLayer, CauseIds.SlowRunningStatsWarmup];
-
     /// <inheritdoc />
     public string Cause => CauseIds.UnexplainedDivergence;
 
@@ -21,7 +19,7 @@ public sealed class UnexplainedDivergenceDetector : IDetector
         foreach (var comparison in context.Comparisons)
         {
             if (comparison.FirstDivergence is not { } d || d.ExplainedBy.Count > 0 || d.Origin.Status == CheckStatus.ExplainedByMismatch) continue;
-            if (context.Earlier.Any(f => !ModelProperties.Contains(f.Cause) && f.Backend == comparison.Actual)) continue;
+            if (context.Earlier.Any(f => !f.IsModelProperty && f.Backend == comparison.Actual)) continue;
             var o = d.Origin;
             yield return new Finding(Cause, comparison.Actual, new FindingLocation(o.Step, o.Phase, o.Key),
                 $"{comparison.Actual} first differs from {comparison.Expected} at {o.Key} (step {o.Step}, {(d.IsOrigin ? "origin: every input passed" : "upstream not provably equal")}); no known cause fits",

@@ -46,7 +46,7 @@ public sealed class WeightLayoutDetector : IDetector
 
     private static double? TransposedError(DiagnosisContext context, ComparisonResult comparison, TensorCheck check)
     {
-        if (context.TraceOf(comparison.Expected) is not { } expected || context.TraceOf(comparison.Actual) is not { } actual) return null;
+        if (context.ExpectedTraceOf(comparison) is not { } expected || context.TraceOf(comparison.Actual) is not { } actual) return null;
         var e = TraceWalk.Find(expected.Trace, check.Step, check.Phase)?.Find(check.Key.Kind, check.Key.Site);
         var a = TraceWalk.Find(actual.Trace, check.Step, check.Phase)?.Find(check.Key.Kind, check.Key.Site);
         if (e is null || a is null || e.Shape.Length != 2 || e.Length != a.Length) return null;

@@ -13,7 +13,8 @@ namespace Parity.Harness.StepChecks;
 /// reference replays step s from the backend's own state after step s - 1 (parameters, running statistics, optimizer
 /// slots and step count) on the same batch, and the float32 envelope backends replay it from the same state rounded to
 /// float32. Evaluations are replayed from the state after their step. Errors therefore cannot accumulate: each step is
-/// judged against the rounding of that one step (docs/tolerances.md, "Step checks").
+/// judged against the rounding of that one step (docs/tolerances.md, "Step checks"). A failure is confirmed against more
+/// permuted float32 draws of its step before it is believed (<see cref="AlignedRecords.MoreDraws"/>).
 /// <para>The replay runs the spec patched with the backend's declared conventions that carry a value
 /// (<see cref="SpecPatch"/>), so those conventions are judged strictly too.</para>
 /// </summary>
@@ -23,6 +24,8 @@ public sealed class StepReplay : IDisposable
     private readonly TraceLayout _layout;
     private readonly IStateLoadingSession _expected;
     private readonly List<IStateLoadingSession> _envelopes = [];
+    private IStateLoadingSession? _moreDraws; // the float32 reference under the confirmation draws' permutations
+    private int _drawsSoFar;
 
     private StepReplay(Plan plan, IStateLoadingSession expected, IReadOnlyList<string> envelopeNames,
         IReadOnlyList<(ConventionMismatch Mismatch, string Reason)> notReplayed)
@@ -42,6 +45,9 @@ public sealed class StepReplay : IDisposable
 
     /// <summary>Train steps replayed so far.</summary>
     public int StepsReplayed { get; private set; }
+
+    /// <summary>Envelope replays beyond the envelope backends' own, drawn to confirm a failure (<see cref="AlignedRecords.MoreDraws"/>).</summary>
+    public int ExtraDrawsReplayed { get; private set; }
 
     /// <summary>Opens the oracle for <paramref name="backend"/> (trained in <paramref name="dtype"/>, declaring <paramref name="mismatches"/>).</summary>
     public static StepReplay Open(Plan plan, string backend, DType dtype, IReadOnlyList<ConventionMismatch> mismatches)
@@ -86,8 +92,14 @@ public sealed class StepReplay : IDisposable
                     if (before is not null && TensorJudge.Captured(record))
                     {
                         var batch = _plan.BatchFor(record.Step);
-                        yield return new AlignedRecords(record.Step, RecordPhase.Train, Replay(_expected, before, s => s.Step(record.Step, batch, CaptureRequest.Everything)), record,
-                            [.. _envelopes.Select(e => Replay(e, before, s => s.Step(record.Step, batch, CaptureRequest.Everything)))]);
+                        // Every replay follows the backend's ReLU decisions (pre-activations within rounding of zero): a kink
+                        // flip inside the step then leaves nothing to inherit.
+                        var state = before;
+                        StepRecord Run(IStateLoadingSession s) => s.Step(record.Step, batch, CaptureRequest.Everything, record);
+                        yield return new AlignedRecords(record.Step, RecordPhase.Train, Replay(_expected, state, Run), record, [.. _envelopes.Select(e => Replay(e, state, Run))])
+                        {
+                            MoreDraws = MoreDraws(state, Run),
+                        };
                         StepsReplayed++;
                     }
                     before = after = _layout.HoldsState(record) ? record : null;
@@ -96,11 +108,32 @@ public sealed class StepReplay : IDisposable
                     if (after is not null && after.Step == record.Step && TensorJudge.Captured(record))
                     {
                         var eval = _plan.EvalBatch();
-                        yield return new AlignedRecords(record.Step, RecordPhase.Eval, Replay(_expected, after, s => s.Evaluate(record.Step, eval, CaptureRequest.Everything)), record,
-                            [.. _envelopes.Select(e => Replay(e, after, s => s.Evaluate(record.Step, eval, CaptureRequest.Everything)))]);
+                        var state = after;
+                        StepRecord Run(IStateLoadingSession s) => s.Evaluate(record.Step, eval, CaptureRequest.Everything);
+                        yield return new AlignedRecords(record.Step, RecordPhase.Eval, Replay(_expected, state, Run), record, [.. _envelopes.Select(e => Replay(e, state, Run))])
+                        {
+                            MoreDraws = MoreDraws(state, Run),
+                        };
                     }
                     break;
             }
+        }
+    }
+
+    // Fresh envelope draws of one step on demand: the float32 reference under permutations no draw used before.
+    private Func<int, IEnumerable<StepRecord>>? MoreDraws(StepRecord state, Func<IStateLoadingSession, StepRecord> run)
+    {
+        if (_envelopes.Count == 0) return null;
+        return count => Draw(count, state, run);
+    }
+
+    private IEnumerable<StepRecord> Draw(int count, StepRecord state, Func<IStateLoadingSession, StepRecord> run)
+    {
+        _moreDraws ??= OpenOracle(ReferenceBackend.Float32(), _plan, DType.Float32);
+        for (int i = 0; i < count; i++)
+        {
+            ExtraDrawsReplayed++;
+            yield return Replay(PermutedBatchBackend.Draw(_moreDraws, _plan.Spec.Seed, ++_drawsSoFar), state, run);
         }
     }
 
@@ -109,6 +142,7 @@ public sealed class StepReplay : IDisposable
     {
         _expected.Dispose();
         foreach (var e in _envelopes) e.Dispose();
+        _moreDraws?.Dispose();
     }
 
     private static StepRecord Replay(IStateLoadingSession oracle, StepRecord state, Func<IStateLoadingSession, StepRecord> run)
