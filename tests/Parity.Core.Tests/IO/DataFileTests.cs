@@ -1,0 +1,55 @@
+using System.Diagnostics;
+using Parity.Tests;
+
+namespace Parity.IO.Tests;
+
+public sealed class DataFileTests
+{
+    [Test]
+    public void A_regular_file_opens_for_reading()
+    {
+        using var dir = new TempDirectory();
+        File.WriteAllText(dir.File("x"), "abc");
+        using var stream = DataFile.OpenRead(dir.File("x"));
+        Assert.That(stream.Length, Is.EqualTo(3));
+    }
+
+    [Test]
+    public void A_directory_is_named_as_a_directory()
+    {
+        using var dir = new TempDirectory();
+        var e = Assert.Throws<InvalidDataException>(() => DataFile.OpenRead(dir.Path))!;
+        Assert.That(e.Message, Is.EqualTo($"{dir.Path} is a directory, not a file"));
+    }
+
+    [Test]
+    public void A_missing_file_is_file_not_found()
+    {
+        var e = Assert.Throws<FileNotFoundException>(() => DataFile.OpenRead("/nonexistent/x.idx"))!;
+        Assert.That(e.Message, Does.Contain("/nonexistent/x.idx"));
+    }
+
+    [Test]
+    public void A_named_pipe_without_a_writer_is_refused_at_once_not_waited_on()
+    {
+        using var dir = new TempDirectory();
+        string fifo = MakeFifo(dir);
+        // A blocking open would never return: run it where the test can give up on it.
+        var open = Task.Run(() => Assert.Throws<InvalidDataException>(() => DataFile.OpenRead(fifo)));
+        Assert.That(open.Wait(TimeSpan.FromSeconds(30)), Is.True, "opening a named pipe must not block");
+        Assert.That(open.Result!.Message, Does.Contain("not a regular file"));
+        Assert.DoesNotThrow(() => DataFile.RequireRegularIfPresent(dir.File("absent")));
+        Assert.Throws<InvalidDataException>(() => DataFile.RequireRegularIfPresent(fifo));
+    }
+
+    /// <summary>A named pipe in <paramref name="dir"/> (mkfifo), or the test is ignored where there is none.</summary>
+    internal static string MakeFifo(TempDirectory dir)
+    {
+        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS()) Assert.Ignore("named pipes in the file system are a Unix feature");
+        string path = dir.File("fifo");
+        using var mkfifo = Process.Start(new ProcessStartInfo("mkfifo", [path]) { UseShellExecute = false })!;
+        mkfifo.WaitForExit();
+        Assert.That(mkfifo.ExitCode, Is.EqualTo(0), "mkfifo");
+        return path;
+    }
+}
