@@ -4,14 +4,15 @@ using Microsoft.Win32.SafeHandles;
 namespace Parity.IO;
 
 /// <summary>
-/// Opens a file that a spec names (IDX data, an <c>init.from</c> trace) for reading, only when it is a file that can
-/// be read to its end: a directory, a named pipe, a socket or a terminal is refused with a message, never waited on.
+/// Opens a file that a spec names (IDX data, an <c>init.from</c> trace) for reading, only when it is a regular file,
+/// one that ends at its length: a directory, a named pipe, a socket, a terminal or a device is refused with a message,
+/// never waited on or read without end.
 /// </summary>
 public static class DataFile
 {
     /// <summary>Opens <paramref name="path"/> for reading.</summary>
     /// <exception cref="FileNotFoundException">Nothing is there.</exception>
-    /// <exception cref="InvalidDataException">It is a directory, a pipe, a socket or a terminal.</exception>
+    /// <exception cref="InvalidDataException">It is a directory, a pipe, a socket, a terminal or a device.</exception>
     /// <exception cref="IOException">It cannot be opened.</exception>
     /// <exception cref="UnauthorizedAccessException">It may not be read.</exception>
     public static FileStream OpenRead(string path)
@@ -20,9 +21,25 @@ public static class DataFile
         if (Directory.Exists(path)) throw new InvalidDataException($"{path} is a directory, not a file");
         if (!File.Exists(path)) throw new FileNotFoundException($"file not found: {path}", path);
         var stream = OperatingSystem.IsLinux() || OperatingSystem.IsMacOS() ? OpenWithoutBlocking(path) : File.OpenRead(path);
-        if (stream.CanSeek) return stream;
+        if (IsRegular(stream)) return stream;
         stream.Dispose();
-        throw new InvalidDataException($"{path} is not a regular file (a named pipe, socket or terminal cannot be read as data); give a file");
+        throw new InvalidDataException($"{path} is not a regular file (a named pipe, socket, terminal or device cannot be read as data); give a file");
+    }
+
+    // A regular file can seek and ends at its length. A pipe cannot seek; a device (/dev/zero) or a pseudo-file
+    // (/proc) reports a length its reads do not respect, so a byte read at that length gives it away.
+    private static bool IsRegular(FileStream stream)
+    {
+        if (!stream.CanSeek) return false;
+        Span<byte> probe = stackalloc byte[1];
+        try
+        {
+            return RandomAccess.Read(stream.SafeFileHandle, probe, stream.Length) == 0;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
     }
 
     /// <summary>Refuses <paramref name="path"/> like <see cref="OpenRead"/> when something is there that is not a regular file.</summary>

@@ -29,6 +29,26 @@ public sealed class DataFileTests
         Assert.That(e.Message, Does.Contain("/nonexistent/x.idx"));
     }
 
+    [TestCase("/dev/zero")]
+    [TestCase("/dev/urandom")]
+    [TestCase("/proc/self/mem")]
+    [TestCase("/proc/self/status")]
+    public void A_device_or_pseudo_file_that_reads_past_its_length_is_not_a_regular_file(string path)
+    {
+        if (!File.Exists(path)) Assert.Ignore($"{path} does not exist here");
+        var e = Assert.Throws<InvalidDataException>(() => DataFile.OpenRead(path))!;
+        Assert.That(e.Message, Does.StartWith($"{path} is not a regular file"));
+    }
+
+    [Test]
+    public void An_empty_regular_file_is_a_regular_file()
+    {
+        using var dir = new TempDirectory();
+        File.WriteAllBytes(dir.File("empty"), []);
+        using var stream = DataFile.OpenRead(dir.File("empty"));
+        Assert.That(stream.Length, Is.Zero);
+    }
+
     [Test]
     public void A_named_pipe_without_a_writer_is_refused_at_once_not_waited_on()
     {
