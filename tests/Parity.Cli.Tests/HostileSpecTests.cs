@@ -1,6 +1,4 @@
-using System.Buffers.Binary;
 using System.Diagnostics;
-using System.IO.Compression;
 using System.Text;
 using System.Text.Json.Nodes;
 using Parity.Specs.Tests;
@@ -126,7 +124,7 @@ public class HostileSpecTests
         var r = CliProcess.Run(_work, "approve", run, "--baselines", baselines);
         Assert.That(r.Exit, Is.EqualTo(2), r.All);
         Assert.That(r.Err, Does.Contain("$.name"));
-        Assert.That(CliProcess.WrittenOutside(_root, before, allowed: null), Is.Empty);
+        Assert.That(CliProcess.WrittenOutside(_root, before, allowed: baselines), Is.Empty);
     }
 
     [Test]
@@ -170,29 +168,14 @@ public class HostileSpecTests
     {
         // 762 KB of gzip claiming 10^6 images of 28x28: 4.77 GB of RSS before the spec error.
         string images = Path.Combine(_root, "images.gz"), labels = Path.Combine(_root, "labels.gz");
-        WriteGzipIdx(images, [1_000_000, 28, 28], 1_000_000L * 784);
-        WriteGzipIdx(labels, [1_000_000], 1_000_000);
+        HostileSpecs.WriteGzipIdx(images, [1_000_000, 28, 28], 1_000_000L * 784);
+        HostileSpecs.WriteGzipIdx(labels, [1_000_000], 1_000_000);
         var root = Fixture();
         root["data"]!["train"] = new JsonObject { ["type"] = "idx", ["images"] = images, ["labels"] = labels };
         string spec = Spec("bomb.json", root.ToJsonString());
         var r = CliProcess.Run(_work, "run", spec, "--out", "o");
         AssertRefused(r, spec, "$.data.train");
         Assert.That(r.Err, Does.Contain("1000000 samples of 784 features").And.Contain("set 'limit'"));
-    }
-
-    private static void WriteGzipIdx(string path, int[] dims, long zeros)
-    {
-        using var file = File.Create(path);
-        using var gz = new GZipStream(file, CompressionLevel.Fastest);
-        gz.Write([0, 0, 8, (byte)dims.Length]);
-        var four = new byte[4];
-        foreach (int d in dims)
-        {
-            BinaryPrimitives.WriteInt32BigEndian(four, d);
-            gz.Write(four);
-        }
-        var block = new byte[1 << 20];
-        for (long left = zeros; left > 0; left -= block.Length) gz.Write(block, 0, (int)Math.Min(block.Length, left));
     }
 
     [TestCase("1000000000")]
@@ -217,7 +200,7 @@ public class HostileSpecTests
         string dir = Path.Combine(_root, "data");
         Directory.CreateDirectory(Path.Combine(dir, "trace"));
         foreach (string fifo in new[] { Path.Combine(dir, "fifo"), Path.Combine(dir, "trace", "trace.json") })
-            using (var mk = Process.Start(new ProcessStartInfo("mkfifo", [fifo]) { UseShellExecute = false })!) mk.WaitForExit();
+            HostileSpecs.MakeFifo(fifo);
         var root = Fixture();
         if (kind == "fifo-trace") root["init"] = new JsonObject { ["mode"] = "injected", ["from"] = Path.Combine(dir, "trace") };
         else root["data"]!["train"] = new JsonObject { ["type"] = "idx", ["images"] = kind == "fifo" ? Path.Combine(dir, "fifo") : dir, ["labels"] = dir };
@@ -255,7 +238,7 @@ public class HostileSpecTests
         Directory.CreateDirectory(Path.Combine(data, "dir"));
         Directory.CreateDirectory(Path.Combine(data, "trace"));
         foreach (string fifo in new[] { Path.Combine(data, "fifo"), Path.Combine(data, "trace", "trace.json") })
-            using (var mk = Process.Start(new ProcessStartInfo("mkfifo", [fifo]) { UseShellExecute = false })!) mk.WaitForExit();
+            HostileSpecs.MakeFifo(fifo);
         // Small synthetic fixtures keep the valid runs short; the bombs and path attacks are the generator's own.
         var sources = new[] { "synthetic-mlp-bn.json", "synthetic-shared-bn.json", "synthetic-layernorm-sgd.json", "cs231n-bn.json", "seed002-identity.json" }
             .Select(f => (f, File.ReadAllText(CliRunner.Fixture(f)))).ToList();

@@ -1,4 +1,4 @@
-using System.Diagnostics;
+using Parity.Specs.Tests;
 using Parity.Tests;
 
 namespace Parity.IO.Tests;
@@ -53,23 +53,12 @@ public sealed class DataFileTests
     public void A_named_pipe_without_a_writer_is_refused_at_once_not_waited_on()
     {
         using var dir = new TempDirectory();
-        string fifo = MakeFifo(dir);
+        string fifo = HostileSpecs.MakeFifo(dir.File("fifo"));
         // A blocking open would never return: run it where the test can give up on it.
         var open = Task.Run(() => Assert.Throws<InvalidDataException>(() => DataFile.OpenRead(fifo)));
         Assert.That(open.Wait(TimeSpan.FromSeconds(30)), Is.True, "opening a named pipe must not block");
         Assert.That(open.Result!.Message, Does.Contain("not a regular file"));
         Assert.DoesNotThrow(() => DataFile.RequireRegularIfPresent(dir.File("absent")));
         Assert.Throws<InvalidDataException>(() => DataFile.RequireRegularIfPresent(fifo));
-    }
-
-    /// <summary>A named pipe in <paramref name="dir"/> (mkfifo), or the test is ignored where there is none.</summary>
-    internal static string MakeFifo(TempDirectory dir)
-    {
-        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS()) Assert.Ignore("named pipes in the file system are a Unix feature");
-        string path = dir.File("fifo");
-        using var mkfifo = Process.Start(new ProcessStartInfo("mkfifo", [path]) { UseShellExecute = false })!;
-        mkfifo.WaitForExit();
-        Assert.That(mkfifo.ExitCode, Is.EqualTo(0), "mkfifo");
-        return path;
     }
 }

@@ -1,3 +1,5 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
 using System.Text;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
@@ -61,6 +63,35 @@ internal static partial class HostileSpecs
             }
         }
         return specs;
+    }
+
+    /// <summary>
+    /// A gzip IDX file of unsigned bytes with the given dimensions and that many zero data bytes: with dims
+    /// [1000000, 28, 28], 762 KB that expand to 784 MB (the decompression bomb of the probe).
+    /// </summary>
+    public static void WriteGzipIdx(string path, int[] dims, long zeros)
+    {
+        using var file = File.Create(path);
+        using var gz = new GZipStream(file, CompressionLevel.Fastest);
+        gz.Write([0, 0, 8, (byte)dims.Length]);
+        var four = new byte[4];
+        foreach (int d in dims)
+        {
+            BinaryPrimitives.WriteInt32BigEndian(four, d);
+            gz.Write(four);
+        }
+        var block = new byte[1 << 20];
+        for (long left = zeros; left > 0; left -= block.Length) gz.Write(block, 0, (int)Math.Min(block.Length, left));
+    }
+
+    /// <summary>A named pipe at <paramref name="path"/> (mkfifo), or the calling test is ignored where there are none.</summary>
+    public static string MakeFifo(string path)
+    {
+        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS()) Assert.Ignore("named pipes in the file system are a Unix feature");
+        using var mkfifo = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("mkfifo", [path]) { UseShellExecute = false })!;
+        mkfifo.WaitForExit();
+        Assert.That(mkfifo.ExitCode, Is.EqualTo(0), $"mkfifo {path}");
+        return path;
     }
 
     private static byte[] Utf8(string text) => Encoding.UTF8.GetBytes(text);

@@ -56,9 +56,8 @@ public sealed class SpecFuzzTests
         using var dir = new TempDirectory();
         Directory.CreateDirectory(dir.File("data/dir"));
         Directory.CreateDirectory(dir.File("data/trace"));
-        string fifo = Parity.IO.Tests.DataFileTests.MakeFifo(dir);
-        File.Move(fifo, dir.File("data/fifo"));
-        using (var mk = Process.Start(new ProcessStartInfo("mkfifo", [dir.File("data/trace/trace.json")]) { UseShellExecute = false })!) mk.WaitForExit();
+        HostileSpecs.MakeFifo(dir.File("data/fifo"));
+        HostileSpecs.MakeFifo(dir.File("data/trace/trace.json"));
         var sources = new[] { "synthetic-mlp-bn.json" }.Concat(Repository.FixtureNames()).Select(f => (f, File.ReadAllText(Repository.Fixture(f))))
             .Append(("every-key", SpecLoaderTests.EveryKeySpec)).ToList();
         var specs = HostileSpecs.Generate(sources, perCategory: 24, seed: 20261201, dir.File("data/fifo"), dir.File("data/dir"), dir.File("data/trace"));
