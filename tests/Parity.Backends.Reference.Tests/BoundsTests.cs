@@ -1,5 +1,4 @@
 using Parity.Models;
-using Parity.Running;
 using Parity.Specs;
 using Parity.Tracing;
 

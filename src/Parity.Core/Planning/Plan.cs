@@ -30,7 +30,7 @@ public sealed class Plan
     public Plan WithSpec(ScenarioSpec spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
-        return new Plan(spec, new ModelGraph(spec.Model), InitialState, Train, Eval, StepsPerEpoch, TotalSteps);
+        return new Plan(spec, new ModelGraph(spec.Model), InitialState, Train, Eval, StepsPerEpoch, TotalSteps, EvalBatchSize);
     }
 
     /// <summary>The validated spec.</summary>
