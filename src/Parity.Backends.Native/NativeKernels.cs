@@ -154,7 +154,7 @@ public sealed class NativeKernels<T> : IDisposable
     {
         var shape = new NormShape { Rows = n, Features = features, Affine = Present(gamma) ? 1 : 0, Relu = Present(reluOutput) ? 1 : 0 };
         Count(1);
-        _batchNormEval(n * features, x, OrUnused(gamma), OrUnused(beta), runningMean, runningVariance, y, OrUnused(reluOutput), shape,
+        _batchNormEval(checked(n * features), x, OrUnused(gamma), OrUnused(beta), runningMean, runningVariance, y, OrUnused(reluOutput), shape,
             Scalars(eps, n, T.Zero, 1.0));
     }
 

@@ -369,7 +369,7 @@ internal sealed class NativeSession<T> : NativeSession
             Rows = rows;
             var calls = plan.Graph.Calls;
             Input = Own(accelerator.Allocate1D<T>((long)rows * plan.Spec.Model.Inputs));
-            Staging = new T[rows * plan.Spec.Model.Inputs];
+            Staging = new T[checked(rows * plan.Spec.Model.Inputs)];
             Labels = Own(accelerator.Allocate1D<int>(rows));
             Forward = new ArrayView<T>[calls.Count];
             Gradient = new ArrayView<T>[calls.Count];

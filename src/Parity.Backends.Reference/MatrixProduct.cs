@@ -23,9 +23,35 @@ internal static unsafe class MatrixProduct
 
     /// <summary>
     /// A is read as a[m * aRow + k * aCol] (so a transposed operand needs no copy), B is row-major [K, N]
-    /// with contiguous rows of length <paramref name="ldb"/>, C row-major [M, N] with row length <paramref name="ldc"/>.
+    /// with contiguous rows of length <paramref name="ldb"/>, C row-major [M, N] with row length <paramref name="ldc"/>;
+    /// an empty <paramref name="bias"/> means none. Every element the kernels touch is checked to lie inside its span
+    /// once, here, before the pointer loops run.
     /// </summary>
-    public static void Multiply<T>(T* a, nint aRow, nint aCol, T* b, int ldb, T* c, int ldc, T* bias, int m, int n, int k, ParallelOptions parallel)
+    public static void Multiply<T>(ReadOnlySpan<T> a, nint aRow, nint aCol, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc, ReadOnlySpan<T> bias,
+        int m, int n, int k, ParallelOptions parallel)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (m < 0 || n < 0 || k < 0 || aRow < 0 || aCol < 0 || ldb < n || ldc < n)
+            throw new ArgumentException($"invalid product dimensions m={m} n={n} k={k}, strides aRow={aRow} aCol={aCol} ldb={ldb} ldc={ldc}");
+        if (m == 0 || n == 0) return;
+        // The last element each operand's loops reach, in 64-bit arithmetic so no product wraps.
+        RequireExtent(c.Length, (m - 1L) * ldc + n, "C");
+        if (k > 0)
+        {
+            RequireExtent(a.Length, (m - 1L) * aRow + (k - 1L) * aCol + 1, "A");
+            RequireExtent(b.Length, (k - 1L) * ldb + n, "B");
+        }
+        if (!bias.IsEmpty) RequireExtent(bias.Length, n, "bias");
+        fixed (T* ap = a, bp = b, cp = c, biasp = bias)
+            Multiply(ap, aRow, aCol, bp, ldb, cp, ldc, bias.IsEmpty ? null : biasp, m, n, k, parallel);
+    }
+
+    private static void RequireExtent(int length, long needed, string operand)
+    {
+        if (needed > length) throw new ArgumentException($"matrix product: operand {operand} holds {length} elements; the product reads or writes {needed}");
+    }
+
+    private static void Multiply<T>(T* a, nint aRow, nint aCol, T* b, int ldb, T* c, int ldc, T* bias, int m, int n, int k, ParallelOptions parallel)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (m == 0 || n == 0) return;
@@ -37,7 +63,7 @@ internal static unsafe class MatrixProduct
         // The last n % width columns: a copy of B's tail padded with zero columns to one full vector, so the
         // tail runs the same vector kernels (each valid lane is the same scalar chain; padding lanes are dropped).
         int tail = n % width;
-        T[] padded = tail == 0 ? [] : GC.AllocateUninitializedArray<T>(k * width + width, pinned: true);
+        T[] padded = tail == 0 ? [] : GC.AllocateUninitializedArray<T>(checked(k * width + width), pinned: true);
         if (tail != 0)
         {
             padded.AsSpan().Clear();
@@ -80,12 +106,12 @@ internal static unsafe class MatrixProduct
         int j = col0;
         if (rows == TileRows)
         {
-            for (; j + 2 * width <= end; j += 2 * width) Kernel4x2(a + row0 * aRow, aRow, aCol, b + j, ldb, c + row0 * ldc + j, ldc, bias == null ? null : bias + j, k);
+            for (; j + 2 * width <= end; j += 2 * width) Kernel4x2(a + row0 * aRow, aRow, aCol, b + j, ldb, c + (nint)row0 * ldc + j, ldc, bias == null ? null : bias + j, k);
         }
         for (int r = 0; r < rows; r++)
         {
             T* aRowPtr = a + (row0 + r) * aRow;
-            T* cRow = c + (row0 + r) * ldc;
+            T* cRow = c + (nint)(row0 + r) * ldc;
             for (int jj = j; jj < end; jj += width) Kernel1x1(aRowPtr, aCol, b + jj, ldb, cRow + jj, bias == null ? null : bias + jj, k);
         }
     }
@@ -98,7 +124,7 @@ internal static unsafe class MatrixProduct
         for (int r = 0; r < rows; r++)
         {
             Kernel1x1(a + (row0 + r) * aRow, aCol, paddedB, width, lanes, paddedBias, k);
-            T* cRow = c + (row0 + r) * ldc;
+            T* cRow = c + (nint)(row0 + r) * ldc;
             for (int t = 0; t < tail; t++) cRow[t] = lanes[t];
         }
     }

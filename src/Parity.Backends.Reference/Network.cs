@@ -256,7 +256,7 @@ internal sealed class Pass<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
         N = n;
         int count = graph.Calls.Count;
-        Input = new T[n * (count > 0 ? graph.Calls[0].InWidth : 0)];
+        Input = new T[checked(n * (count > 0 ? graph.Calls[0].InWidth : 0))];
         InputGradient = new T[Input.Length];
         Outputs = new T[count][];
         OutputGradients = new T[count][];
@@ -267,10 +267,12 @@ internal sealed class Pass<T> where T : unmanaged, IFloatingPointIeee754<T>
         for (int i = 0; i < count; i++)
         {
             var call = graph.Calls[i];
-            Outputs[i] = new T[n * call.OutWidth];
-            OutputGradients[i] = new T[n * call.OutWidth];
+            // Checked: a product past int.MaxValue would wrap to a short buffer that the kernels then overrun.
+            int size = checked(n * call.OutWidth);
+            Outputs[i] = new T[size];
+            OutputGradients[i] = new T[size];
             bool normalizes = call.Layer is BatchNormSpec or LayerNormSpec;
-            Xhat[i] = normalizes ? new T[n * call.OutWidth] : None;
+            Xhat[i] = normalizes ? new T[size] : None;
             Mean[i] = call.IsBatchNorm ? new T[call.OutWidth] : None;
             Variance[i] = call.IsBatchNorm ? new T[call.OutWidth] : None;
             Rstd[i] = call.Layer is LayerNormSpec ? new T[n] : None;

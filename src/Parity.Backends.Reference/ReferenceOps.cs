@@ -26,10 +26,10 @@ public static class ReferenceOps
     public static void LinearForward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> b, Span<T> y, int n, int inW, int outW)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        CheckLength(x, n * inW, nameof(x));
-        CheckLength(w, outW * inW, nameof(w));
+        CheckLength(x, (long)n * inW, nameof(x));
+        CheckLength(w, (long)outW * inW, nameof(w));
         if (!b.IsEmpty) CheckLength(b, outW, nameof(b));
-        CheckLength(y, n * outW, nameof(y));
+        CheckLength(y, (long)n * outW, nameof(y));
         LinearForward(x, w, b, y, n, inW, outW, DefaultParallelism);
     }
 
@@ -40,11 +40,11 @@ public static class ReferenceOps
     public static void LinearBackward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> dy, Span<T> dx, Span<T> dw, Span<T> db, int n, int inW, int outW)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        CheckLength(x, n * inW, nameof(x));
-        CheckLength(w, outW * inW, nameof(w));
-        CheckLength(dy, n * outW, nameof(dy));
-        if (!dx.IsEmpty) CheckLength(dx, n * inW, nameof(dx));
-        CheckLength(dw, outW * inW, nameof(dw));
+        CheckLength(x, (long)n * inW, nameof(x));
+        CheckLength(w, (long)outW * inW, nameof(w));
+        CheckLength(dy, (long)n * outW, nameof(dy));
+        if (!dx.IsEmpty) CheckLength(dx, (long)n * inW, nameof(dx));
+        CheckLength(dw, (long)outW * inW, nameof(dw));
         if (!db.IsEmpty) CheckLength(db, outW, nameof(db));
         LinearBackward(x, w, dy, dx, dw, db, n, inW, outW, DefaultParallelism);
     }
@@ -58,12 +58,12 @@ public static class ReferenceOps
         Span<T> y, Span<T> mean, Span<T> biasedVar, Span<T> xhat, int n, int f)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        CheckLength(x, n * f, nameof(x));
+        CheckLength(x, (long)n * f, nameof(x));
         CheckAffine(gamma, beta, f);
-        CheckLength(y, n * f, nameof(y));
+        CheckLength(y, (long)n * f, nameof(y));
         CheckLength(mean, f, nameof(mean));
         CheckLength(biasedVar, f, nameof(biasedVar));
-        CheckLength(xhat, n * f, nameof(xhat));
+        CheckLength(xhat, (long)n * f, nameof(xhat));
         T count = T.CreateChecked(n);
 
         // Two passes (mean, then the mean of squared deviations) as cs231n writes it; sums run over
@@ -111,11 +111,11 @@ public static class ReferenceOps
         Span<T> dx, Span<T> dgamma, Span<T> dbeta, int n, int f)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        CheckLength(dy, n * f, nameof(dy));
-        CheckLength(xhat, n * f, nameof(xhat));
+        CheckLength(dy, (long)n * f, nameof(dy));
+        CheckLength(xhat, (long)n * f, nameof(xhat));
         if (!gamma.IsEmpty) CheckLength(gamma, f, nameof(gamma));
         CheckLength(biasedVar, f, nameof(biasedVar));
-        CheckLength(dx, n * f, nameof(dx));
+        CheckLength(dx, (long)n * f, nameof(dx));
         if (!dgamma.IsEmpty) CheckLength(dgamma, f, nameof(dgamma));
         if (!dbeta.IsEmpty) CheckLength(dbeta, f, nameof(dbeta));
 
@@ -163,11 +163,11 @@ public static class ReferenceOps
         ReadOnlySpan<T> runningVar, T eps, Span<T> y, int n, int f)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        CheckLength(x, n * f, nameof(x));
+        CheckLength(x, (long)n * f, nameof(x));
         CheckAffine(gamma, beta, f);
         CheckLength(runningMean, f, nameof(runningMean));
         CheckLength(runningVar, f, nameof(runningVar));
-        CheckLength(y, n * f, nameof(y));
+        CheckLength(y, (long)n * f, nameof(y));
         T[] rented = ArrayPool<T>.Shared.Rent(f);
         try
         {
@@ -221,10 +221,10 @@ public static class ReferenceOps
     public static void LayerNormForward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> gamma, ReadOnlySpan<T> beta, T eps, Span<T> y, Span<T> xhat, Span<T> rstd, int n, int f)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        CheckLength(x, n * f, nameof(x));
+        CheckLength(x, (long)n * f, nameof(x));
         CheckAffine(gamma, beta, f);
-        CheckLength(y, n * f, nameof(y));
-        CheckLength(xhat, n * f, nameof(xhat));
+        CheckLength(y, (long)n * f, nameof(y));
+        CheckLength(xhat, (long)n * f, nameof(xhat));
         CheckLength(rstd, n, nameof(rstd));
         T count = T.CreateChecked(f);
         for (int i = 0; i < n; i++)
@@ -257,11 +257,11 @@ public static class ReferenceOps
         Span<T> dx, Span<T> dgamma, Span<T> dbeta, int n, int f)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        CheckLength(dy, n * f, nameof(dy));
-        CheckLength(xhat, n * f, nameof(xhat));
+        CheckLength(dy, (long)n * f, nameof(dy));
+        CheckLength(xhat, (long)n * f, nameof(xhat));
         if (!gamma.IsEmpty) CheckLength(gamma, f, nameof(gamma));
         CheckLength(rstd, n, nameof(rstd));
-        CheckLength(dx, n * f, nameof(dx));
+        CheckLength(dx, (long)n * f, nameof(dx));
         if (!dgamma.IsEmpty) CheckLength(dgamma, f, nameof(dgamma));
         if (!dbeta.IsEmpty) CheckLength(dbeta, f, nameof(dbeta));
         if (!dgamma.IsEmpty) dgamma.Clear();
@@ -311,9 +311,9 @@ public static class ReferenceOps
     public static T SoftmaxCrossEntropy<T>(ReadOnlySpan<T> logits, ReadOnlySpan<int> labels, Span<T> dlogits, int n, int classes)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        CheckLength(logits, n * classes, nameof(logits));
+        CheckLength(logits, (long)n * classes, nameof(logits));
         CheckLength(labels, n, nameof(labels));
-        CheckLength(dlogits, n * classes, nameof(dlogits));
+        CheckLength(dlogits, (long)n * classes, nameof(dlogits));
         T total = T.Zero;
         T count = T.CreateChecked(n);
         for (int i = 0; i < n; i++)
@@ -387,16 +387,16 @@ public static class ReferenceOps
         }
     }
 
-    internal static unsafe void LinearForward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> b, Span<T> y, int n, int inW, int outW, ParallelOptions parallel)
+    internal static void LinearForward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> b, Span<T> y, int n, int inW, int outW, ParallelOptions parallel)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         // y[i, o] = sum_k x[i, k] W^T[k, o] + b[o]: W^T (small) is materialized so its rows are contiguous.
-        T[] wT = ArrayPool<T>.Shared.Rent(inW * outW);
+        int weights = checked(inW * outW);
+        T[] wT = ArrayPool<T>.Shared.Rent(weights);
         try
         {
             Transpose(w, wT, outW, inW);
-            fixed (T* xp = x, wtp = wT, bp = b, yp = y)
-                MatrixProduct.Multiply(xp, inW, 1, wtp, outW, yp, outW, b.IsEmpty ? null : bp, n, outW, inW, parallel);
+            MatrixProduct.Multiply(x, inW, 1, wT.AsSpan(0, weights), outW, y, outW, b, n, outW, inW, parallel);
         }
         finally
         {
@@ -404,17 +404,14 @@ public static class ReferenceOps
         }
     }
 
-    internal static unsafe void LinearBackward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> dy, Span<T> dx, Span<T> dw, Span<T> db,
+    internal static void LinearBackward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> dy, Span<T> dx, Span<T> dw, Span<T> db,
         int n, int inW, int outW, ParallelOptions parallel)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        fixed (T* xp = x, wp = w, dyp = dy, dxp = dx, dwp = dw)
-        {
-            // dW[o, j] = sum_i dy[i, o] x[i, j]: dy read transposed in place (row stride 1, column stride outW).
-            MatrixProduct.Multiply<T>(dyp, 1, outW, xp, inW, dwp, inW, null, outW, inW, n, parallel);
-            // dx[i, j] = sum_o dy[i, o] W[o, j].
-            if (!dx.IsEmpty) MatrixProduct.Multiply<T>(dyp, outW, 1, wp, inW, dxp, inW, null, n, inW, outW, parallel);
-        }
+        // dW[o, j] = sum_i dy[i, o] x[i, j]: dy read transposed in place (row stride 1, column stride outW).
+        MatrixProduct.Multiply<T>(dy, 1, outW, x, inW, dw, inW, [], outW, inW, n, parallel);
+        // dx[i, j] = sum_o dy[i, o] W[o, j].
+        if (!dx.IsEmpty) MatrixProduct.Multiply<T>(dy, outW, 1, w, inW, dx, inW, [], n, inW, outW, parallel);
         if (db.IsEmpty) return;
         // db[o] = sum_i dy[i, o], rows added in order.
         db.Clear();
@@ -451,7 +448,7 @@ public static class ReferenceOps
         }
     }
 
-    private static void CheckLength<T>(ReadOnlySpan<T> span, int expected, string name)
+    private static void CheckLength<T>(ReadOnlySpan<T> span, long expected, string name)
     {
         if (span.Length != expected) throw new ArgumentException($"{name} holds {span.Length} elements; expected {expected}", name);
     }

@@ -1,6 +1,7 @@
 using Parity.Backends.All;
 using System.CommandLine;
 using Parity.Harness;
+using Parity.IO;
 using Parity.Specs;
 
 namespace Parity.Cli;
@@ -51,7 +52,7 @@ internal static class BaselineCommands
             var scenario = SpecLoader.LoadFile(path);
             var progress = new TerminalProgress { Label = $"verify {scenario.Name} " };
             var result = Baselines.Verify(scenario, path, r.GetValue(backends) is { } b ? Commands.SplitList(b) : null, r.GetValue(baselines)!,
-                BackendCatalog.Create(), r.GetValue(output) ?? Path.Combine("out", "verify", scenario.Name), progress);
+                BackendCatalog.Create(), r.GetValue(output) ?? PathNames.ScenarioDirectory(Path.Combine("out", "verify"), scenario.Name), progress);
             progress.Clear();
             foreach (var check in result.Checks)
             {

@@ -23,6 +23,7 @@ internal static class BenchCommand
     {
         if (steps < 1 || warmup < 0) throw new UsageException("--steps must be >= 1 and --warmup >= 0");
         if (capture is not ("full" or "off")) throw new UsageException($"--capture must be full or off (got '{capture}')");
+        if ((long)steps + warmup > Planner.MaxSteps) throw new UsageException($"--steps plus --warmup must be at most {Planner.MaxSteps} (got {(long)steps + warmup})");
         var plan = Planner.Build(spec, steps + warmup);
         w.WriteLine($"bench {spec.Name}: {plan.Train.Features}-{string.Join("-", plan.Graph.Calls.Where(c => c.Layer is LinearSpec).Select(c => c.OutWidth))}, " +
             $"batch {spec.Data.BatchSize}, {spec.Optimizer.Type}, capture {capture}, {warmup} warm-up + {steps} timed steps, {Environment.ProcessorCount} cores");

@@ -1,8 +1,12 @@
 using Parity.Backends.All;
 using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
 using Parity.Backends.Reference;
 using Parity.Harness;
 using Parity.Comparison;
+using Parity.IO;
+using Parity.Planning;
 using Parity.Specs;
 
 namespace Parity.Cli;
@@ -22,7 +26,7 @@ internal static class Commands
         var spec = new Argument<string>("spec") { Description = "Scenario spec (JSON, docs/spec.md)" };
         var backends = new Option<string>("--backends") { Description = "Backends to run, comma-separated; NAME@float64 picks a dtype", DefaultValueFactory = _ => "reference,reference-f32" };
         var reference = new Option<string>("--reference") { Description = "Backend every other is compared with", DefaultValueFactory = _ => ReferenceBackend.Float64Name };
-        var steps = new Option<int?>("--steps") { Description = "Train this many steps instead of the spec's schedule" };
+        var steps = StepsOption("Train this many steps instead of the spec's schedule");
         var output = new Option<string?>("--out") { Description = "Run directory (default out/<scenario>)" };
         var device = new Option<string?>("--device") { Description = "Device for backends that have a choice: cpu or cuda" };
         var timeout = new Option<double?>("--timeout") { Description = "Per-request time limit for worker backends, seconds" };
@@ -37,7 +41,7 @@ internal static class Commands
             var scenario = SpecLoader.LoadFile(path);
             var registry = BackendCatalog.Create(r.GetValue(WorkerOption));
             var request = new RunRequest(scenario, path, SplitList(r.GetValue(backends)!), r.GetValue(reference)!,
-                r.GetValue(output) ?? Path.Combine("out", scenario.Name), PositiveSteps(r.GetValue(steps)), Device(r.GetValue(device)),
+                r.GetValue(output) ?? PathNames.ScenarioDirectory("out", scenario.Name), r.GetValue(steps), Device(r.GetValue(device)),
                 Timeout(r.GetValue(timeout)), Tolerances(r.GetValue(tolerance)));
             var progress = new TerminalProgress { Label = scenario.Name + " " };
             var report = RunSession.Execute(request, registry, progress);
@@ -70,7 +74,7 @@ internal static class Commands
     {
         var spec = new Argument<string[]>("spec") { Description = "Scenario spec(s)", Arity = ArgumentArity.OneOrMore };
         var threshold = new Option<double>("--threshold") { Description = "Largest relative error accepted", DefaultValueFactory = _ => 1e-7 };
-        var step = new Option<int>("--step") { Description = "Which step's batch to check", DefaultValueFactory = _ => 1 };
+        var step = new Option<int>("--step") { Description = "Which step's batch to check", DefaultValueFactory = _ => 1, CustomParser = r => Count(r, 1, Planner.MaxSteps) ?? 0 };
         var command = new Command("gradcheck", "Compare every analytic gradient of the reference backend with central differences (float64)") { spec, threshold, step };
         command.SetAction(r => GradcheckCommand.Execute(r.GetValue(spec)!, r.GetValue(threshold), r.GetValue(step), Console.Out));
         return command;
@@ -80,8 +84,8 @@ internal static class Commands
     {
         var spec = new Argument<string>("spec") { Description = "Scenario spec" };
         var backends = new Option<string>("--backends") { Description = "Backends to time, comma-separated; the first is the baseline of the ratios", DefaultValueFactory = _ => ReferenceBackend.Float32Name };
-        var steps = new Option<int>("--steps") { Description = "Timed steps per backend", DefaultValueFactory = _ => 20 };
-        var warmup = new Option<int>("--warmup") { Description = "Untimed steps first", DefaultValueFactory = _ => 3 };
+        var steps = new Option<int>("--steps") { Description = "Timed steps per backend", DefaultValueFactory = _ => 20, CustomParser = r => Count(r, 1, Planner.MaxSteps) ?? 0 };
+        var warmup = new Option<int>("--warmup") { Description = "Untimed steps first", DefaultValueFactory = _ => 3, CustomParser = r => Count(r, 0, Planner.MaxSteps) ?? 0 };
         var capture = new Option<string>("--capture") { Description = "full (every tensor) or off (loss only)", DefaultValueFactory = _ => "full" };
         var device = new Option<string?>("--device") { Description = "cpu or cuda, for backends that have a choice" };
         var json = new Option<string?>("--json") { Description = "Also write the figures to this JSON file" };
@@ -99,8 +103,25 @@ internal static class Commands
             ? list
             : throw new UsageException("--backends: give at least one backend name");
 
-    private static int? PositiveSteps(int? steps) =>
-        steps is int s && s < 1 ? throw new UsageException($"--steps must be at least 1 (got {s})") : steps;
+    /// <summary>
+    /// <c>--steps</c>: a whole number of steps in 1..<see cref="Planner.MaxSteps"/> (the spec's own limit), refused
+    /// while the command line is parsed with a message that names the range.
+    /// </summary>
+    internal static Option<int?> StepsOption(string description) => new("--steps")
+    {
+        Description = $"{description} (1..{Planner.MaxSteps})",
+        CustomParser = r => Count(r, 1, Planner.MaxSteps),
+    };
+
+    /// <summary>The option's value as a whole number in [<paramref name="min"/>, <paramref name="max"/>], or null with a parse error saying so.</summary>
+    internal static int? Count(ArgumentResult result, int min, int max)
+    {
+        string text = result.Tokens.Count > 0 ? result.Tokens[^1].Value : "";
+        if (long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long value) && value >= min && value <= max) return (int)value;
+        string option = result.Parent is OptionResult o ? o.Option.Name : "the value";
+        result.AddError($"{option} must be a whole number in {min}..{max} (got '{text}')");
+        return null;
+    }
 
     internal static TimeSpan? Timeout(double? seconds) =>
         seconds is not double t ? null : t > 0 && t <= 86400 ? TimeSpan.FromSeconds(t) : throw new UsageException($"--timeout must be in (0, 86400] seconds (got {t})");

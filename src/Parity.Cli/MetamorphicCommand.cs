@@ -2,6 +2,7 @@ using Parity.Backends.All;
 using System.CommandLine;
 using System.Globalization;
 using Parity.Harness;
+using Parity.IO;
 using Parity.Specs;
 
 namespace Parity.Cli;
@@ -17,7 +18,7 @@ internal static class MetamorphicCommand
         var specs = new Argument<string[]>("spec") { Description = "Scenario spec(s)", Arity = ArgumentArity.OneOrMore };
         var backends = new Option<string>("--backends") { Description = "Backends to run, comma-separated; NAME@float64 picks a dtype", DefaultValueFactory = _ => "reference" };
         var output = new Option<string>("--out") { Description = "Directory for traces and metamorphic.json (one subdirectory per spec)", DefaultValueFactory = _ => Path.Combine("out", "metamorphic") };
-        var steps = new Option<int?>("--steps") { Description = "Train this many steps instead of the spec's schedule" };
+        var steps = Commands.StepsOption("Train this many steps instead of the spec's schedule");
         var device = new Option<string?>("--device") { Description = "Device for backends that have a choice: cpu or cuda" };
         var timeout = new Option<double?>("--timeout") { Description = "Per-request time limit for worker backends, seconds" };
         var workers = new Option<string[]>("--worker") { Description = "Add a backend NAME run by the worker COMMAND; repeatable", HelpName = "NAME=COMMAND" };
@@ -27,7 +28,6 @@ internal static class MetamorphicCommand
         };
         command.SetAction(r =>
         {
-            if (r.GetValue(steps) is int s && s < 1) throw new UsageException($"--steps must be at least 1 (got {s})");
             if (r.GetValue(device) is { } d && d is not ("cpu" or "cuda")) throw new UsageException($"--device must be cpu or cuda (got '{d}')");
             var registry = BackendCatalog.Create(r.GetValue(workers));
             var list = Commands.SplitList(r.GetValue(backends)!);
@@ -35,7 +35,7 @@ internal static class MetamorphicCommand
             foreach (string path in r.GetValue(specs)!)
             {
                 var spec = SpecLoader.LoadFile(path);
-                string dir = Path.Combine(r.GetValue(output)!, spec.Name);
+                string dir = PathNames.ScenarioDirectory(r.GetValue(output)!, spec.Name);
                 var progress = new TerminalProgress { Label = spec.Name + " " };
                 var report = Metamorphic.Execute(spec, path, list, registry, dir, r.GetValue(steps), r.GetValue(device), Commands.Timeout(r.GetValue(timeout)), progress);
                 progress.Clear();

@@ -20,7 +20,7 @@ internal static class SeedCommand
         var output = new Option<string?>("--out") { Description = "Report directory (default out/seedNNN)" };
         var backends = new Option<string?>("--backends") { Description = "Backends, comma-separated; the first is the reference (default: reference-f32; seed 002: every available backend)" };
         var quick = new Option<bool>("--quick") { Description = "The short version parity demo runs (fewer steps and sweep points)" };
-        var steps = new Option<int?>("--steps") { Description = "Training steps instead of the replication's schedule (seeds 000-002)" };
+        var steps = Commands.StepsOption("Training steps instead of the replication's schedule (seeds 000-002)");
         var workers = new Option<string[]>("--worker") { Description = "Add a backend NAME run by the worker COMMAND; repeatable", HelpName = "NAME=COMMAND" };
         var command = new Command("seed", "Reproduce one seed document end to end and write its report (index.html, summary.md, results.json)")
         {
@@ -30,7 +30,6 @@ internal static class SeedCommand
         {
             string seed = r.GetValue(id)!;
             if (!SeedReplications.Ids.Contains(seed)) throw new UsageException($"unknown seed '{seed}': use one of {string.Join(", ", SeedReplications.Ids)}");
-            if (r.GetValue(steps) is int s && s < 1) throw new UsageException($"--steps must be at least 1 (got {s})");
             var registry = BackendCatalog.Create(r.GetValue(workers));
             var chosen = r.GetValue(backends) is { } b ? Commands.SplitList(b) : DefaultBackends(seed, registry);
             string dir = r.GetValue(output) ?? Path.Combine("out", "seed" + seed);

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Parity.Backends;
 using Parity.Comparison;
+using Parity.IO;
 using Parity.Models;
 using Parity.Reporting;
 using Parity.Running;
@@ -81,14 +82,15 @@ public static class Baselines
         var parts = new List<string> { Slug(dtype) };
         parts.AddRange(runtime.Where(kv => !MachineEntries.Contains(kv.Key)).OrderBy(kv => kv.Key, StringComparer.Ordinal)
             .Select(kv => Slug($"{kv.Key}-{WithoutBuildMetadata(kv.Value)}")));
-        string key = string.Join("_", parts.Where(p => p.Length > 0));
+        // Versions come from backends and workers: the key is made one safe directory name whatever they say.
+        string key = PathNames.Segment(string.Join("_", parts.Where(p => p.Length > 0)));
         if (key.Length <= 120) return key;
         string hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(key)))[..12];
         return key[..107] + "_" + hash;
     }
 
     /// <summary>The folder of a scenario's baselines.</summary>
-    public static string ScenarioDirectory(string root, string scenario) => Path.Combine(root, RunSession.Sanitize(scenario));
+    public static string ScenarioDirectory(string root, string scenario) => PathNames.ScenarioDirectory(root, scenario);
 
     /// <summary>
     /// Approves every completed backend of the run in <paramref name="runDirectory"/> (its report.json names them).

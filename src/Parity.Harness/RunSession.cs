@@ -2,6 +2,7 @@ using Parity.Backends;
 using Parity.Comparison;
 using Parity.Diagnostics;
 using Parity.Harness.StepChecks;
+using Parity.IO;
 using Parity.Planning;
 using Parity.Reporting;
 using Parity.Running;
@@ -136,7 +137,7 @@ public sealed class RunSession
     }
 
     /// <summary>Where the trace of the backend named <paramref name="display"/> goes.</summary>
-    public string TraceDirectoryOf(string display) => Request.TraceDirectoryFor?.Invoke(display) ?? Path.Combine(Request.OutDirectory, "traces", Sanitize(display));
+    public string TraceDirectoryOf(string display) => Request.TraceDirectoryFor?.Invoke(display) ?? PathNames.Under(Path.Combine(Request.OutDirectory, "traces"), display);
 
     /// <summary>
     /// Judges every judged (not auxiliary, not reference) backend against the reference: the step checks of its captured
@@ -265,8 +266,8 @@ public sealed class RunSession
             : "judged on its free-running trajectory only: no captured step follows a recorded state (capture.steps)";
     }
 
-    /// <summary>A backend display name as a directory name.</summary>
-    public static string Sanitize(string name) => string.Concat(name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_'));
+    /// <summary>A backend display name as a directory name (<see cref="PathNames.Segment"/>).</summary>
+    public static string Sanitize(string name) => PathNames.Segment(name);
 
     private sealed record Selection(string Display, DType DType, bool Auxiliary, Func<IBackend> Create);
 

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Globalization;
 using System.Text;
 using Google.Protobuf;
+using Parity.IO;
 using Parity.Models;
 using Parity.Onnx.Protobuf;
 using Parity.Specs;
@@ -367,9 +368,10 @@ public static class OnnxImporter
 
         private (string, StepRecord) Finish(int inputs)
         {
+            // The spec name names output folders: made an identifier whatever the file or the model calls itself.
             string name = Path.GetFileNameWithoutExtension(_file);
             if (name.Length == 0) name = _graph.Name.Length > 0 ? _graph.Name : "imported";
-            if (name.Length > 200) name = name[..200];
+            name = PathNames.Segment(name);
             var model = new ModelSpec(inputs, _layers, _calls);
             // Placeholders the user edits (docs/onnx.md): synthetic teacher data of the model's width,
             // plain SGD, 100 steps. The model, dtype and weights are the file's.

@@ -10,7 +10,7 @@ public static class SyntheticData
     public static DataSet Generate(SyntheticSourceSpec spec)
     {
         var rng = ParityRandom.Derive(spec.Seed, "synthetic/inputs");
-        var x = new float[spec.Samples * spec.Features];
+        var x = new float[checked(spec.Samples * spec.Features)];
         for (int i = 0; i < x.Length; i++) x[i] = (float)rng.NextNormal();
         var labels = spec.Generator switch
         {
@@ -18,8 +18,11 @@ public static class SyntheticData
             "gaussian" => UniformLabels(spec),
             _ => throw new ArgumentException($"unknown synthetic generator '{spec.Generator}'"),
         };
-        return new DataSet(x, labels, spec.Features, spec.Classes, $"synthetic:{spec.Generator}(seed={spec.Seed})");
+        return new DataSet(x, labels, spec.Features, spec.Classes, Origin(spec));
     }
+
+    /// <summary>How the set is named in messages and reports, e.g. <c>synthetic:teacher(seed=1)</c>.</summary>
+    public static string Origin(SyntheticSourceSpec spec) => $"synthetic:{spec.Generator}(seed={spec.Seed})";
 
     // Labels = argmax of a random teacher: features -> 2*features tanh -> classes. The teacher depends
     // only on TeacherSeed, so train and eval sets with different Seed share one labelling function.
@@ -27,8 +30,8 @@ public static class SyntheticData
     {
         int f = spec.Features, h = 2 * spec.Features, k = spec.Classes;
         var rng = ParityRandom.Derive(spec.TeacherSeed, "synthetic/teacher");
-        var w1 = new double[h * f];
-        var w2 = new double[k * h];
+        var w1 = new double[checked(h * f)];
+        var w2 = new double[checked(k * h)];
         for (int i = 0; i < w1.Length; i++) w1[i] = rng.NextNormal() / Math.Sqrt(f);
         for (int i = 0; i < w2.Length; i++) w2[i] = rng.NextNormal() / Math.Sqrt(h);
         var labels = new int[spec.Samples];

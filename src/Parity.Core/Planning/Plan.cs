@@ -11,8 +11,9 @@ namespace Parity.Planning;
 /// </summary>
 public sealed class Plan
 {
-    internal Plan(ScenarioSpec spec, ModelGraph graph, StepRecord initialState, DataSet train, DataSet eval, int stepsPerEpoch, int totalSteps)
+    internal Plan(ScenarioSpec spec, ModelGraph graph, StepRecord initialState, DataSet train, DataSet eval, int stepsPerEpoch, int totalSteps, int evalBatchSize)
     {
+        EvalBatchSize = evalBatchSize;
         Spec = spec;
         Graph = graph;
         InitialState = initialState;
@@ -29,7 +30,7 @@ public sealed class Plan
     public Plan WithSpec(ScenarioSpec spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
-        return new Plan(spec, new ModelGraph(spec.Model), InitialState, Train, Eval, StepsPerEpoch, TotalSteps);
+        return new Plan(spec, new ModelGraph(spec.Model), InitialState, Train, Eval, StepsPerEpoch, TotalSteps, EvalBatchSize);
     }
 
     /// <summary>The validated spec.</summary>
@@ -49,8 +50,11 @@ public sealed class Plan
     /// <summary>Training samples.</summary>
     public DataSet Train { get; }
 
-    /// <summary>Evaluation samples (one batch).</summary>
+    /// <summary>Evaluation samples, evaluated in chunks of <see cref="EvalBatchSize"/>.</summary>
     public DataSet Eval { get; }
+
+    /// <summary>Samples per evaluation call: <c>evaluation.batchSize</c>, else the training batch size.</summary>
+    public int EvalBatchSize { get; }
 
     /// <summary>Full batches per epoch (a last partial batch is dropped, so every step has the same size).</summary>
     public int StepsPerEpoch { get; }
@@ -71,8 +75,21 @@ public sealed class Plan
         return Train.Gather(order.AsSpan(within * b, b));
     }
 
-    /// <summary>The evaluation batch.</summary>
+    /// <summary>The whole eval set as one batch (for checks that evaluate it at once; runs use <see cref="EvalBatches"/>).</summary>
     public Batch EvalBatch() => Eval.All();
+
+    /// <summary>
+    /// The eval set in order, in chunks of <see cref="EvalBatchSize"/> samples (the last may be smaller): what every
+    /// backend is asked to evaluate, one call per chunk, so all see the same batches.
+    /// </summary>
+    public IEnumerable<Batch> EvalBatches()
+    {
+        for (int start = 0; start < Eval.Count; start += EvalBatchSize)
+        {
+            int count = Math.Min(EvalBatchSize, Eval.Count - start);
+            yield return Eval.Gather(Enumerable.Range(start, count).ToArray());
+        }
+    }
 
     /// <summary>The steps captured in full: the spec's selection, or the automatic policy for this many steps.</summary>
     public CaptureSteps CaptureSteps => Spec.Capture.Steps ?? CaptureSteps.Auto(TotalSteps);

@@ -1,5 +1,6 @@
 using Parity.Data;
 using Parity.Initialization;
+using Parity.IO;
 using Parity.Models;
 using Parity.Randomness;
 using Parity.Specs;
@@ -8,40 +9,109 @@ using Parity.Tracing;
 
 namespace Parity.Planning;
 
-/// <summary>Resolves a validated spec into a <see cref="Plan"/>: draws the initial state and loads the data.</summary>
+/// <summary>
+/// Resolves a validated spec into a <see cref="Plan"/>: checks every size against the limits and the memory budget,
+/// then loads the data and draws the initial state. Everything that can be refused is refused before a data set is
+/// read or a buffer allocated.
+/// </summary>
 public static class Planner
 {
-    // The loader's limit on "training.steps"; epochs are held to the same number of steps.
-    private const int MaxSteps = 100_000_000;
+    /// <summary>The most optimizer steps a run may have: the loader's limit on <c>training.steps</c>, applied to epochs and to a steps override too.</summary>
+    public const int MaxSteps = 100_000_000;
 
-    /// <summary>Builds the plan. Data files that are missing or malformed raise <see cref="SpecException"/> naming the spec path.</summary>
+    /// <summary>
+    /// The most values one tensor may hold (2^28): a batch's activations of one call, an eval chunk's, the merged
+    /// eval-mode output of one call. Every backend indexes a tensor with 32-bit integers, and a float64 tensor at this
+    /// limit is 2 GiB.
+    /// </summary>
+    public const long MaxTensorValues = 256L << 20;
+
+    /// <summary>
+    /// Builds the plan. A spec value the machine cannot hold, data files that are missing or malformed, or data that
+    /// does not fit the model raise <see cref="SpecException"/> naming the spec path (and the spec file, when the spec
+    /// came from one).
+    /// </summary>
     /// <param name="spec">A spec from <see cref="SpecLoader"/>.</param>
-    /// <param name="stepsOverride">When set, train this many steps instead of the spec's schedule.</param>
-    public static Plan Build(ScenarioSpec spec, int? stepsOverride = null)
+    /// <param name="stepsOverride">When set, train this many steps (at most <see cref="MaxSteps"/>) instead of the spec's schedule.</param>
+    /// <param name="memoryBudget">The most bytes the run may be estimated to need; null: <see cref="MemoryBudget.Current"/>.</param>
+    public static Plan Build(ScenarioSpec spec, int? stepsOverride = null, long? memoryBudget = null)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        try
+        {
+            return BuildChecked(spec, stepsOverride, memoryBudget);
+        }
+        catch (SpecException e) when (e.File is null && spec.SourceFile is { } file)
+        {
+            throw e.WithFile(file);
+        }
+    }
+
+    private static Plan BuildChecked(ScenarioSpec spec, int? stepsOverride, long? memoryBudget)
     {
         var graph = new ModelGraph(spec.Model);
-        var train = LoadSource(spec.Data.Train, spec, "$.data.train");
-        var eval = spec.Data.Eval is null ? train : LoadSource(spec.Data.Eval, spec, "$.data.eval");
-        if (spec.Data.EvalLimit is int limit) eval = eval.Take(limit);
+        var trainExtent = Extent(spec.Data.Train, spec, "$.data.train", null);
+        var evalExtent = spec.Data.Eval is null
+            ? trainExtent with { Count = Math.Min(trainExtent.Count, spec.Data.EvalLimit ?? int.MaxValue) }
+            : Extent(spec.Data.Eval, spec, "$.data.eval", spec.Data.EvalLimit);
 
-        if (train.Features != spec.Model.Inputs)
-            throw new SpecException("$.model.inputs", $"the model takes {spec.Model.Inputs} inputs but the training data has {train.Features} features ({train.Origin})");
-        if (eval.Features != spec.Model.Inputs)
-            throw new SpecException("$.model.inputs", $"the model takes {spec.Model.Inputs} inputs but the eval data has {eval.Features} features ({eval.Origin})");
+        if (trainExtent.Features != spec.Model.Inputs)
+            throw new SpecException("$.model.inputs", $"the model takes {spec.Model.Inputs} inputs but the training data has {trainExtent.Features} features ({trainExtent.Origin})");
+        if (evalExtent.Features != spec.Model.Inputs)
+            throw new SpecException("$.model.inputs", $"the model takes {spec.Model.Inputs} inputs but the eval data has {evalExtent.Features} features ({evalExtent.Origin})");
+        if (trainExtent.Count < spec.Data.BatchSize)
+            throw new SpecException("$.data.batchSize", $"batch size {spec.Data.BatchSize} exceeds the {trainExtent.Count} training samples");
+
+        int stepsPerEpoch = trainExtent.Count / spec.Data.BatchSize;
+        long total = stepsOverride ?? spec.Schedule.Steps ?? (long)stepsPerEpoch * spec.Schedule.Epochs!.Value;
+        if (total < 1) throw new SpecException("$.training", $"the schedule gives {total} steps; at least 1 is needed");
+        if (total > MaxSteps && stepsOverride is null)
+            throw new SpecException("$.training.epochs", $"{spec.Schedule.Epochs} epochs of {stepsPerEpoch} steps make {total} steps, more than the limit of {MaxSteps}");
+        if (total > MaxSteps) throw new SpecException("$.training.steps", $"the run asks for {total} steps, more than the limit of {MaxSteps}");
+
+        int evalBatchSize = spec.Schedule.EvalBatchSize ?? spec.Data.BatchSize;
+        CheckTensorSizes(spec, graph, evalExtent.Count, evalBatchSize);
+        var memory = MemoryEstimate.Of(spec, graph, trainExtent, evalExtent, spec.Data.Eval is not null, evalBatchSize);
+        long budget = memoryBudget ?? MemoryBudget.Current;
+        if (memory.TotalBytes > budget)
+        {
+            var d = memory.Dominant;
+            throw new SpecException(d.JsonPath, $"the run needs an estimated {MemoryBudget.Format(memory.TotalBytes)} of memory, more than the budget of "
+                + $"{MemoryBudget.Format(budget)}; the largest part is {d.What} ({MemoryBudget.Format(d.Bytes)}). Make it smaller, or set "
+                + $"{MemoryBudget.EnvironmentVariable} (e.g. 64G) on a machine that has the memory (docs/spec.md, \"Memory\")");
+        }
+
+        var train = LoadSource(spec.Data.Train, spec, "$.data.train", null);
+        var eval = spec.Data.Eval is null ? train : LoadSource(spec.Data.Eval, spec, "$.data.eval", spec.Data.EvalLimit);
+        if (spec.Data.EvalLimit is int limit) eval = eval.Take(limit);
         if (graph.OutputWidth != train.Classes)
             throw new SpecException("$.model.calls", $"the last call outputs {graph.OutputWidth} values but the data has {train.Classes} classes");
         if (eval.Classes != train.Classes)
             throw new SpecException("$.data.eval", $"the eval data has {eval.Classes} classes but the training data has {train.Classes}");
-        if (train.Count < spec.Data.BatchSize)
-            throw new SpecException("$.data.batchSize", $"batch size {spec.Data.BatchSize} exceeds the {train.Count} training samples");
 
-        int stepsPerEpoch = train.Count / spec.Data.BatchSize;
-        long total = stepsOverride ?? spec.Schedule.Steps ?? (long)stepsPerEpoch * spec.Schedule.Epochs!.Value;
-        if (total < 1) throw new SpecException("$.training", $"the schedule gives {total} steps; at least 1 is needed");
-        if (total > MaxSteps && stepsOverride is null && spec.Schedule.Steps is null)
-            throw new SpecException("$.training.epochs", $"{spec.Schedule.Epochs} epochs of {stepsPerEpoch} steps make {total} steps, more than the limit of {MaxSteps}");
         var initial = spec.Init.From is { } from ? LoadInitialState(spec, graph, Resolve(from, spec.BaseDirectory)) : InitialState(spec, graph);
-        return new Plan(spec, graph, initial, train, eval, stepsPerEpoch, (int)total);
+        return new Plan(spec, graph, initial, train, eval, stepsPerEpoch, (int)total, evalBatchSize);
+    }
+
+    // Every tensor a backend allocates or returns has at most MaxTensorValues values, so 32-bit index arithmetic in
+    // any backend cannot overflow: the largest are a batch's or an eval chunk's activations of the widest call, and the
+    // merged eval-mode output of a call over the whole eval set.
+    private static void CheckTensorSizes(ScenarioSpec spec, ModelGraph graph, int evalCount, int evalBatchSize)
+    {
+        var widest = graph.Calls.MaxBy(c => c.OutWidth)!;
+        int width = Math.Max(widest.OutWidth, spec.Model.Inputs);
+        string site = widest.OutWidth >= spec.Model.Inputs ? $"call '{widest.Id}' outputs" : "the model takes";
+        void Check(string path, string what, long rows)
+        {
+            long values = rows * width;
+            if (values > MaxTensorValues)
+                throw new SpecException(path, $"{what} of {rows} samples makes a tensor of {rows} x {width} = {values} values ({site} {width}), "
+                    + $"more than the limit of {MaxTensorValues} values per tensor");
+        }
+        Check("$.data.batchSize", "a training batch", spec.Data.BatchSize);
+        Check(spec.Schedule.EvalBatchSize is null ? "$.data.batchSize" : "$.evaluation.batchSize", "an evaluation batch", Math.Min(evalBatchSize, evalCount));
+        if (spec.Capture.Kinds.Contains(TensorKind.EvalOutput))
+            Check(spec.Data.Eval is null ? "$.data.evalLimit" : "$.data.eval", "the captured eval-mode output", evalCount);
     }
 
     /// <summary>
@@ -55,6 +125,9 @@ public static class Planner
         StepRecord? first;
         try
         {
+            // The trace's files are opened only when they are files: a named pipe would block the run forever.
+            foreach (string file in new[] { "trace.json", "records.jsonl", "tensors.bin" })
+                DataFile.RequireRegularIfPresent(Path.Combine(directory, file));
             first = TraceReader.Open(directory).Records().FirstOrDefault();
         }
         catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
@@ -120,26 +193,49 @@ public static class Planner
         return record;
     }
 
-    private static DataSet LoadSource(DataSourceSpec source, ScenarioSpec spec, string path)
+    // Samples and features from the spec or the IDX headers, without reading the data; IDX data is held to the
+    // same limit as synthetic data.
+    private static DataExtent Extent(DataSourceSpec source, ScenarioSpec spec, string path, int? limit)
     {
         switch (source)
         {
             case SyntheticSourceSpec s:
-                return SyntheticData.Generate(s);
+                return new DataExtent(Math.Min(s.Samples, limit ?? int.MaxValue), s.Features, SyntheticData.Origin(s),
+                    MemoryEstimate.DataBytes(s.Samples, s.Features, fromFile: false));
             case IdxSourceSpec idx:
-                string images = Resolve(idx.Images, spec.BaseDirectory), labels = Resolve(idx.Labels, spec.BaseDirectory);
-                try
-                {
-                    return IdxReader.Load(images, labels, idx.Limit, idx.Normalize);
-                }
-                catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException)
-                {
-                    throw new SpecException(path, e.Message + FashionMnistHint(images));
-                }
+                var (images, labels) = IdxPaths(idx, spec);
+                var (count, features) = ReadIdx(images, path, () => IdxReader.Shape(images, labels, Min(idx.Limit, limit)));
+                if ((long)count * features > SpecLoader.MaxDataElements)
+                    throw new SpecException(path, $"{images} holds {count} samples of {features} features, more than the limit of {SpecLoader.MaxDataElements} values; set 'limit'");
+                return new DataExtent(count, features, images, MemoryEstimate.DataBytes(count, features, fromFile: true));
             default:
                 throw new SpecException(path, $"unsupported data source '{source.Type}'");
         }
     }
+
+    private static DataSet LoadSource(DataSourceSpec source, ScenarioSpec spec, string path, int? limit)
+    {
+        if (source is not IdxSourceSpec idx) return SyntheticData.Generate((SyntheticSourceSpec)source);
+        var (images, labels) = IdxPaths(idx, spec);
+        return ReadIdx(images, path, () => IdxReader.Load(images, labels, Min(idx.Limit, limit), idx.Normalize));
+    }
+
+    private static (string Images, string Labels) IdxPaths(IdxSourceSpec idx, ScenarioSpec spec) =>
+        (Resolve(idx.Images, spec.BaseDirectory), Resolve(idx.Labels, spec.BaseDirectory));
+
+    private static T ReadIdx<T>(string images, string path, Func<T> read)
+    {
+        try
+        {
+            return read();
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException)
+        {
+            throw new SpecException(path, e.Message + FashionMnistHint(images));
+        }
+    }
+
+    private static int? Min(int? a, int? b) => a is null ? b : b is null ? a : Math.Min(a.Value, b.Value);
 
     /// <summary>Directory holding Fashion-MNIST: <c>PARITY_FASHION_MNIST_DIR</c> or Debian's <c>dataset-fashion-mnist</c> location.</summary>
     public static string FashionMnistDirectory =>

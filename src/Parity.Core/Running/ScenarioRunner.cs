@@ -76,10 +76,8 @@ public static class ScenarioRunner
                 var record = Checked(session.Step(step, batch, capture), step, RecordPhase.Train, capture, batch.Size);
                 writer.Write(record);
                 if (plan.IsEvalStep(step))
-                {
-                    var eval = plan.EvalBatch();
-                    writer.Write(Checked(session.Evaluate(step, eval, capture), step, RecordPhase.Eval, capture, eval.Size));
-                }
+                    writer.Write(ChunkedEvaluation.Evaluate(session, plan, step, capture,
+                        (chunk, rows) => Checked(chunk, step, RecordPhase.Eval, capture, rows)));
                 progress?.Report(new RunProgress(name, step, plan.TotalSteps, clock.Elapsed));
                 if (record.Find(TensorKind.Loss) is { } loss && !double.IsFinite(loss.Data[0]))
                     return Finish(writer, name, RunStatus.Completed, $"stopped after step {step}: the loss is {loss.Data[0]}", step, clock, mismatches, runtime);

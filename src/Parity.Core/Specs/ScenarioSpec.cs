@@ -25,6 +25,9 @@ public sealed record ScenarioSpec(
 
     /// <summary>The canonical JSON text of this spec (what workers receive and what the spec hash is taken over).</summary>
     public string CanonicalJson { get; init; } = "";
+
+    /// <summary>The file the spec was loaded from, or null; errors found later (by the planner) name it too.</summary>
+    public string? SourceFile { get; init; }
 }
 
 /// <summary>Layer instances and the ordered calls that use them; an instance named by two calls is shared.</summary>
@@ -263,7 +266,14 @@ public sealed record SyntheticSourceSpec(string Generator, int Samples, int Feat
 public sealed record DataSpec(DataSourceSpec Train, DataSourceSpec? Eval, int BatchSize, bool Shuffle, ulong ShuffleSeed, int? EvalLimit);
 
 /// <summary>Length of training and evaluation cadence. Exactly one of <see cref="Steps"/>/<see cref="Epochs"/> is set by the spec.</summary>
-public sealed record ScheduleSpec(int? Steps, int? Epochs, int EvalEvery);
+/// <param name="Steps">Optimizer steps, or null.</param>
+/// <param name="Epochs">Epochs, or null.</param>
+/// <param name="EvalEvery">Evaluate after every k-th step (and after the last); 0: only after the last.</param>
+/// <param name="EvalBatchSize">
+/// Samples per evaluation call (<c>evaluation.batchSize</c>); null: the training batch size. The eval set is evaluated
+/// in chunks of this size and the chunks' records are merged (docs/spec.md, "Batching").
+/// </param>
+public sealed record ScheduleSpec(int? Steps, int? Epochs, int EvalEvery, int? EvalBatchSize = null);
 
 /// <summary>Which steps are captured in full and which tensor kinds; <see cref="Steps"/> null is the automatic policy (<see cref="CaptureSteps.Auto"/>).</summary>
 public sealed record CaptureSpec(CaptureSteps? Steps, IReadOnlySet<Tracing.TensorKind> Kinds);

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Parity.IO;
 using Parity.Tensors;
 using Parity.Tracing;
 
@@ -16,28 +17,76 @@ public static class SpecLoader
     // Limits keep a mistyped number from allocating gigabytes before anything can say it is wrong.
     private const int MaxWidth = 1 << 16;
     private const long MaxWeightElements = 64L << 20;
-    private const long MaxDataElements = 256L << 20;
+    internal const long MaxDataElements = 256L << 20;
     private const long MaxTeacherWork = 16L << 30;
 
-    /// <summary>Loads a spec file; relative data paths resolve against its directory.</summary>
+    /// <summary>The largest spec file read: far beyond any real spec (a model at every limit is a few megabytes).</summary>
+    public const int MaxFileBytes = 64 << 20;
+
+    /// <summary>
+    /// Loads a spec file; relative data paths resolve against its directory. The file is UTF-8 (a byte-order mark,
+    /// also of UTF-16 or UTF-32, is honoured); bytes that do not decode are an error naming their offset.
+    /// </summary>
     public static ScenarioSpec LoadFile(string path)
     {
         string text;
         try
         {
-            text = File.ReadAllText(path);
+            text = Decode(ReadBounded(path));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
             throw new SpecException("$", $"cannot read the spec file: {e.Message}", path);
         }
+        catch (SpecException e)
+        {
+            throw e.WithFile(path);
+        }
         try
         {
-            return Parse(text, Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".");
+            return Parse(text, Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".") with { SourceFile = path };
         }
         catch (SpecException e)
         {
             throw e.WithFile(path);
+        }
+    }
+
+    // The spec file is the user's own choice (a pipe such as bash's <(...) is fine); only its size is bounded.
+    private static byte[] ReadBounded(string path)
+    {
+        using var stream = File.OpenRead(path);
+        var buffer = new MemoryStream();
+        var chunk = new byte[1 << 16];
+        int n;
+        while ((n = stream.Read(chunk)) > 0)
+        {
+            if (buffer.Length + n > MaxFileBytes) throw new SpecException("$", $"the spec file is larger than {MaxFileBytes >> 20} MiB");
+            buffer.Write(chunk, 0, n);
+        }
+        return buffer.ToArray();
+    }
+
+    private static string Decode(byte[] bytes)
+    {
+        // Byte-order marks, longest first (the UTF-32 LE mark starts like the UTF-16 LE one).
+        (byte[] Mark, Encoding Encoding)[] marks =
+        [
+            ([0xFF, 0xFE, 0x00, 0x00], new UTF32Encoding(false, false, true)),
+            ([0x00, 0x00, 0xFE, 0xFF], new UTF32Encoding(true, false, true)),
+            ([0xEF, 0xBB, 0xBF], new UTF8Encoding(false, true)),
+            ([0xFF, 0xFE], new UnicodeEncoding(false, false, true)),
+            ([0xFE, 0xFF], new UnicodeEncoding(true, false, true)),
+        ];
+        var (mark, encoding) = marks.FirstOrDefault(m => bytes.AsSpan().StartsWith(m.Mark), ([], new UTF8Encoding(false, true)));
+        try
+        {
+            return encoding.GetString(bytes, mark.Length, bytes.Length - mark.Length);
+        }
+        catch (DecoderFallbackException e)
+        {
+            string name = encoding is UTF8Encoding ? "UTF-8" : encoding.WebName.ToUpperInvariant();
+            throw new SpecException("$", $"the file is not valid {name}: invalid bytes at byte offset {mark.Length + Math.Max(0, e.Index)}");
         }
     }
 
@@ -70,7 +119,7 @@ public static class SpecLoader
     {
         root.Object("name", "description", "seed", "dtype", "model", "init", "loss", "optimizer", "data", "training", "evaluation", "capture", "tolerances");
         string name = root.String("name");
-        if (name.Length is 0 or > 200) throw root.Get("name").Error("expected a name of 1..200 characters");
+        if (PathNames.ScenarioNameProblem(name) is { } problem) throw root.Get("name").Error(problem);
         ulong seed = root.Seed("seed", 0);
         var dtype = DTypes.TryParse(root.Choice("dtype", "float32", "float32", "float64"))!.Value;
         root.Choice("loss", "softmax_cross_entropy", "softmax_cross_entropy");
@@ -269,8 +318,9 @@ public static class SpecLoader
         if (t.Has("steps") == t.Has("epochs")) throw t.Error("give exactly one of 'steps' or 'epochs'");
         int? steps = t.Has("steps") ? t.Int("steps", 1, 100_000_000) : null;
         int? epochs = t.Has("epochs") ? t.Int("epochs", 1, 1_000_000) : null;
-        int every = e is { } ev ? ev.Object("every").Int("every", 0, 100_000_000, 0) : 0;
-        return new ScheduleSpec(steps, epochs, every);
+        int every = e is { } ev ? ev.Object("every", "batchSize").Int("every", 0, 100_000_000, 0) : 0;
+        int? evalBatch = e is { } eb && eb.Has("batchSize") ? eb.Int("batchSize", 1, 1 << 20) : null;
+        return new ScheduleSpec(steps, epochs, every, evalBatch);
     }
 
     private static CaptureSpec ReadCapture(JsonCursor? c)

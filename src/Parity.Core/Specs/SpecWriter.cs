@@ -38,6 +38,7 @@ public static class SpecWriter
             w.WriteEndObject();
             w.WriteStartObject("evaluation");
             w.WriteNumber("every", spec.Schedule.EvalEvery);
+            if (spec.Schedule.EvalBatchSize is int evalBatch) w.WriteNumber("batchSize", evalBatch);
             w.WriteEndObject();
             WriteCapture(w, spec.Capture);
             if (spec.Tolerances is { } t) WriteTolerances(w, t);

@@ -55,20 +55,25 @@ public sealed class TraceWriter : IDisposable
     public void Write(StepRecord record)
     {
         var entries = new List<EntryLine>(record.Entries.Count);
-        byte[] buffer = [];
+        // Encoded in slices of a fixed buffer: no byte count of a large tensor is ever formed in 32 bits.
+        const int SliceValues = 1 << 16;
+        var buffer = new byte[SliceValues * sizeof(double)];
         foreach (var e in record.Entries)
         {
             var t = e.Value;
             int size = t.DType.Size();
-            if (buffer.Length < t.Length * size) buffer = new byte[t.Length * size];
-            for (int i = 0; i < t.Length; i++)
-            {
-                if (t.DType == DType.Float32) BinaryPrimitives.WriteSingleLittleEndian(buffer.AsSpan(i * 4), (float)t.Data[i]);
-                else BinaryPrimitives.WriteDoubleLittleEndian(buffer.AsSpan(i * 8), t.Data[i]);
-            }
             entries.Add(new EntryLine(e.Key.Kind.Name(), e.Key.Site, t.DType.Name(), t.Shape, _tensors.Position));
-            _tensors.Write(buffer, 0, t.Length * size);
-            _tensorsHash.Append(buffer.AsSpan(0, t.Length * size));
+            for (int start = 0; start < t.Length; start += SliceValues)
+            {
+                int count = Math.Min(SliceValues, t.Length - start);
+                for (int i = 0; i < count; i++)
+                {
+                    if (t.DType == DType.Float32) BinaryPrimitives.WriteSingleLittleEndian(buffer.AsSpan(i * 4), (float)t.Data[start + i]);
+                    else BinaryPrimitives.WriteDoubleLittleEndian(buffer.AsSpan(i * 8), t.Data[start + i]);
+                }
+                _tensors.Write(buffer, 0, count * size);
+                _tensorsHash.Append(buffer.AsSpan(0, count * size));
+            }
         }
         _tensors.Flush();
         var line = JsonSerializer.SerializeToUtf8Bytes(new RecordLine(record.Step, record.Phase.ToString().ToLowerInvariant(), entries), Json);

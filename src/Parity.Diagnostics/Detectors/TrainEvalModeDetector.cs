@@ -48,8 +48,9 @@ public sealed class TrainEvalModeDetector : IDetector
                     || step.State.At(TensorKind.RunningVariance, bn.Name, stateStep) is not { } runVariance) continue;
                 if (BatchNormTrace.Affine(bn, step.State, stateStep) is not { } affine) continue;
                 any = true;
-                var (batchMean, batchVariance) = Fit.ColumnMoments(x);
-                double withBatch = Fit.RelativeError(BatchNormTrace.Normalize(x, batchMean, batchVariance, bn.Eps, affine.Gamma, affine.Beta), y.Data);
+                // The eval set is evaluated in chunks (Plan.EvalBatches): a model left in train mode normalizes each chunk with its own statistics.
+                int batchRows = eval ? context.Spec.Schedule.EvalBatchSize ?? context.Spec.Data.BatchSize : x.Shape[0];
+                double withBatch = Fit.RelativeError(WithBatchStatistics(x, batchRows, bn.Eps, affine.Gamma, affine.Beta), y.Data);
                 double withRunning = Fit.RelativeError(BatchNormTrace.Normalize(x, runMean.Data, runVariance.Data, bn.Eps, affine.Gamma, affine.Beta), y.Data);
                 double expected = eval ? withRunning : withBatch, swapped = eval ? withBatch : withRunning;
                 if (Fit.AlternativeWins(expected, swapped, y.DType))
@@ -58,6 +59,20 @@ public sealed class TrainEvalModeDetector : IDetector
             if (any && ++checkedRecords > 2 * Fit.MaxCheckedSteps) return null;
         }
         return null;
+    }
+
+    private static double[] WithBatchStatistics(Tensor x, int batchRows, double eps, double[] gamma, double[] beta)
+    {
+        int rows = x.Shape[0], cols = x.Shape[1];
+        var y = new double[x.Length];
+        for (int start = 0; start < rows; start += batchRows)
+        {
+            int n = Math.Min(batchRows, rows - start);
+            var batch = new Tensor([n, cols], x.Data[(start * cols)..((start + n) * cols)], x.DType);
+            var (mean, variance) = Fit.ColumnMoments(batch);
+            BatchNormTrace.Normalize(batch, mean, variance, eps, gamma, beta).CopyTo(y, start * cols);
+        }
+        return y;
     }
 
     private Finding Report(BackendTrace backend, StepRecord r, CallSite call, bool eval, double expected, double swapped, DiagnosisContext context) =>

@@ -3,6 +3,7 @@ using System.Globalization;
 using Parity.Backends;
 using Parity.Backends.Reference;
 using Parity.Diagnostics;
+using Parity.IO;
 using Parity.Planning;
 using Parity.Running;
 
@@ -94,7 +95,7 @@ public static class SeedReplications
             {
                 var v = Variant(fixture);
                 var report = RunSession.Execute(new RunRequest(v.Load(), v.Save(Path.Combine(dir, "specs")), others, ReferenceBackend.Float64Name,
-                    Path.Combine(dir, "agreement", (string)v.Load().Name), agreementSteps), registry, progress);
+                    PathNames.ScenarioDirectory(Path.Combine(dir, "agreement"), v.Load().Name), agreementSteps), registry, progress);
                 foreach (var c in report.Comparisons)
                     agreement.Add([(string)v.Load().Name, c.Backend, c.Against, c.Verdict.Name(), c.StepsCompared.ToString(CultureInfo.InvariantCulture),
                         c.FirstDivergence is null ? "" : $"step {c.FirstDivergence.Step} {c.FirstDivergence.Kind}:{c.FirstDivergence.Site}",

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Parity.Backends;
 using Parity.Diagnostics;
+using Parity.IO;
 using Parity.Models;
 using Parity.Reporting;
 using Parity.Running;
@@ -88,7 +89,7 @@ public static class Study
 
     /// <summary>Runs every arm into <c>outDirectory/ARM-SCENARIO</c>.</summary>
     public static IReadOnlyList<ArmResult> Run(IEnumerable<StudyArm> arms, BackendRegistry registry, string outDirectory, IProgress<RunProgress>? progress = null) =>
-        arms.Select(a => RunArm(a, registry, Path.Combine(outDirectory, a.Spec.Name), progress)).ToList();
+        arms.Select(a => RunArm(a, registry, PathNames.ScenarioDirectory(outDirectory, a.Spec.Name), progress)).ToList();
 
     /// <summary>Runs one arm into <paramref name="directory"/>.</summary>
     public static ArmResult RunArm(StudyArm arm, BackendRegistry registry, string directory, IProgress<RunProgress>? progress = null)

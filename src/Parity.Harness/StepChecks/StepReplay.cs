@@ -2,6 +2,7 @@ using Parity.Backends;
 using Parity.Backends.Reference;
 using Parity.Comparison;
 using Parity.Planning;
+using Parity.Running;
 using Parity.Specs;
 using Parity.Tensors;
 using Parity.Tracing;
@@ -107,9 +108,9 @@ public sealed class StepReplay : IDisposable
                 default:
                     if (after is not null && after.Step == record.Step && TensorJudge.Captured(record))
                     {
-                        var eval = _plan.EvalBatch();
+                        // In the chunks the run evaluated in, merged the same way, so the replay is what the backend was asked.
                         var state = after;
-                        StepRecord Run(IStateLoadingSession s) => s.Evaluate(record.Step, eval, CaptureRequest.Everything);
+                        StepRecord Run(IStateLoadingSession s) => ChunkedEvaluation.Evaluate(s, _plan, record.Step, CaptureRequest.Everything, (chunk, _) => chunk);
                         yield return new AlignedRecords(record.Step, RecordPhase.Eval, Replay(_expected, state, Run), record, [.. _envelopes.Select(e => Replay(e, state, Run))])
                         {
                             MoreDraws = MoreDraws(state, Run),

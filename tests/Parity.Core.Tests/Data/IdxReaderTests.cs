@@ -161,6 +161,37 @@ public sealed class IdxReaderTests
     }
 
     [Test]
+    public void A_directory_is_named_as_a_directory_not_as_a_missing_file()
+    {
+        using var dir = new TempDirectory();
+        var e = Assert.Throws<InvalidDataException>(() => IdxReader.ReadBytes(dir.Path))!;
+        Assert.That(e.Message, Is.EqualTo($"{dir.Path} is a directory, not a file"));
+    }
+
+    [Test]
+    public void A_gzip_header_that_claims_more_than_deflate_can_expand_to_is_refused_before_decompressing()
+    {
+        using var dir = new TempDirectory();
+        File.WriteAllBytes(dir.File("x.gz"), Gzip(Idx(0x08, [60000, 1000, 30], Pixels)));
+        var e = Assert.Throws<InvalidDataException>(() => IdxReader.ReadBytes(dir.File("x.gz")))!;
+        Assert.That(e.Message, Does.Contain("the header claims 1800000000 data bytes, more than a gzip file of"));
+    }
+
+    [Test]
+    public void A_limit_reads_only_the_samples_it_keeps()
+    {
+        // A gzip file cut after the second image: with limit 2 nothing past it is read.
+        using var dir = new TempDirectory();
+        var (images, labels) = Write(dir, gzip: true);
+        var cut = Gzip(Idx(0x08, [3, 2, 2], Pixels[..8]));
+        File.WriteAllBytes(images, cut);
+        var set = IdxReader.Load(images, labels, limit: 2, normalize: false);
+        Assert.That(set.All().Inputs.Data, Is.EqualTo(Pixels.Take(8).Select(p => (double)p)));
+        Assert.That(IdxReader.Shape(images, labels, limit: 2), Is.EqualTo((2, 4)));
+        Assert.That(() => IdxReader.Load(images, labels, limit: null, normalize: false), Throws.InstanceOf<InvalidDataException>().With.Message.Contains("file ends before 12 data bytes"));
+    }
+
+    [Test]
     public void The_real_fashion_mnist_files_load_as_60000_and_10000_images_of_784_pixels()
     {
         string dir = Planning.Planner.FashionMnistDirectory;

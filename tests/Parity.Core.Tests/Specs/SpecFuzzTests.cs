@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using System.Text.Json.Nodes;
+using System.Text;
 using Parity.Planning;
 using Parity.Randomness;
 using Parity.Tests;
@@ -17,22 +17,6 @@ public sealed class SpecFuzzTests
     // Generous: a case takes milliseconds; the limit only has to tell a hang from a machine under load.
     private static readonly TimeSpan PerCaseLimit = TimeSpan.FromSeconds(10);
 
-    // Words that reach deeper into the loader than random text: every enum value it knows.
-    private static readonly string[] Vocabulary =
-    [
-        "linear", "batchnorm", "layernorm", "relu", "identity", "sgd", "adam", "idx", "synthetic", "teacher", "gaussian",
-        "float32", "float64", "injected", "framework", "unbiased", "biased", "sqrtVHat", "epsilonHat", "all", "normal",
-        "he_normal", "zeros", "forward", "loss", "parameter", "runningMean", "l1", "l2", "bn", "relu", "bn#1", "softmax_cross_entropy",
-        "", " ", "\u0000", "\ud800", "x.y", "fashion-mnist:none.gz", "forward, loss", "14", "Forward",
-    ];
-
-    private static readonly string[] NumberTexts =
-    [
-        "0", "-0", "1", "-1", "2", "3", "0.5", "-0.5", "1e-320", "1e308", "-1e308", "1e400", "-1e400", "2147483647", "2147483648",
-        "-2147483649", "9223372036854775807", "9223372036854775808", "18446744073709551615", "18446744073709551616",
-        "99999999999999999999999999999", "1.0", "65536", "65537", "1048577", "100000000", "1e5", "12", "0.9999999999",
-    ];
-
     private static IEnumerable<(string Name, string Text)> Sources() =>
         Repository.FixtureNames().Select(f => (f, File.ReadAllText(Repository.Fixture(f))))
             .Append(("base", SpecLoaderTests.BaseSpec))
@@ -40,6 +24,67 @@ public sealed class SpecFuzzTests
 
     [Test]
     public void Mutated_specs_end_in_a_spec_error_or_a_valid_plan()
+    {
+        IEnumerable<(string Name, string Shown, Func<Outcome> Run)> Cases()
+        {
+            foreach (var (name, text) in Sources())
+            {
+                var rng = ParityRandom.Derive(20261122, "fuzz/" + name);
+                // The spec that uses every key reaches every branch of the loader: it gets the most mutants.
+                int mutants = name == "every-key" ? 4 * MutantsPerSource : MutantsPerSource;
+                for (int i = 0; i < mutants; i++)
+                {
+                    string mutant = SpecMutations.Mutant(text, rng);
+                    yield return ($"{name} mutant {i}", mutant, () => Run(() => SpecLoader.Parse(mutant)));
+                }
+            }
+        }
+
+        var tally = RunWatched(Cases());
+        Assert.That(tally.Rejected, Is.GreaterThan(tally.Total / 2), "most mutants must be rejected, or the mutations are too weak");
+        Assert.That(tally.Planned, Is.GreaterThan(0), "some mutants must survive to the planner");
+    }
+
+    /// <summary>
+    /// A few hundred hostile spec files (<see cref="HostileSpecs"/>: every category of a probe of the CLI, bytes and
+    /// encodings included) through <see cref="SpecLoader.LoadFile"/> and the planner: each ends in a spec error that
+    /// names the file and a JSON path, or a valid plan. tests/Parity.Cli.Tests runs a sample of them through the CLI.
+    /// </summary>
+    [Test]
+    public void Hostile_spec_files_end_in_a_spec_error_naming_file_and_path_or_a_valid_plan()
+    {
+        using var dir = new TempDirectory();
+        Directory.CreateDirectory(dir.File("data/dir"));
+        Directory.CreateDirectory(dir.File("data/trace"));
+        HostileSpecs.MakeFifo(dir.File("data/fifo"));
+        HostileSpecs.MakeFifo(dir.File("data/trace/trace.json"));
+        var sources = new[] { "synthetic-mlp-bn.json" }.Concat(Repository.FixtureNames()).Select(f => (f, File.ReadAllText(Repository.Fixture(f))))
+            .Append(("every-key", SpecLoaderTests.EveryKeySpec)).ToList();
+        var specs = HostileSpecs.Generate(sources, perCategory: 24, seed: 20261201, dir.File("data/fifo"), dir.File("data/dir"), dir.File("data/trace"));
+
+        IEnumerable<(string Name, string Shown, Func<Outcome> Run)> Cases()
+        {
+            foreach (var (spec, i) in specs.Select((s, i) => (s, i)))
+            {
+                string path = dir.File($"spec{i}.json");
+                File.WriteAllBytes(path, spec.Bytes);
+                yield return (spec.Name, Encoding.UTF8.GetString(spec.Bytes), () => Run(() => SpecLoader.LoadFile(path), path));
+            }
+        }
+
+        var tally = RunWatched(Cases());
+        Assert.That(tally.Total, Is.EqualTo(HostileSpecs.Categories.Length * 24));
+        Assert.That(tally.Rejected, Is.GreaterThan(tally.Total / 2));
+        Assert.That(tally.Planned, Is.GreaterThan(0));
+    }
+
+    private sealed record Tally(int Total, int Rejected, int Loaded, int Planned);
+
+    /// <summary>
+    /// Runs the cases inline on one thread (they are cheap) while this thread fails the test as soon as one case has
+    /// run longer than the limit, naming it: a hang ends the test, not the test run. Fails on any case that failed.
+    /// </summary>
+    private static Tally RunWatched(IEnumerable<(string Name, string Shown, Func<Outcome> Run)> cases)
     {
         var failures = new List<string>();
         int rejected = 0, loaded = 0, planned = 0, total = 0;
@@ -49,45 +94,34 @@ public sealed class SpecFuzzTests
         var watch = new CaseWatch();
         var loop = Task.Run(() =>
         {
-            foreach (var (name, text) in Sources())
+            foreach (var (name, shown, run) in cases)
             {
-                var rng = ParityRandom.Derive(20261122, "fuzz/" + name);
-                // The spec that uses every key reaches every branch of the loader: it gets the most mutants.
-                int mutants = name == "every-key" ? 4 * MutantsPerSource : MutantsPerSource;
-                for (int i = 0; i < mutants; i++)
+                total++;
+                var started = clock.Elapsed;
+                watch.Begin(name, shown, started);
+                var outcome = run();
+                var took = clock.Elapsed - started;
+                if (took > slowest) (slowest, slowestCase) = (took, $"{name} ({outcome.Kind})");
+                switch (outcome.Kind)
                 {
-                    string mutant = Mutant(text, rng);
-                    total++;
-                    var started = clock.Elapsed;
-                    watch.Begin($"{name} mutant {i}", mutant, started);
-                    var outcome = Run(mutant);
-                    var took = clock.Elapsed - started;
-                    if (took > slowest) (slowest, slowestCase) = (took, $"{name} mutant {i} ({outcome.Kind})");
-                    switch (outcome.Kind)
-                    {
-                        case OutcomeKind.Rejected: rejected++; break;
-                        case OutcomeKind.Loaded: loaded++; break;
-                        case OutcomeKind.Planned: loaded++; planned++; break;
-                        default: failures.Add($"{name} mutant {i}: {outcome.Detail}\n--- spec ---\n{Shorten(mutant)}"); break;
-                    }
+                    case OutcomeKind.Rejected: rejected++; break;
+                    case OutcomeKind.Loaded: loaded++; break;
+                    case OutcomeKind.Planned: loaded++; planned++; break;
+                    default: failures.Add($"{name}: {outcome.Detail}\n--- spec ---\n{Shorten(shown)}"); break;
                 }
             }
         });
-
-        // The per-case guard: the cases run inline on one thread (cheap), and this thread fails the test as
-        // soon as one case has run longer than the limit, naming it: a hang ends the test, not the test run.
         while (!loop.Wait(50))
         {
-            var (current, mutant, since) = watch.Current;
+            var (current, spec, since) = watch.Current;
             if (clock.Elapsed - since > PerCaseLimit)
-                Assert.Fail($"{current} did not finish within {PerCaseLimit.TotalSeconds} s\n--- spec ---\n{Shorten(mutant)}");
+                Assert.Fail($"{current} did not finish within {PerCaseLimit.TotalSeconds} s\n--- spec ---\n{Shorten(spec)}");
         }
         loop.GetAwaiter().GetResult();
 
         TestContext.Out.WriteLine($"{total} mutants in {clock.Elapsed.TotalSeconds:F1} s: {rejected} rejected, {loaded} loaded, {planned} planned; slowest {slowest.TotalMilliseconds:F0} ms: {slowestCase}");
         Assert.That(failures, Is.Empty, string.Join("\n\n", failures.Take(5)));
-        Assert.That(rejected, Is.GreaterThan(total / 2), "most mutants must be rejected, or the mutations are too weak");
-        Assert.That(planned, Is.GreaterThan(0), "some mutants must survive to the planner");
+        return new Tally(total, rejected, loaded, planned);
     }
 
     /// <summary>Which case is running since when, published by the fuzz loop for the watching thread.</summary>
@@ -113,17 +147,25 @@ public sealed class SpecFuzzTests
 
     private readonly record struct Outcome(OutcomeKind Kind, string Detail = "");
 
-    private static Outcome Run(string mutant)
+    // Planning runs under a fixed budget, so a bomb the planner should refuse cannot take a large test machine down.
+    private const long PlanningBudget = 2L << 30;
+
+    /// <param name="load">Loads the spec.</param>
+    /// <param name="file">The spec file, which every error must name first; null for text.</param>
+    private static Outcome Run(Func<ScenarioSpec> load, string? file = null)
     {
+        Outcome? Misplaced(SpecException e) =>
+            !e.JsonPath.StartsWith('$') ? new Outcome(OutcomeKind.Failed, $"spec error without a JSON path: {e.Message}")
+            : file is not null && !e.Message.StartsWith(file + ": $", StringComparison.Ordinal) ? new Outcome(OutcomeKind.Failed, $"spec error without the file: {e.Message}")
+            : null;
         ScenarioSpec spec;
         try
         {
-            spec = SpecLoader.Parse(mutant);
+            spec = load();
         }
         catch (SpecException e)
         {
-            if (!e.JsonPath.StartsWith('$')) return new Outcome(OutcomeKind.Failed, $"spec error without a JSON path: {e.Message}");
-            return new Outcome(OutcomeKind.Rejected);
+            return Misplaced(e) ?? new Outcome(OutcomeKind.Rejected);
         }
         catch (Exception e)
         {
@@ -140,18 +182,18 @@ public sealed class SpecFuzzTests
             return new Outcome(OutcomeKind.Failed, $"canonical JSON does not load: {e}\n{spec.CanonicalJson}");
         }
 
-        if (!SmallSynthetic(spec)) return new Outcome(OutcomeKind.Loaded);
+        if (!Plannable(spec)) return new Outcome(OutcomeKind.Loaded);
         try
         {
-            var plan = Planner.Build(spec);
+            var plan = Planner.Build(spec, memoryBudget: PlanningBudget);
             plan.BatchFor(1);
             plan.BatchFor(plan.TotalSteps);
-            plan.EvalBatch();
+            plan.EvalBatches().ToList();
             return new Outcome(OutcomeKind.Planned);
         }
-        catch (SpecException)
+        catch (SpecException e)
         {
-            return new Outcome(OutcomeKind.Rejected);
+            return Misplaced(e) ?? new Outcome(OutcomeKind.Rejected);
         }
         catch (Exception e)
         {
@@ -159,203 +201,19 @@ public sealed class SpecFuzzTests
         }
     }
 
-    // The planner test is for the planner's own checks, not for generating big data sets quickly.
-    private static bool SmallSynthetic(ScenarioSpec spec)
+    // The planner test is for the planner's own checks, not for generating or reading big data sets quickly: small
+    // synthetic data, and IDX paths other than the real Fashion-MNIST files (hostile paths fail at once).
+    private static bool Plannable(ScenarioSpec spec)
     {
-        static bool Small(DataSourceSpec? s) => s is null || s is SyntheticSourceSpec { Samples: <= 4000 } syn && (long)syn.Samples * syn.Features * syn.Features <= 4_000_000;
+        static bool Small(DataSourceSpec? s) => s switch
+        {
+            null => true,
+            SyntheticSourceSpec syn => syn.Samples <= 4000 && (long)syn.Samples * syn.Features * syn.Features <= 4_000_000,
+            IdxSourceSpec idx => !idx.Images.StartsWith("fashion-mnist:", StringComparison.Ordinal) || idx.Images.Contains("..", StringComparison.Ordinal),
+            _ => false,
+        };
         long weights = spec.Model.Layers.OfType<LinearSpec>().Sum(l => (long)l.In * l.Out);
-        return spec.Data.Train is SyntheticSourceSpec && Small(spec.Data.Train) && Small(spec.Data.Eval) && weights <= 1_000_000;
-    }
-
-    private static string Mutant(string text, ParityRandom rng)
-    {
-        int roll = rng.NextInt(10);
-        int mutations = roll < 6 ? 1 : roll < 9 ? 2 : 3;
-        for (int m = 0; m < mutations; m++)
-        {
-            // Text-level mutations make the document invalid JSON most of the time, so they are rarer.
-            int op = rng.NextInt(20);
-            text = op switch
-            {
-                0 => text[..rng.NextInt(text.Length + 1)],
-                1 => FlipCharacter(text, rng),
-                2 => EscapeInString(text, rng),
-                _ => MutateTree(text, rng),
-            };
-        }
-        return text;
-    }
-
-    // JSON escapes that JsonNode cannot produce: unpaired surrogates, NUL, line breaks inside strings and keys.
-    private static readonly string[] Escapes = ["\\ud800", "\\udfff", "\\u0000", "\\n", "\\\"", "\\u00e9"];
-
-    private static string EscapeInString(string text, ParityRandom rng)
-    {
-        var quotes = Enumerable.Range(0, text.Length).Where(i => text[i] == '"').ToList();
-        if (quotes.Count == 0) return text;
-        int at = quotes[rng.NextInt(quotes.Count)] + 1;
-        return text[..at] + Escapes[rng.NextInt(Escapes.Length)] + text[at..];
-    }
-
-    private static string FlipCharacter(string text, ParityRandom rng)
-    {
-        if (text.Length == 0) return "{";
-        int at = rng.NextInt(text.Length);
-        const string alphabet = "{}[]\":,0123456789-+.eE \\tnulfasx";
-        return text[..at] + alphabet[rng.NextInt(alphabet.Length)] + text[(at + 1)..];
-    }
-
-    private static string MutateTree(string text, ParityRandom rng)
-    {
-        try
-        {
-            return MutateParsedTree(text, rng);
-        }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
-        {
-            // JsonNode refuses what an earlier mutation made (a duplicated key, nesting past its writer's depth).
-            return FlipCharacter(text, rng);
-        }
-    }
-
-    private static string MutateParsedTree(string text, ParityRandom rng)
-    {
-        JsonNode? root;
-        try
-        {
-            root = JsonNode.Parse(text, documentOptions: new System.Text.Json.JsonDocumentOptions { CommentHandling = System.Text.Json.JsonCommentHandling.Skip, AllowTrailingCommas = true });
-        }
-        catch (System.Text.Json.JsonException)
-        {
-            return FlipCharacter(text, rng);
-        }
-        if (root is null) return "null";
-        var nodes = new List<JsonNode>();
-        Collect(root, nodes);
-        var target = nodes[rng.NextInt(nodes.Count)];
-        var numbers = nodes.Where(n => n is JsonValue v && v.GetValueKind() == System.Text.Json.JsonValueKind.Number).ToList();
-        var strings = nodes.Where(n => n is JsonValue v && v.GetValueKind() == System.Text.Json.JsonValueKind.String).ToList();
-        string? duplicate = null;
-        int op = rng.NextInt(10);
-        // Numbers and words replace leaves of their own kind, where the loader checks ranges and names.
-        if (op is 2 or 8 && numbers.Count > 0) target = numbers[rng.NextInt(numbers.Count)];
-        if (op is 3 or 9 && strings.Count > 0) target = strings[rng.NextInt(strings.Count)];
-        switch (op)
-        {
-            case 0: // delete a key or an array item
-                Remove(target);
-                break;
-            case 1: // another JSON type
-                Replace(target, RandomValue(rng, depth: 0));
-                break;
-            case 2: // huge, negative, fractional, overflowing numbers
-                Replace(target, JsonNode.Parse(NumberTexts[rng.NextInt(NumberTexts.Length)]));
-                break;
-            case 3: // a known word in the wrong place
-                Replace(target, JsonValue.Create(Vocabulary[rng.NextInt(Vocabulary.Length)]));
-                break;
-            case 4: // deep nesting
-                Replace(target, Nested(1 + rng.NextInt(120), rng));
-                break;
-            case 5: // duplicate a key: a placeholder renamed in the text below
-                if (ObjectOf(target) is { Count: > 0 } obj)
-                {
-                    duplicate = obj.ElementAt(rng.NextInt(obj.Count)).Key;
-                    obj["__duplicate__"] = RandomValue(rng, depth: 1);
-                }
-                break;
-            case 6: // add an unknown or misspelt key
-                if (ObjectOf(target) is { } o)
-                    o[o.Count > 0 && rng.NextInt(2) == 0 ? o.ElementAt(rng.NextInt(o.Count)).Key + "s" : Vocabulary[rng.NextInt(Vocabulary.Length)] + "_x"] = RandomValue(rng, 1);
-                break;
-            case 7: // reorder, drop or repeat model calls (reaches the shape checks)
-                if (root["model"]?["calls"] is JsonArray calls && calls.Count > 0)
-                {
-                    int i = rng.NextInt(calls.Count);
-                    var item = calls[i]!.DeepClone();
-                    if (rng.NextInt(2) == 0) calls.RemoveAt(i);
-                    calls.Insert(rng.NextInt(calls.Count + 1), item);
-                }
-                break;
-            case 9: // a near miss of a word: other case, padding, a list, a number in quotes
-                if (target is JsonValue s && s.TryGetValue<string>(out string? word))
-                {
-                    string other = strings.Count > 0 && strings[rng.NextInt(strings.Count)] is JsonValue o2 && o2.TryGetValue<string>(out string? w2) ? w2 : "x";
-                    Replace(target, JsonValue.Create(rng.NextInt(5) switch
-                    {
-                        0 => word.ToUpperInvariant(),
-                        1 => " " + word,
-                        2 => word + ", " + other,
-                        3 => rng.NextInt(20).ToString(System.Globalization.CultureInfo.InvariantCulture),
-                        _ => word + "\u0000",
-                    }));
-                }
-                break;
-            case 8: // scale a number up or down, keeping it plausible
-                if (target is JsonValue v && v.TryGetValue<double>(out double d))
-                    Replace(target, JsonValue.Create(rng.NextInt(2) == 0 ? Math.Round(d * (1 + rng.NextInt(5))) : -d));
-                break;
-            default:
-                break;
-        }
-        string result = root.ToJsonString();
-        if (duplicate is not null) result = result.Replace("\"__duplicate__\"", System.Text.Json.JsonSerializer.Serialize(duplicate));
-        return result;
-    }
-
-    private static JsonObject? ObjectOf(JsonNode node) => node as JsonObject ?? node.Parent as JsonObject;
-
-    private static void Collect(JsonNode node, List<JsonNode> into)
-    {
-        into.Add(node);
-        switch (node)
-        {
-            case JsonObject o:
-                foreach (var (_, child) in o)
-                    if (child is not null) Collect(child, into);
-                break;
-            case JsonArray a:
-                foreach (var child in a)
-                    if (child is not null) Collect(child, into);
-                break;
-        }
-    }
-
-    private static void Remove(JsonNode node)
-    {
-        switch (node.Parent)
-        {
-            case JsonObject o: o.Remove(node.GetPropertyName()); break;
-            case JsonArray a: a.RemoveAt(node.GetElementIndex()); break;
-        }
-    }
-
-    private static void Replace(JsonNode node, JsonNode? value)
-    {
-        switch (node.Parent)
-        {
-            case JsonObject o: o[node.GetPropertyName()] = value; break;
-            case JsonArray a: a[node.GetElementIndex()] = value; break;
-        }
-    }
-
-    private static JsonNode? RandomValue(ParityRandom rng, int depth) => rng.NextInt(depth > 2 ? 4 : 7) switch
-    {
-        0 => null,
-        1 => JsonValue.Create(rng.NextInt(2) == 0),
-        2 => JsonNode.Parse(NumberTexts[rng.NextInt(NumberTexts.Length)]),
-        3 => JsonValue.Create(Vocabulary[rng.NextInt(Vocabulary.Length)]),
-        4 => new JsonArray(RandomValue(rng, depth + 1), RandomValue(rng, depth + 1)),
-        5 => new JsonObject { ["type"] = RandomValue(rng, depth + 1), ["name"] = RandomValue(rng, depth + 1) },
-        _ => new JsonObject(),
-    };
-
-    private static JsonNode Nested(int depth, ParityRandom rng)
-    {
-        JsonNode node = JsonValue.Create(1);
-        for (int i = 0; i < depth; i++)
-            node = rng.NextInt(2) == 0 ? new JsonArray(node) : new JsonObject { ["type"] = node };
-        return node;
+        return Small(spec.Data.Train) && Small(spec.Data.Eval) && weights <= 1_000_000;
     }
 
     private static string Shorten(string s) => s.Length <= 3000 ? s : s[..3000] + "...";

@@ -310,7 +310,13 @@ public sealed class SpecLoaderTests
         yield return Case("unknown data source", r => r["data"]!["train"]!["type"] = "csv", "$.data.train.type", "not one of: idx, synthetic");
         yield return Case("empty idx path", r => r["data"]!["train"] = JsonNode.Parse("""{ "type": "idx", "images": "", "labels": "y" }"""), "$.data.train.images", "expected a file path");
         yield return Case("one class", r => r["data"]!["train"]!["classes"] = 1, "$.data.train.classes", "expected an integer in 2..10000");
-        yield return Case("empty name", r => r["name"] = "", "$.name", "1..200 characters");
+        yield return Case("empty name", r => r["name"] = "", "$.name", "use 1..200 ASCII letters, digits");
+        yield return Case("name that leaves the output folder", r => r["name"] = "../../escaped", "$.name", "(found \"../../escaped\")");
+        yield return Case("absolute name", r => r["name"] = "/some/abs/dir", "$.name", "names its output folder");
+        yield return Case("dot name", r => r["name"] = ".", "$.name", "not starting with '.'");
+        yield return Case("NUL in the name", r => r["name"] = "a\u0000b", "$.name", "(found \"a\\u0000b\")");
+        yield return Case("200 CJK characters", r => r["name"] = new string('\u6771', 200), "$.name", "names its output folder");
+        yield return Case("eval batch size 0", r => r["evaluation"] = JsonNode.Parse("""{ "batchSize": 0 }"""), "$.evaluation.batchSize", "expected an integer in 1..1048576");
         yield return Case("empty root object", r => r.Clear(), "$.name", "required key is missing");
     }
 
@@ -361,6 +367,47 @@ public sealed class SpecLoaderTests
         File.WriteAllText(path, Mutate(r => Layer(r, 3)["in"] = 7));
         var e = Assert.Throws<SpecException>(() => SpecLoader.LoadFile(path))!;
         Assert.That(e.Message, Does.StartWith(path + ": $.model.calls[3]: "));
+    }
+
+    [Test]
+    public void Invalid_utf8_is_an_error_at_its_byte_offset_not_a_replacement_character()
+    {
+        // The finding: FF FE before the name were read as "\ufffd\ufffdbase" and the run went ahead.
+        using var dir = new TempDirectory();
+        byte[] text = System.Text.Encoding.UTF8.GetBytes(BaseSpec);
+        int at = BaseSpec.IndexOf("base", StringComparison.Ordinal);
+        File.WriteAllBytes(dir.File("x.json"), [.. text[..at], 0xFF, 0xFE, .. text[at..]]);
+        var e = Assert.Throws<SpecException>(() => SpecLoader.LoadFile(dir.File("x.json")))!;
+        Assert.That(e.Message, Is.EqualTo($"{dir.File("x.json")}: $: the file is not valid UTF-8: invalid bytes at byte offset {at}"));
+
+        File.WriteAllBytes(dir.File("y.json"), [.. text[..at], 0xC3, .. text[at..]]);
+        Assert.That(Assert.Throws<SpecException>(() => SpecLoader.LoadFile(dir.File("y.json")))!.Problem, Does.EndWith($"byte offset {at}"));
+    }
+
+    [Test]
+    public void A_byte_order_mark_is_honoured_and_utf16_with_its_mark_reads_like_utf8()
+    {
+        using var dir = new TempDirectory();
+        var utf8 = System.Text.Encoding.UTF8;
+        File.WriteAllBytes(dir.File("bom.json"), [0xEF, 0xBB, 0xBF, .. utf8.GetBytes(BaseSpec)]);
+        File.WriteAllBytes(dir.File("utf16.json"), [0xFF, 0xFE, .. System.Text.Encoding.Unicode.GetBytes(BaseSpec)]);
+        string canonical = SpecLoader.Parse(BaseSpec).CanonicalJson;
+        Assert.That(SpecLoader.LoadFile(dir.File("bom.json")).CanonicalJson, Is.EqualTo(canonical));
+        Assert.That(SpecLoader.LoadFile(dir.File("utf16.json")).CanonicalJson, Is.EqualTo(canonical));
+
+        // A lone high surrogate in UTF-16 is as invalid as a stray byte in UTF-8.
+        File.WriteAllBytes(dir.File("bad16.json"), [0xFF, 0xFE, .. System.Text.Encoding.Unicode.GetBytes(BaseSpec[..10]), 0x00, 0xD8, 0x41, 0x00]);
+        Assert.That(Assert.Throws<SpecException>(() => SpecLoader.LoadFile(dir.File("bad16.json")))!.Problem, Does.StartWith("the file is not valid UTF-16"));
+    }
+
+    [Test]
+    public void The_evaluation_batch_size_reads_back_from_the_canonical_json_and_is_absent_when_not_given()
+    {
+        var spec = SpecLoader.Parse(Mutate(r => r["evaluation"] = JsonNode.Parse("""{ "every": 2, "batchSize": 7 }""")));
+        Assert.That(spec.Schedule.EvalBatchSize, Is.EqualTo(7));
+        Assert.That(SpecLoader.Parse(spec.CanonicalJson).Schedule.EvalBatchSize, Is.EqualTo(7));
+        Assert.That(SpecLoader.Parse(BaseSpec).CanonicalJson, Does.Not.Contain("\"batchSize\": 7").And.Not.Contain("\"evaluation\":{\"every\":0,\"batchSize\""),
+            "a spec without it keeps its canonical JSON, so its hash and baselines stay valid");
     }
 
     [Test]
