@@ -70,9 +70,11 @@ public sealed class NativeBackendTests
         Assert.That(optimizer.SelectMany(e => e.Value.Data), Is.All.EqualTo(0.0));
     }
 
-    [TestCase("synthetic-mlp-bn.json", "float32", 50)]
-    [TestCase("synthetic-shared-bn.json", "float32", 50)]
-    [TestCase("synthetic-layernorm-sgd.json", "float32", 50)]
+    // 20 steps: the CPU accelerator spends about a second a step on launches, and it rounds as reference-f32 does bit for
+    // bit (the test below), so a longer run here would retest the reference; on a GPU the kernels' own sums are what differ.
+    [TestCase("synthetic-mlp-bn.json", "float32", 20)]
+    [TestCase("synthetic-shared-bn.json", "float32", 20)]
+    [TestCase("synthetic-layernorm-sgd.json", "float32", 20)]
     [TestCase("synthetic-shared-bn.json", "float64", 10)]
     public void Native_agrees_with_the_reference(string fixture, string dtype, int steps)
     {
