@@ -31,9 +31,13 @@ internal static class Commands
         var device = new Option<string?>("--device") { Description = "Device for backends that have a choice: cpu or cuda" };
         var timeout = new Option<double?>("--timeout") { Description = "Per-request time limit for worker backends, seconds" };
         var tolerance = new Option<string?>("--tolerance") { Description = "Tolerance overrides: kind=atol:rtol, all=atol:rtol, multiple=M, floor=F, comma-separated (docs/tolerances.md)" };
+        var trajectoryOnly = new Option<bool>("--trajectory-only")
+        {
+            Description = "Judge each backend on its free-running trajectory alone, without replaying its steps (faster; blind to errors that start after the trajectories separate)",
+        };
         var command = new Command("run", "Run a spec on several backends, compare every tensor with the reference, write the report")
         {
-            spec, backends, reference, steps, output, device, timeout, tolerance, WorkerOption,
+            spec, backends, reference, steps, output, device, timeout, tolerance, trajectoryOnly, WorkerOption,
         };
         command.SetAction(r =>
         {
@@ -42,7 +46,7 @@ internal static class Commands
             var registry = BackendCatalog.Create(r.GetValue(WorkerOption));
             var request = new RunRequest(scenario, path, SplitList(r.GetValue(backends)!), r.GetValue(reference)!,
                 r.GetValue(output) ?? PathNames.ScenarioDirectory("out", scenario.Name), r.GetValue(steps), Device(r.GetValue(device)),
-                Timeout(r.GetValue(timeout)), Tolerances(r.GetValue(tolerance)));
+                Timeout(r.GetValue(timeout)), Tolerances(r.GetValue(tolerance))) { TrajectoryOnly = r.GetValue(trajectoryOnly) };
             var progress = new TerminalProgress { Label = scenario.Name + " " };
             var report = RunSession.Execute(request, registry, progress);
             progress.Clear();

@@ -41,6 +41,9 @@ public sealed record RunRequest(
 
     /// <summary>Where the trace of a backend (by display name) goes; null for <c>OutDirectory/traces/NAME</c>.</summary>
     public Func<string, string>? TraceDirectoryFor { get; init; }
+
+    /// <summary>True to judge every backend on its free-running trajectory alone: no step is replayed.</summary>
+    public bool TrajectoryOnly { get; init; }
 }
 
 /// <summary>One backend's part in a session: as selected, its run, and whether it is an envelope run added by the session.</summary>
@@ -150,7 +153,9 @@ public sealed class RunSession
         foreach (var run in _runs.Where(r => !r.Auxiliary && r != reference))
         {
             var trajectory = Compare(reference, run);
-            var (stepChecks, gap) = StepCheck(run, reference);
+            var (stepChecks, gap) = Request.TrajectoryOnly
+                ? (null, "step checks off (--trajectory-only): judged on its free-running trajectory alone")
+                : StepCheck(run, reference);
             judgements.Add(new BackendJudgement(run.Display, stepChecks, trajectory, gap));
         }
         return judgements;
@@ -211,7 +216,7 @@ public sealed class RunSession
         foreach (var run in _runs.Where(r => !r.Auxiliary && r.Run.Status != RunStatus.Unavailable))
             traces.Add(new BackendTrace(run.Display, TraceReader.Open(run.Run.TraceDirectory), run.Run.Mismatches));
         var judgedAs = Request.DiagnoseAs ?? Plan.Spec;
-        return Diagnoser.Run(new DiagnosisContext(judgedAs, new Models.ModelGraph(judgedAs.Model), Request.Reference, traces, judgements));
+        return Diagnoser.Run(new DiagnosisContext(judgedAs, new Models.ModelGraph(judgedAs.Model), Request.Reference, traces, judgements) { Plan = Plan });
     }
 
     /// <summary>ONNX Runtime's verdict on each judged backend's final checkpoint, when <c>onnxruntime</c> was asked for; empty otherwise.</summary>

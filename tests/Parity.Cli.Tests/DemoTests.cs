@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Parity.Harness.Seeds;
+using Parity.Backends.All;
 
 namespace Parity.Cli.Tests;
 
@@ -52,8 +52,8 @@ public class DemoTests
         string dir = CliRunner.TempDir();
         var outcomes = new[]
         {
-            new SeedOutcome("000", "Seed 000: <shared> BN", "shows", "gap 0.1 | found", Path.Combine(dir, "seed000"), true, 1),
-            new SeedOutcome("001", "Seed 001", "shows", "lag", Path.Combine(dir, "seed001"), false, 1),
+            new DemoCommand.IndexRow("000", "Seed 000: <shared> BN", "gap 0.1 | found", true, "seed000/index.html", "seed000/summary.md"),
+            new DemoCommand.IndexRow("001", "Seed 001", "lag", false, "seed001/index.html", "seed001/summary.md"),
         };
 
         DemoCommand.WriteIndex(dir, outcomes, TimeSpan.FromSeconds(12));
@@ -63,5 +63,19 @@ public class DemoTests
         Assert.That(md, Does.Contain("| 001 | Seed 001 | lag | NO |"));
         string html = File.ReadAllText(Path.Combine(dir, "index.html"));
         Assert.That(html, Does.Contain("Seed 000: &lt;shared&gt; BN").And.Contain("href=\"seed001/index.html\""));
+    }
+
+    [Test]
+    public void The_demo_s_planted_bug_is_caught_at_the_step_it_starts_with_its_cause_named()
+    {
+        string dir = CliRunner.TempDir();
+        using var output = new StringWriter();
+
+        var row = DemoCommand.CaughtBug(dir, BackendCatalog.Create(), output);
+
+        Assert.That(row.Reproduced, Is.True, output.ToString());
+        Assert.That(row.Result, Does.Match(@"verdict diverge \(exit 1\): first divergence at step 8, running(Mean|Variance):bn1; cause bn-momentum-convention"));
+        Assert.That(File.ReadAllText(Path.Combine(dir, "summary.md")), Does.Contain("bn-momentum-convention"));
+        Assert.That(File.Exists(Path.Combine(dir, "report.html")), Is.True);
     }
 }

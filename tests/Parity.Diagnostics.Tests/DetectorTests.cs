@@ -1,5 +1,6 @@
 using Parity.Backends;
 using Parity.Backends.Reference;
+using Parity.Harness;
 using Parity.Specs;
 using Parity.Tensors;
 using Parity.Tracing;
@@ -89,7 +90,39 @@ public class DetectorTests
         var f = Single(d, CauseIds.AdamEpsilonForm, "tf-like");
         Assert.That(f.Location!.Step, Is.EqualTo(1));
         Assert.That(f.Location.Key.Kind, Is.EqualTo(TensorKind.Parameter));
+        // Located on a parameter the verdict judges (a bias feeding a batchnorm is not identifiable).
+        Assert.That(Planning.Planner.Build(spec, 1).Graph.Parameter(f.Location.Key.Site).Identifiable, Is.True, f.Location.Key.Site);
         Assert.That(f.Evidence["fittedForm"], Is.EqualTo("epsilonHat"));
+    }
+
+    // Conventions that change mid-run, each with the cause it must be named as and where.
+    private static readonly Dictionary<string, (Func<ScenarioSpec, ScenarioSpec> Change, string Cause, TensorKind Kind, string Site)> MidRun = new()
+    {
+        ["adam-epsilon-hat"] = (s => s with { Optimizer = ((AdamSpec)s.Optimizer) with { EpsilonForm = EpsilonForm.EpsilonHat, Eps = 1e-3 } },
+            CauseIds.AdamEpsilonForm, TensorKind.Parameter, ""),
+        ["momentum-one-minus-m"] = (s => SpecVariantBackend.MapBatchNorms(s, bn => bn with { Momentum = 1 - bn.Momentum }),
+            CauseIds.BnMomentumConvention, TensorKind.RunningMean, "bn1"),
+        ["biased-variance"] = (s => SpecVariantBackend.MapBatchNorms(s, bn => bn with { RunningVariance = RunningVarianceEstimator.Biased }),
+            CauseIds.BnVarianceEstimator, TensorKind.RunningVariance, "bn1"),
+        ["eps-times-ten"] = (s => SpecVariantBackend.MapBatchNorms(s, bn => bn with { Eps = bn.Eps * 10 }),
+            CauseIds.BnEpsilon, TensorKind.Forward, "bn1"),
+        ["stats-frozen"] = (s => SpecVariantBackend.MapBatchNorms(s, bn => bn with { Momentum = 0 }),
+            CauseIds.RunningStatsNotUpdated, TensorKind.RunningMean, "bn1"),
+    };
+
+    [Test]
+    public void A_convention_that_changes_at_step_six_is_named_at_step_six([Values("adam-epsilon-hat", "momentum-one-minus-m", "biased-variance", "eps-times-ten", "stats-frozen")] string bug)
+    {
+        const int from = 6;
+        var (change, cause, kind, site) = MidRun[bug];
+        // The spec's Adam eps is the variant's too where only the form changes, so the form alone differs.
+        var spec = bug == "adam-epsilon-hat" ? MlpBn with { Optimizer = ((AdamSpec)MlpBn.Optimizer) with { Eps = 1e-3 } } : MlpBn;
+        var d = Scenario.Diagnose(spec, 10, F64(new ChangedMidRunBackend(bug, ReferenceBackend.Float64(), change, from)));
+        var f = Single(d, cause, bug);
+        Assert.That(f.Location, Is.Not.Null);
+        Assert.That((f.Location!.Step, f.Location.Phase, f.Location.Key.Kind), Is.EqualTo((from, RecordPhase.Train, kind)), f.ToString());
+        if (site.Length > 0) Assert.That(f.Location.Key.Site, Is.EqualTo(site));
+        Assert.That(d.Findings.Where(x => x.Cause == CauseIds.UnexplainedDivergence), Is.Empty, string.Join(" | ", d.Findings));
     }
 
     [Test]
@@ -163,6 +196,16 @@ public class DetectorTests
     }
 
     [Test]
+    public void A_square_weight_multiplied_transposed_but_traced_right_is_a_weight_layout_at_its_forward_output()
+    {
+        var d = Scenario.Diagnose(MlpBn, Steps, F64(new TransposedKernelBackend("kernel-read-as-weight", "l2.weight")));
+        var f = Single(d, CauseIds.WeightLayout, "kernel-read-as-weight");
+        AssertAt(f, 1, RecordPhase.Train, TensorKind.Forward, "l2");
+        Assert.That(f.Summary, Does.Contain("x W"));
+        Assert.That(d.Findings.Select(x => x.Cause), Has.None.EqualTo(CauseIds.UnexplainedDivergence));
+    }
+
+    [Test]
     public void A_non_square_weight_traced_transposed_fails_the_run_with_its_shape_named_as_the_transpose()
     {
         var keras = new RewritingBackend("kernel-layout", (plan, r) => RewritingBackend.Map(r, e =>
@@ -179,6 +222,18 @@ public class DetectorTests
         {
             Directory.Delete(traces, recursive: true);
         }
+    }
+
+    [Test]
+    public void A_shared_batchnorm_updated_once_per_step_where_the_reference_updates_per_call_explains_the_divergence()
+    {
+        var d = Scenario.Diagnose(Scenario.Fixture("synthetic-shared-bn"), Steps, F64(new OncePerStepBackend("once-per-step", "bn")));
+        var f = Single(d, CauseIds.SharedStatefulLayer, "once-per-step");
+        Assert.That(f.IsModelProperty, Is.False, "the backend's own difference, not the model's");
+        Assert.That(f.Summary, Does.Contain("the reference updates it 2 per step"));
+        AssertAt(f, 1, RecordPhase.Train, TensorKind.RunningMean, "bn");
+        Assert.That(Single(d, CauseIds.SharedStatefulLayer, ReferenceBackend.Float64Name).IsModelProperty, Is.True);
+        Assert.That(d.Findings.Where(x => x.Cause == CauseIds.UnexplainedDivergence), Is.Empty, string.Join(" | ", d.Findings));
     }
 
     [Test]

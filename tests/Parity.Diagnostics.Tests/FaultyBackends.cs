@@ -93,3 +93,92 @@ internal sealed class RewritingBackend(string name, Func<Plan, StepRecord, StepR
         return y;
     }
 }
+
+/// <summary>
+/// A framework that keeps one square weight as a kernel [in, out] but multiplies as if it were [out, in]: its forward pass
+/// computes x W instead of x W^T, and it trains that model consistently (gradients and optimizer state of its own
+/// kernel), while it traces the weight, its gradient and its slots correctly transposed to the canonical layout.
+/// </summary>
+internal sealed class TransposedKernelBackend(string name, string weight) : IBackend
+{
+    private readonly IBackend _inner = ReferenceBackend.Float64();
+
+    public string Name => name;
+
+    public BackendDescription Describe() => _inner.Describe() with { Name = name };
+
+    public IBackendSession Open(Plan plan, BackendOptions options)
+    {
+        var inner = (IStateLoadingSession)_inner.Open(plan, options);
+        var session = new Session(inner, weight);
+        inner.LoadState(session.Flip(inner.ReadState(0)));
+        return session;
+    }
+
+    private sealed class Session(IStateLoadingSession inner, string weight) : IBackendSession
+    {
+        public IReadOnlyList<ConventionMismatch> Mismatches => inner.Mismatches;
+
+        public IReadOnlyDictionary<string, string> RuntimeInfo => inner.RuntimeInfo;
+
+        public StepRecord ReadState(int step) => Flip(inner.ReadState(step));
+
+        public StepRecord Step(int step, Batch batch, CaptureRequest capture) => Flip(inner.Step(step, batch, capture));
+
+        public StepRecord Evaluate(int step, Batch data, CaptureRequest capture) => inner.Evaluate(step, data, capture);
+
+        public void Dispose() => inner.Dispose();
+
+        // The record with the weight and everything shaped like it (its gradient, its optimizer slots) transposed.
+        public StepRecord Flip(StepRecord record) => RewritingBackend.Map(record, e =>
+            e.Key.Kind is TensorKind.Parameter or TensorKind.ParameterGradient && e.Key.Site == weight
+            || e.Key.Kind == TensorKind.OptimizerSlot && e.Key.Site.StartsWith(weight + "/", StringComparison.Ordinal)
+                ? e.Value.Transpose2D() : e.Value);
+    }
+}
+
+/// <summary>
+/// A framework that updates a shared batchnorm's running statistics once per step, with its last call's batch
+/// statistics, where the reference updates them once per call: its own state stays consistent from step to step.
+/// </summary>
+internal sealed class OncePerStepBackend(string name, string instance) : IBackend
+{
+    private readonly IBackend _inner = ReferenceBackend.Float64();
+
+    public string Name => name;
+
+    public BackendDescription Describe() => _inner.Describe() with { Name = name };
+
+    public IBackendSession Open(Plan plan, BackendOptions options) => new Session((IStateLoadingSession)_inner.Open(plan, options), plan, instance);
+
+    private sealed class Session(IStateLoadingSession inner, Plan plan, string instance) : IBackendSession
+    {
+        public IReadOnlyList<ConventionMismatch> Mismatches => inner.Mismatches;
+
+        public IReadOnlyDictionary<string, string> RuntimeInfo => inner.RuntimeInfo;
+
+        public StepRecord ReadState(int step) => inner.ReadState(step);
+
+        public StepRecord Step(int step, Batch batch, CaptureRequest capture)
+        {
+            var before = inner.ReadState(step - 1);
+            var record = inner.Step(step, batch, CaptureRequest.Everything);
+            var bn = plan.Graph.BatchNorms.First(b => b.Name == instance);
+            var last = BatchNormTrace.CallsOf(plan.Graph, instance)[^1];
+            var (mean, variance) = BatchNormTrace.BatchStatistics(record, plan.Graph, last)!.Value;
+            double scale = BatchNormTrace.VarianceScale(bn.RunningVariance, batch.Size);
+            var runningMean = BatchNormTrace.Predict(before.Find(TensorKind.RunningMean, instance)!.Data, [mean], bn.Momentum);
+            var runningVariance = BatchNormTrace.Predict(before.Find(TensorKind.RunningVariance, instance)!.Data, [variance], bn.Momentum, scale);
+            var fixedRecord = RewritingBackend.Map(record, e => e.Key.Site != instance ? e.Value
+                : e.Key.Kind == TensorKind.RunningMean ? new Tensor(e.Value.Shape, runningMean, e.Value.DType)
+                : e.Key.Kind == TensorKind.RunningVariance ? new Tensor(e.Value.Shape, runningVariance, e.Value.DType)
+                : e.Value);
+            inner.LoadState(fixedRecord);
+            return fixedRecord;
+        }
+
+        public StepRecord Evaluate(int step, Batch data, CaptureRequest capture) => inner.Evaluate(step, data, capture);
+
+        public void Dispose() => inner.Dispose();
+    }
+}
