@@ -261,14 +261,13 @@ public sealed class RunSession
     // Why no step of a run could be replayed: no optimizer state, no captured step after a complete state, or a run that stopped first.
     private string StepCheckImpossible(SessionRun run)
     {
+        if (run.Run.StepsCompleted == 0) return $"no step checked: {run.Display} completed no step";
         bool reportsState = TraceReader.Open(run.Run.TraceDirectory).Records().Take(1).Any(r => r.Find(TensorKind.OptimizerStep) is not null);
         if (!reportsState && TensorKinds.State.All(Plan.Spec.Capture.Kinds.Contains))
             return $"judged on its free-running trajectory only: {run.Display} does not report its optimizer state (a worker of protocol 1 does not), so no step can be replayed from its own state";
         if (!TensorKinds.State.All(Plan.Spec.Capture.Kinds.Contains))
             return "judged on its free-running trajectory only: the spec's capture.kinds leave out state kinds, so no step can be replayed from the backend's own state";
-        return run.Run.StepsCompleted == 0
-            ? $"no step checked: {run.Display} completed no step"
-            : "judged on its free-running trajectory only: no captured step follows a recorded state (capture.steps)";
+        return "judged on its free-running trajectory only: no captured step follows a recorded state (capture.steps)";
     }
 
     /// <summary>A backend display name as a directory name (<see cref="PathNames.Segment"/>).</summary>
