@@ -290,7 +290,7 @@ internal sealed class NativeSession<T> : NativeSession
         return new Workspace(_accelerator, _plan, rows, training);
     }
 
-    private void Upload(Workspace ws, Batch batch)
+    private static void Upload(Workspace ws, Batch batch)
     {
         // Converted into the workspace's staging array: no per-step host allocation (HostConversion has the figures).
         HostConversion.FromDoubles(batch.Inputs.Data, ws.Staging);

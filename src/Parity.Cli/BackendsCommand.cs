@@ -5,9 +5,11 @@ namespace Parity.Cli;
 /// <summary><c>parity backends</c>: every backend, available or not, and why.</summary>
 internal static class BackendsCommand
 {
+    private static readonly string[] Header = ["backend", "available", "dtypes", "details"];
+
     public static int Print(BackendRegistry registry, TextWriter w)
     {
-        var rows = new List<string[]> { new[] { "backend", "available", "dtypes", "details" } };
+        var rows = new List<string[]> { Header };
         foreach (string name in registry.Names)
         {
             BackendDescription d;

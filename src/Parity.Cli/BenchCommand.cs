@@ -16,6 +16,12 @@ namespace Parity.Cli;
 /// </summary>
 internal static class BenchCommand
 {
+    private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web)
+    {
+        WriteIndented = true,
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
     internal sealed record BenchResult(string Backend, string DType, string Capture, int Steps, double MedianMs, double P10Ms, double P90Ms, double RatioToFirst, string? Error);
 
     public static int Execute(ScenarioSpec spec, IReadOnlyList<string> backends, int steps, int warmup, string capture, string? device, string? jsonPath,
@@ -41,7 +47,7 @@ internal static class BenchCommand
                 ? $"  {r.Backend,-16} {r.DType,-8} median {r.MedianMs,9:F2} ms  (p10 {r.P10Ms:F2}, p90 {r.P90Ms:F2})  x{r.RatioToFirst.ToString("F2", CultureInfo.InvariantCulture)} of {results[0].Backend}"
                 : $"  {r.Backend,-16} {r.DType,-8} error: {r.Error}");
         }
-        if (jsonPath is not null) File.WriteAllText(jsonPath, JsonSerializer.Serialize(results, new JsonSerializerOptions(JsonSerializerDefaults.Web) { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
+        if (jsonPath is not null) File.WriteAllText(jsonPath, JsonSerializer.Serialize(results, JsonOptions));
         return results.Any(r => r.Error is not null) ? ExitCodes.Error : ExitCodes.Agree;
     }
 

@@ -8,12 +8,14 @@ namespace Parity.Cli;
 /// <summary>The human-readable summary of a run printed to stdout.</summary>
 internal static class ResultTable
 {
+    private static readonly string[] Header = ["backend", "dtype", "status", "step math", "trajectory", "first divergence", "max rel", "time"];
+
     public static void Print(RunReport report, TextWriter w)
     {
         static string Name(string? text) => TerminalText.Escape(text);
         static string Message(string? text) => TerminalText.Escape(text, keepNewlines: true, indent: "    ");
         w.WriteLine($"scenario {Name(report.Scenario.Name)} ({report.Scenario.Steps} steps, {report.Scenario.DType}, spec {report.Scenario.SpecHash}); reference: {report.Reference}");
-        var rows = new List<string[]> { new[] { "backend", "dtype", "status", "step math", "trajectory", "first divergence", "max rel", "time" } };
+        var rows = new List<string[]> { Header };
         foreach (var b in report.Backends)
         {
             var c = report.Comparisons.FirstOrDefault(x => x.Backend == b.Name);

@@ -123,7 +123,7 @@ public sealed class TensorJudge(TensorDependencies dependencies, TolerancePolicy
 
         double? envelopeError = null;
         Judgement judgement;
-        if (!policy.UsesEnvelope(key.Kind, actualTensor.DType, expectedTensor.DType))
+        if (!TolerancePolicy.UsesEnvelope(key.Kind, actualTensor.DType, expectedTensor.DType))
         {
             judgement = policy.Judge(metrics, tolerance, null, mode, resolution);
         }

@@ -191,7 +191,7 @@ public sealed class TolerancePolicy
     /// True when the noise envelope judges this tensor: a float32 actual against a float64 expected, for any
     /// kind but the accuracies (a count of argmax flips is not a rounding error that scales).
     /// </summary>
-    public bool UsesEnvelope(TensorKind kind, DType actual, DType expected) =>
+    public static bool UsesEnvelope(TensorKind kind, DType actual, DType expected) =>
         actual == DType.Float32 && expected == DType.Float64 && !Discrete.Contains(kind);
 
     /// <summary>The RMSE allowed under the envelope: <c>Multiple * E + Floor * RMS(expected) + AbsoluteFloor</c>.</summary>

@@ -201,7 +201,7 @@ public static class OnnxImporter
         /// the other (two fresh batchnorms: equal gammas and betas). Such a node computes a weight, not a
         /// layer: its output is registered as another name for the initializer and the node is dropped.
         /// </summary>
-        private List<NodeProto> WithoutInitializerAliases(IReadOnlyList<NodeProto> nodes)
+        private List<NodeProto> WithoutInitializerAliases(Google.Protobuf.Collections.RepeatedField<NodeProto> nodes)
         {
             var layers = new List<NodeProto>(nodes.Count);
             foreach (var node in nodes)

@@ -113,7 +113,7 @@ internal static partial class WorkerLauncher
     }
 
     /// <summary>Processes in the session or group of <paramref name="root"/>, or below them or the live root, from /proc.</summary>
-    private static IEnumerable<int> Members(int root, bool rootAlive)
+    private static HashSet<int> Members(int root, bool rootAlive)
     {
         var table = new List<(int Pid, int Parent, int Group, int Session)>();
         foreach (string dir in Directory.EnumerateDirectories("/proc"))

@@ -71,7 +71,7 @@ public sealed class ParityRandom
     /// <summary>Uniform integer in [0, n) without modulo bias (Lemire's rejection).</summary>
     public int NextInt(int n)
     {
-        if (n <= 0) throw new ArgumentOutOfRangeException(nameof(n));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(n);
         ulong bound = (ulong)n;
         ulong threshold = (0UL - bound) % bound;
         while (true)

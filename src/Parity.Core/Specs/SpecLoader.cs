@@ -308,7 +308,7 @@ public static class SpecLoader
     private static string NonEmpty(JsonCursor s, string key)
     {
         string v = s.String(key);
-        if (v.Length == 0 || v.IndexOf('\0') >= 0) throw s.Get(key).Error("expected a file path");
+        if (v.Length == 0 || v.Contains('\0', StringComparison.Ordinal)) throw s.Get(key).Error("expected a file path");
         return v;
     }
 

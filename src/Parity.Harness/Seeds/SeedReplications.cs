@@ -168,8 +168,9 @@ public static class SeedReplications
         var deficit = arms[0].EvalAccuracy.Values.Zip(arms[1].EvalAccuracy.Values, (slow, fast) => fast - slow).ToList();
         int? catchUp = CatchUpStep(arms[0], arms[1]);
         bool lagsFirst = deficit.Count > 0 && deficit[0] > CatchUpGap && !arms[1].Has(CauseIds.RunningStatsNotUpdated);
+        int first = arms[0].EvalAccuracy.Steps.Count > 0 ? arms[0].EvalAccuracy.Steps[0] : 0;
         page.Result = $"after {arms[0].Steps} steps eval accuracy {SeedPage.Number(arms[0].FinalEvalAccuracy)} (decay 0.999), {SeedPage.Number(arms[1].FinalEvalAccuracy)} (decay 0.95), {SeedPage.Number(arms[2].FinalEvalAccuracy)} (never updated), same weights; " +
-            $"decay 0.999 trails 0.95 by {SeedPage.Number(deficit.FirstOrDefault(double.NaN))} at step {arms[0].EvalAccuracy.Steps.FirstOrDefault()} and {(catchUp is int c ? $"stays within {CatchUpGap} from step {c}" : $"has not caught up (within {CatchUpGap}) by step {arms[0].Steps}")}; " +
+            $"decay 0.999 trails 0.95 by {SeedPage.Number(deficit.Count > 0 ? deficit[0] : double.NaN)} at step {first} and {(catchUp is int c ? $"stays within {CatchUpGap} from step {c}" : $"has not caught up (within {CatchUpGap}) by step {arms[0].Steps}")}; " +
             $"{Found(slowFound, CauseIds.SlowRunningStatsWarmup)} on decay 0.999, {Found(frozenFound, CauseIds.RunningStatsNotUpdated)} on the frozen run";
         page.Tables.Add(ArmTable("Three runs, same data, same initial weights (and, since running statistics do not feed back into training, the same weights at every step):", arms));
         var sample = Enumerable.Range(0, deficit.Count).Where(i => i % Math.Max(1, deficit.Count / 10) == 0 || i == deficit.Count - 1).ToList();
@@ -179,7 +180,6 @@ public static class SeedReplications
                 SeedPage.Number(arms[1].EvalAccuracy.Values[i]), SeedPage.Number(arms[2].EvalAccuracy.Values[i]), SeedPage.Number(deficit[i]),
                 $"{SeedPage.Number(Math.Pow(0.999, arms[0].EvalAccuracy.Steps[i]))}, {SeedPage.Number(Math.Pow(0.95, arms[0].EvalAccuracy.Steps[i]))}"]).ToList()));
         page.Tables.Add(FindingsTable(arms));
-        int first = arms[0].EvalAccuracy.Steps.FirstOrDefault();
         page.Figures.Add(new Figure("Eval accuracy (running statistics) over steps", "step", "eval accuracy",
             arms.Select(a => new PlotSeries(a.Label, a.EvalAccuracy.Steps.Select(s => (double)s).ToList(), a.EvalAccuracy.Values)).Append(
                 new PlotSeries("train-mode batch accuracy (decay 0.95)", arms[1].TrainAccuracy.Steps.Select(s => (double)s).ToList(), arms[1].TrainAccuracy.Values)).ToList()));
