@@ -2,6 +2,7 @@ using System.Numerics;
 using ILGPU;
 using ILGPU.Runtime;
 using Parity.Backends.Native.Kernels;
+using Parity.Models;
 
 namespace Parity.Backends.Native;
 
@@ -25,6 +26,8 @@ public sealed class NativeKernels<T> : IDisposable
     private readonly Action<KernelConfig, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, NormShape> _scaleShiftGradients;
     private readonly Action<Index1D, ArrayView<T>, ArrayView<T>> _reluForward;
     private readonly Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>> _reluBackward;
+    private readonly Action<Index1D, ArrayView<T>, ArrayView<T>, ActivationConstants<T>> _activationForward;
+    private readonly Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ActivationConstants<T>> _activationBackward;
     private readonly Action<KernelConfig, ArrayView<T>, ArrayView<int>, ArrayView<T>, ArrayView<T>, LossShape, T> _loss;
     private readonly Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, OptimizerScalars<T>> _optimizer;
 
@@ -53,6 +56,8 @@ public sealed class NativeKernels<T> : IDisposable
         _scaleShiftGradients = accelerator.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, NormShape>(Normalization.ScaleShiftGradients);
         _reluForward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>>(Activation.ReluForward);
         _reluBackward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>>(Activation.ReluBackward);
+        _activationForward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ActivationConstants<T>>(Activation.ActivationForward);
+        _activationBackward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ActivationConstants<T>>(Activation.ActivationBackward);
         _loss = accelerator.LoadStreamKernel<ArrayView<T>, ArrayView<int>, ArrayView<T>, ArrayView<T>, LossShape, T>(Loss.SoftmaxCrossEntropy);
         _optimizer = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, OptimizerScalars<T>>(Optimizer.Update);
     }
@@ -200,6 +205,20 @@ public sealed class NativeKernels<T> : IDisposable
     {
         Count(1);
         _reluBackward(y.IntLength, y, dy, dx);
+    }
+
+    /// <summary>y = f(x) for an activation other than relu. One launch.</summary>
+    public void ActivationForward(ArrayView<T> x, ArrayView<T> y, ActivationConstants<T> c)
+    {
+        Count(1);
+        _activationForward(x.IntLength, x, y, c);
+    }
+
+    /// <summary>dx = dy f'(x) for an activation other than relu, from its input x. One launch.</summary>
+    public void ActivationBackward(ArrayView<T> x, ArrayView<T> dy, ArrayView<T> dx, ActivationConstants<T> c)
+    {
+        Count(1);
+        _activationBackward(x.IntLength, x, dy, dx, c);
     }
 
     /// <summary>
