@@ -24,7 +24,7 @@ public sealed class GeluApproximationDetector : IDetector
     /// <inheritdoc />
     public IEnumerable<Finding> Detect(DiagnosisContext context)
     {
-        foreach (var call in context.Graph.Calls.Where(c => c.Layer is GeluSpec && c.Index > 0))
+        foreach (var call in ActivationTrace.CallsOf<GeluSpec>(context.Graph))
             foreach (var backend in context.Backends)
                 if (Check(context, backend, call) is { } finding) yield return finding;
     }
@@ -33,21 +33,14 @@ public sealed class GeluApproximationDetector : IDetector
     {
         var gelu = (GeluSpec)call.Layer;
         var other = gelu.Approximation == GeluApproximation.Exact ? GeluApproximation.Tanh : GeluApproximation.Exact;
-        string inputId = context.Graph.Calls[call.Index - 1].Id;
-        int checkedSteps = 0;
-        int first = context.FirstStepToCheck(backend.Name);
-        foreach (var step in TraceWalk.Steps(backend.Trace))
+        foreach (var (step, x, y) in ActivationTrace.Samples(context, backend, call))
         {
-            var r = step.Record;
-            if (r.Step < first || r.Phase != RecordPhase.Train) continue;
-            if (r.Find(TensorKind.Forward, inputId) is not { } x || r.Find(TensorKind.Forward, call.Id) is not { } y || x.Length != y.Length) continue;
-            if (++checkedSteps > Fit.MaxCheckedSteps) return null;
             double canonical = Fit.RelativeError(Apply(x.Data, gelu.Approximation), y.Data);
             if (canonical <= Fit.Tolerance(y.DType)) return null;
             double alternative = Fit.RelativeError(Apply(x.Data, other), y.Data);
             if (!Fit.AlternativeWins(canonical, alternative, y.DType)) continue;
             string name = Name(other);
-            return new Finding(Cause, backend.Name, new FindingLocation(r.Step, r.Phase, new TensorKey(TensorKind.Forward, call.Id)),
+            return new Finding(Cause, backend.Name, new FindingLocation(step, RecordPhase.Train, new TensorKey(TensorKind.Forward, call.Id)),
                 $"GELU call '{call.Id}' computes the {name} form; the spec says {Name(gelu.Approximation)}",
                 new Dictionary<string, object?>
                 {

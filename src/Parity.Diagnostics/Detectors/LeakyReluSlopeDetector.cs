@@ -23,7 +23,7 @@ public sealed class LeakyReluSlopeDetector : IDetector
     /// <inheritdoc />
     public IEnumerable<Finding> Detect(DiagnosisContext context)
     {
-        foreach (var call in context.Graph.Calls.Where(c => c.Layer is LeakyReluSpec && c.Index > 0))
+        foreach (var call in ActivationTrace.CallsOf<LeakyReluSpec>(context.Graph))
             foreach (var backend in context.Backends)
                 if (Check(context, backend, call) is { } finding) yield return finding;
     }
@@ -31,15 +31,8 @@ public sealed class LeakyReluSlopeDetector : IDetector
     private Finding? Check(DiagnosisContext context, BackendTrace backend, Models.CallSite call)
     {
         var leaky = (LeakyReluSpec)call.Layer;
-        string inputId = context.Graph.Calls[call.Index - 1].Id;
-        int checkedSteps = 0;
-        int first = context.FirstStepToCheck(backend.Name);
-        foreach (var step in TraceWalk.Steps(backend.Trace))
+        foreach (var (step, x, y) in ActivationTrace.Samples(context, backend, call))
         {
-            var r = step.Record;
-            if (r.Step < first || r.Phase != RecordPhase.Train) continue;
-            if (r.Find(TensorKind.Forward, inputId) is not { } x || r.Find(TensorKind.Forward, call.Id) is not { } y || x.Length != y.Length) continue;
-            if (++checkedSteps > Fit.MaxCheckedSteps) return null;
             double canonical = Fit.RelativeError(Apply(x.Data, leaky.Slope), y.Data);
             if (canonical <= Fit.Tolerance(y.DType)) return null;
             // Inputs near 0 carry the rounding of both sides and nothing about the slope.
@@ -51,7 +44,7 @@ public sealed class LeakyReluSlopeDetector : IDetector
             if (!double.IsFinite(fitted)) continue;
             double alternative = Fit.RelativeError(Apply(x.Data, fitted), y.Data);
             if (!Fit.AlternativeWins(canonical, alternative, y.DType)) continue;
-            return new Finding(Cause, backend.Name, new FindingLocation(r.Step, r.Phase, new TensorKey(TensorKind.Forward, call.Id)),
+            return new Finding(Cause, backend.Name, new FindingLocation(step, RecordPhase.Train, new TensorKey(TensorKind.Forward, call.Id)),
                 $"LeakyReLU call '{call.Id}' has negative slope {Fit.Round(fitted)}; the spec says {leaky.Slope}",
                 new Dictionary<string, object?>
                 {
