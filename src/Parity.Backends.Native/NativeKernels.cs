@@ -2,6 +2,7 @@ using System.Numerics;
 using ILGPU;
 using ILGPU.Runtime;
 using Parity.Backends.Native.Kernels;
+using Parity.Models;
 
 namespace Parity.Backends.Native;
 
@@ -25,10 +26,13 @@ public sealed class NativeKernels<T> : IDisposable
     private readonly Action<KernelConfig, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, NormShape> _scaleShiftGradients;
     private readonly Action<Index1D, ArrayView<T>, ArrayView<T>> _reluForward;
     private readonly Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>> _reluBackward;
+    // Compiled at first use: only a model with such an activation pays for (or can be refused by) their compilation.
+    private readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ActivationConstants<T>>> _activationForward;
+    private readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ActivationConstants<T>>> _activationBackward;
     private readonly Action<KernelConfig, ArrayView<T>, ArrayView<int>, ArrayView<T>, ArrayView<T>, LossShape, T> _loss;
     private readonly Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, OptimizerScalars<T>> _optimizer;
 
-    /// <summary>Compiles every kernel for <paramref name="accelerator"/>.</summary>
+    /// <summary>Compiles every kernel for <paramref name="accelerator"/> (the activation kernels at their first launch).</summary>
     /// <param name="accelerator">The device.</param>
     /// <param name="reductionLanes">
     /// Lanes per column of the reduction kernels (a group is <see cref="GroupReduction.Columns"/> x lanes threads): a
@@ -53,8 +57,25 @@ public sealed class NativeKernels<T> : IDisposable
         _scaleShiftGradients = accelerator.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, NormShape>(Normalization.ScaleShiftGradients);
         _reluForward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>>(Activation.ReluForward);
         _reluBackward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>>(Activation.ReluBackward);
+        _activationForward = new(() => CompileActivation(accelerator, () =>
+            accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ActivationConstants<T>>(Activation.ActivationForward)));
+        _activationBackward = new(() => CompileActivation(accelerator, () =>
+            accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ActivationConstants<T>>(Activation.ActivationBackward)));
         _loss = accelerator.LoadStreamKernel<ArrayView<T>, ArrayView<int>, ArrayView<T>, ArrayView<T>, LossShape, T>(Loss.SoftmaxCrossEntropy);
         _optimizer = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, OptimizerScalars<T>>(Optimizer.Update);
+    }
+
+    // The activation formulas call T.Tanh and T.Exp, whose support depends on the accelerator's backend: a refusal names it.
+    private static TKernel CompileActivation<TKernel>(Accelerator accelerator, Func<TKernel> load)
+    {
+        try
+        {
+            return load();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException and not BackendException)
+        {
+            throw new BackendException($"native: the activation kernels do not compile for {accelerator.Name}: {e.Message}", e);
+        }
     }
 
     /// <summary>Lanes per column of the reduction kernels; fixed per device, so sums are bit-identical on reruns.</summary>
@@ -200,6 +221,20 @@ public sealed class NativeKernels<T> : IDisposable
     {
         Count(1);
         _reluBackward(y.IntLength, y, dy, dx);
+    }
+
+    /// <summary>y = f(x) for an activation other than relu. One launch.</summary>
+    public void ActivationForward(ArrayView<T> x, ArrayView<T> y, ActivationConstants<T> c)
+    {
+        Count(1);
+        _activationForward.Value(x.IntLength, x, y, c);
+    }
+
+    /// <summary>dx = dy f'(x) for an activation other than relu, from its input x. One launch.</summary>
+    public void ActivationBackward(ArrayView<T> x, ArrayView<T> dy, ArrayView<T> dx, ActivationConstants<T> c)
+    {
+        Count(1);
+        _activationBackward.Value(x.IntLength, x, dy, dx, c);
     }
 
     /// <summary>

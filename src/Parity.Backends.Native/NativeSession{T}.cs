@@ -217,6 +217,9 @@ internal sealed class NativeSession<T> : NativeSession
                     break;
                 case ReluSpec or IdentitySpec:
                     break; // fused into the previous launch, or an alias of the input
+                case ActivationSpec act:
+                    _kernels.ActivationForward(input, ws.Forward[c], ActivationConstants<T>.For(act));
+                    break;
                 default:
                     throw new BackendException($"native: layer type '{call.Layer.Type}' of call '{call.Id}' has no kernel");
             }
@@ -257,6 +260,9 @@ internal sealed class NativeSession<T> : NativeSession
                     break;
                 case ReluSpec when c > 0 && !reluDone[c]:
                     _kernels.ReluBackward(ws.Forward[c], ws.Gradient[c], inputGradient);
+                    break;
+                case ActivationSpec act when c > 0:
+                    _kernels.ActivationBackward(input, ws.Gradient[c], inputGradient, ActivationConstants<T>.For(act));
                     break;
                 default:
                     break; // relu fused into the dX product, identity aliased, or the first call (no input gradient)

@@ -81,7 +81,8 @@ public static class OnnxArbiter
 
     /// <summary>
     /// Where ONNX cannot hold the spec exactly in <paramref name="dtype"/>: ONNX float attributes are
-    /// float32, so a float64 evaluation uses eps rounded to float32 (relative change up to 6e-8 of eps).
+    /// float32, so a float64 evaluation uses eps, a LeakyReLU slope or an ELU alpha rounded to float32 (relative
+    /// change up to 6e-8).
     /// </summary>
     public static IReadOnlyList<ConventionMismatch> Mismatches(ScenarioSpec spec, DType dtype)
     {
@@ -90,9 +91,16 @@ public static class OnnxArbiter
         if (dtype != DType.Float64) return result;
         for (int i = 0; i < spec.Model.Layers.Count; i++)
         {
-            double? eps = spec.Model.Layers[i] switch { BatchNormSpec bn => bn.Eps, LayerNormSpec ln => ln.Eps, _ => null };
-            if (eps is double e && (float)e != e)
-                result.Add(new ConventionMismatch($"$.model.layers[{i}].eps", e.ToString("R", CultureInfo.InvariantCulture),
+            (string Key, double Value)? setting = spec.Model.Layers[i] switch
+            {
+                BatchNormSpec bn => ("eps", bn.Eps),
+                LayerNormSpec ln => ("eps", ln.Eps),
+                LeakyReluSpec leaky => ("slope", leaky.Slope),
+                EluSpec elu => ("alpha", elu.Alpha),
+                _ => null,
+            };
+            if (setting is (string key, double e) && (float)e != e)
+                result.Add(new ConventionMismatch($"$.model.layers[{i}].{key}", e.ToString("R", CultureInfo.InvariantCulture),
                     $"{((double)(float)e).ToString("R", CultureInfo.InvariantCulture)} (ONNX float attributes are float32)",
                     [TensorKind.EvalOutput.Name(), TensorKind.EvalLoss.Name(), TensorKind.EvalAccuracy.Name()]));
         }

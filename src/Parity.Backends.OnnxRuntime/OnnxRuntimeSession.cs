@@ -31,7 +31,7 @@ internal sealed class OnnxRuntimeSession : IBackendSession
         session.Dispose();
         RuntimeInfo = new Dictionary<string, string>(provider.RuntimeInfo)
         {
-            ["opset"] = OnnxExporter.Opset.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["opset"] = OnnxExporter.OpsetFor(plan.Graph).ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
     }
 

@@ -105,6 +105,9 @@ internal sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
                 case IdentitySpec:
                     x.CopyTo(y);
                     break;
+                case ActivationSpec act:
+                    ReferenceOps.ActivationForward(ActivationConstants<T>.For(act), x, y);
+                    break;
                 default:
                     throw new BackendException($"the reference backend has no layer type '{call.Layer.Type}' (call '{call.Id}')");
             }
@@ -118,11 +121,12 @@ internal sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>
     /// Backward of the last train-mode <see cref="Forward"/> of <paramref name="pass"/>: every call's output
     /// gradient and every parameter gradient; the input gradient too when <paramref name="inputGradient"/>.
-    /// Gradients of a shared instance are summed over its calls in backward order. <paramref name="reluSigns"/>, when it
+    /// Gradients of a shared instance are summed over its calls in backward order. <paramref name="kinkSigns"/>, when it
     /// gives values for a ReLU call's input (by call index), sets that ReLU's derivative mask from their signs instead of
-    /// this pass's own: a replay then follows another backend's decision at a pre-activation within rounding of zero.
+    /// this pass's own, and likewise picks the branch of LeakyReLU and ELU (<see cref="Activations.HasKink"/>): a replay then
+    /// follows another backend's decision at a pre-activation within rounding of zero.
     /// </summary>
-    public void Backward(Pass<T> pass, bool inputGradient, Func<int, double[]?>? reluSigns = null)
+    public void Backward(Pass<T> pass, bool inputGradient, Func<int, double[]?>? kinkSigns = null)
     {
         int n = pass.N;
         var written = new HashSet<string>();
@@ -155,7 +159,7 @@ internal sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
                     ReferenceOps.LayerNormBackward(dy, pass.Xhat[i], Gamma(ln.Name, ln.Affine), pass.Rstd[i], dx, lgamma, lbeta, n, ln.Features);
                     AccumulateAffine(ln.Name, ln.Affine, written);
                     break;
-                case ReluSpec when reluSigns?.Invoke(i) is { } signs && signs.Length == dy.Length:
+                case ReluSpec when kinkSigns?.Invoke(i) is { } signs && signs.Length == dy.Length:
                     for (int j = 0; j < dy.Length; j++) dx[j] = signs[j] > 0 ? dy[j] : T.Zero;
                     break;
                 case ReluSpec:
@@ -163,6 +167,10 @@ internal sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
                     break;
                 case IdentitySpec:
                     dy.CopyTo(dx);
+                    break;
+                case ActivationSpec act:
+                    var followed = Activations.HasKink(act) ? kinkSigns?.Invoke(i) : null;
+                    ReferenceOps.ActivationBackward(ActivationConstants<T>.For(act), x, dy, dx, followed?.Length == dy.Length ? followed : null);
                     break;
                 default:
                     throw new BackendException($"the reference backend has no layer type '{call.Layer.Type}' (call '{call.Id}')");

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Numerics;
 using System.Numerics.Tensors;
+using Parity.Models;
 using Parity.Specs;
 
 namespace Parity.Backends.Reference;
@@ -302,6 +303,27 @@ public static class ReferenceOps
         CheckLength(dy, y.Length, nameof(dy));
         CheckLength(dx, y.Length, nameof(dx));
         for (int i = 0; i < y.Length; i++) dx[i] = y[i] > T.Zero ? dy[i] : T.Zero;
+    }
+
+    /// <summary>y = f(x) for an activation (<see cref="Activations.Forward{T}"/>).</summary>
+    public static void ActivationForward<T>(ActivationConstants<T> c, ReadOnlySpan<T> x, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckLength(y, x.Length, nameof(y));
+        for (int i = 0; i < x.Length; i++) y[i] = Activations.Forward(c, x[i]);
+    }
+
+    /// <summary>
+    /// dx = dy f'(x). <paramref name="followSigns"/>, when given, decides the branch of a kinked function by its
+    /// elements' signs instead of x's (another backend's inputs of the same call).
+    /// </summary>
+    public static void ActivationBackward<T>(ActivationConstants<T> c, ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, double[]? followSigns = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckLength(dy, x.Length, nameof(dy));
+        CheckLength(dx, x.Length, nameof(dx));
+        for (int i = 0; i < x.Length; i++)
+            dx[i] = dy[i] * Activations.Derivative(c, x[i], followSigns is null ? x[i] > T.Zero : followSigns[i] > 0);
     }
 
     /// <summary>

@@ -202,6 +202,14 @@ internal sealed class TorchSharpSession : IBackendSession
         LayerNormSpec n => torch.nn.LayerNorm(n.Features, eps: n.Eps, elementwise_affine: n.Affine, device: _device, dtype: _scalarType),
         ReluSpec => torch.nn.ReLU(inplace: false), // in place would overwrite the traced output of the previous call
         IdentitySpec => torch.nn.Identity(),
+        TanhSpec => torch.nn.Tanh(),
+        SigmoidSpec => torch.nn.Sigmoid(),
+        // The slope and alpha are passed as written: the spec states them, so PyTorch's defaults never apply [P7].
+        LeakyReluSpec leaky => torch.nn.LeakyReLU(leaky.Slope),
+        GeluSpec { Approximation: GeluApproximation.Exact } => torch.nn.GELU(GELU.Approximate.none),
+        GeluSpec => torch.nn.GELU(GELU.Approximate.tanh),
+        SiluSpec => torch.nn.SiLU(),
+        EluSpec elu => torch.nn.ELU(elu.Alpha),
         _ => throw new BackendException($"layer '{layer.Name}': type '{layer.Type}' has no torchsharp mapping"),
     };
 

@@ -101,15 +101,16 @@ public sealed class TensorDependencies
         key.Kind is TensorKind.Forward or TensorKind.EvalOutput && _centeredCalls.Contains(key.Site);
 
     /// <summary>
-    /// For the output gradient of a call whose next call is a ReLU: that call's id, whose forward output decides the
-    /// ReLU mask (dL/dx = dL/dy * [x &gt; 0]); null otherwise. Where two traces put an element of that output on
-    /// opposite sides of zero (a value within rounding of the kink), the gradient element legitimately differs by its
-    /// whole size.
+    /// For the output gradient of a call whose next call has a kink at 0 (ReLU, LeakyReLU, ELU;
+    /// <see cref="Activations.HasKink"/>): that call's id, whose forward output decides the branch of the derivative
+    /// (ReLU: dL/dx = dL/dy * [x &gt; 0]); null otherwise. Where two traces put an element of that output on opposite
+    /// sides of zero (a value within rounding of the kink), the gradient element legitimately differs by up to its whole
+    /// size.
     /// </summary>
-    public string? ReluMaskSource(TensorKey key)
+    public string? KinkSource(TensorKey key)
     {
         if (key.Kind != TensorKind.OutputGradient || !_callIndex.TryGetValue(key.Site, out int i)) return null;
-        return i + 1 < _graph.Calls.Count && _graph.Calls[i + 1].Layer is ReluSpec ? key.Site : null;
+        return i + 1 < _graph.Calls.Count && Activations.HasKink(_graph.Calls[i + 1].Layer) ? key.Site : null;
     }
 
     /// <summary>Width of the last call's output: the number of classes the loss is taken over.</summary>

@@ -225,11 +225,11 @@ public sealed class TensorJudge(TensorDependencies dependencies, TolerancePolicy
     private static JudgedTensor Missing(TensorAt at, Tensor? present, string note) =>
         new(at, TensorMetrics.Absent(present), null, present) { MissingNote = note };
 
-    // Elements where the expected and the other record's forward outputs of the ReLU's input fall on opposite sides of
+    // Elements where the expected and the other record's forward outputs of a kinked activation's input fall on opposite sides of
     // zero; null when the tensor is not such an output gradient, a forward output is not captured, or nothing flipped.
     private bool[]? KinkMask(TensorKey key, Dictionary<TensorKey, Tensor> expected, Dictionary<TensorKey, Tensor> other)
     {
-        if (dependencies.ReluMaskSource(key) is not { } site) return null;
+        if (dependencies.KinkSource(key) is not { } site) return null;
         var forward = new TensorKey(TensorKind.Forward, site);
         if (!expected.TryGetValue(forward, out var fe) || !other.TryGetValue(forward, out var fa) || !fe.SameShape(fa)) return null;
         var mask = new bool[fe.Length];

@@ -27,6 +27,12 @@ public static class CauseIds
     /// <summary>Eval-mode outputs computed with batch statistics, or train-mode outputs with running statistics.</summary>
     public const string TrainEvalMode = "train-eval-mode";
 
+    /// <summary>A LeakyReLU's forward output fits another negative slope than the spec's.</summary>
+    public const string LeakyReluSlope = "leaky-relu-slope";
+
+    /// <summary>A GELU's forward output is the other form (exact erf or tanh approximation).</summary>
+    public const string GeluApproximation = "gelu-approximation";
+
     /// <summary>The traces differ at step 0, before any training.</summary>
     public const string InitialWeightsMismatch = "initial-weights-mismatch";
 

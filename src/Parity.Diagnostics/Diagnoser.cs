@@ -24,7 +24,7 @@ public static class Diagnoser
     [
         new SharedStatefulLayerDetector(), new BnMomentumConventionDetector(), new BnVarianceEstimatorDetector(), new BnEpsilonDetector(),
         new AdamEpsilonFormDetector(), new RunningStatsNotUpdatedDetector(), new SlowRunningStatsWarmupDetector(), new TrainEvalModeDetector(),
-        new InitialWeightsMismatchDetector(), new WeightLayoutDetector(), new NanInfDetector(), new UnexplainedDivergenceDetector(),
+        new LeakyReluSlopeDetector(), new GeluApproximationDetector(), new InitialWeightsMismatchDetector(), new WeightLayoutDetector(), new NanInfDetector(), new UnexplainedDivergenceDetector(),
     ];
 
     /// <summary>Runs <paramref name="detectors"/> (all of them when null) over <paramref name="context"/>.</summary>

@@ -34,6 +34,19 @@ public static class OnnxExporter
     /// <summary>The IR version that goes with opset 17 (onnx/docs/Versioning.md: IR 8 covers opsets up to 17/18).</summary>
     public const int IrVersion = 8;
 
+    /// <summary>The opset written instead of <see cref="Opset"/> when the model has a GELU: 20 is the first with Gelu.</summary>
+    public const int GeluOpset = 20;
+
+    /// <summary>The IR version that goes with opset 20 (onnx/docs/Versioning.md: IR 9 covers opsets 19 and 20).</summary>
+    public const int GeluIrVersion = 9;
+
+    /// <summary>The opset a model is written with: <see cref="GeluOpset"/> when it has a GELU, else <see cref="Opset"/>.</summary>
+    public static int OpsetFor(ModelGraph graph)
+    {
+        ArgumentNullException.ThrowIfNull(graph);
+        return graph.Calls.Any(c => c.Layer is GeluSpec) ? GeluOpset : Opset;
+    }
+
     /// <summary>Name of the graph input, shape [N, inputs] with a symbolic batch dimension <c>N</c>.</summary>
     public const string InputName = "input";
 
@@ -106,14 +119,14 @@ public static class OnnxExporter
 
         var model = new ModelProto
         {
-            IrVersion = IrVersion,
+            IrVersion = OpsetFor(graph) == GeluOpset ? GeluIrVersion : IrVersion,
             ProducerName = "parity",
             ProducerVersion = typeof(OnnxExporter).Assembly.GetName().Version?.ToString() ?? "0",
             DocString = spec.Description,
             Graph = onnxGraph,
         };
         // No domain: the default (ai.onnx) operator set.
-        model.OpsetImport.Add(new OperatorSetIdProto { Version = Opset });
+        model.OpsetImport.Add(new OperatorSetIdProto { Version = OpsetFor(graph) });
         return model;
     }
 
@@ -189,6 +202,32 @@ public static class OnnxExporter
                 case IdentitySpec:
                     Node("Identity", call.Id, doc, [input], output);
                     break;
+                case TanhSpec:
+                    Node("Tanh", call.Id, doc, [input], output);
+                    break;
+                case SigmoidSpec:
+                    Node("Sigmoid", call.Id, doc, [input], output);
+                    break;
+                case LeakyReluSpec leaky:
+                    // LeakyRelu-16 defaults alpha to 0.01 [O3]: always written.
+                    Node("LeakyRelu", call.Id, doc, [input], output).Attribute.Add(AttributeProto.Float("alpha", AttributeFloat(leaky.Slope)));
+                    break;
+                case EluSpec elu:
+                    Node("Elu", call.Id, doc, [input], output).Attribute.Add(AttributeProto.Float("alpha", AttributeFloat(elu.Alpha)));
+                    break;
+                case GeluSpec gelu:
+                    // Gelu-20, approximate "none" (erf) or "tanh" [O3].
+                    Node("Gelu", call.Id, doc, [input], output)
+                        .Attribute.Add(AttributeProto.Text("approximate", gelu.Approximation == GeluApproximation.Exact ? "none" : "tanh"));
+                    break;
+                case SiluSpec:
+                {
+                    // ONNX has no SiLU operator up to opset 20: x * Sigmoid(x), the importer reads the pair back as SiLU.
+                    string sigmoid = call.Id + "/sigmoid";
+                    Node("Sigmoid", sigmoid, doc, [input], sigmoid);
+                    Node("Mul", call.Id, doc, [input, sigmoid], output);
+                    break;
+                }
                 default:
                     throw new ArgumentException($"call '{call.Id}': layer type '{call.Layer.Type}' has no ONNX export");
             }

@@ -24,7 +24,8 @@ public static class OnnxImporter
 {
     /// <summary>Operator types the importer understands (default ONNX domain).</summary>
     public static IReadOnlyList<string> SupportedOperators { get; } =
-        ["Gemm", "MatMul", "Add (the bias after a MatMul)", "BatchNormalization", "LayerNormalization", "Relu", "Identity"];
+        ["Gemm", "MatMul", "Add (the bias after a MatMul)", "BatchNormalization", "LayerNormalization", "Relu", "Identity", "Tanh", "Sigmoid",
+            "Mul (x * Sigmoid(x): SiLU)", "LeakyRelu", "Elu", "Gelu"];
 
     /// <summary>Reads an ONNX file.</summary>
     /// <returns>
@@ -164,6 +165,31 @@ public static class OnnxImporter
                     case "LayerNormalization": LayerNormalization(node); break;
                     case "Relu": Stateless(node, "relu", name => new ReluSpec(name)); break;
                     case "Identity": Stateless(node, "identity", name => new IdentitySpec(name)); break;
+                    case "Tanh": Stateless(node, "tanh", name => new TanhSpec(name)); break;
+                    case "Sigmoid" when i + 1 < nodes.Count && IsSiluProduct(nodes[i + 1], node):
+                        i++;
+                        _callId = nodes[i].Output[0];
+                        Stateless(node, "silu", name => new SiluSpec(name), nodes[i]);
+                        break;
+                    case "Sigmoid": Stateless(node, "sigmoid", name => new SigmoidSpec(name)); break;
+                    case "LeakyRelu":
+                        // LeakyRelu-16's default alpha is 0.01 [O3].
+                        double slope = FromAttribute(Float(node, "alpha", 0.01f));
+                        Stateless(node, "leaky_relu", name => new LeakyReluSpec(name, slope));
+                        break;
+                    case "Elu":
+                        double alpha = FromAttribute(Float(node, "alpha", 1f));
+                        Stateless(node, "elu", name => new EluSpec(name, alpha));
+                        break;
+                    case "Gelu":
+                        var approximation = node.Find("approximate")?.S.ToStringUtf8() switch
+                        {
+                            null or "none" => GeluApproximation.Exact,
+                            "tanh" => GeluApproximation.Tanh,
+                            var other => throw NodeError(node, $"approximate '{other}' is neither 'none' nor 'tanh'"),
+                        };
+                        Stateless(node, "gelu", name => new GeluSpec(name, approximation));
+                        break;
                     default:
                         throw NodeError(node, $"unsupported operator; supported: {string.Join(", ", SupportedOperators)}");
                 }
@@ -324,14 +350,21 @@ public static class OnnxImporter
             }
         }
 
-        private void Stateless(NodeProto node, string type, Func<string, LayerSpec> make)
+        /// <summary>A stateless call read from <paramref name="node"/>, named by <paramref name="last"/> when the call is a pair of nodes.</summary>
+        private void Stateless(NodeProto node, string type, Func<string, LayerSpec> make, NodeProto? last = null)
         {
             if (node.Input.Count != 1) throw NodeError(node, $"has {node.Input.Count} inputs; expected 1");
+            last ??= node;
             // A stateless instance has no initializers to reveal sharing; calls named "x#k" (Parity's
             // call-id convention for the k-th call of instance x) are taken as calls of one instance x.
-            string stem = Sanitize(StripCallNumber(node.Name.Length > 0 ? node.Name : node.Output[0]));
+            string stem = Sanitize(StripCallNumber(last.Name.Length > 0 ? last.Name : last.Output[0]));
             Instance(node, type + ":" + stem, type, [], make, stem);
         }
+
+        // x * Sigmoid(x): a Mul of the sigmoid's input and its output, in either order.
+        private static bool IsSiluProduct(NodeProto next, NodeProto sigmoid) =>
+            next.OpType == "Mul" && next.Input.Count == 2 && sigmoid.Input.Count == 1
+            && next.Input.Contains(sigmoid.Input[0]) && next.Input.Contains(sigmoid.Output[0]) && sigmoid.Input[0] != sigmoid.Output[0];
 
         /// <summary>
         /// Finds or creates the instance behind <paramref name="key"/> (its first initializer's name, or the

@@ -76,6 +76,7 @@ public sealed class NativeBackendTests
     [TestCase("synthetic-shared-bn.json", "float32", 20)]
     [TestCase("synthetic-layernorm-sgd.json", "float32", 20)]
     [TestCase("synthetic-shared-bn.json", "float64", 10)]
+    [TestCase("synthetic-activations.json", "float32", 5)]
     public void Native_agrees_with_the_reference(string fixture, string dtype, int steps)
     {
         var plan = TinySpecs.Plan(fixture, steps, dtype);
@@ -93,13 +94,14 @@ public sealed class NativeBackendTests
         Assert.That(result.Checks.Count(c => c.Key.Kind == TensorKind.OptimizerStep && c.Status == CheckStatus.Checked), Is.GreaterThanOrEqualTo(steps));
     }
 
-    [Test]
-    public void On_the_cpu_accelerator_float32_rounds_exactly_as_the_float32_reference()
+    [TestCase("synthetic-mlp-bn.json")]
+    [TestCase("synthetic-activations.json")]
+    public void On_the_cpu_accelerator_float32_rounds_exactly_as_the_float32_reference(string fixture)
     {
         // One reduction lane on the CPU sums in row order, and the products run the reference's scalar chain, so
         // every tensor of a float32 run equals reference-f32 bit for bit; any kernel change that alters the math
         // (not only the rounding) shows here first.
-        var plan = TinySpecs.Plan("synthetic-mlp-bn.json", 3);
+        var plan = TinySpecs.Plan(fixture, 3);
         var native = Trace(Run(plan, new NativeBackend(), DType.Float32, "native"));
         var reference = Trace(Run(plan, ReferenceBackend.Float32(), DType.Float32, "reference-f32"));
         var expected = reference.ToDictionary(e => e.Key, e => e.Bits);

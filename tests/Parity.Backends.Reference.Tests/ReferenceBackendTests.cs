@@ -180,6 +180,7 @@ public class ReferenceBackendTests
     [TestCase("synthetic-mlp-bn.json")]
     [TestCase("synthetic-shared-bn.json")]
     [TestCase("synthetic-layernorm-sgd.json")]
+    [TestCase("synthetic-activations.json")]
     public void Float32RoundsDifferentlyFromFloat64(string fixture)
     {
         var plan = TestSpecs.FixturePlan(fixture, steps: 50);

@@ -1,3 +1,4 @@
+using Parity.Models;
 using Parity.Randomness;
 using Parity.Specs;
 
@@ -18,6 +19,46 @@ public class ReferenceOpsTests
         Assert.That(actual.Length, Is.EqualTo(expected.Length));
         for (int i = 0; i < actual.Length; i++)
             Assert.That(actual[i], Is.EqualTo(expected[i]).Within(tolerance * Math.Max(1, Math.Abs(expected[i]))), $"element {i}");
+    }
+
+    // erf at points on both sides of the switch from the series to the continued fraction (|x| = 3), from a libm erf.
+    [TestCase(-4.5, -0.9999999998033839)]
+    [TestCase(-3.0, -0.9999779095030014)]
+    [TestCase(-2.9999, -0.9999778955735178)]
+    [TestCase(-1.0, -0.8427007929497149)]
+    [TestCase(-0.3, -0.3286267594591274)]
+    [TestCase(0.0, 0.0)]
+    [TestCase(1e-5, 1.1283791670579e-05)]
+    [TestCase(0.5, 0.5204998778130465)]
+    [TestCase(1.7, 0.9837904585907745)]
+    [TestCase(2.5, 0.999593047982555)]
+    [TestCase(3.5, 0.9999992569016276)]
+    [TestCase(5.0, 0.9999999999984626)]
+    [TestCase(6.5, 1.0)]
+    public void ErfIsWithinTenUnitsInTheLastPlaceOfLibm(double x, double expected)
+    {
+        var c = ActivationConstants<double>.For(new GeluSpec("g", GeluApproximation.Exact));
+        Assert.That(Activations.Erf(c, x), Is.EqualTo(expected).Within(2e-15 * Math.Max(1e-300, Math.Abs(expected))).Or.EqualTo(expected));
+    }
+
+    [Test]
+    public void ActivationDerivativesMatchCentralDifferencesAwayFromTheKink()
+    {
+        ActivationSpec[] all = [new TanhSpec("a"), new SigmoidSpec("a"), new LeakyReluSpec("a", 0.2), new GeluSpec("a", GeluApproximation.Exact),
+            new GeluSpec("a", GeluApproximation.Tanh), new SiluSpec("a"), new EluSpec("a", 0.7)];
+        foreach (var act in all)
+        {
+            var c = ActivationConstants<double>.For(act);
+            foreach (double x in new[] { -3.1, -0.7, -0.01, 0.02, 0.9, 2.4 })
+            {
+                const double h = 1e-6;
+                double numeric = (Activations.Forward(c, x + h) - Activations.Forward(c, x - h)) / (2 * h);
+                Assert.That(Activations.Derivative(c, x, x > 0), Is.EqualTo(numeric).Within(1e-8), $"{act.Type} {act.Function} at {x}");
+            }
+        }
+        // Exact and tanh GELU at 0.8: x Phi(x) with a libm erf, and the tanh formula.
+        Assert.That(Activations.Forward(ActivationConstants<double>.For(new GeluSpec("g", GeluApproximation.Exact)), 0.8), Is.EqualTo(0.6305156811332827).Within(2e-16));
+        Assert.That(Activations.Forward(ActivationConstants<double>.For(new GeluSpec("g", GeluApproximation.Tanh)), 0.8), Is.EqualTo(0.6304316914364482).Within(2e-16));
     }
 
     [Test]

@@ -54,6 +54,23 @@ internal static class TestSpecs
         """,
         """ "l1", "bn1", "relu", "l2", "bn2", "relu", "l3" """, optimizer);
 
+    /// <summary>Every activation between small linear layers; the ELU has alpha 0.7, so its derivative jumps at 0.</summary>
+    public static string ActivationNet() => Mlp(
+        """
+        { "name": "l1", "type": "linear", "in": 6, "out": 8, "init": { "weight": "glorot_uniform", "bias": "pytorch_default" } },
+        { "name": "gelu", "type": "gelu" },
+        { "name": "l2", "type": "linear", "in": 8, "out": 8 },
+        { "name": "leaky", "type": "leaky_relu", "slope": 0.2 },
+        { "name": "elu", "type": "elu", "alpha": 0.7 },
+        { "name": "l3", "type": "linear", "in": 8, "out": 8 },
+        { "name": "silu", "type": "silu" },
+        { "name": "tanh", "type": "tanh" },
+        { "name": "sigmoid", "type": "sigmoid" },
+        { "name": "gelu_tanh", "type": "gelu", "approximation": "tanh" },
+        { "name": "l4", "type": "linear", "in": 8, "out": 3 }
+        """,
+        """ "l1", "gelu", "l2", "leaky", "elu", "l3", "silu", "tanh", "sigmoid", "gelu_tanh", "l4" """);
+
     /// <summary>linear -> layernorm -> relu -> identity -> linear (no bias) -> relu -> linear.</summary>
     public static string LayerNormNet() => Mlp(
         """

@@ -33,6 +33,7 @@ public sealed class AgreementTests
     [TestCase("synthetic-mlp-bn")]
     [TestCase("synthetic-shared-bn")]
     [TestCase("synthetic-layernorm-sgd")]
+    [TestCase("synthetic-activations")]
     public void Float32TorchSharpAgreesWithTheReferenceOnTheSyntheticFixtures(string fixture) =>
         AssertAgrees(TestScenarios.Fixture(fixture), DType.Float32);
 
@@ -52,6 +53,7 @@ public sealed class AgreementTests
 
     [TestCase("synthetic-mlp-bn")]
     [TestCase("synthetic-shared-bn")]
+    [TestCase("synthetic-activations")]
     public void Float64TorchSharpAgreesWithTheReference(string fixture) =>
         AssertAgrees(TestScenarios.Fixture(fixture), DType.Float64);
 

@@ -80,13 +80,15 @@ public class WorkerConformanceTests(string workerName)
         using (var p32 = NoiseEnvelope.Create(NoiseEnvelope.PermutedFloat32Reference).Open(_plan, new BackendOptions(DType.Float32))) _permuted32 = RunAll(p32);
     }
 
-    private List<StepRecord> RunAll(IBackendSession session)
+    private List<StepRecord> RunAll(IBackendSession session) => RunAll(session, _plan);
+
+    private static List<StepRecord> RunAll(IBackendSession session, Plan plan)
     {
         var records = new List<StepRecord> { session.ReadState(0) };
-        for (int step = 1; step <= Steps; step++)
+        for (int step = 1; step <= plan.TotalSteps; step++)
         {
-            records.Add(session.Step(step, _plan.BatchFor(step), CaptureRequest.Everything));
-            if (_plan.IsEvalStep(step)) records.Add(session.Evaluate(step, _plan.EvalBatch(), CaptureRequest.Everything));
+            records.Add(session.Step(step, plan.BatchFor(step), CaptureRequest.Everything));
+            if (plan.IsEvalStep(step)) records.Add(session.Evaluate(step, plan.EvalBatch(), CaptureRequest.Everything));
         }
         return records;
     }
@@ -211,25 +213,37 @@ public class WorkerConformanceTests(string workerName)
 
     [TestCase("synthetic-shared-bn.json", 10)]
     [TestCase("synthetic-layernorm-sgd.json", 10)]
+    [TestCase("synthetic-activations.json", 10)]
     [TestCase("seed000-shared-bn.json", 20, Category = "FashionMnist", Explicit = true, Reason = "Fashion-MNIST 784-100-100-10 batch 1000: slow")]
-    public void Agrees_with_the_reference_on_a_shared_batchnorm_and_on_layernorm_with_sgd(string fixture, int steps)
+    public void Agrees_with_the_reference_on_a_shared_batchnorm_on_layernorm_with_sgd_and_on_every_activation(string fixture, int steps)
     {
         var plan = Planner.Build(SpecLoader.LoadFile(TestPaths.Fixture(fixture)), steps);
-        List<StepRecord> Run(IBackendSession session)
-        {
-            var records = new List<StepRecord> { session.ReadState(0) };
-            for (int step = 1; step <= plan.TotalSteps; step++)
-            {
-                records.Add(session.Step(step, plan.BatchFor(step), CaptureRequest.Everything));
-                if (plan.IsEvalStep(step)) records.Add(session.Evaluate(step, plan.EvalBatch(), CaptureRequest.Everything));
-            }
-            return records;
-        }
         using var mine = NewBackend().Open(plan, new BackendOptions(DType.Float32));
-        var result = StepCheck(plan, Run(mine), mine.Mismatches);
+        var result = StepCheck(plan, RunAll(mine, plan), mine.Mismatches);
         TestContext.Out.WriteLine($"{workerName} on {fixture}: {result.TensorsCompared} tensors compared, declared {string.Join("; ", mine.Mismatches.Select(m => m.Setting))}");
         AssertAgrees(result);
         Assert.That(result.TensorsCompared, Is.GreaterThan(200));
+    }
+
+    [Test]
+    public void An_elu_alpha_other_than_1_is_declared_where_the_framework_lacks_it_and_step_checked_under_what_it_runs()
+    {
+        var fixture = SpecLoader.LoadFile(TestPaths.Fixture("synthetic-activations.json"));
+        var spec = fixture with { Model = fixture.Model with { Layers = [.. fixture.Model.Layers.Select(l => l is EluSpec elu ? elu with { Alpha = 0.5 } : l)] } };
+        var plan = Planner.Build(spec, 5);
+        using var session = NewBackend().Open(plan, new BackendOptions(DType.Float32));
+        var declared = session.Mismatches.Where(m => m.Setting.EndsWith(".alpha", StringComparison.Ordinal)).ToList();
+        // The TF.js ELU layer implements only alpha = 1; PyTorch's nn.ELU takes any alpha.
+        if (workerName == "keras")
+        {
+            Assert.That(declared.Select(m => m.Setting), Is.EqualTo(new[] { "model.layers[elu].alpha" }));
+            Assert.That(declared[0].Value!.GetValue<double>(), Is.EqualTo(1.0));
+        }
+        else
+        {
+            Assert.That(declared, Is.Empty);
+        }
+        AssertAgrees(StepCheck(plan, RunAll(session, plan), session.Mismatches));
     }
 
     /// <summary>

@@ -95,6 +95,55 @@ public class DetectorTests
         Assert.That(f.Evidence["fittedForm"], Is.EqualTo("epsilonHat"));
     }
 
+    private static ScenarioSpec Activations => Scenario.Fixture("synthetic-activations");
+
+    private static ScenarioSpec MapLayers(ScenarioSpec spec, Func<LayerSpec, LayerSpec> change) =>
+        spec with { Model = spec.Model with { Layers = [.. spec.Model.Layers.Select(change)] } };
+
+    [TestCase(0.3, Description = "the Keras LeakyReLU layer's default")]
+    [TestCase(0.2, Description = "tf.nn.leaky_relu's default")]
+    [TestCase(0.01, Description = "PyTorch's default")]
+    public void A_framework_default_slope_is_a_leaky_relu_slope_fitted_at_step_one(double slope)
+    {
+        var d = Scenario.Diagnose(Activations, Steps, F64(new SpecVariantBackend("default-slope",
+            s => MapLayers(s, l => l is LeakyReluSpec leaky ? leaky with { Slope = slope } : l))));
+        var f = Single(d, CauseIds.LeakyReluSlope, "default-slope");
+        AssertAt(f, 1, RecordPhase.Train, TensorKind.Forward, "leaky");
+        Assert.That(f.Evidence["specSlope"], Is.EqualTo(0.1));
+        Assert.That((double)f.Evidence["fittedSlope"]!, Is.EqualTo(slope).Within(1e-6));
+        Assert.That(d.Findings.Select(x => x.Cause), Has.None.EqualTo(CauseIds.GeluApproximation));
+    }
+
+    [TestCase("gelu", GeluApproximation.Tanh, "tanh")]
+    [TestCase("gelu_tanh", GeluApproximation.Exact, "exact")]
+    public void The_other_gelu_form_is_a_gelu_approximation_at_step_one(string instance, GeluApproximation runs, string fitted)
+    {
+        var d = Scenario.Diagnose(Activations, Steps, F64(new SpecVariantBackend("other-gelu",
+            s => MapLayers(s, l => l is GeluSpec g && g.Name == instance ? g with { Approximation = runs } : l))));
+        var f = Single(d, CauseIds.GeluApproximation, "other-gelu");
+        AssertAt(f, 1, RecordPhase.Train, TensorKind.Forward, instance);
+        Assert.That(f.Evidence["fittedApproximation"], Is.EqualTo(fitted));
+        Assert.That(d.Findings.Select(x => x.Cause), Has.None.EqualTo(CauseIds.LeakyReluSlope));
+    }
+
+    [Test]
+    public void A_leaky_relu_slope_that_changes_at_step_six_is_named_at_step_six()
+    {
+        var changed = new ChangedMidRunBackend("slope-changes", ReferenceBackend.Float64(),
+            s => MapLayers(s, l => l is LeakyReluSpec leaky ? leaky with { Slope = 0.3 } : l), 6);
+        var d = Scenario.Diagnose(Activations, 10, F64(changed));
+        AssertAt(Single(d, CauseIds.LeakyReluSlope, "slope-changes"), 6, RecordPhase.Train, TensorKind.Forward, "leaky");
+        Assert.That(d.Findings.Where(x => x.Cause == CauseIds.UnexplainedDivergence), Is.Empty, string.Join(" | ", d.Findings));
+    }
+
+    [Test]
+    public void A_clean_float32_run_of_the_activation_fixture_has_no_finding()
+    {
+        var d = Scenario.Diagnose(Activations, Steps, (ReferenceBackend.Float32(), DType.Float32));
+        Assert.That(d.Notes, Is.Empty);
+        Assert.That(d.Findings, Is.Empty, string.Join(" | ", d.Findings));
+    }
+
     // Conventions that change mid-run, each with the cause it must be named as and where.
     private static readonly Dictionary<string, (Func<ScenarioSpec, ScenarioSpec> Change, string Cause, TensorKind Kind, string Site)> MidRun = new()
     {

@@ -9,11 +9,8 @@ namespace Parity.Onnx.Tests;
 
 public class OnnxExporterTests
 {
-    [Test]
-    public void Every_call_output_of_an_exported_checkpoint_matches_the_reference_eval_outputs(
-        [ValueSource(typeof(TestScenarios), nameof(TestScenarios.Fixtures))] string fixture,
-        [Values(DType.Float32, DType.Float64)] DType dtype,
-        [Values(OnnxLinearForm.Gemm, OnnxLinearForm.MatMulAdd)] OnnxLinearForm form)
+    [TestCaseSource(typeof(TestScenarios), nameof(TestScenarios.ExportCases))]
+    public void Every_call_output_of_an_exported_checkpoint_matches_the_reference_eval_outputs(string fixture, DType dtype, OnnxLinearForm form)
     {
         var plan = TestScenarios.Plan(fixture, steps: 6);
         var (state, referenceEval) = TestScenarios.ReferenceCheckpoint(plan, dtype, 6);
@@ -30,6 +27,34 @@ public class OnnxExporterTests
         {
             Directory.Delete(dir, recursive: true);
         }
+    }
+
+    [Test]
+    public void Activations_export_as_their_operators_with_every_setting_written_and_gelu_raises_the_opset_to_20()
+    {
+        var plan = TestScenarios.Plan("synthetic-activations", steps: 1);
+        var model = ModelProto.Parser.ParseFrom(OnnxExporter.ToBytes(plan.Graph, plan.Spec, plan.InitialState, DType.Float32));
+
+        Assert.That(model.OpsetImport.Single().Version, Is.EqualTo(OnnxExporter.GeluOpset));
+        Assert.That(model.IrVersion, Is.EqualTo(OnnxExporter.GeluIrVersion));
+        Assert.That(model.Graph.Node.Select(n => n.OpType), Is.EqualTo(new[]
+        {
+            "Gemm", "Gelu", "Gemm", "LeakyRelu", "Gemm", "Elu", "Gemm", "Sigmoid", "Mul", "Tanh", "Gemm", "Sigmoid", "Gelu", "Gemm",
+        }));
+        var nodes = model.Graph.Node.ToDictionary(n => n.Name);
+        Assert.That(nodes["gelu"].Find("approximate")!.S.ToStringUtf8(), Is.EqualTo("none"));
+        Assert.That(nodes["gelu_tanh"].Find("approximate")!.S.ToStringUtf8(), Is.EqualTo("tanh"));
+        Assert.That(nodes["leaky"].Find("alpha")!.F, Is.EqualTo(0.1f), "written, not ONNX's default 0.01");
+        Assert.That(nodes["elu"].Find("alpha")!.F, Is.EqualTo(1f));
+        Assert.That(nodes["silu"].Input, Is.EqualTo(new[] { "l4", "silu/sigmoid" }), "SiLU is x * Sigmoid(x)");
+    }
+
+    [Test]
+    public void Onnx_runtime_refuses_a_float64_elu_by_naming_the_operator()
+    {
+        var plan = TestScenarios.Plan("synthetic-activations", steps: 1);
+        var error = Assert.Throws<Parity.Backends.BackendException>(() => OnnxArbiter.Check(plan.Graph, plan.Spec, plan.InitialState, plan.EvalBatch(), DType.Float64))!;
+        Assert.That(error.Message, Does.Contain("float64").And.Contain("NotImplemented"));
     }
 
     [Test]

@@ -82,6 +82,14 @@ public class OnnxRuntimeBackendTests
     }
 
     [Test]
+    public void Float64_evaluation_declares_a_leaky_relu_slope_that_a_float32_attribute_cannot_hold_but_not_an_elu_alpha_of_1()
+    {
+        var spec = TestScenarios.Fixture("synthetic-activations");
+        Assert.That(OnnxArbiter.Mismatches(spec, DType.Float64).Select(m => m.Setting), Is.EqualTo(new[] { "$.model.layers[3].slope" }), "0.1 is not a float32; 1 is");
+        Assert.That(OnnxArbiter.Mismatches(spec, DType.Float32), Is.Empty);
+    }
+
+    [Test]
     public void The_arbiter_computes_loss_and_accuracy_from_the_logits()
     {
         var logits = new Tensor([2, 3], [1, 2, 3, 0, 0, 0], DType.Float64);

@@ -1,11 +1,30 @@
 using System.Numerics;
 using ILGPU;
+using Parity.Models;
 
 namespace Parity.Backends.Native.Kernels;
 
-/// <summary>Relu where it cannot be fused into the producing kernel (e.g. relu after relu, or as the first call).</summary>
+/// <summary>
+/// Relu where it cannot be fused into the producing kernel (e.g. relu after relu, or as the first call), and the other
+/// activations, whose formulas are the reference's own (<see cref="Activations"/>).
+/// </summary>
 public static class Activation
 {
+    /// <summary>y = f(x).</summary>
+    public static void ActivationForward<T>(Index1D index, ArrayView<T> input, ArrayView<T> output, ActivationConstants<T> c)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        output[index] = Activations.Forward(c, input[index]);
+    }
+
+    /// <summary>dx = dy f'(x), the branch of a kinked function picked by x &gt; 0.</summary>
+    public static void ActivationBackward<T>(Index1D index, ArrayView<T> input, ArrayView<T> outputGradient, ArrayView<T> inputGradient, ActivationConstants<T> c)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        T x = input[index];
+        inputGradient[index] = outputGradient[index] * Activations.Derivative(c, x, x > T.Zero);
+    }
+
     /// <summary>y = max(x, 0).</summary>
     public static void ReluForward<T>(Index1D index, ArrayView<T> input, ArrayView<T> output)
         where T : unmanaged, IFloatingPointIeee754<T>

@@ -58,8 +58,8 @@ public interface IStateLoadingSession : IBackendSession
     void LoadState(StepRecord state);
 
     /// <summary>
-    /// One training step like <see cref="IBackendSession.Step"/>, whose ReLU derivatives follow the signs that
-    /// <paramref name="followSigns"/> (another backend's record of the same step) gives each ReLU's input: where a
+    /// One training step like <see cref="IBackendSession.Step"/>, whose ReLU (and LeakyReLU, ELU) derivatives follow the
+    /// signs that <paramref name="followSigns"/> (another backend's record of the same step) gives each such call's input: where a
     /// pre-activation lies within rounding of zero, the two backends may put it on opposite sides of the kink, and the
     /// replay then takes the other backend's side, so everything after compares without inheriting that flip. A ReLU whose
     /// input the record does not hold uses this session's own signs.

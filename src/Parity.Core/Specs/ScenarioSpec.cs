@@ -122,6 +122,127 @@ public sealed record IdentitySpec(string Name) : LayerSpec(Name)
     public override IReadOnlyList<(string Name, int[] Shape)> ParameterShapes => [];
 }
 
+/// <summary>
+/// An elementwise activation without parameters to train. <see cref="Function"/> and <see cref="Parameter"/> are what
+/// every backend maps (docs/spec.md#activations); the formulas live once, in <see cref="Models.Activations"/>.
+/// </summary>
+public abstract record ActivationSpec(string Name) : LayerSpec(Name)
+{
+    /// <summary>The function this layer applies.</summary>
+    public abstract ActivationFunction Function { get; }
+
+    /// <summary>The function's one setting: the LeakyReLU negative slope or the ELU alpha; 0 for the others.</summary>
+    public virtual double Parameter => 0;
+
+    /// <inheritdoc />
+    public override IReadOnlyList<(string Name, int[] Shape)> ParameterShapes => [];
+}
+
+/// <summary>The activation functions of <see cref="ActivationSpec"/> (docs/spec.md#activations).</summary>
+public enum ActivationFunction
+{
+    /// <summary>tanh(x).</summary>
+    Tanh,
+
+    /// <summary>1 / (1 + exp(-x)).</summary>
+    Sigmoid,
+
+    /// <summary>x for x &gt; 0, else slope * x.</summary>
+    LeakyRelu,
+
+    /// <summary>x * Phi(x) = x/2 (1 + erf(x / sqrt 2)).</summary>
+    GeluExact,
+
+    /// <summary>x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).</summary>
+    GeluTanh,
+
+    /// <summary>x * sigmoid(x) (swish with beta 1).</summary>
+    Silu,
+
+    /// <summary>x for x &gt; 0, else alpha (exp(x) - 1).</summary>
+    Elu,
+}
+
+/// <summary>tanh.</summary>
+public sealed record TanhSpec(string Name) : ActivationSpec(Name)
+{
+    /// <inheritdoc />
+    public override string Type => "tanh";
+
+    /// <inheritdoc />
+    public override ActivationFunction Function => ActivationFunction.Tanh;
+}
+
+/// <summary>The logistic sigmoid.</summary>
+public sealed record SigmoidSpec(string Name) : ActivationSpec(Name)
+{
+    /// <inheritdoc />
+    public override string Type => "sigmoid";
+
+    /// <inheritdoc />
+    public override ActivationFunction Function => ActivationFunction.Sigmoid;
+}
+
+/// <summary>
+/// LeakyReLU with its negative slope always written out: the frameworks' defaults differ (PyTorch 0.01, the Keras
+/// layer 0.3, tf.nn.leaky_relu 0.2; docs/conventions.md section 6).
+/// </summary>
+public sealed record LeakyReluSpec(string Name, double Slope) : ActivationSpec(Name)
+{
+    /// <inheritdoc />
+    public override string Type => "leaky_relu";
+
+    /// <inheritdoc />
+    public override ActivationFunction Function => ActivationFunction.LeakyRelu;
+
+    /// <inheritdoc />
+    public override double Parameter => Slope;
+}
+
+/// <summary>How GELU evaluates the Gaussian CDF.</summary>
+public enum GeluApproximation
+{
+    /// <summary>With erf (PyTorch approximate='none', Keras approximate=False, ONNX approximate="none").</summary>
+    Exact,
+
+    /// <summary>With the tanh formula (PyTorch approximate='tanh', TF.js 'gelu_new').</summary>
+    Tanh,
+}
+
+/// <summary>GELU, exact or with the tanh approximation.</summary>
+public sealed record GeluSpec(string Name, GeluApproximation Approximation) : ActivationSpec(Name)
+{
+    /// <inheritdoc />
+    public override string Type => "gelu";
+
+    /// <inheritdoc />
+    public override ActivationFunction Function =>
+        Approximation == GeluApproximation.Exact ? ActivationFunction.GeluExact : ActivationFunction.GeluTanh;
+}
+
+/// <summary>SiLU (swish with beta 1).</summary>
+public sealed record SiluSpec(string Name) : ActivationSpec(Name)
+{
+    /// <inheritdoc />
+    public override string Type => "silu";
+
+    /// <inheritdoc />
+    public override ActivationFunction Function => ActivationFunction.Silu;
+}
+
+/// <summary>ELU with its alpha (1 in every framework by default).</summary>
+public sealed record EluSpec(string Name, double Alpha) : ActivationSpec(Name)
+{
+    /// <inheritdoc />
+    public override string Type => "elu";
+
+    /// <inheritdoc />
+    public override ActivationFunction Function => ActivationFunction.Elu;
+
+    /// <inheritdoc />
+    public override double Parameter => Alpha;
+}
+
 /// <summary>A named initializer; <see cref="Std"/> is used by <c>normal</c> (cs231n weight_scale).</summary>
 public sealed record InitializerSpec(string Kind, double Std = 0)
 {

@@ -195,7 +195,8 @@ public static class SpecLoader
 
     private static LayerSpec ReadLayer(JsonCursor l)
     {
-        string type = l.TypedObject().Choice("type", null, "linear", "batchnorm", "layernorm", "relu", "identity");
+        string type = l.TypedObject().Choice("type", null, "linear", "batchnorm", "layernorm", "relu", "identity",
+            "tanh", "sigmoid", "leaky_relu", "gelu", "silu", "elu");
         string name = l.String("name");
         if (name.Length is 0 or > 100 || name.Any(c => char.IsControl(c) || c is '.' or '#' or '/' or ':'))
             throw l.Get("name").Error("expected 1..100 characters without '.', '#', '/', ':' or control characters");
@@ -204,6 +205,9 @@ public static class SpecLoader
             "linear" => ["name", "type", "in", "out", "bias", "init"],
             "batchnorm" => ["name", "type", "features", "momentum", "eps", "runningVariance", "affine"],
             "layernorm" => ["name", "type", "features", "eps", "affine"],
+            "leaky_relu" => ["name", "type", "slope"],
+            "gelu" => ["name", "type", "approximation"],
+            "elu" => ["name", "type", "alpha"],
             _ => ["name", "type"],
         };
         l.Object(allowed);
@@ -223,6 +227,20 @@ public static class SpecLoader
                 return new LayerNormSpec(name, l.Int("features", 1, MaxWidth), l.Number("eps", 0, 1, 1e-5, exclusiveMin: true), l.Bool("affine", true));
             case "relu":
                 return new ReluSpec(name);
+            case "tanh":
+                return new TanhSpec(name);
+            case "sigmoid":
+                return new SigmoidSpec(name);
+            case "leaky_relu":
+                // No default: PyTorch, the Keras layer and tf.nn each default to another slope.
+                if (!l.Has("slope")) throw l.Error("give the negative 'slope' explicitly (PyTorch's default is 0.01, the Keras layer's 0.3, tf.nn.leaky_relu's 0.2)");
+                return new LeakyReluSpec(name, l.Number("slope", 0, 1));
+            case "gelu":
+                return new GeluSpec(name, l.Choice("approximation", "exact", "exact", "tanh") == "exact" ? GeluApproximation.Exact : GeluApproximation.Tanh);
+            case "silu":
+                return new SiluSpec(name);
+            case "elu":
+                return new EluSpec(name, l.Number("alpha", 0, 100, 1.0, exclusiveMin: true));
             default:
                 return new IdentitySpec(name);
         }

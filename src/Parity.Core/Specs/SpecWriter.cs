@@ -80,6 +80,15 @@ public static class SpecWriter
                     w.WriteNumber("eps", ln.Eps);
                     w.WriteBoolean("affine", ln.Affine);
                     break;
+                case LeakyReluSpec leaky:
+                    w.WriteNumber("slope", leaky.Slope);
+                    break;
+                case GeluSpec gelu:
+                    w.WriteString("approximation", gelu.Approximation == GeluApproximation.Exact ? "exact" : "tanh");
+                    break;
+                case EluSpec elu:
+                    w.WriteNumber("alpha", elu.Alpha);
+                    break;
             }
             w.WriteEndObject();
         }

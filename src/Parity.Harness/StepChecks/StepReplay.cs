@@ -93,8 +93,8 @@ public sealed class StepReplay : IDisposable
                     if (before is not null && TensorJudge.Captured(record))
                     {
                         var batch = _plan.BatchFor(record.Step);
-                        // Every replay follows the backend's ReLU decisions (pre-activations within rounding of zero): a kink
-                        // flip inside the step then leaves nothing to inherit.
+                        // Every replay follows the backend's kink decisions (ReLU, LeakyReLU, ELU at pre-activations within rounding of
+                        // zero): a kink flip inside the step then leaves nothing to inherit.
                         var state = before;
                         StepRecord Run(IStateLoadingSession s) => s.Step(record.Step, batch, CaptureRequest.Everything, record);
                         yield return new AlignedRecords(record.Step, RecordPhase.Train, Replay(_expected, state, Run), record, [.. _envelopes.Select(e => Replay(e, state, Run))])

@@ -49,6 +49,9 @@ internal sealed partial class AttributeProto
     public static AttributeProto Float(string name, float value) => new() { Name = name, Type = Types.AttributeType.Float, F = value };
 
     public static AttributeProto Int(string name, long value) => new() { Name = name, Type = Types.AttributeType.Int, I = value };
+
+    public static AttributeProto Text(string name, string value) =>
+        new() { Name = name, Type = Types.AttributeType.String, S = Google.Protobuf.ByteString.CopyFromUtf8(value) };
 }
 
 internal sealed partial class NodeProto

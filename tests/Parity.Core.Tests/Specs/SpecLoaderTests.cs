@@ -226,6 +226,15 @@ public sealed class SpecLoaderTests
             new TestCaseData(change, path, fragment).SetName("Mistake: " + name);
 
         yield return Case("unknown layer type", r => Layer(r, 2)["type"] = "dropout", "$.model.layers[2].type", "'dropout' is not one of: linear");
+        yield return Case("leaky_relu without its slope", r => Layer(r, 2)["type"] = "leaky_relu", "$.model.layers[2]", "give the negative 'slope' explicitly");
+        yield return Case("leaky_relu slope above 1", r => r["model"]!["layers"]![2] = JsonNode.Parse("""{ "name": "relu", "type": "leaky_relu", "slope": 3 }"""),
+            "$.model.layers[2].slope", "found 3");
+        yield return Case("unknown gelu approximation", r => r["model"]!["layers"]![2] = JsonNode.Parse("""{ "name": "relu", "type": "gelu", "approximation": "sigmoid" }"""),
+            "$.model.layers[2].approximation", "'sigmoid' is not one of: exact, tanh");
+        yield return Case("elu alpha 0", r => r["model"]!["layers"]![2] = JsonNode.Parse("""{ "name": "relu", "type": "elu", "alpha": 0 }"""),
+            "$.model.layers[2].alpha", "found 0");
+        yield return Case("slope on a tanh", r => r["model"]!["layers"]![2] = JsonNode.Parse("""{ "name": "relu", "type": "tanh", "slope": 0.1 }"""),
+            "$.model.layers[2].slope", "unknown key 'slope'");
         yield return Case("unknown top-level key", r => r["optimiser"] = 1, "$.optimiser", "unknown key 'optimiser'");
         yield return Case("unknown layer key", r => Layer(r, 0)["units"] = 8, "$.model.layers[0].units", "unknown key 'units'");
         yield return Case("key of another layer type", r => Layer(r, 2)["features"] = 8, "$.model.layers[2].features", "unknown key");
@@ -464,6 +473,22 @@ public sealed class SpecLoaderTests
         Assert.That(twice.Problem, Does.Contain("given twice"));
         Assert.That(TensorKinds.TryParse("trainAccuracy, evalOutput"), Is.Null, "not an enum flag combination");
         Assert.That(TensorKinds.TryParse("3"), Is.Null);
+    }
+
+    [Test]
+    public void Activation_settings_are_explicit_in_the_canonical_json_and_read_back()
+    {
+        var spec = SpecLoader.LoadFile(Repository.Fixture("synthetic-activations.json"));
+        Assert.That(spec.Model.Layers.OfType<ActivationSpec>().Select(a => (a.Function, a.Parameter)), Is.EqualTo(new[]
+        {
+            (ActivationFunction.GeluExact, 0.0), (ActivationFunction.LeakyRelu, 0.1), (ActivationFunction.Elu, 1.0), (ActivationFunction.Silu, 0.0),
+            (ActivationFunction.Tanh, 0.0), (ActivationFunction.Sigmoid, 0.0), (ActivationFunction.GeluTanh, 0.0),
+        }));
+        var gelu = SpecLoader.Parse(Mutate(r => r["model"]!["layers"]![2] = JsonNode.Parse("""{ "name": "relu", "type": "gelu" }""")));
+        Assert.That(gelu.CanonicalJson, Does.Contain("\"approximation\": \"exact\""), "the default approximation is written out");
+        var elu = SpecLoader.Parse(Mutate(r => r["model"]!["layers"]![2] = JsonNode.Parse("""{ "name": "relu", "type": "elu" }""")));
+        Assert.That(((EluSpec)elu.Model.Layer("relu")).Alpha, Is.EqualTo(1.0));
+        Assert.That(elu.CanonicalJson, Does.Contain("\"alpha\": 1"));
     }
 
     [Test]

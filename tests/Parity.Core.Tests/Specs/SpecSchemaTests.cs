@@ -46,6 +46,10 @@ public sealed class SpecSchemaTests
         yield return Level("batchnorm", r => r["model"]!["layers"]![1]!["zzz"] = 1, () => Def("batchnorm"));
         yield return Level("layernorm", r => r["model"]!["layers"]![2]!["zzz"] = 1, () => Def("layernorm"));
         yield return Level("relu", r => r["model"]!["layers"]![3]!["zzz"] = 1, () => Def("activation"));
+        foreach (var (type, settings) in new[] { ("leaky_relu", "\"slope\": 0.01"), ("gelu", "\"approximation\": \"tanh\""), ("elu", "\"alpha\": 1") })
+        {
+            yield return Level(type, r => r["model"]!["layers"]![3] = JsonNode.Parse($$"""{ "name": "act", "type": "{{type}}", {{settings}}, "zzz": 1 }"""), () => Def(type));
+        }
         yield return Level("call", r => r["model"]!["calls"]![1]!["zzz"] = 1, () => Def("call").GetProperty("oneOf")[1]);
         yield return Level("init", r => r["init"]!["zzz"] = 1, () => Def("init"));
         yield return Level("adam", r => r["optimizer"]!["zzz"] = 1, () => Def("adam"));

@@ -12,6 +12,8 @@
 //     gradient by 1 - beta taken from the JS number [JS]: the spec's betaPrecision "float32"; "float64" is a mismatch
 //     (at beta2 = 0.999 its first steps move 6.4e-6 relative less: docs/conventions.md section 3).
 //   - tf.train.momentum is v = mu v + g; p += -lr v (momentum_optimizer.js): exactly the PyTorch form.
+//   - Activations: the LeakyReLU slope is always passed (the layer's default is 0.3); the ELU layer implements only
+//     alpha = 1, so another alpha is a mismatch [JSa].
 //   - The loss is computed here as -mean(sum(onehot * logSoftmax(logits))) (log-sum-exp), not with the
 //     layers loss categoricalCrossentropy, which clips softmax to [eps, 1-eps] even from logits
 //     (docs/conventions.md section 4).
@@ -165,6 +167,36 @@ class Model {
           break;
         case 'identity':
           layer = tf.layers.activation({ activation: 'linear', name: ls.name });
+          break;
+        case 'tanh':
+        case 'sigmoid':
+          layer = tf.layers.activation({ activation: ls.type, name: ls.name });
+          break;
+        case 'silu':
+          // 'swish' is x * sigmoid(alpha x) with alpha 1 (activations.js): SiLU.
+          layer = tf.layers.activation({ activation: 'swish', name: ls.name });
+          break;
+        case 'gelu':
+          // 'gelu' is x/2 (1 + erf(x / sqrt 2)); 'gelu_new' the tanh form (activations.js) [JSa].
+          layer = tf.layers.activation({ activation: ls.approximation === 'exact' ? 'gelu' : 'gelu_new', name: ls.name });
+          break;
+        case 'leaky_relu':
+          // The layer's own default slope is 0.3 [JSa]: always pass the spec's.
+          layer = tf.layers.leakyReLU({ alpha: ls.slope, name: ls.name });
+          break;
+        case 'elu':
+          // The TF.js ELU layer throws for any alpha but 1 (advanced_activations.js) [JSa]: it runs alpha 1, declared.
+          layer = tf.layers.elu({ name: ls.name });
+          if (ls.alpha !== 1) {
+            this.mismatches.push({
+              setting: `model.layers[${ls.name}].alpha`,
+              spec: `ELU alpha ${ls.alpha}`,
+              backend: 'the TF.js ELU layer implements only alpha = 1 (advanced_activations.js)',
+              value: 1,
+              affects: ['forward', 'loss', 'trainAccuracy', 'outputGradient', 'parameterGradient', 'optimizerSlot', 'parameter',
+                'batchMean', 'batchVariance', 'runningMean', 'runningVariance', 'evalOutput', 'evalLoss', 'evalAccuracy'],
+            });
+          }
           break;
         default:
           throw new WorkerError(`model.layers[${ls.name}]: unsupported layer type '${ls.type}'`);
