@@ -235,7 +235,7 @@ public static class Baselines
             string versions = baseline == exact ? "" : $" (versions changed: baseline {Path.GetFileName(baseline)}, now {key})";
             string message = result.Verdict == Verdict.Agree
                 ? $"{backend} agrees with its baseline{versions}: {result.TensorsCompared} tensors over {result.StepsCompared} steps"
-                : $"{DivergenceText.Headline(comparison)}{versions}\n{DivergenceText.Describe(comparison, report.Findings)}";
+                : $"{DivergenceText.Headline(comparison, report.Findings)}{versions}\n{DivergenceText.Describe(comparison, report.Findings)}";
             checks.Add(new BaselineCheck(backend, result.Verdict, message, baseline, comparison));
         }
         return new VerifyResult(checks, outDirectory);

@@ -22,6 +22,6 @@ public sealed class DivergenceTextTests
         Assert.That(text, Does.Contain("Greatest absolute difference: 0.5 at index (3, 7)"));
         Assert.That(text, Does.Contain("Greatest relative difference: 0.25"));
         Assert.That(text, Does.Contain("First divergence: step 3, forward:l2 (origin; every input it was computed from agreed (forward:l1, parameter:l2.weight))"));
-        Assert.That(text, Does.Contain("Cause: shared-stateful-instance at bn"));
+        Assert.That(text, Does.Contain("Explanation: cause: shared-stateful-instance\n  shared-stateful-instance at bn: one batchnorm instance"));
     }
 }
