@@ -203,7 +203,7 @@ public static class Baselines
         using (RunManifest.Lock(request))
         {
             session.RunBackends(registry, progress);
-            report = session.Report(session.Judge());
+            report = session.Report(session.Judge(progress), progress);
             foreach (var exporter in ReportExporters.All) exporter.Export(report, outDirectory);
         }
 
