@@ -56,6 +56,36 @@ public sealed class ExplanationSurfacesTests
         Assert.That(surfaces["report.html"], Does.Contain("shared-stateful-layer about the spec · reference, torchsharp, keras at"));
     }
 
+    [Test]
+    public void The_keras_divergence_of_seed000_has_the_same_explanation_in_all_five_outputs_of_a_real_run()
+    {
+        string? unavailable = RequiresBackendAttribute.UnavailableReason("keras", Backends.All.BackendCatalog.Create(null));
+        Assume.That(unavailable, Is.Null, unavailable);
+        string dir = CliRunner.TempDir();
+
+        // Judged on trajectories: keras's biased running variance (declared) makes it diverge at step 1.
+        var (exit, stdout, stderr) = CliRunner.Run("run", CliRunner.Fixture("seed000-shared-bn.json"), "--backends", "reference,keras", "--steps", "3",
+            "--trajectory-only", "--out", dir);
+
+        Assert.That(exit, Is.EqualTo(1), stdout + stderr);
+        var report = ReportWriter.ReadJson(Path.Combine(dir, "report.json"));
+        var failure = XDocument.Load(Path.Combine(dir, JUnitReportExporter.FileName)).Descendants("failure").Single();
+        var outputs = new Dictionary<string, string>
+        {
+            ["terminal"] = stdout,
+            ["report.html"] = WebUtility.HtmlDecode(Regex.Replace(File.ReadAllText(Path.Combine(dir, HtmlReportExporter.FileName)), "<[^>]+>", "")),
+            ["summary.md"] = Regex.Replace(File.ReadAllText(Path.Combine(dir, MarkdownReportExporter.FileName)), @"\\(.)", "$1"),
+            ["junit.xml"] = failure.Attribute("message")!.Value + "\n" + failure.Value,
+            ["ParityAssert"] = ParityAssert.Explain(report, dir)!,
+        };
+        Assert.That(report.Comparisons.Single().FirstDivergence!.Explanation!.Text, Is.EqualTo($"explained by declared mismatch {RunningVariance}"), "report.json");
+        foreach (var (surface, text) in outputs)
+        {
+            Assert.That(text, Does.Contain($"explained by declared mismatch {RunningVariance}"), surface);
+            Assert.That(text, Does.Not.Match("(?i)cause:? \\[?shared-stateful-layer"), surface);
+        }
+    }
+
     /// <summary>Each output as the plain text a person reads: Markdown escapes and HTML markup removed.</summary>
     private static IEnumerable<(string Surface, string Text)> Surfaces(RunReport report)
     {
