@@ -47,6 +47,8 @@ public static class DivergenceText
         ArgumentNullException.ThrowIfNull(comparison);
         ArgumentNullException.ThrowIfNull(findings);
         var own = findings.Where(f => f.Backend == comparison.Backend).ToList();
+        var causes = Explanations.CausesOf(comparison.Backend, own).ToList();
+        var behind = new List<FindingReport>();
         var lines = new List<string> { $"{comparison.Backend} does not agree with {comparison.Against} ({comparison.Verdict.Name()})." };
         if (comparison.FirstDivergence is { } d)
         {
@@ -64,13 +66,10 @@ public static class DivergenceText
             var explanation = Explanations.Of(comparison.Backend, d, findings);
             lines.Add($"Explanation: {explanation.Text}");
             // The findings behind the explanation: the causes it names, or those the declared settings it names account for.
-            foreach (var f in Explanations.CausesOf(comparison.Backend, own).Where(f => explanation.Names.Contains(f.Cause) || (f.DeclaredBy is { } by && explanation.Names.Contains(by))))
-                lines.Add($"  {Line(f)}");
+            behind.AddRange(causes.Where(f => explanation.Names.Contains(f.Cause) || (f.DeclaredBy is { } by && explanation.Names.Contains(by))));
+            lines.AddRange(behind.Select(f => $"  {Line(f)}"));
         }
-        else if (Explanations.CausesOf(comparison.Backend, own).ToList() is { Count: > 0 } causes)
-        {
-            lines.AddRange(causes.Select(f => $"Cause found: {Line(f)}"));
-        }
+        lines.AddRange(causes.Except(behind).Select(f => $"Also found: {Line(f)}"));
         foreach (var f in own.Where(f => f.Kind == Diagnostics.FindingKind.Spec))
             lines.Add($"About the spec (explains no divergence): {Line(f)}");
         if (TrajectoryNote(comparison, findings) is { } trajectory) lines.Add(char.ToUpperInvariant(trajectory[0]) + trajectory[1..]);
