@@ -50,7 +50,7 @@ internal static class BaselineCommands
         {
             string path = r.GetValue(spec)!;
             var scenario = SpecLoader.LoadFile(path);
-            var progress = new TerminalProgress { Label = $"verify {scenario.Name} " };
+            using var progress = new TerminalProgress { Label = $"verify {scenario.Name} " };
             var result = Baselines.Verify(scenario, path, r.GetValue(backends) is { } b ? Commands.SplitList(b) : null, r.GetValue(baselines)!,
                 BackendCatalog.Create(), r.GetValue(output) ?? PathNames.ScenarioDirectory(Path.Combine("out", "verify"), scenario.Name), progress);
             progress.Clear();

@@ -47,7 +47,7 @@ internal static class Commands
             var request = new RunRequest(scenario, path, SplitList(r.GetValue(backends)!), r.GetValue(reference)!,
                 r.GetValue(output) ?? PathNames.ScenarioDirectory("out", scenario.Name), r.GetValue(steps), Device(r.GetValue(device)),
                 Timeout(r.GetValue(timeout)), Tolerances(r.GetValue(tolerance))) { TrajectoryOnly = r.GetValue(trajectoryOnly) };
-            var progress = new TerminalProgress { Label = scenario.Name + " " };
+            using var progress = new TerminalProgress { Label = scenario.Name + " " };
             var report = RunSession.Execute(request, registry, progress);
             progress.Clear();
             ResultTable.Print(report, Console.Out);

@@ -37,7 +37,7 @@ internal static class DemoCommand
             var chosen = backends?.ToList() ?? DefaultBackends(id, registry);
             w.WriteLine();
             w.WriteLine($"demo: seed {id} on {string.Join(", ", chosen)}");
-            var progress = new TerminalProgress { Label = $"seed {id} " };
+            using var progress = new TerminalProgress { Label = $"seed {id} " };
             var outcome = SeedReplications.Run(id, new SeedOptions(chosen, Quick: true), registry, Path.Combine(outDirectory, "seed" + id), progress);
             progress.Clear();
             SeedCommand.Print(outcome, w);
@@ -73,7 +73,7 @@ internal static class DemoCommand
             s => s with { Model = s.Model with { Layers = s.Model.Layers.Select(l => l is BatchNormSpec bn ? bn with { Momentum = 1 - bn.Momentum } : l).ToList() } },
             BugStep), Tensors.DType.Float32);
         var request = new RunRequest(spec, RepoPaths.Fixture("synthetic-mlp-bn.json"), [BugBackend], ReferenceBackend.Float64Name, directory, BugSteps);
-        var progress = new TerminalProgress { Label = "caught bug " };
+        using var progress = new TerminalProgress { Label = "caught bug " };
         var report = RunSession.Execute(request, registry, progress);
         progress.Clear();
         ResultTable.Print(report, w);

@@ -52,7 +52,7 @@ internal static class DiagnoseCommand
         foreach (var f in diagnosis.Findings)
         {
             w.WriteLine();
-            w.WriteLine($"[{f.Cause}] {f.Backend} at {f.Location?.ToString() ?? "model"}{(f.DeclaredBy is null ? "" : $" (declared: {f.DeclaredBy})")}");
+            w.WriteLine($"[{f.Cause}] {Parity.Reporting.FindingGroup.LabelOf(f.Kind)}: {f.Backend} at {f.Location?.ToString() ?? "model"}{(f.DeclaredBy is null ? "" : $" (declared: {f.DeclaredBy})")}");
             w.WriteLine($"  {f.Summary}");
             foreach (var (name, value) in f.Evidence)
                 w.WriteLine($"    {name} = {(value is IFormattable n ? n.ToString(null, CultureInfo.InvariantCulture) : value ?? "-")}");

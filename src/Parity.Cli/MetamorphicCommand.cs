@@ -36,7 +36,7 @@ internal static class MetamorphicCommand
             {
                 var spec = SpecLoader.LoadFile(path);
                 string dir = PathNames.ScenarioDirectory(r.GetValue(output)!, spec.Name);
-                var progress = new TerminalProgress { Label = spec.Name + " " };
+                using var progress = new TerminalProgress { Label = spec.Name + " " };
                 var report = Metamorphic.Execute(spec, path, list, registry, dir, r.GetValue(steps), r.GetValue(device), Commands.Timeout(r.GetValue(timeout)), progress);
                 progress.Clear();
                 Print(report, Console.Out);
@@ -56,7 +56,7 @@ internal static class MetamorphicCommand
             w.WriteLine($"  {b.Backend}: {b.Status}, {(b.Identical ? "bit-for-bit identical" : $"verdict {b.Verdict}, max |diff| {b.MaxAbsDifference.ToString("G3", CultureInfo.InvariantCulture)}, first difference {b.FirstDifference}")}; identity |out - in| {b.IdentityMaxAbs.ToString("G3", CultureInfo.InvariantCulture)}");
             w.WriteLine($"    {b.Conclusion}");
             foreach (var f in b.Findings)
-                w.WriteLine($"    finding [{f.Cause}] at {f.Location}: {f.Summary}{(f.Evidence.TryGetValue("declaredBy", out var by) ? $" (declared by the backend: {by})" : "")}");
+                w.WriteLine($"    finding [{f.Cause}] at {f.Location}: {f.Summary}{(f.DeclaredBy is { } by ? $" (declared by the backend: {by})" : "")}");
         }
     }
 }

@@ -22,14 +22,16 @@ internal static class ResultTable
             string role = b.Name == report.Reference ? "(reference)" : b.Auxiliary ? "(envelope)" : "-";
             string stepMath = c?.StepChecks is { } sc ? $"{sc.Verdict.Name()} ({sc.StepsChecked} steps)" : c is null ? role : "not checked";
             string trajectory = c?.Trajectory is { } t ? t.Verdict.Name() + (c.JudgedBy == ComparisonMode.StepCheck ? " (info)" : "") : c is null ? "" : "-";
-            string first = c?.FirstDivergence is { } d
-                ? $"step {d.Step} {d.Kind}:{d.Site} ({(d.ExplainedBy.Count > 0 ? "explained by declared mismatch" : d.Origin)})"
-                : "";
+            string first = c?.FirstDivergence is { } d ? $"step {d.Step} {DivergenceText.Tensor(d)} ({d.Origin})" : "";
             string rel = c?.FirstDivergence is { } dd ? dd.Metrics.MaxRel.ToString("G3", CultureInfo.InvariantCulture) : "";
             rows.Add([Name(b.Name), Name(b.DType), b.Status.Name(), Name(stepMath), Name(trajectory), Name(first), rel, $"{b.Seconds:F1}s"]);
         }
         int[] widths = Enumerable.Range(0, rows[0].Length).Select(i => rows.Max(r => r[i].Length)).ToArray();
         foreach (var r in rows) w.WriteLine("  " + string.Join("  ", r.Select((cell, i) => cell.PadRight(widths[i]))).TrimEnd());
+        // Each divergence with its explanation, in the words of every other output.
+        foreach (var c in report.Comparisons.Where(c => c.FirstDivergence is not null)) w.WriteLine($"  {Message(DivergenceText.Headline(c, report.Findings))}");
+        foreach (var c in report.Comparisons)
+            if (DivergenceText.TrajectoryNote(c, report.Findings) is { } trajectory) w.WriteLine($"  {Name(c.Backend)}: {Message(trajectory)}");
         foreach (var b in report.Backends.Where(b => b.Message is not null)) w.WriteLine($"  {Name(b.Name)}: {Message(b.Message)}");
         foreach (var b in report.Backends)
             foreach (var m in b.Mismatches) w.WriteLine($"  {Name(b.Name)} declares: {Name(m.Setting)}: spec {Name(m.Spec)}, backend {Name(m.Backend)}");
@@ -42,7 +44,8 @@ internal static class ResultTable
         }
         foreach (string reason in report.Arbitration.Select(a => a.Runtime.GetValueOrDefault(OnnxExecutionProvider.CudaNotUsedKey)).OfType<string>().Distinct())
             w.WriteLine($"  onnxruntime: CUDA not used: {Message(reason)}");
-        foreach (var f in report.Findings) w.WriteLine($"  finding [{f.Cause}] {Name(f.Backend)} at {Name(f.Location)}: {Message(f.Summary)}");
+        foreach (var g in FindingGroup.Of(report.Findings))
+            w.WriteLine($"  {g.Label} [{Name(g.Cause)}] {Name(string.Join(", ", g.Backends))} at {Name(g.Location)}: {Message(g.Summary)}");
         w.WriteLine($"verdict: {report.Verdict.Name()}");
     }
 }

@@ -33,7 +33,7 @@ internal static class SeedCommand
             var registry = BackendCatalog.Create(r.GetValue(workers));
             var chosen = r.GetValue(backends) is { } b ? Commands.SplitList(b) : DefaultBackends(seed, registry);
             string dir = r.GetValue(output) ?? Path.Combine("out", "seed" + seed);
-            var progress = new TerminalProgress { Label = $"seed {seed} " };
+            using var progress = new TerminalProgress { Label = $"seed {seed} " };
             var outcome = SeedReplications.Run(seed, new SeedOptions(chosen, r.GetValue(quick), r.GetValue(steps)), registry, dir, progress);
             progress.Clear();
             Print(outcome, Console.Out);

@@ -12,7 +12,17 @@ public sealed record FindingLocation(int Step, RecordPhase Phase, TensorKey Key)
     public override string ToString() => $"step {Step} {Phase.ToString().ToLowerInvariant()} {Key}";
 }
 
-/// <summary>A diagnosed cause with the numbers that prove it.</summary>
+/// <summary>What a finding is about: one backend's divergence, or the spec that every backend runs alike.</summary>
+public enum FindingKind
+{
+    /// <summary>A cause of this backend's divergence from the reference.</summary>
+    Cause,
+
+    /// <summary>A finding about the spec (a hazard such as a shared stateful layer) that every backend shows alike; it explains no divergence.</summary>
+    Spec,
+}
+
+/// <summary>A diagnosed cause, or a finding about the spec, with the numbers that prove it.</summary>
 /// <param name="Cause">Stable cause id (docs/causes.md).</param>
 /// <param name="Backend">The backend whose trace shows it (the reference for properties of the model itself).</param>
 /// <param name="Location">Where it shows first; null when it is a property of the spec with no tensor to point at.</param>
@@ -35,6 +45,9 @@ public sealed record Finding(string Cause, string Backend, FindingLocation? Loca
     /// the reference (a shared batchnorm updated once per step where the reference updates it per call).
     /// </summary>
     public bool IsModelProperty { get; init; }
+
+    /// <summary>A finding about the spec when it is a model property (<see cref="IsModelProperty"/>), else a cause of this backend's divergence.</summary>
+    public FindingKind Kind => IsModelProperty ? FindingKind.Spec : FindingKind.Cause;
 
     /// <inheritdoc />
     public override string ToString() => $"{Cause} [{Backend}] {Location?.ToString() ?? "model"}: {Summary}";

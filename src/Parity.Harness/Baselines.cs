@@ -203,7 +203,7 @@ public static class Baselines
         using (RunManifest.Lock(request))
         {
             session.RunBackends(registry, progress);
-            report = session.Report(session.Judge());
+            report = session.Report(session.Judge(progress), progress);
             foreach (var exporter in ReportExporters.All) exporter.Export(report, outDirectory);
         }
 
@@ -235,7 +235,7 @@ public static class Baselines
             string versions = baseline == exact ? "" : $" (versions changed: baseline {Path.GetFileName(baseline)}, now {key})";
             string message = result.Verdict == Verdict.Agree
                 ? $"{backend} agrees with its baseline{versions}: {result.TensorsCompared} tensors over {result.StepsCompared} steps"
-                : $"{DivergenceText.Headline(comparison)}{versions}\n{DivergenceText.Describe(comparison, report.Findings)}";
+                : $"{DivergenceText.Headline(comparison, report.Findings)}{versions}\n{DivergenceText.Describe(comparison, report.Findings)}";
             checks.Add(new BaselineCheck(backend, result.Verdict, message, baseline, comparison));
         }
         return new VerifyResult(checks, outDirectory);

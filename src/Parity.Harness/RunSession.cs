@@ -106,14 +106,22 @@ public sealed class RunSession
         return new RunSession(request, Planner.Build(request.Spec, request.Steps), policy);
     }
 
-    /// <summary>The whole pipeline: plan, run, judge, diagnose, arbitrate, report; the report files are written into the out directory.</summary>
+    /// <summary>
+    /// The whole pipeline: plan, run, judge, diagnose, arbitrate, report; the report files are written into the out directory.
+    /// <paramref name="progress"/> hears every phase: each backend's steps (backend k of n), then the comparisons, the
+    /// diagnosis and the report.
+    /// </summary>
     public static RunReport Execute(RunRequest request, BackendRegistry registry, IProgress<RunProgress>? progress = null)
     {
         var session = Start(request);
         using var directoryLock = RunManifest.Lock(request);
         session.RunBackends(registry, progress);
-        var report = session.Report(session.Judge());
-        foreach (var exporter in ReportExporters.All) exporter.Export(report, request.OutDirectory);
+        var report = session.Report(session.Judge(progress), progress);
+        foreach (var exporter in ReportExporters.All)
+        {
+            PhaseProgress.Of(progress, RunPhase.Report, task: "writing report files")?.Start(exporter.Name, 0);
+            exporter.Export(report, request.OutDirectory);
+        }
         return report;
     }
 
@@ -124,10 +132,14 @@ public sealed class RunSession
     public void RunBackends(BackendRegistry registry, IProgress<RunProgress>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(registry);
-        foreach (var s in Select(registry))
+        var selections = Select(registry);
+        for (int i = 0; i < selections.Count; i++)
         {
+            var s = selections[i];
             var options = new BackendOptions(s.DType, Request.Device, Request.Timeout);
-            var run = ScenarioRunner.Run(Plan, s.Create(), options, TraceDirectoryOf(s.Display), progress, s.Display);
+            var stage = PhaseProgress.Of(progress, RunPhase.Train, i + 1, selections.Count, s.Auxiliary ? "noise envelope" : null);
+            stage?.Start(s.Display, Plan.TotalSteps);
+            var run = ScenarioRunner.Run(Plan, s.Create(), options, TraceDirectoryOf(s.Display), stage, s.Display);
             _runs.Add(new SessionRun(s.Display, s.DType, s.Auxiliary, run));
         }
     }
@@ -146,16 +158,18 @@ public sealed class RunSession
     /// Judges every judged (not auxiliary, not reference) backend against the reference: the step checks of its captured
     /// steps, replayed from its own state, and its free-running trajectory against the reference's (with its noise envelopes).
     /// </summary>
-    public IReadOnlyList<BackendJudgement> Judge()
+    public IReadOnlyList<BackendJudgement> Judge(IProgress<RunProgress>? progress = null)
     {
         if (Reference is not { } reference) return [];
         var judgements = new List<BackendJudgement>();
-        foreach (var run in _runs.Where(r => !r.Auxiliary && r != reference))
+        var judged = _runs.Where(r => !r.Auxiliary && r != reference).ToList();
+        for (int i = 0; i < judged.Count; i++)
         {
-            var trajectory = Compare(reference, run);
+            var run = judged[i];
+            var trajectory = Compare(reference, run, PhaseProgress.Of(progress, RunPhase.Compare, i + 1, judged.Count, "trajectory"));
             var (stepChecks, gap) = Request.TrajectoryOnly
                 ? (null, "step checks off (--trajectory-only): judged on its free-running trajectory alone")
-                : StepCheck(run, reference);
+                : StepCheck(run, reference, PhaseProgress.Of(progress, RunPhase.Compare, i + 1, judged.Count, "step checks"));
             judgements.Add(new BackendJudgement(run.Display, stepChecks, trajectory, gap));
         }
         return judgements;
@@ -164,9 +178,10 @@ public sealed class RunSession
     /// <summary>
     /// <paramref name="actual"/>'s trace against <paramref name="expected"/>'s as two free-running trajectories, with the noise
     /// envelopes of <paramref name="actual"/> when a float32 trace is judged against a float64 one (the one rule of envelope
-    /// choice, used by the table and the pairwise matrix alike).
+    /// choice, used by the table and the pairwise matrix alike). <paramref name="progress"/> hears each step of
+    /// <paramref name="actual"/>'s trace as it is compared.
     /// </summary>
-    public ComparisonResult Compare(SessionRun expected, SessionRun actual)
+    public ComparisonResult Compare(SessionRun expected, SessionRun actual, IProgress<RunProgress>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(expected);
         ArgumentNullException.ThrowIfNull(actual);
@@ -175,8 +190,8 @@ public sealed class RunSession
                 .OfType<SessionRun>().Where(e => e.Run.Status == RunStatus.Completed && e != expected && e != actual)
                 .Select(e => (ITrace)TraceReader.Open(e.Run.TraceDirectory)).ToList()
             : [];
-        return TraceComparer.Compare(TraceReader.Open(expected.Run.TraceDirectory), TraceReader.Open(actual.Run.TraceDirectory), Layout, Policy,
-            envelopes, actual.Run.Mismatches);
+        return TraceComparer.Compare(TraceReader.Open(expected.Run.TraceDirectory),
+            PhaseProgress.Observe(progress, TraceReader.Open(actual.Run.TraceDirectory), actual.Display, Plan.TotalSteps), Layout, Policy, envelopes, actual.Run.Mismatches);
     }
 
     /// <summary>
@@ -191,9 +206,10 @@ public sealed class RunSession
     }
 
     /// <summary>The pairwise matrix of every completed judged backend (and the reference), by the same envelope rule as <see cref="Compare"/>.</summary>
-    public IReadOnlyList<PairReport> Matrix()
+    public IReadOnlyList<PairReport> Matrix(IProgress<RunProgress>? progress = null)
     {
         var completed = _runs.Where(r => !r.Auxiliary && r.Run.Status == RunStatus.Completed).ToList();
+        int pairs = completed.Count * (completed.Count - 1) / 2;
         var cells = new List<PairReport>();
         for (int i = 0; i < completed.Count; i++)
         {
@@ -201,7 +217,8 @@ public sealed class RunSession
             {
                 // The float64 trace is the expected one of a pair; the earlier on a tie.
                 var (expected, actual) = completed[j].DType == DType.Float64 && completed[i].DType != DType.Float64 ? (completed[j], completed[i]) : (completed[i], completed[j]);
-                var result = Compare(expected, actual);
+                var result = Compare(expected, actual,
+                    PhaseProgress.Of(progress, RunPhase.Compare, cells.Count + 1, pairs, "pairwise matrix", $"{expected.Display} vs {actual.Display}"));
                 cells.Add(new PairReport(expected.Display, actual.Display, result.Verdict, result.FirstDivergence?.Step, result.FirstDivergence?.Key.ToString()));
             }
         }
@@ -209,9 +226,10 @@ public sealed class RunSession
     }
 
     /// <summary>Runs every detector over the judged backends' traces (the reference's included) and the judgements.</summary>
-    public Diagnosis Diagnose(IReadOnlyList<BackendJudgement> judgements)
+    public Diagnosis Diagnose(IReadOnlyList<BackendJudgement> judgements, IProgress<RunProgress>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(judgements);
+        PhaseProgress.Of(progress, RunPhase.Diagnose, task: $"{Diagnoser.Detectors.Count} detectors")?.Start("", 0);
         var traces = new List<BackendTrace>();
         foreach (var run in _runs.Where(r => !r.Auxiliary && r.Run.Status != RunStatus.Unavailable))
             traces.Add(new BackendTrace(run.Display, TraceReader.Open(run.Run.TraceDirectory), run.Run.Mismatches));
@@ -220,23 +238,25 @@ public sealed class RunSession
     }
 
     /// <summary>ONNX Runtime's verdict on each judged backend's final checkpoint, when <c>onnxruntime</c> was asked for; empty otherwise.</summary>
-    public IReadOnlyList<ArbiterReport> Arbitrate() =>
-        Request.Backends.Contains(OnnxArbitration.BackendName)
-            ? OnnxArbitration.Check(Plan, _runs.Where(r => !r.Auxiliary).Select(r => r.Run), Policy, Request.Device)
-            : [];
+    public IReadOnlyList<ArbiterReport> Arbitrate(IProgress<RunProgress>? progress = null)
+    {
+        if (!Request.Backends.Contains(OnnxArbitration.BackendName)) return [];
+        PhaseProgress.Of(progress, RunPhase.Report, task: "ONNX Runtime arbitration")?.Start(OnnxArbitration.BackendName, 0);
+        return OnnxArbitration.Check(Plan, _runs.Where(r => !r.Auxiliary).Select(r => r.Run), Policy, Request.Device);
+    }
 
     /// <summary>Diagnoses, arbitrates and builds the run's report once, its verdict and exit code included.</summary>
-    public RunReport Report(IReadOnlyList<BackendJudgement> judgements)
+    public RunReport Report(IReadOnlyList<BackendJudgement> judgements, IProgress<RunProgress>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(judgements);
         return ReportBuilder.Build(new ReportInput(Plan, Request.SpecPath, Request.Reference,
-            _runs.Select(r => (r.Run, r.DType.Name(), r.Auxiliary)).ToList(), judgements, Matrix(), Policy.Describe(),
-            Diagnose(judgements), Arbitrate(), Started, Request.OutDirectory));
+            _runs.Select(r => (r.Run, r.DType.Name(), r.Auxiliary)).ToList(), judgements, Matrix(progress), Policy.Describe(),
+            Diagnose(judgements, progress), Arbitrate(progress), Started, Request.OutDirectory));
     }
 
     private SessionRun? Reference => _runs.FirstOrDefault(r => r.Display == Request.Reference);
 
-    private (ComparisonResult? StepChecks, string? Gap) StepCheck(SessionRun run, SessionRun reference)
+    private (ComparisonResult? StepChecks, string? Gap) StepCheck(SessionRun run, SessionRun reference, IProgress<RunProgress>? progress)
     {
         if (run.Run.Status == RunStatus.Unavailable) return (null, $"{run.Display} did not run");
         if (reference.DType != DType.Float64)
@@ -245,7 +265,7 @@ public sealed class RunSession
         using var replay = StepReplay.Open(Plan, run.Display, run.DType, run.Run.Mismatches);
         var excused = replay.NotReplayed.Select(n => n.Mismatch).ToList();
         string envelope = replay.EnvelopeNames.Count == 0 ? "" : string.Join("+", replay.EnvelopeNames.Select(n => n + " replay"));
-        var result = TraceComparer.Judge(replay.Align(trace.Records()),
+        var result = TraceComparer.Judge(replay.Align(PhaseProgress.Observe(progress, trace.Records(), run.Display, Plan.TotalSteps)),
             new ComparedTraces(reference.Display + " replay", run.Display, TraceComparer.Problem(trace, "actual"), envelope.Length == 0 ? null : envelope),
             TraceLayout.Of(Plan), Policy, excused, ComparisonMode.StepCheck);
         var notes = replay.NotReplayed.Select(n => $"{n.Mismatch.Setting} not replayed ({n.Reason}): {string.Join(", ", n.Mismatch.Affects)} excused").ToList();

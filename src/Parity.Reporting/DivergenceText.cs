@@ -4,29 +4,51 @@ using System.Globalization;
 namespace Parity.Reporting;
 
 /// <summary>
-/// The one wording of a comparison's outcome, shared by JUnit failures, the Markdown summary and Parity.NUnit:
+/// The one wording of a comparison's outcome, shared by the terminal, report.html, summary.md, junit.xml and Parity.NUnit:
 /// <c>torch.testing.assert_close</c>-style counts (mismatched elements k / N, greatest absolute and relative
-/// difference and where), then the first divergence and its diagnosed causes.
+/// difference and where), then the first divergence and its explanation (<see cref="Explanations.Choose"/>).
 /// </summary>
 public static class DivergenceText
 {
-    /// <summary>One line: verdict, first divergence and origin, e.g. <c>diverge at step 3, forward:l2 (origin)</c>.</summary>
-    public static string Headline(ComparisonReport comparison)
+    /// <summary>One line: verdict, first divergence, origin and explanation, e.g. <c>diverge at step 3, forward:l2 (origin): cause: weight-layout</c>.</summary>
+    public static string Headline(ComparisonReport comparison, IEnumerable<FindingReport> findings)
     {
         ArgumentNullException.ThrowIfNull(comparison);
         return comparison.FirstDivergence is { } d
-            ? $"{comparison.Backend} vs {comparison.Against}: {comparison.Verdict.Name()} at step {d.Step}, {Tensor(d)} ({d.Origin})"
+            ? $"{comparison.Backend} vs {comparison.Against}: {comparison.Verdict.Name()} at {Divergence(comparison.Backend, d, findings)}"
             : $"{comparison.Backend} vs {comparison.Against}: {comparison.Verdict.Name()}{(comparison.Message is null ? "" : $": {comparison.Message}")}";
     }
 
+    /// <summary>A divergence and its explanation, as every output prints it: <c>step 1, runningVariance:bn (origin): explained by declared mismatch ...</c>.</summary>
+    public static string Divergence(string backend, DivergenceReport divergence, IEnumerable<FindingReport> findings)
+    {
+        ArgumentNullException.ThrowIfNull(divergence);
+        return $"step {divergence.Step}, {Tensor(divergence)} ({divergence.Origin}): {Explanations.Of(backend, divergence, findings).Text}";
+    }
+
     /// <summary>
-    /// The full message: assert_close-style metrics of the first divergent tensor, its localization, the findings
-    /// that name this backend, and the comparison's own message.
+    /// Where the free-running trajectory first diverges and why, when the step checks decide the verdict and the trajectory
+    /// diverges anyway (information, not the verdict); null otherwise.
+    /// </summary>
+    public static string? TrajectoryNote(ComparisonReport comparison, IEnumerable<FindingReport> findings)
+    {
+        ArgumentNullException.ThrowIfNull(comparison);
+        return comparison.JudgedBy == Comparison.ComparisonMode.StepCheck && comparison.Trajectory?.FirstDivergence is { } d
+            ? $"trajectory (information; the step checks decide): {comparison.Trajectory.Verdict.Name()} at {Divergence(comparison.Backend, d, findings)}"
+            : null;
+    }
+
+    /// <summary>
+    /// The full message: assert_close-style metrics of the first divergent tensor, its localization, its explanation and the
+    /// findings behind it, this backend's findings about the spec (which explain no divergence), and the comparison's own message.
     /// </summary>
     public static string Describe(ComparisonReport comparison, IEnumerable<FindingReport> findings)
     {
         ArgumentNullException.ThrowIfNull(comparison);
         ArgumentNullException.ThrowIfNull(findings);
+        var own = findings.Where(f => f.Backend == comparison.Backend).ToList();
+        var causes = Explanations.CausesOf(comparison.Backend, own).ToList();
+        var behind = new List<FindingReport>();
         var lines = new List<string> { $"{comparison.Backend} does not agree with {comparison.Against} ({comparison.Verdict.Name()})." };
         if (comparison.FirstDivergence is { } d)
         {
@@ -41,16 +63,22 @@ public static class DivergenceText
                 ? $"every input it was computed from agreed{(d.UpstreamPassed.Count > 0 ? $" ({string.Join(", ", d.UpstreamPassed)})" : "")}"
                 : d.UpstreamUnknown.Count > 0 ? $"upstream not captured: {string.Join(", ", d.UpstreamUnknown)}" : "inherited from an upstream difference";
             lines.Add($"First divergence: step {d.Step}, {Tensor(d)} ({d.Origin}; {upstream})");
-            if (d.ExplainedBy.Count > 0) lines.Add($"Declared convention mismatch: {string.Join(", ", d.ExplainedBy)}");
+            var explanation = Explanations.Of(comparison.Backend, d, findings);
+            lines.Add($"Explanation: {explanation.Text}");
+            // The findings behind the explanation: the causes it names, or those the declared settings it names account for.
+            behind.AddRange(causes.Where(f => explanation.Names.Contains(f.Cause) || (f.DeclaredBy is { } by && explanation.Names.Contains(by))));
+            lines.AddRange(behind.Select(f => $"  {Line(f)}"));
         }
-        var causes = findings.Where(f => f.Backend == comparison.Backend || f.Backend.Length == 0).ToList();
-        lines.Add(causes.Count == 0
-            ? "Cause: no detector named one."
-            : "Cause: " + string.Join("; ", causes.Select(f => $"{f.Cause} at {f.Location}: {f.Summary}{(f.Hint.Length > 0 ? $" (fix: {f.Hint})" : "")}")));
+        lines.AddRange(causes.Except(behind).Select(f => $"Also found: {Line(f)}"));
+        foreach (var f in own.Where(f => f.Kind == Diagnostics.FindingKind.Spec))
+            lines.Add($"About the spec (explains no divergence): {Line(f)}");
+        if (TrajectoryNote(comparison, findings) is { } trajectory) lines.Add(char.ToUpperInvariant(trajectory[0]) + trajectory[1..]);
         if (comparison.Message is not null) lines.Add(comparison.Message);
         lines.Add($"{comparison.TensorsFailed} of {comparison.TensorsCompared} tensors failed over {comparison.StepsCompared} steps.");
         return string.Join("\n", lines);
     }
+
+    private static string Line(FindingReport f) => $"{f.Cause} at {f.Location}: {f.Summary}{(f.Hint.Length > 0 ? $" (fix: {f.Hint})" : "")}";
 
     /// <summary><c>kind:site</c>, or the kind alone for scalars.</summary>
     public static string Tensor(DivergenceReport d)

@@ -46,6 +46,7 @@ public static class ReportBuilder
         var verdict = Verdicts.Combine(input.Runs.Where(r => !r.Auxiliary).Select(r => Verdicts.Of(r.Run.Status))
             .Concat(input.Judgements.Select(j => j.Verdict))
             .Concat(input.Arbitration.Select(a => a.Verdict)));
+        var findings = input.Diagnosis.Findings.Select(ToReport).ToList();
         var series = input.Runs.Where(r => r.Run.StepsCompleted > 0 || r.Run.Status == RunStatus.Completed)
             .SelectMany(r => SeriesOf(r.Run.Backend, r.Run.TraceDirectory, plan)).ToList();
         return new RunReport
@@ -57,9 +58,9 @@ public static class ReportBuilder
             Reference = input.Reference,
             TolerancePolicy = input.Policy,
             Backends = backends,
-            Comparisons = input.Judgements.Select(j => ToReport(j, plan)).ToList(),
+            Comparisons = input.Judgements.Select(j => Explanations.Attach(ToReport(j, plan), findings)).ToList(),
             Matrix = input.Matrix,
-            Findings = input.Diagnosis.Findings.Select(ToReport).ToList(),
+            Findings = findings,
             Arbitration = input.Arbitration,
             Series = series,
             ExitCode = ExitCodes.Of(verdict),
@@ -102,13 +103,15 @@ public static class ReportBuilder
         };
     }
 
-    /// <summary>A finding as report.json writes it; a declared finding carries <c>declaredBy</c> in its evidence.</summary>
+    /// <summary>A finding as report.json writes it: a cause of the backend's divergence or a finding about the spec, and the declared setting that accounts for it.</summary>
     public static FindingReport ToReport(Finding finding)
     {
         ArgumentNullException.ThrowIfNull(finding);
-        var evidence = new Dictionary<string, object?>(finding.Evidence);
-        if (finding.DeclaredBy is { } setting) evidence["declaredBy"] = setting;
-        return new FindingReport(finding.Cause, finding.Backend, finding.Location?.ToString() ?? "model", finding.Summary, evidence, finding.Hint);
+        return new FindingReport(finding.Cause, finding.Backend, finding.Location?.ToString() ?? "model", finding.Summary, finding.Evidence, finding.Hint)
+        {
+            Kind = finding.Kind,
+            DeclaredBy = finding.DeclaredBy,
+        };
     }
 
     // At the last compared step: the loss, the accuracies and the parameter that drifted most against its envelope.

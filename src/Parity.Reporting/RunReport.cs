@@ -97,7 +97,14 @@ public sealed record DivergenceReport(
     MetricsReport Metrics,
     IReadOnlyList<string> UpstreamPassed,
     IReadOnlyList<string> UpstreamUnknown,
-    IReadOnlyList<string> ExplainedBy);
+    IReadOnlyList<string> ExplainedBy)
+{
+    /// <summary>
+    /// The one explanation of this divergence (<see cref="Explanations.Choose"/>), as every output prints it; null in a
+    /// report built before the findings were known.
+    /// </summary>
+    public Explanation? Explanation { get; init; }
+}
 
 /// <summary>
 /// Errors per step and tensor row, for the heatmap: <see cref="Rows"/> names (kind:site), <see cref="Steps"/>
@@ -178,8 +185,15 @@ public sealed record DriftReport(string Tensor, int Step, double Error, double? 
 /// <summary>One cell of the pairwise matrix: two trajectories compared by the rule the table uses.</summary>
 public sealed record PairReport(string A, string B, Verdict Verdict, int? Step, string? Tensor);
 
-/// <summary>A diagnosed cause.</summary>
-public sealed record FindingReport(string Cause, string Backend, string Location, string Summary, IReadOnlyDictionary<string, object?> Evidence, string Hint);
+/// <summary>A diagnosed cause of one backend's divergence, or a finding about the spec that backend ran (<see cref="Kind"/>).</summary>
+public sealed record FindingReport(string Cause, string Backend, string Location, string Summary, IReadOnlyDictionary<string, object?> Evidence, string Hint)
+{
+    /// <summary><c>cause</c>: a cause of this backend's divergence; <c>spec</c>: a finding about the spec (a hazard), which explains no divergence.</summary>
+    public Diagnostics.FindingKind Kind { get; init; } = Diagnostics.FindingKind.Cause;
+
+    /// <summary>The setting of the convention mismatch the backend declared that accounts for this finding, or null.</summary>
+    public string? DeclaredBy { get; init; }
+}
 
 /// <summary>A named curve of one backend, e.g. <c>loss</c>, <c>evalAccuracy</c>, <c>runningMean:bn[0]</c>.</summary>
 public sealed record SeriesReport(string Backend, string Name, IReadOnlyList<int> Steps, IReadOnlyList<double> Values);

@@ -15,5 +15,10 @@ public class RunSessionFindingsTests
         Assert.That(shared[0].Evidence, Contains.Key("accuracyGapTrainMinusEval"));
         Assert.That(shared[0].Location, Is.EqualTo("step 1 train runningMean:bn"));
         Assert.That(File.ReadAllText(Path.Combine(dir, "report.json")), Does.Contain("\"shared-stateful-layer\""));
+        // Both backends update the shared instance alike: a finding about the spec, shown once for both.
+        Assert.That(shared.Select(f => f.Kind), Is.All.EqualTo(FindingKind.Spec));
+        Assert.That(Reporting.FindingGroup.Of(report.Findings).Where(g => g.Cause == CauseIds.SharedStatefulLayer).Select(g => g.Backends),
+            Is.EqualTo(new[] { new[] { "reference", "reference-f32" } }));
+        Assert.That(File.ReadAllText(Path.Combine(dir, "summary.md")), Does.Contain("about the spec: **shared-stateful-layer** (reference, reference-f32 at"));
     }
 }

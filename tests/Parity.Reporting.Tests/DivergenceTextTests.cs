@@ -22,6 +22,18 @@ public sealed class DivergenceTextTests
         Assert.That(text, Does.Contain("Greatest absolute difference: 0.5 at index (3, 7)"));
         Assert.That(text, Does.Contain("Greatest relative difference: 0.25"));
         Assert.That(text, Does.Contain("First divergence: step 3, forward:l2 (origin; every input it was computed from agreed (forward:l1, parameter:l2.weight))"));
-        Assert.That(text, Does.Contain("Cause: shared-stateful-instance at bn"));
+        Assert.That(text, Does.Contain("Explanation: cause: shared-stateful-instance\n  shared-stateful-instance at bn: one batchnorm instance"));
+    }
+
+    [Test]
+    public void A_cause_beside_a_declared_divergence_is_still_listed_but_not_as_its_explanation()
+    {
+        var report = SampleReports.Diverging();
+        var comparison = report.Comparisons[0];
+        var declared = comparison with { FirstDivergence = comparison.FirstDivergence! with { ExplainedBy = ["layers[bn].runningVariance"] } };
+
+        string text = DivergenceText.Describe(declared, report.Findings);
+
+        Assert.That(text, Does.Contain("Explanation: explained by declared mismatch layers[bn].runningVariance\nAlso found: shared-stateful-instance at bn:"));
     }
 }

@@ -7,8 +7,41 @@ using Parity.Tracing;
 
 namespace Parity.Running;
 
-/// <summary>Progress of one backend's run, for terminals.</summary>
-public readonly record struct RunProgress(string Backend, int Step, int TotalSteps, TimeSpan Elapsed);
+/// <summary>The phases of a run, in the order they happen.</summary>
+public enum RunPhase
+{
+    /// <summary>Backends train one after another, each into its trace.</summary>
+    Train,
+
+    /// <summary>Each backend's trace is compared with the reference (trajectory, step checks), then every pair.</summary>
+    Compare,
+
+    /// <summary>The detectors read the traces and the comparisons.</summary>
+    Diagnose,
+
+    /// <summary>Arbitration and the report files.</summary>
+    Report,
+}
+
+/// <summary>Progress of a run, for terminals: a backend's training step, or where a later phase stands.</summary>
+/// <param name="Backend">The backend trained or compared; empty when the phase is about the whole run.</param>
+/// <param name="Step">Steps done of this item.</param>
+/// <param name="TotalSteps">Steps of this item; 0 when the item has no steps.</param>
+/// <param name="Elapsed">Time spent on this item so far.</param>
+public readonly record struct RunProgress(string Backend, int Step, int TotalSteps, TimeSpan Elapsed)
+{
+    /// <summary>The phase of the run.</summary>
+    public RunPhase Phase { get; init; }
+
+    /// <summary>Which item of the phase this is, from 1 (e.g. backend 2 of 5); 0 when not counted.</summary>
+    public int Item { get; init; }
+
+    /// <summary>How many items the phase has; 0 when not counted.</summary>
+    public int Items { get; init; }
+
+    /// <summary>What the item does within its phase (<c>step checks</c>, <c>pairwise matrix</c>), or null.</summary>
+    public string? Task { get; init; }
+}
 
 /// <summary>
 /// Drives one backend through a plan and streams its trace to disk: step 0 state, then each step's

@@ -79,7 +79,7 @@ public sealed class HtmlReportExporter : IReportExporter
                 .Append(E(b.Status.Name())).Append("</td><td><span class=\"badge ").Append(VerdictClass(verdict)).Append("\">").Append(E(verdict)).Append("</span></td>");
             if (c?.FirstDivergence is { } d)
             {
-                h.Append("<td>step ").Append(d.Step).Append(", <code>").Append(E(Tensor(d.Kind, d.Site))).Append("</code> <i>").Append(E(d.Origin)).Append("</i></td><td>")
+                h.Append("<td>").Append(E(DivergenceText.Divergence(c.Backend, d, report.Findings))).Append("</td><td>")
                     .Append(d.Metrics.Mismatched).Append(" / ").Append(d.Metrics.Count).Append("</td><td>").Append(F(d.Metrics.MaxAbs)).Append("</td><td>")
                     .Append(F(d.Metrics.MaxRel)).Append("</td>");
             }
@@ -95,6 +95,9 @@ public sealed class HtmlReportExporter : IReportExporter
                 h.Append("<tr class=\"msg\"><td></td><td colspan=\"10\">").Append(E(c.Message)).Append("</td></tr>");
         }
         h.Append("</tbody></table>");
+        foreach (var c in report.Comparisons)
+            if (DivergenceText.TrajectoryNote(c, report.Findings) is { } trajectory)
+                h.Append("<p class=\"small\"><b>").Append(E(c.Backend)).Append("</b> ").Append(E(trajectory)).Append("</p>");
         foreach (var c in report.Comparisons.Where(c => c.FirstDivergence is not null))
         {
             var d = c.FirstDivergence!;
@@ -102,7 +105,7 @@ public sealed class HtmlReportExporter : IReportExporter
                 .Append(" (").Append(E(d.Phase)).Append("), <code>").Append(E(Tensor(d.Kind, d.Site))).Append("</code>, ").Append(E(d.Origin));
             if (d.UpstreamPassed.Count > 0) h.Append("; upstream passed: ").Append(E(string.Join(", ", d.UpstreamPassed)));
             if (d.UpstreamUnknown.Count > 0) h.Append("; upstream not captured: ").Append(E(string.Join(", ", d.UpstreamUnknown)));
-            if (d.ExplainedBy.Count > 0) h.Append("; explained by declared mismatch ").Append(E(string.Join(", ", d.ExplainedBy)));
+            h.Append("; <b>").Append(E(Explanations.Of(c.Backend, d, report.Findings).Text)).Append("</b>");
             h.Append(". RMSE ").Append(F(d.Metrics.Rmse)).Append(", cosine ").Append(F(d.Metrics.Cosine)).Append(", score ").Append(F(d.Metrics.Score)).Append("</p>");
         }
         h.Append("</section>\n");
@@ -128,27 +131,50 @@ public sealed class HtmlReportExporter : IReportExporter
 
     private static void Findings(StringBuilder h, RunReport report)
     {
+        var groups = FindingGroup.Of(report.Findings);
         h.Append("<section><h2>Findings</h2>");
-        if (report.Findings.Count == 0)
+        if (groups.Count == 0)
         {
             h.Append("<p class=\"none\">No cause diagnosed.</p></section>\n");
             return;
         }
-        foreach (var f in report.Findings)
+        foreach (var kind in new[] { Diagnostics.FindingKind.Cause, Diagnostics.FindingKind.Spec })
         {
-            h.Append("<div class=\"finding\"><h3><span class=\"cause\">").Append(E(f.Cause)).Append("</span> ").Append(E(f.Backend)).Append(" at <code>")
-                .Append(E(f.Location)).Append("</code></h3><p>").Append(E(f.Summary)).Append("</p>");
-            if (f.Evidence.Count > 0)
-            {
-                h.Append("<table class=\"evidence\">");
-                foreach (var (k, v) in f.Evidence)
-                    h.Append("<tr><th>").Append(E(k)).Append("</th><td>").Append(E(EvidenceText(v))).Append("</td></tr>");
-                h.Append("</table>");
-            }
-            if (f.Hint.Length > 0) h.Append("<p class=\"hint\">Fix: ").Append(E(f.Hint)).Append("</p>");
-            h.Append("</div>");
+            var ofKind = groups.Where(g => g.Kind == kind).ToList();
+            if (ofKind.Count == 0) continue;
+            h.Append("<h3>").Append(kind == Diagnostics.FindingKind.Spec ? "About the spec (every backend alike; explains no divergence)" : "Causes of divergence").Append("</h3>");
+            foreach (var g in ofKind) Finding(h, g);
         }
         h.Append("</section>\n");
+    }
+
+    // One card per finding; merged backends share it, with one evidence column each.
+    private static void Finding(StringBuilder h, FindingGroup g)
+    {
+        h.Append("<div class=\"finding ").Append(g.Kind == Diagnostics.FindingKind.Spec ? "spec" : "").Append("\"><h3><span class=\"cause\">").Append(E(g.Cause)).Append("</span> ")
+            .Append(E(g.Label)).Append(" &middot; ").Append(E(string.Join(", ", g.Backends))).Append(" at <code>").Append(E(g.Location)).Append("</code></h3><p>")
+            .Append(E(g.Summary)).Append("</p>");
+        if (g.DeclaredBy is not null) h.Append("<p class=\"small\">Declared by the backend: <code>").Append(E(g.DeclaredBy)).Append("</code></p>");
+        var keys = g.Members.SelectMany(m => m.Evidence.Keys).Distinct().ToList();
+        if (keys.Count > 0)
+        {
+            h.Append("<table class=\"evidence\">");
+            if (g.Members.Count > 1)
+            {
+                h.Append("<tr><th></th>");
+                foreach (var m in g.Members) h.Append("<th>").Append(E(m.Backend)).Append("</th>");
+                h.Append("</tr>");
+            }
+            foreach (string k in keys)
+            {
+                h.Append("<tr><th>").Append(E(k)).Append("</th>");
+                foreach (var m in g.Members) h.Append("<td>").Append(E(EvidenceText(m.Evidence.GetValueOrDefault(k)))).Append("</td>");
+                h.Append("</tr>");
+            }
+            h.Append("</table>");
+        }
+        if (g.Hint.Length > 0) h.Append("<p class=\"hint\">Fix: ").Append(E(g.Hint)).Append("</p>");
+        h.Append("</div>");
     }
 
     private static void Heatmaps(StringBuilder h, RunReport report)
@@ -292,6 +318,7 @@ public sealed class HtmlReportExporter : IReportExporter
         .origin{background:#fff6f5;border-left:4px solid #d73027;padding:6px 10px;margin:8px 0;font-size:13px}
         .finding{background:#fff;border:1px solid #e3e8ef;border-left:4px solid #f39c12;border-radius:6px;padding:8px 14px;margin:10px 0}
         .finding h3{margin:2px 0}.cause{background:#f39c12;color:#fff;border-radius:4px;padding:0 6px;font-size:12px}
+        .finding.spec{border-left-color:#4575b4}.finding.spec .cause{background:#4575b4}
         .hint{color:#1a6d3a;margin:6px 0 2px}table.evidence{border-collapse:collapse;font-size:12.5px}
         table.evidence th,table.evidence td{padding:2px 10px 2px 0;text-align:left}table.evidence th{color:#5a6678;font-weight:500}
         .plots{display:flex;flex-wrap:wrap;gap:10px}

@@ -61,24 +61,22 @@ public sealed class JUnitReportExporter : IReportExporter
                 {
                     case "failure":
                         w.WriteStartElement("failure");
-                        w.WriteAttributeString("message", Clean(DivergenceText.Headline(c)));
+                        w.WriteAttributeString("message", Clean(DivergenceText.Headline(c, report.Findings)));
                         w.WriteAttributeString("type", "divergence");
                         w.WriteString(Clean(DivergenceText.Describe(c, report.Findings)));
                         w.WriteEndElement();
                         break;
                     case "error":
                         w.WriteStartElement("error");
-                        w.WriteAttributeString("message", Clean(b?.Message ?? c.Message ?? DivergenceText.Headline(c)));
+                        w.WriteAttributeString("message", Clean(b?.Message ?? c.Message ?? DivergenceText.Headline(c, report.Findings)));
                         w.WriteAttributeString("type", b is { Status: not RunStatus.Completed } ? b.Status.Name() : c.Verdict.Name());
                         w.WriteString(Clean(DivergenceText.Describe(c, report.Findings)));
                         w.WriteEndElement();
                         break;
                 }
-                if (b is not null && b.Mismatches.Count > 0)
-                {
-                    w.WriteElementString("system-out", Clean(string.Join("\n",
-                        b.Mismatches.Select(m => $"declared mismatch {m.Setting}: spec {m.Spec}, backend {m.Backend} (affects {string.Join(", ", m.Affects)})"))));
-                }
+                var output = (b?.Mismatches ?? []).Select(m => $"declared mismatch {m.Setting}: spec {m.Spec}, backend {m.Backend} (affects {string.Join(", ", m.Affects)})").ToList();
+                if (DivergenceText.TrajectoryNote(c, report.Findings) is { } trajectory) output.Add(trajectory);
+                if (output.Count > 0) w.WriteElementString("system-out", Clean(string.Join("\n", output)));
                 w.WriteEndElement();
             }
             w.WriteEndElement();

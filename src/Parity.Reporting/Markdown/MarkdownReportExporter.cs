@@ -6,8 +6,8 @@ using System.Text;
 namespace Parity.Reporting.Markdown;
 
 /// <summary>
-/// summary.md: a compact Markdown table for pull-request comments (verdict per backend, first divergence, origin),
-/// followed by the causes and declared mismatches, one line each. Text from specs and workers is escaped so it
+/// summary.md: a compact Markdown table for pull-request comments (verdict per backend, first divergence, origin and
+/// explanation), followed by the declared mismatches, the causes and the findings about the spec, one line each. Text from specs and workers is escaped so it
 /// cannot break the table or inject HTML into the rendered comment.
 /// </summary>
 public sealed class MarkdownReportExporter : IReportExporter
@@ -42,7 +42,7 @@ public sealed class MarkdownReportExporter : IReportExporter
             string first = "", mismatched = "", rel = "";
             if (c?.FirstDivergence is { } d)
             {
-                first = $"step {d.Step} `{Code(DivergenceText.Tensor(d))}` ({d.Origin})";
+                first = Cell(DivergenceText.Divergence(b.Name, d, report.Findings));
                 mismatched = $"{d.Metrics.Mismatched} / {d.Metrics.Count}";
                 rel = d.Metrics.MaxRel.ToString("G3", CultureInfo.InvariantCulture);
             }
@@ -55,8 +55,10 @@ public sealed class MarkdownReportExporter : IReportExporter
         foreach (var b in report.Backends.Where(b => b.Message is not null)) notes.Add($"`{Code(b.Name)}`: {Cell(b.Message!)}");
         foreach (var b in report.Backends)
             foreach (var m in b.Mismatches) notes.Add($"`{Code(b.Name)}` declares `{Code(m.Setting)}`: spec {Cell(m.Spec)}, backend {Cell(m.Backend)}");
-        foreach (var f in report.Findings)
-            notes.Add($"**{Cell(f.Cause)}** ({Cell(f.Backend)} at `{Code(f.Location)}`): {Cell(f.Summary)}{(f.Hint.Length > 0 ? $" Fix: {Cell(f.Hint)}" : "")}");
+        foreach (var c in report.Comparisons)
+            if (DivergenceText.TrajectoryNote(c, report.Findings) is { } trajectory) notes.Add($"`{Code(c.Backend)}`: {Cell(trajectory)}");
+        foreach (var g in FindingGroup.Of(report.Findings))
+            notes.Add($"{g.Label}: **{Cell(g.Cause)}** ({Cell(string.Join(", ", g.Backends))} at `{Code(g.Location)}`): {Cell(g.Summary)}{(g.Hint.Length > 0 ? $" Fix: {Cell(g.Hint)}" : "")}");
         if (notes.Count > 0)
         {
             md.Append('\n');

@@ -33,7 +33,7 @@ public sealed class HtmlReportExporterTests
         string html = HtmlReportExporter.Render(SampleReports.Diverging());
 
         Assert.That(html, Does.Contain("<table id=\"verdicts\""));
-        Assert.That(html, Does.Contain("step 3, <code>forward:l2</code> <i>origin</i>"));
+        Assert.That(html, Does.Contain("<td>step 3, forward:l2 (origin): cause: shared-stateful-instance</td>"));
         Assert.That(html, Does.Contain("12 / 640"));
         Assert.That(Regex.Matches(html, "<svg").Count, Is.EqualTo(1 + 3), "one heatmap (keras has no checks) and loss, running mean and norm curves");
         Assert.That(html, Does.Contain("shared-stateful-instance").And.Contain("give each call its own instance"));

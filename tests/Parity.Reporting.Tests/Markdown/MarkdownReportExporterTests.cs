@@ -11,8 +11,8 @@ public sealed class MarkdownReportExporterTests
         var rows = md.Split('\n').Where(l => l.StartsWith("| ", StringComparison.Ordinal)).ToList();
 
         Assert.That(rows, Has.Count.EqualTo(1 + 3), "header and one row per backend");
-        Assert.That(rows[2], Does.Contain("torchsharp").And.Contain("step 3 `forward:l2` (origin)").And.Contain("12 / 640"));
-        Assert.That(md, Does.Contain("**shared-stateful-instance**"));
+        Assert.That(rows[2], Does.Contain("torchsharp").And.Contain("step 3, forward:l2 (origin): cause: shared-stateful-instance").And.Contain("12 / 640"));
+        Assert.That(md, Does.Contain("cause: **shared-stateful-instance** (torchsharp at `bn`)"));
     }
 
     [Test]
