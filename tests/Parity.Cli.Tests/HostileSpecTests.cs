@@ -123,7 +123,7 @@ public class HostileSpecTests
         var before = CliProcess.Snapshot(_root);
         var r = CliProcess.Run(_work, "approve", run, "--baselines", baselines);
         Assert.That(r.Exit, Is.EqualTo(2), r.All);
-        Assert.That(r.Err, Does.Contain("$.name"));
+        Assert.That(r.Err, Does.Contain($"{reportPath}: $.scenario.name: a scenario name names its output folder"), "the message names the report and the field");
         Assert.That(CliProcess.WrittenOutside(_root, before, allowed: baselines), Is.Empty);
     }
 
