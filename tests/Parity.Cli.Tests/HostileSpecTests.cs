@@ -210,13 +210,28 @@ public class HostileSpecTests
         Assert.That(r.Err, Does.Contain(kind == "directory" ? $"{dir} is a directory, not a file" : "is not a regular file"));
     }
 
-    [Test]
-    public void A_planner_error_names_the_spec_file_first()
+    // The five planner errors of the probe printed the JSON path without the spec file.
+    [TestCase("$.data.batchSize", "batch size 641 exceeds the 640 training samples")]
+    [TestCase("$.model.inputs", "the model takes 20 inputs but the training data has 21 features")]
+    [TestCase("$.model.calls", "the last call outputs 5 values but the data has 6 classes")]
+    [TestCase("$.init.from", "the trace directory does not exist")]
+    [TestCase("$.data.train", "file not found")]
+    public void A_planner_error_names_the_spec_file_first(string jsonPath, string problem)
     {
         var root = Fixture();
-        root["data"]!["batchSize"] = 641;
+        var data = root["data"]!;
+        switch (jsonPath)
+        {
+            case "$.data.batchSize": data["batchSize"] = 641; break;
+            case "$.model.inputs": data["train"]!["features"] = 21; data["eval"]!["features"] = 21; break;
+            case "$.model.calls": data["train"]!["classes"] = 6; data["eval"]!["classes"] = 6; break;
+            case "$.init.from": root["init"] = new JsonObject { ["mode"] = "injected", ["from"] = "no-such-trace" }; break;
+            default: data["train"] = new JsonObject { ["type"] = "idx", ["images"] = "no-images.gz", ["labels"] = "no-labels.gz" }; break;
+        }
         string spec = Spec("x.json", root.ToJsonString());
-        AssertRefused(CliProcess.Run(_work, "run", spec, "--out", "o"), spec, "$.data.batchSize");
+        var r = CliProcess.Run(_work, "run", spec, "--out", "o");
+        AssertRefused(r, spec, jsonPath);
+        Assert.That(r.Err, Does.Contain(problem));
     }
 
     [Test]
