@@ -278,6 +278,7 @@ public class HostileInputFuzzTests
         var lines = all.Split('\n');
         Assert.That(lines.Where(l => l.StartsWith("verdict:", StringComparison.Ordinal)), Is.EqualTo(new[] { "verdict: error" }), "no forged verdict line");
         Assert.That(lines.Where(l => l.StartsWith("report: /fake", StringComparison.Ordinal)), Is.Empty);
+        Assert.That(lines.Count(l => l.Contains("worker 'fw' refused 'step'", StringComparison.Ordinal)), Is.EqualTo(1), "the failure is printed once, not again as its comparison's");
     }
 
     [Test]

@@ -164,6 +164,22 @@ public class HostileSpecTests
     }
 
     [Test]
+    public void An_eval_set_of_ten_million_samples_is_refused_before_it_is_generated()
+    {
+        // 10^7 eval samples of 16 features through a 16 -> 128 layer, evaluated as one batch: 6 GB of RSS in 28 s.
+        var root = JsonNode.Parse("""
+            {"name":"evalbomb","model":{"inputs":16,"layers":[{"name":"l1","type":"linear","in":16,"out":128},{"name":"l2","type":"linear","in":128,"out":2}],"calls":["l1","l2"]},
+             "optimizer":{"type":"sgd","lr":0.01},"training":{"steps":1},
+             "data":{"train":{"type":"synthetic","generator":"gaussian","samples":640,"features":16,"classes":2},
+                     "eval":{"type":"synthetic","generator":"gaussian","samples":10000000,"features":16,"classes":2},"batchSize":64}}
+            """)!;
+        string spec = Spec("evalbomb.json", root.ToJsonString());
+        var r = CliProcess.Run(_work, "run", spec, "--steps", "1", "--out", "o");
+        AssertRefused(r, spec, "$.data.eval");
+        Assert.That(r.Err, Does.Contain("10000000 x 128"));
+    }
+
+    [Test]
     public void A_gzip_bomb_is_refused_from_its_header()
     {
         // 762 KB of gzip claiming 10^6 images of 28x28: 4.77 GB of RSS before the spec error.
