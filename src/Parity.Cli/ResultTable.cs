@@ -35,7 +35,9 @@ internal static class ResultTable
         foreach (var b in report.Backends.Where(b => b.Message is not null)) w.WriteLine($"  {Name(b.Name)}: {Message(b.Message)}");
         foreach (var b in report.Backends)
             foreach (var m in b.Mismatches) w.WriteLine($"  {Name(b.Name)} declares: {Name(m.Setting)}: spec {Name(m.Spec)}, backend {Name(m.Backend)}");
-        foreach (var c in report.Comparisons.Where(c => c.Message is not null)) w.WriteLine($"  {Name(c.Backend)}: {Message(c.Message)}");
+        // A backend that failed gives its comparison the same message: printed once.
+        foreach (var c in report.Comparisons.Where(c => c.Message is not null && !report.Backends.Any(b => b.Name == c.Backend && b.Message == c.Message)))
+            w.WriteLine($"  {Name(c.Backend)}: {Message(c.Message)}");
         foreach (var c in report.Comparisons.Where(c => c.StepCheckGap is not null)) w.WriteLine($"  {Name(c.Backend)}: {Message(c.StepCheckGap)}");
         foreach (var a in report.Arbitration)
         {

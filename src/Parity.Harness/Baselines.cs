@@ -112,6 +112,8 @@ public static class Baselines
             throw new UsageException($"approve: {reportPath} is not a readable report: {e.Message}");
         }
 
+        // The scenario name becomes a folder under the root: a report edited to name ".." must not lead outside it.
+        if (PathNames.ScenarioNameProblem(report.Scenario.Name) is { } badName) throw new UsageException($"approve: {reportPath}: $.scenario.name: {badName}");
         var candidates = new List<(BackendReport Backend, TraceReader Trace, string Target)>();
         foreach (var b in report.Backends.Where(b => b.Status == RunStatus.Completed && !b.Auxiliary))
         {

@@ -25,6 +25,10 @@ internal static class ProcessTable
         return found;
     }
 
+    /// <summary>The id of the parent of <paramref name="pid"/>, from /proc/PID/stat.</summary>
+    public static int ParentOf(int pid) =>
+        int.Parse(File.ReadAllText($"/proc/{pid}/stat").Split(") ")[1].Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+
     /// <summary>True while <paramref name="pid"/> runs (a zombie waiting to be reaped has ended).</summary>
     public static bool IsAlive(int pid)
     {

@@ -43,6 +43,7 @@ public class HostileInputFuzzTests
         ["non-JSON header"] = t => File.WriteAllText(Path.Combine(t, "trace.json"), "{ not json"),
         ["garbage middle line"] = t => EditRecords(t, 1, _ => "#%&! garbage"),
         ["torn last line"] = t => CutRecords(t, tornLast: true),
+        ["records cut at a line end"] = t => CutRecords(t, tornLast: false),
         ["empty records"] = t => File.WriteAllText(Path.Combine(t, "records.jsonl"), ""),
         ["truncated tensors.bin"] = t => Truncate(Path.Combine(t, "tensors.bin")),
         ["deleted trace folder"] = t => Directory.Delete(t, recursive: true),
@@ -99,6 +100,7 @@ public class HostileInputFuzzTests
     }
 
     [TestCase("torn last line")]
+    [TestCase("records cut at a line end")]
     [TestCase("truncated tensors.bin")]
     [TestCase("status running")]
     public void Approve_stores_nothing_from_a_truncated_or_running_trace(string damage)
@@ -156,19 +158,7 @@ public class HostileInputFuzzTests
     {
         string marker = Random.Shared.Next(100_000, 999_999).ToString(System.Globalization.CultureInfo.InvariantCulture);
         string output = Path.Combine(_sandbox, "killed");
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string a in new[] { Path.Combine(AppContext.BaseDirectory, "parity.dll"), "run", Spec, "--steps", "5", "--timeout", "600", "--out", output,
-            "--backends", "reference,fw", "--worker", $"fw=/usr/bin/python3 {FakeWorker} spawnhang 2" })
-            info.ArgumentList.Add(a);
-        info.Environment["FAKE_MARKER"] = marker;
-        using var harness = Process.Start(info)!;
-        var clock = Stopwatch.StartNew();
-        while (ProcessTable.WithArgument("600." + marker).Count == 0)
-        {
-            Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(90)), "the worker reached its hanging step");
-            Assert.That(harness.HasExited, Is.False, harness.HasExited ? harness.StandardError.ReadToEnd() : "");
-            Thread.Sleep(200);
-        }
+        using var harness = StartHarnessWithHangingWorker(output, marker);
         var worker = ProcessTable.WithArgument(FakeWorker);
         Assert.That(worker, Is.Not.Empty);
         harness.Kill(entireProcessTree: false);
@@ -180,8 +170,71 @@ public class HostileInputFuzzTests
         // The fake worker's zero weights are a finding (exit 1); without one an interrupted run is exit 2, never 0.
         var (exit, stdout, stderr) = Run("diagnose", output);
         Assert.That(exit, Is.AnyOf(1, 2), stdout + stderr);
-        Assert.That(stdout, Does.Contain("status interrupted").And.Contain("reference"));
+        Assert.That(stdout, Does.Contain("status interrupted").And.Contain("diagnosing the 2 trace(s) it left"), "the traces so far: the reference's, and the worker's first step");
+        Assert.That(stdout, Does.Contain(Path.Combine(output, "traces", "fw") + ": status running"));
         Assert.That(stdout + stderr, Does.Not.Contain("   at "));
+    }
+
+    /// <summary>
+    /// Starts <c>parity run</c> of the reference and a fake worker that starts a child and hangs at step 2 (request
+    /// timeout 600 s) in a process of its own, and returns it once the worker hangs: the run then holds
+    /// <paramref name="output"/> and has written the reference's trace and the worker's first step.
+    /// </summary>
+    private static Process StartHarnessWithHangingWorker(string output, string marker)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string a in new[] { Path.Combine(AppContext.BaseDirectory, "parity.dll"), "run", Spec, "--steps", "5", "--timeout", "600", "--out", output,
+            "--backends", "reference,fw", "--worker", $"fw=/usr/bin/python3 {FakeWorker} spawnhang 2" })
+            info.ArgumentList.Add(a);
+        info.Environment["FAKE_MARKER"] = marker;
+        var harness = Process.Start(info)!;
+        var clock = Stopwatch.StartNew();
+        while (ProcessTable.WithArgument("600." + marker).Count == 0)
+        {
+            Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(90)), "the worker reached its hanging step");
+            Assert.That(harness.HasExited, Is.False, harness.HasExited ? harness.StandardError.ReadToEnd() : "");
+            Thread.Sleep(200);
+        }
+        return harness;
+    }
+
+    [Test]
+    public void A_run_of_another_spec_into_the_directory_of_a_running_run_is_refused_and_the_first_run_stays_whole()
+    {
+        // Two runs into one --out (synthetic-mlp-bn, and synthetic-shared-bn 0.3 s later) both said "agree": report.json
+        // named the first scenario, every trace the second, and records.jsonl had a garbled line.
+        string marker = Random.Shared.Next(100_000, 999_999).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        string output = Path.Combine(_sandbox, "same");
+        using var first = StartHarnessWithHangingWorker(output, marker);
+        var (_, _, stderr) = Expect(2, new[] { output }, "run", CliRunner.Fixture("synthetic-shared-bn.json"), "--steps", "5", "--out", output);
+        Assert.That(stderr, Does.Contain(output).And.Contain("is in use by another parity process"));
+
+        // The worker dies mid-hang: the first run finishes with the worker failed and writes its report.
+        Process.GetProcessById(ProcessTable.ParentOf(ProcessTable.WithArgument("600." + marker).Single())).Kill();
+        Assert.That(first.WaitForExit(TimeSpan.FromSeconds(120)), Is.True, "the first run ends once its worker is gone");
+        Assert.That(first.ExitCode, Is.EqualTo(2), first.StandardOutput.ReadToEnd() + first.StandardError.ReadToEnd());
+        var report = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "report.json")))!;
+        Assert.That((string?)report["scenario"]!["name"], Is.EqualTo("synthetic-mlp-bn"));
+        foreach (string trace in Directory.GetDirectories(Path.Combine(output, "traces")))
+            Assert.That(Tracing.TraceReader.Open(trace).Header.Scenario, Is.EqualTo("synthetic-mlp-bn"), trace);
+    }
+
+    [Test]
+    public void Two_approvals_at_once_into_one_folder_store_one_baseline_and_replace_nothing()
+    {
+        // approve of a 5-step and a 6-step run started together: in 3 of 5 tries both exited 0 and one printed
+        // "replaced reference: ..." without --force.
+        string other = Path.Combine(_sandbox, "run-4-steps");
+        Expect(0, "run", Spec, "--steps", (Steps + 1).ToString(), "--out", other);
+        string root = Path.Combine(_sandbox, "approve-race-" + Guid.NewGuid().ToString("N"));
+        var approvals = new[] { _run, other }.Select(run => Task.Run(() => CliProcess.Run(_sandbox, "approve", run, "--baselines", root))).ToArray();
+        Task.WaitAll(approvals);
+        var results = approvals.Select(a => a.Result).ToList();
+        string all = string.Join("\n", results.Select(r => $"exit {r.Exit}: {r.All}"));
+        Assert.That(results.Count(r => r.Exit == 0), Is.EqualTo(1), all);
+        Assert.That(results.Single(r => r.Exit != 0).Exit, Is.EqualTo(2), all);
+        Assert.That(results.Single(r => r.Exit != 0).Err, Does.Contain("already approved"), all);
+        Assert.That(all, Does.Not.Contain("replaced"), "never replaced without --force");
     }
 
     [Test]
@@ -209,6 +262,23 @@ public class HostileInputFuzzTests
         Assert.That(stdout + stderr, Does.Not.Contain("\u001b").And.Not.Contain("\u0007").And.Not.Contain("\u202e"));
         Assert.That(stderr, Does.Contain("$.name").And.Contain("\\u001B]0;pwned\\u0007"));
         Assert.That((stdout + stderr).Split('\n').Count(l => l.StartsWith("verdict:", StringComparison.Ordinal)), Is.Zero, "no forged verdict line");
+    }
+
+    [Test]
+    public void Terminal_escapes_from_a_worker_reach_the_terminal_as_visible_text()
+    {
+        // A worker's error message and stderr tail reached the terminal raw: escapes set the title and cleared the
+        // screen, and a newline in them printed a forged "verdict: agree" line.
+        string output = Path.Combine(_sandbox, "worker-escapes");
+        var (_, stdout, stderr) = Expect(2, new[] { output }, "run", Spec, "--steps", Steps.ToString(), "--timeout", "5", "--out", output,
+            "--backends", "reference,reference-f32,fw", "--worker", $"fw=/usr/bin/python3 {FakeWorker} escapes 2");
+        string all = stdout + stderr;
+        Assert.That(all, Does.Not.Contain("\u001b").And.Not.Contain("\u0007"));
+        Assert.That(all, Does.Contain("failed \\x1b]0;pwned\\x07").And.Contain("fake worker: \\x1b]0;pwned\\x07"), "the message and the stderr tail, escaped");
+        var lines = all.Split('\n');
+        Assert.That(lines.Where(l => l.StartsWith("verdict:", StringComparison.Ordinal)), Is.EqualTo(new[] { "verdict: error" }), "no forged verdict line");
+        Assert.That(lines.Where(l => l.StartsWith("report: /fake", StringComparison.Ordinal)), Is.Empty);
+        Assert.That(lines.Count(l => l.Contains("worker 'fw' refused 'step'", StringComparison.Ordinal)), Is.EqualTo(1), "the failure is printed once, not again as its comparison's");
     }
 
     [Test]
@@ -272,12 +342,14 @@ public class HostileInputFuzzTests
         File.WriteAllLines(path, lines);
     }
 
+    /// <summary>Cuts records.jsonl in the middle of its last line, or after its first three records (whole lines).</summary>
     private static void CutRecords(string trace, bool tornLast)
     {
         string path = Path.Combine(trace, "records.jsonl");
         var lines = File.ReadAllLines(path);
+        Assert.That(lines, Has.Length.GreaterThan(3), "the cut drops records");
         string last = lines[^1];
-        File.WriteAllText(path, string.Join("\n", lines[..^1]) + "\n" + (tornLast ? last[..(last.Length / 2)] : ""));
+        File.WriteAllText(path, tornLast ? string.Join("\n", lines[..^1]) + "\n" + last[..(last.Length / 2)] : string.Join("\n", lines[..3]) + "\n");
     }
 
     private static void EditHeader(string trace, Action<JsonNode> edit) => EditJson(Path.Combine(trace, "trace.json"), edit);

@@ -123,7 +123,7 @@ public class HostileSpecTests
         var before = CliProcess.Snapshot(_root);
         var r = CliProcess.Run(_work, "approve", run, "--baselines", baselines);
         Assert.That(r.Exit, Is.EqualTo(2), r.All);
-        Assert.That(r.Err, Does.Contain("$.name"));
+        Assert.That(r.Err, Does.Contain($"{reportPath}: $.scenario.name: a scenario name names its output folder"), "the message names the report and the field");
         Assert.That(CliProcess.WrittenOutside(_root, before, allowed: baselines), Is.Empty);
     }
 
@@ -161,6 +161,22 @@ public class HostileSpecTests
         var bad = CliProcess.Run(_work, TimeSpan.FromSeconds(120), new Dictionary<string, string> { ["PARITY_MEMORY_BUDGET"] = "lots" }, "run", spec, "--out", "o");
         Assert.That(bad.Exit, Is.EqualTo(2));
         Assert.That(bad.Err, Does.Contain("PARITY_MEMORY_BUDGET=\"lots\" is not a memory size"));
+    }
+
+    [Test]
+    public void An_eval_set_of_ten_million_samples_is_refused_before_it_is_generated()
+    {
+        // 10^7 eval samples of 16 features through a 16 -> 128 layer, evaluated as one batch: 6 GB of RSS in 28 s.
+        var root = JsonNode.Parse("""
+            {"name":"evalbomb","model":{"inputs":16,"layers":[{"name":"l1","type":"linear","in":16,"out":128},{"name":"l2","type":"linear","in":128,"out":2}],"calls":["l1","l2"]},
+             "optimizer":{"type":"sgd","lr":0.01},"training":{"steps":1},
+             "data":{"train":{"type":"synthetic","generator":"gaussian","samples":640,"features":16,"classes":2},
+                     "eval":{"type":"synthetic","generator":"gaussian","samples":10000000,"features":16,"classes":2},"batchSize":64}}
+            """)!;
+        string spec = Spec("evalbomb.json", root.ToJsonString());
+        var r = CliProcess.Run(_work, "run", spec, "--steps", "1", "--out", "o");
+        AssertRefused(r, spec, "$.data.eval");
+        Assert.That(r.Err, Does.Contain("10000000 x 128"));
     }
 
     [Test]
@@ -210,13 +226,28 @@ public class HostileSpecTests
         Assert.That(r.Err, Does.Contain(kind == "directory" ? $"{dir} is a directory, not a file" : "is not a regular file"));
     }
 
-    [Test]
-    public void A_planner_error_names_the_spec_file_first()
+    // The five planner errors of the probe printed the JSON path without the spec file.
+    [TestCase("$.data.batchSize", "batch size 641 exceeds the 640 training samples")]
+    [TestCase("$.model.inputs", "the model takes 20 inputs but the training data has 21 features")]
+    [TestCase("$.model.calls", "the last call outputs 5 values but the data has 6 classes")]
+    [TestCase("$.init.from", "the trace directory does not exist")]
+    [TestCase("$.data.train", "file not found")]
+    public void A_planner_error_names_the_spec_file_first(string jsonPath, string problem)
     {
         var root = Fixture();
-        root["data"]!["batchSize"] = 641;
+        var data = root["data"]!;
+        switch (jsonPath)
+        {
+            case "$.data.batchSize": data["batchSize"] = 641; break;
+            case "$.model.inputs": data["train"]!["features"] = 21; data["eval"]!["features"] = 21; break;
+            case "$.model.calls": data["train"]!["classes"] = 6; data["eval"]!["classes"] = 6; break;
+            case "$.init.from": root["init"] = new JsonObject { ["mode"] = "injected", ["from"] = "no-such-trace" }; break;
+            default: data["train"] = new JsonObject { ["type"] = "idx", ["images"] = "no-images.gz", ["labels"] = "no-labels.gz" }; break;
+        }
         string spec = Spec("x.json", root.ToJsonString());
-        AssertRefused(CliProcess.Run(_work, "run", spec, "--out", "o"), spec, "$.data.batchSize");
+        var r = CliProcess.Run(_work, "run", spec, "--out", "o");
+        AssertRefused(r, spec, jsonPath);
+        Assert.That(r.Err, Does.Contain(problem));
     }
 
     [Test]

@@ -33,6 +33,7 @@ Hostile modes (docs/worker-protocol.md, section 6, and docs/threat-model.md):
   orphan        starts a child that keeps stdout open, then exits with code 7 at step AT
   setsid        starts a grandchild in a session of its own, then hangs at step AT
   spawnhang     starts a child in its process group, then hangs at step AT
+  escapes       writes terminal escapes and forged verdict and report lines to stderr at start and into its error answer at step AT
 Children sleep for 600.<FAKE_MARKER> seconds, so a test can look for leftovers by that argument.
 """
 import base64
@@ -78,6 +79,11 @@ def answer_file(fault):
         return inside
     return outside
 
+
+# Written at start, so that the stderr tail holds it by the time the error answer arrives.
+FORGED = "\x1b]0;pwned\x07\x1b[2J\x1b[31m\nverdict: agree\nreport: /fake\x1b[0m"
+if FAULT == "escapes":
+    print(f"fake worker: {FORGED}", file=sys.stderr, flush=True)
 
 if FAULT == "noready":
     print("fake worker: refusing to start", file=sys.stderr, flush=True)
@@ -181,6 +187,9 @@ for line in sys.stdin:
     if strikes and FAULT == "deep":
         sys.stdout.write(json.dumps({"id": rid, "entries": [], "x": json.loads("[" * 70 + "]" * 70)}) + "\n")
         sys.stdout.flush()
+        continue
+    if strikes and FAULT == "escapes":
+        send({"id": rid, "error": {"message": f"failed {FORGED}"}})
         continue
     if strikes and FAULT == "error":
         send({"id": rid, "error": {"message": "simulated framework error: out of memory"}})
