@@ -25,7 +25,7 @@ public sealed class PythonAdapterBackend : IBackend
     /// <summary>Creates the backend.</summary>
     /// <param name="name">Backend name for <c>--backends</c>, traces and reports.</param>
     /// <param name="adapter">The adapter module (a .py file).</param>
-    /// <param name="python">The interpreter whose libpython is hosted (its path, or a name on PATH).</param>
+    /// <param name="python">The interpreter whose libpython is hosted: its path, a name on PATH, or a virtual environment's folder.</param>
     public PythonAdapterBackend(string name, string adapter, string python)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
@@ -33,7 +33,7 @@ public sealed class PythonAdapterBackend : IBackend
         ArgumentException.ThrowIfNullOrWhiteSpace(python);
         Name = name;
         Adapter = Path.GetFullPath(adapter);
-        Python = python;
+        Python = WorkerRegistry.PythonInterpreterAt(python);
     }
 
     /// <summary>The in-process PyTorch backend: the torch-python worker's adapter and interpreter.</summary>
@@ -103,7 +103,7 @@ public sealed class PythonAdapterBackend : IBackend
         // An adapter reports its optimizer state by contract (docs/python-adapters.md), so its steps are checked one by one.
         var capabilities = new BackendCapabilities(dtypes, new HashSet<string>(List("devices", "cpu")), Flag("training", true), Flag("sharedInstances", true),
             Flag("frameworkInit", false), OptimizerState: true);
-        string reason = $"{framework} {version} in process (pythonnet): {Path.GetFileName(Adapter)} on python {interpreter.Version} {interpreter.Executable}, {interpreter.LibPython}";
+        string reason = $"{framework} {version} in process (pythonnet): {Path.GetFileName(Adapter)} on {interpreter.Executable}";
         return (interpreter, new BackendDescription(Name, true, reason, versions, capabilities));
     }
 

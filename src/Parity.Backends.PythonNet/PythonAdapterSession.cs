@@ -16,7 +16,7 @@ namespace Parity.Backends.PythonNet;
 /// answer comes back as keys and shapes, checked against the plan's <see cref="TraceLayout"/> before the harness allocates
 /// its arrays, which Python then fills in one copy. Every call holds the GIL, and only for its length.
 /// </summary>
-internal sealed class PythonAdapterSession : IBackendSession
+internal sealed class PythonAdapterSession : IFrameworkTimedSession
 {
     private readonly string _backend;
     private readonly Plan _plan;
@@ -39,6 +39,9 @@ internal sealed class PythonAdapterSession : IBackendSession
 
     /// <summary>Per step: the whole <see cref="Step"/> as the harness sees it, and the adapter's own step inside it.</summary>
     public IReadOnlyList<(int Step, double StepMs, double AdapterMs)> Timings => _timings;
+
+    /// <summary>The adapter's own last step, timed in Python around its <c>step</c>.</summary>
+    public double LastFrameworkMs => _timings.Count == 0 ? double.NaN : _timings[^1].AdapterMs;
 
     /// <summary>Builds the adapter's session and, under injected init, loads the plan's initial state.</summary>
     public static PythonAdapterSession Open(string backend, string adapter, Plan plan, BackendOptions options, int? threads,
@@ -171,7 +174,8 @@ internal sealed class PythonAdapterSession : IBackendSession
                     if (_layout.ShapeOf(key, rows) is not int[] expected || !expected.AsSpan().SequenceEqual(shape))
                         throw Broken(what, $"it answered {key} of shape [{string.Join(",", shape)}], which this model does not have");
                     if (record.Find(kind, key.Site) is not null) throw Broken(what, $"it answered {key} twice");
-                    record.Add(kind, key.Site, new Tensor(shape, new double[expected.Aggregate(1, (a, b) => a * b)], _dtype));
+                    // Uninitialized: Python fills every element (deliver), so zeroing megabytes per step would be wasted.
+                    record.Add(kind, key.Site, new Tensor(shape, GC.AllocateUninitializedArray<double>(expected.Aggregate(1, (a, b) => a * b)), _dtype));
                 }
             }
             Fill(record);

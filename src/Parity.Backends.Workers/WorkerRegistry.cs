@@ -166,11 +166,14 @@ public static class WorkerRegistry
     {
         get
         {
-            if (System.Environment.GetEnvironmentVariable(TorchPythonVariable) is { Length: > 0 } chosen)
-                return Directory.Exists(chosen) ? Path.Combine(chosen, "bin", "python") : chosen;
+            if (System.Environment.GetEnvironmentVariable(TorchPythonVariable) is { Length: > 0 } chosen) return PythonInterpreterAt(chosen);
             return File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
         }
     }
+
+    /// <summary>The interpreter <paramref name="interpreterOrEnvironment"/> names: itself, or a virtual environment folder's <c>bin/python</c>.</summary>
+    public static string PythonInterpreterAt(string interpreterOrEnvironment) =>
+        Directory.Exists(interpreterOrEnvironment) ? Path.Combine(interpreterOrEnvironment, "bin", "python") : interpreterOrEnvironment;
 
     private static string? KerasNodeModules()
     {
