@@ -37,7 +37,14 @@ public sealed class PythonAdapterBackend : IBackend
     }
 
     /// <summary>The in-process PyTorch backend: the torch-python worker's adapter and interpreter.</summary>
-    public static PythonAdapterBackend TorchPythonNet() => new(TorchPythonNetName, WorkerRegistry.TorchAdapter, WorkerRegistry.TorchPythonInterpreter);
+    public static PythonAdapterBackend TorchPythonNet() => new(TorchPythonNetName, WorkerRegistry.TorchAdapter, WorkerRegistry.TorchPythonInterpreter)
+    {
+        // PyTorch's libtorch aborts the process when TorchSharp's is already loaded (measured: std::system_error, SIGABRT).
+        Prerequisite = () => LoadedLibraries.Find(LoadedLibraries.TorchSharp) is string torchSharp
+            ? $"TorchSharp's libtorch is loaded in this process ({torchSharp}, by torchsharp) and PyTorch's own libtorch aborts beside it: "
+                + "run torch-pythonnet in a run without torchsharp, or use the torch-python worker"
+            : null,
+    };
 
     /// <inheritdoc />
     public string Name { get; }
@@ -51,8 +58,21 @@ public sealed class PythonAdapterBackend : IBackend
     /// <summary>Threads the framework may use (passed to the adapter's build); null leaves its default.</summary>
     public int? Threads { get; init; }
 
+    /// <summary>
+    /// Why the adapter cannot be loaded into this process now (a native library it clashes with is loaded), or null when
+    /// it can; checked by <see cref="Describe"/> and <see cref="Open"/>, so a run's "every available backend" leaves it out.
+    /// </summary>
+    public Func<string?>? Prerequisite { get; init; }
+
     /// <inheritdoc />
-    public BackendDescription Describe() => Probed().Description;
+    /// <remarks>Unavailable because of <see cref="Prerequisite"/>, it still names the interpreter, libpython and framework it found.</remarks>
+    public BackendDescription Describe()
+    {
+        var description = Probed().Description;
+        return description.Available && Prerequisite?.Invoke() is string problem
+            ? description with { Available = false, Reason = $"{problem} (found: {description.Reason})" }
+            : description;
+    }
 
     /// <inheritdoc />
     public IBackendSession Open(Plan plan, BackendOptions options)
@@ -61,6 +81,7 @@ public sealed class PythonAdapterBackend : IBackend
         ArgumentNullException.ThrowIfNull(options);
         var (interpreter, description) = Probed();
         if (interpreter is null) throw new BackendException($"'{Name}' cannot run: {description.Reason}");
+        if (Prerequisite?.Invoke() is string problem) throw new BackendException($"'{Name}' cannot run in this process: {problem}");
         var caps = description.Capabilities;
         if (!caps.DTypes.Contains(options.DType))
             throw new BackendException($"'{Name}' cannot train in {options.DType.Name()}; it supports {string.Join(", ", caps.DTypes.Select(d => d.Name()))}");
