@@ -82,13 +82,7 @@ public sealed class PythonAdapterBackend : IBackend
         var (interpreter, description) = Probed();
         if (interpreter is null) throw new BackendException($"'{Name}' cannot run: {description.Reason}");
         if (Prerequisite?.Invoke() is string problem) throw new BackendException($"'{Name}' cannot run in this process: {problem}");
-        var caps = description.Capabilities;
-        if (!caps.DTypes.Contains(options.DType))
-            throw new BackendException($"'{Name}' cannot train in {options.DType.Name()}; it supports {string.Join(", ", caps.DTypes.Select(d => d.Name()))}");
-        if (options.Device is string device && !caps.Devices.Contains(device))
-            throw new BackendException($"'{Name}' has no device '{device}'; it offers {string.Join(", ", caps.Devices)}");
-        if (plan.Spec.Init.Mode == Specs.InitMode.Framework && !caps.FrameworkInit)
-            throw new BackendException($"'{Name}' has no seeded initializers of its own (init: framework); use init: injected");
+        if (description.Capabilities.Refusal(plan, options) is string refusal) throw new BackendException($"'{Name}' {refusal}");
         PythonRuntime.Start(interpreter);
         return PythonAdapterSession.Open(Name, Adapter, plan, options, Threads, description.Versions);
     }
