@@ -144,6 +144,19 @@ class Model:
                 m = nn.ReLU()
             elif kind == "identity":
                 m = nn.Identity()
+            elif kind == "tanh":
+                m = nn.Tanh()
+            elif kind == "sigmoid":
+                m = nn.Sigmoid()
+            elif kind == "leaky_relu":
+                # The slope and alpha are passed as written, so PyTorch's defaults (0.01, 1.0) never apply [P7].
+                m = nn.LeakyReLU(negative_slope=layer["slope"])
+            elif kind == "gelu":
+                m = nn.GELU(approximate="none" if layer["approximation"] == "exact" else "tanh")
+            elif kind == "silu":
+                m = nn.SiLU()
+            elif kind == "elu":
+                m = nn.ELU(alpha=layer["alpha"])
             else:
                 raise AdapterError(f"model.layers[{name}]: unsupported layer type '{kind}'")
             self.modules[name] = m.to(device=device, dtype=self.dtype)
