@@ -1,4 +1,5 @@
 using Parity.Backends.Native;
+using Parity.Backends.PythonNet;
 using Parity.Backends.TorchSharp;
 using Parity.Harness;
 
@@ -6,7 +7,8 @@ namespace Parity.Backends.All;
 
 /// <summary>
 /// Every backend of this repository in one registry (docs/backends.md): <see cref="StandardBackends"/> plus the
-/// in-process framework backends, TorchSharp (libtorch) and the ILGPU native backend. The composition root of the
+/// in-process framework backends, TorchSharp (libtorch), the ILGPU native backend and PyTorch through pythonnet
+/// (torch-pythonnet). The composition root of the
 /// CLI; referencing this project brings libtorch's native libraries into the output.
 /// </summary>
 public static class BackendCatalog
@@ -15,5 +17,6 @@ public static class BackendCatalog
     public static BackendRegistry Create(IEnumerable<string>? workers = null) =>
         StandardBackends.Create(workers, registry => registry
             .Add(TorchSharpBackend.BackendName, () => new TorchSharpBackend())
-            .Add(NativeBackend.BackendName, () => new NativeBackend()));
+            .Add(NativeBackend.BackendName, () => new NativeBackend())
+            .Add(PythonAdapterBackend.TorchPythonNetName, PythonAdapterBackend.TorchPythonNet));
 }

@@ -89,6 +89,10 @@ public sealed class TorchSharpBackend : IBackend
 
     private static NativeProbe ProbeNative()
     {
+        // Loading TorchSharp's libtorch beside the one PyTorch for Python loaded crashes the process (measured: SIGSEGV).
+        if (LoadedLibraries.Find(LoadedLibraries.PyTorch) is string pytorch)
+            return new NativeProbe(false, $"PyTorch for Python is loaded in this process ({pytorch}, by torch-pythonnet) and its libtorch crashes "
+                + "beside TorchSharp's: run torchsharp in a run without torch-pythonnet, or use the torch-python worker", null, false);
         try
         {
             torch.InitializeDeviceType(DeviceType.CPU);

@@ -105,15 +105,8 @@ public sealed class WorkerBackend : IBackend
         }
         try
         {
-            var caps = worker.Hello!.Capabilities;
-            if (!caps.DTypes.Contains(options.DType))
-                throw new BackendException($"worker '{Name}' ({worker.Hello.Framework}) cannot train in {options.DType.Name()}; it supports {string.Join(", ", caps.DTypes.Select(d => d.Name()))}");
-            if (options.Device is string device && !caps.Devices.Contains(device))
-                throw new BackendException($"worker '{Name}' ({worker.Hello.Framework}) has no device '{device}'; it offers {string.Join(", ", caps.Devices)}");
-            if (plan.Spec.Init.Mode == Specs.InitMode.Framework && !caps.FrameworkInit)
-                throw new BackendException($"worker '{Name}' has no seeded initializers of its own (init: framework); use init: injected");
-            if (plan.Graph.Shared.Count > 0 && !caps.SharedInstances)
-                throw new BackendException($"worker '{Name}' cannot call one layer instance at several sites ({string.Join(", ", plan.Graph.Shared)})");
+            if (worker.Hello!.Capabilities.Refusal(plan, options) is string refusal)
+                throw new BackendException($"worker '{Name}' ({worker.Hello.Framework}) {refusal}");
             return WorkerSession.Open(worker, plan, options, options.Timeout ?? WorkerProtocol.DefaultRequestTimeout, FileThresholdBytes, Threads);
         }
         catch

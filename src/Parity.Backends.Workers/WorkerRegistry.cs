@@ -12,7 +12,10 @@ public static class WorkerRegistry
     /// <summary>Overrides the folder holding <c>keras/</c> and <c>torch-python/</c>.</summary>
     public const string WorkersDirectoryVariable = "PARITY_WORKERS_DIR";
 
-    /// <summary>Overrides the Python interpreter of the torch-python worker (default /usr/bin/python3, Debian's python3-torch).</summary>
+    /// <summary>
+    /// Overrides the Python interpreter of the torch-python worker and the torch-pythonnet backend (default
+    /// /usr/bin/python3, Debian's python3-torch): an interpreter's path, or a virtual environment's folder.
+    /// </summary>
     public const string TorchPythonVariable = "PARITY_TORCH_PYTHON";
 
     /// <summary>The built-in workers: <c>keras</c> (Node + TF.js) and <c>torch-python</c> (PyTorch).</summary>
@@ -141,13 +144,36 @@ public static class WorkerRegistry
     public static WorkerBackend TorchPython()
     {
         string script = Path.Combine(WorkersDirectory, "torch-python", "worker.py");
-        string python = System.Environment.GetEnvironmentVariable(TorchPythonVariable) is { Length: > 0 } p ? p
-            : File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
-        return new WorkerBackend("torch-python", [python, "-u", script], environment: new Dictionary<string, string> { ["PYTHONDONTWRITEBYTECODE"] = "1" })
+        return new WorkerBackend("torch-python", [TorchPythonInterpreter, "-u", script], environment: new Dictionary<string, string> { ["PYTHONDONTWRITEBYTECODE"] = "1" })
         {
             Prerequisite = () => File.Exists(script) ? null : $"the torch-python worker script is missing: {script}",
         };
     }
+
+    /// <summary>The PyTorch adapter module, shared by the torch-python worker and the torch-pythonnet backend.</summary>
+    public static string TorchAdapter => Path.Combine(WorkersDirectory, "torch-python", "torch_adapter.py");
+
+    /// <summary>The folder of the adapter-independent Python hosts: the worker shell and the in-process host.</summary>
+    public static string PythonHostsDirectory => Path.Combine(WorkersDirectory, "python");
+
+    /// <summary>
+    /// The Python interpreter that runs PyTorch, in the worker and in process alike: <c>PARITY_TORCH_PYTHON</c> (an
+    /// interpreter, or a virtual environment's folder, whose <c>bin/python</c> is taken), else Debian's
+    /// <c>/usr/bin/python3</c> (the one <c>python3-torch</c> installs into; a <c>python3</c> earlier on PATH, such as a
+    /// pyenv shim, may lack torch), else <c>python3</c> on PATH.
+    /// </summary>
+    public static string TorchPythonInterpreter
+    {
+        get
+        {
+            if (System.Environment.GetEnvironmentVariable(TorchPythonVariable) is { Length: > 0 } chosen) return PythonInterpreterAt(chosen);
+            return File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+        }
+    }
+
+    /// <summary>The interpreter <paramref name="interpreterOrEnvironment"/> names: itself, or a virtual environment folder's <c>bin/python</c>.</summary>
+    public static string PythonInterpreterAt(string interpreterOrEnvironment) =>
+        Directory.Exists(interpreterOrEnvironment) ? Path.Combine(interpreterOrEnvironment, "bin", "python") : interpreterOrEnvironment;
 
     private static string? KerasNodeModules()
     {

@@ -22,7 +22,10 @@ internal static class BenchCommand
         NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
-    internal sealed record BenchResult(string Backend, string DType, string Capture, int Steps, double MedianMs, double P10Ms, double P90Ms, double RatioToFirst, string? Error);
+    // FrameworkMedianMs: the median of the framework's own step time as the session reports it (NaN when it does not);
+    // StepToFramework: the median of each step's time over the framework's own time in it, what carrying a step costs.
+    internal sealed record BenchResult(string Backend, string DType, string Capture, int Steps, double MedianMs, double P10Ms, double P90Ms, double RatioToFirst, string? Error,
+        double FrameworkMedianMs = double.NaN, double StepToFramework = double.NaN);
 
     public static int Execute(ScenarioSpec spec, IReadOnlyList<string> backends, int steps, int warmup, string capture, string? device, string? jsonPath,
         BackendRegistry registry, TextWriter w)
@@ -43,8 +46,10 @@ internal static class BenchCommand
         results = results.Select(r => r with { RatioToFirst = r.MedianMs / baseline }).ToList();
         foreach (var r in results)
         {
+            string framework = double.IsNaN(r.FrameworkMedianMs) ? ""
+                : $"  framework {r.FrameworkMedianMs.ToString("F2", CultureInfo.InvariantCulture)} ms, step/framework x{r.StepToFramework.ToString("F2", CultureInfo.InvariantCulture)}";
             w.WriteLine(r.Error is null
-                ? $"  {r.Backend,-16} {r.DType,-8} median {r.MedianMs,9:F2} ms  (p10 {r.P10Ms:F2}, p90 {r.P90Ms:F2})  x{r.RatioToFirst.ToString("F2", CultureInfo.InvariantCulture)} of {results[0].Backend}"
+                ? $"  {r.Backend,-16} {r.DType,-8} median {r.MedianMs,9:F2} ms  (p10 {r.P10Ms:F2}, p90 {r.P90Ms:F2})  x{r.RatioToFirst.ToString("F2", CultureInfo.InvariantCulture)} of {results[0].Backend}{framework}"
                 : $"  {r.Backend,-16} {r.DType,-8} error: {r.Error}");
         }
         if (jsonPath is not null) File.WriteAllText(jsonPath, JsonSerializer.Serialize(results, JsonOptions));
@@ -60,6 +65,8 @@ internal static class BenchCommand
             using var session = backend.Open(plan, options);
             session.ReadState(0);
             var times = new List<double>();
+            var framework = new List<double>();
+            var overheads = new List<double>();
             for (int step = 1; step <= warmup + steps; step++)
             {
                 var batch = plan.BatchFor(step);
@@ -67,10 +74,19 @@ internal static class BenchCommand
                 long start = Stopwatch.GetTimestamp();
                 session.Step(step, batch, request);
                 double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-                if (step > warmup) times.Add(ms);
+                if (step <= warmup) continue;
+                times.Add(ms);
+                if (session is IFrameworkTimedSession timed && double.IsFinite(timed.LastFrameworkMs) && timed.LastFrameworkMs > 0)
+                {
+                    framework.Add(timed.LastFrameworkMs);
+                    overheads.Add(ms / timed.LastFrameworkMs);
+                }
             }
             times.Sort();
-            return new BenchResult(display, options.DType.Name(), capture, steps, Quantile(times, 0.5), Quantile(times, 0.1), Quantile(times, 0.9), double.NaN, null);
+            framework.Sort();
+            overheads.Sort();
+            return new BenchResult(display, options.DType.Name(), capture, steps, Quantile(times, 0.5), Quantile(times, 0.1), Quantile(times, 0.9), double.NaN, null,
+                framework.Count == steps ? Quantile(framework, 0.5) : double.NaN, overheads.Count == steps ? Quantile(overheads, 0.5) : double.NaN);
         }
         catch (Exception e)
         {

@@ -12,8 +12,8 @@ namespace Parity.Backends.Workers.Tests;
 public class WorkerFaultTests
 {
     private const int Steps = 4;
-    private const int FailingStep = 3;
-    private static readonly Plan FaultPlan = Planner.Build(SpecLoader.LoadFile(TestPaths.Fixture("synthetic-mlp-bn.json")), Steps);
+    internal const int FailingStep = 3;
+    internal static readonly Plan FaultPlan = Planner.Build(SpecLoader.LoadFile(TestPaths.Fixture("synthetic-mlp-bn.json")), Steps);
     private string _traces = "";
 
     [SetUp]

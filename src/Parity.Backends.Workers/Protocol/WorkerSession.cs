@@ -16,7 +16,7 @@ namespace Parity.Backends.Workers.Protocol;
 /// where they must be) before it becomes a <see cref="StepRecord"/>, so a worker in any language gets the same
 /// scrutiny. A protocol 1 worker is never asked for the optimizer state (<see cref="BackendCapabilities.OptimizerState"/>).
 /// </summary>
-internal sealed class WorkerSession : IBackendSession
+internal sealed class WorkerSession : IFrameworkTimedSession
 {
     private readonly WorkerProcess _worker;
     private readonly Plan _plan;
@@ -46,6 +46,8 @@ internal sealed class WorkerSession : IBackendSession
 
     /// <summary>Per step: the harness's round trip and the worker's own <c>computeMs</c> (NaN when not reported).</summary>
     public IReadOnlyList<StepTiming> Timings => _timings;
+
+    public double LastFrameworkMs => _timings.Count == 0 ? double.NaN : _timings[^1].ComputeMs;
 
     /// <summary>Sends <c>build</c> and, under injected init, <c>load_state</c>.</summary>
     public static WorkerSession Open(WorkerProcess worker, Plan plan, BackendOptions options, TimeSpan timeout, long fileThreshold, int? threads)

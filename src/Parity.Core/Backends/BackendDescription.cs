@@ -31,7 +31,26 @@ public sealed record BackendCapabilities(
     bool Training = true,
     bool SharedInstances = true,
     bool FrameworkInit = false,
-    bool OptimizerState = false);
+    bool OptimizerState = false)
+{
+    /// <summary>
+    /// Why a backend with these capabilities cannot run <paramref name="plan"/> with <paramref name="options"/> (a phrase
+    /// that follows the backend's name, e.g. "cannot train in float64; it supports float32"), or null when it can.
+    /// </summary>
+    public string? Refusal(Planning.Plan plan, BackendOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        ArgumentNullException.ThrowIfNull(options);
+        if (!DTypes.Contains(options.DType))
+            return $"cannot train in {options.DType.Name()}; it supports {string.Join(", ", DTypes.Select(d => d.Name()))}";
+        if (options.Device is string device && !Devices.Contains(device)) return $"has no device '{device}'; it offers {string.Join(", ", Devices)}";
+        if (plan.Spec.Init.Mode == Specs.InitMode.Framework && !FrameworkInit)
+            return "has no seeded initializers of its own (init: framework); use init: injected";
+        if (plan.Graph.Shared.Count > 0 && !SharedInstances)
+            return $"cannot call one layer instance at several sites ({string.Join(", ", plan.Graph.Shared)})";
+        return null;
+    }
+}
 
 /// <summary>Options chosen on the command line for one backend.</summary>
 /// <param name="DType">Precision to train in.</param>

@@ -66,3 +66,14 @@ public interface IStateLoadingSession : IBackendSession
     /// </summary>
     StepRecord Step(int step, Data.Batch batch, CaptureRequest capture, StepRecord followSigns);
 }
+
+/// <summary>
+/// A session that knows how long its framework itself took for the last step (a worker's own <c>computeMs</c>, an
+/// in-process adapter's step), so a benchmark can tell the framework's time from what carrying the step to and from
+/// it costs.
+/// </summary>
+public interface IFrameworkTimedSession : IBackendSession
+{
+    /// <summary>The framework's own time for the last <see cref="IBackendSession.Step"/>, in milliseconds; NaN when it did not say.</summary>
+    double LastFrameworkMs { get; }
+}

@@ -1,0 +1,204 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using Parity.Data;
+using Parity.Planning;
+using Parity.Specs;
+using Parity.Tensors;
+using Parity.Tracing;
+using Python.Runtime;
+
+namespace Parity.Backends.PythonNet;
+
+/// <summary>
+/// One plan in an adapter session of <c>pythonnet_host.py</c>. Batches and the initial state are lent to Python as numpy
+/// views of the harness's own arrays (pinned for the call); the adapter copies them into its framework's tensors. Each
+/// answer comes back as keys and shapes, checked against the plan's <see cref="TraceLayout"/> before the harness allocates
+/// its arrays, which Python then fills in one copy. Every call holds the GIL, and only for its length.
+/// </summary>
+internal sealed class PythonAdapterSession : IFrameworkTimedSession
+{
+    private readonly string _backend;
+    private readonly Plan _plan;
+    private readonly TraceLayout _layout;
+    private readonly DType _dtype;
+    private readonly List<(int Step, double StepMs, double AdapterMs)> _timings = [];
+    private PyObject? _session;
+
+    private PythonAdapterSession(string backend, Plan plan, DType dtype)
+    {
+        _backend = backend;
+        _plan = plan;
+        _layout = TraceLayout.Of(plan);
+        _dtype = dtype;
+    }
+
+    public IReadOnlyList<ConventionMismatch> Mismatches { get; private set; } = [];
+
+    public IReadOnlyDictionary<string, string> RuntimeInfo { get; private set; } = new Dictionary<string, string>();
+
+    /// <summary>Per step: the whole <see cref="Step"/> as the harness sees it, and the adapter's own step inside it.</summary>
+    public IReadOnlyList<(int Step, double StepMs, double AdapterMs)> Timings => _timings;
+
+    /// <summary>The adapter's own last step, timed in Python around its <c>step</c>.</summary>
+    public double LastFrameworkMs => _timings.Count == 0 ? double.NaN : _timings[^1].AdapterMs;
+
+    /// <summary>Builds the adapter's session and, under injected init, loads the plan's initial state.</summary>
+    public static PythonAdapterSession Open(string backend, string adapter, Plan plan, BackendOptions options, int? threads,
+        IReadOnlyDictionary<string, string> versions)
+    {
+        var session = new PythonAdapterSession(backend, plan, options.DType);
+        try
+        {
+            session.Build(adapter, options, threads, versions);
+            if (plan.Spec.Init.Mode == InitMode.Injected) session.LoadState();
+            return session;
+        }
+        catch
+        {
+            session.Dispose();
+            throw;
+        }
+    }
+
+    public StepRecord ReadState(int step) =>
+        Answer("read_state", step, RecordPhase.Initial, CaptureRequest.StateOnly, rows: 0, s => s.InvokeMethod("read_state"));
+
+    public StepRecord Step(int step, Batch batch, CaptureRequest capture)
+    {
+        long start = Stopwatch.GetTimestamp();
+        var record = Answer($"step {step}", step, RecordPhase.Train, capture, batch.Size, s => Lend(batch, (x, y) => s.InvokeMethod("step",
+            x, batch.Size.ToPython(), batch.Features.ToPython(), y, CaptureJson(capture, RecordPhase.Train).ToPython())));
+        double adapterMs = PythonRuntime.Call(_backend, $"step {step}", () => Session.GetAttr("compute_ms").As<double>());
+        _timings.Add((step, Stopwatch.GetElapsedTime(start).TotalMilliseconds, adapterMs));
+        return record;
+    }
+
+    public StepRecord Evaluate(int step, Batch data, CaptureRequest capture) =>
+        Answer($"evaluate after step {step}", step, RecordPhase.Eval, capture, data.Size, s => Lend(data, (x, y) => s.InvokeMethod("evaluate",
+            x, data.Size.ToPython(), data.Features.ToPython(), y, CaptureJson(capture, RecordPhase.Eval).ToPython())));
+
+    public void Dispose()
+    {
+        if (_session is null) return;
+        using (Py.GIL()) _session.Dispose();
+        _session = null;
+    }
+
+    private PyObject Session => _session ?? throw new ObjectDisposedException(nameof(PythonAdapterSession));
+
+    private void Build(string adapter, BackendOptions options, int? threads, IReadOnlyDictionary<string, string> versions)
+    {
+        string built = PythonRuntime.Call(_backend, "build", () =>
+        {
+            using var host = Py.Import("pythonnet_host");
+            using var sessionType = host.GetAttr("Session");
+            _session = sessionType.Invoke(adapter.ToPython(), SpecWriter.Write(_plan.Spec).ToPython(), options.DType.Name().ToPython(),
+                options.Device.ToPython(), threads.ToPython());
+            using var answer = _session.InvokeMethod("built");
+            return answer.As<string>();
+        });
+        using var doc = JsonDocument.Parse(built);
+        Mismatches = [.. doc.RootElement.GetProperty("mismatches").EnumerateArray().Select(m => new ConventionMismatch(
+            m.GetProperty("setting").GetString()!, m.GetProperty("spec").GetString()!, m.GetProperty("backend").GetString()!,
+            [.. m.GetProperty("affects").EnumerateArray().Select(a => a.GetString()!)])
+        {
+            Value = m.TryGetProperty("value", out var v) ? System.Text.Json.Nodes.JsonNode.Parse(v.GetRawText()) : null,
+        })];
+        var runtime = versions.ToDictionary(StringComparer.Ordinal);
+        foreach (var p in doc.RootElement.GetProperty("runtime").EnumerateObject()) runtime[p.Name] = p.Value.ToString();
+        runtime["host"] = "in process (pythonnet)";
+        RuntimeInfo = runtime;
+    }
+
+    private void LoadState()
+    {
+        var entries = _plan.InitialState.Entries;
+        var handles = entries.Select(e => GCHandle.Alloc(e.Value.Data, GCHandleType.Pinned)).ToList();
+        try
+        {
+            string keys = JsonSerializer.Serialize(entries.Select(e => new object[] { e.Key.Kind.Name(), e.Key.Site, e.Value.Shape }));
+            PythonRuntime.Call(_backend, "load_state", () =>
+            {
+                using var addresses = Addresses(handles);
+                using var _ = Session.InvokeMethod("load_state", keys.ToPython(), addresses);
+                return 0;
+            });
+        }
+        finally
+        {
+            foreach (var h in handles) h.Free();
+        }
+    }
+
+    /// <summary>The batch's inputs and labels pinned and lent to <paramref name="call"/> as their addresses.</summary>
+    private static PyObject Lend(Batch batch, Func<PyObject, PyObject, PyObject> call)
+    {
+        var inputs = GCHandle.Alloc(batch.Inputs.Data, GCHandleType.Pinned);
+        var labels = GCHandle.Alloc(batch.Labels, GCHandleType.Pinned);
+        try
+        {
+            using var x = inputs.AddrOfPinnedObject().ToInt64().ToPython();
+            using var y = labels.AddrOfPinnedObject().ToInt64().ToPython();
+            return call(x, y);
+        }
+        finally
+        {
+            inputs.Free();
+            labels.Free();
+        }
+    }
+
+    private string CaptureJson(CaptureRequest capture, RecordPhase phase) =>
+        JsonSerializer.Serialize(capture.Kinds.Where(k => k.IsEval() == (phase == RecordPhase.Eval)).Order().Select(k => k.Name()));
+
+    /// <summary>
+    /// One call that answers entries: the keys and shapes are checked against the layout first, then the harness's arrays
+    /// are allocated, pinned and filled by Python in one copy, and the record is checked like a worker's answer.
+    /// </summary>
+    private StepRecord Answer(string what, int step, RecordPhase phase, CaptureRequest capture, int rows, Func<PyObject, PyObject> call)
+    {
+        return PythonRuntime.Call(_backend, what, () =>
+        {
+            string keys;
+            using (var answer = call(Session)) keys = answer.As<string>();
+            var record = new StepRecord(step, phase);
+            using (var doc = JsonDocument.Parse(keys))
+            {
+                foreach (var e in doc.RootElement.EnumerateArray())
+                {
+                    string name = e[0].GetString() ?? "";
+                    var kind = TensorKinds.TryParse(name) ?? throw Broken(what, $"it answered an unknown tensor kind '{name}'");
+                    var key = new TensorKey(kind, e[1].GetString() ?? "");
+                    int[] shape = [.. e[2].EnumerateArray().Select(d => d.GetInt32())];
+                    if (_layout.ShapeOf(key, rows) is not int[] expected || !expected.AsSpan().SequenceEqual(shape))
+                        throw Broken(what, $"it answered {key} of shape [{string.Join(",", shape)}], which this model does not have");
+                    if (record.Find(kind, key.Site) is not null) throw Broken(what, $"it answered {key} twice");
+                    // Uninitialized: Python fills every element (deliver), so zeroing megabytes per step would be wasted.
+                    record.Add(kind, key.Site, new Tensor(shape, GC.AllocateUninitializedArray<double>(expected.Aggregate(1, (a, b) => a * b)), _dtype));
+                }
+            }
+            Fill(record);
+            if (_layout.Problem(record, capture, rows) is string problem) throw Broken(what, problem);
+            return _layout.Canonical(record);
+        });
+    }
+
+    private void Fill(StepRecord record)
+    {
+        var handles = record.Entries.Select(e => GCHandle.Alloc(e.Value.Data, GCHandleType.Pinned)).ToList();
+        try
+        {
+            using var addresses = Addresses(handles);
+            using var _ = Session.InvokeMethod("deliver", addresses);
+        }
+        finally
+        {
+            foreach (var h in handles) h.Free();
+        }
+    }
+
+    private static PyList Addresses(List<GCHandle> handles) => new([.. handles.Select(h => (PyObject)h.AddrOfPinnedObject().ToInt64().ToPython())]);
+
+    private BackendException Broken(string what, string problem) => new($"'{_backend}' (in process) answered '{what}' wrongly: {problem}");
+}

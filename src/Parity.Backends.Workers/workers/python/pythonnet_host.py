@@ -1,0 +1,92 @@
+"""The in-process host of a Parity Python adapter: the torch-pythonnet backend calls it through pythonnet.
+
+Tensors cross without the worker protocol: the harness lends its arrays for the length of one call (pinned .NET
+memory, seen here as numpy views through ctypes), the adapter copies what it keeps, and the answer's arrays are held
+until the harness hands over arrays to copy them into (one copy, widening float32 to the harness's float64).
+
+Run as a script it probes the interpreter for the backend's description, without loading anything into the harness:
+
+    python3 pythonnet_host.py probe ADAPTER.py    # one JSON line: interpreter, libpython, sys.path, the adapter's describe()
+"""
+import ctypes
+import json
+import math
+import sys
+import sysconfig
+import time
+
+from parity_adapter import load
+
+# The harness's element types: Tensor values are float64, labels int32.
+LENT = {"float64": (ctypes.c_double, "<f8"), "int32": (ctypes.c_int32, "<i4")}
+
+
+def lend(address, shape, kind):
+    """A numpy view of harness memory at `address`, valid only during the call that lends it."""
+    import numpy as np
+    ctype, dtype = LENT[kind]
+    count = math.prod(shape)
+    if count == 0:
+        return np.zeros(shape, dtype=dtype)
+    return np.frombuffer((ctype * count).from_address(address), dtype=dtype).reshape(shape)
+
+
+class Session:
+    """One plan in one adapter session; every method is called with the GIL held."""
+
+    def __init__(self, adapter_path, spec_json, dtype, device, threads):
+        self.model = load(adapter_path).build(json.loads(spec_json), dtype, device, threads)
+        self.answer = []
+        self.compute_ms = float("nan")
+
+    def built(self):
+        return json.dumps({"mismatches": self.model.mismatches, "runtime": self.model.runtime})
+
+    def load_state(self, keys_json, addresses):
+        entries = [(kind, site, lend(address, shape, "float64")) for (kind, site, shape), address in zip(json.loads(keys_json), addresses)]
+        self.model.load_state(entries)
+
+    def read_state(self):
+        return self.keep(self.model.read_state())
+
+    def step(self, inputs, rows, features, labels, capture_json):
+        x, y = lend(inputs, (rows, features), "float64"), lend(labels, (rows,), "int32")
+        start = time.perf_counter()
+        entries = self.model.step(x, y, json.loads(capture_json))
+        self.compute_ms = (time.perf_counter() - start) * 1000.0
+        return self.keep(entries)
+
+    def evaluate(self, inputs, rows, features, labels, capture_json):
+        x, y = lend(inputs, (rows, features), "float64"), lend(labels, (rows,), "int32")
+        return self.keep(self.model.evaluate(x, y, json.loads(capture_json)))
+
+    def keep(self, entries):
+        """Holds the answer's arrays for `deliver`; returns the keys and shapes as JSON for the harness to check."""
+        import numpy as np
+        self.answer = [(kind, site, np.asarray(array)) for kind, site, array in entries]
+        return json.dumps([[kind, site, list(array.shape)] for kind, site, array in self.answer])
+
+    def deliver(self, addresses):
+        """Copies the held answer into the harness's arrays (same order as the keys), then lets it go."""
+        import numpy as np
+        try:
+            for (_, _, array), address in zip(self.answer, addresses):
+                np.copyto(lend(address, array.shape, "float64"), array, casting="safe")
+        finally:
+            self.answer = []
+
+
+def probe(adapter_path):
+    """What the backend needs before it loads this interpreter into the harness: where its shared libpython is, its
+    module path, and the adapter's describe() (importing the adapter proves the framework imports)."""
+    config = {k: sysconfig.get_config_var(k) for k in ("LIBDIR", "LDLIBRARY", "INSTSONAME", "MULTIARCH", "Py_ENABLE_SHARED")}
+    adapter = load(adapter_path)
+    return {"executable": sys.executable, "version": sys.version.split()[0], "prefix": sys.prefix,
+            "path": [p for p in sys.path if p], "config": config, "adapter": adapter.describe()}
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] != "probe":
+        print("usage: pythonnet_host.py probe ADAPTER.py", file=sys.stderr)
+        sys.exit(2)
+    print(json.dumps(probe(sys.argv[2])))

@@ -1,0 +1,309 @@
+"""The PyTorch adapter: the spec's MLP, optimizer and state in PyTorch (docs/python-adapters.md).
+
+One module, two hosts: the torch-python worker (worker.py, a stdio shell of the worker protocol) and the torch-pythonnet
+backend (the harness's own process through pythonnet) both run this mapping, so both train bit-identically.
+
+The canonical spec is already in PyTorch's conventions (docs/conventions.md: linear weight [out, in], BatchNorm
+momentum = weight of the new statistic, eps inside the sqrt, unbiased running variance, Adam with eps added to
+sqrt(v_hat)), so the mapping below is the identity except where PyTorch cannot express the spec, which is declared in
+the mismatches of build.
+"""
+import math
+import re
+import sys
+
+from parity_adapter import AdapterError
+
+try:
+    import numpy as np
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+except ImportError as e:  # the hosts report this message (worker: its stderr; in process: the traceback's last lines)
+    raise ImportError(f"cannot import PyTorch ({e}); on Debian install python3-torch (scripts/setup)") from e
+
+FRAMEWORK = "pytorch"
+DTYPES = {"float32": (torch.float32, "<f4"), "float64": (torch.float64, "<f8")}
+# Canonical optimizer slot -> its key in torch.optim's per-parameter state (docs/worker-protocol.md section 5).
+SLOT_STATE = {"m": "exp_avg", "v": "exp_avg_sq", "momentum": "momentum_buffer"}
+
+
+def describe():
+    """Framework, versions and capabilities: the worker's ready line and what `parity backends` shows."""
+    return {"framework": FRAMEWORK, "version": torch.__version__, "versions": versions(),
+            "capabilities": {"dtypes": list(DTYPES), "devices": ["cpu"] + (["cuda"] if torch.cuda.is_available() else []),
+                             "training": True, "sharedInstances": True, "frameworkInit": True}}
+
+
+def versions():
+    v = {"torch": torch.__version__, "numpy": np.__version__, "python": sys.version.split()[0]}
+    if torch.cuda.is_available():
+        v["cuda"] = torch.version.cuda or "unknown"
+        v["gpu"] = torch.cuda.get_device_name(0)
+    try:
+        m = re.search(r"BLAS_INFO=([^,\s]+)", torch.__config__.show())
+        v["blas"] = m.group(1) if m else "unknown"
+    except Exception:  # only informational
+        pass
+    return v
+
+
+def build(spec, dtype, device, threads):
+    """The session of one plan: `spec` the canonical spec (a dict), `dtype` "float32" or "float64", `device` None or a
+    torch device name, `threads` None or the intra-op thread count."""
+    if dtype not in DTYPES:
+        raise AdapterError(f"unsupported dtype '{dtype}'")
+    device = device or "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise AdapterError(f"device '{device}' requested but torch {torch.__version__} sees no CUDA device")
+    if threads:
+        torch.set_num_threads(int(threads))
+    model = Model(spec, dtype, torch.device(device))
+    model.runtime = {"device": device, "threads": str(torch.get_num_threads())}
+    if device.startswith("cuda"):
+        model.runtime["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return model
+
+
+def as_arrays(entries):
+    """(kind, site, tensor) -> (kind, site, numpy array): views of CPU tensors, copied by the host before the next call."""
+    return [(kind, site, t.detach().to("cpu").numpy()) for kind, site, t in entries]
+
+
+def init_tensor(w, init, fan_in, fan_out, is_bias):
+    """Framework init: PyTorch's own seeded initializers for the spec's initializer names."""
+    kind = init["type"]
+    with torch.no_grad():
+        if kind == "zeros":
+            nn.init.zeros_(w)
+        elif kind == "ones":
+            nn.init.ones_(w)
+        elif kind == "he_normal":
+            nn.init.normal_(w, 0.0, math.sqrt(2.0 / fan_in))  # = kaiming_normal_ (fan_in, relu) [P4]
+        elif kind == "he_normal_truncated":
+            # Keras he_normal: truncated at 2 sigma, sigma = sqrt(2/fan_in)/0.87962566 [K2]
+            s = math.sqrt(2.0 / fan_in) / 0.87962566103423978
+            nn.init.trunc_normal_(w, 0.0, s, -2 * s, 2 * s)
+        elif kind == "lecun_normal":
+            nn.init.normal_(w, 0.0, math.sqrt(1.0 / fan_in))
+        elif kind == "glorot_uniform":
+            b = math.sqrt(6.0 / (fan_in + fan_out))
+            nn.init.uniform_(w, -b, b)
+        elif kind == "pytorch_default":
+            b = 1.0 / math.sqrt(fan_in)  # nn.Linear.reset_parameters bound for weight and bias [P3]
+            nn.init.uniform_(w, -b, b)
+        elif kind == "normal":
+            nn.init.normal_(w, 0.0, float(init["std"]))
+        else:
+            raise AdapterError(f"unknown initializer '{kind}'")
+
+
+class Model:
+    """The spec's model and optimizer in PyTorch; the adapter interface's session (docs/python-adapters.md)."""
+
+    def __init__(self, spec, dtype_name, device):
+        self.spec = spec
+        self.dtype_name = dtype_name
+        self.dtype, self.np_dtype = DTYPES[dtype_name]
+        self.device = device
+        self.mismatches = []
+        model = spec["model"]
+        framework_init = spec["init"]["mode"] == "framework"
+        if framework_init:
+            torch.manual_seed(int(spec["init"]["seed"]) & 0xFFFFFFFFFFFFFFFF)
+        self.modules = {}
+        self.params = []  # (canonical name, parameter)
+        self.batchnorms = []  # (instance name, module)
+        for layer in model["layers"]:
+            name, kind = layer["name"], layer["type"]
+            if kind == "linear":
+                m = nn.Linear(layer["in"], layer["out"], bias=layer["bias"])
+                if framework_init:
+                    init_tensor(m.weight, layer["init"]["weight"], layer["in"], layer["out"], False)
+                    if layer["bias"]:
+                        init_tensor(m.bias, layer["init"]["bias"], layer["in"], layer["out"], True)
+                self.params.append((f"{name}.weight", m.weight))
+                if layer["bias"]:
+                    self.params.append((f"{name}.bias", m.bias))
+            elif kind == "batchnorm":
+                # PyTorch momentum is the canonical momentum; eps inside the sqrt [P1].
+                m = nn.BatchNorm1d(layer["features"], eps=layer["eps"], momentum=layer["momentum"], affine=layer["affine"])
+                if layer["affine"]:
+                    self.params += [(f"{name}.gamma", m.weight), (f"{name}.beta", m.bias)]
+                self.batchnorms.append((name, m))
+                if layer["runningVariance"] == "biased":
+                    self.mismatches.append({
+                        "setting": f"model.layers[{name}].runningVariance", "spec": "biased (1/N) batch variance into the running variance",
+                        "backend": "torch.nn.BatchNorm1d always stores the unbiased (1/(N-1)) batch variance",
+                        "value": "unbiased", "affects": ["runningVariance", "evalOutput", "evalLoss", "evalAccuracy"]})
+            elif kind == "layernorm":
+                m = nn.LayerNorm(layer["features"], eps=layer["eps"], elementwise_affine=layer["affine"])
+                if layer["affine"]:
+                    self.params += [(f"{name}.gamma", m.weight), (f"{name}.beta", m.bias)]
+            elif kind == "relu":
+                m = nn.ReLU()
+            elif kind == "identity":
+                m = nn.Identity()
+            elif kind == "tanh":
+                m = nn.Tanh()
+            elif kind == "sigmoid":
+                m = nn.Sigmoid()
+            elif kind == "leaky_relu":
+                # The slope and alpha are passed as written, so PyTorch's defaults (0.01, 1.0) never apply [P7].
+                m = nn.LeakyReLU(negative_slope=layer["slope"])
+            elif kind == "gelu":
+                m = nn.GELU(approximate="none" if layer["approximation"] == "exact" else "tanh")
+            elif kind == "silu":
+                m = nn.SiLU()
+            elif kind == "elu":
+                m = nn.ELU(alpha=layer["alpha"])
+            else:
+                raise AdapterError(f"model.layers[{name}]: unsupported layer type '{kind}'")
+            self.modules[name] = m.to(device=device, dtype=self.dtype)
+        self.calls = [(c["id"], c["layer"]) for c in model["calls"]]
+        self.bn_instances = {n for n, _ in self.batchnorms}
+        opt = spec["optimizer"]
+        params = [p for _, p in self.params]
+        self.updates = 0  # optimizer steps taken: torch.optim.SGD keeps no count of its own
+        if opt["type"] == "sgd":
+            # PyTorch SGD: v = mu v + g; p -= lr v (dampening 0, not Nesterov): the canonical form.
+            self.optimizer = torch.optim.SGD(params, lr=opt["lr"], momentum=opt["momentum"])
+            self.slots = ["momentum"] if opt["momentum"] > 0 else []
+        elif opt["type"] == "adam":
+            self.optimizer = torch.optim.Adam(params, lr=opt["lr"], betas=(opt["beta1"], opt["beta2"]), eps=opt["eps"])
+            self.slots = ["m", "v"]
+            if opt.get("betaPrecision", "float64") == "float32":
+                self.mismatches.append({
+                    "setting": "optimizer.betaPrecision", "spec": "float32: bias correction from float32 powers of beta",
+                    "backend": "torch.optim.Adam forms 1 - beta and 1 - beta^t from Python floats (float64) [P5]", "value": "float64",
+                    "affects": ["optimizerSlot", "parameter"]})
+            if opt["epsilonForm"] == "epsilonHat":
+                self.mismatches.append({
+                    "setting": "optimizer.epsilonForm", "spec": "epsilonHat: lr*sqrt(1-b2^t)/(1-b1^t) * m/(sqrt(v)+eps)",
+                    "backend": "torch.optim.Adam adds eps to sqrt(v_hat) [P5]", "value": "sqrtVHat",
+                    "affects": ["parameter", "runningMean", "runningVariance", "forward", "loss", "outputGradient",
+                                "parameterGradient", "optimizerSlot", "evalOutput", "evalLoss", "evalAccuracy"]})
+        else:
+            raise AdapterError(f"optimizer: unsupported type '{opt['type']}'")
+
+    def set_mode(self, training):
+        for m in self.modules.values():
+            m.train(training)
+
+    def load_state(self, entries):
+        """Sets parameters and running statistics from (kind, site, array) entries, each copied into the model."""
+        params = dict(self.params)
+        bns = dict(self.batchnorms)
+        with torch.no_grad():
+            for kind, site, array in entries:
+                if kind == "parameter" and site in params:
+                    target = params[site]
+                elif kind == "runningMean" and site in bns:
+                    target = bns[site].running_mean
+                elif kind == "runningVariance" and site in bns:
+                    target = bns[site].running_var
+                else:
+                    raise AdapterError(f"load_state: unknown entry {kind}:{site}")
+                if tuple(target.shape) != tuple(np.shape(array)):
+                    raise AdapterError(f"load_state: {kind}:{site} has shape {list(np.shape(array))}; the model has {list(target.shape)}")
+                target.copy_(self.tensor(array))
+
+    def read_state(self):
+        """The state entries: parameters, running statistics, the update count and every optimizer slot."""
+        return as_arrays(self.state_entries())
+
+    def tensor(self, array):
+        """A model-dtype tensor holding a copy of `array` (the host's buffer is only lent for the call)."""
+        return torch.from_numpy(np.array(array, dtype=self.np_dtype)).to(self.device)
+
+    def batch(self, inputs, labels):
+        x = self.tensor(inputs)
+        y = torch.from_numpy(np.array(labels, dtype=np.int64)).to(self.device)
+        if x.shape[0] != y.shape[0]:
+            raise AdapterError(f"inputs have {x.shape[0]} rows but there are {y.shape[0]} labels")
+        return x, y
+
+    def state_entries(self):
+        out = [("parameter", n, p) for n, p in self.params]
+        for n, m in self.batchnorms:
+            out += [("runningMean", n, m.running_mean), ("runningVariance", n, m.running_var)]
+        return out + self.optimizer_entries()
+
+    def optimizer_entries(self):
+        """The update count and every slot, read from optimizer.state[p].
+
+        torch.optim creates a parameter's state at its first step (Adam's exp_avg and exp_avg_sq as zeros, then updated;
+        SGD's momentum_buffer as a clone of the first gradient), so before it the slots are the canonical zeros. exp_avg
+        and exp_avg_sq are the biased moments (bias correction is applied only in the update), momentum_buffer is
+        v = mu v + g. Adam counts its steps per parameter in 'step' (a tensor since torch 1.12); SGD counts none.
+        """
+        first = self.optimizer.state.get(self.params[0][1], {}) if self.params else {}
+        count = float(first["step"]) if "step" in first else float(self.updates)
+        out = [("optimizerStep", "", torch.tensor(count, dtype=self.dtype))]
+        for name, p in self.params:
+            state = self.optimizer.state.get(p, {})
+            for slot in self.slots:
+                value = state.get(SLOT_STATE[slot])
+                out.append(("optimizerSlot", f"{name}/{slot}", torch.zeros_like(p) if value is None else value))
+        return out
+
+    def step(self, inputs, labels, capture):
+        """One training step on a batch; returns the captured (kind, site, array) entries."""
+        return as_arrays(self.train_step(*self.batch(inputs, labels), capture))
+
+    def evaluate(self, inputs, labels, capture):
+        """Eval-mode forward over a batch; returns the eval (kind, site, array) entries."""
+        return as_arrays(self.eval_forward(*self.batch(inputs, labels), capture))
+
+    def train_step(self, x, y, capture):
+        want = set(capture)
+        entries = []
+        self.set_mode(True)
+        self.optimizer.zero_grad(set_to_none=True)
+        h = x
+        outputs = []
+        for call_id, layer in self.calls:
+            if layer in self.bn_instances and ({"batchMean", "batchVariance"} & want):
+                # The statistics BatchNorm1d normalizes with: mean and biased variance of the call input [P2].
+                with torch.no_grad():
+                    if "batchMean" in want:
+                        entries.append(("batchMean", call_id, h.mean(0)))
+                    if "batchVariance" in want:
+                        entries.append(("batchVariance", call_id, h.var(0, unbiased=False)))
+            h = self.modules[layer](h)
+            if "outputGradient" in want:
+                h.retain_grad()
+            outputs.append((call_id, h))
+            if "forward" in want:
+                entries.append(("forward", call_id, h))
+        loss = F.cross_entropy(h, y)  # mean of log_softmax + NLL on the logits [P6]
+        accuracy = (h.argmax(1) == y).to(self.dtype).mean()
+        loss.backward()
+        entries += [("loss", "", loss), ("trainAccuracy", "", accuracy)]
+        if "outputGradient" in want:
+            entries += [("outputGradient", cid, o.grad) for cid, o in outputs]
+        if "parameterGradient" in want:
+            entries += [("parameterGradient", n, p.grad.clone()) for n, p in self.params]
+        self.optimizer.step()
+        self.updates += 1
+        for kind, site, t in self.state_entries():
+            if kind in want:
+                entries.append((kind, site, t))
+        return entries
+
+    @torch.no_grad()
+    def eval_forward(self, x, y, capture):
+        want = set(capture)
+        entries = []
+        self.set_mode(False)
+        try:
+            h = x
+            for call_id, layer in self.calls:
+                h = self.modules[layer](h)
+                if "evalOutput" in want:
+                    entries.append(("evalOutput", call_id, h))
+            entries.append(("evalLoss", "", F.cross_entropy(h, y)))
+            entries.append(("evalAccuracy", "", (h.argmax(1) == y).to(self.dtype).mean()))
+        finally:
+            self.set_mode(True)
+        return entries

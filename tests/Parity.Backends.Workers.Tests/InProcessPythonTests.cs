@@ -1,0 +1,131 @@
+using Parity.Backends.PythonNet;
+using Parity.Harness;
+using Parity.Planning;
+using Parity.Tensors;
+using Parity.Tracing;
+
+namespace Parity.Backends.Workers.Tests;
+
+/// <summary>
+/// torch-pythonnet against the torch-python worker it shares its adapter with, and its failures: a Python exception in
+/// a step, an interpreter without PyTorch, an interpreter that does not exist. Each failure is a result naming the cause
+/// with the Python traceback's last lines, and the backends beside it still finish.
+/// </summary>
+public class InProcessPythonTests
+{
+    // The worker fault tests' plan: its steps up to the failing one, then one more.
+    private static readonly Plan Plan = WorkerFaultTests.FaultPlan;
+    private static int Steps => Plan.TotalSteps;
+    private const int FailingStep = WorkerFaultTests.FailingStep;
+    private string _runs = "";
+
+    /// <summary>Each test's own run directory under one removed at the end.</summary>
+    private string RunDirectory => Directory.CreateDirectory(Path.Combine(_runs, TestContext.CurrentContext.Test.Name)).FullName;
+
+    [OneTimeSetUp]
+    public void RequireTorchPythonNet()
+    {
+        var description = PythonAdapterBackend.TorchPythonNet().Describe();
+        if (!description.Available) Assert.Ignore($"torch-pythonnet cannot run here: {description.Reason}");
+        _runs = Directory.CreateTempSubdirectory("parity-pythonnet-").FullName;
+    }
+
+    [OneTimeTearDown]
+    public void DeleteRunDirectories()
+    {
+        if (_runs.Length > 0) Directory.Delete(_runs, recursive: true);
+    }
+
+    private static PythonAdapterBackend Failing() =>
+        new("failing-pythonnet", TestPaths.Faulty("failing_adapter.py"), WorkerRegistry.TorchPythonInterpreter);
+
+    private static PythonAdapterBackend WithoutTorch() =>
+        new("no-torch-pythonnet", WorkerRegistry.TorchAdapter, TestPaths.Faulty("python-without-site-packages.sh"));
+
+    private static PythonAdapterBackend Nowhere() =>
+        new("nowhere-pythonnet", WorkerRegistry.TorchAdapter, "/no/such/python3");
+
+    private BackendRun Run(IBackend backend) => ScenarioRunner.Run(Plan, backend, new BackendOptions(DType.Float32), RunDirectory);
+
+    [Test]
+    public void The_worker_and_the_in_process_backend_trace_bit_identical_tensors()
+    {
+        static List<StepRecord> RunAll(IBackend backend)
+        {
+            using var session = backend.Open(Plan, new BackendOptions(DType.Float32));
+            var records = new List<StepRecord> { session.ReadState(0) };
+            for (int step = 1; step <= Steps; step++)
+            {
+                records.Add(session.Step(step, Plan.BatchFor(step), CaptureRequest.Everything));
+                if (Plan.IsEvalStep(step)) records.Add(session.Evaluate(step, Plan.EvalBatch(), CaptureRequest.Everything));
+            }
+            return records;
+        }
+        var worker = RunAll(WorkerRegistry.TorchPython());
+        var inProcess = RunAll(PythonAdapterBackend.TorchPythonNet());
+        Assert.That(inProcess.Select(r => (r.Step, r.Phase)), Is.EqualTo(worker.Select(r => (r.Step, r.Phase))));
+        int tensors = 0;
+        foreach (var (w, p) in worker.Zip(inProcess))
+        {
+            Assert.That(p.Entries.Select(e => e.Key), Is.EqualTo(w.Entries.Select(e => e.Key)), $"step {w.Step} {w.Phase}");
+            foreach (var (a, b) in w.Entries.Zip(p.Entries))
+            {
+                Assert.That(b.Value.Shape, Is.EqualTo(a.Value.Shape), $"{a.Key} at step {w.Step}");
+                // Bit for bit: the same library running the same adapter on the same bytes.
+                Assert.That(b.Value.Data.Select(BitConverter.DoubleToInt64Bits), Is.EqualTo(a.Value.Data.Select(BitConverter.DoubleToInt64Bits)), $"{a.Key} at step {w.Step} {w.Phase}");
+                tensors++;
+            }
+        }
+        Assert.That(tensors, Is.GreaterThan(200));
+    }
+
+    [Test]
+    public void A_python_exception_in_a_step_fails_the_run_there_with_the_traceback_tail()
+    {
+        var run = Run(Failing());
+        Assert.That(run.Status, Is.EqualTo(RunStatus.Failed), run.Message);
+        Assert.That(run.Message, Does.StartWith($"at step {FailingStep}:"));
+        Assert.That(run.Message, Does.Contain("RuntimeError: simulated framework error at step 3"));
+        Assert.That(run.Message, Does.Contain("traceback line(s)").And.Contain("failing_adapter.py").And.Contain("in check_step"));
+        Assert.That(run.StepsCompleted, Is.EqualTo(FailingStep - 1));
+        var trainSteps = TraceReader.Open(RunDirectory).Records().Where(r => r.Phase == RecordPhase.Train).Select(r => r.Step);
+        Assert.That(trainSteps, Is.EqualTo(Enumerable.Range(1, FailingStep - 1)), "the trace keeps the steps before the failure");
+    }
+
+    [Test]
+    public void An_interpreter_without_pytorch_is_unavailable_with_the_import_error()
+    {
+        var run = Run(WithoutTorch());
+        Assert.That(run.Status, Is.EqualTo(RunStatus.Unavailable));
+        Assert.That(run.Message, Does.Contain("cannot import the adapter torch_adapter.py").And.Contain("traceback line(s)")
+            .And.Contain("ImportError: cannot import PyTorch"));
+        var ex = Assert.Throws<BackendException>(() => WithoutTorch().Open(Plan, new BackendOptions(DType.Float32)));
+        Assert.That(ex!.Message, Does.Contain("cannot import PyTorch"));
+    }
+
+    [Test]
+    public void An_interpreter_that_does_not_exist_is_unavailable_naming_the_path_and_the_variable()
+    {
+        var run = Run(Nowhere());
+        Assert.That(run.Status, Is.EqualTo(RunStatus.Unavailable));
+        Assert.That(run.Message, Does.Contain("the Python interpreter '/no/such/python3' does not exist").And.Contain(WorkerRegistry.TorchPythonVariable));
+    }
+
+    [Test]
+    public void Failing_in_process_backends_leave_the_others_finished_and_every_report_file_written()
+    {
+        var registry = StandardBackends.Create(inProcess: r => r
+            .Add(PythonAdapterBackend.TorchPythonNetName, PythonAdapterBackend.TorchPythonNet)
+            .Add("failing-pythonnet", Failing)
+            .Add("no-torch-pythonnet", WithoutTorch)
+            .Add("nowhere-pythonnet", Nowhere));
+        var report = RunSession.Execute(new RunRequest(Plan.Spec, null,
+            ["reference-f32", "failing-pythonnet", "no-torch-pythonnet", "nowhere-pythonnet", PythonAdapterBackend.TorchPythonNetName], "reference", RunDirectory, Steps: Steps), registry);
+        foreach (string file in new[] { "report.json", "report.html", "junit.xml", "summary.md" })
+            Assert.That(File.Exists(Path.Combine(RunDirectory, file)), Is.True, file);
+        string json = File.ReadAllText(Path.Combine(RunDirectory, "report.json"));
+        Assert.That(json, Does.Contain("simulated framework error at step 3").And.Contain("cannot import PyTorch").And.Contain("/no/such/python3"));
+        var finished = report.Comparisons.Where(c => c.Backend is "reference-f32" or PythonAdapterBackend.TorchPythonNetName).ToList();
+        Assert.That(finished.Select(c => c.Verdict.ToString().ToLowerInvariant()), Is.All.EqualTo("agree"), string.Join("; ", finished.Select(c => c.Message)));
+    }
+}
