@@ -149,7 +149,7 @@ internal sealed class PythonAdapterSession : IFrameworkTimedSession
         }
     }
 
-    private string CaptureJson(CaptureRequest capture, RecordPhase phase) =>
+    private static string CaptureJson(CaptureRequest capture, RecordPhase phase) =>
         JsonSerializer.Serialize(capture.Kinds.Where(k => k.IsEval() == (phase == RecordPhase.Eval)).Order().Select(k => k.Name()));
 
     /// <summary>
