@@ -390,18 +390,8 @@ public static class ReferenceOps
     internal static void LinearForward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> b, Span<T> y, int n, int inW, int outW, ParallelOptions parallel)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        // y[i, o] = sum_k x[i, k] W^T[k, o] + b[o]: W^T (small) is materialized so its rows are contiguous.
-        int weights = checked(inW * outW);
-        T[] wT = ArrayPool<T>.Shared.Rent(weights);
-        try
-        {
-            Transpose(w, wT, outW, inW);
-            MatrixProduct.Multiply(x, inW, 1, wT.AsSpan(0, weights), outW, y, outW, b, n, outW, inW, parallel);
-        }
-        finally
-        {
-            ArrayPool<T>.Shared.Return(wT);
-        }
+        // y[i, o] = sum_k x[i, k] W^T[k, o] + b[o]: W read transposed in place (row stride 1, column stride inW).
+        MatrixProduct.Multiply(x, inW, 1, w, 1, inW, y, outW, b, n, outW, inW, parallel);
     }
 
     internal static void LinearBackward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> dy, Span<T> dx, Span<T> dw, Span<T> db,
@@ -409,22 +399,13 @@ public static class ReferenceOps
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         // dW[o, j] = sum_i dy[i, o] x[i, j]: dy read transposed in place (row stride 1, column stride outW).
-        MatrixProduct.Multiply<T>(dy, 1, outW, x, inW, dw, inW, [], outW, inW, n, parallel);
+        MatrixProduct.Multiply<T>(dy, 1, outW, x, inW, 1, dw, inW, [], outW, inW, n, parallel);
         // dx[i, j] = sum_o dy[i, o] W[o, j].
-        if (!dx.IsEmpty) MatrixProduct.Multiply<T>(dy, outW, 1, w, inW, dx, inW, [], n, inW, outW, parallel);
+        if (!dx.IsEmpty) MatrixProduct.Multiply<T>(dy, outW, 1, w, inW, 1, dx, inW, [], n, inW, outW, parallel);
         if (db.IsEmpty) return;
         // db[o] = sum_i dy[i, o], rows added in order.
         db.Clear();
         for (int i = 0; i < n; i++) TensorPrimitives.Add(db, dy.Slice(i * outW, outW), db);
-    }
-
-    private static void Transpose<T>(ReadOnlySpan<T> source, Span<T> destination, int rows, int cols)
-    {
-        for (int r = 0; r < rows; r++)
-        {
-            var row = source.Slice(r * cols, cols);
-            for (int c = 0; c < cols; c++) destination[c * rows + r] = row[c];
-        }
     }
 
     private static void Affine<T>(ReadOnlySpan<T> xhat, ReadOnlySpan<T> gamma, ReadOnlySpan<T> beta, Span<T> y)
