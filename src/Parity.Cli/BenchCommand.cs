@@ -12,11 +12,14 @@ namespace Parity.Cli;
 /// <summary>
 /// <c>parity bench</c>: times <see cref="IBackendSession.Step"/> of several backends in one process on the
 /// same plan, so ratios are taken on one machine in one run. The batch is gathered before the clock starts;
-/// a step includes the capture copies asked for (full) or only the loss (off).
+/// a step includes the capture copies asked for (full) or only the loss (off). Beside the wall time of a step it
+/// records the CPU time this process spent in it (every thread): on a machine shared with other work the wall time
+/// includes waiting for a core and the CPU time does not. A worker backend computes in its own process, so its
+/// CPU time here counts only the exchange.
 /// </summary>
 internal static class BenchCommand
 {
-    internal sealed record BenchResult(string Backend, string DType, string Capture, int Steps, double MedianMs, double P10Ms, double P90Ms, double RatioToFirst, string? Error);
+    internal sealed record BenchResult(string Backend, string DType, string Capture, int Steps, double MedianMs, double P10Ms, double P90Ms, double RatioToFirst, string? Error, double CpuMedianMs = double.NaN);
 
     public static int Execute(ScenarioSpec spec, IReadOnlyList<string> backends, int steps, int warmup, string capture, string? device, string? jsonPath,
         BackendRegistry registry, TextWriter w)
@@ -38,7 +41,7 @@ internal static class BenchCommand
         foreach (var r in results)
         {
             w.WriteLine(r.Error is null
-                ? $"  {r.Backend,-16} {r.DType,-8} median {r.MedianMs,9:F2} ms  (p10 {r.P10Ms:F2}, p90 {r.P90Ms:F2})  x{r.RatioToFirst.ToString("F2", CultureInfo.InvariantCulture)} of {results[0].Backend}"
+                ? $"  {r.Backend,-16} {r.DType,-8} median {r.MedianMs,9:F2} ms  (p10 {r.P10Ms:F2}, p90 {r.P90Ms:F2})  x{r.RatioToFirst.ToString("F2", CultureInfo.InvariantCulture)} of {results[0].Backend}  cpu {r.CpuMedianMs:F2} ms"
                 : $"  {r.Backend,-16} {r.DType,-8} error: {r.Error}");
         }
         if (jsonPath is not null) File.WriteAllText(jsonPath, JsonSerializer.Serialize(results, new JsonSerializerOptions(JsonSerializerDefaults.Web) { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
@@ -54,17 +57,24 @@ internal static class BenchCommand
             using var session = backend.Open(plan, options);
             session.ReadState(0);
             var times = new List<double>();
+            var cpuTimes = new List<double>();
             for (int step = 1; step <= warmup + steps; step++)
             {
                 var batch = plan.BatchFor(step);
                 var request = capture == "full" ? plan.CaptureFor(step) : CaptureRequest.ScalarsOnly;
+                var cpuStart = Environment.CpuUsage.TotalTime; // getrusage on Unix: microseconds, not clock ticks
                 long start = Stopwatch.GetTimestamp();
                 session.Step(step, batch, request);
                 double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-                if (step > warmup) times.Add(ms);
+                double cpuMs = (Environment.CpuUsage.TotalTime - cpuStart).TotalMilliseconds;
+                if (step <= warmup) continue;
+                times.Add(ms);
+                cpuTimes.Add(cpuMs);
             }
             times.Sort();
-            return new BenchResult(display, options.DType.Name(), capture, steps, Quantile(times, 0.5), Quantile(times, 0.1), Quantile(times, 0.9), double.NaN, null);
+            cpuTimes.Sort();
+            return new BenchResult(display, options.DType.Name(), capture, steps, Quantile(times, 0.5), Quantile(times, 0.1), Quantile(times, 0.9), double.NaN, null,
+                Quantile(cpuTimes, 0.5));
         }
         catch (Exception e)
         {
