@@ -168,21 +168,26 @@ internal static unsafe class MatrixProduct
     private static void PackA<T>(Operands<T> p, T* packed)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        T** rowsOf = stackalloc T*[TileRows];
         for (int row0 = 0; row0 < p.M; row0 += TileRows)
         {
             int rows = Math.Min(TileRows, p.M - row0);
-            for (int i = 0; i < TileRows; i++)
+            for (int i = 0; i < rows; i++) rowsOf[i] = p.A + (row0 + i) * p.ARow;
+            if (rows == TileRows)
             {
-                T* dst = packed + i;
-                if (i >= rows)
+                // k outer, so the packed block is written in order while six rows of A are read in step.
+                nint col = p.ACol;
+                T* r0 = rowsOf[0], r1 = rowsOf[1], r2 = rowsOf[2], r3 = rowsOf[3], r4 = rowsOf[4], r5 = rowsOf[5];
+                for (int kk = 0; kk < p.K; kk++, packed += TileRows)
                 {
-                    for (int kk = 0; kk < p.K; kk++) dst[kk * TileRows] = T.Zero;
-                    continue;
+                    nint at = kk * col;
+                    packed[0] = r0[at]; packed[1] = r1[at]; packed[2] = r2[at];
+                    packed[3] = r3[at]; packed[4] = r4[at]; packed[5] = r5[at];
                 }
-                T* src = p.A + (row0 + i) * p.ARow;
-                for (int kk = 0; kk < p.K; kk++) dst[kk * TileRows] = src[kk * p.ACol];
+                continue;
             }
-            packed += (nint)p.K * TileRows;
+            for (int kk = 0; kk < p.K; kk++, packed += TileRows)
+                for (int i = 0; i < TileRows; i++) packed[i] = i < rows ? rowsOf[i][kk * p.ACol] : T.Zero;
         }
     }
 
@@ -190,18 +195,22 @@ internal static unsafe class MatrixProduct
     private static void PackB<T>(Operands<T> p, T* packed, int nr)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        int w = Vector256<T>.Count;
         for (int col0 = 0; col0 < p.N; col0 += nr)
         {
             int cols = Math.Min(nr, p.N - col0);
-            for (int kk = 0; kk < p.K; kk++)
+            for (int kk = 0; kk < p.K; kk++, packed += nr)
             {
                 T* src = p.B + kk * p.BRow + col0 * p.BCol;
-                T* dst = packed + (nint)kk * nr;
-                if (p.BCol == 1) new ReadOnlySpan<T>(src, cols).CopyTo(new Span<T>(dst, cols));
-                else for (int j = 0; j < cols; j++) dst[j] = src[j * p.BCol];
-                for (int j = cols; j < nr; j++) dst[j] = T.Zero;
+                if (p.BCol == 1 && cols == nr)
+                {
+                    Vector256.Load(src).Store(packed);
+                    Vector256.Load(src + w).Store(packed + w);
+                    continue;
+                }
+                for (int j = 0; j < cols; j++) packed[j] = src[j * p.BCol];
+                for (int j = cols; j < nr; j++) packed[j] = T.Zero;
             }
-            packed += (nint)p.K * nr;
         }
     }
 

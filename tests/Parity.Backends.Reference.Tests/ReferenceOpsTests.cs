@@ -357,6 +357,28 @@ public class ReferenceOpsTests
     }
 
     [Test]
+    public void ReluGivesPositiveZeroForNaNAndNegativeZeroInItsVectorLanesAsInItsScalarTail()
+    {
+        // 37 values: whole vectors and a tail in both precisions; NaN and -0 land in both.
+        var x = Random(37, 51);
+        x[3] = double.NaN; x[5] = -0.0; x[35] = double.NaN; x[36] = -0.0;
+        var dy = Random(37, 52);
+        var y = new double[37];
+        var dx = new double[37];
+        ReferenceOps.ReluForward<double>(x, y);
+        ReferenceOps.ReluBackward<double>(y, dy, dx);
+        var y32 = new float[37];
+        ReferenceOps.ReluForward<float>(x.Select(v => (float)v).ToArray(), y32);
+        for (int i = 0; i < x.Length; i++)
+        {
+            double expected = x[i] > 0 ? x[i] : 0.0;
+            Assert.That(BitConverter.DoubleToInt64Bits(y[i]), Is.EqualTo(BitConverter.DoubleToInt64Bits(expected)), $"y[{i}]");
+            Assert.That(BitConverter.SingleToInt32Bits(y32[i]), Is.EqualTo(BitConverter.SingleToInt32Bits((float)expected)), $"y32[{i}]");
+            Assert.That(dx[i], Is.EqualTo(expected > 0 ? dy[i] : 0.0), $"dx[{i}]");
+        }
+    }
+
+    [Test]
     public void SoftmaxCrossEntropyReturnsTheMeanLossAndScaledGradient()
     {
         double[] logits = [0, 0, 1000, 1000 + Math.Log(3)]; // [2, 2]; the second row overflows exp without the max shift
