@@ -242,6 +242,7 @@ internal static unsafe class MatrixProduct
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int w = Vector256<T>.Count;
+        // Unrolled by hand: twelve named accumulators stay in registers, where an indexed array would live in memory.
         Vector256<T> c00 = Vector256<T>.Zero, c01 = Vector256<T>.Zero, c10 = Vector256<T>.Zero, c11 = Vector256<T>.Zero;
         Vector256<T> c20 = Vector256<T>.Zero, c21 = Vector256<T>.Zero, c30 = Vector256<T>.Zero, c31 = Vector256<T>.Zero;
         Vector256<T> c40 = Vector256<T>.Zero, c41 = Vector256<T>.Zero, c50 = Vector256<T>.Zero, c51 = Vector256<T>.Zero;
