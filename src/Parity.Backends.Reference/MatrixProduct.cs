@@ -146,7 +146,8 @@ internal static unsafe class MatrixProduct
                         Tile(product, (T*)aBase + block * blockSize, (T*)bBase + panel * panelSize, (T*)biasBase, block, panel, nr);
                     }
                 }
-                if ((long)p.M * p.N * p.K < ParallelThreshold || parallel.MaxDegreeOfParallelism == 1 || outer == 1)
+                // One core (a process pinned by taskset, a one-CPU container): pool threads would only take turns on it.
+                if ((long)p.M * p.N * p.K < ParallelThreshold || parallel.MaxDegreeOfParallelism == 1 || outer == 1 || Environment.ProcessorCount == 1)
                 {
                     for (int o = 0; o < outer; o++) Item(o);
                 }
