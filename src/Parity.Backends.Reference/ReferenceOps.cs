@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Numerics;
 using System.Numerics.Tensors;
 using Parity.Models;
+using System.Runtime.Intrinsics;
 using Parity.Specs;
 
 namespace Parity.Backends.Reference;
@@ -293,7 +294,15 @@ public static class ReferenceOps
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckLength(y, x.Length, nameof(y));
-        for (int i = 0; i < x.Length; i++) y[i] = x[i] > T.Zero ? x[i] : T.Zero;
+        // Vectorized as a select on the sign test, so NaN and -0 give +0 exactly as the scalar line does (and no
+        // branch mispredicts on the random signs of a pre-activation).
+        int i = 0;
+        for (; i + Vector256<T>.Count <= x.Length; i += Vector256<T>.Count)
+        {
+            var v = Vector256.Create(x.Slice(i, Vector256<T>.Count));
+            Vector256.ConditionalSelect(Vector256.GreaterThan(v, Vector256<T>.Zero), v, Vector256<T>.Zero).CopyTo(y.Slice(i));
+        }
+        for (; i < x.Length; i++) y[i] = x[i] > T.Zero ? x[i] : T.Zero;
     }
 
     /// <summary>dx = dy where the output is positive, else 0 (the subgradient 0 at the kink, as every framework uses).</summary>
@@ -302,7 +311,13 @@ public static class ReferenceOps
     {
         CheckLength(dy, y.Length, nameof(dy));
         CheckLength(dx, y.Length, nameof(dx));
-        for (int i = 0; i < y.Length; i++) dx[i] = y[i] > T.Zero ? dy[i] : T.Zero;
+        int i = 0;
+        for (; i + Vector256<T>.Count <= y.Length; i += Vector256<T>.Count)
+        {
+            var positive = Vector256.GreaterThan(Vector256.Create(y.Slice(i, Vector256<T>.Count)), Vector256<T>.Zero);
+            Vector256.ConditionalSelect(positive, Vector256.Create(dy.Slice(i, Vector256<T>.Count)), Vector256<T>.Zero).CopyTo(dx.Slice(i));
+        }
+        for (; i < y.Length; i++) dx[i] = y[i] > T.Zero ? dy[i] : T.Zero;
     }
 
     /// <summary>y = f(x) for an activation (<see cref="Activations.Forward{T}"/>).</summary>
@@ -412,18 +427,8 @@ public static class ReferenceOps
     internal static void LinearForward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> b, Span<T> y, int n, int inW, int outW, ParallelOptions parallel)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        // y[i, o] = sum_k x[i, k] W^T[k, o] + b[o]: W^T (small) is materialized so its rows are contiguous.
-        int weights = checked(inW * outW);
-        T[] wT = ArrayPool<T>.Shared.Rent(weights);
-        try
-        {
-            Transpose(w, wT, outW, inW);
-            MatrixProduct.Multiply(x, inW, 1, wT.AsSpan(0, weights), outW, y, outW, b, n, outW, inW, parallel);
-        }
-        finally
-        {
-            ArrayPool<T>.Shared.Return(wT);
-        }
+        // y[i, o] = sum_k x[i, k] W^T[k, o] + b[o]: W read transposed in place (row stride 1, column stride inW).
+        MatrixProduct.Multiply(x, inW, 1, w, 1, inW, y, outW, b, n, outW, inW, parallel);
     }
 
     internal static void LinearBackward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> dy, Span<T> dx, Span<T> dw, Span<T> db,
@@ -431,22 +436,13 @@ public static class ReferenceOps
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         // dW[o, j] = sum_i dy[i, o] x[i, j]: dy read transposed in place (row stride 1, column stride outW).
-        MatrixProduct.Multiply<T>(dy, 1, outW, x, inW, dw, inW, [], outW, inW, n, parallel);
+        MatrixProduct.Multiply<T>(dy, 1, outW, x, inW, 1, dw, inW, [], outW, inW, n, parallel);
         // dx[i, j] = sum_o dy[i, o] W[o, j].
-        if (!dx.IsEmpty) MatrixProduct.Multiply<T>(dy, outW, 1, w, inW, dx, inW, [], n, inW, outW, parallel);
+        if (!dx.IsEmpty) MatrixProduct.Multiply<T>(dy, outW, 1, w, inW, 1, dx, inW, [], n, inW, outW, parallel);
         if (db.IsEmpty) return;
         // db[o] = sum_i dy[i, o], rows added in order.
         db.Clear();
         for (int i = 0; i < n; i++) TensorPrimitives.Add(db, dy.Slice(i * outW, outW), db);
-    }
-
-    private static void Transpose<T>(ReadOnlySpan<T> source, Span<T> destination, int rows, int cols)
-    {
-        for (int r = 0; r < rows; r++)
-        {
-            var row = source.Slice(r * cols, cols);
-            for (int c = 0; c < cols; c++) destination[c * rows + r] = row[c];
-        }
     }
 
     private static void Affine<T>(ReadOnlySpan<T> xhat, ReadOnlySpan<T> gamma, ReadOnlySpan<T> beta, Span<T> y)

@@ -12,7 +12,10 @@ namespace Parity.Cli;
 /// <summary>
 /// <c>parity bench</c>: times <see cref="IBackendSession.Step"/> of several backends in one process on the
 /// same plan, so ratios are taken on one machine in one run. The batch is gathered before the clock starts;
-/// a step includes the capture copies asked for (full) or only the loss (off).
+/// a step includes the capture copies asked for (full) or only the loss (off). Beside the wall time of a step it
+/// records the CPU time this process spent in it (every thread): on a machine shared with other work the wall time
+/// includes waiting for a core and the CPU time does not. A worker backend computes in its own process, so its
+/// CPU time here counts only the exchange.
 /// </summary>
 internal static class BenchCommand
 {
@@ -23,9 +26,10 @@ internal static class BenchCommand
     };
 
     // FrameworkMedianMs: the median of the framework's own step time as the session reports it (NaN when it does not);
-    // StepToFramework: the median of each step's time over the framework's own time in it, what carrying a step costs.
+    // StepToFramework: the median of each step's time over the framework's own time in it, what carrying a step costs;
+    // CpuMedianMs: the median CPU time of this process per step (steadier than wall time on a shared machine).
     internal sealed record BenchResult(string Backend, string DType, string Capture, int Steps, double MedianMs, double P10Ms, double P90Ms, double RatioToFirst, string? Error,
-        double FrameworkMedianMs = double.NaN, double StepToFramework = double.NaN);
+        double FrameworkMedianMs = double.NaN, double StepToFramework = double.NaN, double CpuMedianMs = double.NaN);
 
     public static int Execute(ScenarioSpec spec, IReadOnlyList<string> backends, int steps, int warmup, string capture, string? device, string? jsonPath,
         BackendRegistry registry, TextWriter w)
@@ -49,7 +53,7 @@ internal static class BenchCommand
             string framework = double.IsNaN(r.FrameworkMedianMs) ? ""
                 : $"  framework {r.FrameworkMedianMs.ToString("F2", CultureInfo.InvariantCulture)} ms, step/framework x{r.StepToFramework.ToString("F2", CultureInfo.InvariantCulture)}";
             w.WriteLine(r.Error is null
-                ? $"  {r.Backend,-16} {r.DType,-8} median {r.MedianMs,9:F2} ms  (p10 {r.P10Ms:F2}, p90 {r.P90Ms:F2})  x{r.RatioToFirst.ToString("F2", CultureInfo.InvariantCulture)} of {results[0].Backend}{framework}"
+                ? $"  {r.Backend,-16} {r.DType,-8} median {r.MedianMs,9:F2} ms  (p10 {r.P10Ms:F2}, p90 {r.P90Ms:F2})  x{r.RatioToFirst.ToString("F2", CultureInfo.InvariantCulture)} of {results[0].Backend}  cpu {r.CpuMedianMs:F2} ms{framework}"
                 : $"  {r.Backend,-16} {r.DType,-8} error: {r.Error}");
         }
         if (jsonPath is not null) File.WriteAllText(jsonPath, JsonSerializer.Serialize(results, JsonOptions));
@@ -67,15 +71,19 @@ internal static class BenchCommand
             var times = new List<double>();
             var framework = new List<double>();
             var overheads = new List<double>();
+            var cpuTimes = new List<double>();
             for (int step = 1; step <= warmup + steps; step++)
             {
                 var batch = plan.BatchFor(step);
                 var request = capture == "full" ? plan.CaptureFor(step) : CaptureRequest.ScalarsOnly;
+                var cpuStart = Environment.CpuUsage.TotalTime; // getrusage on Unix: microseconds, not clock ticks
                 long start = Stopwatch.GetTimestamp();
                 session.Step(step, batch, request);
                 double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                double cpuMs = (Environment.CpuUsage.TotalTime - cpuStart).TotalMilliseconds;
                 if (step <= warmup) continue;
                 times.Add(ms);
+                cpuTimes.Add(cpuMs);
                 if (session is IFrameworkTimedSession timed && double.IsFinite(timed.LastFrameworkMs) && timed.LastFrameworkMs > 0)
                 {
                     framework.Add(timed.LastFrameworkMs);
@@ -83,10 +91,11 @@ internal static class BenchCommand
                 }
             }
             times.Sort();
+            cpuTimes.Sort();
             framework.Sort();
             overheads.Sort();
             return new BenchResult(display, options.DType.Name(), capture, steps, Quantile(times, 0.5), Quantile(times, 0.1), Quantile(times, 0.9), double.NaN, null,
-                framework.Count == steps ? Quantile(framework, 0.5) : double.NaN, overheads.Count == steps ? Quantile(overheads, 0.5) : double.NaN);
+                framework.Count == steps ? Quantile(framework, 0.5) : double.NaN, overheads.Count == steps ? Quantile(overheads, 0.5) : double.NaN, Quantile(cpuTimes, 0.5));
         }
         catch (Exception e)
         {

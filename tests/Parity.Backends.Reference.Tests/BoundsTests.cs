@@ -15,15 +15,15 @@ public class BoundsTests
     {
         var parallel = new ParallelOptions();
         double[] a = new double[6], b = new double[6], c = new double[4];
-        Assert.DoesNotThrow(() => MatrixProduct.Multiply<double>(a, 3, 1, b, 2, c, 2, [], 2, 2, 3, parallel));
+        Assert.DoesNotThrow(() => MatrixProduct.Multiply<double>(a, 3, 1, b, 2, 1, c, 2, [], 2, 2, 3, parallel));
 
-        var e = Assert.Throws<ArgumentException>(() => MatrixProduct.Multiply<double>(a, 3, 1, b, 2, new double[3], 2, [], 2, 2, 3, parallel))!;
+        var e = Assert.Throws<ArgumentException>(() => MatrixProduct.Multiply<double>(a, 3, 1, b, 2, 1, new double[3], 2, [], 2, 2, 3, parallel))!;
         Assert.That(e.Message, Does.Contain("operand C holds 3 elements; the product reads or writes 4"));
-        Assert.Throws<ArgumentException>(() => MatrixProduct.Multiply<double>(new double[5], 3, 1, b, 2, c, 2, [], 2, 2, 3, parallel));
-        Assert.Throws<ArgumentException>(() => MatrixProduct.Multiply<double>(a, 3, 1, new double[5], 2, c, 2, [], 2, 2, 3, parallel));
-        Assert.Throws<ArgumentException>(() => MatrixProduct.Multiply<double>(a, 3, 1, b, 2, c, 2, new double[1], 2, 2, 3, parallel));
+        Assert.Throws<ArgumentException>(() => MatrixProduct.Multiply<double>(new double[5], 3, 1, b, 2, 1, c, 2, [], 2, 2, 3, parallel));
+        Assert.Throws<ArgumentException>(() => MatrixProduct.Multiply<double>(a, 3, 1, new double[5], 2, 1, c, 2, [], 2, 2, 3, parallel));
+        Assert.Throws<ArgumentException>(() => MatrixProduct.Multiply<double>(a, 3, 1, b, 2, 1, c, 2, new double[1], 2, 2, 3, parallel));
         // A transposed read (row stride 1, column stride m) reaches (m - 1) + (k - 1) m: one short is refused.
-        Assert.Throws<ArgumentException>(() => MatrixProduct.Multiply<double>(new double[5], 1, 2, b, 2, c, 2, [], 2, 2, 3, parallel));
+        Assert.Throws<ArgumentException>(() => MatrixProduct.Multiply<double>(new double[5], 1, 2, b, 2, 1, c, 2, [], 2, 2, 3, parallel));
     }
 
     [Test]

@@ -181,6 +181,43 @@ public class ReferenceOpsTests
             }
     }
 
+    [TestCase(1, 1, 1)]
+    [TestCase(7, 17, 3)]
+    [TestCase(13, 33, 50)]
+    [TestCase(250, 100, 196)]
+    [TestCase(100, 196, 250)]
+    public void ThePackedProductEqualsTheScalarChainBitForBitOnOneThreadAndOnSeveral(int m, int n, int k)
+    {
+        // Row-major operands and both transposed reads the linear layers use (x W^T, dy^T x), in both precisions;
+        // shapes that are not multiples of the 6-row, 2-vector tile leave partial tiles on both edges.
+        Assert.Multiple(() =>
+        {
+            CompareWithScalarChain<float>(m, n, k);
+            CompareWithScalarChain<double>(m, n, k);
+        });
+    }
+
+    private static void CompareWithScalarChain<T>(int m, int n, int k)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        var a = Random(m * k, 41).Select(T.CreateTruncating).ToArray();
+        var b = Random(k * n, 42).Select(T.CreateTruncating).ToArray();
+        var bias = Random(n, 43).Select(T.CreateTruncating).ToArray();
+        (nint Row, nint Col)[] aLayouts = [(k, 1), (1, m)], bLayouts = [(n, 1), (1, k)];
+        foreach (var (aRow, aCol) in aLayouts)
+            foreach (var (bRow, bCol) in bLayouts)
+            {
+                var expected = new T[m * n];
+                MatrixProduct.MultiplyScalar<T>(a, aRow, aCol, b, bRow, bCol, expected, n, bias, m, n, k);
+                foreach (int threads in new[] { 1, 2, 7, -1 })
+                {
+                    var actual = new T[m * n];
+                    MatrixProduct.Multiply<T>(a, aRow, aCol, b, bRow, bCol, actual, n, bias, m, n, k, new ParallelOptions { MaxDegreeOfParallelism = threads });
+                    Assert.That(actual, Is.EqualTo(expected).AsCollection, $"{typeof(T).Name} A strides ({aRow}, {aCol}), B strides ({bRow}, {bCol}), {threads} threads");
+                }
+            }
+    }
+
     [Test]
     public void TheFloat32VariantReallyRoundsInFloat32()
     {
@@ -358,6 +395,28 @@ public class ReferenceOpsTests
         var dx = new double[3];
         ReferenceOps.ReluBackward<double>(y, [5, 6, 7], dx);
         Assert.That(dx, Is.EqualTo(new double[] { 0, 0, 7 }));
+    }
+
+    [Test]
+    public void ReluGivesPositiveZeroForNaNAndNegativeZeroInItsVectorLanesAsInItsScalarTail()
+    {
+        // 37 values: whole vectors and a tail in both precisions; NaN and -0 land in both.
+        var x = Random(37, 51);
+        x[3] = double.NaN; x[5] = -0.0; x[35] = double.NaN; x[36] = -0.0;
+        var dy = Random(37, 52);
+        var y = new double[37];
+        var dx = new double[37];
+        ReferenceOps.ReluForward<double>(x, y);
+        ReferenceOps.ReluBackward<double>(y, dy, dx);
+        var y32 = new float[37];
+        ReferenceOps.ReluForward<float>(x.Select(v => (float)v).ToArray(), y32);
+        for (int i = 0; i < x.Length; i++)
+        {
+            double expected = x[i] > 0 ? x[i] : 0.0;
+            Assert.That(BitConverter.DoubleToInt64Bits(y[i]), Is.EqualTo(BitConverter.DoubleToInt64Bits(expected)), $"y[{i}]");
+            Assert.That(BitConverter.SingleToInt32Bits(y32[i]), Is.EqualTo(BitConverter.SingleToInt32Bits((float)expected)), $"y32[{i}]");
+            Assert.That(dx[i], Is.EqualTo(expected > 0 ? dy[i] : 0.0), $"dx[{i}]");
+        }
     }
 
     [Test]
