@@ -35,8 +35,11 @@ public sealed class ChromiumReportTests
         Assert.That(ConsoleLines(domErr), Is.Empty, "console messages while loading report.html");
         Assert.That(domOut, Does.Contain("<table id=\"verdicts\""));
         Assert.That(domOut, Does.Contain("reference-f32"));
-        int expectedPlots = 1 + RealRun.Report.Series.Select(s => s.Name).Distinct().Count();
-        Assert.That(Regex.Matches(domOut, "<svg").Count, Is.EqualTo(expectedPlots), "one heatmap and one plot per series");
+        int differencePlots = RealRun.Report.Comparisons.Sum(c => c.Trajectory?.Differences.Count ?? 0);
+        Assert.That(differencePlots, Is.GreaterThan(0), "the real run reports its difference from the reference");
+        int expectedPlots = 1 + differencePlots + RealRun.Report.Series.Select(s => s.Name).Distinct().Count();
+        Assert.That(Regex.Matches(domOut, "<svg").Count, Is.EqualTo(expectedPlots), "one heatmap, one difference plot per tensor kind and one plot per series");
+        Assert.That(domOut, Does.Contain("<section id=\"differences\">").And.Contain("<table id=\"tolerances\""));
         Assert.That(new FileInfo(screenshot).Length, Is.GreaterThan(50_000), "a screenshot with content");
         TestContext.AddTestAttachment(screenshot, "report.html rendered by headless Chromium");
     }
