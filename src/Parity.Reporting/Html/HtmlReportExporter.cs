@@ -185,9 +185,12 @@ public sealed class HtmlReportExporter : IReportExporter
         {
             h.Append("<h3>").Append(E(c.Backend)).Append(" vs ").Append(E(c.Against)).Append("</h3><div class=\"plots\">");
             var color = ReportPlots.BackendColor(order, c.Backend);
-            foreach (var d in c.Trajectory!.Differences)
+            // A kind equal to the reference at every step has nothing to plot; it is named instead.
+            var equal = c.Trajectory!.Differences.Where(d => d.Worst.All(v => v == 0)).Select(d => d.Kind).ToList();
+            foreach (var d in c.Trajectory.Differences.Where(d => !equal.Contains(d.Kind)))
                 h.Append("<figure class=\"plot difference\">").Append(ReportPlots.Difference(d, color)).Append("</figure>");
             h.Append("</div>");
+            if (equal.Count > 0) h.Append("<p class=\"small\">Equal to the reference at every step: ").Append(E(string.Join(", ", equal))).Append(".</p>");
         }
         h.Append("</section>\n");
     }

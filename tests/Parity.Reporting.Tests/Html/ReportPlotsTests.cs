@@ -77,7 +77,7 @@ public sealed class ReportPlotsTests
                 {
                     Trajectory = new TrajectoryReport(Verdict.Diverge, null, null, 4, 10, 1, [], comparison.Heatmap)
                     {
-                        Differences = [d, d with { Kind = "parameter" }],
+                        Differences = [d, d with { Kind = "parameter" }, d with { Kind = "optimizerStep", Worst = [0, 0], Median = [0, 0] }],
                     },
                 },
                 sample.Comparisons[1],
@@ -87,7 +87,8 @@ public sealed class ReportPlotsTests
         string section = Regex.Match(html, "<section id=\"differences\">.*?</section>", RegexOptions.Singleline).Value;
 
         Assert.That(section, Does.Contain("torchsharp vs reference"));
-        Assert.That(Regex.Matches(section, "<figure class=\"plot difference\"><svg").Count, Is.EqualTo(2));
+        Assert.That(Regex.Matches(section, "<figure class=\"plot difference\"><svg").Count, Is.EqualTo(2), "a kind equal at every step has no plot");
+        Assert.That(section, Does.Contain("Equal to the reference at every step: optimizerStep."));
         Assert.That(Regex.Matches(html, "<svg").Count, Is.EqualTo(1 + 2 + 3), "the heatmap, two difference plots and three curves");
     }
 
