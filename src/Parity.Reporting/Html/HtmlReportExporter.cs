@@ -1,5 +1,6 @@
 using Parity.Comparison;
 using Parity.Running;
+using Parity.Tracing;
 using Parity.IO;
 using System.Globalization;
 using System.Net;
@@ -180,15 +181,15 @@ public sealed class HtmlReportExporter : IReportExporter
             .Append("per tensor kind: the RMSE of the worst tensor (thick line) and the median tensor (thin line) at each step, on a log scale. ")
             .Append("<span class=\"swatch\" style=\"background:rgba(").Append(noise.R).Append(',').Append(noise.G).Append(',').Append(noise.B)
             .Append(",0.3)\"></span> The shaded band is float32 noise: up to the worst difference the float32 envelope runs show on the kind, ")
-            .Append("their median as a thin green line. A curve inside the band is rounding; where it rises out of it, and how steeply, is where the backend leaves the noise.</p>");
+            .Append("their median as a thin grey line. A curve inside the band is rounding; where it rises out of it, and how steeply, is where the backend leaves the noise.</p>");
         foreach (var c in comparisons)
         {
-            h.Append("<h3>").Append(E(c.Backend)).Append(" vs ").Append(E(c.Against)).Append("</h3><div class=\"plots\">");
+            h.Append("<h3>").Append(E(c.Backend)).Append(" vs ").Append(E(report.Reference)).Append(", free-running</h3><div class=\"plots\">");
             var color = ReportPlots.BackendColor(order, c.Backend);
             // A kind equal to the reference at every step has nothing to plot; it is named instead.
             var equal = c.Trajectory!.Differences.Where(d => d.Worst.All(v => v == 0)).Select(d => d.Kind).ToList();
             foreach (var d in c.Trajectory.Differences.Where(d => !equal.Contains(d.Kind)))
-                h.Append("<figure class=\"plot difference\">").Append(ReportPlots.Difference(d, color)).Append("</figure>");
+                h.Append("<figure class=\"plot difference\">").Append(ReportPlots.Difference(d, color, report.Scenario.Steps)).Append("</figure>");
             h.Append("</div>");
             if (equal.Count > 0) h.Append("<p class=\"small\">Equal to the reference at every step: ").Append(E(string.Join(", ", equal))).Append(".</p>");
         }
@@ -209,7 +210,7 @@ public sealed class HtmlReportExporter : IReportExporter
             foreach (string name in present)
             {
                 var (title, y) = label(name);
-                var evaluated = name.StartsWith("eval", StringComparison.Ordinal)
+                var evaluated = TensorKinds.TryParse(name)?.IsEval() == true
                     ? groups[name].SelectMany(s => s.Steps).Distinct().Order().ToList()
                     : null;
                 h.Append("<figure class=\"plot\">").Append(ReportPlots.Lines(title, y, groups[name], order, evaluated, report.Scenario.Steps)).Append("</figure>");
@@ -347,7 +348,7 @@ public sealed class HtmlReportExporter : IReportExporter
         .plots{display:flex;flex-wrap:wrap;gap:10px}
         figure.plot{margin:0;background:#fff;border:1px solid #e3e8ef;border-radius:6px;padding:4px;overflow-x:auto}
         figure.heatmap{margin:10px 0}figure.heatmap svg,figure.heatmap svg *{image-rendering:pixelated}
-        .swatch{display:inline-block;width:22px;height:11px;border:1px solid #9bc7ab;vertical-align:middle}
+        .swatch{display:inline-block;width:22px;height:11px;border:1px solid #8a96a8;vertical-align:middle}
         table.compact{width:auto;margin:6px 0 10px}table.compact th{background:#f1f4f8;font-weight:500}
         footer{margin:28px 0 8px;color:#8a96a8;font-size:12px}
         """;

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Parity.Tracing;
 using ScottPlot;
 
 namespace Parity.Reporting.Html;
@@ -71,6 +72,7 @@ internal static class ReportPlots
         if (plot.Legend.ManualItems.Count > 0)
         {
             plot.Legend.FontSize = 11;
+            plot.Legend.FontName = "DejaVu Sans";
             plot.Legend.Orientation = Orientation.Horizontal;
             plot.ShowLegend(Edge.Bottom);
             height += 30;
@@ -150,14 +152,7 @@ internal static class ReportPlots
         }
         plot.Title(title, size: 13);
         plot.Axes.Bottom.Label.Text = "step";
-        if (evaluatedSteps is { Count: > 0 })
-        {
-            plot.Axes.Bottom.Label.Text = "evaluated step";
-            if (evaluatedSteps.Count <= MaxEvaluatedTicks)
-                plot.Axes.Bottom.SetTicks([.. evaluatedSteps.Select(x => (double)x)], [.. evaluatedSteps.Select(x => x.ToString(CultureInfo.InvariantCulture))]);
-            double right = Math.Max(lastStep, evaluatedSteps[^1]), pad = Math.Max(0.5, right * 0.04);
-            plot.Axes.SetLimitsX(Math.Min(0, evaluatedSteps[0]) - pad, right + pad);
-        }
+        if (evaluatedSteps is { Count: > 0 }) EvaluatedStepAxis(plot, evaluatedSteps, lastStep);
         plot.Axes.Left.Label.Text = yLabel;
         plot.Axes.Left.Label.FontSize = 11;
         plot.Axes.Bottom.Label.FontSize = 11;
@@ -171,12 +166,14 @@ internal static class ReportPlots
     /// the band of float32 noise (from the axis floor up to the envelope runs' worst) with the envelope's median as a
     /// thin line. Where the curves rise out of the band, the backend leaves the noise. Zero differences sit on the floor.
     /// </summary>
-    public static string Difference(DifferenceReport difference, Color color) => Render(DifferencePlot(difference, color), DifferenceSize);
+    public static string Difference(DifferenceReport difference, Color color, int lastStep) =>
+        Render(DifferencePlot(difference, color, lastStep), DifferenceSize);
 
     /// <summary>The plot behind <see cref="Difference"/>, before rendering.</summary>
-    internal static Plot DifferencePlot(DifferenceReport difference, Color color)
+    internal static Plot DifferencePlot(DifferenceReport difference, Color color, int lastStep)
     {
         double[] xs = [.. difference.Steps.Select(x => (double)x)];
+        bool evaluated = TensorKinds.TryParse(difference.Kind)?.IsEval() == true;
         var positive = difference.Worst.Concat(difference.Median).Concat(difference.EnvelopeWorst.Concat(difference.EnvelopeMedian).OfType<double>())
             .Where(v => v > 0 && double.IsFinite(v)).ToList();
         double floor = positive.Count > 0 ? Math.Floor(Math.Log10(positive.Min())) - 0.5 : -1;
@@ -185,7 +182,11 @@ internal static class ReportPlots
         var plot = new Plot();
         if (difference.EnvelopeWorst.Any(e => e is not null))
         {
-            var band = plot.Add.FillY(xs, [.. xs.Select(_ => floor)], [.. difference.EnvelopeWorst.Select(Log)]);
+            // A single evaluation still gets a band a little wider than its point, not a hairline.
+            double[] bandXs = xs.Length == 1 ? [xs[0] - StepPad(lastStep), xs[0] + StepPad(lastStep)] : xs;
+            double[] bandTops = [.. difference.EnvelopeWorst.Select(Log)];
+            if (xs.Length == 1) bandTops = [bandTops[0], bandTops[0]];
+            var band = plot.Add.FillY(bandXs, [.. bandXs.Select(_ => floor)], bandTops);
             band.FillColor = NoiseColor.WithAlpha(0.22);
             band.LineColor = NoiseColor.WithAlpha(0.5);
             var median = plot.Add.Scatter(xs, [.. difference.EnvelopeMedian.Select(Log)]);
@@ -210,17 +211,33 @@ internal static class ReportPlots
         plot.Axes.SetLimitsY(floor, Math.Max(top, floor + 1));
         plot.Title(difference.Kind, size: 13);
         plot.Axes.Bottom.Label.Text = "step";
+        if (evaluated) EvaluatedStepAxis(plot, difference.Steps, lastStep);
         plot.Axes.Left.Label.Text = "RMSE vs reference";
         plot.Axes.Left.Label.FontSize = 11;
         plot.Axes.Bottom.Label.FontSize = 11;
         return plot;
     }
 
+    /// <summary>
+    /// An x axis over evaluated steps: it spans the training (0 to <paramref name="lastStep"/>) so that evaluations sit
+    /// where they happened, a single one included, and ticks only the evaluated steps when they are few.
+    /// </summary>
+    private static void EvaluatedStepAxis(Plot plot, IReadOnlyList<int> steps, int lastStep)
+    {
+        plot.Axes.Bottom.Label.Text = "evaluated step";
+        if (steps.Count <= MaxEvaluatedTicks)
+            plot.Axes.Bottom.SetTicks([.. steps.Select(x => (double)x)], [.. steps.Select(x => x.ToString(CultureInfo.InvariantCulture))]);
+        double right = Math.Max(lastStep, steps[^1]), pad = StepPad(right);
+        plot.Axes.SetLimitsX(Math.Min(0, steps[0]) - pad, right + pad);
+    }
+
+    private static double StepPad(double lastStep) => Math.Max(0.5, lastStep * 0.04);
+
     /// <summary>Pixel size of a curve plot (legend included) and of a difference plot.</summary>
-    internal static readonly (int Width, int Height) CurveSize = (540, 270), DifferenceSize = (410, 240);
+    internal static readonly (int Width, int Height) CurveSize = (540, 270), DifferenceSize = (390, 235);
 
     /// <summary>The float32 noise band's colour in <see cref="Difference"/>.</summary>
-    internal static readonly Color NoiseColor = new(26, 152, 80);
+    internal static readonly Color NoiseColor = new(96, 108, 124);
 
     /// <summary>The colour of a backend in plots, by its position among the run's backends.</summary>
     public static Color BackendColor(IReadOnlyList<string> backendOrder, string backend) =>

@@ -50,7 +50,7 @@ public sealed class ReportPlotsTests
     public void A_difference_plot_is_log_scaled_with_the_envelope_as_a_band_under_the_worst_and_median_curves()
     {
         var d = new DifferenceReport("parameter", [0, 1, 2, 3], [0, 1e-7, 1e-5, 1e-3], [0, 5e-8, 1e-6, 1e-4], [null, 2e-7, 3e-7, 4e-7], [null, 1e-7, 1e-7, 2e-7]);
-        var plot = ReportPlots.DifferencePlot(d, Colors.Blue);
+        var plot = ReportPlots.DifferencePlot(d, Colors.Blue, lastStep: 3);
         ReportPlots.Render(plot, ReportPlots.DifferenceSize);
 
         var band = plot.GetPlottables().OfType<ScottPlot.Plottables.FillY>().Single();
@@ -61,6 +61,19 @@ public sealed class ReportPlotsTests
             "the worst curve is log10 of its RMSE, a zero on the floor");
         var labels = plot.Axes.Left.TickGenerator.Ticks.Where(t => t.IsMajor).Select(t => t.Label).ToList();
         Assert.That(labels, Has.Some.EqualTo("1e-5"), "decade labels on the y axis");
+    }
+
+    [Test]
+    public void A_single_evaluation_in_a_difference_plot_sits_on_the_training_span_with_a_band_wider_than_a_hairline()
+    {
+        var d = new DifferenceReport("evalLoss", [20], [2e-3], [2e-3], [1e-3], [1e-3]);
+        var plot = ReportPlots.DifferencePlot(d, Colors.Blue, lastStep: 20);
+        ReportPlots.Render(plot, ReportPlots.DifferenceSize);
+
+        var band = plot.GetPlottables().OfType<ScottPlot.Plottables.FillY>().Single().GetAxisLimits();
+        Assert.That(band.Right - band.Left, Is.GreaterThan(0.5));
+        Assert.That(plot.Axes.GetLimits().Left, Is.LessThanOrEqualTo(0), "not a 19-21 axis");
+        Assert.That(plot.Axes.Bottom.TickGenerator.Ticks.Where(t => t.IsMajor).Select(t => t.Position), Is.EqualTo(new[] { 20.0 }));
     }
 
     [Test]
@@ -86,7 +99,7 @@ public sealed class ReportPlotsTests
         string html = HtmlReportExporter.Render(report);
         string section = Regex.Match(html, "<section id=\"differences\">.*?</section>", RegexOptions.Singleline).Value;
 
-        Assert.That(section, Does.Contain("torchsharp vs reference"));
+        Assert.That(section, Does.Contain("torchsharp vs reference, free-running"));
         Assert.That(Regex.Matches(section, "<figure class=\"plot difference\"><svg").Count, Is.EqualTo(2), "a kind equal at every step has no plot");
         Assert.That(section, Does.Contain("Equal to the reference at every step: optimizerStep."));
         Assert.That(Regex.Matches(html, "<svg").Count, Is.EqualTo(1 + 2 + 3), "the heatmap, two difference plots and three curves");
