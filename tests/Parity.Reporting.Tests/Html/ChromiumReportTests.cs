@@ -45,6 +45,27 @@ public sealed class ChromiumReportTests
     }
 
     [Test]
+    public async Task Every_kind_of_heatmap_cell_the_difference_plots_and_a_single_evaluation_render_in_the_browser()
+    {
+        using var dir = new TempDirectory();
+        string path = new HtmlReportExporter().Export(ReportPlotsTests.WithPlots(), dir.Path);
+        string screenshot = Path.Combine(TestContext.CurrentContext.WorkDirectory, "plots-screenshot.png");
+        File.Delete(screenshot);
+
+        var dom = RunAsync("--enable-logging=stderr", "--v=0", "--dump-dom", new Uri(path).AbsoluteUri);
+        var shot = RunAsync("--hide-scrollbars", $"--screenshot={screenshot}", "--window-size=1400,2600", new Uri(path).AbsoluteUri);
+        var (domOut, domErr) = await dom;
+        await shot;
+
+        Assert.That(ConsoleLines(domErr), Is.Empty, "console messages while loading report.html");
+        Assert.That(domOut, Does.Contain("ReLU kink flip downstream (excused, not counted)").And.Contain("explained by a declared mismatch (counted)"));
+        Assert.That(Regex.Matches(domOut, "<figure class=\"plot difference\"><svg").Count, Is.EqualTo(2));
+        Assert.That(domOut, Does.Contain("evaluated step"));
+        Assert.That(new FileInfo(screenshot).Length, Is.GreaterThan(50_000), "a screenshot with content");
+        TestContext.AddTestAttachment(screenshot, "the plots of a diverging report rendered by headless Chromium");
+    }
+
+    [Test]
     public async Task A_report_built_from_hostile_strings_runs_no_script_in_the_browser()
     {
         const string scriptAttack = "</script><script>document.body.className='pwned';console.error('pwned')</script>";

@@ -79,30 +79,46 @@ public sealed class ReportPlotsTests
     [Test]
     public void A_report_with_trajectories_shows_one_difference_plot_per_backend_and_kind()
     {
-        var d = new DifferenceReport("forward", [0, 1], [1e-7, 1e-6], [1e-8, 1e-7], [1e-7, 2e-7], [5e-8, 1e-7]);
-        var sample = SampleReports.Diverging();
-        var comparison = sample.Comparisons[0];
-        var report = sample with
-        {
-            Comparisons =
-            [
-                comparison with
-                {
-                    Trajectory = new TrajectoryReport(Verdict.Diverge, null, null, 4, 10, 1, [], comparison.Heatmap)
-                    {
-                        Differences = [d, d with { Kind = "parameter" }, d with { Kind = "optimizerStep", Worst = [0, 0], Median = [0, 0] }],
-                    },
-                },
-                sample.Comparisons[1],
-            ],
-        };
-        string html = HtmlReportExporter.Render(report);
+        string html = HtmlReportExporter.Render(WithPlots());
         string section = Regex.Match(html, "<section id=\"differences\">.*?</section>", RegexOptions.Singleline).Value;
 
         Assert.That(section, Does.Contain("torchsharp vs reference, free-running"));
         Assert.That(Regex.Matches(section, "<figure class=\"plot difference\"><svg").Count, Is.EqualTo(2), "a kind equal at every step has no plot");
         Assert.That(section, Does.Contain("Equal to the reference at every step: optimizerStep."));
-        Assert.That(Regex.Matches(html, "<svg").Count, Is.EqualTo(1 + 2 + 3), "the heatmap, two difference plots and three curves");
+        Assert.That(Regex.Matches(html, "<svg").Count, Is.EqualTo(1 + 2 + 4), "the heatmap, two difference plots and four curves");
+    }
+
+    /// <summary>
+    /// The diverging sample with a heatmap holding every kind of cell, torchsharp's free-running difference for three
+    /// kinds (one equal to the reference throughout) and an eval loss evaluated once, at the last step.
+    /// </summary>
+    internal static RunReport WithPlots()
+    {
+        var sample = SampleReports.Diverging();
+        var comparison = sample.Comparisons[0];
+        var d = new DifferenceReport("forward", [0, 1, 2, 3, 4], [0, 1e-7, 1e-6, 1e-4, 1e-2], [0, 5e-8, 3e-7, 2e-5, 1e-3],
+            [null, 1e-7, 2e-7, 4e-7, 8e-7], [null, 5e-8, 1e-7, 2e-7, 4e-7]);
+        return sample with
+        {
+            Comparisons =
+            [
+                comparison with
+                {
+                    Heatmap = comparison.Heatmap with
+                    {
+                        Excluded = [[1, 2], [], [0]],
+                        KinkExcused = [[2], [], []],
+                        Explained = [[], [2], []],
+                    },
+                    Trajectory = new TrajectoryReport(Verdict.Diverge, null, null, 4, 10, 1, [], comparison.Heatmap)
+                    {
+                        Differences = [d, d with { Kind = "parameter" }, d with { Kind = "optimizerStep", Worst = [0, 0, 0, 0, 0], Median = [0, 0, 0, 0, 0] }],
+                    },
+                },
+                sample.Comparisons[1],
+            ],
+            Series = [.. sample.Series, new SeriesReport("reference", "evalLoss", [4], [0.9]), new SeriesReport("torchsharp", "evalLoss", [4], [0.95])],
+        };
     }
 
     [Test]
