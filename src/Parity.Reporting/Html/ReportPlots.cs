@@ -68,7 +68,7 @@ internal static class ReportPlots
         plot.Axes.Bottom.Label.Text = "step";
         plot.Title(title, size: 14);
         plot.Axes.SetLimits(0, columns, 0, rows);
-        int height = Math.Max(220, rows * RowHeight + 110);
+        int height = Math.Max(300, rows * RowHeight + 110);
         if (plot.Legend.ManualItems.Count > 0)
         {
             plot.Legend.FontSize = 11;
@@ -234,7 +234,7 @@ internal static class ReportPlots
     private static double StepPad(double lastStep) => Math.Max(0.5, lastStep * 0.04);
 
     /// <summary>Pixel size of a curve plot (legend included) and of a difference plot.</summary>
-    internal static readonly (int Width, int Height) CurveSize = (540, 270), DifferenceSize = (390, 235);
+    internal static readonly (int Width, int Height) CurveSize = (600, 280), DifferenceSize = (390, 235);
 
     /// <summary>The float32 noise band's colour in <see cref="Difference"/>.</summary>
     internal static readonly Color NoiseColor = new(96, 108, 124);
