@@ -82,7 +82,10 @@ public static class ReportBuilder
                 ? new StepCheckReport(s.Verdict, s.StepsCompared, s.TensorsCompared, s.TensorsFailed, judgement.KinkExcused, s.Envelope)
                 : null,
             Trajectory = new TrajectoryReport(trajectory.Verdict, trajectory.Message, trajectory.FirstDivergence, trajectory.StepsCompared,
-                trajectory.TensorsCompared, trajectory.TensorsFailed, Drift(judgement.Trajectory), trajectory.Heatmap),
+                trajectory.TensorsCompared, trajectory.TensorsFailed, Drift(judgement.Trajectory), trajectory.Heatmap)
+            {
+                Differences = Differences(judgement.Trajectory.Checks),
+            },
         };
     }
 
@@ -158,6 +161,7 @@ public static class ReportBuilder
         var rowIndex = rows.Select((k, i) => (k, i)).ToDictionary(p => p.k, p => p.i);
         var scores = rows.Select(_ => new double?[buckets]).ToArray();
         var counted = rows.Select(_ => new bool[buckets]).ToArray();
+        var shown = rows.Select(_ => new CheckStatus[buckets]).ToArray();
         foreach (var c in train)
         {
             int r = rowIndex[c.Key], col = columnOf[c.Step];
@@ -166,14 +170,54 @@ public static class ReportBuilder
             // identifiable, or inherited from a ReLU kink flip) does it show the worst of the others, listed as excluded.
             bool counts = c.Status is not (CheckStatus.NotIdentifiable or CheckStatus.KinkInherited);
             if (counts && !counted[r][col]) scores[r][col] = null;
-            if (counts || !counted[r][col]) scores[r][col] = scores[r][col] is double prev ? Math.Max(prev, s) : s;
+            if ((counts || !counted[r][col]) && !(scores[r][col] >= s))
+            {
+                scores[r][col] = s;
+                shown[r][col] = c.Status;
+            }
             counted[r][col] |= counts;
         }
-        var excluded = rows.Select((_, r) => (IReadOnlyList<int>)Enumerable.Range(0, buckets).Where(col => scores[r][col] is not null && !counted[r][col]).ToList()).ToList();
+        List<IReadOnlyList<int>> Columns(Func<int, int, bool> where) =>
+            rows.Select((_, r) => (IReadOnlyList<int>)Enumerable.Range(0, buckets).Where(col => scores[r][col] is not null && where(r, col)).ToList()).ToList();
         return new HeatmapReport(rows.Select(k => k.ToString()).ToList(), columnSteps, scores.Select(r => (IReadOnlyList<double?>)r).ToList())
         {
-            Excluded = excluded,
+            Excluded = Columns((r, col) => !counted[r][col]),
+            KinkExcused = Columns((r, col) => !counted[r][col] && shown[r][col] == CheckStatus.KinkInherited),
+            Explained = Columns((r, col) => counted[r][col] && shown[r][col] == CheckStatus.ExplainedByMismatch),
         };
+    }
+
+    // Per kind and step, the worst and median RMSE of the identifiable tensors against the reference, and of the envelope
+    // runs' own; bucketed like the heatmap's columns.
+    private static List<DifferenceReport> Differences(IReadOnlyList<TensorCheck> checks)
+    {
+        var differences = new List<DifferenceReport>();
+        var compared = checks.Where(c => (c.Phase != RecordPhase.Eval || c.Key.Kind.IsEval())
+            && c.Status is not (CheckStatus.Missing or CheckStatus.NotIdentifiable) && double.IsFinite(c.Metrics.Rmse));
+        foreach (var kind in compared.GroupBy(c => c.Key.Kind).OrderBy(g => g.Key))
+        {
+            var points = kind.GroupBy(c => c.Step).OrderBy(g => g.Key).Select(g =>
+            {
+                var errors = g.Select(c => c.Metrics.Rmse).ToList();
+                var envelope = g.Where(c => c.EnvelopeError is double e && double.IsFinite(e)).Select(c => c.EnvelopeError!.Value).ToList();
+                return (Step: g.Key, Worst: errors.Max(), Median: Median(errors),
+                    EnvelopeWorst: envelope.Count > 0 ? envelope.Max() : (double?)null, EnvelopeMedian: envelope.Count > 0 ? Median(envelope) : (double?)null);
+            }).ToList();
+            int buckets = Math.Min(MaxHeatmapColumns, points.Count);
+            var merged = points.Select((p, i) => (p, i)).GroupBy(x => (int)((long)x.i * buckets / points.Count), x => x.p)
+                .Select(b => (Step: b.Max(p => p.Step), Worst: b.Max(p => p.Worst), Median: b.Max(p => p.Median),
+                    EnvelopeWorst: b.Max(p => p.EnvelopeWorst), EnvelopeMedian: b.Max(p => p.EnvelopeMedian))).ToList();
+            differences.Add(new DifferenceReport(kind.Key.Name(), [.. merged.Select(p => p.Step)], [.. merged.Select(p => p.Worst)],
+                [.. merged.Select(p => p.Median)], [.. merged.Select(p => p.EnvelopeWorst)], [.. merged.Select(p => p.EnvelopeMedian)]));
+        }
+        return differences;
+    }
+
+    private static double Median(List<double> values)
+    {
+        values.Sort();
+        int n = values.Count;
+        return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
     }
 
     private static int FirstIndex(List<TensorCheck> checks, TensorKey key) => checks.FindIndex(c => c.Key == key);

@@ -118,6 +118,18 @@ public sealed record HeatmapReport(IReadOnlyList<string> Rows, IReadOnlyList<int
     /// them); the report draws them in grey. Empty lists when every cell counts.
     /// </summary>
     public IReadOnlyList<IReadOnlyList<int>> Excluded { get; init; } = [];
+
+    /// <summary>
+    /// Per row, the columns of <see cref="Excluded"/> whose shown check is excused as downstream of a ReLU kink flip
+    /// rather than not identifiable; the report gives them their own colour. Empty lists when none.
+    /// </summary>
+    public IReadOnlyList<IReadOnlyList<int>> KinkExcused { get; init; } = [];
+
+    /// <summary>
+    /// Per row, the columns whose worst counted check fails and is explained by a convention mismatch the backend declared:
+    /// still a failure, drawn in its own colour so a reader tells it from an unexplained one. Empty lists when none.
+    /// </summary>
+    public IReadOnlyList<IReadOnlyList<int>> Explained { get; init; } = [];
 }
 
 /// <summary>
@@ -172,7 +184,26 @@ public sealed record StepCheckReport(Verdict Verdict, int StepsChecked, int Tens
 /// <param name="Drift">At the last compared step: loss, accuracies and the worst parameter, the backend's error against the envelope's.</param>
 /// <param name="Heatmap">Scores per tensor and step.</param>
 public sealed record TrajectoryReport(Verdict Verdict, string? Message, DivergenceReport? FirstDivergence, int StepsCompared, int TensorsCompared,
-    int TensorsFailed, IReadOnlyList<DriftReport> Drift, HeatmapReport Heatmap);
+    int TensorsFailed, IReadOnlyList<DriftReport> Drift, HeatmapReport Heatmap)
+{
+    /// <summary>Per tensor kind, the backend's difference from the reference over the steps, beside the envelope runs' own.</summary>
+    public IReadOnlyList<DifferenceReport> Differences { get; init; } = [];
+}
+
+/// <summary>
+/// How far one tensor kind of a free-running backend is from the reference at each compared step (RMSE over each
+/// tensor), as the worst and the median over the kind's identifiable tensors, beside the same two figures of the float32
+/// envelope runs (the noise a float32 training shows). Runs longer than <see cref="ReportBuilder.MaxHeatmapColumns"/>
+/// steps are bucketed, each point the maximum of its bucket.
+/// </summary>
+/// <param name="Kind">Tensor kind (camelCase name).</param>
+/// <param name="Steps">The step of each point.</param>
+/// <param name="Worst">Largest RMSE against the reference over the kind's tensors.</param>
+/// <param name="Median">Median RMSE over the kind's tensors.</param>
+/// <param name="EnvelopeWorst">Largest envelope RMSE over the kind's tensors so far; null without an envelope.</param>
+/// <param name="EnvelopeMedian">Median envelope RMSE over the kind's tensors; null without an envelope.</param>
+public sealed record DifferenceReport(string Kind, IReadOnlyList<int> Steps, IReadOnlyList<double> Worst, IReadOnlyList<double> Median,
+    IReadOnlyList<double?> EnvelopeWorst, IReadOnlyList<double?> EnvelopeMedian);
 
 /// <summary>How far one quantity drifted from the reference by the last compared step, against the envelope runs' drift.</summary>
 /// <param name="Tensor">kind:site.</param>

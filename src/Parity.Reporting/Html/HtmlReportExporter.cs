@@ -1,4 +1,6 @@
+using Parity.Comparison;
 using Parity.Running;
+using Parity.Tracing;
 using Parity.IO;
 using System.Globalization;
 using System.Net;
@@ -57,10 +59,11 @@ public sealed class HtmlReportExporter : IReportExporter
         Mismatches(h, report);
         Findings(h, report);
         Heatmaps(h, report);
+        Differences(h, report);
         Curves(h, report);
         Matrix(h, report);
         Arbitration(h, report);
-        h.Append("<section><h2>Tolerance policy</h2><pre>").Append(E(JsonSerializer.Serialize(report.TolerancePolicy, ReportWriter.Json))).Append("</pre></section>\n");
+        Policy(h, report.TolerancePolicy);
         h.Append("<footer>Parity report format ").Append(E(report.Format)).Append(" v").Append(report.Version)
             .Append(" &middot; Parity ").Append(E(report.Machine.Parity)).Append(" &middot; the machine-readable truth is report.json beside this file.</footer>\n");
         h.Append("</body></html>\n");
@@ -180,7 +183,9 @@ public sealed class HtmlReportExporter : IReportExporter
     private static void Heatmaps(StringBuilder h, RunReport report)
     {
         h.Append("<section><h2>Error by tensor and step</h2><p class=\"small\">Each cell: the tensor's error divided by the error allowed at that step ")
-            .Append("(log scale; yellow is the tolerance edge, red fails). Grey cells are kept out of the verdict (not identifiable: the loss does not depend on them). Long runs are bucketed by maximum; blank cells were not captured.</p>");
+            .Append("(log scale): near white well within tolerance, amber at the tolerance edge, red fails. Cells in other colours are named in the legend under each map: ")
+            .Append("not identifiable (the loss does not depend on them) and excused as downstream of a ReLU kink flip are kept out of the verdict; ")
+            .Append("explained by a declared mismatch still counts. Long runs are bucketed by maximum; blank cells were not captured.</p>");
         bool any = false;
         foreach (var c in report.Comparisons)
         {
@@ -189,6 +194,31 @@ public sealed class HtmlReportExporter : IReportExporter
             h.Append("<figure class=\"plot heatmap\">").Append(ReportPlots.Heatmap(c.Heatmap, $"{c.Backend} vs {c.Against}")).Append("</figure>");
         }
         if (!any) h.Append("<p class=\"none\">No comparison produced tensor checks.</p>");
+        h.Append("</section>\n");
+    }
+
+    private static void Differences(StringBuilder h, RunReport report)
+    {
+        var comparisons = report.Comparisons.Where(c => c.Trajectory is { Differences.Count: > 0 }).ToList();
+        if (comparisons.Count == 0) return;
+        var order = report.Backends.Select(b => b.Name).ToList();
+        var noise = ReportPlots.NoiseColor;
+        h.Append("<section id=\"differences\"><h2>Difference from the reference</h2><p class=\"small\">Each backend's free-running training against the reference's, ")
+            .Append("per tensor kind: the RMSE of the worst tensor (thick line) and the median tensor (thin line) at each step, on a log scale. ")
+            .Append("<span class=\"swatch\" style=\"background:rgba(").Append(noise.R).Append(',').Append(noise.G).Append(',').Append(noise.B)
+            .Append(",0.3)\"></span> The shaded band is float32 noise: up to the worst difference the float32 envelope runs show on the kind, ")
+            .Append("their median as a thin grey line. A curve inside the band is rounding; where it rises out of it, and how steeply, is where the backend leaves the noise.</p>");
+        foreach (var c in comparisons)
+        {
+            h.Append("<h3>").Append(E(c.Backend)).Append(" vs ").Append(E(report.Reference)).Append(", free-running</h3><div class=\"plots\">");
+            var color = ReportPlots.BackendColor(order, c.Backend);
+            // A kind equal to the reference at every step has nothing to plot; it is named instead.
+            var equal = c.Trajectory!.Differences.Where(d => d.Worst.All(v => v == 0)).Select(d => d.Kind).ToList();
+            foreach (var d in c.Trajectory.Differences.Where(d => !equal.Contains(d.Kind)))
+                h.Append("<figure class=\"plot difference\">").Append(ReportPlots.Difference(d, color, report.Scenario.Steps)).Append("</figure>");
+            h.Append("</div>");
+            if (equal.Count > 0) h.Append("<p class=\"small\">Equal to the reference at every step: ").Append(E(string.Join(", ", equal))).Append(".</p>");
+        }
         h.Append("</section>\n");
     }
 
@@ -206,7 +236,10 @@ public sealed class HtmlReportExporter : IReportExporter
             foreach (string name in present)
             {
                 var (title, y) = label(name);
-                h.Append("<figure class=\"plot\">").Append(ReportPlots.Lines(title, y, groups[name], order)).Append("</figure>");
+                var evaluated = TensorKinds.TryParse(name)?.IsEval() == true
+                    ? groups[name].SelectMany(s => s.Steps).Distinct().Order().ToList()
+                    : null;
+                h.Append("<figure class=\"plot\">").Append(ReportPlots.Lines(title, y, groups[name], order, evaluated, report.Scenario.Steps)).Append("</figure>");
             }
             h.Append("</div>");
         }
@@ -226,6 +259,24 @@ public sealed class HtmlReportExporter : IReportExporter
         var norms = groups.Keys.Where(k => k.StartsWith("norm:", StringComparison.Ordinal)).OrderBy(k => k, StringComparer.Ordinal);
         Grid("Weight trajectories", "L2 norm of each parameter after the optimizer update, on captured steps.", norms, n => ($"||{n[5..]}||", "L2 norm"));
         h.Append("</section>\n");
+    }
+
+    private static void Policy(StringBuilder h, PolicyDescription policy)
+    {
+        h.Append("<section id=\"policy\"><h2>Tolerance policy</h2><p class=\"small\">").Append(E(policy.Rule)).Append("</p>")
+            .Append("<table class=\"grid compact\"><tbody><tr><th>envelope multiple</th><td>").Append(F(policy.EnvelopeMultiple, "G6"))
+            .Append("</td><th>envelope floor (of the reference RMS)</th><td>").Append(F(policy.EnvelopeFloor, "G6"))
+            .Append("</td><th>absolute floor</th><td>").Append(F(policy.AbsoluteFloor, "G6"))
+            .Append("</td><th>growth g(s) = (1 + s)^</th><td>").Append(F(policy.GrowthExponent, "G6")).Append("</td></tr></tbody></table>")
+            .Append("<table id=\"tolerances\" class=\"grid\"><thead><tr><th>tensor kind</th><th>float32 atol</th><th>float32 rtol</th><th>float64 atol</th>")
+            .Append("<th>float64 rtol</th><th>float32 judged by</th><th>source</th></tr></thead><tbody>");
+        foreach (var (kind, t) in policy.Kinds)
+        {
+            h.Append("<tr><td><code>").Append(E(kind)).Append("</code></td><td>").Append(F(t.Float32.Atol)).Append("</td><td>").Append(F(t.Float32.Rtol))
+                .Append("</td><td>").Append(F(t.Float64.Atol)).Append("</td><td>").Append(F(t.Float64.Rtol)).Append("</td><td>")
+                .Append(t.Envelope ? "noise envelope" : "atol / rtol").Append("</td><td>").Append(E(t.Source)).Append("</td></tr>");
+        }
+        h.Append("</tbody></table></section>\n");
     }
 
     private static void Matrix(StringBuilder h, RunReport report)
@@ -324,7 +375,8 @@ public sealed class HtmlReportExporter : IReportExporter
         .plots{display:flex;flex-wrap:wrap;gap:10px}
         figure.plot{margin:0;background:#fff;border:1px solid #e3e8ef;border-radius:6px;padding:4px;overflow-x:auto}
         figure.heatmap{margin:10px 0}figure.heatmap svg,figure.heatmap svg *{image-rendering:pixelated}
-        pre{background:#fff;border:1px solid #e3e8ef;border-radius:6px;padding:10px;font-size:12px;max-height:320px;overflow:auto}
+        .swatch{display:inline-block;width:22px;height:11px;border:1px solid #8a96a8;vertical-align:middle}
+        table.compact{width:auto;margin:6px 0 10px}table.compact th{background:#f1f4f8;font-weight:500}
         footer{margin:28px 0 8px;color:#8a96a8;font-size:12px}
         """;
 }

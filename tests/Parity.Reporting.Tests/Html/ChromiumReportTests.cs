@@ -23,22 +23,27 @@ public sealed class ChromiumReportTests
     [Test]
     public async Task A_real_report_loads_without_console_errors_and_shows_the_verdict_table_and_plots()
     {
-        string html = RealRun.File("report.html");
-        string screenshot = Path.Combine(TestContext.CurrentContext.WorkDirectory, "report-screenshot.png");
-        File.Delete(screenshot);
+        string domOut = await LoadAndScreenshotAsync(RealRun.File("report.html"), "report-screenshot.png", 2000, "report.html rendered by headless Chromium");
 
-        var dom = RunAsync("--enable-logging=stderr", "--v=0", "--dump-dom", new Uri(html).AbsoluteUri);
-        var shot = RunAsync("--hide-scrollbars", $"--screenshot={screenshot}", "--window-size=1400,2000", new Uri(html).AbsoluteUri);
-        var (domOut, domErr) = await dom;
-        await shot;
-
-        Assert.That(ConsoleLines(domErr), Is.Empty, "console messages while loading report.html");
         Assert.That(domOut, Does.Contain("<table id=\"verdicts\""));
         Assert.That(domOut, Does.Contain("reference-f32"));
-        int expectedPlots = 1 + RealRun.Report.Series.Select(s => s.Name).Distinct().Count();
-        Assert.That(Regex.Matches(domOut, "<svg").Count, Is.EqualTo(expectedPlots), "one heatmap and one plot per series");
-        Assert.That(new FileInfo(screenshot).Length, Is.GreaterThan(50_000), "a screenshot with content");
-        TestContext.AddTestAttachment(screenshot, "report.html rendered by headless Chromium");
+        int differencePlots = RealRun.Report.Comparisons.Sum(c => c.Trajectory?.Differences.Count(d => d.Worst.Any(v => v != 0)) ?? 0);
+        Assert.That(differencePlots, Is.GreaterThan(0), "the real run reports its difference from the reference");
+        int expectedPlots = 1 + differencePlots + RealRun.Report.Series.Select(s => s.Name).Distinct().Count();
+        Assert.That(Regex.Matches(domOut, "<svg").Count, Is.EqualTo(expectedPlots), "one heatmap, one difference plot per tensor kind and one plot per series");
+        Assert.That(domOut, Does.Contain("<section id=\"differences\">").And.Contain("<table id=\"tolerances\""));
+    }
+
+    [Test]
+    public async Task Every_kind_of_heatmap_cell_the_difference_plots_and_a_single_evaluation_render_in_the_browser()
+    {
+        using var dir = new TempDirectory();
+        string path = new HtmlReportExporter().Export(ReportPlotsTests.WithPlots(), dir.Path);
+        string domOut = await LoadAndScreenshotAsync(path, "plots-screenshot.png", 2600, "the plots of a diverging report rendered by headless Chromium");
+
+        Assert.That(domOut, Does.Contain("ReLU kink flip downstream (excused, not counted)").And.Contain("explained by a declared mismatch (counted)"));
+        Assert.That(Regex.Matches(domOut, "<figure class=\"plot difference\"><svg").Count, Is.EqualTo(2));
+        Assert.That(domOut, Does.Contain("evaluated step"));
     }
 
     [Test]
@@ -61,6 +66,23 @@ public sealed class ChromiumReportTests
         Assert.That(dom, Does.Not.Contain("<script"));
         Assert.That(dom, Does.Not.Contain("<img"));
         Assert.That(dom, Does.Contain("document.body.className='pwned'"), "the hostile text is shown as text");
+    }
+
+    // Loads the page once for its DOM and console and once for a screenshot (kept in the test's work directory and
+    // attached); asserts no console message and a screenshot with content; returns the DOM.
+    private static async Task<string> LoadAndScreenshotAsync(string html, string screenshotName, int height, string description)
+    {
+        string screenshot = Path.Combine(TestContext.CurrentContext.WorkDirectory, screenshotName);
+        File.Delete(screenshot);
+        var dom = RunAsync("--enable-logging=stderr", "--v=0", "--dump-dom", new Uri(html).AbsoluteUri);
+        var shot = RunAsync("--hide-scrollbars", $"--screenshot={screenshot}", $"--window-size=1400,{height}", new Uri(html).AbsoluteUri);
+        var (domOut, domErr) = await dom;
+        await shot;
+
+        Assert.That(ConsoleLines(domErr), Is.Empty, $"console messages while loading {Path.GetFileName(html)}");
+        Assert.That(new FileInfo(screenshot).Length, Is.GreaterThan(50_000), "a screenshot with content");
+        TestContext.AddTestAttachment(screenshot, description);
+        return domOut;
     }
 
     private static List<string> ConsoleLines(string log) =>
