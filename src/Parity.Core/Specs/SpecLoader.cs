@@ -128,6 +128,10 @@ public static class SpecLoader
         var init = ReadInit(root.Optional("init"), seed);
         var optimizer = ReadOptimizer(root.Get("optimizer"));
         var data = ReadData(root.Get("data"), seed);
+        // A batch of one has no batch variance: PyTorch refuses to train batchnorm on it, libtorch gives NaN for the
+        // unbiased running variance, and TF.js trains on; no comparison of that means anything, so it is refused here.
+        if (data.BatchSize < 2 && model.Layers.OfType<BatchNormSpec>().FirstOrDefault() is { } bn)
+            throw root.Get("data").Get("batchSize").Error($"expected at least 2 in a model with batchnorm layer '{bn.Name}': a batch of one sample has no batch variance to normalize with");
         var schedule = ReadSchedule(root.Get("training"), root.Optional("evaluation"));
         var capture = ReadCapture(root.Optional("capture"));
         var tolerances = root.Optional("tolerances") is { } t ? ReadTolerances(t) : null;

@@ -410,6 +410,24 @@ public sealed class SpecLoaderTests
     }
 
     [Test]
+    public void A_batch_of_one_is_refused_in_a_model_with_batchnorm_and_accepted_without()
+    {
+        var e = Rejects(Mutate(r => r["data"]!["batchSize"] = 1));
+        Assert.That((e.JsonPath, e.Problem), Is.EqualTo(("$.data.batchSize",
+            "expected at least 2 in a model with batchnorm layer 'bn': a batch of one sample has no batch variance to normalize with")));
+
+        var withoutBatchNorm = Mutate(r =>
+        {
+            r["data"]!["batchSize"] = 1;
+            var model = r["model"]!.AsObject();
+            var layers = model["layers"]!.AsArray();
+            layers.Remove(layers.First(l => (string?)l!["type"] == "batchnorm"));
+            model["calls"] = new JsonArray([.. model["calls"]!.AsArray().Where(c => (string?)c != "bn").Select(c => (JsonNode?)JsonValue.Create((string?)c))]);
+        });
+        Assert.That(SpecLoader.Parse(withoutBatchNorm).Data.BatchSize, Is.EqualTo(1));
+    }
+
+    [Test]
     public void The_evaluation_batch_size_reads_back_from_the_canonical_json_and_is_absent_when_not_given()
     {
         var spec = SpecLoader.Parse(Mutate(r => r["evaluation"] = JsonNode.Parse("""{ "every": 2, "batchSize": 7 }""")));
@@ -451,8 +469,8 @@ public sealed class SpecLoaderTests
         var spec = SpecLoader.Parse(Mutate(r =>
         {
             r["training"] = JsonNode.Parse("""{ "epochs": 1000000 }""");
-            r["data"]!["batchSize"] = 1;
-            r["data"]!["train"]!["samples"] = 10000;
+            r["data"]!["batchSize"] = 2;
+            r["data"]!["train"]!["samples"] = 20000;
         }));
         var e = Assert.Throws<SpecException>(() => Planner.Build(spec))!;
         Assert.That(e.JsonPath, Is.EqualTo("$.training.epochs"));
