@@ -271,22 +271,21 @@ public sealed class RunSession
         var notes = replay.NotReplayed.Select(n => $"{n.Mismatch.Setting} not replayed ({n.Reason}): {string.Join(", ", n.Mismatch.Affects)} excused").ToList();
         if (replay.StepsReplayed == 0)
         {
-            string why = StepCheckImpossible(run);
-            return (null, why);
+            return (null, StepCheckImpossible(run, trace));
         }
         if (replay.ExtraDrawsReplayed > 0) result = result with { Envelope = $"{envelope}, {replay.ExtraDrawsReplayed} more permuted draws to confirm failures" };
         return (result, notes.Count == 0 ? null : string.Join("; ", notes));
     }
 
-    // Why no step of a run could be replayed: no optimizer state, no captured step after a complete state, or a run that stopped first.
-    private string StepCheckImpossible(SessionRun run)
+    // Why no step of a run could be replayed: a run that stopped first, state kinds left out of the capture, no optimizer
+    // state reported, or no captured step after a complete state.
+    private string StepCheckImpossible(SessionRun run, TraceReader trace)
     {
         if (run.Run.StepsCompleted == 0) return $"no step checked: {run.Display} completed no step";
-        bool reportsState = TraceReader.Open(run.Run.TraceDirectory).Records().Take(1).Any(r => r.Find(TensorKind.OptimizerStep) is not null);
-        if (!reportsState && TensorKinds.State.All(Plan.Spec.Capture.Kinds.Contains))
-            return $"judged on its free-running trajectory only: {run.Display} does not report its optimizer state (a worker of protocol 1 does not), so no step can be replayed from its own state";
         if (!TensorKinds.State.All(Plan.Spec.Capture.Kinds.Contains))
             return "judged on its free-running trajectory only: the spec's capture.kinds leave out state kinds, so no step can be replayed from the backend's own state";
+        if (!trace.Records().Take(1).Any(r => r.Find(TensorKind.OptimizerStep) is not null))
+            return $"judged on its free-running trajectory only: {run.Display} does not report its optimizer state (a worker of protocol 1 does not), so no step can be replayed from its own state";
         return "judged on its free-running trajectory only: no captured step follows a recorded state (capture.steps)";
     }
 
