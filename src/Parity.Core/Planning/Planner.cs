@@ -81,8 +81,8 @@ public static class Planner
                 + $"{MemoryBudget.EnvironmentVariable} (e.g. 64G) on a machine that has the memory (docs/spec.md, \"Memory\")");
         }
 
-        var train = LoadSource(spec.Data.Train, spec, "$.data.train", null);
-        var eval = spec.Data.Eval is null ? train : LoadSource(spec.Data.Eval, spec, "$.data.eval", spec.Data.EvalLimit);
+        var train = LoadSource(spec.Data.Train, spec, "$.data.train", null, graph.OutputWidth);
+        var eval = spec.Data.Eval is null ? train : LoadSource(spec.Data.Eval, spec, "$.data.eval", spec.Data.EvalLimit, graph.OutputWidth);
         if (spec.Data.EvalLimit is int limit) eval = eval.Take(limit);
         if (graph.OutputWidth != train.Classes)
             throw new SpecException("$.model.calls", $"the last call outputs {graph.OutputWidth} values but the data has {train.Classes} classes");
@@ -208,16 +208,80 @@ public static class Planner
                 if ((long)count * features > SpecLoader.MaxDataElements)
                     throw new SpecException(path, $"{images} holds {count} samples of {features} features, more than the limit of {SpecLoader.MaxDataElements} values; set 'limit'");
                 return new DataExtent(count, features, images, MemoryEstimate.DataBytes(count, features, fromFile: true));
+            case CsvSourceSpec csv:
+                var layout = CsvLayout(csv, spec);
+                var (rows, columns) = ReadIdx(layout.Path, path, () => CsvData.Shape(layout, Min(csv.Limit, limit)));
+                return FileExtent(rows, columns, layout.Path, path);
+            case NumpySourceSpec npy:
+                var (samples, width) = ReadIdx(NumpyOrigin(npy, spec), path, () => NumpyShape(npy, spec, Min(npy.Limit, limit)));
+                return FileExtent(samples, width, NumpyOrigin(npy, spec), path);
             default:
                 throw new SpecException(path, $"unsupported data source '{source.Type}'");
         }
     }
 
-    private static DataSet LoadSource(DataSourceSpec source, ScenarioSpec spec, string path, int? limit)
+    private static DataExtent FileExtent(int count, int features, string origin, string path)
     {
-        if (source is not IdxSourceSpec idx) return SyntheticData.Generate((SyntheticSourceSpec)source);
-        var (images, labels) = IdxPaths(idx, spec);
-        return ReadIdx(images, path, () => IdxReader.Load(images, labels, Min(idx.Limit, limit), idx.Normalize));
+        if ((long)count * features > SpecLoader.MaxDataElements)
+            throw new SpecException(path, $"{origin} holds {count} samples of {features} features, more than the limit of {SpecLoader.MaxDataElements} values; set 'limit'");
+        return new DataExtent(count, features, origin, MemoryEstimate.DataBytes(count, features, fromFile: true));
+    }
+
+    // Classes: the model's output width; a file's labels must lie in 0..classes-1.
+    private static DataSet LoadSource(DataSourceSpec source, ScenarioSpec spec, string path, int? limit, int classes)
+    {
+        switch (source)
+        {
+            case IdxSourceSpec idx:
+                var (images, labels) = IdxPaths(idx, spec);
+                return ReadIdx(images, path, () => IdxReader.Load(images, labels, Min(idx.Limit, limit), idx.Normalize));
+            case CsvSourceSpec csv:
+                var layout = CsvLayout(csv, spec);
+                return ReadIdx(layout.Path, path, () => CsvData.Load(layout, Min(csv.Limit, limit), classes));
+            case NumpySourceSpec npy:
+                return ReadIdx(NumpyOrigin(npy, spec), path, () => LoadNumpy(npy, spec, Min(npy.Limit, limit), classes));
+            default:
+                return SyntheticData.Generate((SyntheticSourceSpec)source);
+        }
+    }
+
+    private static CsvData.Layout CsvLayout(CsvSourceSpec csv, ScenarioSpec spec) =>
+        new(Resolve(csv.Path, spec.BaseDirectory), csv.Label, csv.Features, csv.Separator);
+
+    private static string NumpyOrigin(NumpySourceSpec npy, ScenarioSpec spec) =>
+        npy.Archive is { } archive ? Resolve(archive, spec.BaseDirectory) : Resolve(npy.Inputs, spec.BaseDirectory);
+
+    private static NpyArray ReadNumpy(NumpySourceSpec npy, ScenarioSpec spec, string member, bool shapeOnly) =>
+        npy.Archive is { } archive
+            ? NpyReader.ReadMember(Resolve(archive, spec.BaseDirectory), member, shapeOnly)
+            : shapeOnly ? new NpyArray(NpyReader.ReadShape(Resolve(member, spec.BaseDirectory)), [], false) : NpyReader.Read(Resolve(member, spec.BaseDirectory));
+
+    // Inputs [count, ...] (each sample flattened), labels [count] or [count, 1]: checked from the headers alone.
+    private static (int Count, int Features) NumpyShape(NumpySourceSpec npy, ScenarioSpec spec, int? limit)
+    {
+        var inputs = ReadNumpy(npy, spec, npy.Inputs, shapeOnly: true).Shape;
+        var labels = ReadNumpy(npy, spec, npy.Labels, shapeOnly: true).Shape;
+        string inputsName = npy.Archive is null ? npy.Inputs : $"array '{npy.Inputs}'", labelsName = npy.Archive is null ? npy.Labels : $"array '{npy.Labels}'";
+        if (inputs.Length < 2) throw new InvalidDataException($"{inputsName} has shape ({string.Join(", ", inputs)}); inputs need a sample axis and at least one feature axis, e.g. (count, features)");
+        if (!(labels.Length == 1 || (labels.Length == 2 && labels[1] == 1)))
+            throw new InvalidDataException($"{labelsName} has shape ({string.Join(", ", labels)}); labels need shape (count,) or (count, 1)");
+        if (labels[0] != inputs[0]) throw new InvalidDataException($"{inputsName} holds {inputs[0]} samples but {labelsName} holds {labels[0]} labels");
+        long features = 1;
+        for (int d = 1; d < inputs.Length; d++) features *= inputs[d];
+        if (features is 0 or > SpecLoader.MaxDataElements) throw new InvalidDataException($"{inputsName}: {features} features per sample is outside 1..{SpecLoader.MaxDataElements}");
+        if (inputs[0] == 0) throw new InvalidDataException($"{inputsName} holds no samples");
+        return (Math.Min(inputs[0], limit ?? int.MaxValue), (int)features);
+    }
+
+    private static DataSet LoadNumpy(NumpySourceSpec npy, ScenarioSpec spec, int? limit, int classes)
+    {
+        var (count, features) = NumpyShape(npy, spec, limit);
+        var inputs = ReadNumpy(npy, spec, npy.Inputs, shapeOnly: false);
+        var labels = ReadNumpy(npy, spec, npy.Labels, shapeOnly: false);
+        if (!labels.Integral && labels.Values.Any(v => v != Math.Floor(v)))
+            throw new InvalidDataException($"{npy.Labels}: labels must be class indices; found fractional values");
+        return FileData.Create(inputs.Values.AsSpan(0, count * features), labels.Values.AsSpan(0, count), count, features, classes,
+            NumpyOrigin(npy, spec), i => npy.Archive is null ? $"{npy.Labels} index {i}" : $"array '{npy.Labels}' index {i}");
     }
 
     private static (string Images, string Labels) IdxPaths(IdxSourceSpec idx, ScenarioSpec spec) =>

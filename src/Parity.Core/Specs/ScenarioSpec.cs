@@ -383,6 +383,27 @@ public sealed record SyntheticSourceSpec(string Generator, int Samples, int Feat
     public override string Type => "synthetic";
 }
 
+/// <summary>
+/// A CSV file of numbers with a header row (docs/spec.md, "Sources"): the column <see cref="Label"/> holds class indices,
+/// <see cref="Features"/> (null: every other column, in file order) the inputs.
+/// </summary>
+public sealed record CsvSourceSpec(string Path, string Label, IReadOnlyList<string>? Features, char Separator, int? Limit) : DataSourceSpec
+{
+    /// <inheritdoc />
+    public override string Type => "csv";
+}
+
+/// <summary>
+/// NumPy arrays: <see cref="Inputs"/> of shape [count, ...] (each sample flattened in C order) and <see cref="Labels"/>
+/// of shape [count] holding class indices. With <see cref="Archive"/> set, both name members of that <c>.npz</c>
+/// archive; otherwise they are <c>.npy</c> file paths.
+/// </summary>
+public sealed record NumpySourceSpec(string? Archive, string Inputs, string Labels, int? Limit) : DataSourceSpec
+{
+    /// <inheritdoc />
+    public override string Type => Archive is null ? "npy" : "npz";
+}
+
 /// <summary>Train and eval sources, batching and shuffling.</summary>
 public sealed record DataSpec(DataSourceSpec Train, DataSourceSpec? Eval, int BatchSize, bool Shuffle, ulong ShuffleSeed, int? EvalLimit);
 

@@ -302,12 +302,32 @@ public static class SpecLoader
 
     private static DataSourceSpec ReadSource(JsonCursor s, ulong seed)
     {
-        string type = s.TypedObject().Choice("type", null, "idx", "synthetic");
+        string type = s.TypedObject().Choice("type", null, "idx", "synthetic", "csv", "npy", "npz");
+        int? Limit() => s.Has("limit") ? s.Int("limit", 1, int.MaxValue) : null;
+        switch (type)
+        {
+            case "csv":
+                s.Object("type", "path", "label", "features", "separator", "limit");
+                var columns = s.Optional("features")?.Array(1, MaxWidth).Select(f => f.String()).ToArray();
+                if (columns is not null && columns.Distinct(StringComparer.Ordinal).Count() != columns.Length)
+                    throw s.Get("features").Error("a column is named twice");
+                string label = NonEmpty(s, "label");
+                if (columns?.Contains(label) == true) throw s.Get("features").Error($"the label column '{label}' cannot also be a feature");
+                string separator = s.String("separator", ",");
+                if (separator.Length != 1 || separator[0] is '"' or '\r' or '\n')
+                    throw s.Get("separator").Error($"'{separator}' is not one character other than a quote or a line break");
+                return new CsvSourceSpec(NonEmpty(s, "path"), label, columns, separator[0], Limit());
+            case "npy":
+                s.Object("type", "inputs", "labels", "limit");
+                return new NumpySourceSpec(null, NonEmpty(s, "inputs"), NonEmpty(s, "labels"), Limit());
+            case "npz":
+                s.Object("type", "path", "inputs", "labels", "limit");
+                return new NumpySourceSpec(NonEmpty(s, "path"), NonEmpty(s, "inputs"), NonEmpty(s, "labels"), Limit());
+        }
         if (type == "idx")
         {
             s.Object("type", "images", "labels", "limit", "normalize");
-            int? limit = s.Has("limit") ? s.Int("limit", 1, int.MaxValue) : null;
-            return new IdxSourceSpec(NonEmpty(s, "images"), NonEmpty(s, "labels"), limit, s.Bool("normalize", true));
+            return new IdxSourceSpec(NonEmpty(s, "images"), NonEmpty(s, "labels"), Limit(), s.Bool("normalize", true));
         }
         s.Object("type", "generator", "samples", "features", "classes", "seed", "teacherSeed");
         int samples = s.Int("samples", 1, 10_000_000), features = s.Int("features", 1, MaxWidth);

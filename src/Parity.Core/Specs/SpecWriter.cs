@@ -158,6 +158,24 @@ public static class SpecWriter
                 if (idx.Limit is int limit) w.WriteNumber("limit", limit);
                 w.WriteBoolean("normalize", idx.Normalize);
                 break;
+            case CsvSourceSpec csv:
+                w.WriteString("path", csv.Path);
+                w.WriteString("label", csv.Label);
+                if (csv.Features is { } features)
+                {
+                    w.WriteStartArray("features");
+                    foreach (string f in features) w.WriteStringValue(f);
+                    w.WriteEndArray();
+                }
+                w.WriteString("separator", csv.Separator.ToString());
+                if (csv.Limit is int csvLimit) w.WriteNumber("limit", csvLimit);
+                break;
+            case NumpySourceSpec npy:
+                if (npy.Archive is { } archive) w.WriteString("path", archive);
+                w.WriteString("inputs", npy.Inputs);
+                w.WriteString("labels", npy.Labels);
+                if (npy.Limit is int npyLimit) w.WriteNumber("limit", npyLimit);
+                break;
             case SyntheticSourceSpec syn:
                 w.WriteString("generator", syn.Generator);
                 w.WriteNumber("samples", syn.Samples);

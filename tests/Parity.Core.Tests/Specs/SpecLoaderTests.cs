@@ -316,7 +316,7 @@ public sealed class SpecLoaderTests
         yield return Case("capture neither every nor first", r => r["capture"] = JsonNode.Parse("""{ "steps": { "last": true } }"""), "$.capture.steps", "give 'first', 'every' or both");
         yield return Case("capture steps word", r => r["capture"] = JsonNode.Parse("""{ "steps": "some" }"""), "$.capture.steps", "expected \"all\"");
         yield return Case("tolerance for an unknown kind", r => r["tolerances"] = JsonNode.Parse("""{ "kinds": { "weights": { "atol": 1, "rtol": 1 } } }"""), "$.tolerances.kinds.weights", "unknown tensor kind 'weights'");
-        yield return Case("unknown data source", r => r["data"]!["train"]!["type"] = "csv", "$.data.train.type", "not one of: idx, synthetic");
+        yield return Case("unknown data source", r => r["data"]!["train"]!["type"] = "parquet", "$.data.train.type", "not one of: idx, synthetic, csv, npy, npz");
         yield return Case("empty idx path", r => r["data"]!["train"] = JsonNode.Parse("""{ "type": "idx", "images": "", "labels": "y" }"""), "$.data.train.images", "expected a file path");
         yield return Case("one class", r => r["data"]!["train"]!["classes"] = 1, "$.data.train.classes", "expected an integer in 2..10000");
         yield return Case("empty name", r => r["name"] = "", "$.name", "use 1..200 ASCII letters, digits");
