@@ -42,9 +42,10 @@ internal static class BaselineCommands
         var backends = new Option<string?>("--backends") { Description = "Backends to verify, comma-separated (default: every backend with a baseline)" };
         var baselines = BaselinesOption();
         var output = new Option<string?>("--out") { Description = "Run directory for the fresh run (default out/verify/<scenario>)" };
+        var keepTraces = Commands.KeepTracesOption();
         var command = new Command("verify", "Run a spec and compare each backend's trace with its approved baseline; exit 1 with the origin when one disagrees, 2 when one has none")
         {
-            spec, backends, baselines, output,
+            spec, backends, baselines, output, keepTraces,
         };
         command.SetAction(r =>
         {
@@ -52,7 +53,8 @@ internal static class BaselineCommands
             var scenario = SpecLoader.LoadFile(path);
             using var progress = new TerminalProgress { Label = $"verify {scenario.Name} " };
             var result = Baselines.Verify(scenario, path, r.GetValue(backends) is { } b ? Commands.SplitList(b) : null, r.GetValue(baselines)!,
-                BackendCatalog.Create(), r.GetValue(output) ?? PathNames.ScenarioDirectory(Path.Combine("out", "verify"), scenario.Name), progress);
+                BackendCatalog.Create(), r.GetValue(output) ?? PathNames.ScenarioDirectory(Path.Combine("out", "verify"), scenario.Name), progress,
+                TraceRetentions.Parse(r.GetValue(keepTraces)!));
             progress.Clear();
             foreach (var check in result.Checks)
             {

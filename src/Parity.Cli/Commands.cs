@@ -35,9 +35,10 @@ internal static class Commands
         {
             Description = "Judge each backend on its free-running trajectory alone, without replaying its steps (faster; blind to errors that start after the trajectories separate)",
         };
+        var keepTraces = KeepTracesOption();
         var command = new Command("run", "Run a spec on several backends, compare every tensor with the reference, write the report")
         {
-            spec, backends, reference, steps, output, device, timeout, tolerance, trajectoryOnly, WorkerOption,
+            spec, backends, reference, steps, output, device, timeout, tolerance, trajectoryOnly, keepTraces, WorkerOption,
         };
         command.SetAction(r =>
         {
@@ -46,7 +47,11 @@ internal static class Commands
             var registry = BackendCatalog.Create(r.GetValue(WorkerOption));
             var request = new RunRequest(scenario, path, SplitList(r.GetValue(backends)!), r.GetValue(reference)!,
                 r.GetValue(output) ?? PathNames.ScenarioDirectory("out", scenario.Name), r.GetValue(steps), Device(r.GetValue(device)),
-                Timeout(r.GetValue(timeout)), Tolerances(r.GetValue(tolerance))) { TrajectoryOnly = r.GetValue(trajectoryOnly) };
+                Timeout(r.GetValue(timeout)), Tolerances(r.GetValue(tolerance)))
+            {
+                TrajectoryOnly = r.GetValue(trajectoryOnly),
+                KeepTraces = TraceRetentions.Parse(r.GetValue(keepTraces)!),
+            };
             using var progress = new TerminalProgress { Label = scenario.Name + " " };
             var report = RunSession.Execute(request, registry, progress);
             progress.Clear();
@@ -111,6 +116,13 @@ internal static class Commands
     /// <c>--steps</c>: a whole number of steps in 1..<see cref="Planner.MaxSteps"/> (the spec's own limit), refused
     /// while the command line is parsed with a message that names the range.
     /// </summary>
+    internal static Option<string> KeepTracesOption() => new("--keep-traces")
+    {
+        Description = "Which traces stay after the report: all, failed (those that did not agree, with the reference they were judged against) or none",
+        DefaultValueFactory = _ => "all",
+        HelpName = "all|failed|none",
+    };
+
     internal static Option<int?> StepsOption(string description) => new("--steps")
     {
         Description = $"{description} (1..{Planner.MaxSteps})",

@@ -32,7 +32,14 @@ internal static class DiagnoseCommand
             w.WriteLine($"warning: {specPath} has changed since the run (spec hash {SpecLoader.Hash(scenario)}, run {run.SpecHash}); findings are computed against the spec as it is now");
         if (run.Interrupted is not null) w.WriteLine($"note: {run.Interrupted}");
 
-        // Every trace the run lists must be there and be the one it wrote: anything else is damage, not a finding.
+        // Every trace the run lists must be there and be the one it wrote: anything else is damage, not a finding. A trace
+        // that --keep-traces removed on purpose leaves its backend out.
+        foreach (var b in run.Backends.Where(b => !Directory.Exists(Path.Combine(runDirectory, b.Trace))).ToList())
+            if (TraceRetentions.WhyAbsent(runDirectory, b.Name) is { } why)
+            {
+                w.WriteLine($"note: backend {TerminalText.Escape(b.Name)} is left out: {why}");
+                run = run with { Backends = [.. run.Backends.Where(x => x != b)] };
+            }
         foreach (var b in run.Backends)
             if (run.OpenTrace(runDirectory, b).Unsealed is string unsealed && b.Status != RunStatus.Unavailable) w.WriteLine($"note: {unsealed}");
         var judged = run.Backends.Where(b => !b.Auxiliary).ToList();

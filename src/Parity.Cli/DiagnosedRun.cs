@@ -71,7 +71,9 @@ internal sealed record DiagnosedRun(string Scenario, string? SpecPath, string Sp
     public TraceReader OpenTrace(string runDirectory, BackendReport backend)
     {
         string directory = Path.Combine(runDirectory, backend.Trace);
-        if (!Directory.Exists(directory)) throw new InvalidDataException($"{runDirectory}: the trace of backend '{backend.Name}' is missing ({directory})");
+        if (!Directory.Exists(directory))
+            throw new InvalidDataException($"{runDirectory}: the trace of backend '{backend.Name}' is missing ({directory})"
+                + (TraceRetentions.WhyAbsent(runDirectory, backend.Name) is { } why ? ": " + why : ""));
         var trace = TraceReader.Open(directory);
         var h = trace.Header;
         var status = h.Status == RunStatus.Running && Interrupted is not null ? RunStatus.Interrupted : h.Status;

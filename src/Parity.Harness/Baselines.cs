@@ -154,7 +154,7 @@ public static class Baselines
     /// that changes numerics then fails, with the origin).
     /// </summary>
     public static VerifyResult Verify(ScenarioSpec spec, string? specPath, IReadOnlyList<string>? backends, string root, BackendRegistry registry,
-        string outDirectory, IProgress<Running.RunProgress>? progress = null)
+        string outDirectory, IProgress<Running.RunProgress>? progress = null, TraceRetention keepTraces = TraceRetention.All)
     {
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(root);
@@ -240,6 +240,7 @@ public static class Baselines
                 : $"{DivergenceText.Headline(comparison, report.Findings)}{versions}\n{DivergenceText.Describe(comparison, report.Findings)}";
             checks.Add(new BaselineCheck(backend, result.Verdict, message, baseline, comparison));
         }
+        TraceRetentions.Apply(report, outDirectory, keepTraces, checks.Where(c => c.Verdict != Verdict.Agree).Select(c => c.Backend));
         return new VerifyResult(checks, outDirectory);
     }
 

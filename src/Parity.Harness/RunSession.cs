@@ -44,6 +44,9 @@ public sealed record RunRequest(
 
     /// <summary>True to judge every backend on its free-running trajectory alone: no step is replayed.</summary>
     public bool TrajectoryOnly { get; init; }
+
+    /// <summary>Which traces stay once the report files are written.</summary>
+    public TraceRetention KeepTraces { get; init; }
 }
 
 /// <summary>One backend's part in a session: as selected, its run, and whether it is an envelope run added by the session.</summary>
@@ -122,6 +125,7 @@ public sealed class RunSession
             PhaseProgress.Of(progress, RunPhase.Report, task: "writing report files")?.Start(exporter.Name, 0);
             exporter.Export(report, request.OutDirectory);
         }
+        TraceRetentions.Apply(report, request.OutDirectory, request.KeepTraces);
         return report;
     }
 

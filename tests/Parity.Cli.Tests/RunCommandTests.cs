@@ -20,6 +20,46 @@ public class RunCommandTests
         Assert.That(Directory.Exists(Path.Combine(outDir, "traces", "reference")), Is.True);
     }
 
+    private static readonly string FakeWorker = Path.Combine(Harness.RepoPaths.Root, "tests", "Parity.Backends.Workers.Tests", "faulty", "fake-worker.py");
+
+    [Test]
+    public void Keep_traces_failed_keeps_the_diverging_backend_with_what_it_was_judged_against_and_diagnose_still_explains_it()
+    {
+        string outDir = CliRunner.TempDir();
+        // The fake worker answers zeros: it diverges from the reference at once; reference-f32 agrees.
+        var (exit, stdout, stderr) = CliRunner.Run("run", CliRunner.Fixture("synthetic-mlp-bn.json"), "--backends", "reference,reference-f32,fw", "--steps", "3",
+            "--worker", $"fw=/usr/bin/python3 {FakeWorker} ok", "--keep-traces", "failed", "--out", outDir);
+
+        Assert.That(exit, Is.EqualTo(1), stdout + stderr);
+        string traces = Path.Combine(outDir, "traces");
+        Assert.That(Directory.Exists(Path.Combine(traces, "fw")), Is.True, "the diverging backend's trace");
+        Assert.That(Directory.Exists(Path.Combine(traces, "reference")), Is.True, "the reference it was judged against");
+        Assert.That(Directory.Exists(Path.Combine(traces, "reference-f32")), Is.True, "fw's noise envelope");
+        Assert.That(File.Exists(Path.Combine(outDir, "report.html")), Is.True);
+
+        var (_, diagnosis, diagnoseErr) = CliRunner.Run("diagnose", outDir);
+        Assert.That(diagnosis, Does.Contain("over 3 backend(s)").And.Contain("[initial-weights-mismatch] cause: fw at step 0"), diagnoseErr);
+    }
+
+    [Test]
+    public void Keep_traces_none_leaves_the_reports_and_diagnose_says_why_the_traces_are_gone()
+    {
+        string outDir = CliRunner.TempDir();
+        var (exit, stdout, stderr) = CliRunner.Run("run", CliRunner.Fixture("synthetic-mlp-bn.json"), "--backends", "reference,reference-f32", "--steps", "2",
+            "--keep-traces", "none", "--out", outDir);
+
+        Assert.That(exit, Is.EqualTo(0), stdout + stderr);
+        Assert.That(Directory.GetDirectories(Path.Combine(outDir, "traces")), Is.Empty);
+        foreach (string file in new[] { "report.json", "report.html", "summary.md", "junit.xml" })
+            Assert.That(File.Exists(Path.Combine(outDir, file)), Is.True, file);
+        var (_, diagnosis, _) = CliRunner.Run("diagnose", outDir);
+        Assert.That(diagnosis, Does.Contain("backend reference-f32 is left out: its trace was not kept (--keep-traces none)"));
+
+        var (badExit, _, badErr) = CliRunner.Run("run", CliRunner.Fixture("synthetic-mlp-bn.json"), "--keep-traces", "some", "--out", CliRunner.TempDir());
+        Assert.That(badExit, Is.EqualTo(2));
+        Assert.That(badErr, Does.Contain("--keep-traces: 'some' is not one of: all, failed, none"));
+    }
+
     [Test]
     public void A_spec_with_a_wrong_type_exits_2_naming_the_json_path()
     {

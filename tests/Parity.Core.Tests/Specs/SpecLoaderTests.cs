@@ -97,6 +97,18 @@ public sealed class SpecLoaderTests
         Assert.That(spec.BaseDirectory, Is.EqualTo(Repository.FixturesDirectory));
     }
 
+    [Test]
+    public void The_spec_hash_ignores_the_description_and_comments_but_not_what_the_spec_computes()
+    {
+        var root = JsonNode.Parse(File.ReadAllText(Repository.Fixture("synthetic-mlp-bn.json")))!.AsObject();
+        string original = SpecLoader.Hash(SpecLoader.Parse(root.ToJsonString()));
+        root["description"] = "reworded";
+        root["comment"] = "a note";
+        Assert.That(SpecLoader.Hash(SpecLoader.Parse(root.ToJsonString())), Is.EqualTo(original));
+        root["optimizer"]!["lr"] = 0.0123;
+        Assert.That(SpecLoader.Hash(SpecLoader.Parse(root.ToJsonString())), Is.Not.EqualTo(original));
+    }
+
     [TestCaseSource(typeof(Repository), nameof(Repository.FixtureNames))]
     public void Canonical_json_of_every_fixture_reads_back_to_the_same_canonical_json(string fixture)
     {
