@@ -38,32 +38,69 @@ internal static class BaselineCommands
 
     public static Command Verify()
     {
-        var spec = new Argument<string>("spec") { Description = "Scenario spec" };
+        var specs = new Argument<string[]>("spec") { Description = "Scenario specs, or directories of them (a suite)", Arity = ArgumentArity.OneOrMore };
         var backends = new Option<string?>("--backends") { Description = "Backends to verify, comma-separated (default: every backend with a baseline)" };
         var baselines = BaselinesOption();
-        var output = new Option<string?>("--out") { Description = "Run directory for the fresh run (default out/verify/<scenario>)" };
+        var output = new Option<string?>("--out") { Description = "Run directory for the fresh run (default out/verify/<scenario>; a suite: out/suite, a shard: out/suite-shard-K-of-N)" };
         var keepTraces = Commands.KeepTracesOption();
-        var command = new Command("verify", "Run a spec and compare each backend's trace with its approved baseline; exit 1 with the origin when one disagrees, 2 when one has none")
+        var shard = new Option<string?>("--shard") { Description = "Verify only shard K of N of the suite (deterministic, balanced by estimated cost)", HelpName = "K/N" };
+        var command = new Command("verify", "Run specs and compare each backend's trace with its approved baseline; exit 1 with the origin when one disagrees, 2 when one has none")
         {
-            spec, backends, baselines, output, keepTraces,
+            specs, backends, baselines, output, keepTraces, shard,
         };
         command.SetAction(r =>
         {
-            string path = r.GetValue(spec)!;
+            var paths = r.GetValue(specs)!;
+            var keep = TraceRetentions.Parse(r.GetValue(keepTraces)!);
+            var only = r.GetValue(backends) is { } b ? Commands.SplitList(b) : null;
+            Shard? part = r.GetValue(shard) is { } text ? Shard.Parse(text) : null;
+            if (paths.Length > 1 || part is not null || Directory.Exists(paths[0]))
+                return VerifySuite(paths, part, only, r.GetValue(baselines)!, r.GetValue(output), keep);
+            string path = paths[0];
             var scenario = SpecLoader.LoadFile(path);
             using var progress = new TerminalProgress { Label = $"verify {scenario.Name} " };
-            var result = Baselines.Verify(scenario, path, r.GetValue(backends) is { } b ? Commands.SplitList(b) : null, r.GetValue(baselines)!,
-                BackendCatalog.Create(), r.GetValue(output) ?? PathNames.ScenarioDirectory(Path.Combine("out", "verify"), scenario.Name), progress,
-                TraceRetentions.Parse(r.GetValue(keepTraces)!));
+            var result = Baselines.Verify(scenario, path, only, r.GetValue(baselines)!,
+                BackendCatalog.Create(), r.GetValue(output) ?? PathNames.ScenarioDirectory(Path.Combine("out", "verify"), scenario.Name), progress, keep);
             progress.Clear();
             foreach (var check in result.Checks)
-            {
-                string label = check.Verdict switch { Verdict.Agree => "ok", Verdict.Diverge => "DIFFERS", _ => "ERROR" };
-                Console.WriteLine($"{label} {TerminalText.Escape(check.Backend)}: {TerminalText.Escape(check.Message, keepNewlines: true, indent: "    ")}");
-            }
+                Console.WriteLine($"{Suites.Label(check.Verdict)} {TerminalText.Escape(check.Backend)}: {TerminalText.Escape(check.Message, keepNewlines: true, indent: "    ")}");
             Console.WriteLine($"run: {TerminalText.Escape(result.RunDirectory)}");
             return ExitCodes.Of(result.Verdict);
         });
         return command;
+    }
+
+    public static Command Merge()
+    {
+        var shards = new Argument<string[]>("shard") { Description = "Suite directories written by 'parity verify --shard K/N'", Arity = ArgumentArity.OneOrMore };
+        var output = new Option<string>("--out") { Description = "Directory for the merged suite.json, junit.xml, summary.md and index.html", DefaultValueFactory = _ => Path.Combine("out", "suite-merged") };
+        var command = new Command("merge", "Combine the shards of a suite into one result; refuses a missing or repeated shard") { shards, output };
+        command.SetAction(r =>
+        {
+            var merged = Suites.Merge(r.GetValue(shards)!, r.GetValue(output)!);
+            Print(merged, r.GetValue(output)!);
+            return ExitCodes.Of(merged.Verdict);
+        });
+        return command;
+    }
+
+    private static int VerifySuite(string[] paths, Shard? shard, IReadOnlyList<string>? backends, string baselines, string? output, TraceRetention keep)
+    {
+        var specs = Suites.Expand(paths);
+        string outDirectory = output ?? Path.Combine("out", shard is { } s ? $"suite-shard-{s.Index}-of-{s.Count}" : "suite");
+        using var progress = new TerminalProgress { Label = "suite " };
+        var result = Suites.Verify(specs, shard, backends, baselines, BackendCatalog.Create(), outDirectory, progress, keep);
+        progress.Clear();
+        Print(result, outDirectory);
+        return ExitCodes.Of(result.Verdict);
+    }
+
+    private static void Print(SuiteResult suite, string directory)
+    {
+        foreach (var e in suite.Entries)
+            foreach (var c in e.Checks)
+                Console.WriteLine($"{Suites.Label(c.Verdict)} {TerminalText.Escape(e.Scenario)} {TerminalText.Escape(c.Backend)}: {TerminalText.Escape(c.Message.Split('\n')[0])}");
+        Console.WriteLine($"suite{(suite.Shards.Count == 1 ? " shard " + suite.Shards[0] : "")}: {suite.Entries.Count} spec(s), "
+            + $"{suite.Entries.Sum(e => e.Checks.Count)} check(s), verdict {suite.Verdict.ToString().ToLowerInvariant()}; {TerminalText.Escape(Path.Combine(directory, "index.html"))}");
     }
 }

@@ -9,7 +9,7 @@ namespace Parity.Reporting.JUnit;
 /// <summary>
 /// junit.xml: one test suite per scenario, one test case per backend compared with the reference. A divergence is a
 /// <c>failure</c> whose message names the origin and whose body carries the metrics and causes; a backend that failed
-/// is an <c>error</c>; one that cannot run here is <c>skipped</c>. The format CI systems read (Jenkins, GitLab, GitHub).
+/// or cannot run here is an <c>error</c> (as the exit code 2 says), never a skip. The format CI systems read (Jenkins, GitLab, GitHub).
 /// </summary>
 public sealed class JUnitReportExporter : IReportExporter
 {
