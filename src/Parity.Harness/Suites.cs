@@ -27,9 +27,14 @@ public sealed record SuiteEntry(string Spec, string Scenario, string? Run, IRead
 /// <param name="Entries">One entry per spec, in suite order.</param>
 public sealed record SuiteResult(string Format, int Version, IReadOnlyList<string> Shards, IReadOnlyList<SuiteEntry> Entries)
 {
-    /// <summary>Every check together: an error when nothing was checked.</summary>
+    /// <summary>
+    /// Every check together. Nothing checked is an error, except in one shard of a suite with fewer specs than shards:
+    /// that shard agrees (the merged suite still needs a check to agree).
+    /// </summary>
     [JsonIgnore]
-    public Verdict Verdict => Entries.Count == 0 ? Verdict.Error : Verdicts.Combine(Entries.SelectMany(e => e.Checks).Select(c => c.Verdict).DefaultIfEmpty(Verdict.Error));
+    public Verdict Verdict => Entries.Count == 0
+        ? (Shards.Count == 1 ? Verdict.Agree : Verdict.Error)
+        : Verdicts.Combine(Entries.SelectMany(e => e.Checks).Select(c => c.Verdict).DefaultIfEmpty(Verdict.Error));
 }
 
 /// <summary>A shard of a suite: part <see cref="Index"/> (1-based) of <see cref="Count"/>.</summary>
