@@ -7,19 +7,47 @@ internal static class BackendsCommand
 {
     private static readonly string[] Header = ["backend", "available", "dtypes", "details"];
 
+    /// <summary>Every backend as a JSON array: name, available, dtypes, reason, versions.</summary>
+    public static int PrintJson(BackendRegistry registry, TextWriter w)
+    {
+        var list = new System.Text.Json.Nodes.JsonArray();
+        foreach (string name in registry.Names)
+        {
+            var (d, error) = Describe(registry, name);
+            list.Add(new System.Text.Json.Nodes.JsonObject
+            {
+                ["name"] = name,
+                ["available"] = d?.Available ?? false,
+                ["dtypes"] = new System.Text.Json.Nodes.JsonArray([.. (d is null ? Enumerable.Empty<Tensors.DType>() : d.Capabilities.DTypes.Order()).Select(t => (System.Text.Json.Nodes.JsonNode)t.ToString().ToLowerInvariant())]),
+                ["reason"] = error ?? d!.Reason,
+                ["versions"] = new System.Text.Json.Nodes.JsonObject([.. (d?.Versions ?? new Dictionary<string, string>()).Select(v => KeyValuePair.Create(v.Key, (System.Text.Json.Nodes.JsonNode?)v.Value))]),
+            });
+        }
+        w.WriteLine(list.ToJsonString(Commands.PrintedJson));
+        return ExitCodes.Agree;
+    }
+
+    private static (BackendDescription? Description, string? Error) Describe(BackendRegistry registry, string name)
+    {
+        try
+        {
+            return (registry.Create(name).Describe(), null);
+        }
+        catch (Exception e)
+        {
+            return (null, $"{e.GetType().Name}: {e.Message}");
+        }
+    }
+
     public static int Print(BackendRegistry registry, TextWriter w)
     {
         var rows = new List<string[]> { Header };
         foreach (string name in registry.Names)
         {
-            BackendDescription d;
-            try
+            var (described, error) = Describe(registry, name);
+            if (described is not { } d)
             {
-                d = registry.Create(name).Describe();
-            }
-            catch (Exception e)
-            {
-                rows.Add([name, "no", "", $"{e.GetType().Name}: {e.Message}"]);
+                rows.Add([name, "no", "", error!]);
                 continue;
             }
             string versions = string.Join(", ", d.Versions.Select(v => $"{v.Key} {v.Value}"));

@@ -44,9 +44,10 @@ internal static class BaselineCommands
         var output = new Option<string?>("--out") { Description = "Run directory for the fresh run (default out/verify/<scenario>; a suite: out/suite, a shard: out/suite-shard-K-of-N)" };
         var keepTraces = Commands.KeepTracesOption();
         var shard = new Option<string?>("--shard") { Description = "Verify only shard K of N of the suite (deterministic, balanced by estimated cost)", HelpName = "K/N" };
+        var json = Commands.JsonOption("the checks as JSON (a suite: its suite.json)");
         var command = new Command("verify", "Run specs and compare each backend's trace with its approved baseline; exit 1 with the origin when one disagrees, 2 when one has none")
         {
-            specs, backends, baselines, output, keepTraces, shard,
+            specs, backends, baselines, output, keepTraces, shard, json,
         };
         command.SetAction(r =>
         {
@@ -55,13 +56,25 @@ internal static class BaselineCommands
             var only = r.GetValue(backends) is { } b ? Commands.SplitList(b) : null;
             Shard? part = r.GetValue(shard) is { } text ? Shard.Parse(text) : null;
             if (paths.Length > 1 || part is not null || Directory.Exists(paths[0]))
-                return VerifySuite(paths, part, only, r.GetValue(baselines)!, r.GetValue(output), keep);
+                return VerifySuite(paths, part, only, r.GetValue(baselines)!, r.GetValue(output), keep, r.GetValue(json));
             string path = paths[0];
             var scenario = SpecLoader.LoadFile(path);
             using var progress = new TerminalProgress { Label = $"verify {scenario.Name} " };
             var result = Baselines.Verify(scenario, path, only, r.GetValue(baselines)!,
                 BackendCatalog.Create(), r.GetValue(output) ?? PathNames.ScenarioDirectory(Path.Combine("out", "verify"), scenario.Name), progress, keep);
             progress.Clear();
+            if (r.GetValue(json))
+            {
+                var checks = new System.Text.Json.Nodes.JsonArray([.. result.Checks.Select(c => (System.Text.Json.Nodes.JsonNode)new System.Text.Json.Nodes.JsonObject
+                {
+                    ["backend"] = c.Backend, ["verdict"] = c.Verdict.ToString().ToLowerInvariant(), ["message"] = c.Message, ["baseline"] = c.Baseline,
+                })]);
+                Console.WriteLine(new System.Text.Json.Nodes.JsonObject
+                {
+                    ["verdict"] = result.Verdict.ToString().ToLowerInvariant(), ["run"] = result.RunDirectory, ["checks"] = checks,
+                }.ToJsonString(Commands.PrintedJson));
+                return ExitCodes.Of(result.Verdict);
+            }
             foreach (var check in result.Checks)
                 Console.WriteLine($"{Suites.Label(check.Verdict)} {TerminalText.Escape(check.Backend)}: {TerminalText.Escape(check.Message, keepNewlines: true, indent: "    ")}");
             Console.WriteLine($"run: {TerminalText.Escape(result.RunDirectory)}");
@@ -84,14 +97,15 @@ internal static class BaselineCommands
         return command;
     }
 
-    private static int VerifySuite(string[] paths, Shard? shard, IReadOnlyList<string>? backends, string baselines, string? output, TraceRetention keep)
+    private static int VerifySuite(string[] paths, Shard? shard, IReadOnlyList<string>? backends, string baselines, string? output, TraceRetention keep, bool json)
     {
         var specs = Suites.Expand(paths);
         string outDirectory = output ?? Path.Combine("out", shard is { } s ? $"suite-shard-{s.Index}-of-{s.Count}" : "suite");
         using var progress = new TerminalProgress { Label = "suite " };
         var result = Suites.Verify(specs, shard, backends, baselines, BackendCatalog.Create(), outDirectory, progress, keep);
         progress.Clear();
-        Print(result, outDirectory);
+        if (json) Console.WriteLine(File.ReadAllText(Path.Combine(outDirectory, Suites.ResultFile)));
+        else Print(result, outDirectory);
         return ExitCodes.Of(result.Verdict);
     }
 

@@ -36,9 +36,10 @@ internal static class Commands
             Description = "Judge each backend on its free-running trajectory alone, without replaying its steps (faster; blind to errors that start after the trajectories separate)",
         };
         var keepTraces = KeepTracesOption();
+        var json = JsonOption("report.json");
         var command = new Command("run", "Run a spec on several backends, compare every tensor with the reference, write the report")
         {
-            spec, backends, reference, steps, output, device, timeout, tolerance, trajectoryOnly, keepTraces, WorkerOption,
+            spec, backends, reference, steps, output, device, timeout, tolerance, trajectoryOnly, keepTraces, json, WorkerOption,
         };
         command.SetAction(r =>
         {
@@ -55,6 +56,11 @@ internal static class Commands
             using var progress = new TerminalProgress { Label = scenario.Name + " " };
             var report = RunSession.Execute(request, registry, progress);
             progress.Clear();
+            if (r.GetValue(json))
+            {
+                Console.WriteLine(File.ReadAllText(Path.Combine(request.OutDirectory, "report.json")));
+                return report.ExitCode;
+            }
             ResultTable.Print(report, Console.Out);
             Console.WriteLine($"report: {TerminalText.Escape(Path.Combine(request.OutDirectory, "report.json"))}");
             return report.ExitCode;
@@ -64,8 +70,11 @@ internal static class Commands
 
     public static Command Backends()
     {
-        var command = new Command("backends", "List every backend, whether it can run here, and why not") { WorkerOption };
-        command.SetAction(r => BackendsCommand.Print(BackendCatalog.Create(r.GetValue(WorkerOption)), Console.Out));
+        var json = JsonOption("the list as a JSON array");
+        var command = new Command("backends", "List every backend, whether it can run here, and why not") { json, WorkerOption };
+        command.SetAction(r => r.GetValue(json)
+            ? BackendsCommand.PrintJson(BackendCatalog.Create(r.GetValue(WorkerOption)), Console.Out)
+            : BackendsCommand.Print(BackendCatalog.Create(r.GetValue(WorkerOption)), Console.Out));
         return command;
     }
 
@@ -116,6 +125,15 @@ internal static class Commands
     /// <c>--steps</c>: a whole number of steps in 1..<see cref="Planner.MaxSteps"/> (the spec's own limit), refused
     /// while the command line is parsed with a message that names the range.
     /// </summary>
+    /// <summary>How JSON printed on stdout is written: indented, characters as they are (it is not embedded in HTML).</summary>
+    internal static readonly System.Text.Json.JsonSerializerOptions PrintedJson = new()
+    {
+        WriteIndented = true,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
+    internal static Option<bool> JsonOption(string what) => new("--json") { Description = $"Print {what} on stdout instead of the table (progress stays on stderr)" };
+
     internal static Option<string> KeepTracesOption() => new("--keep-traces")
     {
         Description = "Which traces stay after the report: all, failed (those that did not agree, with the reference they were judged against) or none",

@@ -61,6 +61,26 @@ public class RunCommandTests
     }
 
     [Test]
+    public void Json_output_of_run_and_backends_is_the_report_and_the_backend_list()
+    {
+        string outDir = CliRunner.TempDir();
+        var (exit, stdout, stderr) = CliRunner.Run("run", CliRunner.Fixture("synthetic-mlp-bn.json"), "--steps", "1", "--json", "--out", outDir);
+        Assert.That(exit, Is.EqualTo(0), stderr);
+        using (var report = JsonDocument.Parse(stdout))
+        {
+            Assert.That(report.RootElement.GetProperty("format").GetString(), Is.EqualTo("parity-report"));
+            Assert.That(report.RootElement.GetProperty("verdict").GetString(), Is.EqualTo("agree"));
+        }
+
+        (exit, stdout, stderr) = CliRunner.Run("backends", "--json");
+        Assert.That(exit, Is.EqualTo(0), stderr);
+        using var list = JsonDocument.Parse(stdout);
+        var reference = list.RootElement.EnumerateArray().Single(b => b.GetProperty("name").GetString() == "reference");
+        Assert.That(reference.GetProperty("available").GetBoolean(), Is.True);
+        Assert.That(reference.GetProperty("dtypes")[0].GetString(), Is.EqualTo("float64"));
+    }
+
+    [Test]
     public void A_spec_with_a_wrong_type_exits_2_naming_the_json_path()
     {
         string dir = CliRunner.TempDir();
