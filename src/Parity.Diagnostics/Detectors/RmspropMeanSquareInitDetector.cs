@@ -1,6 +1,4 @@
-using Parity.Backends;
 using Parity.Specs;
-using Parity.Tracing;
 
 namespace Parity.Diagnostics.Detectors;
 
@@ -9,33 +7,27 @@ namespace Parity.Diagnostics.Detectors;
 /// RMSPropOptimizer) against 0 (PyTorch, Keras, TF.js). With rho 0.9 a zero start makes update 1 about
 /// 3.16 lr sign(g); a start at 1 makes it about lr g / sqrt(0.9): it shows in the parameters after update 1.
 /// </summary>
-public sealed class RmspropMeanSquareInitDetector : IDetector
+public sealed class RmspropMeanSquareInitDetector : OptimizerStartDetector
 {
     /// <inheritdoc />
-    public string Cause => CauseIds.RmspropMeanSquareInit;
+    public override string Cause => CauseIds.RmspropMeanSquareInit;
 
     /// <inheritdoc />
-    public bool IsDeclaredBy(ConventionMismatch mismatch) => mismatch.Setting.EndsWith("meanSquareInit", StringComparison.OrdinalIgnoreCase);
+    protected override string Setting => "meanSquareInit";
 
     /// <inheritdoc />
-    public IEnumerable<Finding> Detect(DiagnosisContext context)
-    {
-        if (context.Spec.Optimizer is not RmspropSpec spec) yield break;
-        double other = spec.MeanSquareInit == 0 ? 1 : 0;
-        foreach (var backend in context.Backends)
-        {
-            if (AdaptiveUpdateFit.FirstMisfit(context, backend, spec, spec with { MeanSquareInit = other }, firstUpdateOnly: true) is not { AlternativeFits: true } v) continue;
-            yield return new Finding(Cause, backend.Name, new FindingLocation(v.Step, RecordPhase.Train, new TensorKey(TensorKind.Parameter, v.Parameter)),
-                $"RMSprop's first update fits a mean square starting at {other}, not at the spec's {spec.MeanSquareInit}",
-                new Dictionary<string, object?>
-                {
-                    ["specMeanSquareInit"] = spec.MeanSquareInit,
-                    ["fittedMeanSquareInit"] = Fit.Round(AdaptiveUpdateFit.FittedStart(spec, v.Gradient, v.Update)),
-                    ["relativeErrorSpecInit"] = Fit.Round(v.SpecError),
-                    ["relativeErrorOtherInit"] = Fit.Round(v.AlternativeError),
-                    ["parameter"] = v.Parameter,
-                },
-                "Set optimizer.meanSquareInit to the framework's start: 1 for TF1's RMSPropOptimizer (its ms slot starts at ones), 0 for PyTorch, Keras and TF.js (docs/conventions.md, RMSprop).");
-        }
-    }
+    protected override string SlotTitle => "RMSprop's mean square";
+
+    /// <inheritdoc />
+    protected override string Hint =>
+        "Set optimizer.meanSquareInit to the framework's start: 1 for TF1's RMSPropOptimizer (its ms slot starts at ones), 0 for PyTorch, Keras and TF.js (docs/conventions.md, RMSprop).";
+
+    /// <inheritdoc />
+    protected override double? SpecStart(OptimizerSpec spec) => (spec as RmspropSpec)?.MeanSquareInit;
+
+    /// <inheritdoc />
+    protected override OptimizerSpec? WithStart(OptimizerSpec spec, double start) => ((RmspropSpec)spec) with { MeanSquareInit = start };
+
+    /// <inheritdoc />
+    protected override double OtherStart(double specStart) => specStart == 0 ? 1 : 0;
 }
