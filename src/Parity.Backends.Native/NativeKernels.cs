@@ -27,6 +27,8 @@ public sealed class NativeKernels<T> : IDisposable
     private readonly Action<Index1D, ArrayView<T>, ArrayView<T>> _reluForward;
     private readonly Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>> _reluBackward;
     // Compiled at first use: only a model with such an activation pays for (or can be refused by) their compilation.
+    // Compiled at the first RMSprop or Adagrad step only: other runs do not pay for it.
+    private readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, AdaptiveScalars<T>>> _adaptiveOptimizer;
     private readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ActivationConstants<T>>> _activationForward;
     private readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ActivationConstants<T>>> _activationBackward;
     private readonly Action<KernelConfig, ArrayView<T>, ArrayView<int>, ArrayView<T>, ArrayView<T>, LossShape, T> _loss;
@@ -57,6 +59,8 @@ public sealed class NativeKernels<T> : IDisposable
         _scaleShiftGradients = accelerator.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, NormShape>(Normalization.ScaleShiftGradients);
         _reluForward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>>(Activation.ReluForward);
         _reluBackward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>>(Activation.ReluBackward);
+        _adaptiveOptimizer = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>,
+            AdaptiveScalars<T>>(Optimizer.AdaptiveUpdate));
         _activationForward = new(() => CompileActivation(accelerator, () =>
             accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ActivationConstants<T>>(Activation.ActivationForward)));
         _activationBackward = new(() => CompileActivation(accelerator, () =>
@@ -274,6 +278,33 @@ public sealed class NativeKernels<T> : IDisposable
         };
         Count(1);
         _optimizer(parameters.IntLength, parameters, gradients, m, v, c);
+    }
+
+    /// <summary>
+    /// RMSprop or Adagrad over every element of the flat buffers (<see cref="Optimizer.AdaptiveUpdate"/>): the mean square
+    /// or accumulator in <paramref name="first"/>, RMSprop's momentum buffer in <paramref name="second"/> and mean gradient
+    /// in <paramref name="third"/>. One launch.
+    /// </summary>
+    public void AdaptiveUpdate(ArrayView<T> parameters, ArrayView<T> gradients, ArrayView<T> first, ArrayView<T> second, ArrayView<T> third,
+        Specs.OptimizerSpec spec)
+    {
+        var c = spec switch
+        {
+            Specs.RmspropSpec r => new AdaptiveScalars<T>
+            {
+                Rule = Optimizer.Rmsprop, Rho = T.CreateChecked(r.Rho), OneMinusRho = T.CreateChecked(1 - r.Rho), Eps = T.CreateChecked(r.Eps),
+                Momentum = T.CreateChecked(r.Momentum), Inside = r.EpsilonPlacement == Specs.EpsilonPlacement.Inside ? 1 : 0,
+                Centered = r.Centered ? 1 : 0, UseMomentum = r.Momentum > 0 ? 1 : 0,
+            },
+            Specs.AdagradSpec a => new AdaptiveScalars<T>
+            {
+                Rule = Optimizer.Adagrad, Eps = T.CreateChecked(a.Eps), Inside = a.EpsilonPlacement == Specs.EpsilonPlacement.Inside ? 1 : 0,
+            },
+            _ => throw new ArgumentException($"optimizer '{spec?.Type}' is not RMSprop or Adagrad", nameof(spec)),
+        };
+        c.LearningRate = T.CreateChecked(spec.LearningRate);
+        Count(1);
+        _adaptiveOptimizer.Value(parameters.IntLength, parameters, gradients, first, second, third, c);
     }
 
     /// <inheritdoc />

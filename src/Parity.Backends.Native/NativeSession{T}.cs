@@ -34,6 +34,7 @@ internal sealed class NativeSession<T> : NativeSession
     private readonly MemoryBuffer1D<T, Stride1D.Dense> _gradients;
     private readonly MemoryBuffer1D<T, Stride1D.Dense> _optimizerFirst;
     private readonly MemoryBuffer1D<T, Stride1D.Dense> _optimizerSecond;
+    private readonly MemoryBuffer1D<T, Stride1D.Dense> _optimizerThird; // centered RMSprop's mean gradient; one element otherwise
     private readonly MemoryBuffer1D<T, Stride1D.Dense>? _running;
     private readonly MemoryBuffer1D<T, Stride1D.Dense> _scalars;
     private readonly bool[] _reluFusedForward;
@@ -76,6 +77,11 @@ internal sealed class NativeSession<T> : NativeSession
         _gradients.MemSetToZero();
         _optimizerFirst.MemSetToZero();
         _optimizerSecond.MemSetToZero();
+        _optimizerThird = _accelerator.Allocate1D<T>(plan.Spec.Optimizer is RmspropSpec { Centered: true } ? initial.Length : 1);
+        _optimizerThird.MemSetToZero();
+        // The one slot that may start above zero (RMSprop's mean square, Adagrad's accumulator) is the first, in the first buffer.
+        if (plan.Spec.Optimizer.Slots.Count > 0 && plan.Spec.Optimizer.SlotInitialValue(plan.Spec.Optimizer.Slots[0]) is var start and not 0)
+            _optimizerFirst.View.CopyFromCPU(Enumerable.Repeat(T.CreateChecked(start), initial.Length).ToArray());
 
         int runningTotal = 0;
         var running = new List<T>();
@@ -166,6 +172,7 @@ internal sealed class NativeSession<T> : NativeSession
         _gradients.Dispose();
         _optimizerFirst.Dispose();
         _optimizerSecond.Dispose();
+        _optimizerThird.Dispose();
         _running?.Dispose();
         _scalars.Dispose();
         _kernels.Dispose();
@@ -284,6 +291,9 @@ internal sealed class NativeSession<T> : NativeSession
                 _kernels.AdamUpdate(_parameters.View, _optimizerFirst.View, _optimizerSecond.View, _gradients.View, lr, adam.ConstantsAt(t),
                     T.CreateChecked(adam.Eps), adam.EpsilonForm);
                 break;
+            case RmspropSpec or AdagradSpec:
+                _kernels.AdaptiveUpdate(_parameters.View, _gradients.View, _optimizerFirst.View, _optimizerSecond.View, _optimizerThird.View, spec);
+                break;
             default:
                 throw new BackendException($"native: optimizer '{spec.Type}' has no kernel");
         }
@@ -320,8 +330,9 @@ internal sealed class NativeSession<T> : NativeSession
 
     /// <summary>
     /// A state tensor as the device holds it now. The optimizer slots are the flat buffers the update kernel keeps: the
-    /// first holds SGD's velocity (v = mu v + g, PyTorch form) or Adam's biased first moment m, the second Adam's biased
-    /// second moment v, each parameter at its own slice, as <see cref="NativeKernels{T}.SgdUpdate"/> and
+    /// first holds SGD's velocity (v = mu v + g, PyTorch form), Adam's biased first moment m, RMSprop's mean square or
+    /// Adagrad's accumulator, the second Adam's biased second moment v or RMSprop's momentum buffer b, the third centered
+    /// RMSprop's mean gradient, each parameter at its own slice, as <see cref="NativeKernels{T}.SgdUpdate"/> and
     /// <see cref="NativeKernels{T}.AdamUpdate"/> write them.
     /// </summary>
     private Tensor StateTensor(TensorKey key)
@@ -335,7 +346,12 @@ internal sealed class NativeSession<T> : NativeSession
                 return Tensor.Scalar(_updates, _dtype);
             case TensorKind.OptimizerSlot:
                 string parameter = _layout.ParameterOfSlot(key.Site)!;
-                return ParameterTensor(key.Site[(parameter.Length + 1)..] == "v" ? _optimizerSecond : _optimizerFirst, parameter);
+                return ParameterTensor(key.Site[(parameter.Length + 1)..] switch
+                {
+                    "v" or "momentum" when _plan.Spec.Optimizer is not SgdSpec => _optimizerSecond, // Adam's v, RMSprop's momentum buffer
+                    "meanGradient" => _optimizerThird,
+                    _ => _optimizerFirst,
+                }, parameter);
             case TensorKind.Parameter:
                 return ParameterTensor(_parameters, key.Site);
             default:

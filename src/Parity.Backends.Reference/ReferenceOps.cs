@@ -424,6 +424,63 @@ public static class ReferenceOps
         }
     }
 
+    /// <summary>
+    /// One RMSprop step (<see cref="RmspropSpec"/>) in the PyTorch order of operations [P10]: v = rho v + (1-rho) g^2;
+    /// centered a = rho a + (1-rho) g and s = v - a^2, else s = v; d = sqrt(s) + eps or sqrt(s + eps); with momentum
+    /// b = mu b + g / d, p -= lr b; else p -= lr g / d. <paramref name="momentum"/> and <paramref name="meanGradient"/> are
+    /// empty when unused.
+    /// </summary>
+    public static void RmspropUpdate<T>(Span<T> param, ReadOnlySpan<T> grad, RmspropSpec spec, Span<T> meanSquare, Span<T> momentum, Span<T> meanGradient)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        CheckLength(grad, param.Length, nameof(grad));
+        CheckLength(meanSquare, param.Length, nameof(meanSquare));
+        if (spec.Momentum > 0) CheckLength(momentum, param.Length, nameof(momentum));
+        if (spec.Centered) CheckLength(meanGradient, param.Length, nameof(meanGradient));
+        T lr = T.CreateTruncating(spec.LearningRate), rho = T.CreateTruncating(spec.Rho), scale = T.CreateTruncating(1 - spec.Rho);
+        T eps = T.CreateTruncating(spec.Eps), mu = T.CreateTruncating(spec.Momentum);
+        bool inside = spec.EpsilonPlacement == EpsilonPlacement.Inside;
+        for (int i = 0; i < param.Length; i++)
+        {
+            T g = grad[i];
+            meanSquare[i] = rho * meanSquare[i] + scale * g * g;
+            T s = meanSquare[i];
+            if (spec.Centered)
+            {
+                meanGradient[i] = rho * meanGradient[i] + scale * g;
+                s -= meanGradient[i] * meanGradient[i];
+            }
+            T d = inside ? T.Sqrt(s + eps) : T.Sqrt(s) + eps;
+            if (spec.Momentum > 0)
+            {
+                momentum[i] = mu * momentum[i] + g / d;
+                param[i] -= lr * momentum[i];
+            }
+            else
+            {
+                param[i] -= lr * (g / d);
+            }
+        }
+    }
+
+    /// <summary>One Adagrad step (<see cref="AdagradSpec"/>) [P10]: s += g^2; p -= lr g / (sqrt(s) + eps) or lr g / sqrt(s + eps).</summary>
+    public static void AdagradUpdate<T>(Span<T> param, ReadOnlySpan<T> grad, AdagradSpec spec, Span<T> accumulator)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        CheckLength(grad, param.Length, nameof(grad));
+        CheckLength(accumulator, param.Length, nameof(accumulator));
+        T lr = T.CreateTruncating(spec.LearningRate), eps = T.CreateTruncating(spec.Eps);
+        bool inside = spec.EpsilonPlacement == EpsilonPlacement.Inside;
+        for (int i = 0; i < param.Length; i++)
+        {
+            T g = grad[i];
+            accumulator[i] += g * g;
+            param[i] -= lr * (g / (inside ? T.Sqrt(accumulator[i] + eps) : T.Sqrt(accumulator[i]) + eps));
+        }
+    }
+
     internal static void LinearForward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> b, Span<T> y, int n, int inW, int outW, ParallelOptions parallel)
         where T : unmanaged, IFloatingPointIeee754<T>
     {

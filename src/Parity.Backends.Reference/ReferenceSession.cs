@@ -36,7 +36,12 @@ internal sealed class ReferenceSession<T> : IStateLoadingSession where T : unman
         if (plan.Spec.Init.Mode == InitMode.Framework)
             _runtime["init"] = "the plan's initial state (the reference has no initializers of its own)";
         foreach (var key in _layout.KeysOf(TensorKind.OptimizerSlot))
-            _slots[key.Site] = new T[_network.Parameters[_layout.ParameterOfSlot(key.Site)!].Length];
+        {
+            var slot = new T[_network.Parameters[_layout.ParameterOfSlot(key.Site)!].Length];
+            // RMSprop's mean square and Adagrad's accumulator may start above zero (TF1: 1; TF, Keras, TF.js: 0.1).
+            Array.Fill(slot, T.CreateTruncating(plan.Spec.Optimizer.SlotInitialValue(key.Site[(key.Site.LastIndexOf('/') + 1)..])));
+            _slots[key.Site] = slot;
+        }
     }
 
     public IReadOnlyList<ConventionMismatch> Mismatches => [];
@@ -130,6 +135,17 @@ internal sealed class ReferenceSession<T> : IStateLoadingSession where T : unman
                 foreach (var p in _plan.Graph.Parameters)
                     ReferenceOps.AdamUpdate<T>(_network.Parameters[p.Name], _slots[TraceLayout.SlotSite(p.Name, "m")], _slots[TraceLayout.SlotSite(p.Name, "v")],
                         _network.Gradients[p.Name], alr, constants, eps, adam.EpsilonForm);
+                break;
+            case RmspropSpec rmsprop:
+                foreach (var p in _plan.Graph.Parameters)
+                    ReferenceOps.RmspropUpdate<T>(_network.Parameters[p.Name], _network.Gradients[p.Name], rmsprop,
+                        _slots[TraceLayout.SlotSite(p.Name, "meanSquare")],
+                        rmsprop.Momentum > 0 ? _slots[TraceLayout.SlotSite(p.Name, "momentum")] : [],
+                        rmsprop.Centered ? _slots[TraceLayout.SlotSite(p.Name, "meanGradient")] : []);
+                break;
+            case AdagradSpec adagrad:
+                foreach (var p in _plan.Graph.Parameters)
+                    ReferenceOps.AdagradUpdate<T>(_network.Parameters[p.Name], _network.Gradients[p.Name], adagrad, _slots[TraceLayout.SlotSite(p.Name, "accumulator")]);
                 break;
             default:
                 throw new BackendException($"the reference backend has no optimizer '{_plan.Spec.Optimizer.Type}'");

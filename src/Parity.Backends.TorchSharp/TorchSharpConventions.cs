@@ -71,6 +71,33 @@ public static class TorchSharpConventions
                 $"epsilonHat: p -= lr sqrt(1-b2^t)/(1-b1^t) m / (sqrt(v) + eps), eps {adam.Eps}",
                 $"sqrtVHat: torch.optim.Adam computes p -= lr m_hat / (sqrt(v_hat) + eps) with eps {adam.Eps}",
                 s_parameterAndDownstream) { Value = JsonValue.Create("sqrtVHat") });
+        mismatches.AddRange(RmspropAndAdagrad(spec.Optimizer));
         return mismatches;
+    }
+
+    /// <summary>
+    /// torch.optim.RMSprop and Adagrad put eps outside the square root only [P10, TS], and RMSprop's square_avg always
+    /// starts at zeros; an eps of 0 has no placement, so it is no mismatch.
+    /// </summary>
+    private static IEnumerable<ConventionMismatch> RmspropAndAdagrad(OptimizerSpec optimizer)
+    {
+        var (placement, eps) = optimizer switch
+        {
+            RmspropSpec r => (r.EpsilonPlacement, r.Eps),
+            AdagradSpec a => (a.EpsilonPlacement, a.Eps),
+            _ => (EpsilonPlacement.Outside, 0),
+        };
+        if (placement == EpsilonPlacement.Inside && eps > 0)
+            yield return new ConventionMismatch(
+                "$.optimizer.epsilonPlacement",
+                $"inside: denominator sqrt(s + eps), eps {eps}",
+                $"outside: torch.optim.{(optimizer is RmspropSpec ? "RMSprop" : "Adagrad")} divides by sqrt(s) + eps",
+                s_parameterAndDownstream) { Value = JsonValue.Create("outside") };
+        if (optimizer is RmspropSpec { MeanSquareInit: > 0 } rms)
+            yield return new ConventionMismatch(
+                "$.optimizer.meanSquareInit",
+                $"the mean square starts at {rms.MeanSquareInit}",
+                "0: torch.optim.RMSprop creates square_avg as zeros",
+                s_parameterAndDownstream) { Value = JsonValue.Create(0) };
     }
 }

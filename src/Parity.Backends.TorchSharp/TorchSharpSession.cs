@@ -66,6 +66,13 @@ internal sealed class TorchSharpSession : IBackendSession
             SgdSpec sgd => (OptimizerHelper)torch.optim.SGD(parameters, sgd.LearningRate, momentum: sgd.Momentum, dampening: 0, weight_decay: 0, nesterov: false),
             // Always pass betas and eps: TorchSharp's factory defaults beta2 to 0.99, not PyTorch's 0.999 [TS].
             AdamSpec adam => torch.optim.Adam(parameters, lr: adam.LearningRate, beta1: adam.Beta1, beta2: adam.Beta2, eps: adam.Eps, weight_decay: 0, amsgrad: false),
+            // torch.optim.RMSprop: eps outside the square root, mean square from zeros, momentum and centered in the
+            // canonical (PyTorch) form; what it cannot express is declared in TorchSharpConventions.
+            RmspropSpec rmsprop => torch.optim.RMSProp(parameters, lr: rmsprop.LearningRate, alpha: rmsprop.Rho, eps: rmsprop.Eps, weight_decay: 0,
+                momentum: rmsprop.Momentum, centered: rmsprop.Centered),
+            // torch.optim.Adagrad: eps outside the square root; lr_decay 0 keeps the learning rate constant.
+            AdagradSpec adagrad => torch.optim.Adagrad(parameters, lr: adagrad.LearningRate, lr_decay: 0, weight_decay: 0,
+                initial_accumulator_value: adagrad.InitialAccumulator, eps: adagrad.Eps),
             _ => throw new BackendException($"optimizer '{spec.Optimizer.Type}' has no torchsharp mapping"),
         };
         // state_dict().State lists the live per-parameter states (updated in place by step()) in the order given above.
@@ -276,6 +283,12 @@ internal sealed class TorchSharpSession : IBackendSession
             (Adam.State adam, "m") => adam.exp_avg,
             (Adam.State adam, "v") => adam.exp_avg_sq,
             (SGD.State sgd, "momentum") => sgd.momentum_buffer ?? torch.zeros_like(_parameters[parameter]),
+            // RMSProp.State holds all three from the start as zeros (RMSprop.cs add_param_group); momentum_buffer is b.
+            (RMSProp.State rms, "meanSquare") => rms.square_avg,
+            (RMSProp.State rms, "momentum") => rms.momentum_buffer,
+            (RMSProp.State rms, "meanGradient") => rms.grad_avg,
+            // Adagrad.State.sum starts at initial_accumulator_value (Adagrad.cs add_param_group).
+            (Adagrad.State adagrad, "accumulator") => adagrad.sum,
             var (other, slot) => throw new BackendException($"optimizer slot '{slot}': TorchSharp's {other.GetType().FullName} has no such state"),
         };
     }

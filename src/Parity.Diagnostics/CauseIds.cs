@@ -18,6 +18,15 @@ public static class CauseIds
     /// <summary>Updates match the other Adam epsilon form.</summary>
     public const string AdamEpsilonForm = "adam-epsilon-form";
 
+    /// <summary>RMSprop updates fit eps on the other side of the square root.</summary>
+    public const string RmspropEpsilonPlacement = "rmsprop-epsilon-placement";
+
+    /// <summary>RMSprop's first update fits the mean square starting at the other value (0 or TF1's 1).</summary>
+    public const string RmspropMeanSquareInit = "rmsprop-mean-square-init";
+
+    /// <summary>Adagrad's first update fits the accumulator starting at the other value (0 or TF's 0.1).</summary>
+    public const string AdagradInitialAccumulator = "adagrad-initial-accumulator";
+
     /// <summary>Running statistics stay at their initial values while training runs.</summary>
     public const string RunningStatsNotUpdated = "running-stats-not-updated";
 

@@ -23,7 +23,8 @@ public static class Diagnoser
     public static IReadOnlyList<IDetector> Detectors { get; } =
     [
         new SharedStatefulLayerDetector(), new BnMomentumConventionDetector(), new BnVarianceEstimatorDetector(), new BnEpsilonDetector(),
-        new AdamEpsilonFormDetector(), new RunningStatsNotUpdatedDetector(), new SlowRunningStatsWarmupDetector(), new TrainEvalModeDetector(),
+        new AdamEpsilonFormDetector(), new RmspropEpsilonPlacementDetector(), new RmspropMeanSquareInitDetector(), new AdagradInitialAccumulatorDetector(),
+        new RunningStatsNotUpdatedDetector(), new SlowRunningStatsWarmupDetector(), new TrainEvalModeDetector(),
         new LeakyReluSlopeDetector(), new GeluApproximationDetector(), new InitialWeightsMismatchDetector(), new WeightLayoutDetector(), new NanInfDetector(), new UnexplainedDivergenceDetector(),
     ];
 

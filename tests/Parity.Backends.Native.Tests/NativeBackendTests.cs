@@ -96,6 +96,8 @@ public sealed class NativeBackendTests
 
     [TestCase("synthetic-mlp-bn.json")]
     [TestCase("synthetic-activations.json")]
+    [TestCase("synthetic-rmsprop.json", Description = "RMSprop and Adagrad: bit-identical to reference-f32, which agrees with the reference (Parity.Comparison.Tests)")]
+    [TestCase("synthetic-adagrad.json")]
     public void On_the_cpu_accelerator_float32_rounds_exactly_as_the_float32_reference(string fixture)
     {
         // One reduction lane on the CPU sums in row order, and the products run the reference's scalar chain, so

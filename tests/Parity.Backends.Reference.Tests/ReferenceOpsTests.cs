@@ -481,4 +481,67 @@ public class ReferenceOpsTests
         ReferenceOps.AdamUpdate<double>(b, new double[1], new double[1], [1e-3], 0.1, constants, 1e-3, EpsilonForm.EpsilonHat);
         Assert.That(a[0], Is.Not.EqualTo(b[0]).Within(1e-6));
     }
+    [TestCase(EpsilonPlacement.Outside, 0.0, false)]
+    [TestCase(EpsilonPlacement.Inside, 1.0, false)]
+    [TestCase(EpsilonPlacement.Outside, 0.0, true)]
+    [TestCase(EpsilonPlacement.Inside, 1.0, true)]
+    public void RmspropWithMomentumMatchesTheTensorFlowFormUnderAConstantLearningRate(EpsilonPlacement placement, double init, bool centered)
+    {
+        // The TF kernel form written out independently: mom = mu mom + lr g / d; p -= mom (the canonical form keeps b = mom / lr).
+        const double lr = 0.01, rho = 0.9, mu = 0.5, eps = 1e-3;
+        var spec = new RmspropSpec(lr, rho, eps, placement, init, mu, centered);
+        double[] p = [0.5, -0.25], ms = [init, init], b = new double[2], mg = new double[2];
+        double[] pe = [0.5, -0.25], mse = [init, init], mom = new double[2], mge = new double[2];
+        double[][] grads = [[0.3, -0.01], [0.1, 0.02], [-0.2, 0.0]];
+        foreach (var grad in grads)
+        {
+            ReferenceOps.RmspropUpdate<double>(p, grad, spec, ms, b, centered ? mg : []);
+            for (int i = 0; i < 2; i++)
+            {
+                double g = grad[i];
+                mse[i] = rho * mse[i] + (1 - rho) * g * g;
+                mge[i] = rho * mge[i] + (1 - rho) * g;
+                double s = centered ? mse[i] - mge[i] * mge[i] : mse[i];
+                double d = placement == EpsilonPlacement.Inside ? Math.Sqrt(s + eps) : Math.Sqrt(s) + eps;
+                mom[i] = mu * mom[i] + lr * g / d;
+                pe[i] -= mom[i];
+            }
+            AssertClose(p, pe, 1e-14);
+            AssertClose(ms, mse, 1e-15);
+            AssertClose(b, [mom[0] / lr, mom[1] / lr], 1e-12);
+            if (centered) AssertClose(mg, mge, 1e-15);
+        }
+    }
+
+    [Test]
+    public void RmspropWithoutMomentumStepsByTheGradientOverItsDenominator()
+    {
+        // Zero mean square, rho 0.9: the first step is lr g / sqrt(0.1 g^2) = lr sign(g) sqrt(10) when eps is negligible.
+        double[] p = [1, 1], ms = new double[2];
+        ReferenceOps.RmspropUpdate<double>(p, [0.5, -2], new RmspropSpec(0.01, 0.9, 0, EpsilonPlacement.Outside, 0, 0, false), ms, [], []);
+        AssertClose(p, [1 - 0.01 * Math.Sqrt(10), 1 + 0.01 * Math.Sqrt(10)], 1e-14);
+        AssertClose(ms, [0.025, 0.4], 1e-15);
+    }
+
+    [TestCase(EpsilonPlacement.Outside, 0.0, 1e-10)]
+    [TestCase(EpsilonPlacement.Inside, 0.1, 1e-7)]
+    [TestCase(EpsilonPlacement.Outside, 0.1, 0.0)]
+    public void AdagradFollowsItsFormulaForThreeSteps(EpsilonPlacement placement, double init, double eps)
+    {
+        const double lr = 0.05;
+        double[] p = [0.5, -0.25], acc = [init, init];
+        double[] pe = [0.5, -0.25], acce = [init, init];
+        double[][] grads = [[0.3, -0.01], [0.1, 0.02], [-0.2, 0.5]];
+        foreach (var grad in grads)
+        {
+            ReferenceOps.AdagradUpdate<double>(p, grad, new AdagradSpec(lr, init, eps, placement), acc);
+            for (int i = 0; i < 2; i++)
+            {
+                acce[i] += grad[i] * grad[i];
+                pe[i] -= lr * grad[i] / (placement == EpsilonPlacement.Inside ? Math.Sqrt(acce[i] + eps) : Math.Sqrt(acce[i]) + eps);
+            }
+            AssertClose(p, pe, 1e-15);
+            AssertClose(acc, acce, 1e-16);
+        }
+    }
 }

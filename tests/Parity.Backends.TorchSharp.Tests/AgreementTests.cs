@@ -34,6 +34,8 @@ public sealed class AgreementTests
     [TestCase("synthetic-shared-bn")]
     [TestCase("synthetic-layernorm-sgd")]
     [TestCase("synthetic-activations")]
+    [TestCase("synthetic-rmsprop")]
+    [TestCase("synthetic-adagrad")]
     [TestCase("blobs-csv")]
     public void Float32TorchSharpAgreesWithTheReferenceOnTheSmallFixtures(string fixture) =>
         AssertAgrees(TestScenarios.Fixture(fixture), DType.Float32);
@@ -55,16 +57,36 @@ public sealed class AgreementTests
     [TestCase("synthetic-mlp-bn")]
     [TestCase("synthetic-shared-bn")]
     [TestCase("synthetic-activations")]
+    [TestCase("synthetic-rmsprop")]
     public void Float64TorchSharpAgreesWithTheReference(string fixture) =>
         AssertAgrees(TestScenarios.Fixture(fixture), DType.Float64);
 
-    private void AssertAgrees(ScenarioSpec spec, DType dtype)
+    /// <summary>
+    /// TF1's RMSprop (eps inside the square root, mean square from ones) is declared by TorchSharp as two mismatches, and
+    /// what libtorch computes for it is the spec with the declared values: the reference under that spec agrees.
+    /// </summary>
+    [Test]
+    public void TorchSharpComputesTheRmspropSpecItDeclares()
+    {
+        var spec = TestScenarios.Fixture("synthetic-rmsprop");
+        var tf1 = spec with { Optimizer = (RmspropSpec)spec.Optimizer with { Eps = 1e-3, EpsilonPlacement = EpsilonPlacement.Inside, MeanSquareInit = 1 } };
+        var mismatches = TorchSharpConventions.Mismatches(tf1);
+        Assert.That(mismatches.Select(m => (m.Setting, m.Value!.ToJsonString())), Is.EqualTo(new[]
+        {
+            ("$.optimizer.epsilonPlacement", "\"outside\""), ("$.optimizer.meanSquareInit", "0"),
+        }));
+        var declared = tf1 with { Optimizer = (RmspropSpec)tf1.Optimizer with { EpsilonPlacement = EpsilonPlacement.Outside, MeanSquareInit = 0 } };
+        AssertAgrees(declared, DType.Float64, backendSpec: tf1);
+    }
+
+    /// <summary>TorchSharp runs <paramref name="backendSpec"/> (default <paramref name="spec"/>), the reference <paramref name="spec"/>.</summary>
+    private void AssertAgrees(ScenarioSpec spec, DType dtype, ScenarioSpec? backendSpec = null)
     {
         var clock = Stopwatch.StartNew();
         var plan = Planner.Build(spec, stepsOverride: 50);
         var expected = RunTrace(plan, ReferenceBackend.Float64(), DType.Float64);
         var envelope = dtype == DType.Float32 ? RunTrace(plan, ReferenceBackend.Float32(), DType.Float32) : null;
-        var actual = RunTrace(plan, new TorchSharpBackend(), dtype);
+        var actual = RunTrace(backendSpec is null ? plan : Planner.Build(backendSpec, stepsOverride: 50), new TorchSharpBackend(), dtype);
 
         var result = TraceComparer.Compare(expected, actual, TraceLayout.Of(plan), TolerancePolicy.Create(spec.Tolerances), envelope);
         var worst = result.Checks.Where(c => c.Status == CheckStatus.Checked)

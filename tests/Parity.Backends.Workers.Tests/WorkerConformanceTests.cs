@@ -225,6 +225,8 @@ public class WorkerConformanceTests(string workerName)
     [TestCase("synthetic-shared-bn.json", 10)]
     [TestCase("synthetic-layernorm-sgd.json", 10)]
     [TestCase("synthetic-activations.json", 10)]
+    [TestCase("synthetic-rmsprop.json", 10)]
+    [TestCase("synthetic-adagrad.json", 10)]
     [TestCase("seed000-shared-bn.json", 20, Category = "FashionMnist", Explicit = true, Reason = "Fashion-MNIST 784-100-100-10 batch 1000: slow")]
     public void Agrees_with_the_reference_on_a_shared_batchnorm_on_layernorm_with_sgd_and_on_every_activation(string fixture, int steps)
     {
@@ -254,6 +256,30 @@ public class WorkerConformanceTests(string workerName)
         {
             Assert.That(declared, Is.Empty);
         }
+        AssertAgrees(StepCheck(plan, RunAll(session, plan), session.Mismatches));
+    }
+
+    /// <summary>
+    /// TensorFlow's settings: TF1's RMSprop (eps inside the square root, mean square from ones; TF.js runs it through
+    /// Parity's update in TF.js ops), Keras's RMSprop (eps 1e-7 inside, no momentum, not centered; tf.train.rmsprop) and TF.js's Adagrad (the backend eps 1e-7 inside; tf.train.adagrad). PyTorch declares what
+    /// torch.optim cannot express. Each is step-checked under what it declares.
+    /// </summary>
+    [TestCase("tf1-rmsprop", new[] { "optimizer.epsilonPlacement", "optimizer.meanSquareInit" })]
+    [TestCase("keras-rmsprop", new[] { "optimizer.epsilonPlacement" })]
+    [TestCase("tfjs-adagrad", new[] { "optimizer.epsilonPlacement" })]
+    public void Tensorflow_rmsprop_and_adagrad_settings_are_declared_where_the_framework_lacks_them_and_step_checked_under_what_it_runs(string variant, string[] torchDeclares)
+    {
+        var rmsprop = SpecLoader.LoadFile(TestPaths.Fixture("synthetic-rmsprop.json"));
+        var adagrad = SpecLoader.LoadFile(TestPaths.Fixture("synthetic-adagrad.json"));
+        var spec = variant switch
+        {
+            "tf1-rmsprop" => rmsprop with { Optimizer = (RmspropSpec)rmsprop.Optimizer with { Eps = 1e-3, EpsilonPlacement = EpsilonPlacement.Inside, MeanSquareInit = 1 } },
+            "keras-rmsprop" => rmsprop with { Optimizer = (RmspropSpec)rmsprop.Optimizer with { Eps = 1e-7, EpsilonPlacement = EpsilonPlacement.Inside, Momentum = 0, Centered = false } },
+            _ => adagrad with { Optimizer = (AdagradSpec)adagrad.Optimizer with { Eps = 1e-7, EpsilonPlacement = EpsilonPlacement.Inside } },
+        };
+        var plan = Planner.Build(spec, 5);
+        using var session = NewBackend().Open(plan, new BackendOptions(DType.Float32));
+        Assert.That(session.Mismatches.Select(m => m.Setting), Is.EquivalentTo(workerName == "keras" ? [] : torchDeclares));
         AssertAgrees(StepCheck(plan, RunAll(session, plan), session.Mismatches));
     }
 

@@ -95,6 +95,54 @@ public class DetectorTests
         Assert.That(f.Evidence["fittedForm"], Is.EqualTo("epsilonHat"));
     }
 
+    private static ScenarioSpec Rmsprop => Scenario.Fixture("synthetic-rmsprop");
+
+    private static ScenarioSpec WithRmsprop(ScenarioSpec s, Func<RmspropSpec, RmspropSpec> change) => s with { Optimizer = change((RmspropSpec)s.Optimizer) };
+
+    [Test]
+    public void Eps_inside_the_square_root_is_an_rmsprop_epsilon_placement_at_step_one()
+    {
+        // eps 1e-3 is comparable to sqrt(v) after one update, so the placements differ visibly.
+        var spec = WithRmsprop(Rmsprop, r => r with { Eps = 1e-3 });
+        var d = Scenario.Diagnose(spec, Steps, F64(new SpecVariantBackend("keras-like", s => WithRmsprop(s, r => r with { EpsilonPlacement = EpsilonPlacement.Inside }))));
+        var f = Single(d, CauseIds.RmspropEpsilonPlacement, "keras-like");
+        Assert.That((f.Location!.Step, f.Location.Phase, f.Location.Key.Kind), Is.EqualTo((1, RecordPhase.Train, TensorKind.Parameter)));
+        Assert.That(f.Evidence["fittedPlacement"], Is.EqualTo("inside"));
+        Assert.That(d.Findings.Select(x => x.Cause), Has.None.EqualTo(CauseIds.RmspropMeanSquareInit));
+    }
+
+    [Test]
+    public void An_rmsprop_eps_placement_that_changes_at_step_four_is_named_at_step_four()
+    {
+        var spec = WithRmsprop(Rmsprop, r => r with { Eps = 1e-3 });
+        var changed = new ChangedMidRunBackend("placement-changes", ReferenceBackend.Float64(), s => WithRmsprop(s, r => r with { EpsilonPlacement = EpsilonPlacement.Inside }), 4);
+        var d = Scenario.Diagnose(spec, Steps, F64(changed));
+        Assert.That(Single(d, CauseIds.RmspropEpsilonPlacement, "placement-changes").Location!.Step, Is.EqualTo(4));
+    }
+
+    [Test]
+    public void A_mean_square_starting_at_one_is_an_rmsprop_mean_square_init_fitted_at_step_one()
+    {
+        var d = Scenario.Diagnose(Rmsprop, Steps, F64(new SpecVariantBackend("tf1-like", s => WithRmsprop(s, r => r with { MeanSquareInit = 1 }))));
+        var f = Single(d, CauseIds.RmspropMeanSquareInit, "tf1-like");
+        Assert.That((f.Location!.Step, f.Location.Phase, f.Location.Key.Kind), Is.EqualTo((1, RecordPhase.Train, TensorKind.Parameter)));
+        Assert.That((double)f.Evidence["fittedMeanSquareInit"]!, Is.EqualTo(1).Within(1e-6));
+        Assert.That(d.Findings.Select(x => x.Cause), Has.None.EqualTo(CauseIds.RmspropEpsilonPlacement));
+    }
+
+    [TestCase(0.0, 1e-10, 0.1, Description = "PyTorch's spec, a TF-like backend")]
+    [TestCase(0.1, 1e-7, 0.0, Description = "TF's spec with an eps, a PyTorch-like backend")]
+    public void Another_starting_accumulator_is_an_adagrad_initial_accumulator_fitted_at_step_one(double specStart, double eps, double backendStart)
+    {
+        var adagrad = Scenario.Fixture("synthetic-adagrad");
+        var spec = adagrad with { Optimizer = (AdagradSpec)adagrad.Optimizer with { InitialAccumulator = specStart, Eps = eps } };
+        var d = Scenario.Diagnose(spec, Steps, F64(new SpecVariantBackend("other-start",
+            s => s with { Optimizer = (AdagradSpec)s.Optimizer with { InitialAccumulator = backendStart } })));
+        var f = Single(d, CauseIds.AdagradInitialAccumulator, "other-start");
+        Assert.That((f.Location!.Step, f.Location.Phase, f.Location.Key.Kind), Is.EqualTo((1, RecordPhase.Train, TensorKind.Parameter)));
+        Assert.That((double)f.Evidence["fittedInitialAccumulator"]!, Is.EqualTo(backendStart).Within(1e-6));
+    }
+
     private static ScenarioSpec Activations => Scenario.Fixture("synthetic-activations");
 
     private static ScenarioSpec MapLayers(ScenarioSpec spec, Func<LayerSpec, LayerSpec> change) =>

@@ -144,9 +144,89 @@ public struct OptimizerScalars<T>
     public T StepSize;
 }
 
+/// <summary>Host-computed constants of one RMSprop or Adagrad step (<see cref="Optimizer.AdaptiveUpdate"/>).</summary>
+public struct AdaptiveScalars<T>
+    where T : unmanaged
+{
+    /// <summary><see cref="Optimizer.Rmsprop"/> or <see cref="Optimizer.Adagrad"/>.</summary>
+    public int Rule;
+
+    /// <summary>Learning rate.</summary>
+    public T LearningRate;
+
+    /// <summary>RMSprop's decay rho of the mean square.</summary>
+    public T Rho;
+
+    /// <summary>1 - rho.</summary>
+    public T OneMinusRho;
+
+    /// <summary>eps.</summary>
+    public T Eps;
+
+    /// <summary>RMSprop's momentum mu.</summary>
+    public T Momentum;
+
+    /// <summary>1: eps inside the square root; 0: outside.</summary>
+    public int Inside;
+
+    /// <summary>1: centered RMSprop (the mean-gradient slot is used).</summary>
+    public int Centered;
+
+    /// <summary>1: RMSprop with momentum (the momentum slot is used).</summary>
+    public int UseMomentum;
+}
+
 /// <summary>The whole optimizer update of every parameter in one launch (parameters are one flat device buffer).</summary>
 public static class Optimizer
 {
+    /// <summary>RMSprop rule of <see cref="AdaptiveUpdate"/>.</summary>
+    public const int Rmsprop = 10;
+
+    /// <summary>Adagrad rule of <see cref="AdaptiveUpdate"/>.</summary>
+    public const int Adagrad = 11;
+
+    /// <summary>
+    /// One thread per parameter element, in the reference's order of operations (ReferenceOps.RmspropUpdate,
+    /// AdagradUpdate). RMSprop: v = rho v + (1-rho) g^2 (<paramref name="first"/>); centered a = rho a + (1-rho) g
+    /// (<paramref name="third"/>) and s = v - a^2, else s = v; d = sqrt(s) + eps or sqrt(s + eps); with momentum
+    /// b = mu b + g / d (<paramref name="second"/>), p -= lr b; else p -= lr (g / d). Adagrad: acc += g^2
+    /// (<paramref name="first"/>); p -= lr (g / d).
+    /// </summary>
+    public static void AdaptiveUpdate<T>(Index1D index, ArrayView<T> parameters, ArrayView<T> gradients, ArrayView<T> first,
+        ArrayView<T> second, ArrayView<T> third, AdaptiveScalars<T> c)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        T g = gradients[index];
+        T s;
+        if (c.Rule == Adagrad)
+        {
+            s = first[index] + g * g;
+            first[index] = s;
+        }
+        else
+        {
+            s = c.Rho * first[index] + c.OneMinusRho * g * g;
+            first[index] = s;
+            if (c.Centered != 0)
+            {
+                T a = c.Rho * third[index] + c.OneMinusRho * g;
+                third[index] = a;
+                s -= a * a;
+            }
+        }
+        T d = c.Inside != 0 ? T.Sqrt(s + c.Eps) : T.Sqrt(s) + c.Eps;
+        if (c.UseMomentum != 0)
+        {
+            T b = c.Momentum * second[index] + g / d;
+            second[index] = b;
+            parameters[index] -= c.LearningRate * b;
+        }
+        else
+        {
+            parameters[index] -= c.LearningRate * (g / d);
+        }
+    }
+
     /// <summary>SGD rule.</summary>
     public const int Sgd = 0;
 

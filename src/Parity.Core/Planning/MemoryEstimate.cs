@@ -74,7 +74,7 @@ public sealed class MemoryEstimate
         // input of a normalization call.
         long activations = 2L * graph.Calls[0].InWidth + graph.Calls.Sum(c => (long)c.OutWidth * (c.Layer is BatchNormSpec or LayerNormSpec ? 3 : 2));
         long parameters = graph.Parameters.Sum(p => p.Shape.Aggregate(1L, (a, b) => a * b)) + 2L * graph.BatchNorms.Sum(b => b.Features);
-        int optimizerState = spec.Optimizer is AdamSpec ? 2 : 1;
+        int optimizerState = Math.Max(1, spec.Optimizer.Slots.Count); // centered RMSprop with momentum keeps three
         int evalChunk = Math.Min(evalBatchSize, Math.Max(eval.Count, 1));
         string evalBatchPath = spec.Schedule.EvalBatchSize is null ? "$.data.batchSize" : "$.evaluation.batchSize";
 

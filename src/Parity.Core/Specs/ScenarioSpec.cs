@@ -291,6 +291,12 @@ public abstract record OptimizerSpec(double LearningRate)
     /// (traced as <c>optimizerSlot:&lt;parameter&gt;/&lt;slot&gt;</c>, docs/trace.md).
     /// </summary>
     public abstract IReadOnlyList<string> Slots { get; }
+
+    /// <summary>
+    /// The value every element of <paramref name="slot"/> holds before the first update (0 unless the optimizer says
+    /// otherwise: RMSprop's mean square, Adagrad's accumulator).
+    /// </summary>
+    public virtual double SlotInitialValue(string slot) => 0;
 }
 
 /// <summary>SGD with (heavy-ball, PyTorch form) momentum: v = mu v + g; theta -= lr v.</summary>
@@ -347,6 +353,66 @@ public sealed record AdamSpec(double LearningRate, double Beta1, double Beta2, d
         }
         return new AdamConstants(b1, b2, 1 - Beta1, 1 - Beta2, 1f - power1, 1f - power2);
     }
+}
+
+/// <summary>Where an RMSprop or Adagrad epsilon goes (docs/conventions.md, "RMSprop" and "Adagrad").</summary>
+public enum EpsilonPlacement
+{
+    /// <summary>denominator sqrt(s) + eps: PyTorch, Chainer, tf.keras legacy Adagrad.</summary>
+    Outside,
+
+    /// <summary>denominator sqrt(s + eps): Keras 3, TF1's RMSprop kernel, TF.js.</summary>
+    Inside,
+}
+
+/// <summary>
+/// RMSprop: v = rho v + (1-rho) g^2; centered: a = rho a + (1-rho) g and s = v - a^2, else s = v; d = sqrt(s) + eps
+/// (<see cref="EpsilonPlacement.Outside"/>) or sqrt(s + eps) (<see cref="EpsilonPlacement.Inside"/>); without momentum
+/// p -= lr g / d; with momentum, in the PyTorch form, b = mu b + g / d; p -= lr b (TF and Keras keep lr b instead, the
+/// same parameters under a constant lr).
+/// </summary>
+/// <param name="LearningRate">lr.</param>
+/// <param name="Rho">The decay of the mean square (PyTorch alpha, TF decay, Keras rho).</param>
+/// <param name="Eps">eps, 0 allowed.</param>
+/// <param name="EpsilonPlacement">Outside or inside the square root.</param>
+/// <param name="MeanSquareInit">The mean square's value before the first update (0; TF1: 1).</param>
+/// <param name="Momentum">mu; 0: no momentum buffer.</param>
+/// <param name="Centered">Whether the mean gradient is subtracted from the mean square.</param>
+public sealed record RmspropSpec(double LearningRate, double Rho, double Eps, EpsilonPlacement EpsilonPlacement, double MeanSquareInit,
+    double Momentum, bool Centered) : OptimizerSpec(LearningRate)
+{
+    /// <inheritdoc />
+    public override string Type => "rmsprop";
+
+    /// <summary>
+    /// <c>meanSquare</c> (PyTorch square_avg, TF ms/rms); <c>momentum</c> when mu &gt; 0, the PyTorch buffer b (TF's mom is
+    /// lr b); <c>meanGradient</c> when centered (PyTorch grad_avg, TF mg).
+    /// </summary>
+    public override IReadOnlyList<string> Slots => [
+        "meanSquare",
+        .. Momentum > 0 ? (string[])["momentum"] : [],
+        .. Centered ? (string[])["meanGradient"] : [],
+    ];
+
+    /// <inheritdoc />
+    public override double SlotInitialValue(string slot) => slot == "meanSquare" ? MeanSquareInit : 0;
+}
+
+/// <summary>Adagrad: s += g^2; p -= lr g / (sqrt(s) + eps) (<see cref="EpsilonPlacement.Outside"/>) or lr g / sqrt(s + eps) (inside).</summary>
+/// <param name="LearningRate">lr.</param>
+/// <param name="InitialAccumulator">The accumulator's value before the first update (PyTorch, Chainer: 0; TF, Keras, TF.js: 0.1).</param>
+/// <param name="Eps">eps, 0 allowed (TF1 has none).</param>
+/// <param name="EpsilonPlacement">Outside or inside the square root.</param>
+public sealed record AdagradSpec(double LearningRate, double InitialAccumulator, double Eps, EpsilonPlacement EpsilonPlacement) : OptimizerSpec(LearningRate)
+{
+    /// <inheritdoc />
+    public override string Type => "adagrad";
+
+    /// <summary><c>accumulator</c>: the running sum of squared gradients (PyTorch sum, TF accumulator).</summary>
+    public override IReadOnlyList<string> Slots => ["accumulator"];
+
+    /// <inheritdoc />
+    public override double SlotInitialValue(string slot) => InitialAccumulator;
 }
 
 /// <summary>The constants of one Adam update (<see cref="AdamSpec.ConstantsAt"/>).</summary>

@@ -281,7 +281,9 @@ public static class SpecLoader
 
     private static OptimizerSpec ReadOptimizer(JsonCursor o)
     {
-        string type = o.TypedObject().Choice("type", null, "sgd", "adam");
+        string type = o.TypedObject().Choice("type", null, "sgd", "adam", "rmsprop", "adagrad");
+        if (type == "rmsprop") return ReadRmsprop(o);
+        if (type == "adagrad") return ReadAdagrad(o);
         if (type == "sgd")
         {
             o.Object("type", "lr", "momentum");
@@ -293,6 +295,27 @@ public static class SpecLoader
         return new AdamSpec(o.Number("lr", 0, 100, 1e-3, exclusiveMin: true), o.Number("beta1", 0, 0.9999999, 0.9), o.Number("beta2", 0, 0.9999999, 0.999),
             o.Number("eps", 0, 1, 1e-8, exclusiveMin: true), form, precision);
     }
+
+    private static RmspropSpec ReadRmsprop(JsonCursor o)
+    {
+        o.Object("type", "lr", "rho", "eps", "epsilonPlacement", "meanSquareInit", "momentum", "centered");
+        return new RmspropSpec(o.Number("lr", 0, 100, 1e-2, exclusiveMin: true), o.Number("rho", 0, 0.9999999, 0.99), o.Number("eps", 0, 1, 1e-8),
+            ReadEpsilonPlacement(o), o.Number("meanSquareInit", 0, 1e6, 0), o.Number("momentum", 0, 0.9999999, 0), o.Bool("centered", false));
+    }
+
+    private static AdagradSpec ReadAdagrad(JsonCursor o)
+    {
+        o.Object("type", "lr", "initialAccumulator", "eps", "epsilonPlacement");
+        var spec = new AdagradSpec(o.Number("lr", 0, 100, 1e-2, exclusiveMin: true), o.Number("initialAccumulator", 0, 1e6, 0), o.Number("eps", 0, 1, 1e-10),
+            ReadEpsilonPlacement(o));
+        // With nothing added and nothing accumulated, the first update would divide 0 by 0.
+        if (spec.Eps == 0 && spec.InitialAccumulator == 0)
+            throw o.Get("eps").Error("eps 0 needs initialAccumulator > 0: the first update would divide by sqrt(0)");
+        return spec;
+    }
+
+    private static EpsilonPlacement ReadEpsilonPlacement(JsonCursor o) =>
+        o.Choice("epsilonPlacement", "outside", "outside", "inside") == "outside" ? EpsilonPlacement.Outside : EpsilonPlacement.Inside;
 
     private static DataSpec ReadData(JsonCursor d, ulong seed)
     {

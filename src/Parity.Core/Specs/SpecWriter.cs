@@ -130,9 +130,24 @@ public static class SpecWriter
                 w.WriteString("epsilonForm", a.EpsilonForm == EpsilonForm.SqrtVHat ? "sqrtVHat" : "epsilonHat");
                 w.WriteString("betaPrecision", a.BetaPrecision == BetaPrecision.Float64 ? "float64" : "float32");
                 break;
+            case RmspropSpec r:
+                w.WriteNumber("rho", r.Rho);
+                w.WriteNumber("eps", r.Eps);
+                w.WriteString("epsilonPlacement", PlacementName(r.EpsilonPlacement));
+                w.WriteNumber("meanSquareInit", r.MeanSquareInit);
+                w.WriteNumber("momentum", r.Momentum);
+                w.WriteBoolean("centered", r.Centered);
+                break;
+            case AdagradSpec a:
+                w.WriteNumber("initialAccumulator", a.InitialAccumulator);
+                w.WriteNumber("eps", a.Eps);
+                w.WriteString("epsilonPlacement", PlacementName(a.EpsilonPlacement));
+                break;
         }
         w.WriteEndObject();
     }
+
+    private static string PlacementName(EpsilonPlacement p) => p == EpsilonPlacement.Outside ? "outside" : "inside";
 
     private static void WriteData(Utf8JsonWriter w, DataSpec d)
     {

@@ -268,7 +268,13 @@ public sealed class SpecLoaderTests
         yield return Case("missing layer width", r => Layer(r, 0).Remove("in"), "$.model.layers[0].in", "required key is missing");
         yield return Case("missing schedule", r => r["training"] = new JsonObject(), "$.training", "exactly one of 'steps' or 'epochs'");
         yield return Case("steps and epochs", r => r["training"]!["epochs"] = 2, "$.training", "exactly one of 'steps' or 'epochs'");
-        yield return Case("unknown optimizer", r => r["optimizer"]!["type"] = "rmsprop", "$.optimizer.type", "'rmsprop' is not one of: sgd, adam");
+        yield return Case("unknown optimizer", r => r["optimizer"]!["type"] = "adadelta", "$.optimizer.type", "'adadelta' is not one of: sgd, adam, rmsprop, adagrad");
+        yield return Case("adagrad without eps or accumulator", r => r["optimizer"] = JsonNode.Parse("""{ "type": "adagrad", "eps": 0 }"""),
+            "$.optimizer.eps", "eps 0 needs initialAccumulator > 0");
+        yield return Case("unknown epsilon placement", r => r["optimizer"] = JsonNode.Parse("""{ "type": "rmsprop", "epsilonPlacement": "under" }"""),
+            "$.optimizer.epsilonPlacement", "not one of: outside, inside");
+        yield return Case("adam key on rmsprop", r => r["optimizer"] = JsonNode.Parse("""{ "type": "rmsprop", "beta1": 0.9 }"""),
+            "$.optimizer.beta1", "expected one of: type, lr, rho, eps, epsilonPlacement, meanSquareInit, momentum, centered");
         yield return Case("adam key on sgd", r =>
         {
             r["optimizer"]!["type"] = "sgd";
@@ -503,6 +509,25 @@ public sealed class SpecLoaderTests
         Assert.That(twice.Problem, Does.Contain("given twice"));
         Assert.That(TensorKinds.TryParse("trainAccuracy, evalOutput"), Is.Null, "not an enum flag combination");
         Assert.That(TensorKinds.TryParse("3"), Is.Null);
+    }
+
+    [Test]
+    public void Rmsprop_and_adagrad_settings_are_explicit_in_the_canonical_json_and_read_back()
+    {
+        var rmsprop = SpecLoader.LoadFile(Repository.Fixture("synthetic-rmsprop.json"));
+        Assert.That(rmsprop.Optimizer, Is.EqualTo(new RmspropSpec(0.002, 0.9, 1e-6, EpsilonPlacement.Outside, 0, 0.5, true)));
+        Assert.That(rmsprop.Optimizer.Slots, Is.EqualTo(new[] { "meanSquare", "momentum", "meanGradient" }));
+        Assert.That(SpecLoader.Parse(rmsprop.CanonicalJson).Optimizer, Is.EqualTo(rmsprop.Optimizer));
+        var adagrad = SpecLoader.LoadFile(Repository.Fixture("synthetic-adagrad.json"));
+        Assert.That(adagrad.Optimizer, Is.EqualTo(new AdagradSpec(0.05, 0.1, 0, EpsilonPlacement.Outside)));
+        Assert.That(adagrad.Optimizer.SlotInitialValue("accumulator"), Is.EqualTo(0.1));
+        // The defaults are PyTorch's, written out.
+        var defaults = SpecLoader.Parse(Mutate(r => r["optimizer"] = JsonNode.Parse("""{ "type": "rmsprop" }""")));
+        Assert.That(defaults.Optimizer, Is.EqualTo(new RmspropSpec(0.01, 0.99, 1e-8, EpsilonPlacement.Outside, 0, 0, false)));
+        Assert.That(defaults.Optimizer.Slots, Is.EqualTo(new[] { "meanSquare" }));
+        Assert.That(defaults.CanonicalJson, Does.Contain("\"epsilonPlacement\": \"outside\"").And.Contain("\"meanSquareInit\": 0"));
+        var tf1 = SpecLoader.Parse(Mutate(r => r["optimizer"] = JsonNode.Parse("""{ "type": "adagrad" }""")));
+        Assert.That(tf1.Optimizer, Is.EqualTo(new AdagradSpec(0.01, 0, 1e-10, EpsilonPlacement.Outside)));
     }
 
     [Test]

@@ -118,7 +118,7 @@ public sealed class SpecSchemaTests
 
     [TestCase("\"training\": { \"steps\": 5 }", "\"training\": { \"steps\": 5, \"epochs\": 1 }")]
     [TestCase("\"batchSize\": 16", "\"batchSize\": \"16\"")]
-    [TestCase("\"type\": \"adam\"", "\"type\": \"rmsprop\"")]
+    [TestCase("\"type\": \"adam\"", "\"type\": \"adadelta\"")]
     [TestCase("\"name\": \"base\",", "")]
     public void The_schema_rejects_other_mistakes_the_loader_rejects(string from, string to)
     {

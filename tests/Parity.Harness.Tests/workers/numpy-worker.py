@@ -244,6 +244,8 @@ class Optimizer:
                 raise ValueError("optimizer.betaPrecision 'float32' is not implemented; this worker forms the Adam "
                                  "constants in float64")
             names = ("m", "v")
+        elif spec["type"] != "sgd":
+            raise ValueError(f"optimizer '{spec['type']}' is not implemented; this worker has SGD and Adam")
         else:
             names = ("momentum",) if spec["momentum"] > 0 else ()
         self.slots = {f"{p}/{s}": np.zeros_like(v) for p, v in params.items() for s in names}

@@ -12,6 +12,8 @@
 //     gradient by 1 - beta taken from the JS number [JS]: the spec's betaPrecision "float32"; "float64" is a mismatch
 //     (at beta2 = 0.999 its first steps move 6.4e-6 relative less: docs/conventions.md section 3).
 //   - tf.train.momentum is v = mu v + g; p += -lr v (momentum_optimizer.js): exactly the PyTorch form.
+//   - RMSprop and Adagrad run through tf.train.rmsprop and tf.train.adagrad where those compute the spec exactly, else
+//     through Parity's update written in TF.js ops (buildRmspropOrAdagrad): no RMSprop or Adagrad setting is a mismatch.
 //   - Activations: the LeakyReLU slope is always passed (the layer's default is 0.3); the ELU layer implements only
 //     alpha = 1, so another alpha is a mismatch [JSa].
 //   - The loss is computed here as -mean(sum(onehot * logSoftmax(logits))) (log-sum-exp), not with the
@@ -37,6 +39,64 @@ const exchange = { directory: null, threshold: null, count: 0 };
 const KERAS_TRUNCATION_CORRECTION = 0.87962566103423978; // std of N(0,1) truncated to [-2, 2] [K2]
 
 function log(...args) { console.error('[keras]', ...args); }
+
+// Parity's RMSprop and Adagrad (docs/spec.md, "RMSprop" and "Adagrad") written in TF.js ops: the backend's own float32
+// kernels, used only for the settings tf.train.rmsprop and tf.train.adagrad cannot express (buildRmspropOrAdagrad). The
+// order of operations is the reference's; the slots carry their canonical names and values, and getWeights answers in
+// the shape of a TF.js optimizer's ({name: 'iter'} first, then '<variable>/<slot>').
+class CanonicalAdaptiveOptimizer {
+  constructor(opt) {
+    this.opt = opt;
+    this.iterations = 0;
+    this.slotVariables = new Map();
+  }
+
+  slot(variable, name, initial) {
+    const key = `${variable.name}/${name}`;
+    if (!this.slotVariables.has(key)) this.slotVariables.set(key, tf.tidy(() => tf.fill(variable.shape, initial).variable(false)));
+    return this.slotVariables.get(key);
+  }
+
+  applyGradients(gradients) {
+    const o = this.opt;
+    const denominator = s => (o.epsilonPlacement === 'inside' ? tf.sqrt(tf.add(s, o.eps)) : tf.add(tf.sqrt(s), o.eps));
+    for (const [name, g] of Object.entries(gradients)) {
+      const value = tf.engine().registeredVariables[name];
+      if (o.type === 'rmsprop') {
+        const ms = this.slot(value, 'meanSquare', o.meanSquareInit);
+        const mg = o.centered ? this.slot(value, 'meanGradient', 0) : null;
+        const b = o.momentum > 0 ? this.slot(value, 'momentum', 0) : null;
+        tf.tidy(() => {
+          ms.assign(tf.add(tf.mul(ms, o.rho), tf.mul(tf.square(g), 1 - o.rho)));
+          let s = ms;
+          if (mg) {
+            mg.assign(tf.add(tf.mul(mg, o.rho), tf.mul(g, 1 - o.rho)));
+            s = tf.sub(ms, tf.square(mg));
+          }
+          const step = tf.div(g, denominator(s));
+          if (b) {
+            b.assign(tf.add(tf.mul(b, o.momentum), step));
+            value.assign(tf.sub(value, tf.mul(b, o.lr)));
+          } else {
+            value.assign(tf.sub(value, tf.mul(step, o.lr)));
+          }
+        });
+      } else {
+        const acc = this.slot(value, 'accumulator', o.initialAccumulator);
+        tf.tidy(() => {
+          acc.assign(tf.add(acc, tf.square(g)));
+          value.assign(tf.sub(value, tf.mul(tf.div(g, denominator(acc)), o.lr)));
+        });
+      }
+    }
+    this.iterations++;
+  }
+
+  async getWeights() {
+    return [{ name: 'iter', tensor: tf.scalar(this.iterations, 'int32') }]
+      .concat([...this.slotVariables].map(([name, tensor]) => ({ name, tensor })));
+  }
+}
 
 class WorkerError extends Error {}
 
@@ -249,10 +309,41 @@ class Model {
             'runningMean', 'runningVariance', 'optimizerSlot', 'parameter', 'evalOutput', 'evalLoss', 'evalAccuracy'],
         });
       }
+    } else if (opt.type === 'rmsprop' || opt.type === 'adagrad') {
+      this.buildRmspropOrAdagrad(opt);
     } else {
       throw new WorkerError(`optimizer: unsupported type '${opt.type}'`);
     }
     this.probes = null;
+  }
+
+  // tf.train.rmsprop and tf.train.adagrad where they compute the spec exactly [JSc]; Parity's own update written in
+  // TF.js ops (CanonicalAdaptiveOptimizer) for the settings they cannot express, so no setting is a mismatch here:
+  //   - tf.train.rmsprop puts eps inside the square root, starts the mean square at zeros, and its centered form takes
+  //     sqrt(ms - mg^2 - eps), eps SUBTRACTED. It keeps mom = mu mom + lr g / d (TF form): lr times the canonical
+  //     buffer b under a constant lr, but b read back as mom / lr is off by several float32 roundings (measured: 1e-6
+  //     relative, beyond the step check's float32 envelope), so with momentum the update in TF.js ops is used.
+  //   - tf.train.adagrad starts the accumulator at any value but always adds the backend's eps (1e-7) inside the square root.
+  buildRmspropOrAdagrad(opt) {
+    const inside = opt.epsilonPlacement === 'inside';
+    // Slot variables are created at the first applyGradients; before it a slot holds its initial value.
+    if (opt.type === 'rmsprop') {
+      this.slots = ['meanSquare'].concat(opt.momentum > 0 ? ['momentum'] : [], opt.centered ? ['meanGradient'] : []);
+      this.slotSources = { meanSquare: { initial: opt.meanSquareInit } };
+      if (inside && opt.meanSquareInit === 0 && opt.momentum === 0 && (!opt.centered || opt.eps === 0)) {
+        this.optimizer = tf.train.rmsprop(opt.lr, opt.rho, 0, opt.eps, opt.centered);
+        this.slotSources = { meanSquare: { name: 'rms' }, meanGradient: { name: 'mg' } };
+        return;
+      }
+    } else {
+      this.slots = ['accumulator'];
+      this.slotSources = { accumulator: { initial: opt.initialAccumulator } };
+      if (inside && opt.eps === tf.backend().epsilon()) {
+        this.optimizer = tf.train.adagrad(opt.lr, opt.initialAccumulator);
+        return;
+      }
+    }
+    this.optimizer = new CanonicalAdaptiveOptimizer(opt);
   }
 
   loadState(entries) {
@@ -301,10 +392,15 @@ class Model {
     const byName = new Map(weights.slice(1).map(w => [w.name, w.tensor]));
     for (const p of this.params) {
       for (const slot of this.slots) {
-        const value = byName.get(`${p.variable.read().name}/${slot}`);
+        // TF.js's name for the slot and the value before the first update, where they differ from the canonical ones.
+        const source = (this.slotSources ?? {})[slot] ?? {};
+        const value = byName.get(`${p.variable.read().name}/${source.name ?? slot}`);
         out.push({
           kind: 'optimizerSlot', site: `${p.name}/${slot}`,
-          tensor: tf.tidy(() => { const t = value ?? tf.zerosLike(p.variable.read()); return encode(p.transpose ? t.transpose() : t); }),
+          tensor: tf.tidy(() => {
+            const t = value ?? tf.fill(p.variable.read().shape, source.initial ?? 0);
+            return encode(p.transpose ? t.transpose() : t);
+          }),
         });
       }
     }

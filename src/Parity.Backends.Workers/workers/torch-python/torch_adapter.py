@@ -25,7 +25,12 @@ except ImportError as e:  # the hosts report this message (worker: its stderr; i
 FRAMEWORK = "pytorch"
 DTYPES = {"float32": (torch.float32, "<f4"), "float64": (torch.float64, "<f8")}
 # Canonical optimizer slot -> its key in torch.optim's per-parameter state (docs/worker-protocol.md section 5).
-SLOT_STATE = {"m": "exp_avg", "v": "exp_avg_sq", "momentum": "momentum_buffer"}
+SLOT_STATE = {"m": "exp_avg", "v": "exp_avg_sq", "momentum": "momentum_buffer",
+              "meanSquare": "square_avg", "meanGradient": "grad_avg", "accumulator": "sum"}
+
+# Every kind that depends on the parameter trajectory: what an optimizer mismatch changes.
+PARAMETER_AND_DOWNSTREAM = ["parameter", "runningMean", "runningVariance", "forward", "loss", "outputGradient",
+                            "parameterGradient", "optimizerSlot", "evalOutput", "evalLoss", "evalAccuracy"]
 
 
 def describe():
@@ -183,8 +188,35 @@ class Model:
                     "backend": "torch.optim.Adam adds eps to sqrt(v_hat) [P5]", "value": "sqrtVHat",
                     "affects": ["parameter", "runningMean", "runningVariance", "forward", "loss", "outputGradient",
                                 "parameterGradient", "optimizerSlot", "evalOutput", "evalLoss", "evalAccuracy"]})
+        elif opt["type"] in ("rmsprop", "adagrad"):
+            self.build_rmsprop_or_adagrad(opt, params)
         else:
             raise AdapterError(f"optimizer: unsupported type '{opt['type']}'")
+
+    def build_rmsprop_or_adagrad(self, opt, params):
+        """torch.optim.RMSprop (momentum and centered in the canonical PyTorch form) or Adagrad (lr_decay 0) [P10].
+
+        Both divide by sqrt(s) + eps only, and RMSprop's square_avg starts at zeros: an eps inside the square root (eps 0
+        has no placement) and a nonzero mean-square start are declared as mismatches.
+        """
+        if opt["type"] == "rmsprop":
+            self.optimizer = torch.optim.RMSprop(params, lr=opt["lr"], alpha=opt["rho"], eps=opt["eps"], weight_decay=0,
+                                                 momentum=opt["momentum"], centered=opt["centered"])
+            self.slots = ["meanSquare"] + (["momentum"] if opt["momentum"] > 0 else []) + (["meanGradient"] if opt["centered"] else [])
+            if opt["meanSquareInit"] > 0:
+                self.mismatches.append({
+                    "setting": "optimizer.meanSquareInit", "spec": f"the mean square starts at {opt['meanSquareInit']}",
+                    "backend": "torch.optim.RMSprop creates square_avg as zeros [P10]", "value": 0,
+                    "affects": PARAMETER_AND_DOWNSTREAM})
+        else:
+            self.optimizer = torch.optim.Adagrad(params, lr=opt["lr"], lr_decay=0, weight_decay=0,
+                                                 initial_accumulator_value=opt["initialAccumulator"], eps=opt["eps"])
+            self.slots = ["accumulator"]
+        if opt["epsilonPlacement"] == "inside" and opt["eps"] > 0:
+            self.mismatches.append({
+                "setting": "optimizer.epsilonPlacement", "spec": f"inside: denominator sqrt(s + eps), eps {opt['eps']}",
+                "backend": f"outside: torch.optim.{'RMSprop' if opt['type'] == 'rmsprop' else 'Adagrad'} divides by sqrt(s) + eps [P10]",
+                "value": "outside", "affects": PARAMETER_AND_DOWNSTREAM})
 
     def set_mode(self, training):
         for m in self.modules.values():
@@ -235,7 +267,8 @@ class Model:
         torch.optim creates a parameter's state at its first step (Adam's exp_avg and exp_avg_sq as zeros, then updated;
         SGD's momentum_buffer as a clone of the first gradient), so before it the slots are the canonical zeros. exp_avg
         and exp_avg_sq are the biased moments (bias correction is applied only in the update), momentum_buffer is
-        v = mu v + g. Adam counts its steps per parameter in 'step' (a tensor since torch 1.12); SGD counts none.
+        v = mu v + g (RMSprop: b = mu b + g / denominator). RMSprop creates square_avg, grad_avg and momentum_buffer as
+        zeros at its first step; Adagrad creates sum (at initial_accumulator_value) and its step count at construction. Adam counts its steps per parameter in 'step' (a tensor since torch 1.12); SGD counts none.
         """
         first = self.optimizer.state.get(self.params[0][1], {}) if self.params else {}
         count = float(first["step"]) if "step" in first else float(self.updates)
