@@ -23,6 +23,7 @@ internal sealed class ReferenceSession<T> : IStateLoadingSession where T : unman
     private readonly Dictionary<string, string> _runtime;
     private readonly Dictionary<int, T[]> _inputs = [];
     private int _updates; // optimizer updates done: Adam's t after the last step
+    private readonly WeightDecay<T>? _decay;
 
     public ReferenceSession(Plan plan, DType dtype, ParallelOptions parallel, Dictionary<string, string> runtime)
     {
@@ -37,6 +38,7 @@ internal sealed class ReferenceSession<T> : IStateLoadingSession where T : unman
             _runtime["init"] = "the plan's initial state (the reference has no initializers of its own)";
         foreach (var key in _layout.KeysOf(TensorKind.OptimizerSlot))
             _slots[key.Site] = new T[_network.Parameters[_layout.ParameterOfSlot(key.Site)!].Length];
+        _decay = WeightDecay<T>.For(plan.Spec.Optimizer, _network);
     }
 
     public IReadOnlyList<ConventionMismatch> Mismatches => [];
@@ -81,7 +83,10 @@ internal sealed class ReferenceSession<T> : IStateLoadingSession where T : unman
         var calls = _plan.Graph.Calls;
         _network.Backward(pass, inputGradient: false, followSigns is null ? null
             : i => i > 0 && followSigns.Find(TensorKind.Forward, calls[i - 1].Id) is { } input ? input.Data : null);
-        Update(++_updates);
+        _decay?.AddLossTerm(pass);
+        int t = ++_updates;
+        if (_decay is null) Update(t);
+        else _decay.AroundUpdate(_plan.Spec.Optimizer.LearningRate, () => Update(t));
         return _layout.Record(step, RecordPhase.Train, capture, key => key.Kind switch
         {
             TensorKind.Forward => Matrix(pass.Outputs[CallIndex(key)], pass.N),
