@@ -309,7 +309,8 @@ public static class SpecLoader
             case "decoupled":
                 d.Object("form", "rate", "parameters", "multiplyByLearningRate");
                 if (!d.Has("multiplyByLearningRate"))
-                    throw d.Get("multiplyByLearningRate").Error("required: true shrinks by lr*rate (PyTorch AdamW, Keras), false by rate alone (TF1 contrib AdamW)");
+                    throw new SpecException(d.Path + ".multiplyByLearningRate",
+                        "required key is missing: true shrinks by lr*rate (PyTorch AdamW, Keras), false by rate alone (TF1 contrib AdamW)");
                 return new WeightDecaySpec(d.Number("rate", 0, 1, exclusiveMin: true), WeightDecayForm.Decoupled, parameters, d.Bool("multiplyByLearningRate", true));
             default:
                 if (d.Has("rate"))

@@ -522,7 +522,7 @@ public sealed class SpecLoaderTests
     }
 
     [TestCase("""{ "form": "l2Loss", "rate": 0.01, "parameters": "all" }""", "$.optimizer.weightDecay.rate", "takes 'coefficient'")]
-    [TestCase("""{ "form": "decoupled", "rate": 0.01, "parameters": "all" }""", "$.optimizer.weightDecay.multiplyByLearningRate", "required: true shrinks by lr*rate")]
+    [TestCase("""{ "form": "decoupled", "rate": 0.01, "parameters": "all" }""", "$.optimizer.weightDecay.multiplyByLearningRate", "required key is missing: true shrinks by lr*rate")]
     [TestCase("""{ "form": "coupled", "rate": 0.01 }""", "$.optimizer.weightDecay.parameters", "required key is missing")]
     [TestCase("""{ "form": "coupled", "rate": 0.01, "parameters": "all", "multiplyByLearningRate": true }""", "$.optimizer.weightDecay.multiplyByLearningRate", "unknown key")]
     [TestCase("""{ "form": "adamw", "rate": 0.01, "parameters": "all" }""", "$.optimizer.weightDecay.form", "'adamw' is not one of: coupled, decoupled, l2Loss")]
