@@ -244,7 +244,7 @@ public class WorkerConformanceTests(string workerName)
     {
         var fixture = SpecLoader.LoadFile(TestPaths.Fixture("synthetic-weight-decay.json"));
         var spec = fixture with { Optimizer = fixture.Optimizer with { WeightDecay = new WeightDecaySpec(0.1, form, DecayedParameters.Weights) } };
-        var plan = Planner.Build(spec, 6);
+        var plan = Planner.Build(spec, 4);
         using var mine = NewBackend().Open(plan, new BackendOptions(DType.Float32));
         AssertAgrees(StepCheck(plan, RunAll(mine, plan), mine.Mismatches));
     }
