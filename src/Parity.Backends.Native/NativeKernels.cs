@@ -33,6 +33,10 @@ public sealed class NativeKernels<T> : IDisposable
     private readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ActivationConstants<T>>> _activationBackward;
     private readonly Action<KernelConfig, ArrayView<T>, ArrayView<int>, ArrayView<T>, ArrayView<T>, LossShape, T> _loss;
     private readonly Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, OptimizerScalars<T>> _optimizer;
+    // Compiled at first use: only a run with weight decay pays for them.
+    private readonly Lazy<Action<Index1D, ArrayView<T>, T>> _shrink;
+    private readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, T>> _gradientTerm;
+    private readonly Lazy<Action<KernelConfig, ArrayView<T>, ArrayView<T>, T>> _lossTerm;
 
     /// <summary>Compiles every kernel for <paramref name="accelerator"/> (the activation kernels at their first launch).</summary>
     /// <param name="accelerator">The device.</param>
@@ -67,6 +71,9 @@ public sealed class NativeKernels<T> : IDisposable
             accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ActivationConstants<T>>(Activation.ActivationBackward)));
         _loss = accelerator.LoadStreamKernel<ArrayView<T>, ArrayView<int>, ArrayView<T>, ArrayView<T>, LossShape, T>(Loss.SoftmaxCrossEntropy);
         _optimizer = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, OptimizerScalars<T>>(Optimizer.Update);
+        _shrink = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, T>(WeightDecay.Shrink));
+        _gradientTerm = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, T>(WeightDecay.AddGradientTerm));
+        _lossTerm = new(() => accelerator.LoadStreamKernel<ArrayView<T>, ArrayView<T>, T>(WeightDecay.AddLossTerm));
     }
 
     // The activation formulas call T.Tanh and T.Exp, whose support depends on the accelerator's backend: a refusal names it.
@@ -305,6 +312,30 @@ public sealed class NativeKernels<T> : IDisposable
         c.LearningRate = T.CreateChecked(spec.LearningRate);
         Count(1);
         _adaptiveOptimizer.Value(parameters.IntLength, parameters, gradients, first, second, third, c);
+    }
+
+    /// <summary>Decoupled weight decay: p -= <paramref name="factor"/> p over <paramref name="parameters"/>. One launch.</summary>
+    public void DecayShrink(ArrayView<T> parameters, T factor)
+    {
+        Count(1);
+        _shrink.Value(parameters.IntLength, parameters, factor);
+    }
+
+    /// <summary>A weight decay gradient term: g += <paramref name="rate"/> p. One launch.</summary>
+    public void DecayGradientTerm(ArrayView<T> gradients, ArrayView<T> parameters, T rate)
+    {
+        Count(1);
+        _gradientTerm.Value(gradients.IntLength, gradients, parameters, rate);
+    }
+
+    /// <summary>
+    /// The L2 loss term: <paramref name="scalars"/>[0] += coefficient * sum(p^2). One launch: one group of lanes x lanes
+    /// threads, as <see cref="SoftmaxCrossEntropy"/>.
+    /// </summary>
+    public void DecayLossTerm(ArrayView<T> parameters, ArrayView<T> scalars, T coefficient)
+    {
+        Count(1);
+        _lossTerm.Value(new KernelConfig(new Index1D(1), new Index1D(ReductionLanes * ReductionLanes)), parameters, scalars, coefficient);
     }
 
     /// <inheritdoc />

@@ -43,6 +43,9 @@ internal sealed class NativeSession<T> : NativeSession
     private Workspace? _train;
     private Workspace? _eval;
     private int _updates; // optimizer updates done: Adam's t after the last step
+    private readonly WeightDecaySpec? _decay;
+    private readonly List<(int Offset, int Length)> _decayedSlices = [];
+    private readonly MemoryBuffer1D<T, Stride1D.Dense>? _rawGradients; // coupled decay: the traced gradient kept aside
 
     public NativeSession(Plan plan, Context context, Device device, NativeDeviceChoice choice, DType dtype)
     {
@@ -96,6 +99,12 @@ internal sealed class NativeSession<T> : NativeSession
         }
         if (runningTotal > 0) _running = _accelerator.Allocate1D(running.ToArray());
         _scalars = _accelerator.Allocate1D<T>(2);
+        _decay = plan.Spec.Optimizer.WeightDecay;
+        if (_decay is not null)
+        {
+            _decayedSlices.AddRange(plan.Graph.Parameters.Where(_decay.Applies).Select(p => _parameterSlices[p.Name]));
+            if (_decay.Form == WeightDecayForm.Coupled) _rawGradients = _accelerator.Allocate1D<T>(initial.Length);
+        }
 
         _reluFusedForward = new bool[_calls.Count];
         for (int c = 0; c + 1 < _calls.Count; c++)
@@ -134,7 +143,11 @@ internal sealed class NativeSession<T> : NativeSession
         Forward(ws, training: true);
         _kernels.SoftmaxCrossEntropy(ws.Forward[^1], ws.Labels.View, ws.Gradient[^1], _scalars.View, ws.Rows, _plan.Graph.OutputWidth);
         Backward(ws);
-        UpdateParameters(++_updates);
+        AddDecayLossTerm();
+        int t = ++_updates;
+        if (_decay?.Form == WeightDecayForm.Decoupled) DecoupledShrink();
+        if (_decay?.Form == WeightDecayForm.Coupled) UpdateWithCoupledDecay(t);
+        else UpdateParameters(t);
         // Every buffer read below is final once the update is enqueued: the update writes only parameters and slots.
         return _layout.Record(step, RecordPhase.Train, capture, key => key.Kind switch
         {
@@ -175,6 +188,7 @@ internal sealed class NativeSession<T> : NativeSession
         _optimizerThird.Dispose();
         _running?.Dispose();
         _scalars.Dispose();
+        _rawGradients?.Dispose();
         _kernels.Dispose();
         _accelerator.Dispose();
         _context.Dispose();
@@ -297,6 +311,43 @@ internal sealed class NativeSession<T> : NativeSession
             default:
                 throw new BackendException($"native: optimizer '{spec.Type}' has no kernel");
         }
+    }
+
+    /// <summary>
+    /// The L2 loss term: 2 coefficient w into each decayed parameter's gradient and coefficient sum(w^2) into the loss,
+    /// before the update, so the traced loss and gradients include it (as the reference's).
+    /// </summary>
+    private void AddDecayLossTerm()
+    {
+        if (_decay?.Form != WeightDecayForm.L2Loss) return;
+        T coefficient = T.CreateChecked(_decay.Rate), rate = T.CreateChecked(_decay.GradientRate);
+        foreach (var (offset, length) in _decayedSlices)
+        {
+            var w = _parameters.View.SubView(offset, length);
+            _kernels.DecayGradientTerm(_gradients.View.SubView(offset, length), w, rate);
+            _kernels.DecayLossTerm(w, _scalars.View, coefficient);
+        }
+    }
+
+    /// <summary>Decoupled decay, before the update, from the pre-update parameters: p -= k p (k = lr rate, or rate).</summary>
+    private void DecoupledShrink()
+    {
+        T factor = T.CreateChecked(_decay!.DecoupledFactor(_plan.Spec.Optimizer.LearningRate));
+        foreach (var (offset, length) in _decayedSlices) _kernels.DecayShrink(_parameters.View.SubView(offset, length), factor);
+    }
+
+    /// <summary>
+    /// Coupled decay: the update runs on g + rate p, then the raw gradient g, kept aside, is put back for the trace
+    /// (PyTorch's p.grad is the loss's gradient; weight_decay= adds into a new tensor).
+    /// </summary>
+    private void UpdateWithCoupledDecay(int t)
+    {
+        _gradients.View.CopyTo(_rawGradients!.View);
+        T rate = T.CreateChecked(_decay!.Rate);
+        foreach (var (offset, length) in _decayedSlices)
+            _kernels.DecayGradientTerm(_gradients.View.SubView(offset, length), _parameters.View.SubView(offset, length), rate);
+        UpdateParameters(t);
+        _rawGradients.View.CopyTo(_gradients.View);
     }
 
     private Workspace Prepare(Workspace? current, int rows, bool training)

@@ -23,6 +23,7 @@ internal sealed class ReferenceSession<T> : IStateLoadingSession where T : unman
     private readonly Dictionary<string, string> _runtime;
     private readonly Dictionary<int, T[]> _inputs = [];
     private int _updates; // optimizer updates done: Adam's t after the last step
+    private readonly WeightDecay<T>? _decay;
 
     public ReferenceSession(Plan plan, DType dtype, ParallelOptions parallel, Dictionary<string, string> runtime)
     {
@@ -42,6 +43,7 @@ internal sealed class ReferenceSession<T> : IStateLoadingSession where T : unman
             Array.Fill(slot, T.CreateTruncating(plan.Spec.Optimizer.SlotInitialValue(key.Site[(key.Site.LastIndexOf('/') + 1)..])));
             _slots[key.Site] = slot;
         }
+        _decay = WeightDecay<T>.For(plan.Spec.Optimizer, _network);
     }
 
     public IReadOnlyList<ConventionMismatch> Mismatches => [];
@@ -86,7 +88,10 @@ internal sealed class ReferenceSession<T> : IStateLoadingSession where T : unman
         var calls = _plan.Graph.Calls;
         _network.Backward(pass, inputGradient: false, followSigns is null ? null
             : i => i > 0 && followSigns.Find(TensorKind.Forward, calls[i - 1].Id) is { } input ? input.Data : null);
-        Update(++_updates);
+        _decay?.AddLossTerm(pass);
+        int t = ++_updates;
+        if (_decay is null) Update(t);
+        else _decay.AroundUpdate(_plan.Spec.Optimizer.LearningRate, () => Update(t));
         return _layout.Record(step, RecordPhase.Train, capture, key => key.Kind switch
         {
             TensorKind.Forward => Matrix(pass.Outputs[CallIndex(key)], pass.N),

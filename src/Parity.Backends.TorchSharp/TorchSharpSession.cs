@@ -32,6 +32,7 @@ internal sealed class TorchSharpSession : IBackendSession
     private readonly OptimizerHelper _optimizer;
     private readonly Dictionary<string, OptimizerState> _optimizerStates = new(StringComparer.Ordinal);
     private readonly bool _firstCallHasNoParameters;
+    private readonly TorchSharpWeightDecay? _decay;
     private int _updates; // optimizer steps taken: TorchSharp's SGD keeps no count of its own
     private bool _disposed;
 
@@ -60,18 +61,19 @@ internal sealed class TorchSharpSession : IBackendSession
         if (spec.Init.Mode == InitMode.Injected) LoadState(plan.InitialState);
 
         var parameters = plan.Graph.Parameters.Select(p => _parameters[p.Name]).ToList();
+        _decay = TorchSharpWeightDecay.For(spec.Optimizer, plan.Graph, _parameters);
         _optimizer = spec.Optimizer switch
         {
             // PyTorch's SGD: v = mu v + (1 - dampening) g; p -= lr v. Dampening 0 is the canonical form [TS].
-            SgdSpec sgd => (OptimizerHelper)torch.optim.SGD(parameters, sgd.LearningRate, momentum: sgd.Momentum, dampening: 0, weight_decay: 0, nesterov: false),
+            SgdSpec sgd => (OptimizerHelper)torch.optim.SGD(parameters, sgd.LearningRate, momentum: sgd.Momentum, dampening: 0, weight_decay: _decay?.OptimizerWeightDecay ?? 0, nesterov: false),
             // Always pass betas and eps: TorchSharp's factory defaults beta2 to 0.99, not PyTorch's 0.999 [TS].
-            AdamSpec adam => torch.optim.Adam(parameters, lr: adam.LearningRate, beta1: adam.Beta1, beta2: adam.Beta2, eps: adam.Eps, weight_decay: 0, amsgrad: false),
+            AdamSpec adam => torch.optim.Adam(parameters, lr: adam.LearningRate, beta1: adam.Beta1, beta2: adam.Beta2, eps: adam.Eps, weight_decay: _decay?.OptimizerWeightDecay ?? 0, amsgrad: false),
             // torch.optim.RMSprop: eps outside the square root, mean square from zeros, momentum and centered in the
             // canonical (PyTorch) form; what it cannot express is declared in TorchSharpConventions.
-            RmspropSpec rmsprop => torch.optim.RMSProp(parameters, lr: rmsprop.LearningRate, alpha: rmsprop.Rho, eps: rmsprop.Eps, weight_decay: 0,
+            RmspropSpec rmsprop => torch.optim.RMSProp(parameters, lr: rmsprop.LearningRate, alpha: rmsprop.Rho, eps: rmsprop.Eps, weight_decay: _decay?.OptimizerWeightDecay ?? 0,
                 momentum: rmsprop.Momentum, centered: rmsprop.Centered),
             // torch.optim.Adagrad: eps outside the square root; lr_decay 0 keeps the learning rate constant.
-            AdagradSpec adagrad => torch.optim.Adagrad(parameters, lr: adagrad.LearningRate, lr_decay: 0, weight_decay: 0,
+            AdagradSpec adagrad => torch.optim.Adagrad(parameters, lr: adagrad.LearningRate, lr_decay: 0, weight_decay: _decay?.OptimizerWeightDecay ?? 0,
                 initial_accumulator_value: adagrad.InitialAccumulator, eps: adagrad.Eps),
             _ => throw new BackendException($"optimizer '{spec.Optimizer.Type}' has no torchsharp mapping"),
         };
@@ -125,10 +127,12 @@ internal sealed class TorchSharpSession : IBackendSession
         var pass = Forward(input, train: true, capture, retainGradients: wantsOutputGradients);
         var logits = pass.Outputs[^1];
         var loss = torch.nn.functional.cross_entropy(logits, labels);
+        if (_decay is not null) loss = _decay.WithLossTerm(loss);
 
         _optimizer.zero_grad();
         loss.backward();
-        StepWithoutCollection();
+        if (_decay is null) StepWithoutCollection();
+        else _decay.AroundStep(StepWithoutCollection);
         _updates++;
         // Read after the update: outputs, their gradients and the parameters' .grad are not touched by optimizer.step().
         return _layout.Record(step, RecordPhase.Train, capture, key => key.Kind switch

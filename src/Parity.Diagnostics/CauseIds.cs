@@ -27,6 +27,15 @@ public static class CauseIds
     /// <summary>Adagrad's first update fits the accumulator starting at the other value (0 or TF's 0.1).</summary>
     public const string AdagradInitialAccumulator = "adagrad-initial-accumulator";
 
+    /// <summary>Weight decay applied coupled (through the optimizer's state) where the spec says decoupled, or the other way round.</summary>
+    public const string WeightDecayCoupling = "weight-decay-coupling";
+
+    /// <summary>The L2 term in the loss is the spec's coefficient times 2 or 1/2, or missing (a gradient-term rate carried over as a loss coefficient).</summary>
+    public const string L2FactorOfTwo = "l2-factor-of-two";
+
+    /// <summary>Decoupled weight decay multiplied by the learning rate where the spec says not, or the other way round.</summary>
+    public const string DecoupledDecayLearningRate = "decoupled-decay-lr";
+
     /// <summary>Running statistics stay at their initial values while training runs.</summary>
     public const string RunningStatsNotUpdated = "running-stats-not-updated";
 

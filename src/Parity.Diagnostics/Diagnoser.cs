@@ -25,6 +25,7 @@ public static class Diagnoser
         new SharedStatefulLayerDetector(), new BnMomentumConventionDetector(), new BnVarianceEstimatorDetector(), new BnEpsilonDetector(),
         new AdamEpsilonFormDetector(), new RmspropEpsilonPlacementDetector(), new RmspropMeanSquareInitDetector(), new AdagradInitialAccumulatorDetector(),
         new RunningStatsNotUpdatedDetector(), new SlowRunningStatsWarmupDetector(), new TrainEvalModeDetector(),
+        new WeightDecayCouplingDetector(), new L2FactorOfTwoDetector(), new DecoupledDecayLearningRateDetector(),
         new LeakyReluSlopeDetector(), new GeluApproximationDetector(), new InitialWeightsMismatchDetector(), new WeightLayoutDetector(), new NanInfDetector(), new UnexplainedDivergenceDetector(),
     ];
 
@@ -39,7 +40,7 @@ public static class Diagnoser
             try
             {
                 // Materialized here so an exception thrown while enumerating is caught here too.
-                var found = detector.Detect(new DiagnosisContext(context.Spec, context.Graph, context.Reference, context.Backends, context.Judgements) { Earlier = findings.ToList() }).ToList();
+                var found = detector.Detect(new DiagnosisContext(context.Spec, context.Graph, context.Reference, context.Backends, context.Judgements) { Earlier = findings.ToList(), Plan = context.Plan }).ToList();
                 findings.AddRange(found.Select(f => MarkDeclared(detector, f, context)));
             }
             // A damaged trace is an input error for the whole diagnosis, never one detector's doubt.

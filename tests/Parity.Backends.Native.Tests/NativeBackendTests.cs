@@ -1,6 +1,7 @@
 using Parity.Backends.Reference;
 using Parity.Comparison;
 using Parity.Planning;
+using Parity.Specs;
 using Parity.Tensors;
 using Parity.Tracing;
 
@@ -77,6 +78,7 @@ public sealed class NativeBackendTests
     [TestCase("synthetic-layernorm-sgd.json", "float32", 20)]
     [TestCase("synthetic-shared-bn.json", "float64", 10)]
     [TestCase("synthetic-activations.json", "float32", 5)]
+    [TestCase("synthetic-weight-decay.json", "float32", 5)]
     public void Native_agrees_with_the_reference(string fixture, string dtype, int steps)
     {
         var plan = TinySpecs.Plan(fixture, steps, dtype);
@@ -107,6 +109,21 @@ public sealed class NativeBackendTests
         var native = Trace(Run(plan, new NativeBackend(), DType.Float32, "native"));
         var reference = Trace(Run(plan, ReferenceBackend.Float32(), DType.Float32, "reference-f32"));
         var expected = reference.ToDictionary(e => e.Key, e => e.Bits);
+        Assert.That(native.Select(e => e.Key), Is.EquivalentTo(expected.Keys));
+        foreach (var (key, bits) in native) Assert.That(bits, Is.EqualTo(expected[key]), key);
+    }
+
+    // The fixture's decoupled decay is in Native_agrees_with_the_reference; these are the other two forms, with Adam.
+    [TestCase(WeightDecayForm.Coupled, DecayedParameters.Weights)]
+    [TestCase(WeightDecayForm.L2Loss, DecayedParameters.All)]
+    public void Coupled_and_l2_loss_weight_decay_round_exactly_as_the_float32_reference(WeightDecayForm form, DecayedParameters parameters)
+    {
+        // The decay kernels repeat the reference's scalar chain (and, with one lane, its sum of squares in order).
+        var tiny = TinySpecs.Plan("synthetic-weight-decay.json", 1).Spec;
+        var adam = new AdamSpec(0.01, 0.9, 0.999, 1e-8, EpsilonForm.SqrtVHat) { WeightDecay = new WeightDecaySpec(0.1, form, parameters) };
+        var plan = Planner.Build(tiny with { Optimizer = adam }, 3);
+        var native = Trace(Run(plan, new NativeBackend(), DType.Float32, "native"));
+        var expected = Trace(Run(plan, ReferenceBackend.Float32(), DType.Float32, "reference-f32")).ToDictionary(e => e.Key, e => e.Bits);
         Assert.That(native.Select(e => e.Key), Is.EquivalentTo(expected.Keys));
         foreach (var (key, bits) in native) Assert.That(bits, Is.EqualTo(expected[key]), key);
     }

@@ -1,4 +1,5 @@
 using Parity.Planning;
+using Parity.Specs;
 using Parity.Tensors;
 using Parity.Tracing;
 
@@ -18,6 +19,46 @@ public class ReferenceBackendTests
     }
 
     private static IBackendSession Open(Plan plan, ReferenceBackend backend) => backend.Open(plan, new BackendOptions(backend.DType));
+
+    /// <summary>
+    /// Step 1 of each weight decay form against the same step without decay, from the same state (SGD, lr 0.1: the first
+    /// momentum buffer is the gradient the optimizer takes): the traced loss, gradient and parameters the spec describes.
+    /// </summary>
+    [TestCase(WeightDecayForm.Coupled, DecayedParameters.All, true)]
+    [TestCase(WeightDecayForm.Decoupled, DecayedParameters.Weights, false)]
+    [TestCase(WeightDecayForm.Decoupled, DecayedParameters.All, true)]
+    [TestCase(WeightDecayForm.L2Loss, DecayedParameters.Weights, true)]
+    public void EachWeightDecayFormTakesTheFirstStepItsSpecDescribes(WeightDecayForm form, DecayedParameters parameters, bool byLearningRate)
+    {
+        const double lr = 0.1, rate = 0.3;
+        var plain = TestSpecs.Plan(TestSpecs.LayerNormNet());
+        var decay = new WeightDecaySpec(rate, form, parameters, byLearningRate);
+        var plan = Planner.Build(plain.Spec with { Optimizer = plain.Spec.Optimizer with { WeightDecay = decay } });
+        StepRecord First(Plan p)
+        {
+            using var session = Open(p, ReferenceBackend.Float64());
+            return session.Step(1, p.BatchFor(1), CaptureRequest.Everything);
+        }
+        var without = First(plain);
+        var with = First(plan);
+        double squares = 0;
+        foreach (var p in plan.Graph.Parameters)
+        {
+            var p0 = plan.InitialState.Find(TensorKind.Parameter, p.Name)!.Data;
+            var g = without.Find(TensorKind.ParameterGradient, p.Name)!.Data;
+            bool decays = decay.Applies(p);
+            Assert.That(decays, Is.EqualTo(parameters == DecayedParameters.All || p.Local == "weight"), p.Name);
+            var expectedGradient = g.Select((x, i) => decays && form == WeightDecayForm.L2Loss ? x + 2 * rate * p0[i] : x).ToArray();
+            var taken = expectedGradient.Select((x, i) => decays && form == WeightDecayForm.Coupled ? x + rate * p0[i] : x).ToArray();
+            double shrink = decays && form == WeightDecayForm.Decoupled ? decay.DecoupledFactor(lr) : 0;
+            var expectedParameter = p0.Select((x, i) => x - shrink * x - lr * taken[i]).ToArray();
+            Assert.That(with.Find(TensorKind.ParameterGradient, p.Name)!.Data, Is.EqualTo(expectedGradient).Within(1e-12).AsCollection, p.Name + " gradient");
+            Assert.That(with.Find(TensorKind.Parameter, p.Name)!.Data, Is.EqualTo(expectedParameter).Within(1e-12).AsCollection, p.Name);
+            if (decays) squares += p0.Sum(x => x * x);
+        }
+        double term = form == WeightDecayForm.L2Loss ? rate * squares : 0;
+        Assert.That(with.Find(TensorKind.Loss)!.Data[0], Is.EqualTo(without.Find(TensorKind.Loss)!.Data[0] + term).Within(1e-12));
+    }
 
     [Test]
     public void TheTwoVariantsAreNamedAndTypedAsTheRegistryExpects()
@@ -183,6 +224,7 @@ public class ReferenceBackendTests
     [TestCase("synthetic-activations.json")]
     [TestCase("synthetic-rmsprop.json")]
     [TestCase("synthetic-adagrad.json")]
+    [TestCase("synthetic-weight-decay.json")]
     public void Float32RoundsDifferentlyFromFloat64(string fixture)
     {
         var plan = TestSpecs.FixturePlan(fixture, steps: 50);

@@ -36,9 +36,25 @@ public sealed class AgreementTests
     [TestCase("synthetic-activations")]
     [TestCase("synthetic-rmsprop")]
     [TestCase("synthetic-adagrad")]
+    [TestCase("synthetic-weight-decay")]
     [TestCase("blobs-csv")]
     public void Float32TorchSharpAgreesWithTheReferenceOnTheSmallFixtures(string fixture) =>
         AssertAgrees(TestScenarios.Fixture(fixture), DType.Float32);
+
+    /// <summary>
+    /// The weight decay forms the fixture (decoupled, SGD) does not run: torch.optim.Adam's own weight_decay= (coupled, every
+    /// parameter), the same op around step() on the weights alone, and the L2 loss term on the weights.
+    /// </summary>
+    [TestCase("coupled", "all")]
+    [TestCase("coupled", "weights")]
+    [TestCase("l2Loss", "weights")]
+    public void Float32TorchSharpAgreesWithTheReferenceUnderEveryWeightDecayForm(string form, string parameters)
+    {
+        var fixture = TestScenarios.Fixture("synthetic-weight-decay");
+        var decay = new WeightDecaySpec(0.1, form == "coupled" ? WeightDecayForm.Coupled : WeightDecayForm.L2Loss,
+            parameters == "all" ? DecayedParameters.All : DecayedParameters.Weights);
+        AssertAgrees(fixture with { Optimizer = new AdamSpec(0.01, 0.9, 0.999, 1e-8, EpsilonForm.SqrtVHat) { WeightDecay = decay } }, DType.Float32);
+    }
 
     [TestCase("seed000-separate-bn")]
     [TestCase("seed000-shared-bn")]
@@ -58,6 +74,7 @@ public sealed class AgreementTests
     [TestCase("synthetic-shared-bn")]
     [TestCase("synthetic-activations")]
     [TestCase("synthetic-rmsprop")]
+    [TestCase("synthetic-weight-decay")]
     public void Float64TorchSharpAgreesWithTheReference(string fixture) =>
         AssertAgrees(TestScenarios.Fixture(fixture), DType.Float64);
 

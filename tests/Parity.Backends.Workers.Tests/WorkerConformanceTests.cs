@@ -227,6 +227,7 @@ public class WorkerConformanceTests(string workerName)
     [TestCase("synthetic-activations.json", 10)]
     [TestCase("synthetic-rmsprop.json", 10)]
     [TestCase("synthetic-adagrad.json", 10)]
+    [TestCase("synthetic-weight-decay.json", 8)]
     [TestCase("seed000-shared-bn.json", 20, Category = "FashionMnist", Explicit = true, Reason = "Fashion-MNIST 784-100-100-10 batch 1000: slow")]
     public void Agrees_with_the_reference_on_a_shared_batchnorm_on_layernorm_with_sgd_and_on_every_activation(string fixture, int steps)
     {
@@ -236,6 +237,18 @@ public class WorkerConformanceTests(string workerName)
         TestContext.Out.WriteLine($"{workerName} on {fixture}: {result.TensorsCompared} tensors compared, declared {string.Join("; ", mine.Mismatches.Select(m => m.Setting))}");
         AssertAgrees(result);
         Assert.That(result.TensorsCompared, Is.GreaterThan(200));
+    }
+
+    /// <summary>The forms the fixture (decoupled on every parameter) does not run: coupled and the L2 loss term, on the weights only.</summary>
+    [TestCase(WeightDecayForm.Coupled)]
+    [TestCase(WeightDecayForm.L2Loss)]
+    public void Agrees_with_the_reference_under_coupled_and_l2_loss_weight_decay_on_the_weights(WeightDecayForm form)
+    {
+        var fixture = SpecLoader.LoadFile(TestPaths.Fixture("synthetic-weight-decay.json"));
+        var spec = fixture with { Optimizer = fixture.Optimizer with { WeightDecay = new WeightDecaySpec(0.1, form, DecayedParameters.Weights) } };
+        var plan = Planner.Build(spec, 4);
+        using var mine = NewBackend().Open(plan, new BackendOptions(DType.Float32));
+        AssertAgrees(StepCheck(plan, RunAll(mine, plan), mine.Mismatches));
     }
 
     [Test]

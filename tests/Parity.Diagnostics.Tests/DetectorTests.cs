@@ -222,6 +222,75 @@ public class DetectorTests
         Assert.That(d.Findings.Where(x => x.Cause == CauseIds.UnexplainedDivergence), Is.Empty, string.Join(" | ", d.Findings));
     }
 
+    private static ScenarioSpec WeightDecayFixture => Scenario.Fixture("synthetic-weight-decay");
+
+    private static ScenarioSpec WithDecay(ScenarioSpec spec, WeightDecaySpec? decay, OptimizerSpec? optimizer = null) =>
+        spec with { Optimizer = (optimizer ?? spec.Optimizer) with { WeightDecay = decay } };
+
+    private static readonly WeightDecaySpec CoupledAll = new(0.2, WeightDecayForm.Coupled, DecayedParameters.All);
+
+    private static readonly WeightDecaySpec AdamWAll = new(0.2, WeightDecayForm.Decoupled, DecayedParameters.All, MultiplyByLearningRate: true);
+
+    [Test]
+    public void A_clean_float32_run_of_the_weight_decay_fixture_has_no_finding()
+    {
+        var d = Scenario.Diagnose(WeightDecayFixture, Steps, (ReferenceBackend.Float32(), DType.Float32));
+        Assert.That(d.Notes, Is.Empty);
+        Assert.That(d.Findings, Is.Empty, string.Join(" | ", d.Findings));
+    }
+
+    [TestCase("sgd", "momentum", true, Description = "PyTorch SGD weight_decay= written, Keras SGD weight_decay= run")]
+    [TestCase("adam", "m", true, Description = "PyTorch Adam weight_decay= written, AdamW run")]
+    [TestCase("sgd", "momentum", false, Description = "Keras SGD weight_decay= written, PyTorch SGD weight_decay= run")]
+    [TestCase("adam", "m", false, Description = "AdamW written, PyTorch Adam weight_decay= run")]
+    public void The_other_coupling_is_a_weight_decay_coupling_in_the_first_slot_after_step_one(string optimizer, string slot, bool specCoupled)
+    {
+        OptimizerSpec opt = optimizer == "sgd" ? new SgdSpec(0.05, 0.9) : new AdamSpec(0.01, 0.9, 0.999, 1e-8, EpsilonForm.SqrtVHat);
+        var (written, run) = specCoupled ? (CoupledAll, AdamWAll) : (AdamWAll, CoupledAll);
+        var d = Scenario.Diagnose(WithDecay(WeightDecayFixture, written, opt), Steps, F64(new SpecVariantBackend("other-coupling", s => WithDecay(s, run))));
+        var f = Single(d, CauseIds.WeightDecayCoupling, "other-coupling");
+        AssertAt(f, 1, RecordPhase.Train, TensorKind.OptimizerSlot, "l1.weight/" + slot);
+        Assert.That(f.Evidence["fittedForm"], Is.EqualTo(specCoupled ? "decoupled" : "coupled"));
+        Assert.That(d.Findings.Select(x => x.Cause), Has.None.EqualTo(CauseIds.DecoupledDecayLearningRate).And.None.EqualTo(CauseIds.L2FactorOfTwo));
+    }
+
+    [TestCase(true, Description = "AdamW or Keras written, TF1 contrib AdamW run")]
+    [TestCase(false, Description = "TF1 contrib AdamW written, AdamW run")]
+    public void A_decoupled_decay_taken_with_or_without_the_learning_rate_is_a_decoupled_decay_lr_after_step_one(bool written)
+    {
+        var adam = new AdamSpec(0.01, 0.9, 0.999, 1e-8, EpsilonForm.SqrtVHat);
+        var spec = WithDecay(WeightDecayFixture, AdamWAll with { Rate = written ? 0.2 : 0.002, MultiplyByLearningRate = written }, adam);
+        var d = Scenario.Diagnose(spec, Steps, F64(new SpecVariantBackend("other-lr",
+            s => WithDecay(s, s.Optimizer.WeightDecay! with { MultiplyByLearningRate = !written }))));
+        var f = Single(d, CauseIds.DecoupledDecayLearningRate, "other-lr");
+        AssertAt(f, 1, RecordPhase.Train, TensorKind.Parameter, "l1.weight");
+        Assert.That((double)f.Evidence["fittedShrink"]!, Is.EqualTo(written ? 0.2 : 0.01 * 0.002).Within(1e-6));
+        Assert.That(d.Findings.Select(x => x.Cause), Has.None.EqualTo(CauseIds.WeightDecayCoupling));
+    }
+
+    [Test]
+    public void A_keras_l2_coefficient_run_as_a_pytorch_weight_decay_is_an_l2_factor_of_two_in_the_loss_of_step_one()
+    {
+        var spec = WithDecay(WeightDecayFixture, new WeightDecaySpec(0.1, WeightDecayForm.L2Loss, DecayedParameters.Weights));
+        var d = Scenario.Diagnose(spec, Steps, F64(new SpecVariantBackend("torch-port",
+            s => WithDecay(s, new WeightDecaySpec(0.1, WeightDecayForm.Coupled, DecayedParameters.Weights)))));
+        var f = Single(d, CauseIds.L2FactorOfTwo, "torch-port");
+        AssertAt(f, 1, RecordPhase.Train, TensorKind.Loss, "");
+        Assert.That((double)f.Evidence["fittedLossCoefficient"]!, Is.EqualTo(0).Within(1e-9));
+    }
+
+    [Test]
+    public void A_pytorch_weight_decay_run_as_a_keras_l2_coefficient_is_an_l2_factor_of_two_in_the_loss_of_step_one()
+    {
+        var spec = WithDecay(WeightDecayFixture, CoupledAll);
+        var d = Scenario.Diagnose(spec, Steps, F64(new SpecVariantBackend("keras-port",
+            s => WithDecay(s, new WeightDecaySpec(0.2, WeightDecayForm.L2Loss, DecayedParameters.All)))));
+        var f = Single(d, CauseIds.L2FactorOfTwo, "keras-port");
+        AssertAt(f, 1, RecordPhase.Train, TensorKind.Loss, "");
+        Assert.That((double)f.Evidence["fittedLossCoefficient"]!, Is.EqualTo(0.2).Within(1e-9));
+        Assert.That((double)f.Evidence["fittedGradientRate"]!, Is.EqualTo(0.4).Within(1e-9));
+    }
+
     [Test]
     public void Running_statistics_that_never_move_are_running_stats_not_updated()
     {

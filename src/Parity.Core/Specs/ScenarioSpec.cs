@@ -1,3 +1,4 @@
+using Parity.Models;
 using Parity.Tensors;
 
 namespace Parity.Specs;
@@ -297,6 +298,80 @@ public abstract record OptimizerSpec(double LearningRate)
     /// otherwise: RMSprop's mean square, Adagrad's accumulator).
     /// </summary>
     public virtual double SlotInitialValue(string slot) => 0;
+    /// <summary>Weight decay applied with this optimizer's steps, or null for none (docs/spec.md, weight decay).</summary>
+    public WeightDecaySpec? WeightDecay { get; init; }
+}
+
+/// <summary>How weight decay enters a training step (docs/conventions.md, weight decay).</summary>
+public enum WeightDecayForm
+{
+    /// <summary>
+    /// A gradient term added before the optimizer: g' = g + rate p, so the decay passes through momentum and Adam's moments
+    /// (PyTorch SGD/Adam/RMSprop/Adagrad <c>weight_decay=</c>, Chainer's WeightDecay hook). The traced gradient is g.
+    /// </summary>
+    Coupled,
+
+    /// <summary>
+    /// A shrink of the parameter itself before the optimizer's update, from the pre-update value: p -= lr rate p
+    /// (PyTorch AdamW, Keras <c>weight_decay=</c>) or p -= rate p (TF1 contrib AdamW), never entering the optimizer's state.
+    /// </summary>
+    Decoupled,
+
+    /// <summary>
+    /// A loss term: loss += coefficient sum(w^2), so the gradient gains 2 coefficient w (Keras and TF.js
+    /// <c>regularizers.l2</c>). The traced loss and gradients include it; PyTorch's weight_decay equals 2 coefficient.
+    /// </summary>
+    L2Loss,
+}
+
+/// <summary>Which parameters weight decay applies to.</summary>
+public enum DecayedParameters
+{
+    /// <summary>Every trainable parameter: weights, biases, normalization gamma and beta (a PyTorch parameter group's default).</summary>
+    All,
+
+    /// <summary>Linear weights only, not biases nor normalization parameters (Keras <c>kernel_regularizer</c>).</summary>
+    Weights,
+}
+
+/// <summary>Weight decay with an optimizer: its form, its rate (or loss coefficient) and the parameters it applies to.</summary>
+/// <param name="Rate">
+/// <see cref="WeightDecayForm.Coupled"/> and <see cref="WeightDecayForm.Decoupled"/>: the rate wd;
+/// <see cref="WeightDecayForm.L2Loss"/>: the loss coefficient l2 (the gradient term is 2 l2 w).
+/// </param>
+/// <param name="Form">Where the decay enters the step.</param>
+/// <param name="Parameters">Which parameters decay.</param>
+/// <param name="MultiplyByLearningRate">Decoupled only: whether the shrink is lr rate p (true) or rate p (false).</param>
+public sealed record WeightDecaySpec(double Rate, WeightDecayForm Form, DecayedParameters Parameters, bool MultiplyByLearningRate = true)
+{
+    /// <summary>The spec's <c>form</c> string.</summary>
+    public string FormName => Form switch
+    {
+        WeightDecayForm.Coupled => "coupled",
+        WeightDecayForm.Decoupled => "decoupled",
+        _ => "l2Loss",
+    };
+
+    /// <summary>Whether the decay applies to <paramref name="parameter"/>.</summary>
+    public bool Applies(ParameterInfo parameter)
+    {
+        ArgumentNullException.ThrowIfNull(parameter);
+        return Parameters == DecayedParameters.All || parameter.Local == "weight";
+    }
+
+    /// <summary>The factor k of a decoupled shrink p -= k p at learning rate <paramref name="lr"/>.</summary>
+    public double DecoupledFactor(double lr) => MultiplyByLearningRate ? lr * Rate : Rate;
+
+    /// <summary>
+    /// The rate of the gradient term this decay adds: rate for <see cref="WeightDecayForm.Coupled"/>, 2 coefficient for
+    /// <see cref="WeightDecayForm.L2Loss"/> (the derivative of coefficient w^2); 0 for <see cref="WeightDecayForm.Decoupled"/>.
+    /// </summary>
+    public double GradientRate => Form switch
+    {
+        WeightDecayForm.Coupled => Rate,
+        WeightDecayForm.L2Loss => 2 * Rate,
+        _ => 0,
+    };
 }
 
 /// <summary>SGD with (heavy-ball, PyTorch form) momentum: v = mu v + g; theta -= lr v.</summary>

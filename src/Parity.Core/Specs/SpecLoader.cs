@@ -130,6 +130,7 @@ public static class SpecLoader
         var model = ReadModel(root.Get("model"));
         var init = ReadInit(root.Optional("init"), seed);
         var optimizer = ReadOptimizer(root.Get("optimizer"));
+        optimizer = optimizer with { WeightDecay = ReadWeightDecay(root.Get("optimizer").Optional("weightDecay")) };
         var data = ReadData(root.Get("data"), seed);
         // A batch of one has no batch variance: PyTorch refuses to train batchnorm on it, libtorch gives NaN for the
         // unbiased running variance, and TF.js trains on; no comparison of that means anything, so it is refused here.
@@ -286,10 +287,10 @@ public static class SpecLoader
         if (type == "adagrad") return ReadAdagrad(o);
         if (type == "sgd")
         {
-            o.Object("type", "lr", "momentum");
+            o.Object("type", "lr", "momentum", "weightDecay");
             return new SgdSpec(o.Number("lr", 0, 100, exclusiveMin: true), o.Number("momentum", 0, 0.9999999, 0));
         }
-        o.Object("type", "lr", "beta1", "beta2", "eps", "epsilonForm", "betaPrecision");
+        o.Object("type", "lr", "beta1", "beta2", "eps", "epsilonForm", "betaPrecision", "weightDecay");
         var form = o.Choice("epsilonForm", "sqrtVHat", "sqrtVHat", "epsilonHat") == "sqrtVHat" ? EpsilonForm.SqrtVHat : EpsilonForm.EpsilonHat;
         var precision = o.Choice("betaPrecision", "float64", "float64", "float32") == "float64" ? BetaPrecision.Float64 : BetaPrecision.Float32;
         return new AdamSpec(o.Number("lr", 0, 100, 1e-3, exclusiveMin: true), o.Number("beta1", 0, 0.9999999, 0.9), o.Number("beta2", 0, 0.9999999, 0.999),
@@ -298,14 +299,14 @@ public static class SpecLoader
 
     private static RmspropSpec ReadRmsprop(JsonCursor o)
     {
-        o.Object("type", "lr", "rho", "eps", "epsilonPlacement", "meanSquareInit", "momentum", "centered");
+        o.Object("type", "lr", "rho", "eps", "epsilonPlacement", "meanSquareInit", "momentum", "centered", "weightDecay");
         return new RmspropSpec(o.Number("lr", 0, 100, 1e-2, exclusiveMin: true), o.Number("rho", 0, 0.9999999, 0.99), o.Number("eps", 0, 1, 1e-8),
             ReadEpsilonPlacement(o), o.Number("meanSquareInit", 0, 1e6, 0), o.Number("momentum", 0, 0.9999999, 0), o.Bool("centered", false));
     }
 
     private static AdagradSpec ReadAdagrad(JsonCursor o)
     {
-        o.Object("type", "lr", "initialAccumulator", "eps", "epsilonPlacement");
+        o.Object("type", "lr", "initialAccumulator", "eps", "epsilonPlacement", "weightDecay");
         var spec = new AdagradSpec(o.Number("lr", 0, 100, 1e-2, exclusiveMin: true), o.Number("initialAccumulator", 0, 1e6, 0), o.Number("eps", 0, 1, 1e-10),
             ReadEpsilonPlacement(o));
         // With nothing added and nothing accumulated, the first update would divide 0 by 0.
@@ -316,6 +317,34 @@ public static class SpecLoader
 
     private static EpsilonPlacement ReadEpsilonPlacement(JsonCursor o) =>
         o.Choice("epsilonPlacement", "outside", "outside", "inside") == "outside" ? EpsilonPlacement.Outside : EpsilonPlacement.Inside;
+
+    /// <summary>
+    /// The optimizer's <c>weightDecay</c>: the form names its number (<c>rate</c> for a gradient term or a shrink,
+    /// <c>coefficient</c> for a loss term, whose gradient is twice it), and every convention is written out.
+    /// </summary>
+    private static WeightDecaySpec? ReadWeightDecay(JsonCursor? c)
+    {
+        if (c is not { } d) return null;
+        string formName = d.TypedObject().Choice("form", null, "coupled", "decoupled", "l2Loss");
+        var parameters = d.Choice("parameters", null, "all", "weights") == "all" ? DecayedParameters.All : DecayedParameters.Weights;
+        switch (formName)
+        {
+            case "coupled":
+                d.Object("form", "rate", "parameters");
+                return new WeightDecaySpec(d.Number("rate", 0, 1, exclusiveMin: true), WeightDecayForm.Coupled, parameters);
+            case "decoupled":
+                d.Object("form", "rate", "parameters", "multiplyByLearningRate");
+                if (!d.Has("multiplyByLearningRate"))
+                    throw new SpecException(d.Path + ".multiplyByLearningRate",
+                        "required key is missing: true shrinks by lr*rate (PyTorch AdamW, Keras), false by rate alone (TF1 contrib AdamW)");
+                return new WeightDecaySpec(d.Number("rate", 0, 1, exclusiveMin: true), WeightDecayForm.Decoupled, parameters, d.Bool("multiplyByLearningRate", true));
+            default:
+                if (d.Has("rate"))
+                    throw d.Get("rate").Error("a loss term takes 'coefficient' (loss += coefficient*sum(w^2), gradient 2*coefficient*w), not 'rate'");
+                d.Object("form", "coefficient", "parameters");
+                return new WeightDecaySpec(d.Number("coefficient", 0, 1, exclusiveMin: true), WeightDecayForm.L2Loss, parameters);
+        }
+    }
 
     private static DataSpec ReadData(JsonCursor d, ulong seed)
     {

@@ -144,6 +144,17 @@ public static class SpecWriter
                 w.WriteString("epsilonPlacement", PlacementName(a.EpsilonPlacement));
                 break;
         }
+        if (o.WeightDecay is { } decay) WriteWeightDecay(w, decay);
+        w.WriteEndObject();
+    }
+
+    private static void WriteWeightDecay(Utf8JsonWriter w, WeightDecaySpec d)
+    {
+        w.WriteStartObject("weightDecay");
+        w.WriteString("form", d.FormName);
+        w.WriteNumber(d.Form == WeightDecayForm.L2Loss ? "coefficient" : "rate", d.Rate);
+        w.WriteString("parameters", d.Parameters == DecayedParameters.All ? "all" : "weights");
+        if (d.Form == WeightDecayForm.Decoupled) w.WriteBoolean("multiplyByLearningRate", d.MultiplyByLearningRate);
         w.WriteEndObject();
     }
 

@@ -546,6 +546,31 @@ public sealed class SpecLoaderTests
         Assert.That(elu.CanonicalJson, Does.Contain("\"alpha\": 1"));
     }
 
+    [TestCase("""{ "form": "coupled", "rate": 0.01, "parameters": "all" }""", 0.01, WeightDecayForm.Coupled, DecayedParameters.All, true)]
+    [TestCase("""{ "form": "decoupled", "rate": 0.004, "multiplyByLearningRate": false, "parameters": "weights" }""", 0.004, WeightDecayForm.Decoupled, DecayedParameters.Weights, false)]
+    [TestCase("""{ "form": "l2Loss", "coefficient": 0.005, "parameters": "weights" }""", 0.005, WeightDecayForm.L2Loss, DecayedParameters.Weights, true)]
+    public void Weight_decay_loads_every_form_and_the_canonical_json_writes_every_setting(string json, double rate, WeightDecayForm form, DecayedParameters parameters, bool byLr)
+    {
+        var spec = SpecLoader.Parse(Mutate(r => r["optimizer"]!["weightDecay"] = JsonNode.Parse(json)));
+        Assert.That(spec.Optimizer.WeightDecay, Is.EqualTo(new WeightDecaySpec(rate, form, parameters, byLr)));
+        var written = JsonNode.Parse(spec.CanonicalJson)!["optimizer"]!["weightDecay"]!;
+        Assert.That(JsonNode.DeepEquals(written, JsonNode.Parse(json)), Is.True, written.ToJsonString());
+        Assert.That(SpecLoader.Parse(spec.CanonicalJson).Optimizer, Is.EqualTo(spec.Optimizer), "read back as written");
+    }
+
+    [TestCase("""{ "form": "l2Loss", "rate": 0.01, "parameters": "all" }""", "$.optimizer.weightDecay.rate", "takes 'coefficient'")]
+    [TestCase("""{ "form": "decoupled", "rate": 0.01, "parameters": "all" }""", "$.optimizer.weightDecay.multiplyByLearningRate", "required key is missing: true shrinks by lr*rate")]
+    [TestCase("""{ "form": "coupled", "rate": 0.01 }""", "$.optimizer.weightDecay.parameters", "required key is missing")]
+    [TestCase("""{ "form": "coupled", "rate": 0.01, "parameters": "all", "multiplyByLearningRate": true }""", "$.optimizer.weightDecay.multiplyByLearningRate", "unknown key")]
+    [TestCase("""{ "form": "adamw", "rate": 0.01, "parameters": "all" }""", "$.optimizer.weightDecay.form", "'adamw' is not one of: coupled, decoupled, l2Loss")]
+    [TestCase("""{ "form": "coupled", "rate": 0, "parameters": "all" }""", "$.optimizer.weightDecay.rate", "expected a number in (0, 1]")]
+    public void A_weight_decay_that_leaves_a_convention_unsaid_is_refused_at_its_path(string json, string path, string problem)
+    {
+        var e = Rejects(Mutate(r => r["optimizer"]!["weightDecay"] = JsonNode.Parse(json)));
+        Assert.That(e.JsonPath, Is.EqualTo(path));
+        Assert.That(e.Problem, Does.Contain(problem));
+    }
+
     [Test]
     public void An_unknown_key_lists_the_keys_of_that_layer_type_only()
     {

@@ -54,6 +54,12 @@ public sealed class SpecSchemaTests
         yield return Level("init", r => r["init"]!["zzz"] = 1, () => Def("init"));
         yield return Level("adam", r => r["optimizer"]!["zzz"] = 1, () => Def("adam"));
         yield return Level("sgd", r => r["optimizer"] = JsonNode.Parse("""{ "type": "sgd", "lr": 0.1, "zzz": 1 }"""), () => Def("sgd"));
+        foreach (var (form, settings) in new[] { ("coupled", "\"rate\": 0.01"), ("decoupled", "\"rate\": 0.01, \"multiplyByLearningRate\": true"), ("l2Loss", "\"coefficient\": 0.01") })
+        {
+            yield return Level("weight decay " + form, r => r["optimizer"]!["weightDecay"] = JsonNode.Parse(
+                $$"""{ "form": "{{form}}", {{settings}}, "parameters": "all", "zzz": 1 }"""),
+                () => Def("weightDecay" + char.ToUpperInvariant(form[0]) + form[1..]));
+        }
         yield return Level("data", r => r["data"]!["zzz"] = 1, () => Def("data"));
         yield return Level("synthetic", r => r["data"]!["train"]!["zzz"] = 1, () => Def("synthetic"));
         yield return Level("idx", r => r["data"]!["train"] = JsonNode.Parse("""{ "type": "idx", "images": "a", "labels": "b", "zzz": 1 }"""), () => Def("idx"));

@@ -239,6 +239,8 @@ def loss_and_gradient(logits, labels):
 class Optimizer:
     def __init__(self, spec, params, bug):
         self.spec, self.bug, self.t = spec, bug, 0
+        if spec.get("weightDecay") is not None:
+            raise ValueError("optimizer.weightDecay is not implemented; this worker has no weight decay")
         if spec["type"] == "adam":
             if spec.get("betaPrecision", "float64") != "float64":
                 raise ValueError("optimizer.betaPrecision 'float32' is not implemented; this worker forms the Adam "

@@ -16,6 +16,10 @@
 //     through Parity's update written in TF.js ops (buildRmspropOrAdagrad): no RMSprop or Adagrad setting is a mismatch.
 //   - Activations: the LeakyReLU slope is always passed (the layer's default is 0.3); the ELU layer implements only
 //     alpha = 1, so another alpha is a mismatch [JSa].
+//   - Weight decay (tf.train optimizers take no weight_decay=): the loss term is TF.js's own regularizers.l2 added to
+//     the loss inside variableGrads, as Keras adds a kernel_regularizer's loss; coupled decay adds wd*p to the gradients
+//     handed to applyGradients (the traced gradients stay the loss's); decoupled decay writes p - p*wd*lr (or p - p*wd)
+//     into each decayed variable just before applyGradients, Keras's own weight_decay step.
 //   - The loss is computed here as -mean(sum(onehot * logSoftmax(logits))) (log-sum-exp), not with the
 //     layers loss categoricalCrossentropy, which clips softmax to [eps, 1-eps] even from logits
 //     (docs/conventions.md section 4).
@@ -314,6 +318,7 @@ class Model {
     } else {
       throw new WorkerError(`optimizer: unsupported type '${opt.type}'`);
     }
+    this.decay = opt.weightDecay ?? null;
     this.probes = null;
   }
 
@@ -344,6 +349,39 @@ class Model {
       }
     }
     this.optimizer = new CanonicalAdaptiveOptimizer(opt);
+  }
+
+  // Whether weight decay applies to the parameter: every one, or the linear weights alone (a kernel_regularizer).
+  decayed(p) {
+    return this.decay !== null && p.trainable && (this.decay.parameters === 'all' || p.name.endsWith('.weight'));
+  }
+
+  // The L2 loss term, coefficient * sum(w^2) per decayed parameter, with tf.regularizers.l2 (what a layer's
+  // kernelRegularizer adds to fit's loss); a scalar to add inside variableGrads, or null.
+  lossTerm() {
+    if (this.decay === null || this.decay.form !== 'l2Loss') return null;
+    const l2 = tf.regularizers.l2({ l2: this.decay.coefficient });
+    const terms = this.params.filter(p => this.decayed(p)).map(p => l2.apply(p.variable.read()));
+    return terms.length === 0 ? null : terms.reduce((a, b) => tf.add(a, b));
+  }
+
+  // Coupled decay: the gradient the optimizer is handed, g + wd * p (PyTorch's weight_decay=); otherwise g.
+  decayedGradient(p, g) {
+    if (this.decay === null || this.decay.form !== 'coupled' || !this.decayed(p)) return g;
+    return tf.add(g, tf.mul(p.variable.read(), this.decay.rate));
+  }
+
+  // Decoupled decay, before the optimizer's update, from the pre-update p: p - p * wd * lr (Keras's weight_decay step;
+  // p - p * wd when not multiplied by the learning rate, TF1 contrib AdamW).
+  applyDecoupledDecay() {
+    if (this.decay === null || this.decay.form !== 'decoupled') return;
+    const factor = this.decay.multiplyByLearningRate ? this.decay.rate * this.spec.optimizer.lr : this.decay.rate;
+    for (const p of this.params) {
+      if (!this.decayed(p)) continue;
+      const shrunk = tf.tidy(() => { const w = p.variable.read(); return tf.sub(w, tf.mul(w, factor)); });
+      p.variable.write(shrunk);
+      shrunk.dispose();
+    }
   }
 
   loadState(entries) {
@@ -446,7 +484,9 @@ class Model {
       });
       logitsValues = { values: h.dataSync().slice(), shape: h.shape };
       // Mean softmax cross-entropy from logits through log-softmax (log-sum-exp), docs/conventions.md section 4.
-      return tf.neg(tf.mean(tf.sum(tf.mul(yOneHot, tf.logSoftmax(h)), 1)));
+      const loss = tf.neg(tf.mean(tf.sum(tf.mul(yOneHot, tf.logSoftmax(h)), 1)));
+      const term = this.lossTerm();
+      return term === null ? loss : tf.add(loss, term);
     }, wantProbes ? trainable.concat(probes) : trainable);
 
     const statsById = new Map(stats.map(s => [s.id, s]));
@@ -471,12 +511,14 @@ class Model {
     for (const p of this.params) {
       if (!p.trainable) continue;
       const g = grads[p.variable.read().name];
-      trainableGrads[p.variable.read().name] = g;
+      trainableGrads[p.variable.read().name] = this.decayedGradient(p, g);
       if (want.has('parameterGradient')) {
         entries.push({ kind: 'parameterGradient', site: p.name, tensor: tf.tidy(() => encode(p.transpose ? g.transpose() : g)) });
       }
     }
+    this.applyDecoupledDecay();
     this.optimizer.applyGradients(trainableGrads);
+    tf.dispose(Object.values(trainableGrads).filter(t => !Object.values(grads).includes(t)));
     for (const e of this.stateEntriesWanted(want)) entries.push(e);
     tf.dispose([value, yOneHot, ...Object.values(grads)]);
     return entries;

@@ -168,14 +168,16 @@ class Model:
         self.calls = [(c["id"], c["layer"]) for c in model["calls"]]
         self.bn_instances = {n for n, _ in self.batchnorms}
         opt = spec["optimizer"]
-        params = [p for _, p in self.params]
+        self.decay = opt.get("weightDecay")
+        params = self.decay_groups(opt, [p for _, p in self.params])
         self.updates = 0  # optimizer steps taken: torch.optim.SGD keeps no count of its own
         if opt["type"] == "sgd":
             # PyTorch SGD: v = mu v + g; p -= lr v (dampening 0, not Nesterov): the canonical form.
             self.optimizer = torch.optim.SGD(params, lr=opt["lr"], momentum=opt["momentum"])
             self.slots = ["momentum"] if opt["momentum"] > 0 else []
         elif opt["type"] == "adam":
-            self.optimizer = torch.optim.Adam(params, lr=opt["lr"], betas=(opt["beta1"], opt["beta2"]), eps=opt["eps"])
+            adam = torch.optim.AdamW if self.torch_adamw(opt) else torch.optim.Adam
+            self.optimizer = adam(params, lr=opt["lr"], betas=(opt["beta1"], opt["beta2"]), eps=opt["eps"])
             self.slots = ["m", "v"]
             if opt.get("betaPrecision", "float64") == "float32":
                 self.mismatches.append({
@@ -217,6 +219,47 @@ class Model:
                 "setting": "optimizer.epsilonPlacement", "spec": f"inside: denominator sqrt(s + eps), eps {opt['eps']}",
                 "backend": f"outside: torch.optim.{'RMSprop' if opt['type'] == 'rmsprop' else 'Adagrad'} divides by sqrt(s) + eps [P10]",
                 "value": "outside", "affects": PARAMETER_AND_DOWNSTREAM})
+
+    def decayed(self, name):
+        """Whether weight decay applies to the parameter `name`: every one, or the linear weights alone."""
+        return self.decay is not None and (self.decay["parameters"] == "all" or name.rsplit(".", 1)[-1] == "weight")
+
+    def torch_adamw(self, opt):
+        """torch.optim.AdamW is exactly Adam with decoupled decay p.mul_(1 - lr*wd) before the update [P10]."""
+        return (opt["type"] == "adam" and self.decay is not None and self.decay["form"] == "decoupled"
+                and self.decay["multiplyByLearningRate"])
+
+    def decay_groups(self, opt, params):
+        """The parameters, as torch.optim param groups when torch.optim applies the decay itself.
+
+        Coupled decay is every torch.optim optimizer's weight_decay= (grad.add(param, alpha=wd) inside step()), and
+        decoupled decay multiplied by lr with Adam is AdamW's: a group with the rate for the decayed parameters, one
+        with 0 for the rest (PyTorch's way of sparing biases and normalization parameters). Other forms are applied
+        around the step (manual_decay, loss_term).
+        """
+        if self.decay is None or not (self.decay["form"] == "coupled" or self.torch_adamw(opt)):
+            return params
+        decayed = [p for n, p in self.params if self.decayed(n)]
+        spared = [p for n, p in self.params if not self.decayed(n)]
+        groups = [{"params": decayed, "weight_decay": self.decay["rate"]}, {"params": spared, "weight_decay": 0.0}]
+        return [g for g in groups if g["params"]]
+
+    def loss_term(self):
+        """The L2 loss term coefficient * sum(w^2) per decayed parameter (Keras regularizers.l2), or None."""
+        if self.decay is None or self.decay["form"] != "l2Loss":
+            return None
+        terms = [p.pow(2).sum() * self.decay["coefficient"] for n, p in self.params if self.decayed(n)]
+        return terms or None
+
+    @torch.no_grad()
+    def manual_decay(self):
+        """Decoupled decay that torch.optim has no option for (SGD's, or not multiplied by lr): AdamW's own op before step()."""
+        if self.decay is None or self.decay["form"] != "decoupled" or self.torch_adamw(self.spec["optimizer"]):
+            return
+        rate = self.decay["rate"] * (self.spec["optimizer"]["lr"] if self.decay["multiplyByLearningRate"] else 1.0)
+        for n, p in self.params:
+            if self.decayed(n):
+                p.mul_(1 - rate)
 
     def set_mode(self, training):
         for m in self.modules.values():
@@ -310,6 +353,8 @@ class Model:
             if "forward" in want:
                 entries.append(("forward", call_id, h))
         loss = F.cross_entropy(h, y)  # mean of log_softmax + NLL on the logits [P6]
+        for term in self.loss_term() or []:
+            loss = loss + term
         accuracy = (h.argmax(1) == y).to(self.dtype).mean()
         loss.backward()
         entries += [("loss", "", loss), ("trainAccuracy", "", accuracy)]
@@ -317,6 +362,7 @@ class Model:
             entries += [("outputGradient", cid, o.grad) for cid, o in outputs]
         if "parameterGradient" in want:
             entries += [("parameterGradient", n, p.grad.clone()) for n, p in self.params]
+        self.manual_decay()
         self.optimizer.step()
         self.updates += 1
         for kind, site, t in self.state_entries():
