@@ -378,15 +378,65 @@ public static class ReferenceOps
 
     /// <summary>SGD with heavy-ball momentum in the PyTorch form: v = mu v + g; p -= lr v.</summary>
     public static void SgdUpdate<T>(Span<T> param, Span<T> velocity, ReadOnlySpan<T> grad, T lr, T momentum)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        SgdUpdate(param, velocity, grad, lr, momentum, momentum, nesterov: false);
+
+    /// <summary>
+    /// SGD with momentum in terms of the canonical buffer b: b = decay b + g, then p -= lr b, or with Nesterov
+    /// p -= lr (g + mu b) [P10]. decay is mu in the PyTorch form and mu lr_{k-1} / lr_k in the Keras form
+    /// (<see cref="SgdSpec.VelocityDecayAt"/>), which is Keras's m = mu m - lr g; p += m (or p += mu m - lr g) with
+    /// m = -lr b [K3c].
+    /// </summary>
+    public static void SgdUpdate<T>(Span<T> param, Span<T> velocity, ReadOnlySpan<T> grad, T lr, T decay, T momentum, bool nesterov)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckLength(velocity, param.Length, nameof(velocity));
         CheckLength(grad, param.Length, nameof(grad));
         for (int i = 0; i < param.Length; i++)
         {
-            velocity[i] = momentum * velocity[i] + grad[i];
-            param[i] -= lr * velocity[i];
+            velocity[i] = decay * velocity[i] + grad[i];
+            param[i] -= lr * (nesterov ? grad[i] + momentum * velocity[i] : velocity[i]);
         }
+    }
+
+    /// <summary>
+    /// The gradients after <paramref name="clip"/>, in new arrays (the traced gradients stay unclipped): norms summed in
+    /// float64 and the scale min(1, maxNorm / (norm + eps)) rounded once to T, as a framework multiplies by one scalar;
+    /// by value, each element clamped in T.
+    /// </summary>
+    public static Dictionary<string, T[]> ClipGradients<T>(IReadOnlyDictionary<string, T[]> gradients, GradientClipping clip)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(gradients);
+        ArgumentNullException.ThrowIfNull(clip);
+        var clipped = gradients.ToDictionary(g => g.Key, g => (T[])g.Value.Clone());
+        if (clip.Scope == ClipScope.Value)
+        {
+            T limit = T.CreateTruncating(clip.Threshold);
+            foreach (var g in clipped.Values)
+                for (int i = 0; i < g.Length; i++) g[i] = T.Clamp(g[i], -limit, limit);
+            return clipped;
+        }
+        double global = clip.Scope == ClipScope.GlobalNorm ? Math.Sqrt(clipped.Values.Sum(SumOfSquares)) : 0;
+        foreach (var g in clipped.Values)
+        {
+            double scale = clip.NormScale(clip.Scope == ClipScope.GlobalNorm ? global : Math.Sqrt(SumOfSquares(g)));
+            if (scale >= 1) continue; // PyTorch multiplies by the clamped 1.0: the gradient unchanged
+            T s = T.CreateTruncating(scale);
+            for (int i = 0; i < g.Length; i++) g[i] *= s;
+        }
+        return clipped;
+    }
+
+    private static double SumOfSquares<T>(T[] values) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        double sum = 0;
+        foreach (var v in values)
+        {
+            double d = double.CreateTruncating(v);
+            sum += d * d;
+        }
+        return sum;
     }
 
     /// <summary>

@@ -113,23 +113,27 @@ internal sealed class ReferenceSession<T> : IStateLoadingSession where T : unman
 
     private void Update(int t)
     {
-        switch (_plan.Spec.Optimizer)
+        // Update t (1-based) is update k = t - 1 of the schedule; the clipped gradients feed the update only.
+        var optimizer = _plan.Spec.Optimizer;
+        int k = t - 1;
+        var gradients = optimizer.Clipping is { } clip ? ReferenceOps.ClipGradients(_network.Gradients, clip) : _network.Gradients;
+        switch (optimizer)
         {
             case SgdSpec sgd:
-                T lr = T.CreateTruncating(sgd.LearningRate), momentum = T.CreateTruncating(sgd.Momentum);
+                T lr = T.CreateTruncating(sgd.LearningRateAt(k)), momentum = T.CreateTruncating(sgd.Momentum), decay = T.CreateTruncating(sgd.VelocityDecayAt(k));
                 foreach (var p in _plan.Graph.Parameters)
                 {
                     // Without momentum there is no buffer: v = g, p -= lr g.
                     var velocity = sgd.Momentum > 0 ? _slots[TraceLayout.SlotSite(p.Name, "momentum")] : new T[_network.Parameters[p.Name].Length];
-                    ReferenceOps.SgdUpdate<T>(_network.Parameters[p.Name], velocity, _network.Gradients[p.Name], lr, momentum);
+                    ReferenceOps.SgdUpdate<T>(_network.Parameters[p.Name], velocity, gradients[p.Name], lr, decay, momentum, sgd.Nesterov);
                 }
                 break;
             case AdamSpec adam:
-                T alr = T.CreateTruncating(adam.LearningRate), eps = T.CreateTruncating(adam.Eps);
+                T alr = T.CreateTruncating(adam.LearningRateAt(k)), eps = T.CreateTruncating(adam.Eps);
                 var constants = AdamConstants<T>.From(adam.ConstantsAt(t));
                 foreach (var p in _plan.Graph.Parameters)
                     ReferenceOps.AdamUpdate<T>(_network.Parameters[p.Name], _slots[TraceLayout.SlotSite(p.Name, "m")], _slots[TraceLayout.SlotSite(p.Name, "v")],
-                        _network.Gradients[p.Name], alr, constants, eps, adam.EpsilonForm);
+                        gradients[p.Name], alr, constants, eps, adam.EpsilonForm);
                 break;
             default:
                 throw new BackendException($"the reference backend has no optimizer '{_plan.Spec.Optimizer.Type}'");

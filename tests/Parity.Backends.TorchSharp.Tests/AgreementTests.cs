@@ -34,6 +34,7 @@ public sealed class AgreementTests
     [TestCase("synthetic-shared-bn")]
     [TestCase("synthetic-layernorm-sgd")]
     [TestCase("synthetic-activations")]
+    [TestCase("synthetic-schedule-clip")]
     public void Float32TorchSharpAgreesWithTheReferenceOnTheSyntheticFixtures(string fixture) =>
         AssertAgrees(TestScenarios.Fixture(fixture), DType.Float32);
 
@@ -54,8 +55,29 @@ public sealed class AgreementTests
     [TestCase("synthetic-mlp-bn")]
     [TestCase("synthetic-shared-bn")]
     [TestCase("synthetic-activations")]
+    [TestCase("synthetic-schedule-clip")]
     public void Float64TorchSharpAgreesWithTheReference(string fixture) =>
         AssertAgrees(TestScenarios.Fixture(fixture), DType.Float64);
+
+    /// <summary>The Keras momentum form (buffers rescaled by lr_prev / lr at each rate change), clipping per tensor with eps 0 (torch ops, not clip_grad_norm_), and by value.</summary>
+    [TestCase(ClipScope.PerTensorNorm, 0.0)]
+    [TestCase(ClipScope.GlobalNorm, 0.0)]
+    [TestCase(ClipScope.Value, 0.0)]
+    public void Float64TorchSharpAgreesUnderTheKerasMomentumFormAndOtherClipping(ClipScope scope, double eps)
+    {
+        var spec = TestScenarios.Fixture("synthetic-schedule-clip");
+        var sgd = (SgdSpec)spec.Optimizer;
+        AssertAgrees(spec with
+        {
+            Optimizer = sgd with
+            {
+                Nesterov = false,
+                MomentumForm = MomentumForm.Keras,
+                Schedule = new StepSchedule(3, 0.5),
+                Clipping = new GradientClipping(scope, scope == ClipScope.Value ? 0.05 : 0.5, eps),
+            },
+        }, DType.Float64);
+    }
 
     private void AssertAgrees(ScenarioSpec spec, DType dtype)
     {

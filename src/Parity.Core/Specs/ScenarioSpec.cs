@@ -291,6 +291,15 @@ public abstract record OptimizerSpec(double LearningRate)
     /// (traced as <c>optimizerSlot:&lt;parameter&gt;/&lt;slot&gt;</c>, docs/trace.md).
     /// </summary>
     public abstract IReadOnlyList<string> Slots { get; }
+
+    /// <summary>How the learning rate changes from update to update (<c>optimizer.schedule</c>); constant by default.</summary>
+    public LearningRateSchedule Schedule { get; init; } = ConstantSchedule.Instance;
+
+    /// <summary>Gradient clipping before the update (<c>optimizer.clip</c>), or null for none.</summary>
+    public GradientClipping? Clipping { get; init; }
+
+    /// <summary>The learning rate of update <paramref name="k"/>, 0-based: the k-th update after k updates were done (<see cref="LearningRateSchedule"/>).</summary>
+    public double LearningRateAt(int k) => Schedule.At(LearningRate, k);
 }
 
 /// <summary>SGD with (heavy-ball, PyTorch form) momentum: v = mu v + g; theta -= lr v.</summary>
@@ -301,6 +310,19 @@ public sealed record SgdSpec(double LearningRate, double Momentum) : OptimizerSp
 
     /// <summary><c>momentum</c>: PyTorch's momentum_buffer v (none without momentum).</summary>
     public override IReadOnlyList<string> Slots => Momentum > 0 ? ["momentum"] : [];
+
+    /// <summary>Nesterov momentum: p -= lr (g + mu b) with the new b (PyTorch's nesterov=True; Keras's p += mu m - lr g is the same step).</summary>
+    public bool Nesterov { get; init; }
+
+    /// <summary>Where the momentum keeps the learning rate; it matters only when the rate changes (<see cref="Specs.MomentumForm"/>).</summary>
+    public MomentumForm MomentumForm { get; init; } = MomentumForm.PyTorch;
+
+    /// <summary>
+    /// The factor the momentum buffer b is multiplied by in update <paramref name="k"/> (0-based) before g is added:
+    /// mu in the PyTorch form, mu lr_{k-1} / lr_k in the Keras form (<see cref="Specs.MomentumForm.Keras"/>), in float64.
+    /// </summary>
+    public double VelocityDecayAt(int k) =>
+        MomentumForm == MomentumForm.Keras && k > 0 ? Momentum * (LearningRateAt(k - 1) / LearningRateAt(k)) : Momentum;
 }
 
 /// <summary>How an Adam implementation holds its betas (docs/conventions.md section 3).</summary>
