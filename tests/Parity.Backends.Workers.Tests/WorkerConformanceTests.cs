@@ -225,6 +225,7 @@ public class WorkerConformanceTests(string workerName)
     [TestCase("synthetic-shared-bn.json", 10)]
     [TestCase("synthetic-layernorm-sgd.json", 10)]
     [TestCase("synthetic-activations.json", 10)]
+    [TestCase("synthetic-schedule-clip.json", 12)]
     [TestCase("seed000-shared-bn.json", 20, Category = "FashionMnist", Explicit = true, Reason = "Fashion-MNIST 784-100-100-10 batch 1000: slow")]
     public void Agrees_with_the_reference_on_a_shared_batchnorm_on_layernorm_with_sgd_and_on_every_activation(string fixture, int steps)
     {
@@ -234,6 +235,28 @@ public class WorkerConformanceTests(string workerName)
         TestContext.Out.WriteLine($"{workerName} on {fixture}: {result.TensorsCompared} tensors compared, declared {string.Join("; ", mine.Mismatches.Select(m => m.Setting))}");
         AssertAgrees(result);
         Assert.That(result.TensorsCompared, Is.GreaterThan(200));
+    }
+
+    /// <summary>The Keras momentum form under a rate that changes, with clipping per tensor (eps 0) or by value: each worker's own mapping, step-checked.</summary>
+    [TestCase(ClipScope.PerTensorNorm)]
+    [TestCase(ClipScope.Value)]
+    public void The_keras_momentum_form_under_a_changing_rate_and_other_clipping_are_step_checked(ClipScope scope)
+    {
+        var fixture = SpecLoader.LoadFile(TestPaths.Fixture("synthetic-schedule-clip.json"));
+        var sgd = (SgdSpec)fixture.Optimizer;
+        var spec = fixture with
+        {
+            Optimizer = sgd with
+            {
+                MomentumForm = MomentumForm.Keras,
+                Schedule = scope == ClipScope.Value ? new CosineSchedule(8, 0.02) : new StepSchedule(3, 0.5),
+                Clipping = new GradientClipping(scope, scope == ClipScope.Value ? 0.05 : 0.5, 0),
+            },
+        };
+        var plan = Planner.Build(spec, 10);
+        using var session = NewBackend().Open(plan, new BackendOptions(DType.Float32));
+        Assert.That(session.Mismatches, Is.Empty);
+        AssertAgrees(StepCheck(plan, RunAll(session, plan), session.Mismatches));
     }
 
     [Test]

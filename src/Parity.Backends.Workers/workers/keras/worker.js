@@ -11,7 +11,10 @@
 //   - tf.train.adam keeps beta1^t and beta2^t as float32 running products (accBeta1, accBeta2) while it scales the
 //     gradient by 1 - beta taken from the JS number [JS]: the spec's betaPrecision "float32"; "float64" is a mismatch
 //     (at beta2 = 0.999 its first steps move 6.4e-6 relative less: docs/conventions.md section 3).
-//   - tf.train.momentum is v = mu v + g; p += -lr v (momentum_optimizer.js): exactly the PyTorch form.
+//   - tf.train.momentum is v = mu v + g; p += -lr v (momentum_optimizer.js): exactly the PyTorch form; its Nesterov
+//     step p += -lr (g + mu v) is PyTorch's too. The Keras momentum form rescales v by lr_prev / lr when the rate changes.
+//   - TF.js has no learning-rate schedules and no gradient clipping: the schedule's rate is set before every update
+//     (setLearningRate, or Adam's learningRate), and clipping is done here with TF.js ops on the gradients.
 //   - Activations: the LeakyReLU slope is always passed (the layer's default is 0.3); the ELU layer implements only
 //     alpha = 1, so another alpha is a mismatch [JSa].
 //   - The loss is computed here as -mean(sum(onehot * logSoftmax(logits))) (log-sum-exp), not with the
@@ -37,6 +40,34 @@ const exchange = { directory: null, threshold: null, count: 0 };
 const KERAS_TRUNCATION_CORRECTION = 0.87962566103423978; // std of N(0,1) truncated to [-2, 2] [K2]
 
 function log(...args) { console.error('[keras]', ...args); }
+
+
+// The spec's learning rate of update k (0-based; docs/spec.md "Learning-rate schedules"), in float64 like the harness.
+function learningRate(schedule, lr, k) {
+  switch (schedule.type) {
+    case 'constant': return lr;
+    case 'step': return lr * Math.pow(schedule.gamma, Math.floor(k / schedule.stepSize));
+    case 'exponential': return lr * Math.pow(schedule.rate, schedule.staircase ? Math.floor(k / schedule.decaySteps) : k / schedule.decaySteps);
+    case 'cosine': {
+      const t = Math.min(k, schedule.decaySteps) / schedule.decaySteps;
+      return schedule.minLr + (lr - schedule.minLr) * (1 + Math.cos(Math.PI * t)) / 2;
+    }
+    default: throw new WorkerError(`optimizer.schedule: unsupported type '${schedule.type}'`);
+  }
+}
+
+// New clipped gradients (by variable name) in TF.js ops: a norm scope scales by min(1, maxNorm / (norm + eps)), the
+// global norm taken as the norm of the per-tensor norms as torch's clip_grad_norm_ does; by value, clipByValue.
+function clipGradients(grads, clip) {
+  const names = Object.keys(grads);
+  return tf.tidy(() => {
+    if (clip.type === 'value') return Object.fromEntries(names.map(n => [n, tf.clipByValue(grads[n], -clip.value, clip.value)]));
+    const scale = norm => tf.minimum(1, tf.div(clip.maxNorm, tf.add(norm, clip.eps)));
+    const norms = names.map(n => tf.norm(grads[n]));
+    const global = clip.type === 'globalNorm' ? scale(tf.norm(tf.stack(norms))) : null;
+    return Object.fromEntries(names.map((n, i) => [n, tf.mul(grads[n], global ?? scale(norms[i]))]));
+  });
+}
 
 class WorkerError extends Error {}
 
@@ -225,7 +256,7 @@ class Model {
     const opt = spec.optimizer;
     if (opt.type === 'sgd') {
       // momentum_optimizer.js: acc = m*acc + g; p = p - lr*acc, accumulators start at zero: the PyTorch form.
-      this.optimizer = tf.train.momentum(opt.lr, opt.momentum, false);
+      this.optimizer = tf.train.momentum(opt.lr, opt.momentum, opt.nesterov ?? false);
       this.slots = opt.momentum > 0 ? ['momentum'] : [];
     } else if (opt.type === 'adam') {
       this.optimizer = tf.train.adam(opt.lr, opt.beta1, opt.beta2, opt.eps);
@@ -252,7 +283,26 @@ class Model {
     } else {
       throw new WorkerError(`optimizer: unsupported type '${opt.type}'`);
     }
+    this.schedule = opt.schedule ?? { type: 'constant' };
+    learningRate(this.schedule, opt.lr, 0); // refuses an unknown schedule type before training
+    this.updates = 0;
     this.probes = null;
+  }
+
+  // Sets the learning rate of update k = this.updates (0-based) and, in the Keras momentum form, rescales each
+  // momentum accumulation v by lr_prev / lr (m = mu m - lr g; p += m is v = mu (lr_prev / lr) v + g; p -= lr v with
+  // v = -m / lr). MomentumOptimizer extends SGDOptimizer (setLearningRate keeps c = -lr); Adam reads learningRate.
+  prepareUpdate() {
+    const opt = this.spec.optimizer;
+    const lr = learningRate(this.schedule, opt.lr, this.updates);
+    const previous = this.updates > 0 ? learningRate(this.schedule, opt.lr, this.updates - 1) : lr;
+    if (opt.type === 'sgd') this.optimizer.setLearningRate(lr);
+    else this.optimizer.learningRate = lr;
+    if (opt.type === 'sgd' && opt.momentumForm === 'keras' && previous !== lr) {
+      for (const a of this.optimizer.accumulations ?? []) {
+        if (a) a.variable.assign(tf.tidy(() => tf.mul(a.variable, previous / lr)));
+      }
+    }
   }
 
   loadState(entries) {
@@ -380,7 +430,12 @@ class Model {
         entries.push({ kind: 'parameterGradient', site: p.name, tensor: tf.tidy(() => encode(p.transpose ? g.transpose() : g)) });
       }
     }
-    this.optimizer.applyGradients(trainableGrads);
+    // The traced gradients above are the unclipped ones; the clipped gradients go into the update.
+    const clipped = this.spec.optimizer.clip ? clipGradients(trainableGrads, this.spec.optimizer.clip) : trainableGrads;
+    this.prepareUpdate();
+    this.optimizer.applyGradients(clipped);
+    this.updates += 1;
+    if (clipped !== trainableGrads) tf.dispose(Object.values(clipped));
     for (const e of this.stateEntriesWanted(want)) entries.push(e);
     tf.dispose([value, yOneHot, ...Object.values(grads)]);
     return entries;

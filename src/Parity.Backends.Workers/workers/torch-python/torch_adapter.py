@@ -361,10 +361,10 @@ class Model:
             clip_gradients([p for _, p in self.params], self.clip)
         if self.keras_momentum:
             self.rescale_momentum()
+        self.last_lr = self.optimizer.param_groups[0]["lr"]  # the rate of this update, before the scheduler moves on
         self.optimizer.step()
         if self.scheduler is not None:
             self.scheduler.step()  # after every update, so update k runs at the schedule's lr(k)
-        self.last_lr = self.optimizer.param_groups[0]["lr"]
         self.updates += 1
         for kind, site, t in self.state_entries():
             if kind in want:
