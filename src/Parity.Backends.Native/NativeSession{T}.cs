@@ -34,6 +34,7 @@ internal sealed class NativeSession<T> : NativeSession
     private readonly MemoryBuffer1D<T, Stride1D.Dense> _gradients;
     private readonly MemoryBuffer1D<T, Stride1D.Dense> _optimizerFirst;
     private readonly MemoryBuffer1D<T, Stride1D.Dense> _optimizerSecond;
+    private readonly MemoryBuffer1D<T, Stride1D.Dense>? _clipped; // the clipped gradients the update reads; _gradients stays unclipped for the trace
     private readonly MemoryBuffer1D<T, Stride1D.Dense>? _running;
     private readonly MemoryBuffer1D<T, Stride1D.Dense> _scalars;
     private readonly bool[] _reluFusedForward;
@@ -76,6 +77,7 @@ internal sealed class NativeSession<T> : NativeSession
         _gradients.MemSetToZero();
         _optimizerFirst.MemSetToZero();
         _optimizerSecond.MemSetToZero();
+        if (plan.Spec.Optimizer.Clipping is not null) _clipped = _accelerator.Allocate1D<T>(initial.Length);
 
         int runningTotal = 0;
         var running = new List<T>();
@@ -166,6 +168,7 @@ internal sealed class NativeSession<T> : NativeSession
         _gradients.Dispose();
         _optimizerFirst.Dispose();
         _optimizerSecond.Dispose();
+        _clipped?.Dispose();
         _running?.Dispose();
         _scalars.Dispose();
         _kernels.Dispose();
@@ -274,19 +277,35 @@ internal sealed class NativeSession<T> : NativeSession
     {
         if (_plan.Graph.Parameters.Count == 0) return;
         var spec = _plan.Spec.Optimizer;
-        T lr = T.CreateChecked(spec.LearningRate);
+        int k = t - 1; // update t (1-based) is update k of the schedule
+        T lr = T.CreateChecked(spec.LearningRateAt(k));
+        ArrayView<T> gradients = spec.Clipping is { } clip ? Clip(clip) : _gradients.View;
         switch (spec)
         {
             case SgdSpec sgd:
-                _kernels.SgdUpdate(_parameters.View, _optimizerFirst.View, _gradients.View, lr, T.CreateChecked(sgd.Momentum));
+                _kernels.SgdUpdate(_parameters.View, _optimizerFirst.View, gradients, lr, T.CreateChecked(sgd.VelocityDecayAt(k)), T.CreateChecked(sgd.Momentum), sgd.Nesterov);
                 break;
             case AdamSpec adam:
-                _kernels.AdamUpdate(_parameters.View, _optimizerFirst.View, _optimizerSecond.View, _gradients.View, lr, adam.ConstantsAt(t),
+                _kernels.AdamUpdate(_parameters.View, _optimizerFirst.View, _optimizerSecond.View, gradients, lr, adam.ConstantsAt(t),
                     T.CreateChecked(adam.Eps), adam.EpsilonForm);
                 break;
             default:
                 throw new BackendException($"native: optimizer '{spec.Type}' has no kernel");
         }
+    }
+
+    /// <summary>
+    /// The clipped gradients in <see cref="_clipped"/>, computed on the host by the shared <see cref="GradientClipping.Apply{T}"/>
+    /// (norms summed in float64, one scale rounded to T): one round trip of the gradients per step, so the norms are those
+    /// of every other C# backend bit for bit.
+    /// </summary>
+    private ArrayView<T> Clip(GradientClipping clip)
+    {
+        var host = _gradients.GetAsArray1D();
+        var slices = _plan.Graph.Parameters.ToDictionary(p => p.Name, p => host.AsSpan(_parameterSlices[p.Name].Offset, _parameterSlices[p.Name].Length).ToArray());
+        foreach (var (name, values) in clip.Apply(slices)) values.CopyTo(host, _parameterSlices[name].Offset);
+        _clipped!.View.CopyFromCPU(host);
+        return _clipped.View;
     }
 
     private Workspace Prepare(Workspace? current, int rows, bool training)
@@ -321,7 +340,7 @@ internal sealed class NativeSession<T> : NativeSession
     /// <summary>
     /// A state tensor as the device holds it now. The optimizer slots are the flat buffers the update kernel keeps: the
     /// first holds SGD's velocity (v = mu v + g, PyTorch form) or Adam's biased first moment m, the second Adam's biased
-    /// second moment v, each parameter at its own slice, as <see cref="NativeKernels{T}.SgdUpdate"/> and
+    /// second moment v, each parameter at its own slice, as <see cref="NativeKernels{T}.SgdUpdate(ArrayView{T}, ArrayView{T}, ArrayView{T}, T, T, T, bool)"/> and
     /// <see cref="NativeKernels{T}.AdamUpdate"/> write them.
     /// </summary>
     private Tensor StateTensor(TensorKey key)

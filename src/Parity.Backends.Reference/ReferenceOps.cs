@@ -400,46 +400,6 @@ public static class ReferenceOps
     }
 
     /// <summary>
-    /// The gradients after <paramref name="clip"/>, in new arrays (the traced gradients stay unclipped): norms summed in
-    /// float64 and the scale min(1, maxNorm / (norm + eps)) rounded once to T, as a framework multiplies by one scalar;
-    /// by value, each element clamped in T.
-    /// </summary>
-    public static Dictionary<string, T[]> ClipGradients<T>(IReadOnlyDictionary<string, T[]> gradients, GradientClipping clip)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        ArgumentNullException.ThrowIfNull(gradients);
-        ArgumentNullException.ThrowIfNull(clip);
-        var clipped = gradients.ToDictionary(g => g.Key, g => (T[])g.Value.Clone());
-        if (clip.Scope == ClipScope.Value)
-        {
-            T limit = T.CreateTruncating(clip.Threshold);
-            foreach (var g in clipped.Values)
-                for (int i = 0; i < g.Length; i++) g[i] = T.Clamp(g[i], -limit, limit);
-            return clipped;
-        }
-        double global = clip.Scope == ClipScope.GlobalNorm ? Math.Sqrt(clipped.Values.Sum(SumOfSquares)) : 0;
-        foreach (var g in clipped.Values)
-        {
-            double scale = clip.NormScale(clip.Scope == ClipScope.GlobalNorm ? global : Math.Sqrt(SumOfSquares(g)));
-            if (scale >= 1) continue; // PyTorch multiplies by the clamped 1.0: the gradient unchanged
-            T s = T.CreateTruncating(scale);
-            for (int i = 0; i < g.Length; i++) g[i] *= s;
-        }
-        return clipped;
-    }
-
-    private static double SumOfSquares<T>(T[] values) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        double sum = 0;
-        foreach (var v in values)
-        {
-            double d = double.CreateTruncating(v);
-            sum += d * d;
-        }
-        return sum;
-    }
-
-    /// <summary>
     /// One Adam step with the constants of its update (<see cref="AdamSpec.ConstantsAt"/>, in T):
     /// m = d1 m + s1 g; v = d2 v + s2 g^2; then <see cref="EpsilonForm.SqrtVHat"/>: p -= lr (m/c1) / (sqrt(v/c2) + eps)
     /// (PyTorch [P5], TF.js [JS]); <see cref="EpsilonForm.EpsilonHat"/>: p -= lr sqrt(c2)/c1 m / (sqrt(v) + eps)

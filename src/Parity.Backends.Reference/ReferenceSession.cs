@@ -116,7 +116,7 @@ internal sealed class ReferenceSession<T> : IStateLoadingSession where T : unman
         // Update t (1-based) is update k = t - 1 of the schedule; the clipped gradients feed the update only.
         var optimizer = _plan.Spec.Optimizer;
         int k = t - 1;
-        var gradients = optimizer.Clipping is { } clip ? ReferenceOps.ClipGradients(_network.Gradients, clip) : _network.Gradients;
+        var gradients = optimizer.Clipping is { } clip ? clip.Apply(_network.Gradients) : _network.Gradients;
         switch (optimizer)
         {
             case SgdSpec sgd:

@@ -1,3 +1,5 @@
+using System.Numerics;
+
 namespace Parity.Specs;
 
 /// <summary>
@@ -113,35 +115,44 @@ public sealed record GradientClipping(ClipScope Scope, double Threshold, double 
     public double NormScale(double norm) => Math.Min(1.0, Threshold / (norm + Eps));
 
     /// <summary>
-    /// The gradients clipped in float64 (by parameter name; the input is not changed): what every backend's clip
-    /// computes up to its own rounding. Norms are summed in float64.
+    /// The gradients after the clip, in new arrays (by parameter name; the input, what gets traced, is not changed): norms
+    /// summed in float64 in the dictionary's order, and the scale min(1, maxNorm / (norm + eps)) rounded once to T, as a
+    /// framework multiplies by one scalar (a scale of 1 leaves a gradient as it is, as PyTorch's clamped 1.0 does); by
+    /// value, each element clamped in T. The one implementation every C# backend runs.
     /// </summary>
-    public Dictionary<string, double[]> Apply(IReadOnlyDictionary<string, double[]> gradients)
+    public Dictionary<string, T[]> Apply<T>(IReadOnlyDictionary<string, T[]> gradients) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(gradients);
-        var clipped = gradients.ToDictionary(g => g.Key, g => (double[])g.Value.Clone());
+        var clipped = gradients.ToDictionary(g => g.Key, g => (T[])g.Value.Clone());
         if (Scope == ClipScope.Value)
         {
+            T limit = T.CreateTruncating(Threshold);
             foreach (var g in clipped.Values)
-                for (int i = 0; i < g.Length; i++) g[i] = Math.Clamp(g[i], -Threshold, Threshold);
+                for (int i = 0; i < g.Length; i++) g[i] = T.Clamp(g[i], -limit, limit);
             return clipped;
         }
         double global = Scope == ClipScope.GlobalNorm ? Math.Sqrt(clipped.Values.Sum(SumOfSquares)) : 0;
         foreach (var g in clipped.Values)
         {
             double scale = NormScale(Scope == ClipScope.GlobalNorm ? global : Math.Sqrt(SumOfSquares(g)));
-            for (int i = 0; i < g.Length; i++) g[i] *= scale;
+            if (scale >= 1) continue;
+            T s = T.CreateTruncating(scale);
+            for (int i = 0; i < g.Length; i++) g[i] *= s;
         }
         return clipped;
     }
 
     /// <summary>The sum of the squares of <paramref name="values"/>, in float64.</summary>
-    public static double SumOfSquares(double[] values)
+    public static double SumOfSquares<T>(T[] values) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(values);
-        double s = 0;
-        foreach (var v in values) s += v * v;
-        return s;
+        double sum = 0;
+        foreach (var v in values)
+        {
+            double d = double.CreateTruncating(v);
+            sum += d * d;
+        }
+        return sum;
     }
 }
 
