@@ -262,9 +262,16 @@ public sealed class NativeKernels<T> : IDisposable
     }
 
     /// <summary>SGD with momentum over every element of the flat buffers. One launch.</summary>
-    public void SgdUpdate(ArrayView<T> parameters, ArrayView<T> velocity, ArrayView<T> gradients, T lr, T momentum)
+    public void SgdUpdate(ArrayView<T> parameters, ArrayView<T> velocity, ArrayView<T> gradients, T lr, T momentum) =>
+        SgdUpdate(parameters, velocity, gradients, lr, momentum, momentum, nesterov: false);
+
+    /// <summary>
+    /// SGD with momentum in terms of the canonical buffer b over every element of the flat buffers: b = decay b + g, then
+    /// p -= lr b, or with Nesterov p -= lr (g + mu b) (decay: <see cref="Specs.SgdSpec.VelocityDecayAt"/>). One launch.
+    /// </summary>
+    public void SgdUpdate(ArrayView<T> parameters, ArrayView<T> velocity, ArrayView<T> gradients, T lr, T decay, T momentum, bool nesterov)
     {
-        var c = new OptimizerScalars<T> { Rule = Optimizer.Sgd, LearningRate = lr, Beta1 = momentum };
+        var c = new OptimizerScalars<T> { Rule = Optimizer.Sgd, LearningRate = lr, Beta1 = decay, Momentum = momentum, Nesterov = nesterov ? 1 : 0 };
         Count(1);
         _optimizer(parameters.IntLength, parameters, gradients, velocity, _unused.View, c);
     }

@@ -35,6 +35,7 @@ internal sealed class NativeSession<T> : NativeSession
     private readonly MemoryBuffer1D<T, Stride1D.Dense> _optimizerFirst;
     private readonly MemoryBuffer1D<T, Stride1D.Dense> _optimizerSecond;
     private readonly MemoryBuffer1D<T, Stride1D.Dense> _optimizerThird; // centered RMSprop's mean gradient; one element otherwise
+    private readonly MemoryBuffer1D<T, Stride1D.Dense>? _clipped; // the clipped gradients the update reads; _gradients stays unclipped for the trace
     private readonly MemoryBuffer1D<T, Stride1D.Dense>? _running;
     private readonly MemoryBuffer1D<T, Stride1D.Dense> _scalars;
     private readonly bool[] _reluFusedForward;
@@ -85,6 +86,7 @@ internal sealed class NativeSession<T> : NativeSession
         // The one slot that may start above zero (RMSprop's mean square, Adagrad's accumulator) is the first, in the first buffer.
         if (plan.Spec.Optimizer.Slots.Count > 0 && plan.Spec.Optimizer.SlotInitialValue(plan.Spec.Optimizer.Slots[0]) is var start and not 0)
             _optimizerFirst.View.CopyFromCPU(Enumerable.Repeat(T.CreateChecked(start), initial.Length).ToArray());
+        if (plan.Spec.Optimizer.Clipping is not null) _clipped = _accelerator.Allocate1D<T>(initial.Length);
 
         int runningTotal = 0;
         var running = new List<T>();
@@ -145,9 +147,8 @@ internal sealed class NativeSession<T> : NativeSession
         Backward(ws);
         AddDecayLossTerm();
         int t = ++_updates;
-        if (_decay?.Form == WeightDecayForm.Decoupled) DecoupledShrink();
-        if (_decay?.Form == WeightDecayForm.Coupled) UpdateWithCoupledDecay(t);
-        else UpdateParameters(t);
+        if (_decay?.Form == WeightDecayForm.Decoupled) DecoupledShrink(t);
+        UpdateParameters(t);
         // Every buffer read below is final once the update is enqueued: the update writes only parameters and slots.
         return _layout.Record(step, RecordPhase.Train, capture, key => key.Kind switch
         {
@@ -186,6 +187,7 @@ internal sealed class NativeSession<T> : NativeSession
         _optimizerFirst.Dispose();
         _optimizerSecond.Dispose();
         _optimizerThird.Dispose();
+        _clipped?.Dispose();
         _running?.Dispose();
         _scalars.Dispose();
         _rawGradients?.Dispose();
@@ -295,18 +297,22 @@ internal sealed class NativeSession<T> : NativeSession
     {
         if (_plan.Graph.Parameters.Count == 0) return;
         var spec = _plan.Spec.Optimizer;
-        T lr = T.CreateChecked(spec.LearningRate);
+        int k = t - 1; // update t (1-based) is update k of the schedule
+        T lr = T.CreateChecked(spec.LearningRateAt(k));
+        // Clipping first, then the coupled decay term (docs/spec.md); _gradients keeps the raw gradients for the trace.
+        ArrayView<T> gradients = spec.Clipping is { } clip ? Clip(clip) : _gradients.View;
+        if (_decay?.Form == WeightDecayForm.Coupled) gradients = WithCoupledDecay(gradients);
         switch (spec)
         {
             case SgdSpec sgd:
-                _kernels.SgdUpdate(_parameters.View, _optimizerFirst.View, _gradients.View, lr, T.CreateChecked(sgd.Momentum));
+                _kernels.SgdUpdate(_parameters.View, _optimizerFirst.View, gradients, lr, T.CreateChecked(sgd.VelocityDecayAt(k)), T.CreateChecked(sgd.Momentum), sgd.Nesterov);
                 break;
             case AdamSpec adam:
-                _kernels.AdamUpdate(_parameters.View, _optimizerFirst.View, _optimizerSecond.View, _gradients.View, lr, adam.ConstantsAt(t),
+                _kernels.AdamUpdate(_parameters.View, _optimizerFirst.View, _optimizerSecond.View, gradients, lr, adam.ConstantsAt(t),
                     T.CreateChecked(adam.Eps), adam.EpsilonForm);
                 break;
             case RmspropSpec or AdagradSpec:
-                _kernels.AdaptiveUpdate(_parameters.View, _gradients.View, _optimizerFirst.View, _optimizerSecond.View, _optimizerThird.View, spec);
+                _kernels.AdaptiveUpdate(_parameters.View, gradients, _optimizerFirst.View, _optimizerSecond.View, _optimizerThird.View, spec with { LearningRate = spec.LearningRateAt(k) });
                 break;
             default:
                 throw new BackendException($"native: optimizer '{spec.Type}' has no kernel");
@@ -329,25 +335,38 @@ internal sealed class NativeSession<T> : NativeSession
         }
     }
 
-    /// <summary>Decoupled decay, before the update, from the pre-update parameters: p -= k p (k = lr rate, or rate).</summary>
-    private void DecoupledShrink()
+    /// <summary>Decoupled decay, before update <paramref name="t"/>, from the pre-update parameters: p -= k p (k = lr rate at that update's rate, or rate).</summary>
+    private void DecoupledShrink(int t)
     {
-        T factor = T.CreateChecked(_decay!.DecoupledFactor(_plan.Spec.Optimizer.LearningRate));
+        T factor = T.CreateChecked(_decay!.DecoupledFactor(_plan.Spec.Optimizer.LearningRateAt(t - 1)));
         foreach (var (offset, length) in _decayedSlices) _kernels.DecayShrink(_parameters.View.SubView(offset, length), factor);
     }
 
     /// <summary>
-    /// Coupled decay: the update runs on g + rate p, then the raw gradient g, kept aside, is put back for the trace
-    /// (PyTorch's p.grad is the loss's gradient; weight_decay= adds into a new tensor).
+    /// Coupled decay: the gradients the update reads, g + rate p on the decayed parameters, in a buffer of their own, so
+    /// the traced gradient stays the loss's (PyTorch's p.grad; weight_decay= adds into a new tensor).
     /// </summary>
-    private void UpdateWithCoupledDecay(int t)
+    private ArrayView<T> WithCoupledDecay(ArrayView<T> gradients)
     {
-        _gradients.View.CopyTo(_rawGradients!.View);
+        _rawGradients!.View.CopyFrom(gradients);
         T rate = T.CreateChecked(_decay!.Rate);
         foreach (var (offset, length) in _decayedSlices)
-            _kernels.DecayGradientTerm(_gradients.View.SubView(offset, length), _parameters.View.SubView(offset, length), rate);
-        UpdateParameters(t);
-        _rawGradients.View.CopyTo(_gradients.View);
+            _kernels.DecayGradientTerm(_rawGradients.View.SubView(offset, length), _parameters.View.SubView(offset, length), rate);
+        return _rawGradients.View;
+    }
+
+    /// <summary>
+    /// The clipped gradients in <see cref="_clipped"/>, computed on the host by the shared <see cref="GradientClipping.Apply{T}"/>
+    /// (norms summed in float64, one scale rounded to T): one round trip of the gradients per step, so the norms are those
+    /// of every other C# backend bit for bit.
+    /// </summary>
+    private ArrayView<T> Clip(GradientClipping clip)
+    {
+        var host = _gradients.GetAsArray1D();
+        var slices = _plan.Graph.Parameters.ToDictionary(p => p.Name, p => host.AsSpan(_parameterSlices[p.Name].Offset, _parameterSlices[p.Name].Length).ToArray());
+        foreach (var (name, values) in clip.Apply(slices)) values.CopyTo(host, _parameterSlices[name].Offset);
+        _clipped!.View.CopyFromCPU(host);
+        return _clipped.View;
     }
 
     private Workspace Prepare(Workspace? current, int rows, bool training)
@@ -383,7 +402,7 @@ internal sealed class NativeSession<T> : NativeSession
     /// A state tensor as the device holds it now. The optimizer slots are the flat buffers the update kernel keeps: the
     /// first holds SGD's velocity (v = mu v + g, PyTorch form), Adam's biased first moment m, RMSprop's mean square or
     /// Adagrad's accumulator, the second Adam's biased second moment v or RMSprop's momentum buffer b, the third centered
-    /// RMSprop's mean gradient, each parameter at its own slice, as <see cref="NativeKernels{T}.SgdUpdate"/> and
+    /// RMSprop's mean gradient, each parameter at its own slice, as <see cref="NativeKernels{T}.SgdUpdate(ArrayView{T}, ArrayView{T}, ArrayView{T}, T, T, T, bool)"/> and
     /// <see cref="NativeKernels{T}.AdamUpdate"/> write them.
     /// </summary>
     private Tensor StateTensor(TensorKey key)

@@ -378,14 +378,24 @@ public static class ReferenceOps
 
     /// <summary>SGD with heavy-ball momentum in the PyTorch form: v = mu v + g; p -= lr v.</summary>
     public static void SgdUpdate<T>(Span<T> param, Span<T> velocity, ReadOnlySpan<T> grad, T lr, T momentum)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        SgdUpdate(param, velocity, grad, lr, momentum, momentum, nesterov: false);
+
+    /// <summary>
+    /// SGD with momentum in terms of the canonical buffer b: b = decay b + g, then p -= lr b, or with Nesterov
+    /// p -= lr (g + mu b) [P10]. decay is mu in the PyTorch form and mu lr_{k-1} / lr_k in the Keras form
+    /// (<see cref="SgdSpec.VelocityDecayAt"/>), which is Keras's m = mu m - lr g; p += m (or p += mu m - lr g) with
+    /// m = -lr b [K3c].
+    /// </summary>
+    public static void SgdUpdate<T>(Span<T> param, Span<T> velocity, ReadOnlySpan<T> grad, T lr, T decay, T momentum, bool nesterov)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckLength(velocity, param.Length, nameof(velocity));
         CheckLength(grad, param.Length, nameof(grad));
         for (int i = 0; i < param.Length; i++)
         {
-            velocity[i] = momentum * velocity[i] + grad[i];
-            param[i] -= lr * velocity[i];
+            velocity[i] = decay * velocity[i] + grad[i];
+            param[i] -= lr * (nesterov ? grad[i] + momentum * velocity[i] : velocity[i]);
         }
     }
 

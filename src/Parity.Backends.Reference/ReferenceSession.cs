@@ -91,7 +91,7 @@ internal sealed class ReferenceSession<T> : IStateLoadingSession where T : unman
         _decay?.AddLossTerm(pass);
         int t = ++_updates;
         if (_decay is null) Update(t);
-        else _decay.AroundUpdate(_plan.Spec.Optimizer.LearningRate, () => Update(t));
+        else _decay.AroundUpdate(_plan.Spec.Optimizer.LearningRateAt(t - 1), () => Update(t));
         return _layout.Record(step, RecordPhase.Train, capture, key => key.Kind switch
         {
             TensorKind.Forward => Matrix(pass.Outputs[CallIndex(key)], pass.N),
@@ -123,34 +123,40 @@ internal sealed class ReferenceSession<T> : IStateLoadingSession where T : unman
 
     private void Update(int t)
     {
-        switch (_plan.Spec.Optimizer)
+        // Update t (1-based) is update k = t - 1 of the schedule; the clipped gradients feed the update only.
+        var optimizer = _plan.Spec.Optimizer;
+        int k = t - 1;
+        // Clipping first, then the coupled decay term (docs/spec.md); _network.Gradients stays the raw gradients.
+        IReadOnlyDictionary<string, T[]> gradients = optimizer.Clipping is { } clip ? clip.Apply(_network.Gradients) : _network.Gradients;
+        if (_decay is not null) gradients = _decay.WithGradientTerm(gradients);
+        switch (optimizer)
         {
             case SgdSpec sgd:
-                T lr = T.CreateTruncating(sgd.LearningRate), momentum = T.CreateTruncating(sgd.Momentum);
+                T lr = T.CreateTruncating(sgd.LearningRateAt(k)), momentum = T.CreateTruncating(sgd.Momentum), decay = T.CreateTruncating(sgd.VelocityDecayAt(k));
                 foreach (var p in _plan.Graph.Parameters)
                 {
                     // Without momentum there is no buffer: v = g, p -= lr g.
                     var velocity = sgd.Momentum > 0 ? _slots[TraceLayout.SlotSite(p.Name, "momentum")] : new T[_network.Parameters[p.Name].Length];
-                    ReferenceOps.SgdUpdate<T>(_network.Parameters[p.Name], velocity, _network.Gradients[p.Name], lr, momentum);
+                    ReferenceOps.SgdUpdate<T>(_network.Parameters[p.Name], velocity, gradients[p.Name], lr, decay, momentum, sgd.Nesterov);
                 }
                 break;
             case AdamSpec adam:
-                T alr = T.CreateTruncating(adam.LearningRate), eps = T.CreateTruncating(adam.Eps);
+                T alr = T.CreateTruncating(adam.LearningRateAt(k)), eps = T.CreateTruncating(adam.Eps);
                 var constants = AdamConstants<T>.From(adam.ConstantsAt(t));
                 foreach (var p in _plan.Graph.Parameters)
                     ReferenceOps.AdamUpdate<T>(_network.Parameters[p.Name], _slots[TraceLayout.SlotSite(p.Name, "m")], _slots[TraceLayout.SlotSite(p.Name, "v")],
-                        _network.Gradients[p.Name], alr, constants, eps, adam.EpsilonForm);
+                        gradients[p.Name], alr, constants, eps, adam.EpsilonForm);
                 break;
             case RmspropSpec rmsprop:
                 foreach (var p in _plan.Graph.Parameters)
-                    ReferenceOps.RmspropUpdate<T>(_network.Parameters[p.Name], _network.Gradients[p.Name], rmsprop,
+                    ReferenceOps.RmspropUpdate<T>(_network.Parameters[p.Name], gradients[p.Name], rmsprop with { LearningRate = rmsprop.LearningRateAt(k) },
                         _slots[TraceLayout.SlotSite(p.Name, "meanSquare")],
                         rmsprop.Momentum > 0 ? _slots[TraceLayout.SlotSite(p.Name, "momentum")] : [],
                         rmsprop.Centered ? _slots[TraceLayout.SlotSite(p.Name, "meanGradient")] : []);
                 break;
             case AdagradSpec adagrad:
                 foreach (var p in _plan.Graph.Parameters)
-                    ReferenceOps.AdagradUpdate<T>(_network.Parameters[p.Name], _network.Gradients[p.Name], adagrad, _slots[TraceLayout.SlotSite(p.Name, "accumulator")]);
+                    ReferenceOps.AdagradUpdate<T>(_network.Parameters[p.Name], gradients[p.Name], adagrad with { LearningRate = adagrad.LearningRateAt(k) }, _slots[TraceLayout.SlotSite(p.Name, "accumulator")]);
                 break;
             default:
                 throw new BackendException($"the reference backend has no optimizer '{_plan.Spec.Optimizer.Type}'");

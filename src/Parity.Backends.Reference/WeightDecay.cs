@@ -14,15 +14,12 @@ internal sealed class WeightDecay<T> where T : unmanaged, IFloatingPointIeee754<
     private readonly WeightDecaySpec _spec;
     private readonly Network<T> _network;
     private readonly List<ParameterInfo> _decayed;
-    private readonly Dictionary<string, T[]> _rawGradients = [];
 
     private WeightDecay(WeightDecaySpec spec, Network<T> network)
     {
         _spec = spec;
         _network = network;
         _decayed = network.Graph.Parameters.Where(spec.Applies).ToList();
-        if (spec.Form == WeightDecayForm.Coupled)
-            foreach (var p in _decayed) _rawGradients[p.Name] = new T[network.Parameters[p.Name].Length];
     }
 
     /// <summary>The decay of <paramref name="optimizer"/> on <paramref name="network"/>, or null when it has none.</summary>
@@ -53,39 +50,43 @@ internal sealed class WeightDecay<T> where T : unmanaged, IFloatingPointIeee754<
     }
 
     /// <summary>
-    /// Runs <paramref name="update"/> (the optimizer's step over every parameter) with this decay around it:
-    /// <see cref="WeightDecayForm.Decoupled"/> first shrinks each decayed parameter, p -= k p from its pre-update value
-    /// (k = lr rate, or rate when not multiplied by the learning rate); <see cref="WeightDecayForm.Coupled"/> hands the
-    /// update g + rate p and then puts the raw gradient g back, which is what a trace records (PyTorch's p.grad).
+    /// Runs <paramref name="update"/> (the optimizer's step over every parameter) after the decoupled shrink: each decayed
+    /// parameter p -= k p from its pre-update value (k = lr rate, or rate when not multiplied by the learning rate). The
+    /// other forms change the gradients instead (<see cref="AddLossTerm"/>, <see cref="WithGradientTerm"/>).
     /// </summary>
     public void AroundUpdate(double learningRate, Action update)
     {
-        switch (_spec.Form)
+        ArgumentNullException.ThrowIfNull(update);
+        if (_spec.Form == WeightDecayForm.Decoupled)
         {
-            case WeightDecayForm.Decoupled:
-                T k = T.CreateTruncating(_spec.DecoupledFactor(learningRate));
-                foreach (var p in _decayed)
-                {
-                    var w = _network.Parameters[p.Name];
-                    for (int i = 0; i < w.Length; i++) w[i] -= k * w[i];
-                }
-                update();
-                break;
-            case WeightDecayForm.Coupled:
-                T rate = T.CreateTruncating(_spec.Rate);
-                foreach (var p in _decayed)
-                {
-                    var w = _network.Parameters[p.Name];
-                    var g = _network.Gradients[p.Name];
-                    g.CopyTo(_rawGradients[p.Name], 0);
-                    for (int i = 0; i < w.Length; i++) g[i] += rate * w[i];
-                }
-                update();
-                foreach (var p in _decayed) _rawGradients[p.Name].CopyTo(_network.Gradients[p.Name], 0);
-                break;
-            default:
-                update();
-                break;
+            T k = T.CreateTruncating(_spec.DecoupledFactor(learningRate));
+            foreach (var p in _decayed)
+            {
+                var w = _network.Parameters[p.Name];
+                for (int i = 0; i < w.Length; i++) w[i] -= k * w[i];
+            }
         }
+        update();
+    }
+
+    /// <summary>
+    /// The gradients the update reads under <see cref="WeightDecayForm.Coupled"/> decay: g + rate p for each decayed
+    /// parameter, in new arrays, so the network's gradient stays the raw g a trace records (PyTorch's p.grad); the
+    /// <paramref name="gradients"/> as given under the other forms. Called after clipping: the term is not clipped.
+    /// </summary>
+    public IReadOnlyDictionary<string, T[]> WithGradientTerm(IReadOnlyDictionary<string, T[]> gradients)
+    {
+        ArgumentNullException.ThrowIfNull(gradients);
+        if (_spec.Form != WeightDecayForm.Coupled) return gradients;
+        var result = new Dictionary<string, T[]>(gradients);
+        T rate = T.CreateTruncating(_spec.Rate);
+        foreach (var p in _decayed)
+        {
+            var w = _network.Parameters[p.Name];
+            var g = (T[])gradients[p.Name].Clone();
+            for (int i = 0; i < w.Length; i++) g[i] += rate * w[i];
+            result[p.Name] = g;
+        }
+        return result;
     }
 }

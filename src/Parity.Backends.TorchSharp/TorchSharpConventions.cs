@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Parity.Specs;
 using Parity.Tracing;
+using TorchSharp;
 
 namespace Parity.Backends.TorchSharp;
 
@@ -100,4 +101,20 @@ public static class TorchSharpConventions
                 "0: torch.optim.RMSprop creates square_avg as zeros",
                 s_parameterAndDownstream) { Value = JsonValue.Create(0) };
     }
+
+    /// <summary>The eps libtorch's clip_grad_norm_ adds to the norm (torch/nn/utils/clip_grad) [P12].</summary>
+    public const double LibtorchClipEps = 1e-6;
+
+    /// <summary>
+    /// The spec's learning-rate schedule as a libtorch scheduler stepped after every update (its count is then the
+    /// canonical k): StepLR for a step or staircase exponential schedule, LambdaLR with the closed form otherwise
+    /// (CosineAnnealingLR is recursive and rises again after T_max); null for a constant rate.
+    /// </summary>
+    public static torch.optim.lr_scheduler.LRScheduler? Scheduler(torch.optim.Optimizer optimizer, OptimizerSpec spec) => spec.Schedule switch
+    {
+        ConstantSchedule => null,
+        StepSchedule step => torch.optim.lr_scheduler.StepLR(optimizer, step.StepSize, step.Gamma),
+        ExponentialSchedule { Staircase: true } e => torch.optim.lr_scheduler.StepLR(optimizer, e.DecaySteps, e.Rate),
+        var schedule => torch.optim.lr_scheduler.LambdaLR(optimizer, k => schedule.At(spec.LearningRate, k) / spec.LearningRate),
+    };
 }

@@ -34,6 +34,7 @@ internal sealed class TorchSharpSession : IBackendSession
     private readonly bool _firstCallHasNoParameters;
     private readonly TorchSharpWeightDecay? _decay;
     private int _updates; // optimizer steps taken: TorchSharp's SGD keeps no count of its own
+    private readonly torch.optim.lr_scheduler.LRScheduler? _scheduler;
     private bool _disposed;
 
     public TorchSharpSession(Plan plan, BackendOptions options, torch.Device device)
@@ -65,7 +66,7 @@ internal sealed class TorchSharpSession : IBackendSession
         _optimizer = spec.Optimizer switch
         {
             // PyTorch's SGD: v = mu v + (1 - dampening) g; p -= lr v. Dampening 0 is the canonical form [TS].
-            SgdSpec sgd => (OptimizerHelper)torch.optim.SGD(parameters, sgd.LearningRate, momentum: sgd.Momentum, dampening: 0, weight_decay: _decay?.OptimizerWeightDecay ?? 0, nesterov: false),
+            SgdSpec sgd => (OptimizerHelper)torch.optim.SGD(parameters, sgd.LearningRate, momentum: sgd.Momentum, dampening: 0, weight_decay: _decay?.OptimizerWeightDecay ?? 0, nesterov: sgd.Nesterov),
             // Always pass betas and eps: TorchSharp's factory defaults beta2 to 0.99, not PyTorch's 0.999 [TS].
             AdamSpec adam => torch.optim.Adam(parameters, lr: adam.LearningRate, beta1: adam.Beta1, beta2: adam.Beta2, eps: adam.Eps, weight_decay: _decay?.OptimizerWeightDecay ?? 0, amsgrad: false),
             // torch.optim.RMSprop: eps outside the square root, mean square from zeros, momentum and centered in the
@@ -80,6 +81,7 @@ internal sealed class TorchSharpSession : IBackendSession
         // state_dict().State lists the live per-parameter states (updated in place by step()) in the order given above.
         var states = _optimizer.state_dict().State;
         for (int i = 0; i < states.Count; i++) _optimizerStates[plan.Graph.Parameters[i].Name] = states[i];
+        _scheduler = TorchSharpConventions.Scheduler(_optimizer, spec.Optimizer);
 
         RuntimeInfo = new Dictionary<string, string>
         {
@@ -131,8 +133,15 @@ internal sealed class TorchSharpSession : IBackendSession
 
         _optimizer.zero_grad();
         loss.backward();
+        // The traced gradients are the unclipped ones: copies taken before the clip changes .grad in place.
+        var unclipped = _plan.Spec.Optimizer.Clipping is { } clip && capture.Wants(TensorKind.ParameterGradient)
+            ? _parameters.ToDictionary(p => p.Key, p => p.Value.grad?.clone())
+            : null;
+        if (_plan.Spec.Optimizer.Clipping is { } clipping) ClipGradients(clipping);
+        if (_plan.Spec.Optimizer is SgdSpec { MomentumForm: MomentumForm.Keras } keras) RescaleMomentum(keras);
         if (_decay is null) StepWithoutCollection();
-        else _decay.AroundStep(StepWithoutCollection);
+        else _decay.AroundStep(_plan.Spec.Optimizer.LearningRateAt(_updates), StepWithoutCollection);
+        _scheduler?.step(); // after every update, so update k runs at the schedule's lr(k)
         _updates++;
         // Read after the update: outputs, their gradients and the parameters' .grad are not touched by optimizer.step().
         return _layout.Record(step, RecordPhase.Train, capture, key => key.Kind switch
@@ -144,7 +153,7 @@ internal sealed class TorchSharpSession : IBackendSession
             TensorKind.TrainAccuracy => ParityTensor.Scalar(Accuracy(logits, labels, batch.Size), _dtype),
             TensorKind.OutputGradient => Read(pass.Outputs[CallIndex(key)].grad
                 ?? throw new BackendException($"call '{key.Site}': libtorch kept no gradient for its output")),
-            TensorKind.ParameterGradient => Read(_parameters[key.Site].grad
+            TensorKind.ParameterGradient => Read((unclipped is null ? _parameters[key.Site].grad : unclipped[key.Site])
                 ?? throw new BackendException($"parameter '{key.Site}': libtorch computed no gradient")),
             _ => StateTensor(key),
         });
@@ -360,6 +369,48 @@ internal sealed class TorchSharpSession : IBackendSession
     }
 
     private const long NoCollectionBudget = 16L << 20;
+
+    /// <summary>
+    /// Clips the parameters' .grad in place: libtorch's clip_grad_norm_ (min(1, maxNorm / (norm + 1e-6)), globally or
+    /// once per tensor) where the spec's eps is its 1e-6, the same formula in torch ops for another eps, and
+    /// clip_grad_value_ by value [P12].
+    /// </summary>
+    private void ClipGradients(GradientClipping clip)
+    {
+        var parameters = _plan.Graph.Parameters.Select(p => _parameters[p.Name]).Where(p => p.grad is not null).ToList();
+        if (clip.Scope == ClipScope.Value)
+        {
+            torch.nn.utils.clip_grad_value_(parameters, clip.Threshold);
+            return;
+        }
+        var groups = clip.Scope == ClipScope.GlobalNorm ? [parameters] : parameters.Select(p => new List<Parameter> { p }).ToList();
+        foreach (var group in groups)
+        {
+            if (clip.Eps == TorchSharpConventions.LibtorchClipEps)
+            {
+                torch.nn.utils.clip_grad_norm_(group, clip.Threshold);
+                continue;
+            }
+            using var noGrad = torch.no_grad();
+            var norm = torch.linalg.vector_norm(torch.stack(group.Select(p => torch.linalg.vector_norm(p.grad!)).ToArray()));
+            var scale = torch.clamp(clip.Threshold / (norm + clip.Eps), max: 1.0);
+            foreach (var p in group) p.grad!.mul_(scale);
+        }
+    }
+
+    /// <summary>
+    /// The Keras momentum form in libtorch's SGD: m = mu m - lr g; p += m is b = mu (lr_prev / lr) b + g; p -= lr b with
+    /// b = -m / lr (docs/conventions.md section 8a), so every buffer is scaled by lr_prev / lr before a step whose rate changed.
+    /// </summary>
+    private void RescaleMomentum(SgdSpec sgd)
+    {
+        if (_updates == 0) return;
+        double ratio = sgd.LearningRateAt(_updates - 1) / sgd.LearningRateAt(_updates);
+        if (ratio == 1) return;
+        using var noGrad = torch.no_grad();
+        foreach (var state in _optimizerStates.Values)
+            if (state is SGD.State { momentum_buffer: { } buffer }) buffer.mul_(ratio);
+    }
 
     private double Scalar(TorchTensor scalar) => _dtype == DType.Float32 ? scalar.item<float>() : scalar.item<double>();
 

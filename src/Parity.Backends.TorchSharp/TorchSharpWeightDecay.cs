@@ -17,20 +17,18 @@ namespace Parity.Backends.TorchSharp;
 internal sealed class TorchSharpWeightDecay
 {
     private readonly WeightDecaySpec _spec;
-    private readonly double _learningRate;
     private readonly List<Parameter> _decayed;
 
-    private TorchSharpWeightDecay(WeightDecaySpec spec, double learningRate, List<Parameter> decayed)
+    private TorchSharpWeightDecay(WeightDecaySpec spec, List<Parameter> decayed)
     {
         _spec = spec;
-        _learningRate = learningRate;
         _decayed = decayed;
     }
 
     /// <summary>The decay of <paramref name="optimizer"/> over the session's parameters, or null when it has none.</summary>
     public static TorchSharpWeightDecay? For(OptimizerSpec optimizer, ModelGraph graph, IReadOnlyDictionary<string, Parameter> parameters) =>
         optimizer.WeightDecay is { } spec
-            ? new TorchSharpWeightDecay(spec, optimizer.LearningRate, graph.Parameters.Where(spec.Applies).Select(p => parameters[p.Name]).ToList())
+            ? new TorchSharpWeightDecay(spec, graph.Parameters.Where(spec.Applies).Select(p => parameters[p.Name]).ToList())
             : null;
 
     /// <summary>The <c>weight_decay=</c> to hand torch.optim: the rate for coupled decay on every parameter, else 0.</summary>
@@ -44,13 +42,16 @@ internal sealed class TorchSharpWeightDecay
         return loss;
     }
 
-    /// <summary>Runs <paramref name="step"/> (optimizer.step()) with the decay torch.optim is not already applying.</summary>
-    public void AroundStep(Action step)
+    /// <summary>
+    /// Runs <paramref name="step"/> (optimizer.step()) with the decay torch.optim is not already applying;
+    /// <paramref name="learningRate"/> is this update's rate (the schedule's).
+    /// </summary>
+    public void AroundStep(double learningRate, Action step)
     {
         if (_spec.Form == WeightDecayForm.Decoupled)
         {
             using (torch.no_grad())
-                foreach (var p in _decayed) p.mul_(1 - _spec.DecoupledFactor(_learningRate));
+                foreach (var p in _decayed) p.mul_(1 - _spec.DecoupledFactor(learningRate));
             step();
             return;
         }

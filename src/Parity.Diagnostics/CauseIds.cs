@@ -36,6 +36,15 @@ public static class CauseIds
     /// <summary>Decoupled weight decay multiplied by the learning rate where the spec says not, or the other way round.</summary>
     public const string DecoupledDecayLearningRate = "decoupled-decay-lr";
 
+    /// <summary>SGD updates fit the other momentum form (PyTorch's b = mu b + g or Keras's m = mu m - lr g) once the learning rate changes.</summary>
+    public const string SgdMomentumForm = "sgd-momentum-form";
+
+    /// <summary>SGD updates fit gradients clipped by the other norm scope (global or per tensor).</summary>
+    public const string GradientClippingScope = "gradient-clipping-scope";
+
+    /// <summary>SGD updates fit the learning-rate schedule counted per epoch or one update off.</summary>
+    public const string LrScheduleCount = "lr-schedule-count";
+
     /// <summary>Running statistics stay at their initial values while training runs.</summary>
     public const string RunningStatsNotUpdated = "running-stats-not-updated";
 

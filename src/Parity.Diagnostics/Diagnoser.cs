@@ -26,6 +26,7 @@ public static class Diagnoser
         new AdamEpsilonFormDetector(), new RmspropEpsilonPlacementDetector(), new RmspropMeanSquareInitDetector(), new AdagradInitialAccumulatorDetector(),
         new RunningStatsNotUpdatedDetector(), new SlowRunningStatsWarmupDetector(), new TrainEvalModeDetector(),
         new WeightDecayCouplingDetector(), new L2FactorOfTwoDetector(), new DecoupledDecayLearningRateDetector(),
+        new MomentumFormDetector(), new ClippingScopeDetector(), new ScheduleCountDetector(),
         new LeakyReluSlopeDetector(), new GeluApproximationDetector(), new InitialWeightsMismatchDetector(), new WeightLayoutDetector(), new NanInfDetector(), new UnexplainedDivergenceDetector(),
     ];
 

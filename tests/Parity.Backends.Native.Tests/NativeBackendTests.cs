@@ -79,6 +79,7 @@ public sealed class NativeBackendTests
     [TestCase("synthetic-shared-bn.json", "float64", 10)]
     [TestCase("synthetic-activations.json", "float32", 5)]
     [TestCase("synthetic-weight-decay.json", "float32", 5)]
+    [TestCase("synthetic-schedule-clip.json", "float32", 6)]
     public void Native_agrees_with_the_reference(string fixture, string dtype, int steps)
     {
         var plan = TinySpecs.Plan(fixture, steps, dtype);

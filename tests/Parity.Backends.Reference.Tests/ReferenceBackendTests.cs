@@ -225,6 +225,7 @@ public class ReferenceBackendTests
     [TestCase("synthetic-rmsprop.json")]
     [TestCase("synthetic-adagrad.json")]
     [TestCase("synthetic-weight-decay.json")]
+    [TestCase("synthetic-schedule-clip.json")]
     public void Float32RoundsDifferentlyFromFloat64(string fixture)
     {
         var plan = TestSpecs.FixturePlan(fixture, steps: 50);

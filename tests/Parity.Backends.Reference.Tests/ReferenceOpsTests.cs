@@ -446,6 +446,53 @@ public class ReferenceOpsTests
         AssertClose(p, [1 - 0.1 * 0.55, 2 - 0.1 * -0.7]);
     }
 
+    [Test]
+    public void SgdNesterovStepsWithTheNewBuffer()
+    {
+        double[] p = [1], v = [0.5], g = [0.1];
+        ReferenceOps.SgdUpdate<double>(p, v, g, 0.1, 0.9, 0.9, nesterov: true);
+        AssertClose(v, [0.9 * 0.5 + 0.1]);
+        AssertClose(p, [1 - 0.1 * (0.1 + 0.9 * 0.55)]);
+    }
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public void TheKerasMomentumFormInTermsOfTheBufferIsKerasArithmeticUnderAChangingRate(bool nesterov)
+    {
+        // Keras: m = mu m - lr g; p += m (Nesterov: p += mu m - lr g); the canonical buffer is b = -m / lr.
+        var sgd = new SgdSpec(0.1, 0.9) { MomentumForm = MomentumForm.Keras, Nesterov = nesterov, Schedule = new StepSchedule(1, 0.5) };
+        double[][] grads = [[0.3, -0.2], [0.1, 0.4], [-0.5, 0.2]];
+        double[] p = [1, 2], b = new double[2], kp = [1, 2], m = new double[2];
+        for (int k = 0; k < grads.Length; k++)
+        {
+            double lr = sgd.LearningRateAt(k);
+            ReferenceOps.SgdUpdate<double>(p, b, grads[k], lr, sgd.VelocityDecayAt(k), 0.9, nesterov);
+            for (int i = 0; i < 2; i++)
+            {
+                m[i] = 0.9 * m[i] - lr * grads[k][i];
+                kp[i] += nesterov ? 0.9 * m[i] - lr * grads[k][i] : m[i];
+            }
+            AssertClose(p, kp);
+            AssertClose(b, [.. m.Select(x => -x / lr)]);
+        }
+    }
+
+    [Test]
+    public void GlobalNormClippingScalesEveryGradientByOneFactorAndPerTensorByItsOwn()
+    {
+        var grads = new Dictionary<string, double[]> { ["a"] = [3, 4], ["b"] = [0, 0.5] }; // norms 5 and 0.5, global sqrt(25.25)
+        var global = new GradientClipping(ClipScope.GlobalNorm, 1, 1e-6).Apply(grads);
+        double scale = 1 / (Math.Sqrt(25.25) + 1e-6);
+        AssertClose(global["a"], [3 * scale, 4 * scale]);
+        AssertClose(global["b"], [0, 0.5 * scale]);
+        var perTensor = new GradientClipping(ClipScope.PerTensorNorm, 1, 0).Apply(grads);
+        AssertClose(perTensor["a"], [0.6, 0.8]);
+        Assert.That(perTensor["b"], Is.EqualTo(new[] { 0, 0.5 }), "a norm under the threshold leaves the gradient exactly as it is");
+        var value = new GradientClipping(ClipScope.Value, 0.45, 0).Apply(grads);
+        Assert.That(value["a"], Is.EqualTo(new[] { 0.45, 0.45 }));
+        Assert.That(grads["a"], Is.EqualTo(new double[] { 3, 4 }), "the input (the traced gradients) is not changed");
+    }
+
     [TestCase(EpsilonForm.SqrtVHat)]
     [TestCase(EpsilonForm.EpsilonHat)]
     public void AdamFollowsItsFormulaForThreeSteps(EpsilonForm form)

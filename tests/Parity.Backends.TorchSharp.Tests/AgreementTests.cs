@@ -37,6 +37,7 @@ public sealed class AgreementTests
     [TestCase("synthetic-rmsprop")]
     [TestCase("synthetic-adagrad")]
     [TestCase("synthetic-weight-decay")]
+    [TestCase("synthetic-schedule-clip")]
     [TestCase("blobs-csv")]
     public void Float32TorchSharpAgreesWithTheReferenceOnTheSmallFixtures(string fixture) =>
         AssertAgrees(TestScenarios.Fixture(fixture), DType.Float32);
@@ -75,8 +76,29 @@ public sealed class AgreementTests
     [TestCase("synthetic-activations")]
     [TestCase("synthetic-rmsprop")]
     [TestCase("synthetic-weight-decay")]
+    [TestCase("synthetic-schedule-clip")]
     public void Float64TorchSharpAgreesWithTheReference(string fixture) =>
         AssertAgrees(TestScenarios.Fixture(fixture), DType.Float64);
+
+    /// <summary>The Keras momentum form (buffers rescaled by lr_prev / lr at each rate change), clipping per tensor with eps 0 (torch ops, not clip_grad_norm_), and by value.</summary>
+    [TestCase(ClipScope.PerTensorNorm, 0.0)]
+    [TestCase(ClipScope.GlobalNorm, 0.0)]
+    [TestCase(ClipScope.Value, 0.0)]
+    public void Float64TorchSharpAgreesUnderTheKerasMomentumFormAndOtherClipping(ClipScope scope, double eps)
+    {
+        var spec = TestScenarios.Fixture("synthetic-schedule-clip");
+        var sgd = (SgdSpec)spec.Optimizer;
+        AssertAgrees(spec with
+        {
+            Optimizer = sgd with
+            {
+                Nesterov = false,
+                MomentumForm = MomentumForm.Keras,
+                Schedule = new StepSchedule(3, 0.5),
+                Clipping = new GradientClipping(scope, scope == ClipScope.Value ? 0.05 : 0.5, eps),
+            },
+        }, DType.Float64);
+    }
 
     /// <summary>
     /// TF1's RMSprop (eps inside the square root, mean square from ones) is declared by TorchSharp as two mismatches, and

@@ -228,6 +228,7 @@ public class WorkerConformanceTests(string workerName)
     [TestCase("synthetic-rmsprop.json", 10)]
     [TestCase("synthetic-adagrad.json", 10)]
     [TestCase("synthetic-weight-decay.json", 8)]
+    [TestCase("synthetic-schedule-clip.json", 9)]
     [TestCase("seed000-shared-bn.json", 20, Category = "FashionMnist", Explicit = true, Reason = "Fashion-MNIST 784-100-100-10 batch 1000: slow")]
     public void Agrees_with_the_reference_on_a_shared_batchnorm_on_layernorm_with_sgd_and_on_every_activation(string fixture, int steps)
     {
@@ -249,6 +250,41 @@ public class WorkerConformanceTests(string workerName)
         var plan = Planner.Build(spec, 4);
         using var mine = NewBackend().Open(plan, new BackendOptions(DType.Float32));
         AssertAgrees(StepCheck(plan, RunAll(mine, plan), mine.Mismatches));
+    }
+
+    /// <summary>The Keras momentum form under a rate that halves every 3 updates, with clipping per tensor without eps (torch ops, not clip_grad_norm_): each worker's own mapping, step-checked.</summary>
+    [Test]
+    public void The_keras_momentum_form_under_a_changing_rate_and_per_tensor_clipping_are_step_checked()
+    {
+        var fixture = SpecLoader.LoadFile(TestPaths.Fixture("synthetic-schedule-clip.json"));
+        var sgd = (SgdSpec)fixture.Optimizer;
+        var spec = fixture with
+        {
+            Optimizer = sgd with { MomentumForm = MomentumForm.Keras, Schedule = new StepSchedule(3, 0.5), Clipping = new GradientClipping(ClipScope.PerTensorNorm, 0.5, 0) },
+        };
+        var plan = Planner.Build(spec, 7);
+        using var session = NewBackend().Open(plan, new BackendOptions(DType.Float32));
+        Assert.That(session.Mismatches, Is.Empty);
+        AssertAgrees(StepCheck(plan, RunAll(session, plan), session.Mismatches));
+    }
+
+    /// <summary>Adam under a cosine schedule and clipping by value: the rate each update runs at is the worker's own (TF.js's Adam reads its learningRate, torch's LambdaLR).</summary>
+    [Test]
+    public void Adam_under_a_schedule_and_clipping_is_step_checked()
+    {
+        var fixture = SpecLoader.LoadFile(TestPaths.Fixture("synthetic-schedule-clip.json"));
+        var spec = fixture with
+        {
+            Optimizer = new AdamSpec(0.01, 0.9, 0.999, 1e-7, EpsilonForm.SqrtVHat, workerName == "keras" ? BetaPrecision.Float32 : BetaPrecision.Float64)
+            {
+                Schedule = new CosineSchedule(4, 0.001),
+                Clipping = new GradientClipping(ClipScope.Value, 0.05, 0),
+            },
+        };
+        var plan = Planner.Build(spec, 5);
+        using var session = NewBackend().Open(plan, new BackendOptions(DType.Float32));
+        Assert.That(session.Mismatches, Is.Empty);
+        AssertAgrees(StepCheck(plan, RunAll(session, plan), session.Mismatches));
     }
 
     [Test]

@@ -70,6 +70,7 @@ public class ReferenceAgreementTests
     [TestCase("synthetic-rmsprop.json")]
     [TestCase("synthetic-adagrad.json")]
     [TestCase("synthetic-weight-decay.json")]
+    [TestCase("synthetic-schedule-clip.json")]
     public void Float32_agrees_with_float64_over_50_steps_of_each_synthetic_fixture(string fixture)
     {
         var (plan, f64, f32) = Fixture(fixture);

@@ -143,6 +143,44 @@ public class DetectorTests
         Assert.That((double)f.Evidence["fittedInitialAccumulator"]!, Is.EqualTo(backendStart).Within(1e-6));
     }
 
+    private static ScenarioSpec ScheduleClip => Scenario.Fixture("synthetic-schedule-clip");
+
+    private static ScenarioSpec WithSgd(ScenarioSpec spec, Func<SgdSpec, SgdSpec> change) => spec with { Optimizer = change((SgdSpec)spec.Optimizer) };
+
+    [Test]
+    public void The_keras_momentum_form_is_a_momentum_form_at_the_first_update_whose_rate_changed()
+    {
+        // The staircase halves the rate after updates 0-3: update 4 (step 5) is the first at another rate.
+        var d = Scenario.Diagnose(ScheduleClip, 8, F64(new SpecVariantBackend("keras-momentum", s => WithSgd(s, o => o with { MomentumForm = MomentumForm.Keras }))));
+        var f = Single(d, CauseIds.SgdMomentumForm, "keras-momentum");
+        Assert.That((f.Location!.Step, f.Location.Key.Kind), Is.EqualTo((5, TensorKind.Parameter)), f.ToString());
+        Assert.That(f.Evidence["fittedForm"], Is.EqualTo("keras"));
+        Assert.That(d.Findings.Select(x => x.Cause), Has.None.EqualTo(CauseIds.LrScheduleCount).And.None.EqualTo(CauseIds.GradientClippingScope));
+    }
+
+    [Test]
+    public void Per_tensor_clipping_is_a_clipping_scope_at_the_first_step_whose_norm_exceeds_the_threshold()
+    {
+        // Step 1's global gradient norm (1.16) is under maxNorm 1.2, step 2's (1.25) over it; no single tensor's norm is.
+        var d = Scenario.Diagnose(ScheduleClip, 6, F64(new SpecVariantBackend("clipnorm",
+            s => WithSgd(s, o => o with { Clipping = o.Clipping! with { Scope = ClipScope.PerTensorNorm } }))));
+        var f = Single(d, CauseIds.GradientClippingScope, "clipnorm");
+        Assert.That((f.Location!.Step, f.Location.Key.Kind), Is.EqualTo((2, TensorKind.Parameter)), f.ToString());
+        Assert.That(f.Evidence["fittedScope"], Is.EqualTo("per-tensor norm"));
+        Assert.That(d.Findings.Select(x => x.Cause), Has.None.EqualTo(CauseIds.SgdMomentumForm).And.None.EqualTo(CauseIds.LrScheduleCount));
+    }
+
+    [Test]
+    public void A_schedule_stepped_per_epoch_is_a_schedule_count_where_the_rates_first_differ()
+    {
+        // 12 updates an epoch: a per-epoch count keeps lr(0) through step 12, while the spec halves it at update 4 (step 5).
+        var d = Scenario.Diagnose(ScheduleClip, 8, F64(new SpecVariantBackend("per-epoch", s => WithSgd(s, o => o with { Schedule = ConstantSchedule.Instance }))));
+        var f = Single(d, CauseIds.LrScheduleCount, "per-epoch");
+        Assert.That((f.Location!.Step, f.Location.Key.Kind), Is.EqualTo((5, TensorKind.Parameter)), f.ToString());
+        Assert.That((string)f.Evidence["fittedCounting"]!, Does.StartWith("per epoch"), f.Summary);
+        Assert.That(d.Findings.Select(x => x.Cause), Has.None.EqualTo(CauseIds.SgdMomentumForm));
+    }
+
     private static ScenarioSpec Activations => Scenario.Fixture("synthetic-activations");
 
     private static ScenarioSpec MapLayers(ScenarioSpec spec, Func<LayerSpec, LayerSpec> change) =>

@@ -119,8 +119,14 @@ public struct OptimizerScalars<T>
     /// <summary>Learning rate.</summary>
     public T LearningRate;
 
-    /// <summary>SGD momentum mu, or Adam beta1.</summary>
+    /// <summary>The SGD momentum buffer's decay (<see cref="Specs.SgdSpec.VelocityDecayAt"/>), or Adam beta1.</summary>
     public T Beta1;
+
+    /// <summary>SGD momentum mu in the Nesterov step.</summary>
+    public T Momentum;
+
+    /// <summary>1: SGD takes the Nesterov step p -= lr (g + mu b); 0: p -= lr b.</summary>
+    public int Nesterov;
 
     /// <summary>1 - beta1.</summary>
     public T OneMinusBeta1;
@@ -250,7 +256,7 @@ public static class Optimizer
         {
             T velocity = c.Beta1 * first[index] + g;
             first[index] = velocity;
-            parameters[index] -= c.LearningRate * velocity;
+            parameters[index] -= c.LearningRate * (c.Nesterov != 0 ? g + c.Momentum * velocity : velocity);
             return;
         }
         T m = c.Beta1 * first[index] + c.OneMinusBeta1 * g;

@@ -300,6 +300,15 @@ public abstract record OptimizerSpec(double LearningRate)
     public virtual double SlotInitialValue(string slot) => 0;
     /// <summary>Weight decay applied with this optimizer's steps, or null for none (docs/spec.md, weight decay).</summary>
     public WeightDecaySpec? WeightDecay { get; init; }
+
+    /// <summary>How the learning rate changes from update to update (<c>optimizer.schedule</c>); constant by default.</summary>
+    public LearningRateSchedule Schedule { get; init; } = ConstantSchedule.Instance;
+
+    /// <summary>Gradient clipping before the update (<c>optimizer.clip</c>), or null for none.</summary>
+    public GradientClipping? Clipping { get; init; }
+
+    /// <summary>The learning rate of update <paramref name="k"/>, 0-based: the k-th update after k updates were done (<see cref="LearningRateSchedule"/>).</summary>
+    public double LearningRateAt(int k) => Schedule.At(LearningRate, k);
 }
 
 /// <summary>How weight decay enters a training step (docs/conventions.md, weight decay).</summary>
@@ -382,6 +391,19 @@ public sealed record SgdSpec(double LearningRate, double Momentum) : OptimizerSp
 
     /// <summary><c>momentum</c>: PyTorch's momentum_buffer v (none without momentum).</summary>
     public override IReadOnlyList<string> Slots => Momentum > 0 ? ["momentum"] : [];
+
+    /// <summary>Nesterov momentum: p -= lr (g + mu b) with the new b (PyTorch's nesterov=True; Keras's p += mu m - lr g is the same step).</summary>
+    public bool Nesterov { get; init; }
+
+    /// <summary>Where the momentum keeps the learning rate; it matters only when the rate changes (<see cref="Specs.MomentumForm"/>).</summary>
+    public MomentumForm MomentumForm { get; init; } = MomentumForm.PyTorch;
+
+    /// <summary>
+    /// The factor the momentum buffer b is multiplied by in update <paramref name="k"/> (0-based) before g is added:
+    /// mu in the PyTorch form, mu lr_{k-1} / lr_k in the Keras form (<see cref="Specs.MomentumForm.Keras"/>), in float64.
+    /// </summary>
+    public double VelocityDecayAt(int k) =>
+        MomentumForm == MomentumForm.Keras && k > 0 ? Momentum * (LearningRateAt(k - 1) / LearningRateAt(k)) : Momentum;
 }
 
 /// <summary>How an Adam implementation holds its betas (docs/conventions.md section 3).</summary>

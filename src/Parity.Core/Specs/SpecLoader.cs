@@ -283,30 +283,80 @@ public static class SpecLoader
     private static OptimizerSpec ReadOptimizer(JsonCursor o)
     {
         string type = o.TypedObject().Choice("type", null, "sgd", "adam", "rmsprop", "adagrad");
-        if (type == "rmsprop") return ReadRmsprop(o);
-        if (type == "adagrad") return ReadAdagrad(o);
+        if (type == "rmsprop") return WithScheduleAndClipping(o, ReadRmsprop(o));
+        if (type == "adagrad") return WithScheduleAndClipping(o, ReadAdagrad(o));
         if (type == "sgd")
         {
-            o.Object("type", "lr", "momentum", "weightDecay");
-            return new SgdSpec(o.Number("lr", 0, 100, exclusiveMin: true), o.Number("momentum", 0, 0.9999999, 0));
+            o.Object("type", "lr", "momentum", "nesterov", "momentumForm", "schedule", "clip", "weightDecay");
+            return WithScheduleAndClipping(o, ReadSgdMomentum(o, new SgdSpec(o.Number("lr", 0, 100, exclusiveMin: true), o.Number("momentum", 0, 0.9999999, 0))));
         }
-        o.Object("type", "lr", "beta1", "beta2", "eps", "epsilonForm", "betaPrecision", "weightDecay");
+        o.Object("type", "lr", "beta1", "beta2", "eps", "epsilonForm", "betaPrecision", "schedule", "clip", "weightDecay");
         var form = o.Choice("epsilonForm", "sqrtVHat", "sqrtVHat", "epsilonHat") == "sqrtVHat" ? EpsilonForm.SqrtVHat : EpsilonForm.EpsilonHat;
         var precision = o.Choice("betaPrecision", "float64", "float64", "float32") == "float64" ? BetaPrecision.Float64 : BetaPrecision.Float32;
-        return new AdamSpec(o.Number("lr", 0, 100, 1e-3, exclusiveMin: true), o.Number("beta1", 0, 0.9999999, 0.9), o.Number("beta2", 0, 0.9999999, 0.999),
-            o.Number("eps", 0, 1, 1e-8, exclusiveMin: true), form, precision);
+        return WithScheduleAndClipping(o, new AdamSpec(o.Number("lr", 0, 100, 1e-3, exclusiveMin: true), o.Number("beta1", 0, 0.9999999, 0.9), o.Number("beta2", 0, 0.9999999, 0.999),
+            o.Number("eps", 0, 1, 1e-8, exclusiveMin: true), form, precision));
+    }
+
+    private static SgdSpec ReadSgdMomentum(JsonCursor o, SgdSpec sgd)
+    {
+        bool nesterov = o.Bool("nesterov", false);
+        // PyTorch refuses Nesterov without momentum; there is nothing to look ahead with.
+        if (nesterov && sgd.Momentum == 0) throw o.Get("nesterov").Error("Nesterov momentum needs a momentum above 0");
+        var form = o.Choice("momentumForm", "pytorch", "pytorch", "keras") == "pytorch" ? MomentumForm.PyTorch : MomentumForm.Keras;
+        return sgd with { Nesterov = nesterov, MomentumForm = form };
+    }
+
+    /// <summary>The settings every optimizer type takes: <c>schedule</c> and <c>clip</c> (docs/spec.md "Learning-rate schedules", "Gradient clipping").</summary>
+    private static T WithScheduleAndClipping<T>(JsonCursor o, T optimizer) where T : OptimizerSpec =>
+        optimizer with
+        {
+            Schedule = o.Optional("schedule") is { } s ? ReadLearningRateSchedule(s, optimizer.LearningRate) : ConstantSchedule.Instance,
+            Clipping = o.Optional("clip") is { } c ? ReadClipping(c) : null,
+        };
+
+    private static LearningRateSchedule ReadLearningRateSchedule(JsonCursor s, double lr)
+    {
+        string type = s.TypedObject().Choice("type", null, "constant", "step", "exponential", "cosine");
+        switch (type)
+        {
+            case "step":
+                s.Object("type", "stepSize", "gamma");
+                return new StepSchedule(s.Int("stepSize", 1, int.MaxValue), s.Number("gamma", 0, 1, exclusiveMin: true));
+            case "exponential":
+                s.Object("type", "decaySteps", "rate", "staircase");
+                return new ExponentialSchedule(s.Int("decaySteps", 1, int.MaxValue), s.Number("rate", 0, 1, exclusiveMin: true), s.Bool("staircase", false));
+            case "cosine":
+                s.Object("type", "decaySteps", "minLr");
+                return new CosineSchedule(s.Int("decaySteps", 1, int.MaxValue), s.Number("minLr", 0, lr, 0));
+            default:
+                s.Object("type");
+                return ConstantSchedule.Instance;
+        }
+    }
+
+    private static GradientClipping ReadClipping(JsonCursor c)
+    {
+        string type = c.TypedObject().Choice("type", null, "globalNorm", "norm", "value");
+        if (type == "value")
+        {
+            c.Object("type", "value");
+            return new GradientClipping(ClipScope.Value, c.Number("value", 0, 1e30, exclusiveMin: true), 0);
+        }
+        c.Object("type", "maxNorm", "eps");
+        return new GradientClipping(type == "globalNorm" ? ClipScope.GlobalNorm : ClipScope.PerTensorNorm,
+            c.Number("maxNorm", 0, 1e30, exclusiveMin: true), c.Number("eps", 0, 1, 0));
     }
 
     private static RmspropSpec ReadRmsprop(JsonCursor o)
     {
-        o.Object("type", "lr", "rho", "eps", "epsilonPlacement", "meanSquareInit", "momentum", "centered", "weightDecay");
+        o.Object("type", "lr", "rho", "eps", "epsilonPlacement", "meanSquareInit", "momentum", "centered", "weightDecay", "schedule", "clip");
         return new RmspropSpec(o.Number("lr", 0, 100, 1e-2, exclusiveMin: true), o.Number("rho", 0, 0.9999999, 0.99), o.Number("eps", 0, 1, 1e-8),
             ReadEpsilonPlacement(o), o.Number("meanSquareInit", 0, 1e6, 0), o.Number("momentum", 0, 0.9999999, 0), o.Bool("centered", false));
     }
 
     private static AdagradSpec ReadAdagrad(JsonCursor o)
     {
-        o.Object("type", "lr", "initialAccumulator", "eps", "epsilonPlacement", "weightDecay");
+        o.Object("type", "lr", "initialAccumulator", "eps", "epsilonPlacement", "weightDecay", "schedule", "clip");
         var spec = new AdagradSpec(o.Number("lr", 0, 100, 1e-2, exclusiveMin: true), o.Number("initialAccumulator", 0, 1e6, 0), o.Number("eps", 0, 1, 1e-10),
             ReadEpsilonPlacement(o));
         // With nothing added and nothing accumulated, the first update would divide 0 by 0.

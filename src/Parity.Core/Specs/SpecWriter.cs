@@ -122,6 +122,10 @@ public static class SpecWriter
         {
             case SgdSpec sgd:
                 w.WriteNumber("momentum", sgd.Momentum);
+                // Written only when set, as the schedule and clip below, so specs without them keep their hash
+                // (workers read an absent key as the default: no Nesterov, the PyTorch form, constant lr, no clipping).
+                if (sgd.Nesterov) w.WriteBoolean("nesterov", true);
+                if (sgd.MomentumForm != MomentumForm.PyTorch) w.WriteString("momentumForm", "keras");
                 break;
             case AdamSpec a:
                 w.WriteNumber("beta1", a.Beta1);
@@ -145,6 +149,45 @@ public static class SpecWriter
                 break;
         }
         if (o.WeightDecay is { } decay) WriteWeightDecay(w, decay);
+        WriteScheduleAndClipping(w, o);
+        w.WriteEndObject();
+    }
+
+    private static void WriteScheduleAndClipping(Utf8JsonWriter w, OptimizerSpec o)
+    {
+        if (!o.Schedule.IsConstant) WriteSchedule(w, o.Schedule);
+        if (o.Clipping is not { } clip) return;
+        w.WriteStartObject("clip");
+        w.WriteString("type", clip.Type);
+        if (clip.Scope == ClipScope.Value) w.WriteNumber("value", clip.Threshold);
+        else
+        {
+            w.WriteNumber("maxNorm", clip.Threshold);
+            w.WriteNumber("eps", clip.Eps);
+        }
+        w.WriteEndObject();
+    }
+
+    private static void WriteSchedule(Utf8JsonWriter w, LearningRateSchedule schedule)
+    {
+        w.WriteStartObject("schedule");
+        w.WriteString("type", schedule.Type);
+        switch (schedule)
+        {
+            case StepSchedule step:
+                w.WriteNumber("stepSize", step.StepSize);
+                w.WriteNumber("gamma", step.Gamma);
+                break;
+            case ExponentialSchedule e:
+                w.WriteNumber("decaySteps", e.DecaySteps);
+                w.WriteNumber("rate", e.Rate);
+                w.WriteBoolean("staircase", e.Staircase);
+                break;
+            case CosineSchedule c:
+                w.WriteNumber("decaySteps", c.DecaySteps);
+                w.WriteNumber("minLr", c.MinLearningRate);
+                break;
+        }
         w.WriteEndObject();
     }
 

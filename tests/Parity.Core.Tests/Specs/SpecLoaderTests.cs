@@ -572,6 +572,57 @@ public sealed class SpecLoaderTests
     }
 
     [Test]
+    public void Schedule_clipping_nesterov_and_momentum_form_read_back_from_the_canonical_json()
+    {
+        var spec = SpecLoader.LoadFile(Repository.Fixture("synthetic-schedule-clip.json"));
+        var sgd = (SgdSpec)spec.Optimizer;
+        Assert.That((sgd.Nesterov, sgd.MomentumForm), Is.EqualTo((true, MomentumForm.PyTorch)));
+        Assert.That(sgd.Schedule, Is.EqualTo(new ExponentialSchedule(4, 0.5, true)));
+        Assert.That(sgd.Clipping, Is.EqualTo(new GradientClipping(ClipScope.GlobalNorm, 1.2, 1e-6)));
+        // Update k (0-based) runs at lr(k): updates 0-3 at 0.2, 4-7 at 0.1, 8-11 at 0.05.
+        Assert.That(Enumerable.Range(0, 12).Select(sgd.LearningRateAt), Is.EqualTo(new[] { 0.2, 0.2, 0.2, 0.2, 0.1, 0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05 }));
+        var again = SpecLoader.Parse(spec.CanonicalJson);
+        Assert.That(again.Optimizer, Is.EqualTo(spec.Optimizer));
+        Assert.That(again.CanonicalJson, Is.EqualTo(spec.CanonicalJson));
+
+        var keras = SpecLoader.Parse(Mutate(r => r["optimizer"] = JsonNode.Parse("""
+            { "type": "adam", "lr": 0.1, "schedule": { "type": "cosine", "decaySteps": 10, "minLr": 0.01 }, "clip": { "type": "norm", "maxNorm": 2 } }
+            """)));
+        Assert.That(keras.Optimizer.Schedule, Is.EqualTo(new CosineSchedule(10, 0.01)));
+        Assert.That(keras.Optimizer.Clipping, Is.EqualTo(new GradientClipping(ClipScope.PerTensorNorm, 2, 0)), "eps defaults to 0 (Keras, TF, Chainer)");
+        Assert.That(keras.Optimizer.LearningRateAt(5), Is.EqualTo(0.055).Within(1e-15));
+        Assert.That(keras.Optimizer.LearningRateAt(99), Is.EqualTo(0.01).Within(1e-15), "constant after decaySteps");
+        var sgdKeras = SpecLoader.Parse(Mutate(r => r["optimizer"] = JsonNode.Parse("""
+            { "type": "sgd", "lr": 0.1, "momentum": 0.9, "momentumForm": "keras", "schedule": { "type": "step", "stepSize": 2, "gamma": 0.5 } }
+            """)));
+        var form = (SgdSpec)sgdKeras.Optimizer;
+        Assert.That(new[] { form.VelocityDecayAt(0), form.VelocityDecayAt(1), form.VelocityDecayAt(2), form.VelocityDecayAt(3) },
+            Is.EqualTo(new[] { 0.9, 0.9, 1.8, 0.9 }), "the Keras form carries lr_prev / lr in the buffer's decay");
+    }
+
+    [Test]
+    public void A_spec_without_schedule_or_clipping_keeps_its_canonical_text()
+    {
+        var spec = SpecLoader.LoadFile(Repository.Fixture("synthetic-layernorm-sgd.json"));
+        Assert.That(spec.Optimizer.Schedule, Is.EqualTo(ConstantSchedule.Instance));
+        Assert.That(spec.Optimizer.Clipping, Is.Null);
+        Assert.That(spec.CanonicalJson, Does.Not.Contain("schedule").And.Not.Contain("clip").And.Not.Contain("nesterov").And.Not.Contain("momentumForm"));
+    }
+
+    [Test]
+    public void Nesterov_without_momentum_and_a_bad_schedule_are_refused_where_they_are_written()
+    {
+        var nesterov = Rejects(Mutate(r => r["optimizer"] = JsonNode.Parse("""{ "type": "sgd", "lr": 0.1, "nesterov": true }""")));
+        Assert.That(nesterov.JsonPath, Is.EqualTo("$.optimizer.nesterov"));
+        var stepSize = Rejects(Mutate(r => r["optimizer"] = JsonNode.Parse("""{ "type": "sgd", "lr": 0.1, "schedule": { "type": "step", "stepSize": 0, "gamma": 0.5 } }""")));
+        Assert.That(stepSize.JsonPath, Is.EqualTo("$.optimizer.schedule.stepSize"));
+        var floor = Rejects(Mutate(r => r["optimizer"] = JsonNode.Parse("""{ "type": "sgd", "lr": 0.1, "schedule": { "type": "cosine", "decaySteps": 5, "minLr": 0.5 } }""")));
+        Assert.That(floor.JsonPath, Is.EqualTo("$.optimizer.schedule.minLr"));
+        var clip = Rejects(Mutate(r => r["optimizer"] = JsonNode.Parse("""{ "type": "sgd", "lr": 0.1, "clip": { "type": "value", "maxNorm": 1 } }""")));
+        Assert.That(clip.JsonPath, Is.EqualTo("$.optimizer.clip.maxNorm"), "a key of the other clip type");
+    }
+
+    [Test]
     public void An_unknown_key_lists_the_keys_of_that_layer_type_only()
     {
         var e = Rejects(Mutate(r => Layer(r, 2)["units"] = 3));

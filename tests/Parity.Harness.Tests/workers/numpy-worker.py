@@ -241,6 +241,10 @@ class Optimizer:
         self.spec, self.bug, self.t = spec, bug, 0
         if spec.get("weightDecay") is not None:
             raise ValueError("optimizer.weightDecay is not implemented; this worker has no weight decay")
+        # Written only when set (docs/spec.md, "Canonical JSON"): this worker implements none of them.
+        for key in ("schedule", "clip", "nesterov", "momentumForm"):
+            if key in spec:
+                raise ValueError(f"optimizer.{key} is not implemented by this worker")
         if spec["type"] == "adam":
             if spec.get("betaPrecision", "float64") != "float64":
                 raise ValueError("optimizer.betaPrecision 'float32' is not implemented; this worker forms the Adam "

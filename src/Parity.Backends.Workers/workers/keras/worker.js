@@ -14,6 +14,10 @@
 //   - tf.train.momentum is v = mu v + g; p += -lr v (momentum_optimizer.js): exactly the PyTorch form.
 //   - RMSprop and Adagrad run through tf.train.rmsprop and tf.train.adagrad where those compute the spec exactly, else
 //     through Parity's update written in TF.js ops (buildRmspropOrAdagrad): no RMSprop or Adagrad setting is a mismatch.
+//   - tf.train.momentum is v = mu v + g; p += -lr v (momentum_optimizer.js): exactly the PyTorch form; its Nesterov
+//     step p += -lr (g + mu v) is PyTorch's too. The Keras momentum form rescales v by lr_prev / lr when the rate changes.
+//   - TF.js has no learning-rate schedules and no gradient clipping: the schedule's rate is set before every update
+//     (setLearningRate, or Adam's learningRate), and clipping is done here with TF.js ops on the gradients.
 //   - Activations: the LeakyReLU slope is always passed (the layer's default is 0.3); the ELU layer implements only
 //     alpha = 1, so another alpha is a mismatch [JSa].
 //   - Weight decay (tf.train optimizers take no weight_decay=): the loss term is TF.js's own regularizers.l2 added to
@@ -51,6 +55,7 @@ function log(...args) { console.error('[keras]', ...args); }
 class CanonicalAdaptiveOptimizer {
   constructor(opt) {
     this.opt = opt;
+    this.learningRate = opt.lr; // the schedule's rate, set before every update (prepareUpdate), as on a TF.js optimizer
     this.iterations = 0;
     this.slotVariables = new Map();
   }
@@ -80,16 +85,16 @@ class CanonicalAdaptiveOptimizer {
           const step = tf.div(g, denominator(s));
           if (b) {
             b.assign(tf.add(tf.mul(b, o.momentum), step));
-            value.assign(tf.sub(value, tf.mul(b, o.lr)));
+            value.assign(tf.sub(value, tf.mul(b, this.learningRate)));
           } else {
-            value.assign(tf.sub(value, tf.mul(step, o.lr)));
+            value.assign(tf.sub(value, tf.mul(step, this.learningRate)));
           }
         });
       } else {
         const acc = this.slot(value, 'accumulator', o.initialAccumulator);
         tf.tidy(() => {
           acc.assign(tf.add(acc, tf.square(g)));
-          value.assign(tf.sub(value, tf.mul(tf.div(g, denominator(acc)), o.lr)));
+          value.assign(tf.sub(value, tf.mul(tf.div(g, denominator(acc)), this.learningRate)));
         });
       }
     }
@@ -100,6 +105,34 @@ class CanonicalAdaptiveOptimizer {
     return [{ name: 'iter', tensor: tf.scalar(this.iterations, 'int32') }]
       .concat([...this.slotVariables].map(([name, tensor]) => ({ name, tensor })));
   }
+}
+
+
+// The spec's learning rate of update k (0-based; docs/spec.md "Learning-rate schedules"), in float64 like the harness.
+function learningRate(schedule, lr, k) {
+  switch (schedule.type) {
+    case 'constant': return lr;
+    case 'step': return lr * Math.pow(schedule.gamma, Math.floor(k / schedule.stepSize));
+    case 'exponential': return lr * Math.pow(schedule.rate, schedule.staircase ? Math.floor(k / schedule.decaySteps) : k / schedule.decaySteps);
+    case 'cosine': {
+      const t = Math.min(k, schedule.decaySteps) / schedule.decaySteps;
+      return schedule.minLr + (lr - schedule.minLr) * (1 + Math.cos(Math.PI * t)) / 2;
+    }
+    default: throw new WorkerError(`optimizer.schedule: unsupported type '${schedule.type}'`);
+  }
+}
+
+// New clipped gradients (by variable name) in TF.js ops: a norm scope scales by min(1, maxNorm / (norm + eps)), the
+// global norm taken as the norm of the per-tensor norms as torch's clip_grad_norm_ does; by value, clipByValue.
+function clipGradients(grads, clip) {
+  const names = Object.keys(grads);
+  return tf.tidy(() => {
+    if (clip.type === 'value') return Object.fromEntries(names.map(n => [n, tf.clipByValue(grads[n], -clip.value, clip.value)]));
+    const scale = norm => tf.minimum(1, tf.div(clip.maxNorm, tf.add(norm, clip.eps)));
+    const norms = names.map(n => tf.norm(grads[n]));
+    const global = clip.type === 'globalNorm' ? scale(tf.norm(tf.stack(norms))) : null;
+    return Object.fromEntries(names.map((n, i) => [n, tf.mul(grads[n], global ?? scale(norms[i]))]));
+  });
 }
 
 class WorkerError extends Error {}
@@ -289,7 +322,7 @@ class Model {
     const opt = spec.optimizer;
     if (opt.type === 'sgd') {
       // momentum_optimizer.js: acc = m*acc + g; p = p - lr*acc, accumulators start at zero: the PyTorch form.
-      this.optimizer = tf.train.momentum(opt.lr, opt.momentum, false);
+      this.optimizer = tf.train.momentum(opt.lr, opt.momentum, opt.nesterov ?? false);
       this.slots = opt.momentum > 0 ? ['momentum'] : [];
     } else if (opt.type === 'adam') {
       this.optimizer = tf.train.adam(opt.lr, opt.beta1, opt.beta2, opt.eps);
@@ -319,6 +352,9 @@ class Model {
       throw new WorkerError(`optimizer: unsupported type '${opt.type}'`);
     }
     this.decay = opt.weightDecay ?? null;
+    this.schedule = opt.schedule ?? { type: 'constant' };
+    learningRate(this.schedule, opt.lr, 0); // refuses an unknown schedule type before training
+    this.updates = 0;
     this.probes = null;
   }
 
@@ -375,12 +411,29 @@ class Model {
   // p - p * wd when not multiplied by the learning rate, TF1 contrib AdamW).
   applyDecoupledDecay() {
     if (this.decay === null || this.decay.form !== 'decoupled') return;
-    const factor = this.decay.multiplyByLearningRate ? this.decay.rate * this.spec.optimizer.lr : this.decay.rate;
+    const lr = learningRate(this.schedule, this.spec.optimizer.lr, this.updates);
+    const factor = this.decay.multiplyByLearningRate ? this.decay.rate * lr : this.decay.rate;
     for (const p of this.params) {
       if (!this.decayed(p)) continue;
       const shrunk = tf.tidy(() => { const w = p.variable.read(); return tf.sub(w, tf.mul(w, factor)); });
       p.variable.write(shrunk);
       shrunk.dispose();
+    }
+  }
+
+  // Sets the learning rate of update k = this.updates (0-based) and, in the Keras momentum form, rescales each
+  // momentum accumulation v by lr_prev / lr (m = mu m - lr g; p += m is v = mu (lr_prev / lr) v + g; p -= lr v with
+  // v = -m / lr). MomentumOptimizer extends SGDOptimizer (setLearningRate keeps c = -lr); Adam reads learningRate.
+  prepareUpdate() {
+    const opt = this.spec.optimizer;
+    const lr = learningRate(this.schedule, opt.lr, this.updates);
+    const previous = this.updates > 0 ? learningRate(this.schedule, opt.lr, this.updates - 1) : lr;
+    if (opt.type === 'sgd') this.optimizer.setLearningRate(lr);
+    else this.optimizer.learningRate = lr;
+    if (opt.type === 'sgd' && opt.momentumForm === 'keras' && previous !== lr) {
+      for (const a of this.optimizer.accumulations ?? []) {
+        if (a) a.variable.assign(tf.tidy(() => tf.mul(a.variable, previous / lr)));
+      }
     }
   }
 
@@ -511,14 +564,26 @@ class Model {
     for (const p of this.params) {
       if (!p.trainable) continue;
       const g = grads[p.variable.read().name];
-      trainableGrads[p.variable.read().name] = this.decayedGradient(p, g);
+      trainableGrads[p.variable.read().name] = g;
       if (want.has('parameterGradient')) {
         entries.push({ kind: 'parameterGradient', site: p.name, tensor: tf.tidy(() => encode(p.transpose ? g.transpose() : g)) });
       }
     }
+    // Clipping first, then the coupled decay term, then the decoupled shrink and the update (docs/spec.md); the traced
+    // gradients above are the raw ones.
+    const clipped = this.spec.optimizer.clip ? clipGradients(trainableGrads, this.spec.optimizer.clip) : trainableGrads;
+    const updates = {};
+    for (const p of this.params) {
+      if (!p.trainable) continue;
+      const name = p.variable.read().name;
+      updates[name] = this.decayedGradient(p, clipped[name]);
+    }
+    this.prepareUpdate();
     this.applyDecoupledDecay();
-    this.optimizer.applyGradients(trainableGrads);
-    tf.dispose(Object.values(trainableGrads).filter(t => !Object.values(grads).includes(t)));
+    this.optimizer.applyGradients(updates);
+    this.updates += 1;
+    const raw = new Set(Object.values(grads));
+    tf.dispose([...new Set([...Object.values(clipped), ...Object.values(updates)])].filter(t => !raw.has(t)));
     for (const e of this.stateEntriesWanted(want)) entries.push(e);
     tf.dispose([value, yOneHot, ...Object.values(grads)]);
     return entries;

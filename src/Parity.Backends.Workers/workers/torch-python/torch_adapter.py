@@ -70,6 +70,61 @@ def build(spec, dtype, device, threads):
     return model
 
 
+def learning_rate(schedule, lr, k):
+    """The spec's learning rate of update k (0-based; docs/spec.md "Learning-rate schedules")."""
+    kind = schedule["type"]
+    if kind == "step":
+        return lr * schedule["gamma"] ** (k // schedule["stepSize"])
+    if kind == "exponential":
+        exponent = k // schedule["decaySteps"] if schedule["staircase"] else k / schedule["decaySteps"]
+        return lr * schedule["rate"] ** exponent
+    if kind == "cosine":
+        t = min(k, schedule["decaySteps"]) / schedule["decaySteps"]
+        return schedule["minLr"] + (lr - schedule["minLr"]) * (1 + math.cos(math.pi * t)) / 2
+    if kind == "constant":
+        return lr
+    raise AdapterError(f"optimizer.schedule: unsupported type '{kind}'")
+
+
+def make_scheduler(optimizer, schedule, lr):
+    """A torch.optim.lr_scheduler stepped after every update: StepLR where the schedule is a step or staircase
+    exponential one (its last_epoch then counts updates), LambdaLR with the closed form otherwise (CosineAnnealingLR
+    computes its rate recursively and rises again after T_max); None for a constant rate."""
+    kind = schedule["type"]
+    if kind == "constant":
+        return None
+    if kind == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=schedule["stepSize"], gamma=schedule["gamma"])
+    if kind == "exponential" and schedule["staircase"]:
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=schedule["decaySteps"], gamma=schedule["rate"])
+    learning_rate(schedule, lr, 0)  # refuses an unknown type before training
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: learning_rate(schedule, lr, k) / lr)
+
+
+# The eps torch.nn.utils.clip_grad_norm_ adds to the norm (torch/nn/utils/clip_grad.py) [P12].
+TORCH_CLIP_EPS = 1e-6
+
+
+def clip_gradients(params, clip):
+    """Clips the .grad of params in place as the spec says: torch's own clip_grad_norm_ (globally, or once per tensor)
+    where the spec's eps is torch's 1e-6, the same formula min(1, maxNorm / (norm + eps)) in torch ops otherwise;
+    clip_grad_value_ by value."""
+    kind = clip["type"]
+    if kind == "value":
+        torch.nn.utils.clip_grad_value_(params, clip["value"])
+        return
+    groups = [params] if kind == "globalNorm" else [[p] for p in params]
+    for group in groups:
+        if clip["eps"] == TORCH_CLIP_EPS:
+            torch.nn.utils.clip_grad_norm_(group, clip["maxNorm"])
+            continue
+        with torch.no_grad():
+            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in group]))
+            scale = torch.clamp(clip["maxNorm"] / (norm + clip["eps"]), max=1.0)
+            for p in group:
+                p.grad.mul_(scale)
+
+
 def as_arrays(entries):
     """(kind, site, tensor) -> (kind, site, numpy array): views of CPU tensors, copied by the host before the next call."""
     return [(kind, site, t.detach().to("cpu").numpy()) for kind, site, t in entries]
@@ -172,8 +227,8 @@ class Model:
         params = self.decay_groups(opt, [p for _, p in self.params])
         self.updates = 0  # optimizer steps taken: torch.optim.SGD keeps no count of its own
         if opt["type"] == "sgd":
-            # PyTorch SGD: v = mu v + g; p -= lr v (dampening 0, not Nesterov): the canonical form.
-            self.optimizer = torch.optim.SGD(params, lr=opt["lr"], momentum=opt["momentum"])
+            # PyTorch SGD: v = mu v + g; p -= lr v, with Nesterov p -= lr (g + mu v) (dampening 0): the canonical form.
+            self.optimizer = torch.optim.SGD(params, lr=opt["lr"], momentum=opt["momentum"], nesterov=opt.get("nesterov", False))
             self.slots = ["momentum"] if opt["momentum"] > 0 else []
         elif opt["type"] == "adam":
             adam = torch.optim.AdamW if self.torch_adamw(opt) else torch.optim.Adam
@@ -194,6 +249,10 @@ class Model:
             self.build_rmsprop_or_adagrad(opt, params)
         else:
             raise AdapterError(f"optimizer: unsupported type '{opt['type']}'")
+        self.schedule = opt.get("schedule", {"type": "constant"})
+        self.scheduler = make_scheduler(self.optimizer, self.schedule, opt["lr"])
+        self.clip = opt.get("clip")
+        self.keras_momentum = opt["type"] == "sgd" and opt.get("momentumForm", "pytorch") == "keras"
 
     def build_rmsprop_or_adagrad(self, opt, params):
         """torch.optim.RMSprop (momentum and centered in the canonical PyTorch form) or Adagrad (lr_decay 0) [P10].
@@ -256,7 +315,8 @@ class Model:
         """Decoupled decay that torch.optim has no option for (SGD's, or not multiplied by lr): AdamW's own op before step()."""
         if self.decay is None or self.decay["form"] != "decoupled" or self.torch_adamw(self.spec["optimizer"]):
             return
-        rate = self.decay["rate"] * (self.spec["optimizer"]["lr"] if self.decay["multiplyByLearningRate"] else 1.0)
+        # This update's rate: the schedule's, as torch.optim's param group holds it before the scheduler moves on.
+        rate = self.decay["rate"] * (self.optimizer.param_groups[0]["lr"] if self.decay["multiplyByLearningRate"] else 1.0)
         for n, p in self.params:
             if self.decayed(n):
                 p.mul_(1 - rate)
@@ -323,6 +383,19 @@ class Model:
                 out.append(("optimizerSlot", f"{name}/{slot}", torch.zeros_like(p) if value is None else value))
         return out
 
+    def rescale_momentum(self):
+        """The Keras momentum form in torch.optim.SGD: m = mu m - lr g; p += m is b = mu (lr_prev / lr) b + g; p -= lr b
+        with b = -m / lr, so each buffer is scaled by lr_prev / lr before the step when the rate changed."""
+        lr = self.optimizer.param_groups[0]["lr"]
+        previous = getattr(self, "last_lr", lr)
+        if previous == lr:
+            return
+        with torch.no_grad():
+            for _, p in self.params:
+                buffer = self.optimizer.state.get(p, {}).get("momentum_buffer")
+                if buffer is not None:
+                    buffer.mul_(previous / lr)
+
     def step(self, inputs, labels, capture):
         """One training step on a batch; returns the captured (kind, site, array) entries."""
         return as_arrays(self.train_step(*self.batch(inputs, labels), capture))
@@ -362,8 +435,16 @@ class Model:
             entries += [("outputGradient", cid, o.grad) for cid, o in outputs]
         if "parameterGradient" in want:
             entries += [("parameterGradient", n, p.grad.clone()) for n, p in self.params]
+        # The traced gradients are the unclipped ones; the clipped gradients go into the update.
+        if self.clip is not None:
+            clip_gradients([p for _, p in self.params], self.clip)
+        if self.keras_momentum:
+            self.rescale_momentum()
+        self.last_lr = self.optimizer.param_groups[0]["lr"]  # the rate of this update, before the scheduler moves on
         self.manual_decay()
         self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()  # after every update, so update k runs at the schedule's lr(k)
         self.updates += 1
         for kind, site, t in self.state_entries():
             if kind in want:
