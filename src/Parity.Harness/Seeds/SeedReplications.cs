@@ -151,6 +151,14 @@ public static class SeedReplications
             var arm = new StudyArm(label, v.Load(), v.Save(Path.Combine(dir, "specs")), backend);
             return intended is double m ? arm with { DiagnoseAs = Base().Named(name).BatchNormMomentum(m).Load() } : arm;
         }
+        // The notebook's own optimizer: TF1's AdagradOptimizer (accumulator 0.1, no eps) under
+        // tf.train.exponential_decay(0.1, global_step, 1000, 0.95, staircase=True), with decay 0.95.
+        StudyArm AdagradArm()
+        {
+            var v = Base().Named("seed001-adagrad-staircase").BatchNormMomentum(0.05).Optimizer(
+                """{ "type": "adagrad", "lr": 0.1, "initialAccumulator": 0.1, "eps": 0, "schedule": { "type": "exponential", "decaySteps": 1000, "rate": 0.95, "staircase": true } }""");
+            return new StudyArm("Adagrad (TF1: accumulator 0.1, no eps), lr 0.1 x 0.95 every 1000 updates (staircase), decay 0.95", v.Load(), v.Save(Path.Combine(dir, "specs")), backend);
+        }
         var arms = Study.Run(
         [
             Arm("decay 0.999 (momentum 0.001)", "seed001-decay-0.999", 0.001),
@@ -158,6 +166,7 @@ public static class SeedReplications
             // TF1's update-ops pitfall [T1]: the user asked for decay 0.95, but the moving-average op never ran, which is
             // exactly momentum 0 (running statistics stay at 0 and 1). The detectors judge the trace against what the user asked for.
             Arm("decay 0.95, update ops never run", "seed001-no-update-ops", 0, intended: 0.05),
+            AdagradArm(),
         ], registry, dir, progress);
         var page = new SeedPage("Seed 001: batch-norm running statistics that warm up slowly or never update (TF-slim)",
             "Seed 001's notes: with slim's default decay 0.999 the moving statistics need ~1000 steps to warm up (use 0.95 on small data), and they only update when the train op runs the update ops. " +
@@ -171,8 +180,9 @@ public static class SeedReplications
         int first = arms[0].EvalAccuracy.Steps.Count > 0 ? arms[0].EvalAccuracy.Steps[0] : 0;
         page.Result = $"after {arms[0].Steps} steps eval accuracy {SeedPage.Number(arms[0].FinalEvalAccuracy)} (decay 0.999), {SeedPage.Number(arms[1].FinalEvalAccuracy)} (decay 0.95), {SeedPage.Number(arms[2].FinalEvalAccuracy)} (never updated), same weights; " +
             $"decay 0.999 trails 0.95 by {SeedPage.Number(deficit.Count > 0 ? deficit[0] : double.NaN)} at step {first} and {(catchUp is int c ? $"stays within {CatchUpGap} from step {c}" : $"has not caught up (within {CatchUpGap}) by step {arms[0].Steps}")}; " +
-            $"{Found(slowFound, CauseIds.SlowRunningStatsWarmup)} on decay 0.999, {Found(frozenFound, CauseIds.RunningStatsNotUpdated)} on the frozen run";
-        page.Tables.Add(ArmTable("Three runs, same data, same initial weights (and, since running statistics do not feed back into training, the same weights at every step):", arms));
+            $"{Found(slowFound, CauseIds.SlowRunningStatsWarmup)} on decay 0.999, {Found(frozenFound, CauseIds.RunningStatsNotUpdated)} on the frozen run; " +
+            $"the notebook's Adagrad (staircase schedule) ends at eval accuracy {SeedPage.Number(arms[3].FinalEvalAccuracy)}";
+        page.Tables.Add(ArmTable("The first three runs: same data, same initial weights (and, since running statistics do not feed back into training, the same weights at every step); the last: the notebook's Adagrad under its staircase schedule:", arms));
         var sample = Enumerable.Range(0, deficit.Count).Where(i => i % Math.Max(1, deficit.Count / 10) == 0 || i == deficit.Count - 1).ToList();
         page.Tables.Add(new Table("Eval accuracy at the same weights, by running-statistics momentum:",
             ["step", "decay 0.999", "decay 0.95", "never updated", "0.95 minus 0.999", "initial statistics' weight left (0.999, 0.95)"],
@@ -185,6 +195,7 @@ public static class SeedReplications
                 new PlotSeries("train-mode batch accuracy (decay 0.95)", arms[1].TrainAccuracy.Steps.Select(s => (double)s).ToList(), arms[1].TrainAccuracy.Values)).ToList()));
         AddRunLinks(page, arms, dir);
         page.Notes.Add($"With momentum m the initial running statistics keep a weight (1 - m)^t after t steps: 0.999^t falls below 5% only after {Math.Ceiling(Math.Log(0.05) / Math.Log(0.999))} steps, 0.95^t after {Math.Ceiling(Math.Log(0.05) / Math.Log(0.95))}. Evaluation every {(first > 0 ? first : 0)} steps.");
+        page.Notes.Add("The Adagrad run is the notebook's optimizer as TF1 runs it: the accumulator starts at 0.1, there is no eps, and the rate is 0.1 for updates 0-999, 0.095 for 1000-1999 and so on (the staircase counts optimizer updates from 0); a run of 1000 steps or fewer never leaves 0.1.");
         page.Notes.Add("The frozen run is the spec with momentum 0 (the honest way to say the update op never ran); it is diagnosed against the spec the user wrote (decay 0.95), as a harness would judge a TF1 trace whose moving statistics never moved.");
         page.Write(dir, new { seed = "001", arms });
         return (page, slowFound && frozenFound && lagsFirst);

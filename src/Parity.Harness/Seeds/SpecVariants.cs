@@ -104,6 +104,13 @@ public sealed class SpecVariant
         return this;
     }
 
+    /// <summary>Replaces the optimizer with <paramref name="optimizer"/> (its spec JSON).</summary>
+    public SpecVariant Optimizer(string optimizer)
+    {
+        _root["optimizer"] = JsonNode.Parse(optimizer);
+        return this;
+    }
+
     /// <summary>Sets the weight initializer of every linear layer to normal(0, <paramref name="std"/>) (cs231n's weight_scale * randn).</summary>
     public SpecVariant WeightScale(double std)
     {
