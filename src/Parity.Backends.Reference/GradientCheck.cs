@@ -53,12 +53,14 @@ public static class GradientCheck
         double[] input = (double[])batch.Inputs.Data.Clone();
         int[] labels = batch.Labels;
 
-        var pass = network.Forward(input, labels, PassMode.Train, updateRunning: false);
+        // The step's dropout masks, held fixed: with its mask a dropout call is linear, so differences see its gradient.
+        double[] Mask(int call) => batch.DropoutMask(plan.Graph.Calls[call].Id).Data;
+        var pass = network.Forward(input, labels, PassMode.Train, updateRunning: false, Mask);
         network.Backward(pass, inputGradient: true);
         var analytic = network.Gradients.ToDictionary(kv => kv.Key, kv => (double[])kv.Value.Clone());
         double[] inputAnalytic = (double[])pass.InputGradient.Clone();
 
-        double Loss() => network.Forward(input, labels, PassMode.Train, updateRunning: false).Loss;
+        double Loss() => network.Forward(input, labels, PassMode.Train, updateRunning: false, Mask).Loss;
 
         var results = new List<GradientCheckResult>();
         foreach (var p in plan.Graph.Parameters)

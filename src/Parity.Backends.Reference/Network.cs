@@ -62,9 +62,11 @@ internal sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>
     /// Forward over every call on <paramref name="input"/> [n, inputs] and the loss. In train mode batchnorm
     /// uses batch statistics and, when <paramref name="updateRunning"/>, updates the instance's running
-    /// statistics once per call in call order (Chainer semantics for a shared instance [C]).
+    /// statistics once per call in call order (Chainer semantics for a shared instance [C]). In train mode a dropout call
+    /// applies the 0/1 mask <paramref name="dropoutMasks"/> gives for its call index (y = x * m / (1 - p)); in eval it is
+    /// the identity.
     /// </summary>
-    public Pass<T> Forward(ReadOnlySpan<T> input, int[] labels, PassMode mode, bool updateRunning)
+    public Pass<T> Forward(ReadOnlySpan<T> input, int[] labels, PassMode mode, bool updateRunning, Func<int, double[]>? dropoutMasks = null)
     {
         int n = labels.Length;
         var pass = PassFor(n);
@@ -107,6 +109,14 @@ internal sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
                     break;
                 case ActivationSpec act:
                     ReferenceOps.ActivationForward(ActivationConstants<T>.For(act), x, y);
+                    break;
+                case DropoutSpec dropout when mode == PassMode.Train:
+                    var mask = dropoutMasks?.Invoke(i) ?? throw new BackendException($"no dropout mask was given for call '{call.Id}'");
+                    ReferenceOps.DropoutMask(mask, T.CreateTruncating(dropout.KeptScale), pass.DropoutScaled[i], call.Id);
+                    ReferenceOps.Multiply<T>(x, pass.DropoutScaled[i], y);
+                    break;
+                case DropoutSpec:
+                    x.CopyTo(y);
                     break;
                 default:
                     throw new BackendException($"the reference backend has no layer type '{call.Layer.Type}' (call '{call.Id}')");
@@ -171,6 +181,9 @@ internal sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
                 case ActivationSpec act:
                     var followed = Activations.HasKink(act) ? kinkSigns?.Invoke(i) : null;
                     ReferenceOps.ActivationBackward(ActivationConstants<T>.For(act), x, dy, dx, followed?.Length == dy.Length ? followed : null);
+                    break;
+                case DropoutSpec:
+                    ReferenceOps.Multiply<T>(dy, pass.DropoutScaled[i], dx);
                     break;
                 default:
                     throw new BackendException($"the reference backend has no layer type '{call.Layer.Type}' (call '{call.Id}')");
@@ -272,6 +285,7 @@ internal sealed class Pass<T> where T : unmanaged, IFloatingPointIeee754<T>
         Mean = new T[count][];
         Variance = new T[count][];
         Rstd = new T[count][];
+        DropoutScaled = new T[count][];
         for (int i = 0; i < count; i++)
         {
             var call = graph.Calls[i];
@@ -284,6 +298,7 @@ internal sealed class Pass<T> where T : unmanaged, IFloatingPointIeee754<T>
             Mean[i] = call.IsBatchNorm ? new T[call.OutWidth] : None;
             Variance[i] = call.IsBatchNorm ? new T[call.OutWidth] : None;
             Rstd[i] = call.Layer is LayerNormSpec ? new T[n] : None;
+            DropoutScaled[i] = call.IsDropout ? new T[size] : None;
         }
     }
 
@@ -310,6 +325,9 @@ internal sealed class Pass<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>Per-sample 1/sqrt(var + eps) of layernorm calls.</summary>
     public T[][] Rstd { get; }
+
+    /// <summary>Dropout calls' masks times 1/(1 - p) (0 where dropped): what the forward and the backward multiply by.</summary>
+    public T[][] DropoutScaled { get; }
 
     public T Loss { get; set; }
 

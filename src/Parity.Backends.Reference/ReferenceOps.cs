@@ -320,6 +320,33 @@ public static class ReferenceOps
         for (; i < y.Length; i++) dx[i] = y[i] > T.Zero ? dy[i] : T.Zero;
     }
 
+    /// <summary>
+    /// scaled = mask * scale with mask 0 or 1 per element (a dropout mask; scale = 1/(1 - p) in the working precision, as
+    /// PyTorch and TF.js multiply by it). Throws <see cref="BackendException"/> naming <paramref name="callId"/> when the
+    /// mask has the wrong length or an element other than 0 and 1.
+    /// </summary>
+    public static void DropoutMask<T>(ReadOnlySpan<double> mask, T scale, Span<T> scaled, string callId)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (mask.Length != scaled.Length)
+            throw new BackendException($"the dropout mask of call '{callId}' has {mask.Length} elements; the call's output has {scaled.Length}");
+        for (int i = 0; i < mask.Length; i++)
+            scaled[i] = mask[i] switch
+            {
+                1 => scale,
+                0 => T.Zero,
+                _ => throw new BackendException($"the dropout mask of call '{callId}' holds {mask[i]} at element {i}; a mask holds only 0 and 1"),
+            };
+    }
+
+    /// <summary>z = x * y elementwise.</summary>
+    public static void Multiply<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, Span<T> z) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckLength(y, x.Length, nameof(y));
+        CheckLength(z, x.Length, nameof(z));
+        for (int i = 0; i < x.Length; i++) z[i] = x[i] * y[i];
+    }
+
     /// <summary>y = f(x) for an activation (<see cref="Activations.Forward{T}"/>).</summary>
     public static void ActivationForward<T>(ActivationConstants<T> c, ReadOnlySpan<T> x, Span<T> y)
         where T : unmanaged, IFloatingPointIeee754<T>

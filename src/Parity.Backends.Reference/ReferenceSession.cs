@@ -77,8 +77,10 @@ internal sealed class ReferenceSession<T> : IStateLoadingSession where T : unman
     public StepRecord Step(int step, Batch batch, CaptureRequest capture, StepRecord? followSigns)
     {
         if (step < 1) throw new BackendException($"training steps count from 1; got step {step}");
-        var pass = _network.Forward(Inputs(batch), batch.Labels, PassMode.Train, updateRunning: true);
         var calls = _plan.Graph.Calls;
+        // A replay applies the mask the replayed backend recorded (its own draw under masks: framework), else the harness's.
+        var pass = _network.Forward(Inputs(batch), batch.Labels, PassMode.Train, updateRunning: true,
+            i => (followSigns?.Find(TensorKind.DropoutMask, calls[i].Id) ?? batch.DropoutMask(calls[i].Id)).Data);
         _network.Backward(pass, inputGradient: false, followSigns is null ? null
             : i => i > 0 && followSigns.Find(TensorKind.Forward, calls[i - 1].Id) is { } input ? input.Data : null);
         Update(++_updates);
@@ -87,6 +89,7 @@ internal sealed class ReferenceSession<T> : IStateLoadingSession where T : unman
             TensorKind.Forward => Matrix(pass.Outputs[CallIndex(key)], pass.N),
             TensorKind.BatchMean => Vector(pass.Mean[CallIndex(key)]),
             TensorKind.BatchVariance => Vector(pass.Variance[CallIndex(key)]),
+            TensorKind.DropoutMask => DropoutMask(pass.DropoutScaled[CallIndex(key)], pass.N),
             TensorKind.Loss => Tensor.Scalar(double.CreateTruncating(pass.Loss), _dtype),
             TensorKind.TrainAccuracy => Tensor.Scalar((double)pass.Correct / pass.N, _dtype),
             TensorKind.OutputGradient => Matrix(pass.OutputGradients[CallIndex(key)], pass.N),
@@ -162,6 +165,14 @@ internal sealed class ReferenceSession<T> : IStateLoadingSession where T : unman
         }
         System.Numerics.Tensors.TensorPrimitives.ConvertTruncating<double, T>(data, buffer); // vectorized; rounds to nearest as a cast does
         return buffer;
+    }
+
+    // The 0/1 mask back from the scaled one the pass multiplied by.
+    private Tensor DropoutMask(T[] scaled, int n)
+    {
+        var data = new double[scaled.Length];
+        for (int i = 0; i < data.Length; i++) data[i] = scaled[i] == T.Zero ? 0 : 1;
+        return new Tensor([n, scaled.Length / n], data, _dtype);
     }
 
     private Tensor Matrix(T[] values, int n) => Shaped(values, [n, values.Length / n]);

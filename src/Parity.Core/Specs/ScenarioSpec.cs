@@ -122,6 +122,38 @@ public sealed record IdentitySpec(string Name) : LayerSpec(Name)
     public override IReadOnlyList<(string Name, int[] Shape)> ParameterShapes => [];
 }
 
+/// <summary>Where the masks of the dropout layers come from (docs/spec.md#dropout).</summary>
+public enum DropoutMasks
+{
+    /// <summary>
+    /// The harness draws every mask from the spec's seed and every backend applies that same mask, so only the math
+    /// (x * m / (1 - p)) is compared.
+    /// </summary>
+    Harness,
+
+    /// <summary>
+    /// Each framework draws its own mask with its own RNG: a declared, expected difference from the harness's masks and
+    /// between frameworks.
+    /// </summary>
+    Framework,
+}
+
+/// <summary>
+/// Inverted dropout: in training y = x * m / (1 - p) with m 0 or 1 per element (0 with probability <see cref="P"/>, the
+/// DROP probability, as in PyTorch and Keras; TF1's keep_prob means the opposite); identity in eval.
+/// </summary>
+public sealed record DropoutSpec(string Name, double P, DropoutMasks Masks) : LayerSpec(Name)
+{
+    /// <inheritdoc />
+    public override string Type => "dropout";
+
+    /// <inheritdoc />
+    public override IReadOnlyList<(string Name, int[] Shape)> ParameterShapes => [];
+
+    /// <summary>1 / (1 - p): the scale of a kept element in training.</summary>
+    public double KeptScale => 1 / (1 - P);
+}
+
 /// <summary>
 /// An elementwise activation without parameters to train. <see cref="Function"/> and <see cref="Parameter"/> are what
 /// every backend maps (docs/spec.md#activations); the formulas live once, in <see cref="Models.Activations"/>.

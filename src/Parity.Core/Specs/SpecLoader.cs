@@ -200,7 +200,7 @@ public static class SpecLoader
     private static LayerSpec ReadLayer(JsonCursor l)
     {
         string type = l.TypedObject().Choice("type", null, "linear", "batchnorm", "layernorm", "relu", "identity",
-            "tanh", "sigmoid", "leaky_relu", "gelu", "silu", "elu");
+            "tanh", "sigmoid", "leaky_relu", "gelu", "silu", "elu", "dropout");
         string name = l.String("name");
         if (name.Length is 0 or > 100 || name.Any(c => char.IsControl(c) || c is '.' or '#' or '/' or ':'))
             throw l.Get("name").Error("expected 1..100 characters without '.', '#', '/', ':' or control characters");
@@ -212,6 +212,7 @@ public static class SpecLoader
             "leaky_relu" => ["name", "type", "slope"],
             "gelu" => ["name", "type", "approximation"],
             "elu" => ["name", "type", "alpha"],
+            "dropout" => ["name", "type", "p", "masks"],
             _ => ["name", "type"],
         };
         l.Object(allowed);
@@ -245,9 +246,21 @@ public static class SpecLoader
                 return new SiluSpec(name);
             case "elu":
                 return new EluSpec(name, l.Number("alpha", 0, 100, 1.0, exclusiveMin: true));
+            case "dropout":
+                return ReadDropout(l, name);
             default:
                 return new IdentitySpec(name);
         }
+    }
+
+    private static DropoutSpec ReadDropout(JsonCursor l, string name)
+    {
+        // No default: PyTorch's p and Keras's rate are drop probabilities, TF1's keep_prob the keep probability.
+        if (!l.Has("p")) throw l.Error("give the DROP probability 'p' explicitly (PyTorch's p and Keras's rate; TF1's keep_prob is 1 - p)");
+        double p = l.Number("p", 0, 1);
+        if (p >= 1) throw l.Get("p").Error("expected a drop probability below 1 (p = 1 drops everything and scales by 1/0)");
+        var masks = l.Choice("masks", "harness", "harness", "framework") == "harness" ? DropoutMasks.Harness : DropoutMasks.Framework;
+        return new DropoutSpec(name, p, masks);
     }
 
     private static InitializerSpec ReadInitializer(JsonCursor? parent, string key, string fallback)

@@ -89,6 +89,10 @@ public static class SpecWriter
                 case EluSpec elu:
                     w.WriteNumber("alpha", elu.Alpha);
                     break;
+                case DropoutSpec dropout:
+                    w.WriteNumber("p", dropout.P);
+                    w.WriteString("masks", dropout.Masks == DropoutMasks.Harness ? "harness" : "framework");
+                    break;
             }
             w.WriteEndObject();
         }

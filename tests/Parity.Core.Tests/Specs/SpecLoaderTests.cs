@@ -510,6 +510,23 @@ public sealed class SpecLoaderTests
     }
 
     [Test]
+    public void Dropout_needs_its_drop_probability_below_1_and_writes_its_mask_source_out()
+    {
+        var spec = SpecLoader.Parse(Mutate(r => r["model"]!["layers"]![2] = JsonNode.Parse("""{ "name": "relu", "type": "dropout", "p": 0.25 }""")));
+        var dropout = (DropoutSpec)spec.Model.Layer("relu");
+        Assert.That((dropout.P, dropout.Masks, dropout.KeptScale), Is.EqualTo((0.25, DropoutMasks.Harness, 1 / 0.75)));
+        Assert.That(spec.CanonicalJson, Does.Contain("\"masks\": \"harness\""), "the default mask source is written out");
+        var missing = Rejects(Mutate(r => r["model"]!["layers"]![2] = JsonNode.Parse("""{ "name": "relu", "type": "dropout" }""")));
+        Assert.That((missing.JsonPath, missing.Problem), Is.EqualTo(("$.model.layers[2]", "give the DROP probability 'p' explicitly (PyTorch's p and Keras's rate; TF1's keep_prob is 1 - p)")));
+        var one = Rejects(Mutate(r => r["model"]!["layers"]![2] = JsonNode.Parse("""{ "name": "relu", "type": "dropout", "p": 1 }""")));
+        Assert.That(one.JsonPath, Is.EqualTo("$.model.layers[2].p"));
+        var source = Rejects(Mutate(r => r["model"]!["layers"]![2] = JsonNode.Parse("""{ "name": "relu", "type": "dropout", "p": 0.5, "masks": "torch" }""")));
+        Assert.That(source.JsonPath, Is.EqualTo("$.model.layers[2].masks"));
+        var framework = SpecLoader.Parse(Mutate(r => r["model"]!["layers"]![2] = JsonNode.Parse("""{ "name": "relu", "type": "dropout", "p": 0.5, "masks": "framework" }""")));
+        Assert.That(((DropoutSpec)framework.Model.Layer("relu")).Masks, Is.EqualTo(DropoutMasks.Framework));
+    }
+
+    [Test]
     public void An_unknown_key_lists_the_keys_of_that_layer_type_only()
     {
         var e = Rejects(Mutate(r => Layer(r, 2)["units"] = 3));

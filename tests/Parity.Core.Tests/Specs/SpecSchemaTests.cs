@@ -46,7 +46,7 @@ public sealed class SpecSchemaTests
         yield return Level("batchnorm", r => r["model"]!["layers"]![1]!["zzz"] = 1, () => Def("batchnorm"));
         yield return Level("layernorm", r => r["model"]!["layers"]![2]!["zzz"] = 1, () => Def("layernorm"));
         yield return Level("relu", r => r["model"]!["layers"]![3]!["zzz"] = 1, () => Def("activation"));
-        foreach (var (type, settings) in new[] { ("leaky_relu", "\"slope\": 0.01"), ("gelu", "\"approximation\": \"tanh\""), ("elu", "\"alpha\": 1") })
+        foreach (var (type, settings) in new[] { ("leaky_relu", "\"slope\": 0.01"), ("gelu", "\"approximation\": \"tanh\""), ("elu", "\"alpha\": 1"), ("dropout", "\"p\": 0.25") })
         {
             yield return Level(type, r => r["model"]!["layers"]![3] = JsonNode.Parse($$"""{ "name": "act", "type": "{{type}}", {{settings}}, "zzz": 1 }"""), () => Def(type));
         }
