@@ -34,6 +34,7 @@ public sealed class AgreementTests
     [TestCase("synthetic-shared-bn")]
     [TestCase("synthetic-layernorm-sgd")]
     [TestCase("synthetic-activations")]
+    [TestCase("synthetic-dropout")]
     public void Float32TorchSharpAgreesWithTheReferenceOnTheSyntheticFixtures(string fixture) =>
         AssertAgrees(TestScenarios.Fixture(fixture), DType.Float32);
 
@@ -54,6 +55,7 @@ public sealed class AgreementTests
     [TestCase("synthetic-mlp-bn")]
     [TestCase("synthetic-shared-bn")]
     [TestCase("synthetic-activations")]
+    [TestCase("synthetic-dropout")]
     public void Float64TorchSharpAgreesWithTheReference(string fixture) =>
         AssertAgrees(TestScenarios.Fixture(fixture), DType.Float64);
 
