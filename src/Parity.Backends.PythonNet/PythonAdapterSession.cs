@@ -67,8 +67,8 @@ internal sealed class PythonAdapterSession : IFrameworkTimedSession
     public StepRecord Step(int step, Batch batch, CaptureRequest capture)
     {
         long start = Stopwatch.GetTimestamp();
-        var record = Answer($"step {step}", step, RecordPhase.Train, capture, batch.Size, s => Lend(batch, (x, y) => s.InvokeMethod("step",
-            x, batch.Size.ToPython(), batch.Features.ToPython(), y, CaptureJson(capture, RecordPhase.Train).ToPython())));
+        var record = Answer($"step {step}", step, RecordPhase.Train, capture, batch.Size, s => Lend(batch, (x, y) => LendMasks(batch, (keys, masks) =>
+            s.InvokeMethod("step", x, batch.Size.ToPython(), batch.Features.ToPython(), y, CaptureJson(capture, RecordPhase.Train).ToPython(), keys, masks))));
         double adapterMs = PythonRuntime.Call(_backend, $"step {step}", () => Session.GetAttr("compute_ms").As<double>());
         _timings.Add((step, Stopwatch.GetElapsedTime(start).TotalMilliseconds, adapterMs));
         return record;
@@ -146,6 +146,23 @@ internal sealed class PythonAdapterSession : IFrameworkTimedSession
         {
             inputs.Free();
             labels.Free();
+        }
+    }
+
+    /// <summary>The batch's dropout masks pinned and lent to <paramref name="call"/>: their call ids and shapes as JSON, and their addresses.</summary>
+    private static PyObject LendMasks(Batch batch, Func<PyObject, PyObject, PyObject> call)
+    {
+        var masks = batch.DropoutMasks.ToList();
+        var handles = masks.Select(m => GCHandle.Alloc(m.Value.Data, GCHandleType.Pinned)).ToList();
+        try
+        {
+            using var keys = JsonSerializer.Serialize(masks.Select(m => new object[] { m.Key, m.Value.Shape })).ToPython();
+            using var addresses = Addresses(handles);
+            return call(keys, addresses);
+        }
+        finally
+        {
+            foreach (var h in handles) h.Free();
         }
     }
 

@@ -14,6 +14,10 @@
 //   - tf.train.momentum is v = mu v + g; p += -lr v (momentum_optimizer.js): exactly the PyTorch form.
 //   - Activations: the LeakyReLU slope is always passed (the layer's default is 0.3); the ELU layer implements only
 //     alpha = 1, so another alpha is a mismatch [JSa].
+//   - Dropout (p the drop probability, Keras's rate) is applied in training as h * (m * 1/(1-p)), the product TF.js's
+//     own dropout forms (floor(U + keep) / keep, then multiplied in), with the harness's mask m; under masks:
+//     framework m is TF.js's own draw (tf.dropout of ones, seeded per step and call), declared. Eval: the Dropout layer
+//     (the identity there).
 //   - The loss is computed here as -mean(sum(onehot * logSoftmax(logits))) (log-sum-exp), not with the
 //     layers loss categoricalCrossentropy, which clips softmax to [eps, 1-eps] even from logits
 //     (docs/conventions.md section 4).
@@ -198,6 +202,20 @@ class Model {
             });
           }
           break;
+        case 'dropout':
+          // Applied by the layer in eval only (the identity); the training step multiplies by the mask it traces.
+          layer = tf.layers.dropout({ rate: ls.p, name: ls.name });
+          if (ls.masks === 'framework') {
+            this.mismatches.push({
+              setting: `model.layers[${ls.name}].masks`,
+              spec: `framework: '${ls.name}' drops with probability ${ls.p} using each framework's own RNG (the reference applies the harness's masks)`,
+              backend: "TF.js's own draw (tf.dropout of ones, floor(U + keep)): another mask than the harness's and any other framework's; the trajectory differs from the dropout on by design",
+              value: 'framework',
+              affects: ['dropoutMask', 'forward', 'batchMean', 'batchVariance', 'loss', 'trainAccuracy', 'outputGradient', 'parameterGradient',
+                'runningMean', 'runningVariance', 'optimizerSlot', 'parameter', 'evalOutput', 'evalLoss', 'evalAccuracy'],
+            });
+          }
+          break;
         default:
           throw new WorkerError(`model.layers[${ls.name}]: unsupported layer type '${ls.type}'`);
       }
@@ -325,11 +343,39 @@ class Model {
     return vars;
   }
 
-  step(x, labels, capture) {
+  // The 0/1 mask of every dropout call at `step` (drawn before the gradient tape, which has no gradient for the draw):
+  // the harness's, or TF.js's own draw under masks: framework. Adds the drawn masks to `owned` for disposal.
+  dropoutMasks(rows, step, masks, owned) {
+    const out = new Map();
+    let width = this.spec.model.inputs;
+    this.calls.forEach((c, i) => {
+      const ls = this.layers.get(c.layer).spec;
+      if (ls.type === 'linear') width = ls.out;
+      if (ls.type !== 'dropout') return;
+      if (ls.masks === 'framework') {
+        // TF.js's dropout op on ones: nonzero where it kept. Seeded per step and call so a run repeats (an unseeded
+        // draw would use Math.random).
+        const seed = (Number(this.spec.seed) * 7919 + step * 131 + i) % 2147483647;
+        const drawn = tf.tidy(() => tf.cast(tf.notEqual(tf.dropout(tf.ones([rows, width]), ls.p, null, seed), 0), 'float32'));
+        owned.push(drawn);
+        out.set(c.id, drawn);
+      } else if (masks.has(c.id)) {
+        out.set(c.id, masks.get(c.id));
+      } else {
+        throw new WorkerError(`dropout call '${c.id}': the step carries no mask for it`);
+      }
+    });
+    return out;
+  }
+
+  step(x, labels, capture, step = 0, masks = new Map()) {
     const want = new Set(capture);
     const entries = [];
     const forward = [];
     const stats = [];
+    const dropped = [];
+    const owned = [];
+    const stepMasks = this.dropoutMasks(x.shape[0], step, masks, owned);
     const wantProbes = want.has('outputGradient');
     const probes = wantProbes ? this.probesFor(x.shape[0]) : null;
     const trainable = this.params.filter(p => p.trainable).map(p => p.variable.read());
@@ -344,7 +390,14 @@ class Model {
           const m = tf.moments(h, [0]);
           stats.push({ id: c.id, mean: m.mean.dataSync().slice(), variance: m.variance.dataSync().slice(), shape: m.mean.shape });
         }
-        h = this.layers.get(c.layer).layer.apply(h, { training: true });
+        const ls = this.layers.get(c.layer).spec;
+        if (ls.type === 'dropout') {
+          const mask = stepMasks.get(c.id);
+          if (want.has('dropoutMask')) dropped.push({ id: c.id, values: mask.dataSync().slice(), shape: mask.shape });
+          h = tf.mul(h, tf.mul(mask, 1 / (1 - ls.p)));
+        } else {
+          h = this.layers.get(c.layer).layer.apply(h, { training: true });
+        }
         if (wantProbes) h = tf.add(h, probes[i]);
         if (want.has('forward')) forward.push({ id: c.id, values: h.dataSync().slice(), shape: h.shape });
       });
@@ -353,6 +406,7 @@ class Model {
       return tf.neg(tf.mean(tf.sum(tf.mul(yOneHot, tf.logSoftmax(h)), 1)));
     }, wantProbes ? trainable.concat(probes) : trainable);
 
+    for (const d of dropped) entries.push({ kind: 'dropoutMask', site: d.id, tensor: encodeArray(d.values, d.shape) });
     const statsById = new Map(stats.map(s => [s.id, s]));
     for (const f of forward) {
       entries.push({ kind: 'forward', site: f.id, tensor: encodeArray(f.values, f.shape) });
@@ -382,7 +436,7 @@ class Model {
     }
     this.optimizer.applyGradients(trainableGrads);
     for (const e of this.stateEntriesWanted(want)) entries.push(e);
-    tf.dispose([value, yOneHot, ...Object.values(grads)]);
+    tf.dispose([value, yOneHot, ...Object.values(grads), ...owned]);
     return entries;
   }
 
@@ -476,9 +530,10 @@ async function handle(req) {
       return { entries: model.stateEntries().concat(await model.optimizerEntries(new Set(['optimizerStep', 'optimizerSlot']))) };
     case 'step': {
       const x = batch(req);
+      const masks = new Map(Object.entries(req.dropoutMasks || {}).map(([id, t]) => [id, decode(t, `dropoutMasks.${id}`)]));
       const start = process.hrtime.bigint();
       try {
-        const entries = model.step(x, req.labels, req.capture || []);
+        const entries = model.step(x, req.labels, req.capture || [], req.step, masks);
         entries.push(...await model.optimizerEntries(new Set(req.capture || [])));
         const computeMs = Number(process.hrtime.bigint() - start) / 1e6;
         // PARITY_WORKER_DEBUG=1 logs the live tensor count: it must stay flat over steps (no leak).
@@ -486,6 +541,7 @@ async function handle(req) {
         return { entries, computeMs };
       } finally {
         x.dispose();
+        masks.forEach(m => m.dispose());
       }
     }
     case 'evaluate': {

@@ -49,10 +49,12 @@ class Session:
     def read_state(self):
         return self.keep(self.model.read_state())
 
-    def step(self, inputs, rows, features, labels, capture_json):
+    def step(self, inputs, rows, features, labels, capture_json, masks_json, addresses):
         x, y = lend(inputs, (rows, features), "float64"), lend(labels, (rows,), "int32")
+        # The harness's dropout masks by call id, passed only when there are some (as the worker host does).
+        masks = {call: lend(address, shape, "float64") for (call, shape), address in zip(json.loads(masks_json), addresses)}
         start = time.perf_counter()
-        entries = self.model.step(x, y, json.loads(capture_json))
+        entries = self.model.step(x, y, json.loads(capture_json), masks) if masks else self.model.step(x, y, json.loads(capture_json))
         self.compute_ms = (time.perf_counter() - start) * 1000.0
         return self.keep(entries)
 

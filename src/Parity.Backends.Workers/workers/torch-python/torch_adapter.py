@@ -98,6 +98,21 @@ def init_tensor(w, init, fan_in, fan_out, is_bias):
             raise AdapterError(f"unknown initializer '{kind}'")
 
 
+# Everything another mask reaches: the mask, then (from the next step on) every tensor of the trajectory.
+AFTER_DROPOUT = ["dropoutMask", "forward", "batchMean", "batchVariance", "loss", "trainAccuracy", "outputGradient",
+                 "parameterGradient", "runningMean", "runningVariance", "optimizerSlot", "parameter", "evalOutput", "evalLoss",
+                 "evalAccuracy"]
+
+
+def framework_masks(name, layer):
+    """The declared mismatch of a dropout layer with masks: framework: torch's own draw, not the harness's; the step checks
+    still replay each step with the recorded mask, so the value is the spec's own."""
+    return {"setting": f"model.layers[{name}].masks",
+            "spec": f"framework: '{name}' drops with probability {layer['p']} using each framework's own RNG (the reference applies the harness's masks)",
+            "backend": "torch's Bernoulli draw (F.dropout on ones): another mask than the harness's and any other framework's; the trajectory differs from the dropout on by design",
+            "value": "framework", "affects": AFTER_DROPOUT}
+
+
 class Model:
     """The spec's model and optimizer in PyTorch; the adapter interface's session (docs/python-adapters.md)."""
 
@@ -114,6 +129,7 @@ class Model:
         self.modules = {}
         self.params = []  # (canonical name, parameter)
         self.batchnorms = []  # (instance name, module)
+        self.dropouts = {}  # instance name -> spec layer
         for layer in model["layers"]:
             name, kind = layer["name"], layer["type"]
             if kind == "linear":
@@ -157,9 +173,18 @@ class Model:
                 m = nn.SiLU()
             elif kind == "elu":
                 m = nn.ELU(alpha=layer["alpha"])
+            elif kind == "dropout":
+                # Called in eval only (the identity there); in training train_step applies the mask it traces.
+                m = nn.Dropout(p=layer["p"])
+                self.dropouts[name] = layer
+                if layer["masks"] == "framework":
+                    self.mismatches.append(framework_masks(name, layer))
             else:
                 raise AdapterError(f"model.layers[{name}]: unsupported layer type '{kind}'")
             self.modules[name] = m.to(device=device, dtype=self.dtype)
+        if not framework_init and any(d["masks"] == "framework" for d in self.dropouts.values()):
+            # masks: framework draws from torch's global generator: seeded by the scenario's seed.
+            torch.manual_seed(int(spec["seed"]) & 0xFFFFFFFFFFFFFFFF)
         self.calls = [(c["id"], c["layer"]) for c in model["calls"]]
         self.bn_instances = {n for n, _ in self.batchnorms}
         opt = spec["optimizer"]
@@ -247,15 +272,29 @@ class Model:
                 out.append(("optimizerSlot", f"{name}/{slot}", torch.zeros_like(p) if value is None else value))
         return out
 
-    def step(self, inputs, labels, capture):
-        """One training step on a batch; returns the captured (kind, site, array) entries."""
-        return as_arrays(self.train_step(*self.batch(inputs, labels), capture))
+    def step(self, inputs, labels, capture, dropout_masks=None):
+        """One training step on a batch; returns the captured (kind, site, array) entries. `dropout_masks`: the harness's
+        0/1 mask of each dropout call, by call id."""
+        return as_arrays(self.train_step(*self.batch(inputs, labels), capture, dropout_masks or {}))
 
     def evaluate(self, inputs, labels, capture):
         """Eval-mode forward over a batch; returns the eval (kind, site, array) entries."""
         return as_arrays(self.eval_forward(*self.batch(inputs, labels), capture))
 
-    def train_step(self, x, y, capture):
+    def dropout(self, h, call_id, layer, masks):
+        """Inverted dropout as h * (m * 1/(1-p)), the product torch's own dropout forms (Bernoulli noise divided by 1 - p,
+        then multiplied in), so the backward is dy times the same scaled mask. m is the harness's mask, or under
+        masks: framework torch's own draw: F.dropout of ones, nonzero where it kept."""
+        with torch.no_grad():
+            if layer["masks"] == "framework":
+                m = (F.dropout(torch.ones_like(h), p=layer["p"], training=True) != 0).to(self.dtype)
+            elif call_id in masks:
+                m = self.tensor(masks[call_id])
+            else:
+                raise AdapterError(f"dropout call '{call_id}': the step carries no mask for it")
+        return h * (m * (1.0 / (1.0 - layer["p"]))), m
+
+    def train_step(self, x, y, capture, masks=None):
         want = set(capture)
         entries = []
         self.set_mode(True)
@@ -270,7 +309,12 @@ class Model:
                         entries.append(("batchMean", call_id, h.mean(0)))
                     if "batchVariance" in want:
                         entries.append(("batchVariance", call_id, h.var(0, unbiased=False)))
-            h = self.modules[layer](h)
+            if layer in self.dropouts:
+                h, mask = self.dropout(h, call_id, self.dropouts[layer], masks or {})
+                if "dropoutMask" in want:
+                    entries.append(("dropoutMask", call_id, mask))
+            else:
+                h = self.modules[layer](h)
             if "outputGradient" in want:
                 h.retain_grad()
             outputs.append((call_id, h))
