@@ -33,6 +33,9 @@ public static class CauseIds
     /// <summary>A GELU's forward output is the other form (exact erf or tanh approximation).</summary>
     public const string GeluApproximation = "gelu-approximation";
 
+    /// <summary>A dropout's kept elements are scaled by 1/p: p read as the keep probability (TF1 keep_prob).</summary>
+    public const string DropoutKeepProbability = "dropout-keep-probability";
+
     /// <summary>The traces differ at step 0, before any training.</summary>
     public const string InitialWeightsMismatch = "initial-weights-mismatch";
 

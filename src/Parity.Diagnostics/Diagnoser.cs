@@ -24,6 +24,7 @@ public static class Diagnoser
     [
         new SharedStatefulLayerDetector(), new BnMomentumConventionDetector(), new BnVarianceEstimatorDetector(), new BnEpsilonDetector(),
         new AdamEpsilonFormDetector(), new RunningStatsNotUpdatedDetector(), new SlowRunningStatsWarmupDetector(), new TrainEvalModeDetector(),
+        new DropoutKeepProbabilityDetector(),
         new LeakyReluSlopeDetector(), new GeluApproximationDetector(), new InitialWeightsMismatchDetector(), new WeightLayoutDetector(), new NanInfDetector(), new UnexplainedDivergenceDetector(),
     ];
 

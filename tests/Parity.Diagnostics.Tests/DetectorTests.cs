@@ -126,6 +126,29 @@ public class DetectorTests
         Assert.That(d.Findings.Select(x => x.Cause), Has.None.EqualTo(CauseIds.LeakyReluSlope));
     }
 
+    private static ScenarioSpec DropoutNet => Scenario.Fixture("synthetic-dropout");
+
+    // p read as the keep probability (TF1 keep_prob): the same harness mask, kept elements scaled by 1/p instead of 1/(1-p).
+    private static ScenarioSpec KeepProbability(ScenarioSpec s) => MapLayers(s, l => l is DropoutSpec d ? d with { P = 1 - d.P } : l);
+
+    [Test]
+    public void P_read_as_the_keep_probability_is_named_at_step_ones_dropout_forward_output()
+    {
+        var d = Scenario.Diagnose(DropoutNet, Steps, F64(new SpecVariantBackend("keep-prob", KeepProbability)));
+        var f = Single(d, CauseIds.DropoutKeepProbability, "keep-prob");
+        AssertAt(f, 1, RecordPhase.Train, TensorKind.Forward, "drop");
+        Assert.That((f.Evidence["specP"], f.Evidence["specScale"], f.Evidence["keepProbabilityScale"]), Is.EqualTo((0.25, Fit.Round(1 / 0.75), 4.0)));
+        Assert.That((double)f.Evidence["keptFraction"]!, Is.InRange(0.6, 0.9), "the harness's mask, which drops a quarter");
+        Assert.That(d.Findings.Where(x => x.Cause == CauseIds.UnexplainedDivergence), Is.Empty, string.Join(" | ", d.Findings));
+    }
+
+    [Test]
+    public void A_dropout_read_as_keep_probability_from_step_six_is_named_at_step_six()
+    {
+        var d = Scenario.Diagnose(DropoutNet, 10, F64(new ChangedMidRunBackend("keep-prob-later", ReferenceBackend.Float64(), KeepProbability, 6)));
+        AssertAt(Single(d, CauseIds.DropoutKeepProbability, "keep-prob-later"), 6, RecordPhase.Train, TensorKind.Forward, "drop");
+    }
+
     [Test]
     public void A_leaky_relu_slope_that_changes_at_step_six_is_named_at_step_six()
     {
