@@ -28,6 +28,7 @@ public sealed class NativeKernels<T> : IDisposable
     private readonly Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>> _reluBackward;
     // Compiled at first use: only a model with such an activation pays for (or can be refused by) their compilation.
     private readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ActivationConstants<T>>> _activationForward;
+    private readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>>> _maskMultiply;
     private readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ActivationConstants<T>>> _activationBackward;
     private readonly Action<KernelConfig, ArrayView<T>, ArrayView<int>, ArrayView<T>, ArrayView<T>, LossShape, T> _loss;
     private readonly Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, OptimizerScalars<T>> _optimizer;
@@ -57,6 +58,7 @@ public sealed class NativeKernels<T> : IDisposable
         _scaleShiftGradients = accelerator.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, NormShape>(Normalization.ScaleShiftGradients);
         _reluForward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>>(Activation.ReluForward);
         _reluBackward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>>(Activation.ReluBackward);
+        _maskMultiply = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>>(Masking.Multiply));
         _activationForward = new(() => CompileActivation(accelerator, () =>
             accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ActivationConstants<T>>(Activation.ActivationForward)));
         _activationBackward = new(() => CompileActivation(accelerator, () =>
@@ -221,6 +223,13 @@ public sealed class NativeKernels<T> : IDisposable
     {
         Count(1);
         _reluBackward(y.IntLength, y, dy, dx);
+    }
+
+    /// <summary>y = x * scaledMask: dropout's forward (x the input) and backward (x the output gradient). One launch.</summary>
+    public void MaskMultiply(ArrayView<T> x, ArrayView<T> scaledMask, ArrayView<T> y)
+    {
+        Count(1);
+        _maskMultiply.Value(x.IntLength, x, scaledMask, y);
     }
 
     /// <summary>y = f(x) for an activation other than relu. One launch.</summary>

@@ -96,6 +96,7 @@ public sealed class NativeBackendTests
 
     [TestCase("synthetic-mlp-bn.json")]
     [TestCase("synthetic-activations.json")]
+    [TestCase("synthetic-dropout.json", Description = "the mask kernel; agreement follows from reference-f32's")]
     public void On_the_cpu_accelerator_float32_rounds_exactly_as_the_float32_reference(string fixture)
     {
         // One reduction lane on the CPU sums in row order, and the products run the reference's scalar chain, so
