@@ -128,7 +128,7 @@ public sealed class PermutedBatchBackend(IBackend inner, string name, int draw =
                 Array.Copy(batch.Inputs.Data, order[r] * w, x, r * w, w);
                 y[r] = batch.Labels[order[r]];
             }
-            return new Batch(new Tensor([batch.Size, w], x, batch.Inputs.DType), y);
+            return new Batch(new Tensor([batch.Size, w], x, batch.Inputs.DType), y) { Targets = batch.Targets is { } t ? PermuteRows(t, order) : null };
         }
 
         // Row r of the result is row order[r] of the tensor (the batch's permutation applied to per-sample rows).
