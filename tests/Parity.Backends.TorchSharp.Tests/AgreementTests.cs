@@ -34,6 +34,9 @@ public sealed class AgreementTests
     [TestCase("synthetic-shared-bn")]
     [TestCase("synthetic-layernorm-sgd")]
     [TestCase("synthetic-activations")]
+    [TestCase("synthetic-mse")]
+    [TestCase("synthetic-bce")]
+    [TestCase("synthetic-label-smoothing")]
     public void Float32TorchSharpAgreesWithTheReferenceOnTheSyntheticFixtures(string fixture) =>
         AssertAgrees(TestScenarios.Fixture(fixture), DType.Float32);
 
@@ -54,6 +57,7 @@ public sealed class AgreementTests
     [TestCase("synthetic-mlp-bn")]
     [TestCase("synthetic-shared-bn")]
     [TestCase("synthetic-activations")]
+    [TestCase("synthetic-label-smoothing")]
     public void Float64TorchSharpAgreesWithTheReference(string fixture) =>
         AssertAgrees(TestScenarios.Fixture(fixture), DType.Float64);
 
