@@ -110,6 +110,11 @@ class Worker:
     def batch(self, req):
         return self.tensors.decode(req["inputs"], "inputs"), req["labels"]
 
+    def targets(self, req):
+        """The batch's float targets as keyword arguments: only when the request carries them (a loss on the data's own
+        targets), so an adapter without losses beyond cross-entropy keeps its three-argument step."""
+        return {"targets": self.tensors.decode(req["targets"], "targets")} if "targets" in req else {}
+
     def handle(self, req):
         op = req.get("op")
         if op == "build":
@@ -130,12 +135,12 @@ class Worker:
         if op == "step":
             inputs, labels = self.batch(req)
             start = time.perf_counter()
-            result = {"entries": self.entries(self.model.step(inputs, labels, req.get("capture", [])))}
+            result = {"entries": self.entries(self.model.step(inputs, labels, req.get("capture", []), **self.targets(req)))}
             result["computeMs"] = (time.perf_counter() - start) * 1000.0
             return result
         if op == "evaluate":
             inputs, labels = self.batch(req)
-            return {"entries": self.entries(self.model.evaluate(inputs, labels, req.get("capture", [])))}
+            return {"entries": self.entries(self.model.evaluate(inputs, labels, req.get("capture", []), **self.targets(req)))}
         raise AdapterError(f"unknown op '{op}'")
 
 
