@@ -235,12 +235,18 @@ internal sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
         {
             return Loss.LabelSmoothing == 0
                 ? ReferenceOps.SoftmaxCrossEntropy<T>(outputs, labels, doutputs, n, width)
-                : ReferenceOps.SmoothedSoftmaxCrossEntropy<T>(outputs, labels, T.CreateTruncating(Loss.LabelSmoothing), doutputs, n, width);
+                : ReferenceOps.SmoothedSoftmaxCrossEntropy<T>(outputs, labels, T.CreateTruncating(Loss.LabelSmoothing), Loss.SmoothingClasses ?? width, doutputs, n, width);
         }
         if (targets is null) throw new BackendException($"the loss '{Loss.Type}' needs float targets and the batch has none");
+        int divisor = Loss.Reduction switch
+        {
+            LossReduction.Sum => 1,
+            LossReduction.SumOverOutputs => n,
+            _ => n * width,
+        };
         return Loss.Function == LossFunction.MeanSquaredError
-            ? ReferenceOps.MeanSquaredError<T>(outputs, targets, doutputs)
-            : ReferenceOps.BinaryCrossEntropyWithLogits<T>(outputs, targets, doutputs);
+            ? ReferenceOps.MeanSquaredError<T>(outputs, targets, doutputs, divisor)
+            : ReferenceOps.BinaryCrossEntropyWithLogits<T>(outputs, targets, doutputs, divisor);
     }
 
     private ReadOnlySpan<T> Bias(LinearSpec lin) => lin.Bias ? Parameters[lin.Name + ".bias"] : ReadOnlySpan<T>.Empty;

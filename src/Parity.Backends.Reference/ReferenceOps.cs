@@ -382,6 +382,15 @@ public static class ReferenceOps
     /// log-sum-exp minus sum_c q_c z_c over the max-shifted logits; dlogits = (softmax - q) / n.
     /// </summary>
     public static T SmoothedSoftmaxCrossEntropy<T>(ReadOnlySpan<T> logits, ReadOnlySpan<int> labels, T smoothing, Span<T> dlogits, int n, int classes)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        SmoothedSoftmaxCrossEntropy(logits, labels, smoothing, classes, dlogits, n, classes);
+
+    /// <summary>
+    /// <see cref="SmoothedSoftmaxCrossEntropy{T}(ReadOnlySpan{T}, ReadOnlySpan{int}, T, Span{T}, int, int)"/> with the mass e
+    /// spread over <paramref name="spreadOver"/> classes (e / spreadOver off the label, 1 - e + e / spreadOver on it): 2 is the
+    /// binary form y(1 - e) + e/2 applied to one-hot targets (LossSpec.SmoothingClasses).
+    /// </summary>
+    public static T SmoothedSoftmaxCrossEntropy<T>(ReadOnlySpan<T> logits, ReadOnlySpan<int> labels, T smoothing, int spreadOver, Span<T> dlogits, int n, int classes)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckLength(logits, (long)n * classes, nameof(logits));
@@ -389,7 +398,7 @@ public static class ReferenceOps
         CheckLength(dlogits, (long)n * classes, nameof(dlogits));
         T total = T.Zero;
         T count = T.CreateChecked(n);
-        T uniform = smoothing / T.CreateChecked(classes), onTarget = T.One - smoothing + uniform;
+        T uniform = smoothing / T.CreateChecked(spreadOver), onTarget = T.One - smoothing + uniform;
         for (int i = 0; i < n; i++)
         {
             int label = labels[i];
@@ -421,11 +430,18 @@ public static class ReferenceOps
     /// batch mean is the same number): sum (y - t)^2 / (n outputs); dy = 2 (y - t) / (n outputs).
     /// </summary>
     public static T MeanSquaredError<T>(ReadOnlySpan<T> outputs, ReadOnlySpan<T> targets, Span<T> doutputs)
+        where T : unmanaged, IFloatingPointIeee754<T> => MeanSquaredError(outputs, targets, doutputs, outputs.Length);
+
+    /// <summary>
+    /// Squared error summed over all elements and divided by <paramref name="divisor"/>: the element count (the mean), 1
+    /// (a sum) or the sample count (per-sample sums averaged over the batch).
+    /// </summary>
+    public static T MeanSquaredError<T>(ReadOnlySpan<T> outputs, ReadOnlySpan<T> targets, Span<T> doutputs, int divisor)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckLength(targets, outputs.Length, nameof(targets));
         CheckLength(doutputs, outputs.Length, nameof(doutputs));
-        T count = T.CreateChecked(outputs.Length), two = T.CreateChecked(2);
+        T count = T.CreateChecked(divisor), two = T.CreateChecked(2);
         T total = T.Zero;
         for (int i = 0; i < outputs.Length; i++)
         {
@@ -442,11 +458,15 @@ public static class ReferenceOps
     /// max(z, 0) - z y + log(1 + exp(-|z|)); dz = (sigmoid(z) - y) / (n outputs).
     /// </summary>
     public static T BinaryCrossEntropyWithLogits<T>(ReadOnlySpan<T> logits, ReadOnlySpan<T> targets, Span<T> dlogits)
+        where T : unmanaged, IFloatingPointIeee754<T> => BinaryCrossEntropyWithLogits(logits, targets, dlogits, logits.Length);
+
+    /// <summary>The binary cross-entropy summed over all elements and divided by <paramref name="divisor"/> (as <see cref="MeanSquaredError{T}(ReadOnlySpan{T}, ReadOnlySpan{T}, Span{T}, int)"/>).</summary>
+    public static T BinaryCrossEntropyWithLogits<T>(ReadOnlySpan<T> logits, ReadOnlySpan<T> targets, Span<T> dlogits, int divisor)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckLength(targets, logits.Length, nameof(targets));
         CheckLength(dlogits, logits.Length, nameof(dlogits));
-        T count = T.CreateChecked(logits.Length);
+        T count = T.CreateChecked(divisor);
         T total = T.Zero;
         for (int i = 0; i < logits.Length; i++)
         {

@@ -89,6 +89,32 @@ public sealed record LossSpec(LossFunction Function, double LabelSmoothing = 0, 
 
     /// <summary>True when the loss takes a float target per output (every loss but softmax cross-entropy).</summary>
     public bool ElementWise => Function != LossFunction.SoftmaxCrossEntropy;
+
+    /// <summary>
+    /// Over how many classes the smoothing mass e is spread: null (the canonical form) for the model's classes, e/C; 2 for
+    /// the binary form y(1 - e) + e/2 that Keras and TF.js apply to sigmoid targets. Not a spec key: it describes what a
+    /// backend computes instead (a declared convention, replayed by the reference; the label-smoothing-form detector).
+    /// </summary>
+    public int? SmoothingClasses { get; init; }
+
+    /// <summary>
+    /// How an element-wise loss reduces; <see cref="LossReduction.Mean"/> is the spec's (not a spec key: like
+    /// <see cref="SmoothingClasses"/>, what a backend computes instead).
+    /// </summary>
+    public LossReduction Reduction { get; init; } = LossReduction.Mean;
+}
+
+/// <summary>Reductions of an element-wise loss that frameworks use (docs/conventions.md, losses).</summary>
+public enum LossReduction
+{
+    /// <summary>Mean over ALL elements (PyTorch 'mean'; Keras's per-sample mean then batch mean): the spec's.</summary>
+    Mean,
+
+    /// <summary>Sum over all elements (PyTorch reduction='sum').</summary>
+    Sum,
+
+    /// <summary>Sum over each sample's outputs, mean over samples (Chainer sigmoid_cross_entropy normalize=False, a hand-written sum(axis=1).mean()).</summary>
+    SumOverOutputs,
 }
 
 /// <summary>Layer instances and the ordered calls that use them; an instance named by two calls is shared.</summary>
