@@ -127,7 +127,7 @@ internal sealed class NativeSession<T> : NativeSession
         Upload(ws, batch);
         UploadDropoutMasks(ws, batch);
         Forward(ws, training: true);
-        _kernels.SoftmaxCrossEntropy(ws.Forward[^1], ws.Labels.View, ws.Gradient[^1], _scalars.View, ws.Rows, _plan.Graph.OutputWidth);
+        Loss(ws, ws.Gradient[^1]);
         Backward(ws);
         UpdateParameters(++_updates);
         // Every buffer read below is final once the update is enqueued: the update writes only parameters and slots.
@@ -150,7 +150,7 @@ internal sealed class NativeSession<T> : NativeSession
         var ws = _eval = Prepare(_eval, data.Size, training: false);
         Upload(ws, data);
         Forward(ws, training: false);
-        _kernels.SoftmaxCrossEntropy(ws.Forward[^1], ws.Labels.View, default, _scalars.View, ws.Rows, _plan.Graph.OutputWidth);
+        Loss(ws, default);
         return _layout.Record(step, RecordPhase.Eval, capture, key => key.Kind switch
         {
             TensorKind.EvalOutput => PerCall(ws.Forward, key, ws.Rows),
@@ -312,6 +312,30 @@ internal sealed class NativeSession<T> : NativeSession
         HostConversion.FromDoubles(batch.Inputs.Data, ws.Staging);
         ws.Input.View.CopyFromCPU(ws.Staging);
         ws.Labels.View.CopyFromCPU(batch.Labels);
+        if (ws.Targets is { } targets)
+        {
+            var t = batch.Targets ?? throw new BackendException("the loss needs float targets and the batch has none");
+            if (t.Length != ws.TargetStaging.Length)
+                throw new BackendException($"batch targets have shape {t.ShapeText}; the loss needs [{ws.Rows},{ws.TargetStaging.Length / ws.Rows}]");
+            HostConversion.FromDoubles(t.Data, ws.TargetStaging);
+            targets.View.CopyFromCPU(ws.TargetStaging);
+        }
+    }
+
+    /// <summary>The spec's loss of the last call's output into the scalars (and its gradient into <paramref name="gradient"/> in training).</summary>
+    private void Loss(Workspace ws, ArrayView<T> gradient)
+    {
+        var loss = _plan.Spec.Loss;
+        int width = _plan.Graph.OutputWidth;
+        if (ws.Targets is { } targets)
+        {
+            int function = loss.Function == LossFunction.MeanSquaredError ? ElementWiseLoss.MeanSquaredError : ElementWiseLoss.BinaryCrossEntropyWithLogits;
+            _kernels.ElementWise(function, ws.Forward[^1], targets.View, loss.HasAccuracy ? ws.Labels.View : default, gradient, _scalars.View, ws.Rows, width);
+        }
+        else if (loss.LabelSmoothing > 0)
+            _kernels.SmoothedSoftmaxCrossEntropy(ws.Forward[^1], ws.Labels.View, gradient, _scalars.View, ws.Rows, width, T.CreateTruncating(loss.LabelSmoothing));
+        else
+            _kernels.SoftmaxCrossEntropy(ws.Forward[^1], ws.Labels.View, gradient, _scalars.View, ws.Rows, width);
     }
 
     /// <summary>Each dropout call's mask times 1/(1-p) in the element type (as the reference forms it), to the device.</summary>
@@ -411,6 +435,11 @@ internal sealed class NativeSession<T> : NativeSession
             Input = Own(accelerator.Allocate1D<T>((long)rows * plan.Spec.Model.Inputs));
             Staging = new T[checked(rows * plan.Spec.Model.Inputs)];
             Labels = Own(accelerator.Allocate1D<int>(rows));
+            if (plan.Spec.Loss.ElementWise)
+            {
+                Targets = Own(accelerator.Allocate1D<T>((long)rows * plan.Graph.OutputWidth));
+                TargetStaging = new T[checked(rows * plan.Graph.OutputWidth)];
+            }
             Forward = new ArrayView<T>[calls.Count];
             Gradient = new ArrayView<T>[calls.Count];
             Normalized = new ArrayView<T>[calls.Count];
@@ -444,6 +473,12 @@ internal sealed class NativeSession<T> : NativeSession
         public T[] Staging { get; }
 
         public MemoryBuffer1D<int, Stride1D.Dense> Labels { get; }
+
+        /// <summary>The batch's float targets of an element-wise loss, or null.</summary>
+        public MemoryBuffer1D<T, Stride1D.Dense>? Targets { get; }
+
+        /// <summary>The host copy of the targets in the element type (empty without targets).</summary>
+        public T[] TargetStaging { get; } = [];
 
         public ArrayView<T>[] Forward { get; }
 

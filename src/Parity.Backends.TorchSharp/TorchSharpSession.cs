@@ -119,7 +119,7 @@ internal sealed class TorchSharpSession : IBackendSession
         var labels = Labels(batch);
         var pass = Forward(input, train: true, capture, retainGradients: wantsOutputGradients, batch);
         var logits = pass.Outputs[^1];
-        var loss = torch.nn.functional.cross_entropy(logits, labels);
+        var loss = Loss(logits, labels, batch);
 
         _optimizer.zero_grad();
         loss.backward();
@@ -157,7 +157,7 @@ internal sealed class TorchSharpSession : IBackendSession
         return _layout.Record(step, RecordPhase.Eval, capture, key => key.Kind switch
         {
             TensorKind.EvalOutput => Read(outputs[CallIndex(key)]),
-            TensorKind.EvalLoss => ParityTensor.Scalar(Scalar(torch.nn.functional.cross_entropy(logits, labels)), _dtype),
+            TensorKind.EvalLoss => ParityTensor.Scalar(Scalar(Loss(logits, labels, data)), _dtype),
             _ => ParityTensor.Scalar(Accuracy(logits, labels, data.Size), _dtype),
         });
     }
@@ -322,6 +322,28 @@ internal sealed class TorchSharpSession : IBackendSession
         return _dtype == DType.Float32
             ? torch.tensor(batch.Inputs.ToFloats(), shape, dtype: _scalarType, device: _device)
             : torch.tensor(batch.Inputs.Data, shape, dtype: _scalarType, device: _device);
+    }
+
+    /// <summary>
+    /// The spec's loss by libtorch's own functions, each with its 'mean' reduction as the spec means it: cross_entropy
+    /// (mean over samples; label_smoothing mixes (1-e) onehot + e/C [P11]), mse_loss and binary_cross_entropy_with_logits
+    /// (mean over ALL elements; the latter fused, log-sum-exp [P11]).
+    /// </summary>
+    private TorchTensor Loss(TorchTensor outputs, TorchTensor labels, Batch batch)
+    {
+        var loss = _plan.Spec.Loss;
+        if (loss.Function == LossFunction.SoftmaxCrossEntropy)
+            return loss.LabelSmoothing == 0
+                ? torch.nn.functional.cross_entropy(outputs, labels)
+                : torch.nn.functional.cross_entropy(outputs, labels, label_smoothing: loss.LabelSmoothing);
+        var t = batch.Targets ?? throw new BackendException($"the loss '{loss.Type}' needs float targets and the batch has none");
+        long[] shape = [t.Shape[0], t.Shape[1]];
+        var targets = _dtype == DType.Float32
+            ? torch.tensor(t.ToFloats(), shape, dtype: _scalarType, device: _device)
+            : torch.tensor(t.Data, shape, dtype: _scalarType, device: _device);
+        return loss.Function == LossFunction.MeanSquaredError
+            ? torch.nn.functional.mse_loss(outputs, targets)
+            : torch.nn.functional.binary_cross_entropy_with_logits(outputs, targets);
     }
 
     private TorchTensor Labels(Batch batch)

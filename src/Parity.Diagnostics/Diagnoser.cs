@@ -24,8 +24,7 @@ public static class Diagnoser
     [
         new SharedStatefulLayerDetector(), new BnMomentumConventionDetector(), new BnVarianceEstimatorDetector(), new BnEpsilonDetector(),
         new AdamEpsilonFormDetector(), new RunningStatsNotUpdatedDetector(), new SlowRunningStatsWarmupDetector(), new TrainEvalModeDetector(),
-        new DropoutKeepProbabilityDetector(),
-        new LeakyReluSlopeDetector(), new GeluApproximationDetector(), new InitialWeightsMismatchDetector(), new WeightLayoutDetector(), new NanInfDetector(), new UnexplainedDivergenceDetector(),
+        new LeakyReluSlopeDetector(), new GeluApproximationDetector(), new DropoutKeepProbabilityDetector(), new LabelSmoothingFormDetector(), new LossReductionDetector(), new InitialWeightsMismatchDetector(), new WeightLayoutDetector(), new NanInfDetector(), new UnexplainedDivergenceDetector(),
     ];
 
     /// <summary>Runs <paramref name="detectors"/> (all of them when null) over <paramref name="context"/>.</summary>
@@ -39,7 +38,7 @@ public static class Diagnoser
             try
             {
                 // Materialized here so an exception thrown while enumerating is caught here too.
-                var found = detector.Detect(new DiagnosisContext(context.Spec, context.Graph, context.Reference, context.Backends, context.Judgements) { Earlier = findings.ToList() }).ToList();
+                var found = detector.Detect(new DiagnosisContext(context.Spec, context.Graph, context.Reference, context.Backends, context.Judgements) { Earlier = findings.ToList(), Plan = context.Plan }).ToList();
                 findings.AddRange(found.Select(f => MarkDeclared(detector, f, context)));
             }
             // A damaged trace is an input error for the whole diagnosis, never one detector's doubt.

@@ -128,9 +128,10 @@ public sealed class PermutedBatchBackend(IBackend inner, string name, int draw =
                 Array.Copy(batch.Inputs.Data, order[r] * w, x, r * w, w);
                 y[r] = batch.Labels[order[r]];
             }
-            // A sample keeps its dropout mask row: the permuted step computes the same function.
+            // A sample keeps its dropout mask row (the permuted step computes the same function) and its targets row.
             return new Batch(new Tensor([batch.Size, w], x, batch.Inputs.DType), y)
             {
+                Targets = batch.Targets is { } t ? PermuteRows(t, order) : null,
                 DropoutMasks = batch.DropoutMasks.ToDictionary(m => m.Key, m => PermuteRows(m.Value, order)),
             };
         }

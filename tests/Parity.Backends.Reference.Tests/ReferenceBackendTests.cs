@@ -182,6 +182,9 @@ public class ReferenceBackendTests
     [TestCase("synthetic-layernorm-sgd.json")]
     [TestCase("synthetic-activations.json")]
     [TestCase("synthetic-dropout.json")]
+    [TestCase("synthetic-mse.json")]
+    [TestCase("synthetic-bce.json")]
+    [TestCase("synthetic-label-smoothing.json")]
     public void Float32RoundsDifferentlyFromFloat64(string fixture)
     {
         var plan = TestSpecs.FixturePlan(fixture, steps: 50);

@@ -35,6 +35,9 @@ public sealed class AgreementTests
     [TestCase("synthetic-layernorm-sgd")]
     [TestCase("synthetic-activations")]
     [TestCase("synthetic-dropout")]
+    [TestCase("synthetic-mse")]
+    [TestCase("synthetic-bce")]
+    [TestCase("synthetic-label-smoothing")]
     public void Float32TorchSharpAgreesWithTheReferenceOnTheSyntheticFixtures(string fixture) =>
         AssertAgrees(TestScenarios.Fixture(fixture), DType.Float32);
 
@@ -56,6 +59,7 @@ public sealed class AgreementTests
     [TestCase("synthetic-shared-bn")]
     [TestCase("synthetic-activations")]
     [TestCase("synthetic-dropout")]
+    [TestCase("synthetic-label-smoothing")]
     public void Float64TorchSharpAgreesWithTheReference(string fixture) =>
         AssertAgrees(TestScenarios.Fixture(fixture), DType.Float64);
 

@@ -226,6 +226,9 @@ public class WorkerConformanceTests(string workerName)
     [TestCase("synthetic-layernorm-sgd.json", 10)]
     [TestCase("synthetic-activations.json", 10)]
     [TestCase("synthetic-dropout.json", 6)]
+    [TestCase("synthetic-mse.json", 12)]
+    [TestCase("synthetic-bce.json", 12)]
+    [TestCase("synthetic-label-smoothing.json", 12)]
     [TestCase("seed000-shared-bn.json", 20, Category = "FashionMnist", Explicit = true, Reason = "Fashion-MNIST 784-100-100-10 batch 1000: slow")]
     public void Agrees_with_the_reference_on_a_shared_batchnorm_on_layernorm_with_sgd_and_on_every_activation(string fixture, int steps)
     {

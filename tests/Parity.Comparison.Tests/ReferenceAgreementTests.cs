@@ -68,6 +68,9 @@ public class ReferenceAgreementTests
     [TestCase("synthetic-layernorm-sgd.json")]
     [TestCase("synthetic-activations.json")]
     [TestCase("synthetic-dropout.json")]
+    [TestCase("synthetic-mse.json")]
+    [TestCase("synthetic-bce.json")]
+    [TestCase("synthetic-label-smoothing.json")]
     public void Float32_agrees_with_float64_over_50_steps_of_each_synthetic_fixture(string fixture)
     {
         var (plan, f64, f32) = Fixture(fixture);

@@ -206,6 +206,9 @@ internal sealed class WorkerSession : IFrameworkTimedSession
                 _requestFiles.AddRange(TensorCodec.Write(w, call, mask, DType.Float32, _fileThreshold, FileDirectory()));
             w.WriteEndObject();
         }
+        // Float targets travel only when the loss compares with the data's own (labels and inputs the worker already has).
+        if (_plan.Spec.Loss.Targets == TargetSource.Data && batch.Targets is { } targets)
+            _requestFiles.AddRange(TensorCodec.Write(w, "targets", targets, DType.Float32, _fileThreshold, FileDirectory()));
         w.WriteStartArray("capture");
         foreach (var k in capture.Kinds.OrderBy(k => k)) w.WriteStringValue(k.Name());
         w.WriteEndArray();

@@ -8,6 +8,12 @@ namespace Parity.Data;
 /// </summary>
 public sealed record Batch(Tensor Inputs, int[] Labels)
 {
+    /// <summary>
+    /// The float targets [B, outputs] of an element-wise loss (float32 values, like the inputs), or null for softmax
+    /// cross-entropy, which reads the labels (<see cref="DataSet.Targets"/>).
+    /// </summary>
+    public Tensor? Targets { get; init; }
+
     /// <summary>Number of samples.</summary>
     public int Size => Labels.Length;
 

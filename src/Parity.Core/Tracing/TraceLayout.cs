@@ -24,12 +24,16 @@ public sealed class TraceLayout
     private readonly Dictionary<string, int> _batchNormIndex = [];
     private readonly Dictionary<string, (int Parameter, int Slot)> _slotIndex = [];
 
-    /// <summary>The layout of traces of <paramref name="graph"/> trained by <paramref name="optimizer"/>.</summary>
-    public TraceLayout(ModelGraph graph, OptimizerSpec optimizer)
+    /// <summary>
+    /// The layout of traces of <paramref name="graph"/> trained by <paramref name="optimizer"/>; without the accuracies
+    /// when <paramref name="accuracy"/> is false (a loss whose targets are not class labels, <see cref="LossSpec.HasAccuracy"/>).
+    /// </summary>
+    public TraceLayout(ModelGraph graph, OptimizerSpec optimizer, bool accuracy = true)
     {
         ArgumentNullException.ThrowIfNull(graph);
         ArgumentNullException.ThrowIfNull(optimizer);
         Graph = graph;
+        HasAccuracy = accuracy;
         Slots = optimizer.Slots;
         foreach (var call in graph.Calls) _callIndex[call.Id] = call.Index;
         for (int i = 0; i < graph.Parameters.Count; i++)
@@ -45,8 +49,11 @@ public sealed class TraceLayout
     public static TraceLayout Of(Planning.Plan plan)
     {
         ArgumentNullException.ThrowIfNull(plan);
-        return new TraceLayout(plan.Graph, plan.Spec.Optimizer);
+        return new TraceLayout(plan.Graph, plan.Spec.Optimizer, plan.Spec.Loss.HasAccuracy);
     }
+
+    /// <summary>True when records hold the train and eval accuracies (the loss's targets are class labels).</summary>
+    public bool HasAccuracy { get; }
 
     /// <summary>The model.</summary>
     public ModelGraph Graph { get; }
@@ -72,6 +79,7 @@ public sealed class TraceLayout
             TensorKind.ParameterGradient or TensorKind.Parameter => [.. g.Parameters.Select(p => new TensorKey(kind, p.Name))],
             TensorKind.RunningMean or TensorKind.RunningVariance => [.. g.BatchNorms.Select(b => new TensorKey(kind, b.Name))],
             TensorKind.OptimizerSlot => [.. g.Parameters.SelectMany(p => Slots.Select(s => new TensorKey(kind, SlotSite(p.Name, s))))],
+            TensorKind.TrainAccuracy or TensorKind.EvalAccuracy when !HasAccuracy => [],
             _ => [new TensorKey(kind, "")],
         };
     }
@@ -97,6 +105,8 @@ public sealed class TraceLayout
                 return _batchNormIndex.TryGetValue(key.Site, out int n) ? [g.BatchNorms[n].Features] : null;
             case TensorKind.OptimizerSlot:
                 return _slotIndex.TryGetValue(key.Site, out var slot) ? (int[])g.Parameters[slot.Parameter].Shape.Clone() : null;
+            case TensorKind.TrainAccuracy or TensorKind.EvalAccuracy when !HasAccuracy:
+                return null;
             default:
                 return key.Kind.IsScalar() && key.Site.Length == 0 ? [] : null;
         }

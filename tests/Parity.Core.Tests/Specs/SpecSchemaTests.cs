@@ -52,6 +52,8 @@ public sealed class SpecSchemaTests
         }
         yield return Level("call", r => r["model"]!["calls"]![1]!["zzz"] = 1, () => Def("call").GetProperty("oneOf")[1]);
         yield return Level("init", r => r["init"]!["zzz"] = 1, () => Def("init"));
+        yield return Level("loss", r => r["loss"] = JsonNode.Parse("""{ "type": "mse", "zzz": 1 }"""),
+            () => Schema.Value.RootElement.GetProperty("properties").GetProperty("loss").GetProperty("oneOf")[1]);
         yield return Level("adam", r => r["optimizer"]!["zzz"] = 1, () => Def("adam"));
         yield return Level("sgd", r => r["optimizer"] = JsonNode.Parse("""{ "type": "sgd", "lr": 0.1, "zzz": 1 }"""), () => Def("sgd"));
         yield return Level("data", r => r["data"]!["zzz"] = 1, () => Def("data"));

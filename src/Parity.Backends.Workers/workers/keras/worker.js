@@ -21,6 +21,11 @@
 //   - The loss is computed here as -mean(sum(onehot * logSoftmax(logits))) (log-sum-exp), not with the
 //     layers loss categoricalCrossentropy, which clips softmax to [eps, 1-eps] even from logits
 //     (docs/conventions.md section 4).
+//   - The other losses are tfjs-core's tf.losses (ops/losses/*.js), each with its default reduction
+//     SUM_BY_NONZERO_WEIGHTS, which without weights is sum / number of loss entries: softmaxCrossEntropy (one entry
+//     per sample, so the mean over samples; labelSmoothing mixes onehot (1-e) + e/C, the spec's form),
+//     meanSquaredError and sigmoidCrossEntropy (one entry per element, so the mean over ALL elements; the latter in
+//     the fused max(z,0) - z y + log1p(exp(-|z|)) form). Exact mappings, nothing declared.
 'use strict';
 
 // Exits as soon as the harness is gone, even in the middle of a step (docs/worker-protocol.md, "Process lifetime"):
@@ -122,6 +127,9 @@ class Model {
   constructor(spec) {
     this.spec = spec;
     this.mismatches = [];
+    // The canonical JSON writes the default loss as its bare name.
+    this.loss = typeof spec.loss === 'string' ? { type: spec.loss, labelSmoothing: 0, targets: 'labels' } : spec.loss;
+    this.hasAccuracy = this.loss.targets === 'labels';
     const frameworkInit = spec.init.mode === 'framework';
     const seedBase = Number(spec.init.seed) % 2147483647;
     this.layers = new Map();      // instance name -> { spec, layer }
@@ -368,8 +376,30 @@ class Model {
     return out;
   }
 
-  step(x, labels, capture, step = 0, masks = new Map()) {
+  // The float targets of an element-wise loss [rows, outputs] (one-hot labels, the inputs, or the batch's own), or null.
+  targets(x, labels, given) {
+    if (this.loss.type === 'softmax_cross_entropy') return null;
+    if (this.loss.targets === 'labels') return tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), this.outputWidth()).toFloat());
+    if (this.loss.targets === 'inputs') return tf.clone(x);
+    if (!given) throw new WorkerError("the loss's targets are 'data' but the request carries no targets");
+    return given;
+  }
+
+  // The spec's loss of outputs h (see the header): softmax cross-entropy by log-softmax without smoothing, else tf.losses.
+  lossOf(h, yOneHot, t) {
+    switch (this.loss.type) {
+      case 'mse': return tf.losses.meanSquaredError(t, h);
+      case 'bce_with_logits': return tf.losses.sigmoidCrossEntropy(t, h);
+      default:
+        if (this.loss.labelSmoothing > 0) return tf.losses.softmaxCrossEntropy(yOneHot, h, undefined, this.loss.labelSmoothing);
+        // Mean softmax cross-entropy from logits through log-softmax (log-sum-exp), docs/conventions.md section 4.
+        return tf.neg(tf.mean(tf.sum(tf.mul(yOneHot, tf.logSoftmax(h)), 1)));
+    }
+  }
+
+  step(x, labels, capture, step = 0, masks = new Map(), given = null) {
     const want = new Set(capture);
+    const t = this.targets(x, labels, given);
     const entries = [];
     const forward = [];
     const stats = [];
@@ -402,8 +432,7 @@ class Model {
         if (want.has('forward')) forward.push({ id: c.id, values: h.dataSync().slice(), shape: h.shape });
       });
       logitsValues = { values: h.dataSync().slice(), shape: h.shape };
-      // Mean softmax cross-entropy from logits through log-softmax (log-sum-exp), docs/conventions.md section 4.
-      return tf.neg(tf.mean(tf.sum(tf.mul(yOneHot, tf.logSoftmax(h)), 1)));
+      return this.lossOf(h, yOneHot, t);
     }, wantProbes ? trainable.concat(probes) : trainable);
 
     for (const d of dropped) entries.push({ kind: 'dropoutMask', site: d.id, tensor: encodeArray(d.values, d.shape) });
@@ -421,7 +450,7 @@ class Model {
       }
     }
     entries.push({ kind: 'loss', site: '', tensor: encodeArray(Float32Array.of(value.dataSync()[0]), []) });
-    entries.push({ kind: 'trainAccuracy', site: '', tensor: encodeArray(Float32Array.of(accuracy(logitsValues, labels)), []) });
+    if (this.hasAccuracy) entries.push({ kind: 'trainAccuracy', site: '', tensor: encodeArray(Float32Array.of(accuracy(logitsValues, labels)), []) });
     if (wantProbes) {
       this.calls.forEach((c, i) => entries.push({ kind: 'outputGradient', site: c.id, tensor: encode(grads[probes[i].name]) }));
     }
@@ -437,6 +466,7 @@ class Model {
     this.optimizer.applyGradients(trainableGrads);
     for (const e of this.stateEntriesWanted(want)) entries.push(e);
     tf.dispose([value, yOneHot, ...Object.values(grads), ...owned]);
+    if (t && t !== given) t.dispose();
     return entries;
   }
 
@@ -463,9 +493,10 @@ class Model {
     return width;
   }
 
-  evaluate(x, labels, capture) {
+  evaluate(x, labels, capture, given) {
     const want = new Set(capture);
     return tf.tidy(() => {
+      const t = this.targets(x, labels, given);
       const entries = [];
       let h = x;
       for (const c of this.calls) {
@@ -473,9 +504,9 @@ class Model {
         if (want.has('evalOutput')) entries.push({ kind: 'evalOutput', site: c.id, tensor: encode(h) });
       }
       const yOneHot = tf.oneHot(tf.tensor1d(labels, 'int32'), this.outputWidth());
-      const loss = tf.neg(tf.mean(tf.sum(tf.mul(yOneHot, tf.logSoftmax(h)), 1)));
+      const loss = this.lossOf(h, yOneHot, t);
       entries.push({ kind: 'evalLoss', site: '', tensor: encode(loss) });
-      entries.push({ kind: 'evalAccuracy', site: '', tensor: encodeArray(Float32Array.of(accuracy({ values: h.dataSync(), shape: h.shape }, labels)), []) });
+      if (this.hasAccuracy) entries.push({ kind: 'evalAccuracy', site: '', tensor: encodeArray(Float32Array.of(accuracy({ values: h.dataSync(), shape: h.shape }, labels)), []) });
       return entries;
     });
   }
@@ -531,9 +562,10 @@ async function handle(req) {
     case 'step': {
       const x = batch(req);
       const masks = new Map(Object.entries(req.dropoutMasks || {}).map(([id, t]) => [id, decode(t, `dropoutMasks.${id}`)]));
+      const given = req.targets ? decode(req.targets, 'targets') : null;
       const start = process.hrtime.bigint();
       try {
-        const entries = model.step(x, req.labels, req.capture || [], req.step, masks);
+        const entries = model.step(x, req.labels, req.capture || [], req.step, masks, given);
         entries.push(...await model.optimizerEntries(new Set(req.capture || [])));
         const computeMs = Number(process.hrtime.bigint() - start) / 1e6;
         // PARITY_WORKER_DEBUG=1 logs the live tensor count: it must stay flat over steps (no leak).
@@ -542,14 +574,17 @@ async function handle(req) {
       } finally {
         x.dispose();
         masks.forEach(m => m.dispose());
+        if (given) given.dispose();
       }
     }
     case 'evaluate': {
       const x = batch(req);
+      const given = req.targets ? decode(req.targets, 'targets') : null;
       try {
-        return { entries: model.evaluate(x, req.labels, req.capture || []) };
+        return { entries: model.evaluate(x, req.labels, req.capture || [], given) };
       } finally {
         x.dispose();
+        if (given) given.dispose();
       }
     }
     default:

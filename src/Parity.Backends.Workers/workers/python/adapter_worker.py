@@ -110,13 +110,19 @@ class Worker:
     def batch(self, req):
         return self.tensors.decode(req["inputs"], "inputs"), req["labels"]
 
+    def targets(self, req):
+        """The batch's float targets as keyword arguments: only when the request carries them (a loss on the data's own
+        targets), so an adapter without losses beyond cross-entropy keeps its three-argument step."""
+        return {"targets": self.tensors.decode(req["targets"], "targets")} if "targets" in req else {}
+
     def step(self, req):
         """The adapter's step; the harness's dropout masks (by call id) are passed only when the batch has some, so an
         adapter of a model without dropout need not take them."""
         inputs, labels = self.batch(req)
         capture = req.get("capture", [])
         masks = {call: self.tensors.decode(t, f"dropoutMasks.{call}") for call, t in (req.get("dropoutMasks") or {}).items()}
-        return self.model.step(inputs, labels, capture, masks) if masks else self.model.step(inputs, labels, capture)
+        extra = self.targets(req)
+        return self.model.step(inputs, labels, capture, masks, **extra) if masks else self.model.step(inputs, labels, capture, **extra)
 
     def handle(self, req):
         op = req.get("op")
@@ -142,7 +148,7 @@ class Worker:
             return result
         if op == "evaluate":
             inputs, labels = self.batch(req)
-            return {"entries": self.entries(self.model.evaluate(inputs, labels, req.get("capture", [])))}
+            return {"entries": self.entries(self.model.evaluate(inputs, labels, req.get("capture", []), **self.targets(req)))}
         raise AdapterError(f"unknown op '{op}'")
 
 
