@@ -16,6 +16,7 @@ public sealed class NativeKernels<T> : IDisposable
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly MemoryBuffer1D<T, Stride1D.Dense> _unused;
+    private readonly MemoryBuffer1D<int, Stride1D.Dense> _unusedLabels;
     private readonly Action<KernelConfig, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ProductShape> _product;
     private readonly Action<KernelConfig, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ProductShape> _blockedProduct;
     private readonly Action<KernelConfig, BatchNormTrainViews<T>, NormShape, NormScalars<T>> _batchNormTrain;
@@ -30,8 +31,11 @@ public sealed class NativeKernels<T> : IDisposable
     // Compiled at the first RMSprop or Adagrad step only: other runs do not pay for it.
     private readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, AdaptiveScalars<T>>> _adaptiveOptimizer;
     private readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ActivationConstants<T>>> _activationForward;
+    private readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>>> _maskMultiply;
     private readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ActivationConstants<T>>> _activationBackward;
     private readonly Action<KernelConfig, ArrayView<T>, ArrayView<int>, ArrayView<T>, ArrayView<T>, LossShape, T> _loss;
+    private readonly Lazy<Action<KernelConfig, ArrayView<T>, ArrayView<T>, ArrayView<int>, ArrayView<T>, ArrayView<T>, LossShape, LossScalars<T>>> _elementWiseLoss;
+    private readonly Lazy<Action<KernelConfig, ArrayView<T>, ArrayView<int>, ArrayView<T>, ArrayView<T>, LossShape, LossScalars<T>>> _smoothedLoss;
     private readonly Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, OptimizerScalars<T>> _optimizer;
     // Compiled at first use: only a run with weight decay pays for them.
     private readonly Lazy<Action<Index1D, ArrayView<T>, T>> _shrink;
@@ -52,6 +56,7 @@ public sealed class NativeKernels<T> : IDisposable
             throw new ArgumentOutOfRangeException(nameof(reductionLanes), $"{reductionLanes} is not a power of two in 1..{maxLanes}");
         ReductionLanes = reductionLanes;
         _unused = accelerator.Allocate1D<T>(1);
+        _unusedLabels = accelerator.Allocate1D<int>(1);
         _product = accelerator.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ProductShape>(TiledProduct.Product);
         _blockedProduct = accelerator.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ProductShape>(BlockedProduct.Product);
         BlockedProductMinimumTiles = accelerator.NumMultiprocessors;
@@ -65,11 +70,15 @@ public sealed class NativeKernels<T> : IDisposable
         _reluBackward = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>>(Activation.ReluBackward);
         _adaptiveOptimizer = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>,
             AdaptiveScalars<T>>(Optimizer.AdaptiveUpdate));
+        _maskMultiply = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>>(Masking.Multiply));
         _activationForward = new(() => CompileActivation(accelerator, () =>
             accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ActivationConstants<T>>(Activation.ActivationForward)));
         _activationBackward = new(() => CompileActivation(accelerator, () =>
             accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ActivationConstants<T>>(Activation.ActivationBackward)));
         _loss = accelerator.LoadStreamKernel<ArrayView<T>, ArrayView<int>, ArrayView<T>, ArrayView<T>, LossShape, T>(Loss.SoftmaxCrossEntropy);
+        // Compiled on first use: most runs use plain softmax cross-entropy.
+        _elementWiseLoss = new(() => accelerator.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<int>, ArrayView<T>, ArrayView<T>, LossShape, LossScalars<T>>(ElementWiseLoss.Compute));
+        _smoothedLoss = new(() => accelerator.LoadStreamKernel<ArrayView<T>, ArrayView<int>, ArrayView<T>, ArrayView<T>, LossShape, LossScalars<T>>(ElementWiseLoss.SmoothedSoftmaxCrossEntropy));
         _optimizer = accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, OptimizerScalars<T>>(Optimizer.Update);
         _shrink = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, T>(WeightDecay.Shrink));
         _gradientTerm = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, T>(WeightDecay.AddGradientTerm));
@@ -234,6 +243,13 @@ public sealed class NativeKernels<T> : IDisposable
         _reluBackward(y.IntLength, y, dy, dx);
     }
 
+    /// <summary>y = x * scaledMask: dropout's forward (x the input) and backward (x the output gradient). One launch.</summary>
+    public void MaskMultiply(ArrayView<T> x, ArrayView<T> scaledMask, ArrayView<T> y)
+    {
+        Count(1);
+        _maskMultiply.Value(x.IntLength, x, scaledMask, y);
+    }
+
     /// <summary>y = f(x) for an activation other than relu. One launch.</summary>
     public void ActivationForward(ArrayView<T> x, ArrayView<T> y, ActivationConstants<T> c)
     {
@@ -259,6 +275,32 @@ public sealed class NativeKernels<T> : IDisposable
         Count(1);
         _loss(new KernelConfig(new Index1D(1), new Index1D(ReductionLanes * ReductionLanes)), logits, labels, OrUnused(dlogits), scalars, shape,
             T.CreateChecked(n));
+    }
+
+    /// <summary>
+    /// Mean squared error or binary cross-entropy from logits (<paramref name="function"/>, <see cref="ElementWiseLoss"/>)
+    /// over all n x width elements and, when <paramref name="labels"/> is present, the accuracy against them, into
+    /// <paramref name="scalars"/> [2]; d(loss)/d(outputs) into <paramref name="doutputs"/> when present. One launch.
+    /// </summary>
+    public void ElementWise(int function, ArrayView<T> outputs, ArrayView<T> targets, ArrayView<int> labels, ArrayView<T> doutputs, ArrayView<T> scalars,
+        int n, int width)
+    {
+        var shape = new LossShape { Rows = n, Classes = width, WriteGradient = Present(doutputs) ? 1 : 0, Function = function, CountCorrect = labels.IsValid && labels.Length > 0 ? 1 : 0 };
+        Count(1);
+        _elementWiseLoss.Value(new KernelConfig(new Index1D(1), new Index1D(ReductionLanes * ReductionLanes)), outputs, targets,
+            labels.IsValid && labels.Length > 0 ? labels : _unusedLabels.View, OrUnused(doutputs), scalars, shape,
+            new LossScalars<T> { Rows = T.CreateChecked(n), Count = T.CreateChecked((long)n * width) });
+    }
+
+    /// <summary>Softmax cross-entropy with label smoothing <paramref name="smoothing"/> and accuracy into <paramref name="scalars"/> [2]; one launch.</summary>
+    public void SmoothedSoftmaxCrossEntropy(ArrayView<T> logits, ArrayView<int> labels, ArrayView<T> dlogits, ArrayView<T> scalars, int n, int classes, T smoothing)
+    {
+        var shape = new LossShape { Rows = n, Classes = classes, WriteGradient = Present(dlogits) ? 1 : 0 };
+        Count(1);
+        // As the reference forms them, in T: e / C, then 1 - e + e / C.
+        T uniform = smoothing / T.CreateChecked(classes);
+        _smoothedLoss.Value(new KernelConfig(new Index1D(1), new Index1D(ReductionLanes * ReductionLanes)), logits, labels, OrUnused(dlogits), scalars, shape,
+            new LossScalars<T> { Rows = T.CreateChecked(n), Uniform = uniform, OnTarget = T.One - smoothing + uniform });
     }
 
     /// <summary>SGD with momentum over every element of the flat buffers. One launch.</summary>
@@ -346,7 +388,11 @@ public sealed class NativeKernels<T> : IDisposable
     }
 
     /// <inheritdoc />
-    public void Dispose() => _unused.Dispose();
+    public void Dispose()
+    {
+        _unused.Dispose();
+        _unusedLabels.Dispose();
+    }
 
     /// <summary>Whether a product with C of <paramref name="rows"/> x <paramref name="cols"/> runs <see cref="BlockedProduct"/>.</summary>
     public bool UsesBlockedProduct(int rows, int cols) =>

@@ -142,8 +142,9 @@ internal sealed class NativeSession<T> : NativeSession
     {
         var ws = _train = Prepare(_train, batch.Size, training: true);
         Upload(ws, batch);
+        UploadDropoutMasks(ws, batch);
         Forward(ws, training: true);
-        _kernels.SoftmaxCrossEntropy(ws.Forward[^1], ws.Labels.View, ws.Gradient[^1], _scalars.View, ws.Rows, _plan.Graph.OutputWidth);
+        Loss(ws, ws.Gradient[^1]);
         Backward(ws);
         AddDecayLossTerm();
         int t = ++_updates;
@@ -155,6 +156,7 @@ internal sealed class NativeSession<T> : NativeSession
             TensorKind.Forward => PerCall(ws.Forward, key, ws.Rows),
             TensorKind.BatchMean => PerCall(ws.BatchMean, key, null),
             TensorKind.BatchVariance => PerCall(ws.BatchVariance, key, null),
+            TensorKind.DropoutMask => DropoutMask(ws, key),
             TensorKind.Loss => Scalar(0),
             TensorKind.TrainAccuracy => Scalar(1),
             TensorKind.OutputGradient => PerCall(ws.Gradient, key, ws.Rows),
@@ -168,7 +170,7 @@ internal sealed class NativeSession<T> : NativeSession
         var ws = _eval = Prepare(_eval, data.Size, training: false);
         Upload(ws, data);
         Forward(ws, training: false);
-        _kernels.SoftmaxCrossEntropy(ws.Forward[^1], ws.Labels.View, default, _scalars.View, ws.Rows, _plan.Graph.OutputWidth);
+        Loss(ws, default);
         return _layout.Record(step, RecordPhase.Eval, capture, key => key.Kind switch
         {
             TensorKind.EvalOutput => PerCall(ws.Forward, key, ws.Rows),
@@ -243,6 +245,11 @@ internal sealed class NativeSession<T> : NativeSession
                 case ActivationSpec act:
                     _kernels.ActivationForward(input, ws.Forward[c], ActivationConstants<T>.For(act));
                     break;
+                case DropoutSpec when training:
+                    _kernels.MaskMultiply(input, ws.DropoutScaled[c], ws.Forward[c]);
+                    break;
+                case DropoutSpec:
+                    break; // the identity in eval: an alias of the input
                 default:
                     throw new BackendException($"native: layer type '{call.Layer.Type}' of call '{call.Id}' has no kernel");
             }
@@ -286,6 +293,9 @@ internal sealed class NativeSession<T> : NativeSession
                     break;
                 case ActivationSpec act when c > 0:
                     _kernels.ActivationBackward(input, ws.Gradient[c], inputGradient, ActivationConstants<T>.For(act));
+                    break;
+                case DropoutSpec when c > 0:
+                    _kernels.MaskMultiply(ws.Gradient[c], ws.DropoutScaled[c], inputGradient);
                     break;
                 default:
                     break; // relu fused into the dX product, identity aliased, or the first call (no input gradient)
@@ -382,6 +392,54 @@ internal sealed class NativeSession<T> : NativeSession
         HostConversion.FromDoubles(batch.Inputs.Data, ws.Staging);
         ws.Input.View.CopyFromCPU(ws.Staging);
         ws.Labels.View.CopyFromCPU(batch.Labels);
+        if (ws.Targets is { } targets)
+        {
+            var t = batch.Targets ?? throw new BackendException("the loss needs float targets and the batch has none");
+            if (t.Length != ws.TargetStaging.Length)
+                throw new BackendException($"batch targets have shape {t.ShapeText}; the loss needs [{ws.Rows},{ws.TargetStaging.Length / ws.Rows}]");
+            HostConversion.FromDoubles(t.Data, ws.TargetStaging);
+            targets.View.CopyFromCPU(ws.TargetStaging);
+        }
+    }
+
+    /// <summary>The spec's loss of the last call's output into the scalars (and its gradient into <paramref name="gradient"/> in training).</summary>
+    private void Loss(Workspace ws, ArrayView<T> gradient)
+    {
+        var loss = _plan.Spec.Loss;
+        int width = _plan.Graph.OutputWidth;
+        if (ws.Targets is { } targets)
+        {
+            int function = loss.Function == LossFunction.MeanSquaredError ? ElementWiseLoss.MeanSquaredError : ElementWiseLoss.BinaryCrossEntropyWithLogits;
+            _kernels.ElementWise(function, ws.Forward[^1], targets.View, loss.HasAccuracy ? ws.Labels.View : default, gradient, _scalars.View, ws.Rows, width);
+        }
+        else if (loss.LabelSmoothing > 0)
+            _kernels.SmoothedSoftmaxCrossEntropy(ws.Forward[^1], ws.Labels.View, gradient, _scalars.View, ws.Rows, width, T.CreateTruncating(loss.LabelSmoothing));
+        else
+            _kernels.SoftmaxCrossEntropy(ws.Forward[^1], ws.Labels.View, gradient, _scalars.View, ws.Rows, width);
+    }
+
+    /// <summary>Each dropout call's mask times 1/(1-p) in the element type (as the reference forms it), to the device.</summary>
+    private void UploadDropoutMasks(Workspace ws, Batch batch)
+    {
+        foreach (var call in _calls)
+        {
+            if (call.Layer is not DropoutSpec dropout) continue;
+            var mask = batch.DropoutMask(call.Id).Data;
+            if (mask.Length != ws.DropoutScaled[call.Index].Length)
+                throw new BackendException($"native: the dropout mask of call '{call.Id}' has {mask.Length} elements; the call's output has {ws.DropoutScaled[call.Index].Length}");
+            T scale = T.CreateChecked(dropout.KeptScale);
+            var scaled = new T[mask.Length];
+            for (int i = 0; i < mask.Length; i++) scaled[i] = mask[i] != 0 ? scale : T.Zero;
+            ws.DropoutScaled[call.Index].CopyFromCPU(scaled);
+        }
+    }
+
+    // The 0/1 mask back from the scaled one on the device.
+    private Tensor DropoutMask(Workspace ws, TensorKey key)
+    {
+        var call = _calls.First(c => c.Id == key.Site);
+        var data = ws.DropoutScaled[call.Index].GetAsArray().Select(v => v == T.Zero ? 0.0 : 1.0).ToArray();
+        return new Tensor([ws.Rows, call.OutWidth], data, _dtype);
     }
 
     private ArrayView<T> Parameter(string instance, string local) => Slice(_parameters, instance + "." + local);
@@ -463,21 +521,28 @@ internal sealed class NativeSession<T> : NativeSession
             Input = Own(accelerator.Allocate1D<T>((long)rows * plan.Spec.Model.Inputs));
             Staging = new T[checked(rows * plan.Spec.Model.Inputs)];
             Labels = Own(accelerator.Allocate1D<int>(rows));
+            if (plan.Spec.Loss.ElementWise)
+            {
+                Targets = Own(accelerator.Allocate1D<T>((long)rows * plan.Graph.OutputWidth));
+                TargetStaging = new T[checked(rows * plan.Graph.OutputWidth)];
+            }
             Forward = new ArrayView<T>[calls.Count];
             Gradient = new ArrayView<T>[calls.Count];
             Normalized = new ArrayView<T>[calls.Count];
             InverseStd = new ArrayView<T>[calls.Count];
             BatchMean = new ArrayView<T>[calls.Count];
             BatchVariance = new ArrayView<T>[calls.Count];
+            DropoutScaled = new ArrayView<T>[calls.Count];
             for (int c = 0; c < calls.Count; c++)
             {
                 long size = (long)rows * calls[c].OutWidth;
-                // An identity call's output is its input, and so is its gradient: no buffer, no launch.
-                bool alias = calls[c].Layer is IdentitySpec;
+                // An identity call's output is its input, and so is its gradient: no buffer, no launch; dropout in eval likewise.
+                bool alias = calls[c].Layer is IdentitySpec || (calls[c].Layer is DropoutSpec && !training);
                 Forward[c] = alias ? (c == 0 ? (ArrayView<T>)Input.View : Forward[c - 1]) : Own(accelerator.Allocate1D<T>(size)).View;
                 if (training) Gradient[c] = alias && c > 0 ? Gradient[c - 1] : Own(accelerator.Allocate1D<T>(size)).View;
                 if (calls[c].Layer is BatchNormSpec or LayerNormSpec) Normalized[c] = Own(accelerator.Allocate1D<T>(size)).View;
                 if (calls[c].Layer is LayerNormSpec) InverseStd[c] = Own(accelerator.Allocate1D<T>(rows)).View;
+                if (calls[c].Layer is DropoutSpec && training) DropoutScaled[c] = Own(accelerator.Allocate1D<T>(size)).View;
                 if (calls[c].Layer is BatchNormSpec bn && training)
                 {
                     BatchMean[c] = Own(accelerator.Allocate1D<T>(bn.Features)).View;
@@ -495,6 +560,12 @@ internal sealed class NativeSession<T> : NativeSession
 
         public MemoryBuffer1D<int, Stride1D.Dense> Labels { get; }
 
+        /// <summary>The batch's float targets of an element-wise loss, or null.</summary>
+        public MemoryBuffer1D<T, Stride1D.Dense>? Targets { get; }
+
+        /// <summary>The host copy of the targets in the element type (empty without targets).</summary>
+        public T[] TargetStaging { get; } = [];
+
         public ArrayView<T>[] Forward { get; }
 
         public ArrayView<T>[] Gradient { get; }
@@ -506,6 +577,9 @@ internal sealed class NativeSession<T> : NativeSession
         public ArrayView<T>[] BatchMean { get; }
 
         public ArrayView<T>[] BatchVariance { get; }
+
+        /// <summary>Dropout calls' masks times 1/(1-p) (training only).</summary>
+        public ArrayView<T>[] DropoutScaled { get; }
 
         public void Dispose()
         {

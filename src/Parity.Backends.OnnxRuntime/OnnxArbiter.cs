@@ -143,8 +143,9 @@ public static class OnnxArbiter
 
         var logits = record.Find(TensorKind.EvalOutput, graph.Calls[^1].Id)!;
         var (loss, accuracy) = LossAndAccuracy(logits, evalBatch.Labels);
+        if (spec.Loss != LossSpec.Default) loss = SpecLoss(spec.Loss, logits, evalBatch);
         record.AddScalar(TensorKind.EvalLoss, dtype == DType.Float32 ? (float)loss : loss, dtype);
-        record.AddScalar(TensorKind.EvalAccuracy, dtype == DType.Float32 ? (float)accuracy : accuracy, dtype);
+        if (spec.Loss.HasAccuracy) record.AddScalar(TensorKind.EvalAccuracy, dtype == DType.Float32 ? (float)accuracy : accuracy, dtype);
         return (record, provider);
     }
 
@@ -180,6 +181,40 @@ public static class OnnxArbiter
             if (best == labels[r]) correct++;
         }
         return (total / rows, (double)correct / rows);
+    }
+
+    /// <summary>
+    /// The spec's loss other than plain softmax cross-entropy, in float64 (docs/spec.md, "Loss"): smoothed softmax
+    /// cross-entropy, or the mean over all elements of the squared error or the binary cross-entropy from logits.
+    /// </summary>
+    internal static double SpecLoss(LossSpec loss, Tensor outputs, Batch batch)
+    {
+        int rows = outputs.Shape[0], width = outputs.Shape[1];
+        var y = outputs.Data;
+        double total = 0;
+        if (loss.Function == LossFunction.SoftmaxCrossEntropy)
+        {
+            double off = loss.LabelSmoothing / width, on = 1 - loss.LabelSmoothing + off;
+            for (int r = 0; r < rows; r++)
+            {
+                var row = y.AsSpan(r * width, width);
+                double max = double.NegativeInfinity, sum = 0;
+                foreach (double v in row) max = Math.Max(max, v);
+                foreach (double v in row) sum += Math.Exp(v - max);
+                double lse = max + Math.Log(sum);
+                for (int c = 0; c < width; c++) total += (c == batch.Labels[r] ? on : off) * (lse - row[c]);
+            }
+            return total / rows;
+        }
+        var t = batch.Targets ?? throw new ArgumentException($"the loss '{loss.Type}' needs float targets and the eval batch has none");
+        for (int i = 0; i < y.Length; i++)
+        {
+            double z = y[i], target = t.Data[i];
+            total += loss.Function == LossFunction.MeanSquaredError
+                ? (z - target) * (z - target)
+                : Math.Max(z, 0) - z * target + Math.Log(1 + Math.Exp(-Math.Abs(z)));
+        }
+        return total / y.Length;
     }
 
     private static bool HoldsFullState(ModelGraph graph, StepRecord record) =>

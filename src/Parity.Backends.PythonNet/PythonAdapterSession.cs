@@ -67,16 +67,17 @@ internal sealed class PythonAdapterSession : IFrameworkTimedSession
     public StepRecord Step(int step, Batch batch, CaptureRequest capture)
     {
         long start = Stopwatch.GetTimestamp();
-        var record = Answer($"step {step}", step, RecordPhase.Train, capture, batch.Size, s => Lend(batch, (x, y) => s.InvokeMethod("step",
-            x, batch.Size.ToPython(), batch.Features.ToPython(), y, CaptureJson(capture, RecordPhase.Train).ToPython())));
+        var record = Answer($"step {step}", step, RecordPhase.Train, capture, batch.Size, s => Lend(batch, (x, y, t, width) => LendMasks(batch, (keys, masks) =>
+            s.InvokeMethod("step", x, batch.Size.ToPython(), batch.Features.ToPython(), y, CaptureJson(capture, RecordPhase.Train).ToPython(), keys, masks,
+                t, width))));
         double adapterMs = PythonRuntime.Call(_backend, $"step {step}", () => Session.GetAttr("compute_ms").As<double>());
         _timings.Add((step, Stopwatch.GetElapsedTime(start).TotalMilliseconds, adapterMs));
         return record;
     }
 
     public StepRecord Evaluate(int step, Batch data, CaptureRequest capture) =>
-        Answer($"evaluate after step {step}", step, RecordPhase.Eval, capture, data.Size, s => Lend(data, (x, y) => s.InvokeMethod("evaluate",
-            x, data.Size.ToPython(), data.Features.ToPython(), y, CaptureJson(capture, RecordPhase.Eval).ToPython())));
+        Answer($"evaluate after step {step}", step, RecordPhase.Eval, capture, data.Size, s => Lend(data, (x, y, t, width) => s.InvokeMethod("evaluate",
+            x, data.Size.ToPython(), data.Features.ToPython(), y, CaptureJson(capture, RecordPhase.Eval).ToPython(), t, width)));
 
     public void Dispose()
     {
@@ -131,21 +132,46 @@ internal sealed class PythonAdapterSession : IFrameworkTimedSession
         }
     }
 
-    /// <summary>The batch's inputs and labels pinned and lent to <paramref name="call"/> as their addresses.</summary>
-    private static PyObject Lend(Batch batch, Func<PyObject, PyObject, PyObject> call)
+    /// <summary>
+    /// The batch's inputs and labels pinned and lent to <paramref name="call"/> as their addresses, with its float targets
+    /// and their width when the loss compares with the data's own targets (else address 0: the adapter derives them).
+    /// </summary>
+    private PyObject Lend(Batch batch, Func<PyObject, PyObject, PyObject, PyObject, PyObject> call)
     {
+        var lent = _plan.Spec.Loss.Targets == TargetSource.Data ? batch.Targets : null;
         var inputs = GCHandle.Alloc(batch.Inputs.Data, GCHandleType.Pinned);
         var labels = GCHandle.Alloc(batch.Labels, GCHandleType.Pinned);
+        var targets = lent is null ? default : GCHandle.Alloc(lent.Data, GCHandleType.Pinned);
         try
         {
             using var x = inputs.AddrOfPinnedObject().ToInt64().ToPython();
             using var y = labels.AddrOfPinnedObject().ToInt64().ToPython();
-            return call(x, y);
+            using var t = (lent is null ? 0L : targets.AddrOfPinnedObject().ToInt64()).ToPython();
+            using var width = (lent is null ? 0 : lent.Shape[1]).ToPython();
+            return call(x, y, t, width);
         }
         finally
         {
             inputs.Free();
             labels.Free();
+            if (lent is not null) targets.Free();
+        }
+    }
+
+    /// <summary>The batch's dropout masks pinned and lent to <paramref name="call"/>: their call ids and shapes as JSON, and their addresses.</summary>
+    private static PyObject LendMasks(Batch batch, Func<PyObject, PyObject, PyObject> call)
+    {
+        var masks = batch.DropoutMasks.ToList();
+        var handles = masks.Select(m => GCHandle.Alloc(m.Value.Data, GCHandleType.Pinned)).ToList();
+        try
+        {
+            using var keys = JsonSerializer.Serialize(masks.Select(m => new object[] { m.Key, m.Value.Shape })).ToPython();
+            using var addresses = Addresses(handles);
+            return call(keys, addresses);
+        }
+        finally
+        {
+            foreach (var h in handles) h.Free();
         }
     }
 

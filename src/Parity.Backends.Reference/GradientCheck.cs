@@ -49,16 +49,20 @@ public static class GradientCheck
         ArgumentNullException.ThrowIfNull(plan);
         if (!(h > 0) || !double.IsFinite(h)) throw new ArgumentOutOfRangeException(nameof(h), h, "the difference step must be a positive number");
         var batch = plan.BatchFor(step);
-        var network = new Network<double>(plan.Graph, plan.InitialState, new ParallelOptions());
+        var network = new Network<double>(plan.Graph, plan.InitialState, new ParallelOptions()) { Loss = plan.Spec.Loss };
         double[] input = (double[])batch.Inputs.Data.Clone();
         int[] labels = batch.Labels;
+        // A copy: with the inputs as targets, perturbing an input must not move its target.
+        double[]? targets = plan.Spec.Loss.ElementWise ? (double[]?)batch.Targets?.Data.Clone() : null;
 
-        var pass = network.Forward(input, labels, PassMode.Train, updateRunning: false);
+        // The step's dropout masks, held fixed: with its mask a dropout call is linear, so differences see its gradient.
+        double[] Mask(int call) => batch.DropoutMask(plan.Graph.Calls[call].Id).Data;
+        var pass = network.Forward(input, labels, targets, PassMode.Train, updateRunning: false, Mask);
         network.Backward(pass, inputGradient: true);
         var analytic = network.Gradients.ToDictionary(kv => kv.Key, kv => (double[])kv.Value.Clone());
         double[] inputAnalytic = (double[])pass.InputGradient.Clone();
 
-        double Loss() => network.Forward(input, labels, PassMode.Train, updateRunning: false).Loss;
+        double Loss() => network.Forward(input, labels, targets, PassMode.Train, updateRunning: false, Mask).Loss;
 
         var results = new List<GradientCheckResult>();
         foreach (var p in plan.Graph.Parameters)

@@ -62,9 +62,12 @@ internal sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>
     /// Forward over every call on <paramref name="input"/> [n, inputs] and the loss. In train mode batchnorm
     /// uses batch statistics and, when <paramref name="updateRunning"/>, updates the instance's running
-    /// statistics once per call in call order (Chainer semantics for a shared instance [C]).
+    /// statistics once per call in call order (Chainer semantics for a shared instance [C]). In train mode a dropout call
+    /// applies the 0/1 mask <paramref name="dropoutMasks"/> gives for its call index (y = x * m / (1 - p)); in eval it is
+    /// the identity. <paramref name="targets"/> [n, outputs] are the float targets of an element-wise <see cref="Loss"/>
+    /// (null for softmax cross-entropy).
     /// </summary>
-    public Pass<T> Forward(ReadOnlySpan<T> input, int[] labels, PassMode mode, bool updateRunning)
+    public Pass<T> Forward(ReadOnlySpan<T> input, int[] labels, T[]? targets, PassMode mode, bool updateRunning, Func<int, double[]>? dropoutMasks = null)
     {
         int n = labels.Length;
         var pass = PassFor(n);
@@ -108,18 +111,26 @@ internal sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
                 case ActivationSpec act:
                     ReferenceOps.ActivationForward(ActivationConstants<T>.For(act), x, y);
                     break;
+                case DropoutSpec dropout when mode == PassMode.Train:
+                    var mask = dropoutMasks?.Invoke(i) ?? throw new BackendException($"no dropout mask was given for call '{call.Id}'");
+                    ReferenceOps.DropoutMask(mask, T.CreateTruncating(dropout.KeptScale), pass.DropoutScaled[i], call.Id);
+                    ReferenceOps.Multiply<T>(x, pass.DropoutScaled[i], y);
+                    break;
+                case DropoutSpec:
+                    x.CopyTo(y);
+                    break;
                 default:
                     throw new BackendException($"the reference backend has no layer type '{call.Layer.Type}' (call '{call.Id}')");
             }
         }
         int last = Graph.Calls.Count - 1;
-        pass.Loss = ReferenceOps.SoftmaxCrossEntropy<T>(pass.Outputs[last], labels, pass.OutputGradients[last], n, Graph.OutputWidth);
-        pass.Correct = CountCorrect(pass.Outputs[last], labels, Graph.OutputWidth);
+        pass.Loss = ComputeLoss(pass.Outputs[last], labels, targets, pass.OutputGradients[last], n);
+        pass.Correct = Loss.HasAccuracy ? CountCorrect(pass.Outputs[last], labels, Graph.OutputWidth) : 0;
         return pass;
     }
 
     /// <summary>
-    /// Backward of the last train-mode <see cref="Forward"/> of <paramref name="pass"/>: every call's output
+    /// Backward of the last train-mode <see cref="Forward(ReadOnlySpan{T}, int[], T[], PassMode, bool, Func{int, double[]})"/> of <paramref name="pass"/>: every call's output
     /// gradient and every parameter gradient; the input gradient too when <paramref name="inputGradient"/>.
     /// Gradients of a shared instance are summed over its calls in backward order. <paramref name="kinkSigns"/>, when it
     /// gives values for a ReLU call's input (by call index), sets that ReLU's derivative mask from their signs instead of
@@ -172,6 +183,9 @@ internal sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
                     var followed = Activations.HasKink(act) ? kinkSigns?.Invoke(i) : null;
                     ReferenceOps.ActivationBackward(ActivationConstants<T>.For(act), x, dy, dx, followed?.Length == dy.Length ? followed : null);
                     break;
+                case DropoutSpec:
+                    ReferenceOps.Multiply<T>(dy, pass.DropoutScaled[i], dx);
+                    break;
                 default:
                     throw new BackendException($"the reference backend has no layer type '{call.Layer.Type}' (call '{call.Id}')");
             }
@@ -216,6 +230,30 @@ internal sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
         if (!affine) return;
         Accumulate(instance + ".gamma", written);
         Accumulate(instance + ".beta", written);
+    }
+
+    /// <summary>The loss the passes compute (docs/spec.md#loss).</summary>
+    public LossSpec Loss { get; init; } = LossSpec.Default;
+
+    private T ComputeLoss(ReadOnlySpan<T> outputs, int[] labels, T[]? targets, Span<T> doutputs, int n)
+    {
+        int width = Graph.OutputWidth;
+        if (Loss.Function == LossFunction.SoftmaxCrossEntropy)
+        {
+            return Loss.LabelSmoothing == 0
+                ? ReferenceOps.SoftmaxCrossEntropy<T>(outputs, labels, doutputs, n, width)
+                : ReferenceOps.SmoothedSoftmaxCrossEntropy<T>(outputs, labels, T.CreateTruncating(Loss.LabelSmoothing), Loss.SmoothingClasses ?? width, doutputs, n, width);
+        }
+        if (targets is null) throw new BackendException($"the loss '{Loss.Type}' needs float targets and the batch has none");
+        int divisor = Loss.Reduction switch
+        {
+            LossReduction.Sum => 1,
+            LossReduction.SumOverOutputs => n,
+            _ => n * width,
+        };
+        return Loss.Function == LossFunction.MeanSquaredError
+            ? ReferenceOps.MeanSquaredError<T>(outputs, targets, doutputs, divisor)
+            : ReferenceOps.BinaryCrossEntropyWithLogits<T>(outputs, targets, doutputs, divisor);
     }
 
     private ReadOnlySpan<T> Bias(LinearSpec lin) => lin.Bias ? Parameters[lin.Name + ".bias"] : ReadOnlySpan<T>.Empty;
@@ -272,6 +310,7 @@ internal sealed class Pass<T> where T : unmanaged, IFloatingPointIeee754<T>
         Mean = new T[count][];
         Variance = new T[count][];
         Rstd = new T[count][];
+        DropoutScaled = new T[count][];
         for (int i = 0; i < count; i++)
         {
             var call = graph.Calls[i];
@@ -284,6 +323,7 @@ internal sealed class Pass<T> where T : unmanaged, IFloatingPointIeee754<T>
             Mean[i] = call.IsBatchNorm ? new T[call.OutWidth] : None;
             Variance[i] = call.IsBatchNorm ? new T[call.OutWidth] : None;
             Rstd[i] = call.Layer is LayerNormSpec ? new T[n] : None;
+            DropoutScaled[i] = call.IsDropout ? new T[size] : None;
         }
     }
 
@@ -310,6 +350,9 @@ internal sealed class Pass<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>Per-sample 1/sqrt(var + eps) of layernorm calls.</summary>
     public T[][] Rstd { get; }
+
+    /// <summary>Dropout calls' masks times 1/(1 - p) (0 where dropped): what the forward and the backward multiply by.</summary>
+    public T[][] DropoutScaled { get; }
 
     public T Loss { get; set; }
 

@@ -320,6 +320,33 @@ public static class ReferenceOps
         for (; i < y.Length; i++) dx[i] = y[i] > T.Zero ? dy[i] : T.Zero;
     }
 
+    /// <summary>
+    /// scaled = mask * scale with mask 0 or 1 per element (a dropout mask; scale = 1/(1 - p) in the working precision, as
+    /// PyTorch and TF.js multiply by it). Throws <see cref="BackendException"/> naming <paramref name="callId"/> when the
+    /// mask has the wrong length or an element other than 0 and 1.
+    /// </summary>
+    public static void DropoutMask<T>(ReadOnlySpan<double> mask, T scale, Span<T> scaled, string callId)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (mask.Length != scaled.Length)
+            throw new BackendException($"the dropout mask of call '{callId}' has {mask.Length} elements; the call's output has {scaled.Length}");
+        for (int i = 0; i < mask.Length; i++)
+            scaled[i] = mask[i] switch
+            {
+                1 => scale,
+                0 => T.Zero,
+                _ => throw new BackendException($"the dropout mask of call '{callId}' holds {mask[i]} at element {i}; a mask holds only 0 and 1"),
+            };
+    }
+
+    /// <summary>z = x * y elementwise.</summary>
+    public static void Multiply<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, Span<T> z) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckLength(y, x.Length, nameof(y));
+        CheckLength(z, x.Length, nameof(z));
+        for (int i = 0; i < x.Length; i++) z[i] = x[i] * y[i];
+    }
+
     /// <summary>y = f(x) for an activation (<see cref="Activations.Forward{T}"/>).</summary>
     public static void ActivationForward<T>(ActivationConstants<T> c, ReadOnlySpan<T> x, Span<T> y)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -372,6 +399,107 @@ public static class ReferenceOps
             total += logSumExp - (row[label] - max);
             for (int c = 0; c < classes; c++) grad[c] = grad[c] / sumExp / count;
             grad[label] -= T.One / count;
+        }
+        return total / count;
+    }
+
+    /// <summary>
+    /// Mean softmax cross-entropy against smoothed targets q = (1 - e) onehot + e / classes (PyTorch
+    /// CrossEntropyLoss(label_smoothing=e), Keras CategoricalCrossentropy(label_smoothing=e)): per sample
+    /// log-sum-exp minus sum_c q_c z_c over the max-shifted logits; dlogits = (softmax - q) / n.
+    /// </summary>
+    public static T SmoothedSoftmaxCrossEntropy<T>(ReadOnlySpan<T> logits, ReadOnlySpan<int> labels, T smoothing, Span<T> dlogits, int n, int classes)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        SmoothedSoftmaxCrossEntropy(logits, labels, smoothing, classes, dlogits, n, classes);
+
+    /// <summary>
+    /// <see cref="SmoothedSoftmaxCrossEntropy{T}(ReadOnlySpan{T}, ReadOnlySpan{int}, T, Span{T}, int, int)"/> with the mass e
+    /// spread over <paramref name="spreadOver"/> classes (e / spreadOver off the label, 1 - e + e / spreadOver on it): 2 is the
+    /// binary form y(1 - e) + e/2 applied to one-hot targets (LossSpec.SmoothingClasses).
+    /// </summary>
+    public static T SmoothedSoftmaxCrossEntropy<T>(ReadOnlySpan<T> logits, ReadOnlySpan<int> labels, T smoothing, int spreadOver, Span<T> dlogits, int n, int classes)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckLength(logits, (long)n * classes, nameof(logits));
+        CheckLength(labels, n, nameof(labels));
+        CheckLength(dlogits, (long)n * classes, nameof(dlogits));
+        T total = T.Zero;
+        T count = T.CreateChecked(n);
+        T uniform = smoothing / T.CreateChecked(spreadOver), onTarget = T.One - smoothing + uniform;
+        for (int i = 0; i < n; i++)
+        {
+            int label = labels[i];
+            if ((uint)label >= (uint)classes)
+                throw new ArgumentOutOfRangeException(nameof(labels), label, $"label of sample {i} is outside 0..{classes - 1}");
+            var row = logits.Slice(i * classes, classes);
+            var grad = dlogits.Slice(i * classes, classes);
+            T max = row[0];
+            for (int c = 1; c < classes; c++) if (row[c] > max) max = row[c];
+            T sumExp = T.Zero;
+            for (int c = 0; c < classes; c++)
+            {
+                grad[c] = T.Exp(row[c] - max);
+                sumExp += grad[c];
+            }
+            T logSumExp = T.Log(sumExp);
+            for (int c = 0; c < classes; c++)
+            {
+                T q = c == label ? onTarget : uniform;
+                total += q * (logSumExp - (row[c] - max));
+                grad[c] = (grad[c] / sumExp - q) / count;
+            }
+        }
+        return total / count;
+    }
+
+    /// <summary>
+    /// Mean squared error over ALL elements (PyTorch MSELoss 'mean'; Keras's per-sample mean over the last axis then the
+    /// batch mean is the same number): sum (y - t)^2 / (n outputs); dy = 2 (y - t) / (n outputs).
+    /// </summary>
+    public static T MeanSquaredError<T>(ReadOnlySpan<T> outputs, ReadOnlySpan<T> targets, Span<T> doutputs)
+        where T : unmanaged, IFloatingPointIeee754<T> => MeanSquaredError(outputs, targets, doutputs, outputs.Length);
+
+    /// <summary>
+    /// Squared error summed over all elements and divided by <paramref name="divisor"/>: the element count (the mean), 1
+    /// (a sum) or the sample count (per-sample sums averaged over the batch).
+    /// </summary>
+    public static T MeanSquaredError<T>(ReadOnlySpan<T> outputs, ReadOnlySpan<T> targets, Span<T> doutputs, int divisor)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckLength(targets, outputs.Length, nameof(targets));
+        CheckLength(doutputs, outputs.Length, nameof(doutputs));
+        T count = T.CreateChecked(divisor), two = T.CreateChecked(2);
+        T total = T.Zero;
+        for (int i = 0; i < outputs.Length; i++)
+        {
+            T d = outputs[i] - targets[i];
+            total += d * d;
+            doutputs[i] = two * d / count;
+        }
+        return total / count;
+    }
+
+    /// <summary>
+    /// Binary cross-entropy from logits z against targets y in [0, 1], mean over ALL elements, in the fused form that
+    /// never overflows (PyTorch BCEWithLogitsLoss, tf.nn.sigmoid_cross_entropy_with_logits):
+    /// max(z, 0) - z y + log(1 + exp(-|z|)); dz = (sigmoid(z) - y) / (n outputs).
+    /// </summary>
+    public static T BinaryCrossEntropyWithLogits<T>(ReadOnlySpan<T> logits, ReadOnlySpan<T> targets, Span<T> dlogits)
+        where T : unmanaged, IFloatingPointIeee754<T> => BinaryCrossEntropyWithLogits(logits, targets, dlogits, logits.Length);
+
+    /// <summary>The binary cross-entropy summed over all elements and divided by <paramref name="divisor"/> (as <see cref="MeanSquaredError{T}(ReadOnlySpan{T}, ReadOnlySpan{T}, Span{T}, int)"/>).</summary>
+    public static T BinaryCrossEntropyWithLogits<T>(ReadOnlySpan<T> logits, ReadOnlySpan<T> targets, Span<T> dlogits, int divisor)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckLength(targets, logits.Length, nameof(targets));
+        CheckLength(dlogits, logits.Length, nameof(dlogits));
+        T count = T.CreateChecked(divisor);
+        T total = T.Zero;
+        for (int i = 0; i < logits.Length; i++)
+        {
+            T z = logits[i], y = targets[i];
+            total += T.Max(z, T.Zero) - z * y + T.LogP1(T.Exp(-T.Abs(z)));
+            dlogits[i] = (T.One / (T.One + T.Exp(-z)) - y) / count;
         }
         return total / count;
     }

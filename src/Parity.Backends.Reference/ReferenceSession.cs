@@ -22,6 +22,7 @@ internal sealed class ReferenceSession<T> : IStateLoadingSession where T : unman
     private readonly Dictionary<string, T[]> _slots = []; // by slot site: SGD momentum buffer, Adam m and v
     private readonly Dictionary<string, string> _runtime;
     private readonly Dictionary<int, T[]> _inputs = [];
+    private readonly Dictionary<int, T[]> _targets = [];
     private int _updates; // optimizer updates done: Adam's t after the last step
     private readonly WeightDecay<T>? _decay;
 
@@ -33,7 +34,7 @@ internal sealed class ReferenceSession<T> : IStateLoadingSession where T : unman
         _runtime = runtime;
         // Under init "framework" the plan's state is used as well: the reference has no initializers of
         // its own (BackendCapabilities.FrameworkInit is false).
-        _network = new Network<T>(plan.Graph, plan.InitialState, parallel);
+        _network = new Network<T>(plan.Graph, plan.InitialState, parallel) { Loss = plan.Spec.Loss };
         if (plan.Spec.Init.Mode == InitMode.Framework)
             _runtime["init"] = "the plan's initial state (the reference has no initializers of its own)";
         foreach (var key in _layout.KeysOf(TensorKind.OptimizerSlot))
@@ -84,8 +85,10 @@ internal sealed class ReferenceSession<T> : IStateLoadingSession where T : unman
     public StepRecord Step(int step, Batch batch, CaptureRequest capture, StepRecord? followSigns)
     {
         if (step < 1) throw new BackendException($"training steps count from 1; got step {step}");
-        var pass = _network.Forward(Inputs(batch), batch.Labels, PassMode.Train, updateRunning: true);
         var calls = _plan.Graph.Calls;
+        // A replay applies the mask the replayed backend recorded (its own draw under masks: framework), else the harness's.
+        var pass = _network.Forward(Inputs(batch), batch.Labels, Targets(batch), PassMode.Train, updateRunning: true,
+            i => (followSigns?.Find(TensorKind.DropoutMask, calls[i].Id) ?? batch.DropoutMask(calls[i].Id)).Data);
         _network.Backward(pass, inputGradient: false, followSigns is null ? null
             : i => i > 0 && followSigns.Find(TensorKind.Forward, calls[i - 1].Id) is { } input ? input.Data : null);
         _decay?.AddLossTerm(pass);
@@ -97,6 +100,7 @@ internal sealed class ReferenceSession<T> : IStateLoadingSession where T : unman
             TensorKind.Forward => Matrix(pass.Outputs[CallIndex(key)], pass.N),
             TensorKind.BatchMean => Vector(pass.Mean[CallIndex(key)]),
             TensorKind.BatchVariance => Vector(pass.Variance[CallIndex(key)]),
+            TensorKind.DropoutMask => DropoutMask(pass.DropoutScaled[CallIndex(key)], pass.N),
             TensorKind.Loss => Tensor.Scalar(double.CreateTruncating(pass.Loss), _dtype),
             TensorKind.TrainAccuracy => Tensor.Scalar((double)pass.Correct / pass.N, _dtype),
             TensorKind.OutputGradient => Matrix(pass.OutputGradients[CallIndex(key)], pass.N),
@@ -107,7 +111,7 @@ internal sealed class ReferenceSession<T> : IStateLoadingSession where T : unman
 
     public StepRecord Evaluate(int step, Batch data, CaptureRequest capture)
     {
-        var pass = _network.Forward(Inputs(data), data.Labels, PassMode.Eval, updateRunning: false);
+        var pass = _network.Forward(Inputs(data), data.Labels, Targets(data), PassMode.Eval, updateRunning: false);
         return _layout.Record(step, RecordPhase.Eval, capture, key => key.Kind switch
         {
             TensorKind.EvalOutput => Matrix(pass.Outputs[CallIndex(key)], pass.N),
@@ -175,6 +179,22 @@ internal sealed class ReferenceSession<T> : IStateLoadingSession where T : unman
 
     private int CallIndex(TensorKey key) => _plan.Graph.Calls.First(c => c.Id == key.Site).Index;
 
+    /// <summary>The batch's float targets in T (an element-wise loss), or null; one buffer per batch size like the inputs'.</summary>
+    private T[]? Targets(Batch batch)
+    {
+        if (!_plan.Spec.Loss.ElementWise) return null;
+        var targets = batch.Targets ?? throw new BackendException($"the loss '{_plan.Spec.Loss.Type}' needs float targets and the batch has none");
+        if (targets.Shape is not [int rows, int width] || rows != batch.Size || width != _plan.Graph.OutputWidth)
+            throw new BackendException($"batch targets have shape {targets.ShapeText}; the loss needs [{batch.Size},{_plan.Graph.OutputWidth}]");
+        if (!_targets.TryGetValue(targets.Length, out var buffer))
+        {
+            buffer = new T[targets.Length];
+            _targets[targets.Length] = buffer;
+        }
+        System.Numerics.Tensors.TensorPrimitives.ConvertTruncating<double, T>(targets.Data, buffer);
+        return buffer;
+    }
+
     private T[] Inputs(Batch batch)
     {
         int expected = _plan.Graph.Calls[0].InWidth;
@@ -189,6 +209,14 @@ internal sealed class ReferenceSession<T> : IStateLoadingSession where T : unman
         }
         System.Numerics.Tensors.TensorPrimitives.ConvertTruncating<double, T>(data, buffer); // vectorized; rounds to nearest as a cast does
         return buffer;
+    }
+
+    // The 0/1 mask back from the scaled one the pass multiplied by.
+    private Tensor DropoutMask(T[] scaled, int n)
+    {
+        var data = new double[scaled.Length];
+        for (int i = 0; i < data.Length; i++) data[i] = scaled[i] == T.Zero ? 0 : 1;
+        return new Tensor([n, scaled.Length / n], data, _dtype);
     }
 
     private Tensor Matrix(T[] values, int n) => Shaped(values, [n, values.Length / n]);

@@ -44,12 +44,14 @@ internal sealed class TorchSharpSession : IBackendSession
         _dtype = options.DType;
         _scalarType = _dtype == DType.Float32 ? torch.ScalarType.Float32 : torch.ScalarType.Float64;
         _device = device;
-        Mismatches = TorchSharpConventions.Mismatches(plan.Spec);
+        Mismatches = [.. TorchSharpConventions.Mismatches(plan.Spec), .. Models.Dropout.FrameworkMasks(plan.Spec, "libtorch's Bernoulli draw (torch.nn.functional.dropout on ones)")];
 
         var spec = plan.Spec;
         // Under init: framework the modules draw their own initial values (Linear: kaiming_uniform with
         // a = sqrt(5), bias U(+-1/sqrt(in)) [P3, TS]) from libtorch's global generator, seeded here.
         if (spec.Init.Mode == InitMode.Framework) torch.manual_seed(unchecked((long)spec.Init.Seed));
+        // masks: framework draws from the same global generator; seeded by the scenario's seed when nothing seeded it above.
+        else if (spec.Model.Layers.Any(l => l is DropoutSpec { Masks: DropoutMasks.Framework })) torch.manual_seed(unchecked((long)spec.Seed));
         foreach (var layer in spec.Model.Layers) _instances[layer.Name] = CreateModule(layer);
         _callModules = plan.Graph.Calls.Select(c => _instances[c.Layer.Name]).ToArray();
         _firstCallHasNoParameters = plan.Graph.Calls.Count > 0 && plan.Graph.Calls[0].Layer.ParameterShapes.Count == 0;
@@ -126,9 +128,9 @@ internal sealed class TorchSharpSession : IBackendSession
         // starts with a parameter-free call needs the input itself in the graph to trace that output's gradient.
         if (wantsOutputGradients && _firstCallHasNoParameters) input.requires_grad_(true);
         var labels = Labels(batch);
-        var pass = Forward(input, train: true, capture, retainGradients: wantsOutputGradients);
+        var pass = Forward(input, train: true, capture, retainGradients: wantsOutputGradients, batch);
         var logits = pass.Outputs[^1];
-        var loss = torch.nn.functional.cross_entropy(logits, labels);
+        var loss = Loss(logits, labels, batch);
         if (_decay is not null) loss = _decay.WithLossTerm(loss);
 
         _optimizer.zero_grad();
@@ -149,6 +151,7 @@ internal sealed class TorchSharpSession : IBackendSession
             TensorKind.Forward => Read(pass.Outputs[CallIndex(key)]),
             TensorKind.BatchMean => Read(pass.Means[CallIndex(key)]!),
             TensorKind.BatchVariance => Read(pass.Variances[CallIndex(key)]!),
+            TensorKind.DropoutMask => Read(pass.DropoutMasks[CallIndex(key)]!),
             TensorKind.Loss => ParityTensor.Scalar(Scalar(loss), _dtype),
             TensorKind.TrainAccuracy => ParityTensor.Scalar(Accuracy(logits, labels, batch.Size), _dtype),
             TensorKind.OutputGradient => Read(pass.Outputs[CallIndex(key)].grad
@@ -174,7 +177,7 @@ internal sealed class TorchSharpSession : IBackendSession
         return _layout.Record(step, RecordPhase.Eval, capture, key => key.Kind switch
         {
             TensorKind.EvalOutput => Read(outputs[CallIndex(key)]),
-            TensorKind.EvalLoss => ParityTensor.Scalar(Scalar(torch.nn.functional.cross_entropy(logits, labels)), _dtype),
+            TensorKind.EvalLoss => ParityTensor.Scalar(Scalar(Loss(logits, labels, data)), _dtype),
             _ => ParityTensor.Scalar(Accuracy(logits, labels, data.Size), _dtype),
         });
     }
@@ -188,14 +191,17 @@ internal sealed class TorchSharpSession : IBackendSession
         foreach (var module in _instances.Values) module.Dispose();
     }
 
-    /// <summary>The outputs of every call in order and, where asked in train mode, each batchnorm call's batch statistics.</summary>
-    private sealed record ForwardPass(TorchTensor[] Outputs, TorchTensor?[] Means, TorchTensor?[] Variances);
+    /// <summary>
+    /// The outputs of every call in order and, where asked in train mode, each batchnorm call's batch statistics; each
+    /// dropout call's 0/1 mask in train mode.
+    /// </summary>
+    private sealed record ForwardPass(TorchTensor[] Outputs, TorchTensor?[] Means, TorchTensor?[] Variances, TorchTensor?[] DropoutMasks);
 
     /// <summary>Runs every call in order, deriving the batch statistics of each batchnorm call when asked (train mode only).</summary>
-    private ForwardPass Forward(TorchTensor input, bool train, CaptureRequest capture, bool retainGradients)
+    private ForwardPass Forward(TorchTensor input, bool train, CaptureRequest capture, bool retainGradients, Batch? batch = null)
     {
         bool wantsMean = train && capture.Wants(TensorKind.BatchMean), wantsVariance = train && capture.Wants(TensorKind.BatchVariance);
-        var pass = new ForwardPass(new TorchTensor[_callModules.Length], new TorchTensor?[_callModules.Length], new TorchTensor?[_callModules.Length]);
+        var pass = new ForwardPass(new TorchTensor[_callModules.Length], new TorchTensor?[_callModules.Length], new TorchTensor?[_callModules.Length], new TorchTensor?[_callModules.Length]);
         var h = input;
         for (int i = 0; i < _callModules.Length; i++)
         {
@@ -207,11 +213,31 @@ internal sealed class TorchSharpSession : IBackendSession
                 if (wantsMean) pass.Means[i] = h.mean([0L]);
                 if (wantsVariance) pass.Variances[i] = h.var(0L, unbiased: false);
             }
-            h = _callModules[i].forward(h);
+            if (_plan.Graph.Calls[i].Layer is DropoutSpec dropout)
+            {
+                if (train) h = DropoutForward(h, dropout, batch?.DropoutMask(_plan.Graph.Calls[i].Id), out pass.DropoutMasks[i]);
+            }
+            else h = _callModules[i].forward(h);
             if (retainGradients && h.requires_grad) h.retain_grad();
             pass.Outputs[i] = h;
         }
         return pass;
+    }
+
+    /// <summary>
+    /// Inverted dropout as x * (m * 1/(1-p)), the product libtorch's own dropout forms (a Bernoulli noise divided by
+    /// 1 - p, then multiplied in), so the gradient is dy times the same scaled mask. m is the harness's mask, or under
+    /// <c>masks: framework</c> libtorch's own draw: torch.nn.functional.dropout of ones, nonzero where it kept.
+    /// </summary>
+    private TorchTensor DropoutForward(TorchTensor x, DropoutSpec dropout, ParityTensor? harnessMask, out TorchTensor? mask)
+    {
+        using (torch.no_grad())
+        {
+            mask = dropout.Masks == DropoutMasks.Framework
+                ? torch.nn.functional.dropout(torch.ones_like(x), dropout.P, training: true).ne(0).to(_scalarType)
+                : ToTorch(harnessMask ?? throw new BackendException($"dropout '{dropout.Name}': the batch holds no mask"));
+        }
+        return x.mul(mask.mul(dropout.KeptScale));
     }
 
     private TorchModule CreateModule(LayerSpec layer) => layer switch
@@ -230,6 +256,8 @@ internal sealed class TorchSharpSession : IBackendSession
         GeluSpec => torch.nn.GELU(GELU.Approximate.tanh),
         SiluSpec => torch.nn.SiLU(),
         EluSpec elu => torch.nn.ELU(elu.Alpha),
+        // Never called: Forward applies dropout itself, with the mask it must trace (DropoutForward).
+        DropoutSpec dropout => torch.nn.Dropout(dropout.P),
         _ => throw new BackendException($"layer '{layer.Name}': type '{layer.Type}' has no torchsharp mapping"),
     };
 
@@ -320,6 +348,28 @@ internal sealed class TorchSharpSession : IBackendSession
         return _dtype == DType.Float32
             ? torch.tensor(batch.Inputs.ToFloats(), shape, dtype: _scalarType, device: _device)
             : torch.tensor(batch.Inputs.Data, shape, dtype: _scalarType, device: _device);
+    }
+
+    /// <summary>
+    /// The spec's loss by libtorch's own functions, each with its 'mean' reduction as the spec means it: cross_entropy
+    /// (mean over samples; label_smoothing mixes (1-e) onehot + e/C [P11]), mse_loss and binary_cross_entropy_with_logits
+    /// (mean over ALL elements; the latter fused, log-sum-exp [P11]).
+    /// </summary>
+    private TorchTensor Loss(TorchTensor outputs, TorchTensor labels, Batch batch)
+    {
+        var loss = _plan.Spec.Loss;
+        if (loss.Function == LossFunction.SoftmaxCrossEntropy)
+            return loss.LabelSmoothing == 0
+                ? torch.nn.functional.cross_entropy(outputs, labels)
+                : torch.nn.functional.cross_entropy(outputs, labels, label_smoothing: loss.LabelSmoothing);
+        var t = batch.Targets ?? throw new BackendException($"the loss '{loss.Type}' needs float targets and the batch has none");
+        long[] shape = [t.Shape[0], t.Shape[1]];
+        var targets = _dtype == DType.Float32
+            ? torch.tensor(t.ToFloats(), shape, dtype: _scalarType, device: _device)
+            : torch.tensor(t.Data, shape, dtype: _scalarType, device: _device);
+        return loss.Function == LossFunction.MeanSquaredError
+            ? torch.nn.functional.mse_loss(outputs, targets)
+            : torch.nn.functional.binary_cross_entropy_with_logits(outputs, targets);
     }
 
     private TorchTensor Labels(Batch batch)

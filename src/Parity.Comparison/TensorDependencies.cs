@@ -13,11 +13,13 @@ namespace Parity.Comparison;
 /// <para>Dependencies (s = step, s-1 = the previous train record or the initial state):</para>
 /// <list type="bullet">
 /// <item>Forward(i, s) &lt;- Forward(i-1, s) (none for the first call: the input), the parameters of call i's
-/// instance at s-1, and for batchnorm calls BatchMean(i, s), BatchVariance(i, s).</item>
+/// instance at s-1, and for batchnorm calls BatchMean(i, s), BatchVariance(i, s), for dropout calls DropoutMask(i, s).</item>
+/// <item>DropoutMask(i, s): none (the harness's or the framework's draw).</item>
 /// <item>BatchMean(i, s), BatchVariance(i, s) &lt;- Forward(i-1, s).</item>
 /// <item>Loss(s), TrainAccuracy(s) &lt;- Forward(last, s).</item>
 /// <item>OutputGradient(last, s) &lt;- Forward(last, s); OutputGradient(i, s) &lt;- OutputGradient(i+1, s) and what call
-/// i+1 used: its input Forward(i, s), its output Forward(i+1, s), its instance's parameters at s-1, its batch statistics.</item>
+/// i+1 used: its input Forward(i, s), its output Forward(i+1, s), its instance's parameters at s-1, its batch statistics
+/// or dropout mask.</item>
 /// <item>ParameterGradient(p, s) &lt;- for each call c of p's instance: OutputGradient(c, s), its input Forward(c-1, s),
 /// its batch statistics.</item>
 /// <item>RunningMean(bn, s) &lt;- BatchMean(c, s) of bn's calls and RunningMean(bn, s-1); RunningVariance likewise.</item>
@@ -153,6 +155,8 @@ public sealed class TensorDependencies
         }
         void AddBatchStatistics(int c)
         {
+            // A dropout call's mask is, like batch statistics, a per-step input of the call.
+            if (_graph.Calls[c].IsDropout) AddHere(TensorKind.DropoutMask, _graph.Calls[c].Id);
             if (!_graph.Calls[c].IsBatchNorm) return;
             AddHere(TensorKind.BatchMean, _graph.Calls[c].Id);
             AddHere(TensorKind.BatchVariance, _graph.Calls[c].Id);

@@ -386,6 +386,8 @@ public sealed class TolerancePolicy
     {
         // An accuracy moves in steps of 1/batch when one argmax flips at a near tie: judged in samples, not rounding.
         TensorKind.TrainAccuracy or TensorKind.EvalAccuracy => new Tolerance(0.05, 0),
+        // A dropout mask is 0 or 1, not rounded: any difference is another mask.
+        TensorKind.DropoutMask => new Tolerance(0, 0),
         // Measured 2.4e-6 (seed000-shared-bn, step 20).
         TensorKind.RunningMean or TensorKind.RunningVariance => new Tolerance(1e-8, 5e-6),
         // Measured 5.4e-6.
@@ -406,6 +408,7 @@ public sealed class TolerancePolicy
     private static Tolerance DefaultFloat64(TensorKind kind) => kind switch
     {
         TensorKind.TrainAccuracy or TensorKind.EvalAccuracy => new Tolerance(1e-12, 0),
+        TensorKind.DropoutMask => new Tolerance(0, 0),
         _ => new Tolerance(1e-14, 1e-10),
     };
 

@@ -60,6 +60,15 @@ public static class CauseIds
     /// <summary>A GELU's forward output is the other form (exact erf or tanh approximation).</summary>
     public const string GeluApproximation = "gelu-approximation";
 
+    /// <summary>A dropout's kept elements are scaled by 1/p: p read as the keep probability (TF1 keep_prob).</summary>
+    public const string DropoutKeepProbability = "dropout-keep-probability";
+
+    /// <summary>A softmax cross-entropy's loss and logit gradient fit another label smoothing than (1 - e) onehot + e/C: none, or the binary e/2.</summary>
+    public const string LabelSmoothingForm = "label-smoothing-form";
+
+    /// <summary>An element-wise loss and its gradient fit a sum (or per-sample sums) instead of the mean over all elements.</summary>
+    public const string LossReduction = "loss-reduction";
+
     /// <summary>The traces differ at step 0, before any training.</summary>
     public const string InitialWeightsMismatch = "initial-weights-mismatch";
 

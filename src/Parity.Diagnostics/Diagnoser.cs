@@ -27,7 +27,7 @@ public static class Diagnoser
         new RunningStatsNotUpdatedDetector(), new SlowRunningStatsWarmupDetector(), new TrainEvalModeDetector(),
         new WeightDecayCouplingDetector(), new L2FactorOfTwoDetector(), new DecoupledDecayLearningRateDetector(),
         new MomentumFormDetector(), new ClippingScopeDetector(), new ScheduleCountDetector(),
-        new LeakyReluSlopeDetector(), new GeluApproximationDetector(), new InitialWeightsMismatchDetector(), new WeightLayoutDetector(), new NanInfDetector(), new UnexplainedDivergenceDetector(),
+        new LeakyReluSlopeDetector(), new GeluApproximationDetector(), new DropoutKeepProbabilityDetector(), new LabelSmoothingFormDetector(), new LossReductionDetector(), new InitialWeightsMismatchDetector(), new WeightLayoutDetector(), new NanInfDetector(), new UnexplainedDivergenceDetector(),
     ];
 
     /// <summary>Runs <paramref name="detectors"/> (all of them when null) over <paramref name="context"/>.</summary>

@@ -87,9 +87,9 @@ public sealed class PermutedBatchBackend(IBackend inner, string name, int draw =
             if (followSigns is null) record = inner.Step(step, Permute(batch, order), capture);
             else
             {
-                // The signs to follow are per sample: put their rows in the permuted batch's order too.
+                // The signs and dropout masks to follow are per sample: put their rows in the permuted batch's order too.
                 var permutedSigns = new StepRecord(followSigns.Step, followSigns.Phase);
-                foreach (var e in followSigns.Entries.Where(e => e.Key.Kind == TensorKind.Forward))
+                foreach (var e in followSigns.Entries.Where(e => e.Key.Kind is TensorKind.Forward or TensorKind.DropoutMask))
                     permutedSigns.Add(e.Key.Kind, e.Key.Site, PermuteRows(e.Value, order));
                 var loading = inner as IStateLoadingSession ?? throw new BackendException("the permuted envelope's backend cannot replay a step");
                 record = loading.Step(step, Permute(batch, order), capture, permutedSigns);
@@ -111,7 +111,7 @@ public sealed class PermutedBatchBackend(IBackend inner, string name, int draw =
             var restored = new StepRecord(record.Step, record.Phase);
             foreach (var e in record.Entries)
             {
-                bool perSample = e.Key.Kind is TensorKind.Forward or TensorKind.OutputGradient;
+                bool perSample = e.Key.Kind is TensorKind.Forward or TensorKind.OutputGradient or TensorKind.DropoutMask;
                 restored.Add(e.Key.Kind, e.Key.Site, perSample ? Unpermute(e.Value, order) : e.Value);
             }
             return restored;
@@ -128,7 +128,12 @@ public sealed class PermutedBatchBackend(IBackend inner, string name, int draw =
                 Array.Copy(batch.Inputs.Data, order[r] * w, x, r * w, w);
                 y[r] = batch.Labels[order[r]];
             }
-            return new Batch(new Tensor([batch.Size, w], x, batch.Inputs.DType), y);
+            // A sample keeps its dropout mask row (the permuted step computes the same function) and its targets row.
+            return new Batch(new Tensor([batch.Size, w], x, batch.Inputs.DType), y)
+            {
+                Targets = batch.Targets is { } t ? PermuteRows(t, order) : null,
+                DropoutMasks = batch.DropoutMasks.ToDictionary(m => m.Key, m => PermuteRows(m.Value, order)),
+            };
         }
 
         // Row r of the result is row order[r] of the tensor (the batch's permutation applied to per-sample rows).

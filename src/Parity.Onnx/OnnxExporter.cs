@@ -228,6 +228,16 @@ public static class OnnxExporter
                     Node("Mul", call.Id, doc, [input, sigmoid], output);
                     break;
                 }
+                case DropoutSpec dropout:
+                {
+                    // Dropout-13 with its ratio (the drop probability, scale 1/(1-ratio) when training [O3]) and no
+                    // training_mode input: inference mode, the identity, as every framework's eval. The ratio documents the
+                    // spec and lets an import recover it.
+                    string ratio = call.Id + "/ratio";
+                    if (_initializers.Add(ratio)) Graph.Initializer.Add(Initializer(ratio, Tensor.Scalar(dropout.P, dtype)));
+                    Node("Dropout", call.Id, doc, [input, ratio], output);
+                    break;
+                }
                 default:
                     throw new ArgumentException($"call '{call.Id}': layer type '{call.Layer.Type}' has no ONNX export");
             }

@@ -25,7 +25,7 @@ public static class OnnxImporter
     /// <summary>Operator types the importer understands (default ONNX domain).</summary>
     public static IReadOnlyList<string> SupportedOperators { get; } =
         ["Gemm", "MatMul", "Add (the bias after a MatMul)", "BatchNormalization", "LayerNormalization", "Relu", "Identity", "Tanh", "Sigmoid",
-            "Mul (x * Sigmoid(x): SiLU)", "LeakyRelu", "Elu", "Gelu"];
+            "Mul (x * Sigmoid(x): SiLU)", "LeakyRelu", "Elu", "Gelu", "Dropout (inference mode)"];
 
     /// <summary>Reads an ONNX file.</summary>
     /// <returns>
@@ -189,6 +189,9 @@ public static class OnnxImporter
                             var other => throw NodeError(node, $"approximate '{other}' is neither 'none' nor 'tanh'"),
                         };
                         Stateless(node, "gelu", name => new GeluSpec(name, approximation));
+                        break;
+                    case "Dropout":
+                        Dropout(node);
                         break;
                     default:
                         throw NodeError(node, $"unsupported operator; supported: {string.Join(", ", SupportedOperators)}");
@@ -359,6 +362,25 @@ public static class OnnxImporter
             // call-id convention for the k-th call of instance x) are taken as calls of one instance x.
             string stem = Sanitize(StripCallNumber(last.Name.Length > 0 ? last.Name : last.Output[0]));
             Instance(node, type + ":" + stem, type, [], make, stem);
+        }
+
+        /// <summary>
+        /// Dropout-13 in inference mode (no training_mode input, the identity at inference): a dropout layer with its ratio
+        /// (input 1, an initializer; ONNX's default 0.5 when absent) as the drop probability, the harness's masks.
+        /// </summary>
+        private void Dropout(NodeProto node)
+        {
+            if (node.Input.Count > 2) throw NodeError(node, "has a training_mode input; only inference-mode Dropout (the identity) is imported");
+            double ratio = 0.5;
+            if (node.Input.Count == 2)
+            {
+                var value = Initializer(node, 1, "ratio");
+                if (value.Length != 1 || !(value.Data[0] >= 0 && value.Data[0] < 1)) throw NodeError(node, $"ratio {value.ShapeText} is not one number in [0, 1)");
+                ratio = value.Data[0];
+            }
+            var data = node.Clone();
+            while (data.Input.Count > 1) data.Input.RemoveAt(data.Input.Count - 1);
+            Stateless(data, "dropout", name => new DropoutSpec(name, ratio, DropoutMasks.Harness));
         }
 
         // x * Sigmoid(x): a Mul of the sigmoid's input and its output, in either order.

@@ -40,7 +40,10 @@ public static class ReportBuilder
         var plan = input.Plan;
         var notIdentifiable = plan.Graph.Parameters.Where(p => !p.Identifiable).Select(p => p.Name).ToList();
         var scenario = new ScenarioInfo(plan.Spec.Name, plan.Spec.Description, SpecLoader.Hash(plan.Spec), input.SpecPath, plan.Spec.DType.ToString().ToLowerInvariant(),
-            plan.TotalSteps, plan.StepsPerEpoch, plan.Train.Count, plan.Eval.Count, plan.Train.Origin, [.. plan.Graph.Shared], notIdentifiable);
+            plan.TotalSteps, plan.StepsPerEpoch, plan.Train.Count, plan.Eval.Count, plan.Train.Origin, [.. plan.Graph.Shared], notIdentifiable)
+        {
+            Loss = plan.Spec.Loss.Type,
+        };
         var backends = input.Runs.Select(r => new BackendReport(r.Run.Backend, r.DType, r.Run.Status, r.Run.Message, r.Run.StepsCompleted,
             r.Run.Duration.TotalSeconds, r.Run.Runtime, r.Run.Mismatches, Path.GetRelativePath(input.RunDirectory, r.Run.TraceDirectory), r.Auxiliary)).ToList();
         var verdict = Verdicts.Combine(input.Runs.Where(r => !r.Auxiliary).Select(r => Verdicts.Of(r.Run.Status))

@@ -54,7 +54,11 @@ public sealed record RunReport
 }
 
 /// <summary>The scenario as run.</summary>
-public sealed record ScenarioInfo(string Name, string Description, string SpecHash, string? SpecPath, string DType, int Steps, int StepsPerEpoch, int TrainSamples, int EvalSamples, string DataOrigin, IReadOnlyList<string> SharedInstances, IReadOnlyList<string> NotIdentifiable);
+public sealed record ScenarioInfo(string Name, string Description, string SpecHash, string? SpecPath, string DType, int Steps, int StepsPerEpoch, int TrainSamples, int EvalSamples, string DataOrigin, IReadOnlyList<string> SharedInstances, IReadOnlyList<string> NotIdentifiable)
+{
+    /// <summary>The loss's type name (docs/spec.md, "Loss"); absent from reports written before losses were a setting.</summary>
+    public string Loss { get; init; } = "softmax_cross_entropy";
+}
 
 /// <summary>Machine, runtime and time of the run.</summary>
 public sealed record MachineInfo(string Os, int ProcessorCount, string DotNet, string Parity, DateTimeOffset StartedUtc, double Seconds);

@@ -226,6 +226,10 @@ public class ReferenceBackendTests
     [TestCase("synthetic-adagrad.json")]
     [TestCase("synthetic-weight-decay.json")]
     [TestCase("synthetic-schedule-clip.json")]
+    [TestCase("synthetic-dropout.json")]
+    [TestCase("synthetic-mse.json")]
+    [TestCase("synthetic-bce.json")]
+    [TestCase("synthetic-label-smoothing.json")]
     public void Float32RoundsDifferentlyFromFloat64(string fixture)
     {
         var plan = TestSpecs.FixturePlan(fixture, steps: 50);

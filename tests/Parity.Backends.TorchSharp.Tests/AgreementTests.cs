@@ -34,11 +34,16 @@ public sealed class AgreementTests
     [TestCase("synthetic-shared-bn")]
     [TestCase("synthetic-layernorm-sgd")]
     [TestCase("synthetic-activations")]
+    [TestCase("synthetic-dropout")]
+    [TestCase("synthetic-mse")]
+    [TestCase("synthetic-bce")]
+    [TestCase("synthetic-label-smoothing")]
     [TestCase("synthetic-rmsprop")]
     [TestCase("synthetic-adagrad")]
     [TestCase("synthetic-weight-decay")]
     [TestCase("synthetic-schedule-clip")]
     [TestCase("blobs-csv")]
+    [TestCase("synthetic-everything")]
     public void Float32TorchSharpAgreesWithTheReferenceOnTheSmallFixtures(string fixture) =>
         AssertAgrees(TestScenarios.Fixture(fixture), DType.Float32);
 
@@ -77,6 +82,8 @@ public sealed class AgreementTests
     [TestCase("synthetic-rmsprop")]
     [TestCase("synthetic-weight-decay")]
     [TestCase("synthetic-schedule-clip")]
+    [TestCase("synthetic-dropout")]
+    [TestCase("synthetic-label-smoothing")]
     public void Float64TorchSharpAgreesWithTheReference(string fixture) =>
         AssertAgrees(TestScenarios.Fixture(fixture), DType.Float64);
 

@@ -229,6 +229,11 @@ public class WorkerConformanceTests(string workerName)
     [TestCase("synthetic-adagrad.json", 10)]
     [TestCase("synthetic-weight-decay.json", 8)]
     [TestCase("synthetic-schedule-clip.json", 9)]
+    [TestCase("synthetic-dropout.json", 6)]
+    [TestCase("synthetic-mse.json", 6)]
+    [TestCase("synthetic-bce.json", 6)]
+    [TestCase("synthetic-label-smoothing.json", 6)]
+    [TestCase("synthetic-everything.json", 6)]
     [TestCase("seed000-shared-bn.json", 20, Category = "FashionMnist", Explicit = true, Reason = "Fashion-MNIST 784-100-100-10 batch 1000: slow")]
     public void Agrees_with_the_reference_on_a_shared_batchnorm_on_layernorm_with_sgd_and_on_every_activation(string fixture, int steps)
     {
@@ -237,7 +242,7 @@ public class WorkerConformanceTests(string workerName)
         var result = StepCheck(plan, RunAll(mine, plan), mine.Mismatches);
         TestContext.Out.WriteLine($"{workerName} on {fixture}: {result.TensorsCompared} tensors compared, declared {string.Join("; ", mine.Mismatches.Select(m => m.Setting))}");
         AssertAgrees(result);
-        Assert.That(result.TensorsCompared, Is.GreaterThan(200));
+        Assert.That(result.TensorsCompared, Is.GreaterThan(steps * 10), "every step compares its forward outputs, gradients and state");
     }
 
     /// <summary>The forms the fixture (decoupled on every parameter) does not run: coupled and the L2 loss term, on the weights only.</summary>
@@ -306,6 +311,30 @@ public class WorkerConformanceTests(string workerName)
             Assert.That(declared, Is.Empty);
         }
         AssertAgrees(StepCheck(plan, RunAll(session, plan), session.Mismatches));
+    }
+
+    [Test]
+    public void Framework_dropout_masks_are_the_frameworks_own_draw_declared_and_step_checked_with_the_recorded_mask()
+    {
+        var fixture = SpecLoader.LoadFile(TestPaths.Fixture("synthetic-dropout.json"));
+        var spec = fixture with { Model = fixture.Model with { Layers = [.. fixture.Model.Layers.Select(l => l is DropoutSpec d ? d with { Masks = DropoutMasks.Framework } : l)] } };
+        var plan = Planner.Build(spec, 3);
+        using var session = NewBackend().Open(plan, new BackendOptions(DType.Float32));
+        Assert.That(session.Mismatches.Where(m => m.Setting.EndsWith(".masks", StringComparison.Ordinal)).Select(m => (m.Setting, m.Value!.GetValue<string>())),
+            Is.EqualTo(new[] { ("model.layers[drop].masks", "framework") }));
+        var records = RunAll(session, plan);
+        var mask = records.First(r => r.Step == 1 && r.Phase == RecordPhase.Train).Find(TensorKind.DropoutMask, "drop")!.Data;
+        Assert.That(mask, Is.All.EqualTo(0.0).Or.EqualTo(1.0));
+        Assert.That(mask, Is.Not.EqualTo(plan.BatchFor(1).DropoutMask("drop").Data).AsCollection, "the framework's own draw, not the harness's");
+        // The step checks replay each step with the mask the worker recorded: the math after the mask is judged strictly.
+        AssertAgrees(StepCheck(plan, records, session.Mismatches));
+        // Against the reference's free-running trajectory (the harness's masks) it differs, and only as declared.
+        List<StepRecord> reference64, reference32;
+        using (var r64 = ReferenceBackend.Float64().Open(plan, new BackendOptions(DType.Float64))) reference64 = RunAll(r64, plan);
+        using (var r32 = ReferenceBackend.Float32().Open(plan, new BackendOptions(DType.Float32))) reference32 = RunAll(r32, plan);
+        var trajectory = Compare(plan, records, reference64, [reference32], session.Mismatches);
+        Assert.That(trajectory.Checks.Count(c => c.Key.Kind == TensorKind.DropoutMask && c.Status == CheckStatus.ExplainedByMismatch), Is.EqualTo(3));
+        AssertAgrees(trajectory);
     }
 
     /// <summary>

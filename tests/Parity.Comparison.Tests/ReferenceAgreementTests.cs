@@ -71,6 +71,11 @@ public class ReferenceAgreementTests
     [TestCase("synthetic-adagrad.json")]
     [TestCase("synthetic-weight-decay.json")]
     [TestCase("synthetic-schedule-clip.json")]
+    [TestCase("synthetic-dropout.json")]
+    [TestCase("synthetic-mse.json")]
+    [TestCase("synthetic-bce.json")]
+    [TestCase("synthetic-label-smoothing.json")]
+    [TestCase("synthetic-everything.json")]
     public void Float32_agrees_with_float64_over_50_steps_of_each_synthetic_fixture(string fixture)
     {
         var (plan, f64, f32) = Fixture(fixture);

@@ -21,7 +21,7 @@ public class CleanSeedsTests
     private const int TorchSharpSeeds = 4;
 
     [Test]
-    public void Twenty_seeds_of_clean_float32_runs_give_no_finding_from_any_detector([Values("synthetic-mlp-bn", "synthetic-layernorm-sgd", "synthetic-shared-bn", "synthetic-activations", "synthetic-rmsprop", "synthetic-adagrad", "synthetic-weight-decay", "synthetic-schedule-clip")] string fixture)
+    public void Twenty_seeds_of_clean_float32_runs_give_no_finding_from_any_detector([Values("synthetic-mlp-bn", "synthetic-layernorm-sgd", "synthetic-shared-bn", "synthetic-activations", "synthetic-rmsprop", "synthetic-adagrad", "synthetic-weight-decay", "synthetic-schedule-clip", "synthetic-dropout", "synthetic-mse", "synthetic-label-smoothing")] string fixture)
     {
         var catalog = BackendCatalog.Create();
         bool torchSharp = catalog.Create("torchsharp").Describe().Available;

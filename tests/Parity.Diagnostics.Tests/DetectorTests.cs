@@ -212,6 +212,55 @@ public class DetectorTests
         Assert.That(d.Findings.Select(x => x.Cause), Has.None.EqualTo(CauseIds.LeakyReluSlope));
     }
 
+    private static ScenarioSpec DropoutNet => Scenario.Fixture("synthetic-dropout");
+
+    // p read as the keep probability (TF1 keep_prob): the same harness mask, kept elements scaled by 1/p instead of 1/(1-p).
+    private static ScenarioSpec KeepProbability(ScenarioSpec s) => MapLayers(s, l => l is DropoutSpec d ? d with { P = 1 - d.P } : l);
+
+    [Test]
+    public void P_read_as_the_keep_probability_is_named_at_step_ones_dropout_forward_output()
+    {
+        var d = Scenario.Diagnose(DropoutNet, Steps, F64(new SpecVariantBackend("keep-prob", KeepProbability)));
+        var f = Single(d, CauseIds.DropoutKeepProbability, "keep-prob");
+        AssertAt(f, 1, RecordPhase.Train, TensorKind.Forward, "drop");
+        Assert.That((f.Evidence["specP"], f.Evidence["specScale"], f.Evidence["keepProbabilityScale"]), Is.EqualTo((0.25, Fit.Round(1 / 0.75), 4.0)));
+        Assert.That((double)f.Evidence["keptFraction"]!, Is.InRange(0.6, 0.9), "the harness's mask, which drops a quarter");
+        Assert.That(d.Findings.Where(x => x.Cause == CauseIds.UnexplainedDivergence), Is.Empty, string.Join(" | ", d.Findings));
+    }
+
+    [Test]
+    public void A_dropout_read_as_keep_probability_from_step_six_is_named_at_step_six()
+    {
+        var d = Scenario.Diagnose(DropoutNet, 10, F64(new ChangedMidRunBackend("keep-prob-later", ReferenceBackend.Float64(), KeepProbability, 6)));
+        AssertAt(Single(d, CauseIds.DropoutKeepProbability, "keep-prob-later"), 6, RecordPhase.Train, TensorKind.Forward, "drop");
+    }
+
+    [TestCase(0.0, null, "none", Description = "the smoothing argument dropped")]
+    [TestCase(0.2, 2, "binary", Description = "the sigmoid form y(1 - e) + e/2 on one-hot targets")]
+    public void Another_label_smoothing_is_a_label_smoothing_form_at_step_one(double smoothing, int? spreadOver, string fitted)
+    {
+        var spec = Scenario.Fixture("synthetic-label-smoothing");
+        var d = Scenario.Diagnose(spec, Steps, F64(new SpecVariantBackend("other-smoothing",
+            s => s with { Loss = s.Loss with { LabelSmoothing = smoothing, SmoothingClasses = spreadOver } })));
+        var f = Single(d, CauseIds.LabelSmoothingForm, "other-smoothing");
+        AssertAt(f, 1, RecordPhase.Train, TensorKind.OutputGradient, "l2");
+        Assert.That(f.Evidence["fittedForm"], Is.EqualTo(fitted));
+        Assert.That(d.Findings.Select(x => x.Cause), Has.None.EqualTo(CauseIds.LossReduction));
+    }
+
+    [TestCase(LossReduction.Sum, "sum", 32)]
+    [TestCase(LossReduction.SumOverOutputs, "sumOverOutputs", 4)]
+    public void A_summed_mean_squared_error_is_a_loss_reduction_at_step_one(LossReduction reduction, string fitted, int factor)
+    {
+        var spec = Scenario.Fixture("synthetic-mse");
+        var d = Scenario.Diagnose(spec, Steps, F64(new SpecVariantBackend("summed", s => s with { Loss = s.Loss with { Reduction = reduction } })));
+        var f = Single(d, CauseIds.LossReduction, "summed");
+        AssertAt(f, 1, RecordPhase.Train, TensorKind.OutputGradient, "l2");
+        Assert.That(f.Evidence["fittedReduction"], Is.EqualTo(fitted));
+        Assert.That(f.Evidence["factor"], Is.EqualTo(factor), "8 samples x 4 outputs");
+        Assert.That(d.Findings.Select(x => x.Cause), Has.None.EqualTo(CauseIds.LabelSmoothingForm));
+    }
+
     [Test]
     public void A_leaky_relu_slope_that_changes_at_step_six_is_named_at_step_six()
     {

@@ -133,6 +133,17 @@ public class SeedsTests
         foreach (string file in new[] { "index.html", "summary.md", "results.json", "injected/metamorphic.json", "framework/metamorphic.json" })
             Assert.That(File.Exists(Path.Combine(dir, file)), Is.True, file);
         Assert.That(File.ReadAllText(Path.Combine(dir, "summary.md")), Does.Contain("| injected | reference |").And.Contain("| framework | reference-f32 |"));
+        // The seed's figure: per-epoch kernel sums (18 steps = 2 epochs of 9), per backend and Dense layer, equal with and
+        // without the identity.
+        using var results = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "results.json")));
+        var sums = results.RootElement.GetProperty("kernelSums").EnumerateArray().ToList();
+        Assert.That(sums, Has.Count.EqualTo(4));
+        string Series(System.Text.Json.JsonElement e) => e.GetProperty("series").GetRawText();
+        var series = sums[0].GetProperty("series").EnumerateArray().ToList();
+        Assert.That(series.Select(x => x.GetProperty("label").GetString()),
+            Is.EqualTo(new[] { "reference dense", "reference dense_1", "reference-f32 dense", "reference-f32 dense_1" }));
+        Assert.That(series[0].GetProperty("x").EnumerateArray().Select(x => x.GetDouble()), Is.EqualTo(new[] { 1.0, 2.0 }));
+        Assert.That(Series(sums[1]), Is.EqualTo(Series(sums[0])), "injected init: the identity changes no kernel sum");
     }
 
     [Test]

@@ -30,6 +30,18 @@ public class OnnxExporterTests
     }
 
     [Test]
+    public void Dropout_exports_as_inference_mode_dropout_with_its_drop_ratio()
+    {
+        var plan = TestScenarios.Plan("synthetic-dropout", steps: 1);
+        var model = ModelProto.Parser.ParseFrom(OnnxExporter.ToBytes(plan.Graph, plan.Spec, plan.InitialState, DType.Float32));
+        Assert.That(model.Graph.Node.Select(n => n.OpType), Is.EqualTo(new[] { "Gemm", "Relu", "Dropout", "Gemm" }));
+        Assert.That(model.Graph.Node.Single(n => n.OpType == "Dropout").Input, Is.EqualTo(new[] { "relu", "drop/ratio" }),
+            "no training_mode input: inference mode, the identity");
+        var ratio = model.Graph.Initializer.Single(t => t.Name == "drop/ratio");
+        Assert.That((ratio.Dims.Count, BitConverter.ToSingle(ratio.RawData.ToByteArray())), Is.EqualTo((0, 0.25f)));
+    }
+
+    [Test]
     public void Activations_export_as_their_operators_with_every_setting_written_and_gelu_raises_the_opset_to_20()
     {
         var plan = TestScenarios.Plan("synthetic-activations", steps: 1);

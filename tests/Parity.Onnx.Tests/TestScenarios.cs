@@ -12,8 +12,8 @@ namespace Parity.Onnx.Tests;
 /// <summary>Fixtures, plans and reference checkpoints shared by the tests.</summary>
 internal static class TestScenarios
 {
-    /// <summary>The fixtures every export and import test runs on: separate BN, shared BN, layernorm + identity + bias-free linear, every activation.</summary>
-    public static readonly string[] Fixtures = ["synthetic-mlp-bn", "synthetic-shared-bn", "synthetic-layernorm-sgd", "synthetic-activations"];
+    /// <summary>The fixtures every export and import test runs on: separate BN, shared BN, layernorm + identity + bias-free linear, every activation, dropout.</summary>
+    public static readonly string[] Fixtures = ["synthetic-mlp-bn", "synthetic-shared-bn", "synthetic-layernorm-sgd", "synthetic-activations", "synthetic-dropout"];
 
     /// <summary>
     /// Every fixture in both element types and both linear forms, except synthetic-activations in float64: ONNX Runtime's

@@ -52,6 +52,132 @@ public struct LossShape
 
     /// <summary>1 to write d(loss)/d(logits) (train mode).</summary>
     public int WriteGradient;
+
+    /// <summary>The element-wise loss of <see cref="ElementWiseLoss"/>: <see cref="ElementWiseLoss.MeanSquaredError"/> or <see cref="ElementWiseLoss.BinaryCrossEntropyWithLogits"/>.</summary>
+    public int Function;
+
+    /// <summary>1 to count argmax = label into the accuracy (the targets are one-hot labels).</summary>
+    public int CountCorrect;
+}
+
+/// <summary>Host-computed constants of <see cref="ElementWiseLoss"/> (the kernels cannot convert integers to T).</summary>
+public struct LossScalars<T>
+    where T : unmanaged
+{
+    /// <summary>Rows, as T.</summary>
+    public T Rows;
+
+    /// <summary>Rows x width: the element count the element-wise losses average over.</summary>
+    public T Count;
+
+    /// <summary>e / classes: the smoothed target of every class.</summary>
+    public T Uniform;
+
+    /// <summary>1 - e + e / classes: the smoothed target of the label.</summary>
+    public T OnTarget;
+}
+
+/// <summary>
+/// The losses beyond plain softmax cross-entropy, each forward and backward in one launch of one group, tree-reduced like
+/// <see cref="Loss.SoftmaxCrossEntropy"/>, in the reference's formulas and rounding order (ReferenceOps).
+/// </summary>
+public static class ElementWiseLoss
+{
+    /// <summary><see cref="LossShape.Function"/> of mean squared error.</summary>
+    public const int MeanSquaredError = 0;
+
+    /// <summary><see cref="LossShape.Function"/> of binary cross-entropy from logits.</summary>
+    public const int BinaryCrossEntropyWithLogits = 1;
+
+    /// <summary>
+    /// Mean over ALL elements of (y - t)^2 (gradient 2 (y - t) / count) or of max(z, 0) - z t + log(1 + exp(-|z|))
+    /// (gradient (sigmoid(z) - t) / count); with <see cref="LossShape.CountCorrect"/>, the first maximal output of each row
+    /// against its label. <paramref name="scalars"/> receives [mean loss, accuracy].
+    /// </summary>
+    public static void Compute<T>(ArrayView<T> outputs, ArrayView<T> targets, ArrayView<int> labels, ArrayView<T> outputGradient,
+        ArrayView<T> scalars, LossShape shape, LossScalars<T> constants)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        T count = constants.Count;
+        var first = SharedMemory.Allocate<T>(GroupReduction.MaxThreads);
+        var second = SharedMemory.Allocate<T>(GroupReduction.MaxThreads);
+        int tid = Group.IdxX, threads = Group.DimX, width = shape.Classes;
+        T two = T.One + T.One;
+        T lossSum = T.Zero, correct = T.Zero;
+        for (int i = tid; i < shape.Rows; i += threads)
+        {
+            int start = i * width, argmax = 0;
+            for (int k = 0; k < width; k++)
+            {
+                T y = outputs[start + k], t = targets[start + k];
+                if (y > outputs[start + argmax]) argmax = k;
+                if (shape.Function == MeanSquaredError)
+                {
+                    T d = y - t;
+                    lossSum += d * d;
+                    if (shape.WriteGradient != 0) outputGradient[start + k] = two * d / count;
+                }
+                else
+                {
+                    lossSum += T.Max(y, T.Zero) - y * t + T.Log(T.One + T.Exp(-T.Abs(y)));
+                    if (shape.WriteGradient != 0) outputGradient[start + k] = (T.One / (T.One + T.Exp(-y)) - t) / count;
+                }
+            }
+            if (shape.CountCorrect != 0 && argmax == labels[i]) correct += T.One;
+        }
+        (lossSum, correct) = GroupReduction.SumGroup2(first, second, lossSum, correct);
+        if (tid == 0)
+        {
+            scalars[0] = lossSum / count;
+            scalars[1] = correct / constants.Rows;
+        }
+    }
+
+    /// <summary>
+    /// Softmax cross-entropy against (1 - e) onehot + e / classes: per row log-sum-exp minus sum_c q_c z_c (max-shifted),
+    /// gradient (softmax - q) / N; [mean loss, accuracy] into <paramref name="scalars"/>.
+    /// </summary>
+    public static void SmoothedSoftmaxCrossEntropy<T>(ArrayView<T> logits, ArrayView<int> labels, ArrayView<T> logitGradient,
+        ArrayView<T> scalars, LossShape shape, LossScalars<T> constants)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        T rows = constants.Rows, uniform = constants.Uniform, onTarget = constants.OnTarget;
+        var first = SharedMemory.Allocate<T>(GroupReduction.MaxThreads);
+        var second = SharedMemory.Allocate<T>(GroupReduction.MaxThreads);
+        int tid = Group.IdxX, threads = Group.DimX, classes = shape.Classes;
+        T lossSum = T.Zero, correct = T.Zero;
+        for (int i = tid; i < shape.Rows; i += threads)
+        {
+            int start = i * classes;
+            T max = logits[start];
+            int argmax = 0;
+            for (int k = 1; k < classes; k++)
+            {
+                if (logits[start + k] > max)
+                {
+                    max = logits[start + k];
+                    argmax = k;
+                }
+            }
+            T sumExp = T.Zero;
+            for (int k = 0; k < classes; k++) sumExp += T.Exp(logits[start + k] - max);
+            T logSumExp = T.Log(sumExp);
+            int label = labels[i];
+            for (int k = 0; k < classes; k++)
+            {
+                T q = k == label ? onTarget : uniform;
+                lossSum += q * (logSumExp - (logits[start + k] - max));
+                if (shape.WriteGradient != 0) logitGradient[start + k] = (T.Exp(logits[start + k] - max) / sumExp - q) / rows;
+            }
+            if (argmax == label) correct += T.One;
+        }
+        (lossSum, correct) = GroupReduction.SumGroup2(first, second, lossSum, correct);
+        if (tid == 0)
+        {
+            scalars[0] = lossSum / rows;
+            scalars[1] = correct / rows;
+        }
+    }
 }
 
 /// <summary>Softmax cross-entropy with the mean reduction, forward and backward in one launch.</summary>

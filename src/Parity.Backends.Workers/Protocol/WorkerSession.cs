@@ -198,6 +198,17 @@ internal sealed class WorkerSession : IFrameworkTimedSession
         w.WriteStartArray("labels");
         foreach (int y in batch.Labels) w.WriteNumberValue(y);
         w.WriteEndArray();
+        if (batch.DropoutMasks.Count > 0)
+        {
+            // The harness's 0/1 mask of each dropout call, float32 like the inputs (docs/worker-protocol.md).
+            w.WriteStartObject("dropoutMasks");
+            foreach (var (call, mask) in batch.DropoutMasks)
+                _requestFiles.AddRange(TensorCodec.Write(w, call, mask, DType.Float32, _fileThreshold, FileDirectory()));
+            w.WriteEndObject();
+        }
+        // Float targets travel only when the loss compares with the data's own (labels and inputs the worker already has).
+        if (_plan.Spec.Loss.Targets == TargetSource.Data && batch.Targets is { } targets)
+            _requestFiles.AddRange(TensorCodec.Write(w, "targets", targets, DType.Float32, _fileThreshold, FileDirectory()));
         w.WriteStartArray("capture");
         foreach (var k in capture.Kinds.OrderBy(k => k)) w.WriteStringValue(k.Name());
         w.WriteEndArray();

@@ -7,6 +7,7 @@ public sealed class DataSet
 {
     private readonly float[] _inputs;
     private readonly int[] _labels;
+    private float[]? _targets;
 
     /// <summary>Wraps arrays (not copied).</summary>
     public DataSet(float[] inputs, int[] labels, int features, int classes, string origin)
@@ -34,9 +35,54 @@ public sealed class DataSet
     /// <summary>Where the samples came from (file path or generator), for messages and reports.</summary>
     public string Origin { get; }
 
+    /// <summary>Float targets per sample (row-major [count, <see cref="TargetWidth"/>]), or null when the set has labels only.</summary>
+    public ReadOnlyMemory<float>? Targets => _targets is null ? null : _targets;
+
+    /// <summary>True when the set carries float targets.</summary>
+    public bool HasTargets => _targets is not null;
+
+    /// <summary>Targets per sample; 0 when the set has none.</summary>
+    public int TargetWidth { get; private set; }
+
+    /// <summary>
+    /// The same samples with float targets [count, <paramref name="width"/>] beside the labels (not copied): a data source's
+    /// regression targets, or the targets an element-wise loss derives (<see cref="WithTargetsFrom"/>).
+    /// </summary>
+    public DataSet WithTargets(float[] targets, int width)
+    {
+        ArgumentNullException.ThrowIfNull(targets);
+        if (width <= 0 || targets.Length != (long)Count * width)
+            throw new ArgumentException($"{Origin}: {targets.Length} target values do not make {Count} rows of {width}");
+        return new DataSet(_inputs, _labels, Features, Classes, Origin) { _targets = targets, TargetWidth = width };
+    }
+
+    /// <summary>
+    /// The set as the loss sees it: unchanged for softmax cross-entropy; for an element-wise loss, with targets from
+    /// <paramref name="source"/>: the one-hot labels, the inputs themselves, or the set's own targets (which must exist).
+    /// </summary>
+    public DataSet WithTargetsFrom(Specs.TargetSource source, bool elementWise)
+    {
+        if (!elementWise) return this;
+        switch (source)
+        {
+            case Specs.TargetSource.Inputs:
+                return WithTargets(_inputs, Features);
+            case Specs.TargetSource.Data:
+                return _targets is null ? throw new ArgumentException($"{Origin}: the data set has no float targets") : this;
+            default:
+                var onehot = new float[checked(Count * Classes)];
+                for (int i = 0; i < Count; i++) onehot[i * Classes + _labels[i]] = 1;
+                return WithTargets(onehot, Classes);
+        }
+    }
+
     /// <summary>The first <paramref name="count"/> samples.</summary>
-    public DataSet Take(int count) =>
-        count >= Count ? this : new DataSet(_inputs[..(count * Features)], _labels[..count], Features, Classes, Origin);
+    public DataSet Take(int count)
+    {
+        if (count >= Count) return this;
+        var taken = new DataSet(_inputs[..(count * Features)], _labels[..count], Features, Classes, Origin);
+        return _targets is null ? taken : taken.WithTargets(_targets[..(count * TargetWidth)], TargetWidth);
+    }
 
     /// <summary>The samples at <paramref name="indices"/>, in that order, as a batch.</summary>
     public Batch Gather(ReadOnlySpan<int> indices)
@@ -49,7 +95,12 @@ public sealed class DataSet
             for (int c = 0; c < Features; c++) x[r * Features + c] = _inputs[src + c];
             y[r] = _labels[indices[r]];
         }
-        return new Batch(new Tensor([indices.Length, Features], x, DType.Float32), y);
+        var batch = new Batch(new Tensor([indices.Length, Features], x, DType.Float32), y);
+        if (_targets is null) return batch;
+        var t = new double[indices.Length * TargetWidth];
+        for (int r = 0; r < indices.Length; r++)
+            for (int c = 0; c < TargetWidth; c++) t[r * TargetWidth + c] = _targets[indices[r] * TargetWidth + c];
+        return batch with { Targets = new Tensor([indices.Length, TargetWidth], t, DType.Float32) };
     }
 
     /// <summary>All samples in order as one batch.</summary>

@@ -12,21 +12,24 @@ public static class SyntheticData
         var rng = ParityRandom.Derive(spec.Seed, "synthetic/inputs");
         var x = new float[checked(spec.Samples * spec.Features)];
         for (int i = 0; i < x.Length; i++) x[i] = (float)rng.NextNormal();
+        float[]? targets = spec.HasTargets ? new float[checked(spec.Samples * spec.Classes)] : null;
         var labels = spec.Generator switch
         {
-            "teacher" => TeacherLabels(x, spec),
+            "teacher" or "regression" => TeacherLabels(x, spec, targets),
             "gaussian" => UniformLabels(spec),
             _ => throw new ArgumentException($"unknown synthetic generator '{spec.Generator}'"),
         };
-        return new DataSet(x, labels, spec.Features, spec.Classes, Origin(spec));
+        var set = new DataSet(x, labels, spec.Features, spec.Classes, Origin(spec));
+        return targets is null ? set : set.WithTargets(targets, spec.Classes);
     }
 
     /// <summary>How the set is named in messages and reports, e.g. <c>synthetic:teacher(seed=1)</c>.</summary>
     public static string Origin(SyntheticSourceSpec spec) => $"synthetic:{spec.Generator}(seed={spec.Seed})";
 
     // Labels = argmax of a random teacher: features -> 2*features tanh -> classes. The teacher depends
-    // only on TeacherSeed, so train and eval sets with different Seed share one labelling function.
-    private static int[] TeacherLabels(float[] x, SyntheticSourceSpec spec)
+    // only on TeacherSeed, so train and eval sets with different Seed share one labelling function. The regression
+    // generator keeps the teacher's outputs (rounded to float32, like the inputs) as the targets.
+    private static int[] TeacherLabels(float[] x, SyntheticSourceSpec spec, float[]? targets)
     {
         int f = spec.Features, h = 2 * spec.Features, k = spec.Classes;
         var rng = ParityRandom.Derive(spec.TeacherSeed, "synthetic/teacher");
@@ -50,6 +53,7 @@ public static class SyntheticData
             {
                 double acc = 0;
                 for (int j = 0; j < h; j++) acc += w2[c * h + j] * hidden[j];
+                if (targets is not null) targets[s * k + c] = (float)acc;
                 if (acc > bestScore) (best, bestScore) = (c, acc);
             }
             labels[s] = best;

@@ -7,6 +7,9 @@ public sealed record CallSite(int Index, string Id, LayerSpec Layer, int InWidth
 {
     /// <summary>True for batchnorm calls (they trace batch statistics).</summary>
     public bool IsBatchNorm => Layer is BatchNormSpec;
+
+    /// <summary>True for dropout calls (they trace the mask they applied).</summary>
+    public bool IsDropout => Layer is DropoutSpec;
 }
 
 /// <summary>A trainable parameter: <c>instance.local</c> name, shape (canonical layout) and identifiability.</summary>

@@ -62,7 +62,10 @@ public sealed class Plan
     /// <summary>Number of optimizer steps.</summary>
     public int TotalSteps { get; }
 
-    /// <summary>The batch of step <paramref name="step"/> (1-based): epoch e uses permutation e of the shuffle seed.</summary>
+    /// <summary>
+    /// The batch of step <paramref name="step"/> (1-based): epoch e uses permutation e of the shuffle seed; with the
+    /// harness's mask of every dropout call (<see cref="Models.Dropout.Mask"/>).
+    /// </summary>
     public Batch BatchFor(int step)
     {
         if (step < 1 || step > TotalSteps) throw new ArgumentOutOfRangeException(nameof(step), $"step {step} outside 1..{TotalSteps}");
@@ -72,7 +75,7 @@ public sealed class Plan
         int[] order = Spec.Data.Shuffle
             ? Randomness.ParityRandom.Derive(Spec.Data.ShuffleSeed, $"shuffle/epoch{epoch}").Permutation(Train.Count)
             : Enumerable.Range(0, Train.Count).ToArray();
-        return Train.Gather(order.AsSpan(within * b, b));
+        return Models.Dropout.WithMasks(Train.Gather(order.AsSpan(within * b, b)), Graph, Spec.Seed, step);
     }
 
     /// <summary>The whole eval set as one batch (for checks that evaluate it at once; runs use <see cref="EvalBatches"/>).</summary>

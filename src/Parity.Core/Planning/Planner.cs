@@ -84,10 +84,17 @@ public static class Planner
         var train = LoadSource(spec.Data.Train, spec, "$.data.train", null, graph.OutputWidth);
         var eval = spec.Data.Eval is null ? train : LoadSource(spec.Data.Eval, spec, "$.data.eval", spec.Data.EvalLimit, graph.OutputWidth);
         if (spec.Data.EvalLimit is int limit) eval = eval.Take(limit);
-        if (graph.OutputWidth != train.Classes)
+        var loss = spec.Loss;
+        if (loss.Targets == TargetSource.Data && !eval.HasTargets)
+            throw new SpecException("$.loss.targets", $"the eval data ({eval.Origin}) has no float targets; give an eval source with targets (the 'regression' generator)");
+        train = train.WithTargetsFrom(loss.Targets, loss.ElementWise);
+        eval = eval.WithTargetsFrom(loss.Targets, loss.ElementWise);
+        if (loss.Targets == TargetSource.Labels && graph.OutputWidth != train.Classes)
             throw new SpecException("$.model.calls", $"the last call outputs {graph.OutputWidth} values but the data has {train.Classes} classes");
-        if (eval.Classes != train.Classes)
-            throw new SpecException("$.data.eval", $"the eval data has {eval.Classes} classes but the training data has {train.Classes}");
+        if (loss.Targets != TargetSource.Labels && graph.OutputWidth != train.TargetWidth)
+            throw new SpecException("$.model.calls", $"the last call outputs {graph.OutputWidth} values but the loss's targets ({loss.TargetsName}) have {train.TargetWidth} per sample");
+        if (eval.Classes != train.Classes || eval.TargetWidth != train.TargetWidth)
+            throw new SpecException("$.data.eval", $"the eval data has {eval.Classes} classes ({eval.TargetWidth} targets) but the training data has {train.Classes} ({train.TargetWidth})");
 
         var initial = spec.Init.From is { } from ? LoadInitialState(spec, graph, Resolve(from, spec.BaseDirectory)) : InitialState(spec, graph);
         return new Plan(spec, graph, initial, train, eval, stepsPerEpoch, (int)total, evalBatchSize);

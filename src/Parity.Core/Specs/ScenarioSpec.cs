@@ -29,6 +29,93 @@ public sealed record ScenarioSpec(
 
     /// <summary>The file the spec was loaded from, or null; errors found later (by the planner) name it too.</summary>
     public string? SourceFile { get; init; }
+
+    /// <summary>The training loss and what it compares the outputs with (docs/spec.md#loss); softmax cross-entropy on the labels by default.</summary>
+    public LossSpec Loss { get; init; } = LossSpec.Default;
+}
+
+/// <summary>The loss functions (docs/spec.md#loss); each reduces by the mean named on its member.</summary>
+public enum LossFunction
+{
+    /// <summary>Softmax cross-entropy of the logits against (smoothed) one-hot labels, mean over the samples.</summary>
+    SoftmaxCrossEntropy,
+
+    /// <summary>(output - target)^2, mean over ALL elements (samples x outputs).</summary>
+    MeanSquaredError,
+
+    /// <summary>Binary cross-entropy from logits, max(z, 0) - z y + log(1 + exp(-|z|)), mean over ALL elements.</summary>
+    BinaryCrossEntropyWithLogits,
+}
+
+/// <summary>What the loss compares the last call's outputs with.</summary>
+public enum TargetSource
+{
+    /// <summary>The class labels (one-hot for the element-wise losses): a classification, so accuracy is reported.</summary>
+    Labels,
+
+    /// <summary>The inputs themselves (an autoencoder); the model's output width must equal its input width.</summary>
+    Inputs,
+
+    /// <summary>The float targets the data source provides per sample (the <c>regression</c> generator).</summary>
+    Data,
+}
+
+/// <summary>
+/// The loss: its function, label smoothing e (softmax cross-entropy only: targets (1-e) onehot + e/C, the PyTorch
+/// and Keras categorical form) and its targets.
+/// </summary>
+public sealed record LossSpec(LossFunction Function, double LabelSmoothing = 0, TargetSource Targets = TargetSource.Labels)
+{
+    /// <summary>Softmax cross-entropy on the labels without smoothing: the default and the only loss before losses were a setting.</summary>
+    public static readonly LossSpec Default = new(LossFunction.SoftmaxCrossEntropy);
+
+    /// <summary>The spec's <c>type</c> string.</summary>
+    public string Type => Function switch
+    {
+        LossFunction.MeanSquaredError => "mse",
+        LossFunction.BinaryCrossEntropyWithLogits => "bce_with_logits",
+        _ => "softmax_cross_entropy",
+    };
+
+    /// <summary>The spec's <c>targets</c> string.</summary>
+    public string TargetsName => Targets switch
+    {
+        TargetSource.Inputs => "inputs",
+        TargetSource.Data => "data",
+        _ => "labels",
+    };
+
+    /// <summary>True when the targets are class labels: only then is an accuracy (argmax against the label) reported and traced.</summary>
+    public bool HasAccuracy => Targets == TargetSource.Labels;
+
+    /// <summary>True when the loss takes a float target per output (every loss but softmax cross-entropy).</summary>
+    public bool ElementWise => Function != LossFunction.SoftmaxCrossEntropy;
+
+    /// <summary>
+    /// Over how many classes the smoothing mass e is spread: null (the canonical form) for the model's classes, e/C; 2 for
+    /// the binary form y(1 - e) + e/2 that Keras and TF.js apply to sigmoid targets. Not a spec key: it describes what a
+    /// backend computes instead (a declared convention, replayed by the reference; the label-smoothing-form detector).
+    /// </summary>
+    public int? SmoothingClasses { get; init; }
+
+    /// <summary>
+    /// How an element-wise loss reduces; <see cref="LossReduction.Mean"/> is the spec's (not a spec key: like
+    /// <see cref="SmoothingClasses"/>, what a backend computes instead).
+    /// </summary>
+    public LossReduction Reduction { get; init; } = LossReduction.Mean;
+}
+
+/// <summary>Reductions of an element-wise loss that frameworks use (docs/conventions.md, losses).</summary>
+public enum LossReduction
+{
+    /// <summary>Mean over ALL elements (PyTorch 'mean'; Keras's per-sample mean then batch mean): the spec's.</summary>
+    Mean,
+
+    /// <summary>Sum over all elements (PyTorch reduction='sum').</summary>
+    Sum,
+
+    /// <summary>Sum over each sample's outputs, mean over samples (Chainer sigmoid_cross_entropy normalize=False, a hand-written sum(axis=1).mean()).</summary>
+    SumOverOutputs,
 }
 
 /// <summary>Layer instances and the ordered calls that use them; an instance named by two calls is shared.</summary>
@@ -121,6 +208,38 @@ public sealed record IdentitySpec(string Name) : LayerSpec(Name)
 
     /// <inheritdoc />
     public override IReadOnlyList<(string Name, int[] Shape)> ParameterShapes => [];
+}
+
+/// <summary>Where the masks of the dropout layers come from (docs/spec.md#dropout).</summary>
+public enum DropoutMasks
+{
+    /// <summary>
+    /// The harness draws every mask from the spec's seed and every backend applies that same mask, so only the math
+    /// (x * m / (1 - p)) is compared.
+    /// </summary>
+    Harness,
+
+    /// <summary>
+    /// Each framework draws its own mask with its own RNG: a declared, expected difference from the harness's masks and
+    /// between frameworks.
+    /// </summary>
+    Framework,
+}
+
+/// <summary>
+/// Inverted dropout: in training y = x * m / (1 - p) with m 0 or 1 per element (0 with probability <see cref="P"/>, the
+/// DROP probability, as in PyTorch and Keras; TF1's keep_prob means the opposite); identity in eval.
+/// </summary>
+public sealed record DropoutSpec(string Name, double P, DropoutMasks Masks) : LayerSpec(Name)
+{
+    /// <inheritdoc />
+    public override string Type => "dropout";
+
+    /// <inheritdoc />
+    public override IReadOnlyList<(string Name, int[] Shape)> ParameterShapes => [];
+
+    /// <summary>1 / (1 - p): the scale of a kept element in training.</summary>
+    public double KeptScale => 1 / (1 - P);
 }
 
 /// <summary>
@@ -537,13 +656,17 @@ public sealed record IdxSourceSpec(string Images, string Labels, int? Limit, boo
 
 /// <summary>
 /// Seeded synthetic samples. <c>teacher</c>: Gaussian inputs labelled by the argmax of a random
-/// one-hidden-layer teacher; <c>gaussian</c>: plain normal(0,1) inputs and uniform random labels (the
-/// regression-style data of seed 002 turned into classes).
+/// one-hidden-layer teacher; <c>gaussian</c>: plain normal(0,1) inputs and uniform random labels;
+/// <c>regression</c>: Gaussian inputs with float targets, the teacher's <see cref="Classes"/> outputs before the argmax
+/// (labels are their argmax).
 /// </summary>
 public sealed record SyntheticSourceSpec(string Generator, int Samples, int Features, int Classes, ulong Seed, ulong TeacherSeed) : DataSourceSpec
 {
     /// <inheritdoc />
     public override string Type => "synthetic";
+
+    /// <summary>True when the generator gives float targets beside the labels.</summary>
+    public bool HasTargets => Generator == "regression";
 }
 
 /// <summary>

@@ -125,7 +125,7 @@ public static class SpecLoader
         if (PathNames.ScenarioNameProblem(name) is { } problem) throw root.Get("name").Error(problem);
         ulong seed = root.Seed("seed", 0);
         var dtype = DTypes.TryParse(root.Choice("dtype", "float32", "float32", "float64"))!.Value;
-        root.Choice("loss", "softmax_cross_entropy", "softmax_cross_entropy");
+        var loss = ReadLoss(root.Optional("loss"));
 
         var model = ReadModel(root.Get("model"));
         var init = ReadInit(root.Optional("init"), seed);
@@ -139,7 +139,47 @@ public static class SpecLoader
         var schedule = ReadSchedule(root.Get("training"), root.Optional("evaluation"));
         var capture = ReadCapture(root.Optional("capture"));
         var tolerances = root.Optional("tolerances") is { } t ? ReadTolerances(t) : null;
-        return new ScenarioSpec(name, root.String("description", ""), seed, dtype, model, init, optimizer, data, schedule, capture, tolerances);
+        if (loss.Targets == TargetSource.Data && data.Train is not SyntheticSourceSpec { HasTargets: true })
+            throw root.Get("loss").Get("targets").Error("\"data\" needs a training source with float targets (the synthetic 'regression' generator); use \"labels\" or \"inputs\"");
+        if (loss.Targets == TargetSource.Data && data.Eval is not null and not SyntheticSourceSpec { HasTargets: true })
+            throw root.Get("data").Get("eval").Error("the loss's targets are \"data\": the eval source needs float targets too (the synthetic 'regression' generator)");
+        return new ScenarioSpec(name, root.String("description", ""), seed, dtype, model, init, optimizer, data, schedule, capture, tolerances) { Loss = loss };
+    }
+
+    /// <summary>
+    /// <c>loss</c>: a type name, or an object of <c>type</c>, <c>labelSmoothing</c> (softmax cross-entropy only) and
+    /// <c>targets</c>; softmax cross-entropy on the labels when absent.
+    /// </summary>
+    private static LossSpec ReadLoss(JsonCursor? l)
+    {
+        string[] types = ["softmax_cross_entropy", "mse", "bce_with_logits"];
+        if (l is not { } loss) return LossSpec.Default;
+        var function = (string type) => type switch
+        {
+            "mse" => LossFunction.MeanSquaredError,
+            "bce_with_logits" => LossFunction.BinaryCrossEntropyWithLogits,
+            _ => LossFunction.SoftmaxCrossEntropy,
+        };
+        if (loss.Element.ValueKind == JsonValueKind.String)
+        {
+            string name = loss.String();
+            if (!types.Contains(name)) throw loss.Error($"unknown loss '{name}'; expected one of: {string.Join(", ", types)}");
+            return new LossSpec(function(name));
+        }
+        string t = loss.TypedObject().Choice("type", null, types);
+        loss.Object("type", "labelSmoothing", "targets");
+        double smoothing = loss.Number("labelSmoothing", 0, 0.9999999, 0);
+        if (smoothing > 0 && t != "softmax_cross_entropy")
+            throw loss.Get("labelSmoothing").Error("label smoothing is defined here for softmax_cross_entropy only (frameworks smooth binary targets by another formula)");
+        var targets = loss.Choice("targets", "labels", "labels", "inputs", "data") switch
+        {
+            "inputs" => TargetSource.Inputs,
+            "data" => TargetSource.Data,
+            _ => TargetSource.Labels,
+        };
+        if (targets != TargetSource.Labels && t == "softmax_cross_entropy")
+            throw loss.Get("targets").Error("softmax_cross_entropy compares with class labels: targets must be \"labels\" (use mse or bce_with_logits for float targets)");
+        return new LossSpec(function(t), smoothing, targets);
     }
 
     private static ModelSpec ReadModel(JsonCursor m)
@@ -204,7 +244,7 @@ public static class SpecLoader
     private static LayerSpec ReadLayer(JsonCursor l)
     {
         string type = l.TypedObject().Choice("type", null, "linear", "batchnorm", "layernorm", "relu", "identity",
-            "tanh", "sigmoid", "leaky_relu", "gelu", "silu", "elu");
+            "tanh", "sigmoid", "leaky_relu", "gelu", "silu", "elu", "dropout");
         string name = l.String("name");
         if (name.Length is 0 or > 100 || name.Any(c => char.IsControl(c) || c is '.' or '#' or '/' or ':'))
             throw l.Get("name").Error("expected 1..100 characters without '.', '#', '/', ':' or control characters");
@@ -216,6 +256,7 @@ public static class SpecLoader
             "leaky_relu" => ["name", "type", "slope"],
             "gelu" => ["name", "type", "approximation"],
             "elu" => ["name", "type", "alpha"],
+            "dropout" => ["name", "type", "p", "masks"],
             _ => ["name", "type"],
         };
         l.Object(allowed);
@@ -249,9 +290,21 @@ public static class SpecLoader
                 return new SiluSpec(name);
             case "elu":
                 return new EluSpec(name, l.Number("alpha", 0, 100, 1.0, exclusiveMin: true));
+            case "dropout":
+                return ReadDropout(l, name);
             default:
                 return new IdentitySpec(name);
         }
+    }
+
+    private static DropoutSpec ReadDropout(JsonCursor l, string name)
+    {
+        // No default: PyTorch's p and Keras's rate are drop probabilities, TF1's keep_prob the keep probability.
+        if (!l.Has("p")) throw l.Error("give the DROP probability 'p' explicitly (PyTorch's p and Keras's rate; TF1's keep_prob is 1 - p)");
+        double p = l.Number("p", 0, 1);
+        if (p >= 1) throw l.Get("p").Error("expected a drop probability below 1 (p = 1 drops everything and scales by 1/0)");
+        var masks = l.Choice("masks", "harness", "harness", "framework") == "harness" ? DropoutMasks.Harness : DropoutMasks.Framework;
+        return new DropoutSpec(name, p, masks);
     }
 
     private static InitializerSpec ReadInitializer(JsonCursor? parent, string key, string fallback)
@@ -437,9 +490,9 @@ public static class SpecLoader
         s.Object("type", "generator", "samples", "features", "classes", "seed", "teacherSeed");
         int samples = s.Int("samples", 1, 10_000_000), features = s.Int("features", 1, MaxWidth);
         if ((long)samples * features > MaxDataElements) throw s.Error($"{samples} samples of {features} features exceed the limit of {MaxDataElements} values");
-        string generator = s.Choice("generator", "teacher", "teacher", "gaussian");
+        string generator = s.Choice("generator", "teacher", "teacher", "gaussian", "regression");
         int classes = s.Int("classes", 2, 10_000);
-        if (generator == "teacher")
+        if (generator is "teacher" or "regression")
         {
             // The teacher (Data/SyntheticData.cs) holds features x 2 features and 2 features x classes weights
             // and labels each sample with as many multiply-adds: bound both before anything is allocated.

@@ -29,7 +29,7 @@ public static class SpecWriter
             w.WriteNumber("seed", spec.Init.Seed);
             if (spec.Init.From is { } from) w.WriteString("from", from);
             w.WriteEndObject();
-            w.WriteString("loss", "softmax_cross_entropy");
+            WriteLoss(w, spec.Loss);
             WriteOptimizer(w, spec.Optimizer);
             WriteData(w, spec.Data);
             w.WriteStartObject("training");
@@ -89,6 +89,10 @@ public static class SpecWriter
                 case EluSpec elu:
                     w.WriteNumber("alpha", elu.Alpha);
                     break;
+                case DropoutSpec dropout:
+                    w.WriteNumber("p", dropout.P);
+                    w.WriteString("masks", dropout.Masks == DropoutMasks.Harness ? "harness" : "framework");
+                    break;
             }
             w.WriteEndObject();
         }
@@ -110,6 +114,22 @@ public static class SpecWriter
         w.WriteStartObject(key);
         w.WriteString("type", init.Kind);
         if (init.Kind == "normal") w.WriteNumber("std", init.Std);
+        w.WriteEndObject();
+    }
+
+    // The default is written as the bare name it always was, so the canonical text (and hash) of a spec without a loss
+    // setting is what it was before losses became a setting.
+    private static void WriteLoss(Utf8JsonWriter w, LossSpec loss)
+    {
+        if (loss == LossSpec.Default)
+        {
+            w.WriteString("loss", loss.Type);
+            return;
+        }
+        w.WriteStartObject("loss");
+        w.WriteString("type", loss.Type);
+        w.WriteNumber("labelSmoothing", loss.LabelSmoothing);
+        w.WriteString("targets", loss.TargetsName);
         w.WriteEndObject();
     }
 

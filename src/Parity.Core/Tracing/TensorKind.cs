@@ -16,6 +16,12 @@ public enum TensorKind
     /// <summary>The (biased, 1/N) batch variance a batchnorm call normalized with.</summary>
     BatchVariance,
 
+    /// <summary>
+    /// The mask a dropout call applied in training, in the call's output shape: 1 where the element was kept, 0 where
+    /// it was dropped (the 1/(1-p) scale is not in it). A step check replays the step with the backend's own mask.
+    /// </summary>
+    DropoutMask,
+
     /// <summary>The mean softmax cross-entropy of the batch (scalar).</summary>
     Loss,
 

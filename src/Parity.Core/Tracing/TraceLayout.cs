@@ -10,10 +10,10 @@ namespace Parity.Tracing;
 /// knows the trace layout. Backends emit their records through it, the runner checks every record against it, the
 /// comparison orders by it and the report shapes by it.
 /// <para>Sites: call ids for per-call kinds (forward, outputGradient, evalOutput; batchMean and batchVariance for
-/// batchnorm calls), parameter names (<c>instance.local</c>) for parameters and their gradients, batchnorm instance
+/// batchnorm calls; dropoutMask for dropout calls), parameter names (<c>instance.local</c>) for parameters and their gradients, batchnorm instance
 /// names for running statistics, <c>parameter/slot</c> for optimizer slots, and "" for scalars.</para>
 /// <para>Order within a record: forward pass call by call (a batchnorm call's batch mean and variance before its
-/// output); loss and train accuracy; output gradients from the last call to the first; parameter gradients; running
+/// output, a dropout call's mask likewise); loss and train accuracy; output gradients from the last call to the first; parameter gradients; running
 /// means, then running variances; the optimizer step count and slots; parameters; then eval outputs, eval loss and
 /// accuracy. Beyond the forward pass this is <see cref="TensorKind"/>'s declaration order, each kind's sites in model order.</para>
 /// </summary>
@@ -24,12 +24,16 @@ public sealed class TraceLayout
     private readonly Dictionary<string, int> _batchNormIndex = [];
     private readonly Dictionary<string, (int Parameter, int Slot)> _slotIndex = [];
 
-    /// <summary>The layout of traces of <paramref name="graph"/> trained by <paramref name="optimizer"/>.</summary>
-    public TraceLayout(ModelGraph graph, OptimizerSpec optimizer)
+    /// <summary>
+    /// The layout of traces of <paramref name="graph"/> trained by <paramref name="optimizer"/>; without the accuracies
+    /// when <paramref name="accuracy"/> is false (a loss whose targets are not class labels, <see cref="LossSpec.HasAccuracy"/>).
+    /// </summary>
+    public TraceLayout(ModelGraph graph, OptimizerSpec optimizer, bool accuracy = true)
     {
         ArgumentNullException.ThrowIfNull(graph);
         ArgumentNullException.ThrowIfNull(optimizer);
         Graph = graph;
+        HasAccuracy = accuracy;
         Slots = optimizer.Slots;
         foreach (var call in graph.Calls) _callIndex[call.Id] = call.Index;
         for (int i = 0; i < graph.Parameters.Count; i++)
@@ -45,8 +49,11 @@ public sealed class TraceLayout
     public static TraceLayout Of(Planning.Plan plan)
     {
         ArgumentNullException.ThrowIfNull(plan);
-        return new TraceLayout(plan.Graph, plan.Spec.Optimizer);
+        return new TraceLayout(plan.Graph, plan.Spec.Optimizer, plan.Spec.Loss.HasAccuracy);
     }
+
+    /// <summary>True when records hold the train and eval accuracies (the loss's targets are class labels).</summary>
+    public bool HasAccuracy { get; }
 
     /// <summary>The model.</summary>
     public ModelGraph Graph { get; }
@@ -68,9 +75,11 @@ public sealed class TraceLayout
         {
             TensorKind.Forward or TensorKind.OutputGradient or TensorKind.EvalOutput => [.. g.Calls.Select(c => new TensorKey(kind, c.Id))],
             TensorKind.BatchMean or TensorKind.BatchVariance => [.. g.Calls.Where(c => c.IsBatchNorm).Select(c => new TensorKey(kind, c.Id))],
+            TensorKind.DropoutMask => [.. g.Calls.Where(c => c.IsDropout).Select(c => new TensorKey(kind, c.Id))],
             TensorKind.ParameterGradient or TensorKind.Parameter => [.. g.Parameters.Select(p => new TensorKey(kind, p.Name))],
             TensorKind.RunningMean or TensorKind.RunningVariance => [.. g.BatchNorms.Select(b => new TensorKey(kind, b.Name))],
             TensorKind.OptimizerSlot => [.. g.Parameters.SelectMany(p => Slots.Select(s => new TensorKey(kind, SlotSite(p.Name, s))))],
+            TensorKind.TrainAccuracy or TensorKind.EvalAccuracy when !HasAccuracy => [],
             _ => [new TensorKey(kind, "")],
         };
     }
@@ -88,12 +97,16 @@ public sealed class TraceLayout
                 return _callIndex.TryGetValue(key.Site, out int c) ? [rows, g.Calls[c].OutWidth] : null;
             case TensorKind.BatchMean or TensorKind.BatchVariance:
                 return _callIndex.TryGetValue(key.Site, out int b) && g.Calls[b].IsBatchNorm ? [g.Calls[b].OutWidth] : null;
+            case TensorKind.DropoutMask:
+                return _callIndex.TryGetValue(key.Site, out int d) && g.Calls[d].IsDropout ? [rows, g.Calls[d].OutWidth] : null;
             case TensorKind.ParameterGradient or TensorKind.Parameter:
                 return _parameterIndex.TryGetValue(key.Site, out int p) ? (int[])g.Parameters[p].Shape.Clone() : null;
             case TensorKind.RunningMean or TensorKind.RunningVariance:
                 return _batchNormIndex.TryGetValue(key.Site, out int n) ? [g.BatchNorms[n].Features] : null;
             case TensorKind.OptimizerSlot:
                 return _slotIndex.TryGetValue(key.Site, out var slot) ? (int[])g.Parameters[slot.Parameter].Shape.Clone() : null;
+            case TensorKind.TrainAccuracy or TensorKind.EvalAccuracy when !HasAccuracy:
+                return null;
             default:
                 return key.Kind.IsScalar() && key.Site.Length == 0 ? [] : null;
         }
@@ -111,6 +124,7 @@ public sealed class TraceLayout
         {
             TensorKind.BatchMean => (0, call < 0 ? int.MaxValue : 3 * call),
             TensorKind.BatchVariance => (0, call < 0 ? int.MaxValue : 3 * call + 1),
+            TensorKind.DropoutMask => (0, call < 0 ? int.MaxValue : 3 * call + 1),
             TensorKind.Forward => (0, call < 0 ? int.MaxValue : 3 * call + 2),
             TensorKind.Loss => (1, 0),
             TensorKind.TrainAccuracy => (1, 1),

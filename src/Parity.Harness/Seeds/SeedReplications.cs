@@ -6,6 +6,7 @@ using Parity.Diagnostics;
 using Parity.IO;
 using Parity.Planning;
 using Parity.Running;
+using Parity.Tracing;
 
 namespace Parity.Harness.Seeds;
 
@@ -237,9 +238,58 @@ public static class SeedReplications
         page.Tables.Add(new Table("Each backend against itself, without and with the identity:",
             ["init", "backend", "status", "bit-identical", "verdict", "max |diff|", "identity max |out-in|", "findings", "conclusion"], rows));
         foreach (var r in reports) page.Links.Add(($"metamorphic.json ({r.InitMode} init)", $"{r.InitMode}/metamorphic.json"));
+        // The seed's figure: the sum of each Dense kernel's weights at the end of every epoch, without (#V1) and with (#V2)
+        // the identity, one line per backend and layer.
+        var seedSpec = SpecVariant.FromFile("seed002-no-identity.json").Load();
+        int stepsPerEpoch = Planner.Build(seedSpec, o.Steps ?? (o.Quick ? 45 : null)).StepsPerEpoch;
+        string[] kernels = [.. seedSpec.Model.Layers.OfType<Specs.LinearSpec>().Select(l => l.Name + ".weight")];
+        var kernelSums = new List<object>();
+        foreach (string mode in new[] { "injected", "framework" })
+        {
+            foreach (var (leaf, label) in new[] { ("original", "#V1, without Activation('linear')"), ("identity", "#V2, with Activation('linear')") })
+            {
+                var figure = KernelSums(Path.Combine(dir, mode, "traces"), leaf, stepsPerEpoch, kernels,
+                    $"Sum of each Dense kernel's weights per epoch ({label}; {mode} init)");
+                page.Figures.Add(figure);
+                kernelSums.Add(new { mode, variant = leaf, series = figure.Series });
+            }
+        }
+        page.Notes.Add("Figures: W_sum, the sum of each Dense kernel's weights after every epoch (the seed's answer plotted this per layer). " +
+            "With the identity the lines of a backend are those without it: the seed's two differing plots are not reproduced by any backend here.");
         page.Notes.Add("Framework initialization: backends with seeded framework initializers (torchsharp, keras, torch-python) draw their own weights from the spec's init seed; an identity layer draws nothing, so in these frameworks it cannot shift the stream. A backend that cannot initialize natively says so in its status or declared mismatches.");
-        page.Write(dir, new { seed = "002", reports });
+        page.Write(dir, new { seed = "002", reports, kernelSums });
         return (page, completed > 0 && unchanged == completed);
+    }
+
+    /// <summary>
+    /// One line per backend and kernel: the sum of the kernel's weights at every epoch end, from the traces under
+    /// <paramref name="tracesRoot"/> (Metamorphic's layout: BACKEND/original, BACKEND/identity).
+    /// </summary>
+    private static Figure KernelSums(string tracesRoot, string leaf, int stepsPerEpoch, IReadOnlyList<string> kernels, string title)
+    {
+        var series = new List<PlotSeries>();
+        if (Directory.Exists(tracesRoot))
+        {
+            foreach (string backendDir in Directory.EnumerateDirectories(tracesRoot).Order(StringComparer.Ordinal))
+            {
+                string trace = Path.Combine(backendDir, leaf);
+                if (!File.Exists(Path.Combine(trace, "trace.json"))) continue;
+                var epochs = kernels.ToDictionary(k => k, _ => (X: new List<double>(), Y: new List<double>()));
+                foreach (var record in TraceReader.Open(trace).Records())
+                {
+                    if (record.Phase != RecordPhase.Train || record.Step % stepsPerEpoch != 0) continue;
+                    foreach (string k in kernels)
+                    {
+                        if (record.Find(TensorKind.Parameter, k) is not { } w) continue;
+                        epochs[k].X.Add(record.Step / stepsPerEpoch);
+                        epochs[k].Y.Add(w.Data.Sum());
+                    }
+                }
+                foreach (string k in kernels)
+                    if (epochs[k].X.Count > 0) series.Add(new PlotSeries($"{Path.GetFileName(backendDir)} {k[..^".weight".Length]}", epochs[k].X, epochs[k].Y));
+            }
+        }
+        return new Figure(title, "epoch", "sum of the kernel's weights", series);
     }
 
     // ---- Seed 003: cs231n batch normalization: gradient checks, weight-scale and batch-size experiments ----

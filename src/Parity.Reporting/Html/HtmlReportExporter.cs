@@ -245,10 +245,17 @@ public sealed class HtmlReportExporter : IReportExporter
         }
         h.Append("<section><h2>Curves</h2>");
         if (groups.Count == 0) h.Append("<p class=\"none\">No trace could be read back for curves.</p>");
+        // A loss without label targets has no accuracy curves: the grid shows the curves the traces hold.
+        string lossAxis = report.Scenario.Loss switch
+        {
+            "mse" => "mean squared error",
+            "bce_with_logits" => "mean binary cross-entropy",
+            _ => "mean cross-entropy",
+        };
         Grid("Loss and accuracy", null, ["loss", "evalLoss", "trainAccuracy", "evalAccuracy"], n => n switch
         {
-            "loss" => ("train loss", "mean cross-entropy"),
-            "evalLoss" => ("eval loss", "mean cross-entropy"),
+            "loss" => ("train loss", lossAxis),
+            "evalLoss" => ("eval loss", lossAxis),
             "trainAccuracy" => ("train accuracy", "fraction correct"),
             _ => ("eval accuracy", "fraction correct"),
         });

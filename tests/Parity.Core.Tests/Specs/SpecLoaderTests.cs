@@ -237,7 +237,7 @@ public sealed class SpecLoaderTests
         TestCaseData Case(string name, Action<JsonObject> change, string path, string fragment) =>
             new TestCaseData(change, path, fragment).SetName("Mistake: " + name);
 
-        yield return Case("unknown layer type", r => Layer(r, 2)["type"] = "dropout", "$.model.layers[2].type", "'dropout' is not one of: linear");
+        yield return Case("unknown layer type", r => Layer(r, 2)["type"] = "conv2d", "$.model.layers[2].type", "'conv2d' is not one of: linear");
         yield return Case("leaky_relu without its slope", r => Layer(r, 2)["type"] = "leaky_relu", "$.model.layers[2]", "give the negative 'slope' explicitly");
         yield return Case("leaky_relu slope above 1", r => r["model"]!["layers"]![2] = JsonNode.Parse("""{ "name": "relu", "type": "leaky_relu", "slope": 3 }"""),
             "$.model.layers[2].slope", "found 3");
@@ -319,7 +319,7 @@ public sealed class SpecLoaderTests
         yield return Case("zero eps", r => Layer(r, 1)["eps"] = 0, "$.model.layers[1].eps", "expected a number in (0, 1]");
         yield return Case("unknown running variance", r => Layer(r, 1)["runningVariance"] = "sample", "$.model.layers[1].runningVariance", "not one of: unbiased, biased");
         yield return Case("unknown dtype", r => r["dtype"] = "float16", "$.dtype", "not one of: float32, float64");
-        yield return Case("unknown loss", r => r["loss"] = "mse", "$.loss", "not one of: softmax_cross_entropy");
+        yield return Case("unknown loss", r => r["loss"] = "hinge", "$.loss", "unknown loss 'hinge'");
         yield return Case("call of a missing layer", r => r["model"]!["calls"]![6] = "l4", "$.model.calls[6]", "no layer named 'l4'");
         yield return Case("layer never called", r => r["model"]!["calls"]!.AsArray().RemoveAt(6), "$.model.calls", "layer 'l3' is never called");
         yield return Case("duplicate layer name", r => Layer(r, 4)["name"] = "l2", "$.model.layers[4].name", "duplicate layer name 'l2'");
@@ -620,6 +620,51 @@ public sealed class SpecLoaderTests
         Assert.That(floor.JsonPath, Is.EqualTo("$.optimizer.schedule.minLr"));
         var clip = Rejects(Mutate(r => r["optimizer"] = JsonNode.Parse("""{ "type": "sgd", "lr": 0.1, "clip": { "type": "value", "maxNorm": 1 } }""")));
         Assert.That(clip.JsonPath, Is.EqualTo("$.optimizer.clip.maxNorm"), "a key of the other clip type");
+    }
+
+    [Test]
+    public void Dropout_needs_its_drop_probability_below_1_and_writes_its_mask_source_out()
+    {
+        var spec = SpecLoader.Parse(Mutate(r => r["model"]!["layers"]![2] = JsonNode.Parse("""{ "name": "relu", "type": "dropout", "p": 0.25 }""")));
+        var dropout = (DropoutSpec)spec.Model.Layer("relu");
+        Assert.That((dropout.P, dropout.Masks, dropout.KeptScale), Is.EqualTo((0.25, DropoutMasks.Harness, 1 / 0.75)));
+        Assert.That(spec.CanonicalJson, Does.Contain("\"masks\": \"harness\""), "the default mask source is written out");
+        var missing = Rejects(Mutate(r => r["model"]!["layers"]![2] = JsonNode.Parse("""{ "name": "relu", "type": "dropout" }""")));
+        Assert.That((missing.JsonPath, missing.Problem), Is.EqualTo(("$.model.layers[2]", "give the DROP probability 'p' explicitly (PyTorch's p and Keras's rate; TF1's keep_prob is 1 - p)")));
+        var one = Rejects(Mutate(r => r["model"]!["layers"]![2] = JsonNode.Parse("""{ "name": "relu", "type": "dropout", "p": 1 }""")));
+        Assert.That(one.JsonPath, Is.EqualTo("$.model.layers[2].p"));
+        var source = Rejects(Mutate(r => r["model"]!["layers"]![2] = JsonNode.Parse("""{ "name": "relu", "type": "dropout", "p": 0.5, "masks": "torch" }""")));
+        Assert.That(source.JsonPath, Is.EqualTo("$.model.layers[2].masks"));
+        var framework = SpecLoader.Parse(Mutate(r => r["model"]!["layers"]![2] = JsonNode.Parse("""{ "name": "relu", "type": "dropout", "p": 0.5, "masks": "framework" }""")));
+        Assert.That(((DropoutSpec)framework.Model.Layer("relu")).Masks, Is.EqualTo(DropoutMasks.Framework));
+    }
+
+    [Test]
+    public void The_loss_is_a_name_or_an_object_and_only_a_non_default_loss_changes_the_canonical_json()
+    {
+        var plain = SpecLoader.Parse(BaseSpec);
+        Assert.That(plain.Loss, Is.EqualTo(LossSpec.Default));
+        Assert.That(plain.CanonicalJson, Does.Contain("\"loss\": \"softmax_cross_entropy\""), "the bare name, as before losses were a setting");
+        var named = SpecLoader.Parse(Mutate(r => r["loss"] = "mse"));
+        Assert.That(named.Loss, Is.EqualTo(new LossSpec(LossFunction.MeanSquaredError)));
+        var smoothed = SpecLoader.Parse(Mutate(r => r["loss"] = JsonNode.Parse("""{ "type": "softmax_cross_entropy", "labelSmoothing": 0.1 }""")));
+        Assert.That(smoothed.Loss.LabelSmoothing, Is.EqualTo(0.1));
+        Assert.That(SpecLoader.Parse(smoothed.CanonicalJson).Loss, Is.EqualTo(smoothed.Loss), "read back from the canonical json");
+        var autoencoder = SpecLoader.Parse(Mutate(r => r["loss"] = JsonNode.Parse("""{ "type": "mse", "targets": "inputs" }""")));
+        Assert.That((autoencoder.Loss.Targets, autoencoder.Loss.HasAccuracy), Is.EqualTo((TargetSource.Inputs, false)));
+        Assert.That(autoencoder.CanonicalJson, Does.Contain("\"targets\": \"inputs\""));
+    }
+
+    [TestCase("""{ "type": "mse", "labelSmoothing": 0.1 }""", "$.loss.labelSmoothing", "softmax_cross_entropy only")]
+    [TestCase("""{ "type": "softmax_cross_entropy", "targets": "inputs" }""", "$.loss.targets", "must be \"labels\"")]
+    [TestCase("""{ "type": "mse", "targets": "data" }""", "$.loss.targets", "'regression' generator")]
+    [TestCase("\"hinge\"", "$.loss", "unknown loss 'hinge'")]
+    [TestCase("""{ "type": "softmax_cross_entropy", "labelSmoothing": 1 }""", "$.loss.labelSmoothing", "")]
+    public void A_loss_that_cannot_be_run_is_refused_at_its_path(string loss, string path, string problem)
+    {
+        var e = Rejects(Mutate(r => r["loss"] = JsonNode.Parse(loss)));
+        Assert.That(e.JsonPath, Is.EqualTo(path));
+        Assert.That(e.Problem, Does.Contain(problem));
     }
 
     [Test]

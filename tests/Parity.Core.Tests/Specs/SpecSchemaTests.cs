@@ -46,12 +46,14 @@ public sealed class SpecSchemaTests
         yield return Level("batchnorm", r => r["model"]!["layers"]![1]!["zzz"] = 1, () => Def("batchnorm"));
         yield return Level("layernorm", r => r["model"]!["layers"]![2]!["zzz"] = 1, () => Def("layernorm"));
         yield return Level("relu", r => r["model"]!["layers"]![3]!["zzz"] = 1, () => Def("activation"));
-        foreach (var (type, settings) in new[] { ("leaky_relu", "\"slope\": 0.01"), ("gelu", "\"approximation\": \"tanh\""), ("elu", "\"alpha\": 1") })
+        foreach (var (type, settings) in new[] { ("leaky_relu", "\"slope\": 0.01"), ("gelu", "\"approximation\": \"tanh\""), ("elu", "\"alpha\": 1"), ("dropout", "\"p\": 0.25") })
         {
             yield return Level(type, r => r["model"]!["layers"]![3] = JsonNode.Parse($$"""{ "name": "act", "type": "{{type}}", {{settings}}, "zzz": 1 }"""), () => Def(type));
         }
         yield return Level("call", r => r["model"]!["calls"]![1]!["zzz"] = 1, () => Def("call").GetProperty("oneOf")[1]);
         yield return Level("init", r => r["init"]!["zzz"] = 1, () => Def("init"));
+        yield return Level("loss", r => r["loss"] = JsonNode.Parse("""{ "type": "mse", "zzz": 1 }"""),
+            () => Schema.Value.RootElement.GetProperty("properties").GetProperty("loss").GetProperty("oneOf")[1]);
         yield return Level("adam", r => r["optimizer"]!["zzz"] = 1, () => Def("adam"));
         yield return Level("sgd", r => r["optimizer"] = JsonNode.Parse("""{ "type": "sgd", "lr": 0.1, "zzz": 1 }"""), () => Def("sgd"));
         foreach (var (form, settings) in new[] { ("coupled", "\"rate\": 0.01"), ("decoupled", "\"rate\": 0.01, \"multiplyByLearningRate\": true"), ("l2Loss", "\"coefficient\": 0.01") })

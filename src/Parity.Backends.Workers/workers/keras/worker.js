@@ -24,9 +24,18 @@
 //     the loss inside variableGrads, as Keras adds a kernel_regularizer's loss; coupled decay adds wd*p to the gradients
 //     handed to applyGradients (the traced gradients stay the loss's); decoupled decay writes p - p*wd*lr (or p - p*wd)
 //     into each decayed variable just before applyGradients, Keras's own weight_decay step.
+//   - Dropout (p the drop probability, Keras's rate) is applied in training as h * (m * 1/(1-p)), the product TF.js's
+//     own dropout forms (floor(U + keep) / keep, then multiplied in), with the harness's mask m; under masks:
+//     framework m is TF.js's own draw (tf.dropout of ones, seeded per step and call), declared. Eval: the Dropout layer
+//     (the identity there).
 //   - The loss is computed here as -mean(sum(onehot * logSoftmax(logits))) (log-sum-exp), not with the
 //     layers loss categoricalCrossentropy, which clips softmax to [eps, 1-eps] even from logits
 //     (docs/conventions.md section 4).
+//   - The other losses are tfjs-core's tf.losses (ops/losses/*.js), each with its default reduction
+//     SUM_BY_NONZERO_WEIGHTS, which without weights is sum / number of loss entries: softmaxCrossEntropy (one entry
+//     per sample, so the mean over samples; labelSmoothing mixes onehot (1-e) + e/C, the spec's form),
+//     meanSquaredError and sigmoidCrossEntropy (one entry per element, so the mean over ALL elements; the latter in
+//     the fused max(z,0) - z y + log1p(exp(-|z|)) form). Exact mappings, nothing declared.
 'use strict';
 
 // Exits as soon as the harness is gone, even in the middle of a step (docs/worker-protocol.md, "Process lifetime"):
@@ -215,6 +224,9 @@ class Model {
   constructor(spec) {
     this.spec = spec;
     this.mismatches = [];
+    // The canonical JSON writes the default loss as its bare name.
+    this.loss = typeof spec.loss === 'string' ? { type: spec.loss, labelSmoothing: 0, targets: 'labels' } : spec.loss;
+    this.hasAccuracy = this.loss.targets === 'labels';
     const frameworkInit = spec.init.mode === 'framework';
     const seedBase = Number(spec.init.seed) % 2147483647;
     this.layers = new Map();      // instance name -> { spec, layer }
@@ -292,6 +304,20 @@ class Model {
               value: 1,
               affects: ['forward', 'loss', 'trainAccuracy', 'outputGradient', 'parameterGradient', 'optimizerSlot', 'parameter',
                 'batchMean', 'batchVariance', 'runningMean', 'runningVariance', 'evalOutput', 'evalLoss', 'evalAccuracy'],
+            });
+          }
+          break;
+        case 'dropout':
+          // Applied by the layer in eval only (the identity); the training step multiplies by the mask it traces.
+          layer = tf.layers.dropout({ rate: ls.p, name: ls.name });
+          if (ls.masks === 'framework') {
+            this.mismatches.push({
+              setting: `model.layers[${ls.name}].masks`,
+              spec: `framework: '${ls.name}' drops with probability ${ls.p} using each framework's own RNG (the reference applies the harness's masks)`,
+              backend: "TF.js's own draw (tf.dropout of ones, floor(U + keep)): another mask than the harness's and any other framework's; the trajectory differs from the dropout on by design",
+              value: 'framework',
+              affects: ['dropoutMask', 'forward', 'batchMean', 'batchVariance', 'loss', 'trainAccuracy', 'outputGradient', 'parameterGradient',
+                'runningMean', 'runningVariance', 'optimizerSlot', 'parameter', 'evalOutput', 'evalLoss', 'evalAccuracy'],
             });
           }
           break;
@@ -512,11 +538,61 @@ class Model {
     return vars;
   }
 
-  step(x, labels, capture) {
+  // The 0/1 mask of every dropout call at `step` (drawn before the gradient tape, which has no gradient for the draw):
+  // the harness's, or TF.js's own draw under masks: framework. Adds the drawn masks to `owned` for disposal.
+  dropoutMasks(rows, step, masks, owned) {
+    const out = new Map();
+    let width = this.spec.model.inputs;
+    this.calls.forEach((c, i) => {
+      const ls = this.layers.get(c.layer).spec;
+      if (ls.type === 'linear') width = ls.out;
+      if (ls.type !== 'dropout') return;
+      if (ls.masks === 'framework') {
+        // TF.js's dropout op on ones: nonzero where it kept. Seeded per step and call so a run repeats (an unseeded
+        // draw would use Math.random).
+        const seed = (Number(this.spec.seed) * 7919 + step * 131 + i) % 2147483647;
+        const drawn = tf.tidy(() => tf.cast(tf.notEqual(tf.dropout(tf.ones([rows, width]), ls.p, null, seed), 0), 'float32'));
+        owned.push(drawn);
+        out.set(c.id, drawn);
+      } else if (masks.has(c.id)) {
+        out.set(c.id, masks.get(c.id));
+      } else {
+        throw new WorkerError(`dropout call '${c.id}': the step carries no mask for it`);
+      }
+    });
+    return out;
+  }
+
+  // The float targets of an element-wise loss [rows, outputs] (one-hot labels, the inputs, or the batch's own), or null.
+  targets(x, labels, given) {
+    if (this.loss.type === 'softmax_cross_entropy') return null;
+    if (this.loss.targets === 'labels') return tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), this.outputWidth()).toFloat());
+    if (this.loss.targets === 'inputs') return tf.clone(x);
+    if (!given) throw new WorkerError("the loss's targets are 'data' but the request carries no targets");
+    return given;
+  }
+
+  // The spec's loss of outputs h (see the header): softmax cross-entropy by log-softmax without smoothing, else tf.losses.
+  lossOf(h, yOneHot, t) {
+    switch (this.loss.type) {
+      case 'mse': return tf.losses.meanSquaredError(t, h);
+      case 'bce_with_logits': return tf.losses.sigmoidCrossEntropy(t, h);
+      default:
+        if (this.loss.labelSmoothing > 0) return tf.losses.softmaxCrossEntropy(yOneHot, h, undefined, this.loss.labelSmoothing);
+        // Mean softmax cross-entropy from logits through log-softmax (log-sum-exp), docs/conventions.md section 4.
+        return tf.neg(tf.mean(tf.sum(tf.mul(yOneHot, tf.logSoftmax(h)), 1)));
+    }
+  }
+
+  step(x, labels, capture, step = 0, masks = new Map(), given = null) {
     const want = new Set(capture);
+    const t = this.targets(x, labels, given);
     const entries = [];
     const forward = [];
     const stats = [];
+    const dropped = [];
+    const owned = [];
+    const stepMasks = this.dropoutMasks(x.shape[0], step, masks, owned);
     const wantProbes = want.has('outputGradient');
     const probes = wantProbes ? this.probesFor(x.shape[0]) : null;
     const trainable = this.params.filter(p => p.trainable).map(p => p.variable.read());
@@ -531,17 +607,24 @@ class Model {
           const m = tf.moments(h, [0]);
           stats.push({ id: c.id, mean: m.mean.dataSync().slice(), variance: m.variance.dataSync().slice(), shape: m.mean.shape });
         }
-        h = this.layers.get(c.layer).layer.apply(h, { training: true });
+        const ls = this.layers.get(c.layer).spec;
+        if (ls.type === 'dropout') {
+          const mask = stepMasks.get(c.id);
+          if (want.has('dropoutMask')) dropped.push({ id: c.id, values: mask.dataSync().slice(), shape: mask.shape });
+          h = tf.mul(h, tf.mul(mask, 1 / (1 - ls.p)));
+        } else {
+          h = this.layers.get(c.layer).layer.apply(h, { training: true });
+        }
         if (wantProbes) h = tf.add(h, probes[i]);
         if (want.has('forward')) forward.push({ id: c.id, values: h.dataSync().slice(), shape: h.shape });
       });
       logitsValues = { values: h.dataSync().slice(), shape: h.shape };
-      // Mean softmax cross-entropy from logits through log-softmax (log-sum-exp), docs/conventions.md section 4.
-      const loss = tf.neg(tf.mean(tf.sum(tf.mul(yOneHot, tf.logSoftmax(h)), 1)));
+      const loss = this.lossOf(h, yOneHot, t);
       const term = this.lossTerm();
       return term === null ? loss : tf.add(loss, term);
     }, wantProbes ? trainable.concat(probes) : trainable);
 
+    for (const d of dropped) entries.push({ kind: 'dropoutMask', site: d.id, tensor: encodeArray(d.values, d.shape) });
     const statsById = new Map(stats.map(s => [s.id, s]));
     for (const f of forward) {
       entries.push({ kind: 'forward', site: f.id, tensor: encodeArray(f.values, f.shape) });
@@ -556,7 +639,7 @@ class Model {
       }
     }
     entries.push({ kind: 'loss', site: '', tensor: encodeArray(Float32Array.of(value.dataSync()[0]), []) });
-    entries.push({ kind: 'trainAccuracy', site: '', tensor: encodeArray(Float32Array.of(accuracy(logitsValues, labels)), []) });
+    if (this.hasAccuracy) entries.push({ kind: 'trainAccuracy', site: '', tensor: encodeArray(Float32Array.of(accuracy(logitsValues, labels)), []) });
     if (wantProbes) {
       this.calls.forEach((c, i) => entries.push({ kind: 'outputGradient', site: c.id, tensor: encode(grads[probes[i].name]) }));
     }
@@ -585,7 +668,8 @@ class Model {
     const raw = new Set(Object.values(grads));
     tf.dispose([...new Set([...Object.values(clipped), ...Object.values(updates)])].filter(t => !raw.has(t)));
     for (const e of this.stateEntriesWanted(want)) entries.push(e);
-    tf.dispose([value, yOneHot, ...Object.values(grads)]);
+    tf.dispose([value, yOneHot, ...Object.values(grads), ...owned]);
+    if (t && t !== given) t.dispose();
     return entries;
   }
 
@@ -612,9 +696,10 @@ class Model {
     return width;
   }
 
-  evaluate(x, labels, capture) {
+  evaluate(x, labels, capture, given) {
     const want = new Set(capture);
     return tf.tidy(() => {
+      const t = this.targets(x, labels, given);
       const entries = [];
       let h = x;
       for (const c of this.calls) {
@@ -622,9 +707,9 @@ class Model {
         if (want.has('evalOutput')) entries.push({ kind: 'evalOutput', site: c.id, tensor: encode(h) });
       }
       const yOneHot = tf.oneHot(tf.tensor1d(labels, 'int32'), this.outputWidth());
-      const loss = tf.neg(tf.mean(tf.sum(tf.mul(yOneHot, tf.logSoftmax(h)), 1)));
+      const loss = this.lossOf(h, yOneHot, t);
       entries.push({ kind: 'evalLoss', site: '', tensor: encode(loss) });
-      entries.push({ kind: 'evalAccuracy', site: '', tensor: encodeArray(Float32Array.of(accuracy({ values: h.dataSync(), shape: h.shape }, labels)), []) });
+      if (this.hasAccuracy) entries.push({ kind: 'evalAccuracy', site: '', tensor: encodeArray(Float32Array.of(accuracy({ values: h.dataSync(), shape: h.shape }, labels)), []) });
       return entries;
     });
   }
@@ -679,9 +764,11 @@ async function handle(req) {
       return { entries: model.stateEntries().concat(await model.optimizerEntries(new Set(['optimizerStep', 'optimizerSlot']))) };
     case 'step': {
       const x = batch(req);
+      const masks = new Map(Object.entries(req.dropoutMasks || {}).map(([id, t]) => [id, decode(t, `dropoutMasks.${id}`)]));
+      const given = req.targets ? decode(req.targets, 'targets') : null;
       const start = process.hrtime.bigint();
       try {
-        const entries = model.step(x, req.labels, req.capture || []);
+        const entries = model.step(x, req.labels, req.capture || [], req.step, masks, given);
         entries.push(...await model.optimizerEntries(new Set(req.capture || [])));
         const computeMs = Number(process.hrtime.bigint() - start) / 1e6;
         // PARITY_WORKER_DEBUG=1 logs the live tensor count: it must stay flat over steps (no leak).
@@ -689,14 +776,18 @@ async function handle(req) {
         return { entries, computeMs };
       } finally {
         x.dispose();
+        masks.forEach(m => m.dispose());
+        if (given) given.dispose();
       }
     }
     case 'evaluate': {
       const x = batch(req);
+      const given = req.targets ? decode(req.targets, 'targets') : null;
       try {
-        return { entries: model.evaluate(x, req.labels, req.capture || []) };
+        return { entries: model.evaluate(x, req.labels, req.capture || [], given) };
       } finally {
         x.dispose();
+        if (given) given.dispose();
       }
     }
     default:

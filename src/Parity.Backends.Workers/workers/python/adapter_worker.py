@@ -110,6 +110,20 @@ class Worker:
     def batch(self, req):
         return self.tensors.decode(req["inputs"], "inputs"), req["labels"]
 
+    def targets(self, req):
+        """The batch's float targets as keyword arguments: only when the request carries them (a loss on the data's own
+        targets), so an adapter without losses beyond cross-entropy keeps its three-argument step."""
+        return {"targets": self.tensors.decode(req["targets"], "targets")} if "targets" in req else {}
+
+    def step(self, req):
+        """The adapter's step; the harness's dropout masks (by call id) are passed only when the batch has some, so an
+        adapter of a model without dropout need not take them."""
+        inputs, labels = self.batch(req)
+        capture = req.get("capture", [])
+        masks = {call: self.tensors.decode(t, f"dropoutMasks.{call}") for call, t in (req.get("dropoutMasks") or {}).items()}
+        extra = self.targets(req)
+        return self.model.step(inputs, labels, capture, masks, **extra) if masks else self.model.step(inputs, labels, capture, **extra)
+
     def handle(self, req):
         op = req.get("op")
         if op == "build":
@@ -128,14 +142,13 @@ class Worker:
         if op == "read_state":
             return {"entries": self.entries(self.model.read_state())}
         if op == "step":
-            inputs, labels = self.batch(req)
             start = time.perf_counter()
-            result = {"entries": self.entries(self.model.step(inputs, labels, req.get("capture", [])))}
+            result = {"entries": self.entries(self.step(req))}
             result["computeMs"] = (time.perf_counter() - start) * 1000.0
             return result
         if op == "evaluate":
             inputs, labels = self.batch(req)
-            return {"entries": self.entries(self.model.evaluate(inputs, labels, req.get("capture", [])))}
+            return {"entries": self.entries(self.model.evaluate(inputs, labels, req.get("capture", []), **self.targets(req)))}
         raise AdapterError(f"unknown op '{op}'")
 
 

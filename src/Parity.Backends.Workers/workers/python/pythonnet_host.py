@@ -49,16 +49,25 @@ class Session:
     def read_state(self):
         return self.keep(self.model.read_state())
 
-    def step(self, inputs, rows, features, labels, capture_json):
+    @staticmethod
+    def targets(address, rows, width):
+        """The batch's float targets as keyword arguments, when lent (a loss on the data's own targets; else address 0)."""
+        return {"targets": lend(address, (rows, width), "float64")} if address else {}
+
+    def step(self, inputs, rows, features, labels, capture_json, masks_json, addresses, targets=0, width=0):
         x, y = lend(inputs, (rows, features), "float64"), lend(labels, (rows,), "int32")
+        # The harness's dropout masks by call id, passed only when there are some (as the worker host does).
+        masks = {call: lend(address, shape, "float64") for (call, shape), address in zip(json.loads(masks_json), addresses)}
         start = time.perf_counter()
-        entries = self.model.step(x, y, json.loads(capture_json))
+        extra = self.targets(targets, rows, width)
+        capture = json.loads(capture_json)
+        entries = self.model.step(x, y, capture, masks, **extra) if masks else self.model.step(x, y, capture, **extra)
         self.compute_ms = (time.perf_counter() - start) * 1000.0
         return self.keep(entries)
 
-    def evaluate(self, inputs, rows, features, labels, capture_json):
+    def evaluate(self, inputs, rows, features, labels, capture_json, targets=0, width=0):
         x, y = lend(inputs, (rows, features), "float64"), lend(labels, (rows,), "int32")
-        return self.keep(self.model.evaluate(x, y, json.loads(capture_json)))
+        return self.keep(self.model.evaluate(x, y, json.loads(capture_json), **self.targets(targets, rows, width)))
 
     def keep(self, entries):
         """Holds the answer's arrays for `deliver`; returns the keys and shapes as JSON for the harness to check."""

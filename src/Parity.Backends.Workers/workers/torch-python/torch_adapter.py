@@ -130,6 +130,13 @@ def as_arrays(entries):
     return [(kind, site, t.detach().to("cpu").numpy()) for kind, site, t in entries]
 
 
+def canonical_loss(loss):
+    """The spec's loss as an object: the canonical JSON writes the default as its bare name."""
+    if isinstance(loss, str):
+        return {"type": loss, "labelSmoothing": 0.0, "targets": "labels"}
+    return loss
+
+
 def init_tensor(w, init, fan_in, fan_out, is_bias):
     """Framework init: PyTorch's own seeded initializers for the spec's initializer names."""
     kind = init["type"]
@@ -158,6 +165,21 @@ def init_tensor(w, init, fan_in, fan_out, is_bias):
             raise AdapterError(f"unknown initializer '{kind}'")
 
 
+# Everything another mask reaches: the mask, then (from the next step on) every tensor of the trajectory.
+AFTER_DROPOUT = ["dropoutMask", "forward", "batchMean", "batchVariance", "loss", "trainAccuracy", "outputGradient",
+                 "parameterGradient", "runningMean", "runningVariance", "optimizerSlot", "parameter", "evalOutput", "evalLoss",
+                 "evalAccuracy"]
+
+
+def framework_masks(name, layer):
+    """The declared mismatch of a dropout layer with masks: framework: torch's own draw, not the harness's; the step checks
+    still replay each step with the recorded mask, so the value is the spec's own."""
+    return {"setting": f"model.layers[{name}].masks",
+            "spec": f"framework: '{name}' drops with probability {layer['p']} using each framework's own RNG (the reference applies the harness's masks)",
+            "backend": "torch's Bernoulli draw (F.dropout on ones): another mask than the harness's and any other framework's; the trajectory differs from the dropout on by design",
+            "value": "framework", "affects": AFTER_DROPOUT}
+
+
 class Model:
     """The spec's model and optimizer in PyTorch; the adapter interface's session (docs/python-adapters.md)."""
 
@@ -174,6 +196,7 @@ class Model:
         self.modules = {}
         self.params = []  # (canonical name, parameter)
         self.batchnorms = []  # (instance name, module)
+        self.dropouts = {}  # instance name -> spec layer
         for layer in model["layers"]:
             name, kind = layer["name"], layer["type"]
             if kind == "linear":
@@ -217,9 +240,21 @@ class Model:
                 m = nn.SiLU()
             elif kind == "elu":
                 m = nn.ELU(alpha=layer["alpha"])
+            elif kind == "dropout":
+                # Called in eval only (the identity there); in training train_step applies the mask it traces.
+                m = nn.Dropout(p=layer["p"])
+                self.dropouts[name] = layer
+                if layer["masks"] == "framework":
+                    self.mismatches.append(framework_masks(name, layer))
             else:
                 raise AdapterError(f"model.layers[{name}]: unsupported layer type '{kind}'")
             self.modules[name] = m.to(device=device, dtype=self.dtype)
+        if not framework_init and any(d["masks"] == "framework" for d in self.dropouts.values()):
+            # masks: framework draws from torch's global generator: seeded by the scenario's seed.
+            torch.manual_seed(int(spec["seed"]) & 0xFFFFFFFFFFFFFFFF)
+        self.loss = canonical_loss(spec.get("loss", "softmax_cross_entropy"))
+        self.accuracy = self.loss["targets"] == "labels"
+        self.outputs = self.output_width(model)
         self.calls = [(c["id"], c["layer"]) for c in model["calls"]]
         self.bn_instances = {n for n, _ in self.batchnorms}
         opt = spec["optimizer"]
@@ -351,12 +386,49 @@ class Model:
         """A model-dtype tensor holding a copy of `array` (the host's buffer is only lent for the call)."""
         return torch.from_numpy(np.array(array, dtype=self.np_dtype)).to(self.device)
 
-    def batch(self, inputs, labels):
+    def output_width(self, model):
+        """Width of the last call's output: the last linear layer's out (every other layer keeps its width)."""
+        width = model["inputs"]
+        layers = {l["name"]: l for l in model["layers"]}
+        for c in model["calls"]:
+            layer = layers[c["layer"]]
+            if layer["type"] == "linear":
+                width = layer["out"]
+        return width
+
+    def batch(self, inputs, labels, targets=None):
         x = self.tensor(inputs)
         y = torch.from_numpy(np.array(labels, dtype=np.int64)).to(self.device)
         if x.shape[0] != y.shape[0]:
             raise AdapterError(f"inputs have {x.shape[0]} rows but there are {y.shape[0]} labels")
-        return x, y
+        return x, y, self.targets(x, y, targets)
+
+    def targets(self, x, y, given):
+        """The float targets of an element-wise loss: one-hot labels, the inputs themselves, or the batch's own."""
+        if self.loss["type"] == "softmax_cross_entropy":
+            return None
+        source = self.loss["targets"]
+        if source == "labels":
+            return F.one_hot(y, self.outputs).to(self.dtype)
+        if source == "inputs":
+            return x.clone()
+        if given is None:
+            raise AdapterError("the loss's targets are 'data' but the batch carries no targets")
+        t = self.tensor(given)
+        if tuple(t.shape) != (x.shape[0], self.outputs):
+            raise AdapterError(f"targets have shape {list(t.shape)}; the loss needs [{x.shape[0]}, {self.outputs}]")
+        return t
+
+    def loss_of(self, h, y, t):
+        """PyTorch's own losses with their 'mean' reduction, which is the spec's: cross_entropy over samples (label_smoothing
+        mixes (1-e) onehot + e/C), mse_loss and binary_cross_entropy_with_logits (fused) over ALL elements [P11]."""
+        kind = self.loss["type"]
+        if kind == "mse":
+            return F.mse_loss(h, t)
+        if kind == "bce_with_logits":
+            return F.binary_cross_entropy_with_logits(h, t)
+        smoothing = float(self.loss["labelSmoothing"])
+        return F.cross_entropy(h, y, label_smoothing=smoothing) if smoothing else F.cross_entropy(h, y)  # log_softmax + NLL [P6]
 
     def state_entries(self):
         out = [("parameter", n, p) for n, p in self.params]
@@ -396,15 +468,29 @@ class Model:
                 if buffer is not None:
                     buffer.mul_(previous / lr)
 
-    def step(self, inputs, labels, capture):
-        """One training step on a batch; returns the captured (kind, site, array) entries."""
-        return as_arrays(self.train_step(*self.batch(inputs, labels), capture))
+    def step(self, inputs, labels, capture, dropout_masks=None, targets=None):
+        """One training step on a batch; returns the captured (kind, site, array) entries. `dropout_masks`: the harness's
+        0/1 mask of each dropout call, by call id; `targets`: the batch's float targets when the loss's targets are 'data'."""
+        return as_arrays(self.train_step(*self.batch(inputs, labels, targets), capture, dropout_masks or {}))
 
-    def evaluate(self, inputs, labels, capture):
+    def evaluate(self, inputs, labels, capture, targets=None):
         """Eval-mode forward over a batch; returns the eval (kind, site, array) entries."""
-        return as_arrays(self.eval_forward(*self.batch(inputs, labels), capture))
+        return as_arrays(self.eval_forward(*self.batch(inputs, labels, targets), capture))
 
-    def train_step(self, x, y, capture):
+    def dropout(self, h, call_id, layer, masks):
+        """Inverted dropout as h * (m * 1/(1-p)), the product torch's own dropout forms (Bernoulli noise divided by 1 - p,
+        then multiplied in), so the backward is dy times the same scaled mask. m is the harness's mask, or under
+        masks: framework torch's own draw: F.dropout of ones, nonzero where it kept."""
+        with torch.no_grad():
+            if layer["masks"] == "framework":
+                m = (F.dropout(torch.ones_like(h), p=layer["p"], training=True) != 0).to(self.dtype)
+            elif call_id in masks:
+                m = self.tensor(masks[call_id])
+            else:
+                raise AdapterError(f"dropout call '{call_id}': the step carries no mask for it")
+        return h * (m * (1.0 / (1.0 - layer["p"]))), m
+
+    def train_step(self, x, y, t, capture, masks=None):
         want = set(capture)
         entries = []
         self.set_mode(True)
@@ -419,18 +505,24 @@ class Model:
                         entries.append(("batchMean", call_id, h.mean(0)))
                     if "batchVariance" in want:
                         entries.append(("batchVariance", call_id, h.var(0, unbiased=False)))
-            h = self.modules[layer](h)
+            if layer in self.dropouts:
+                h, mask = self.dropout(h, call_id, self.dropouts[layer], masks or {})
+                if "dropoutMask" in want:
+                    entries.append(("dropoutMask", call_id, mask))
+            else:
+                h = self.modules[layer](h)
             if "outputGradient" in want:
                 h.retain_grad()
             outputs.append((call_id, h))
             if "forward" in want:
                 entries.append(("forward", call_id, h))
-        loss = F.cross_entropy(h, y)  # mean of log_softmax + NLL on the logits [P6]
+        loss = self.loss_of(h, y, t)
         for term in self.loss_term() or []:
             loss = loss + term
-        accuracy = (h.argmax(1) == y).to(self.dtype).mean()
         loss.backward()
-        entries += [("loss", "", loss), ("trainAccuracy", "", accuracy)]
+        entries.append(("loss", "", loss))
+        if self.accuracy:
+            entries.append(("trainAccuracy", "", (h.argmax(1) == y).to(self.dtype).mean()))
         if "outputGradient" in want:
             entries += [("outputGradient", cid, o.grad) for cid, o in outputs]
         if "parameterGradient" in want:
@@ -452,7 +544,7 @@ class Model:
         return entries
 
     @torch.no_grad()
-    def eval_forward(self, x, y, capture):
+    def eval_forward(self, x, y, t, capture):
         want = set(capture)
         entries = []
         self.set_mode(False)
@@ -462,8 +554,9 @@ class Model:
                 h = self.modules[layer](h)
                 if "evalOutput" in want:
                     entries.append(("evalOutput", call_id, h))
-            entries.append(("evalLoss", "", F.cross_entropy(h, y)))
-            entries.append(("evalAccuracy", "", (h.argmax(1) == y).to(self.dtype).mean()))
+            entries.append(("evalLoss", "", self.loss_of(h, y, t)))
+            if self.accuracy:
+                entries.append(("evalAccuracy", "", (h.argmax(1) == y).to(self.dtype).mean()))
         finally:
             self.set_mode(True)
         return entries
