@@ -87,13 +87,9 @@ public static partial class NpyReader
         var header = ReadHeader(stream, length, where);
         long count = header.Count;
         var bytes = new byte[count * header.ItemSize];
-        int read = 0;
-        while (read < bytes.Length)
-        {
-            int n = stream.Read(bytes, read, bytes.Length - read);
-            if (n == 0) throw new InvalidDataException($"{where}: truncated at byte {header.DataOffset + read}: the header's shape {Shape(header.Shape)} of '{header.Descr}' needs {bytes.Length} data bytes");
-            read += n;
-        }
+        int read = stream.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false);
+        if (read < bytes.Length)
+            throw new InvalidDataException($"{where}: truncated at byte {header.DataOffset + read}: the header's shape {Shape(header.Shape)} of '{header.Descr}' needs {bytes.Length} data bytes");
         var values = new double[count];
         for (long i = 0; i < count; i++) values[i] = Element(bytes.AsSpan((int)(i * header.ItemSize), header.ItemSize), header);
         foreach (double v in values)
@@ -205,17 +201,8 @@ public static partial class NpyReader
         return c;
     }
 
-    private static int ReadFully(Stream stream, Span<byte> buffer)
-    {
-        int total = 0;
-        while (total < buffer.Length)
-        {
-            int n = stream.Read(buffer[total..]);
-            if (n == 0) break;
-            total += n;
-        }
-        return total;
-    }
+    // Stream.ReadAtLeast without the exception: how many bytes were there (a short count means the file ended).
+    private static int ReadFully(Stream stream, Span<byte> buffer) => stream.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false);
 
     private static string Shape(int[] shape) => "(" + string.Join(", ", shape) + ")";
 
