@@ -97,7 +97,7 @@ public sealed class StepCheckBugTests
     [TestCaseSource(nameof(Bugs))]
     public void A_bug_is_the_first_divergence_at_the_step_it_starts_at_its_origin(string bug, int from, TensorKind kind, string site)
     {
-        var report = Run($"{bug}-{from}", $"--bug {bug} --from-step {from}");
+        var report = Run($"{bug}-{from}", $"--bug {bug} --from-step {from}", from);
         var c = report.Comparisons.Single();
         var d = c.FirstDivergence;
         TestContext.Out.WriteLine(d is null ? "no divergence" : $"first divergence: step {d.Step} {d.Kind}:{d.Site} ({d.Origin}), score {d.Metrics.Score:G4}");
@@ -121,18 +121,19 @@ public sealed class StepCheckBugTests
         // On this trajectory a float32 envelope replay flips a ReLU kink at step 10, which changes its l1.weight gradient by
         // about a thousand times that tensor's rounding; that replay must not set the noise of l1.weight's gradient for the
         // next steps, or a 1e-3 error there passes (it did: scores 0.07 at steps 11 and 12, exit 0).
-        var report = Run("grad-scale-l1-11", "--bug grad-scale --layer l1 --from-step 11");
+        var report = Run("grad-scale-l1-11", "--bug grad-scale --layer l1 --from-step 11", 11);
         var d = report.Comparisons.Single().FirstDivergence;
 
         Assert.That(report.ExitCode, Is.EqualTo(1));
         Assert.That((d?.Step, d?.Kind, d?.Site, d?.Origin), Is.EqualTo(((int?)11, "parameterGradient", "l1.weight", "origin")));
     }
 
-    // The worker with a bug, judged against the clean run's reference and envelope traces. Its run directory (every tensor of
-    // 16 steps of a batch of 1,000) is removed as soon as the report is built: the assertions read the report, not the files.
-    private RunReport Run(string name, string bugArguments)
+    // The worker with a bug, judged against the clean run's reference and envelope traces up to one step past the bug's
+    // first (a later step cannot hold an earlier divergence). Its run directory (every tensor of a batch of 1,000 per step)
+    // is removed as soon as the report is built: the assertions read the report, not the files.
+    private RunReport Run(string name, string bugArguments, int bugStep)
     {
-        var request = Request(name);
+        var request = Request(name, Math.Min(Steps, bugStep + 1));
         try
         {
             var session = RunSession.Start(request);
@@ -148,9 +149,9 @@ public sealed class StepCheckBugTests
         }
     }
 
-    private RunRequest Request(string name)
+    private RunRequest Request(string name, int steps = Steps)
     {
         string spec = RepoPaths.Fixture("seed000-shared-bn.json");
-        return new RunRequest(SpecLoader.LoadFile(spec), spec, [Backend], "reference", Path.Combine(_runs, name), Steps: Steps);
+        return new RunRequest(SpecLoader.LoadFile(spec), spec, [Backend], "reference", Path.Combine(_runs, name), Steps: steps);
     }
 }
