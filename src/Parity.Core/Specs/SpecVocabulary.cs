@@ -61,8 +61,8 @@ internal static partial class SpecVocabulary
         // Optimizer types and keys.
         new("optimizer", true, ["adadelta", "adamax", "nadam", "radam", "lamb", "lars", "lbfgs", "ftrl", "adafactor", "lion", "sparse_adam", "asgd", "rprop", "novograd"],
             "an optimizer Parity does not implement", "optimizer"),
-        new("optimizer", true, ["adamw"], "AdamW is adam with a decoupled weightDecay", "weight-decay", "adam"),
-        new("optimizer", true, ["momentum", "gradient_descent"], "TF1's optimizer names", "optimizer", "sgd"),
+        new("optimizer", true, ["adamw"], "adam with a decoupled weightDecay", "weight-decay", "adam"),
+        new("optimizer", true, ["momentum", "gradient_descent"], "a TF1 optimizer name", "optimizer", "sgd"),
         new("optimizer", false, ["amsgrad"], "AMSGrad (Adam with the running maximum of v)", "adam"),
         new("optimizer", false, ["dampening"], "SGD momentum dampening", "sgd"),
         new("optimizer", false, ["maximize"], "gradient ascent", "optimizer"),
@@ -86,7 +86,7 @@ internal static partial class SpecVocabulary
         // Data sources and data keys.
         new("source", true, ["parquet", "hdf5", "h5", "tfrecord", "arrow", "json", "image_folder", "images", "mnist", "cifar10", "cifar100"],
             "a data source Parity cannot read", "sources"),
-        new("source", true, ["fashion_mnist"], "Fashion-MNIST is read as idx files named \"fashion-mnist:FILE\"", "sources", "idx"),
+        new("source", true, ["fashion_mnist"], "read as idx files named \"fashion-mnist:FILE\"", "sources", "idx"),
         new("data", false, ["augmentation", "transform", "transforms"], "data augmentation: every backend trains on the same bytes", "data-and-batching"),
         new("data", false, ["validation", "val", "test"], "the evaluation source", "data-and-batching", "eval"),
 
