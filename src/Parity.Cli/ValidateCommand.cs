@@ -155,7 +155,7 @@ internal static class ValidateCommand
             if (c.Plan is null)
             {
                 w.WriteLine($"{TerminalText.Escape(c.Spec)}: invalid, {c.Errors.Count} error(s):");
-                foreach (var e in c.Errors) w.WriteLine($"  {e.JsonPath}: {TerminalText.Escape(e.Problem)}");
+                foreach (var e in c.Errors) w.WriteLine("  " + TerminalText.Escape($"{e.JsonPath}: {e.Problem}"));
                 continue;
             }
             w.WriteLine($"{TerminalText.Escape(c.Spec)}: valid: {TerminalText.Escape(SummaryLine(c.Plan))}");
