@@ -93,6 +93,22 @@ public sealed partial class SpecErrorListTests
         Assert.That(e.Errors[^1].Problem, Does.StartWith("30 more error(s) not listed"));
     }
 
+    [Test]
+    public void The_planner_reports_the_data_misfits_together()
+    {
+        var spec = SpecLoader.Parse(Mutate(r =>
+        {
+            r["data"]!["train"]!["features"] = 7;
+            r["data"]!["batchSize"] = 65;
+        }));
+        var e = Assert.Throws<SpecException>(() => Planning.Planner.Build(spec))!;
+        Assert.That(e.Errors.Select(x => x.Message), Is.EqualTo(new[]
+        {
+            "$.model.inputs: the model takes 6 inputs but the training data has 7 features (synthetic:teacher(seed=1))",
+            "$.data.batchSize: batch size 65 exceeds the 64 training samples",
+        }));
+    }
+
     [TestCase("layers[0]", "activation", "\"relu\"", "not supported: 'activation', an activation inside a layer", "activations")]
     [TestCase("layers[1]", "track_running_stats", "false", "not supported: 'track_running_stats'", "batchnorm")]
     [TestCase("optimizer", "amsgrad", "true", "not supported: 'amsgrad'", "adam")]
