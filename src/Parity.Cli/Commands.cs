@@ -14,7 +14,7 @@ namespace Parity.Cli;
 /// <summary>The commands and their options.</summary>
 internal static class Commands
 {
-    private static readonly Option<string[]> WorkerOption = new("--worker")
+    internal static readonly Option<string[]> WorkerOption = new("--worker")
     {
         Description = "Add a backend NAME run by the worker COMMAND (docs/worker-protocol.md); repeatable",
         HelpName = "NAME=COMMAND",

@@ -19,7 +19,7 @@ namespace Parity.Cli
             using var terminal = TerminalWriter.Install();
             var root = new RootCommand("Parity: train the same seeded MLP in several frameworks and show where and why they differ.")
             {
-                Commands.Run(), Commands.Backends(), Commands.Demo(), Commands.Gradcheck(), Commands.Bench(), BaselineCommands.Approve(), BaselineCommands.Verify(), BaselineCommands.Merge(), DiagnoseCommand.Create(), MetamorphicCommand.Create(), ImportOnnxCommand.Create(), SeedCommand.Create(), ExportNpzCommand.Create(),
+                Commands.Run(), Commands.Backends(), Commands.Demo(), Commands.Gradcheck(), Commands.Bench(), BaselineCommands.Approve(), BaselineCommands.Verify(), BaselineCommands.Merge(), DiagnoseCommand.Create(), MetamorphicCommand.Create(), ImportOnnxCommand.Create(), SeedCommand.Create(), ExportNpzCommand.Create(), ValidateCommand.Create(),
             };
             root.Options.Add(Verbose);
             var parsed = root.Parse(args);

@@ -55,12 +55,15 @@ public static class Planner
             ? trainExtent with { Count = Math.Min(trainExtent.Count, spec.Data.EvalLimit ?? int.MaxValue) }
             : Extent(spec.Data.Eval, spec, "$.data.eval", spec.Data.EvalLimit);
 
+        // Independent of each other: all are reported together.
+        var misfits = new List<SpecException>();
         if (trainExtent.Features != spec.Model.Inputs)
-            throw new SpecException("$.model.inputs", $"the model takes {spec.Model.Inputs} inputs but the training data has {trainExtent.Features} features ({trainExtent.Origin})");
-        if (evalExtent.Features != spec.Model.Inputs)
-            throw new SpecException("$.model.inputs", $"the model takes {spec.Model.Inputs} inputs but the eval data has {evalExtent.Features} features ({evalExtent.Origin})");
+            misfits.Add(new SpecException("$.model.inputs", $"the model takes {spec.Model.Inputs} inputs but the training data has {trainExtent.Features} features ({trainExtent.Origin})"));
+        if (spec.Data.Eval is not null && evalExtent.Features != spec.Model.Inputs)
+            misfits.Add(new SpecException("$.model.inputs", $"the model takes {spec.Model.Inputs} inputs but the eval data has {evalExtent.Features} features ({evalExtent.Origin})"));
         if (trainExtent.Count < spec.Data.BatchSize)
-            throw new SpecException("$.data.batchSize", $"batch size {spec.Data.BatchSize} exceeds the {trainExtent.Count} training samples");
+            misfits.Add(new SpecException("$.data.batchSize", $"batch size {spec.Data.BatchSize} exceeds the {trainExtent.Count} training samples"));
+        if (misfits.Count > 0) throw SpecException.Combine(misfits);
 
         int stepsPerEpoch = trainExtent.Count / spec.Data.BatchSize;
         long total = stepsOverride ?? spec.Schedule.Steps ?? (long)stepsPerEpoch * spec.Schedule.Epochs!.Value;

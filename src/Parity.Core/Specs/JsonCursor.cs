@@ -6,12 +6,16 @@ namespace Parity.Specs;
 /// <summary>
 /// A JSON element with its path. Every accessor either returns a value of the expected type and range
 /// or throws <see cref="SpecException"/> naming the path, so the loader reads as a list of expectations.
+/// With <paramref name="errors"/>, a mistake that does not stop the reading of the object (an unknown or a duplicate
+/// key) is recorded there and the reading goes on; the cursors it hands out carry the same collector.
 /// </summary>
-internal readonly struct JsonCursor(JsonElement element, string path)
+internal readonly struct JsonCursor(JsonElement element, string path, SpecErrors? errors = null)
 {
     public JsonElement Element { get; } = element;
 
     public string Path { get; } = path;
+
+    public SpecErrors? Errors { get; } = errors;
 
     public SpecException Error(string problem) => new(Path, problem);
 
@@ -22,11 +26,18 @@ internal readonly struct JsonCursor(JsonElement element, string path)
         foreach (var p in Element.EnumerateObject())
         {
             if (System.Array.IndexOf(allowedKeys, p.Name) < 0 && p.Name is not ("$schema" or "comment"))
-                throw new SpecException(Child(p.Name), $"unknown key '{p.Name}'; expected one of: {string.Join(", ", allowedKeys)}");
+                Report(new SpecException(Child(p.Name), SpecVocabulary.UnknownKey(Path, p.Name, allowedKeys)));
             // JSON allows a key twice and System.Text.Json keeps both; which one a reader sees is an accident, so refuse.
-            if (!seen.Add(p.Name)) throw new SpecException(Child(p.Name), $"duplicate key '{p.Name}'");
+            if (!seen.Add(p.Name)) Report(new SpecException(Child(p.Name), $"duplicate key '{p.Name}'"));
         }
         return this;
+    }
+
+    // A mistake after which this object can still be read: recorded when there is a collector, else thrown.
+    private void Report(SpecException error)
+    {
+        if (Errors is null) throw error;
+        Errors.Add(error);
     }
 
     /// <summary>
@@ -87,7 +98,7 @@ internal readonly struct JsonCursor(JsonElement element, string path)
         if (Element.ValueKind != JsonValueKind.Object) throw Error($"expected an object, found {Describe(Element)}");
         if (!Element.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null)
             throw new SpecException(Child(key), "required key is missing");
-        return new JsonCursor(v, Child(key));
+        return new JsonCursor(v, Child(key), Errors);
     }
 
     public JsonCursor? Optional(string key) => Has(key) ? Get(key) : null;
@@ -106,7 +117,7 @@ internal readonly struct JsonCursor(JsonElement element, string path)
     {
         string value = String(key, fallback);
         if (System.Array.IndexOf(options, value) < 0)
-            throw new SpecException(Child(key), $"'{value}' is not one of: {string.Join(", ", options)}");
+            throw new SpecException(Child(key), SpecVocabulary.UnknownValue(Child(key), value, options));
         return value;
     }
 
@@ -160,7 +171,7 @@ internal readonly struct JsonCursor(JsonElement element, string path)
         if (n < minCount || n > maxCount) throw Error($"expected {minCount}..{maxCount} items, found {n}");
         var items = new List<JsonCursor>(n);
         int i = 0;
-        foreach (var item in Element.EnumerateArray()) items.Add(new JsonCursor(item, $"{Path}[{i++}]"));
+        foreach (var item in Element.EnumerateArray()) items.Add(new JsonCursor(item, $"{Path}[{i++}]", Errors));
         return items;
     }
 

@@ -104,7 +104,7 @@ public static class SpecLoader
         }
         using (doc)
         {
-            var root = new JsonCursor(doc.RootElement, "$");
+            var root = new JsonCursor(doc.RootElement, "$", new SpecErrors());
             root.RequireDecodableStrings();
             var spec = Read(root) with { BaseDirectory = baseDirectory };
             return spec with { CanonicalJson = SpecWriter.Write(spec) };
@@ -118,32 +118,48 @@ public static class SpecLoader
     public static string Hash(ScenarioSpec spec) =>
         Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(SpecWriter.Write(spec with { Description = "" }))))[..16];
 
+    // Each section, layer and data source is read on its own, so one load reports every mistake: a part that fails
+    // records its error and the parts that do not depend on it are still checked. Checks across sections run only when
+    // the sections they compare were read without error, so a mistake is not reported again as its consequences.
     private static ScenarioSpec Read(JsonCursor root)
     {
+        var errors = root.Errors!;
         root.Object("name", "description", "seed", "dtype", "model", "init", "loss", "optimizer", "data", "training", "evaluation", "capture", "tolerances");
-        string name = root.String("name");
-        if (PathNames.ScenarioNameProblem(name) is { } problem) throw root.Get("name").Error(problem);
-        ulong seed = root.Seed("seed", 0);
-        var dtype = DTypes.TryParse(root.Choice("dtype", "float32", "float32", "float64"))!.Value;
-        var loss = ReadLoss(root.Optional("loss"));
+        string name = errors.Read(() => ReadName(root), "");
+        ulong seed = errors.Read(() => root.Seed("seed", 0), 0UL);
+        var dtype = errors.Read(() => DTypes.TryParse(root.Choice("dtype", "float32", "float32", "float64"))!.Value, DType.Float32);
+        var loss = errors.Read<LossSpec?>(() => ReadLoss(root.Optional("loss")), null);
 
-        var model = ReadModel(root.Get("model"));
-        var init = ReadInit(root.Optional("init"), seed);
-        var optimizer = ReadOptimizer(root.Get("optimizer"));
-        optimizer = optimizer with { WeightDecay = ReadWeightDecay(root.Get("optimizer").Optional("weightDecay")) };
-        var data = ReadData(root.Get("data"), seed);
+        var model = errors.Read<ModelSpec?>(() => ReadModel(root.Get("model")), null);
+        var init = errors.Read<InitSpec?>(() => ReadInit(root.Optional("init"), seed), null);
+        var optimizer = errors.Read<OptimizerSpec?>(() => ReadOptimizer(root.Get("optimizer")), null);
+        var weightDecay = errors.Read<WeightDecaySpec?>(() => root.Has("optimizer") && root.Get("optimizer").Element.ValueKind == JsonValueKind.Object
+            ? ReadWeightDecay(root.Get("optimizer").Optional("weightDecay")) : null, null);
+        var data = errors.Read<DataSpec?>(() => ReadData(root.Get("data"), seed), null);
         // A batch of one has no batch variance: PyTorch refuses to train batchnorm on it, libtorch gives NaN for the
         // unbiased running variance, and TF.js trains on; no comparison of that means anything, so it is refused here.
-        if (data.BatchSize < 2 && model.Layers.OfType<BatchNormSpec>().FirstOrDefault() is { } bn)
-            throw root.Get("data").Get("batchSize").Error($"expected at least 2 in a model with batchnorm layer '{bn.Name}': a batch of one sample has no batch variance to normalize with");
-        var schedule = ReadSchedule(root.Get("training"), root.Optional("evaluation"));
-        var capture = ReadCapture(root.Optional("capture"));
-        var tolerances = root.Optional("tolerances") is { } t ? ReadTolerances(t) : null;
-        if (loss.Targets == TargetSource.Data && data.Train is not SyntheticSourceSpec { HasTargets: true })
-            throw root.Get("loss").Get("targets").Error("\"data\" needs a training source with float targets (the synthetic 'regression' generator); use \"labels\" or \"inputs\"");
-        if (loss.Targets == TargetSource.Data && data.Eval is not null and not SyntheticSourceSpec { HasTargets: true })
-            throw root.Get("data").Get("eval").Error("the loss's targets are \"data\": the eval source needs float targets too (the synthetic 'regression' generator)");
-        return new ScenarioSpec(name, root.String("description", ""), seed, dtype, model, init, optimizer, data, schedule, capture, tolerances) { Loss = loss };
+        if (data is not null && data.BatchSize < 2 && model?.Layers.OfType<BatchNormSpec>().FirstOrDefault() is { } bn)
+            errors.Add(root.Get("data").Get("batchSize").Error($"expected at least 2 in a model with batchnorm layer '{bn.Name}': a batch of one sample has no batch variance to normalize with"));
+        var schedule = errors.Read<ScheduleSpec?>(() => ReadSchedule(root.Get("training"), root.Optional("evaluation")), null);
+        var capture = errors.Read<CaptureSpec?>(() => ReadCapture(root.Optional("capture")), null);
+        var tolerances = errors.Read<ToleranceOverrides?>(() => root.Optional("tolerances") is { } t ? ReadTolerances(t) : null, null);
+        if (loss is not null && data is not null)
+        {
+            if (loss.Targets == TargetSource.Data && data.Train is not SyntheticSourceSpec { HasTargets: true })
+                errors.Add(root.Get("loss").Get("targets").Error("\"data\" needs a training source with float targets (the synthetic 'regression' generator); use \"labels\" or \"inputs\""));
+            else if (loss.Targets == TargetSource.Data && data.Eval is not null and not SyntheticSourceSpec { HasTargets: true })
+                errors.Add(root.Get("data").Get("eval").Error("the loss's targets are \"data\": the eval source needs float targets too (the synthetic 'regression' generator)"));
+        }
+        string description = errors.Read(() => root.String("description", ""), "");
+        errors.ThrowIfAny();
+        return new ScenarioSpec(name, description, seed, dtype, model!, init!, optimizer! with { WeightDecay = weightDecay }, data!, schedule!, capture!, tolerances) { Loss = loss! };
+    }
+
+    private static string ReadName(JsonCursor root)
+    {
+        string name = root.String("name");
+        if (PathNames.ScenarioNameProblem(name) is { } problem) throw root.Get("name").Error(problem);
+        return name;
     }
 
     /// <summary>
@@ -163,7 +179,7 @@ public static class SpecLoader
         if (loss.Element.ValueKind == JsonValueKind.String)
         {
             string name = loss.String();
-            if (!types.Contains(name)) throw loss.Error($"unknown loss '{name}'; expected one of: {string.Join(", ", types)}");
+            if (!types.Contains(name)) throw loss.Error(SpecVocabulary.UnknownValue(loss.Path, name, types));
             return new LossSpec(function(name));
         }
         string t = loss.TypedObject().Choice("type", null, types);
@@ -182,63 +198,90 @@ public static class SpecLoader
         return new LossSpec(function(t), smoothing, targets);
     }
 
+    // Layers are read one by one and calls checked one by one, each mistake recorded: a call of a layer that could not
+    // be read is not reported again, and the width after it is unknown until the next linear call sets it.
     private static ModelSpec ReadModel(JsonCursor m)
     {
+        var errors = m.Errors!;
         m.Object("inputs", "layers", "calls");
-        int inputs = m.Int("inputs", 1, MaxWidth);
+        int? inputs = errors.Read<int?>(() => m.Int("inputs", 1, MaxWidth), null);
         var layers = new List<LayerSpec>();
         var names = new HashSet<string>();
-        foreach (var l in m.Get("layers").Array(1, 1000))
+        var unreadable = new HashSet<string>();
+        bool unnamed = false;
+        var layerItems = errors.Read<IEnumerable<JsonCursor>?>(() => m.Get("layers").Array(1, 1000), null);
+        foreach (var l in layerItems ?? [])
         {
-            var layer = ReadLayer(l);
-            if (!names.Add(layer.Name)) throw l.Get("name").Error($"duplicate layer name '{layer.Name}'");
-            layers.Add(layer);
+            if (errors.Read<LayerSpec?>(() => ReadLayer(l), null) is not { } layer)
+            {
+                // The calls of a layer that could not be read are not checked: its error is already listed.
+                if (errors.Read<string?>(() => l.Has("name") ? l.String("name") : null, null) is { } broken) unreadable.Add(broken);
+                else unnamed = true;
+                continue;
+            }
+            if (!names.Add(layer.Name)) errors.Add(l.Get("name").Error($"duplicate layer name '{layer.Name}'"));
+            else layers.Add(layer);
         }
 
         long parameters = layers.Sum(l => l.ParameterShapes.Sum(s => s.Shape.Aggregate(1L, (a, b) => a * b)));
         if (parameters > MaxWeightElements)
-            throw m.Get("layers").Error($"the layers hold {parameters} parameters in all, more than the limit of {MaxWeightElements}");
+            errors.Add(m.Get("layers").Error($"the layers hold {parameters} parameters in all, more than the limit of {MaxWeightElements}"));
 
         var calls = new List<(string Layer, string? Id, JsonCursor At)>();
-        foreach (var c in m.Get("calls").Array(1, 10000))
+        var callItems = errors.Read<IEnumerable<JsonCursor>?>(() => m.Get("calls").Array(1, 10000), null);
+        bool everyCallRead = callItems is not null;
+        foreach (var c in callItems ?? [])
         {
-            if (c.Element.ValueKind == JsonValueKind.String) calls.Add((c.String(), null, c));
-            else
+            everyCallRead &= errors.Check(() =>
             {
-                c.Object("layer", "id");
-                calls.Add((c.String("layer"), c.Has("id") ? c.String("id") : null, c));
-            }
+                if (c.Element.ValueKind == JsonValueKind.String) calls.Add((c.String(), null, c));
+                else
+                {
+                    c.Object("layer", "id");
+                    calls.Add((c.String("layer"), c.Has("id") ? c.String("id") : null, c));
+                }
+            });
         }
 
         // Resolve call ids: explicit, else the layer name, else layer#k for the k-th call of a shared instance.
         var callSpecs = new List<CallSpec>();
         var ids = new HashSet<string>();
-        int width = inputs;
+        int? width = inputs;
         foreach (var (layerName, explicitId, at) in calls)
         {
-            var layer = layers.FirstOrDefault(l => l.Name == layerName)
-                ?? throw at.Error($"no layer named '{layerName}'; layers are: {string.Join(", ", names)}");
+            var layer = layers.FirstOrDefault(l => l.Name == layerName);
+            if (layer is null)
+            {
+                if (!unreadable.Contains(layerName) && !unnamed && layerItems is not null)
+                    errors.Add(at.Error($"no layer named '{layerName}'; layers are: {string.Join(", ", names)}"));
+                width = null;
+                continue;
+            }
             int callsOfLayer = calls.Count(c => c.Layer == layerName);
             int k = callSpecs.Count(c => c.Layer == layerName) + 1;
             string id = explicitId ?? (callsOfLayer == 1 ? layerName : $"{layerName}#{k}");
-            if (id.Length == 0 || !ids.Add(id)) throw at.Error($"call id '{id}' is empty or used twice");
+            if (id.Length == 0 || !ids.Add(id)) errors.Add(at.Error($"call id '{id}' is empty or used twice"));
             switch (layer)
             {
-                case LinearSpec lin when lin.In != width:
-                    throw at.Error($"layer '{lin.Name}' expects {lin.In} inputs but the previous call produces {width}");
                 case LinearSpec lin:
+                    if (width is int w && lin.In != w) errors.Add(at.Error($"layer '{lin.Name}' expects {lin.In} inputs but the previous call produces {w}"));
                     width = lin.Out;
                     break;
-                case BatchNormSpec bn when bn.Features != width:
-                    throw at.Error($"batchnorm '{bn.Name}' has {bn.Features} features but its input has {width}");
-                case LayerNormSpec ln when ln.Features != width:
-                    throw at.Error($"layernorm '{ln.Name}' has {ln.Features} features but its input has {width}");
+                case BatchNormSpec bn when width is int bw && bn.Features != bw:
+                    errors.Add(at.Error($"batchnorm '{bn.Name}' has {bn.Features} features but its input has {bw}"));
+                    break;
+                case LayerNormSpec ln when width is int lw && ln.Features != lw:
+                    errors.Add(at.Error($"layernorm '{ln.Name}' has {ln.Features} features but its input has {lw}"));
+                    break;
             }
             callSpecs.Add(new CallSpec(id, layerName));
         }
-        foreach (var unused in layers.Where(l => callSpecs.All(c => c.Layer != l.Name)))
-            throw m.Get("calls").Error($"layer '{unused.Name}' is never called");
-        return new ModelSpec(inputs, layers, callSpecs);
+        if (everyCallRead)
+        {
+            foreach (var unused in layers.Where(l => calls.All(c => c.Layer != l.Name)))
+                errors.Add(m.Get("calls").Error($"layer '{unused.Name}' is never called"));
+        }
+        return new ModelSpec(inputs ?? 1, layers, callSpecs);
     }
 
     private static LayerSpec ReadLayer(JsonCursor l)
@@ -449,13 +492,19 @@ public static class SpecLoader
         }
     }
 
-    private static DataSpec ReadData(JsonCursor d, ulong seed)
+    private static DataSpec? ReadData(JsonCursor d, ulong seed)
     {
+        // The sources and the batching keys are independent: each is checked even when another is wrong.
+        var errors = d.Errors!;
+        int before = errors.Count;
         d.Object("train", "eval", "batchSize", "shuffle", "shuffleSeed", "evalLimit");
-        var train = ReadSource(d.Get("train"), seed);
-        var eval = d.Optional("eval") is { } e ? ReadSource(e, seed + 1) : null;
-        int? evalLimit = d.Has("evalLimit") ? d.Int("evalLimit", 1, int.MaxValue) : null;
-        return new DataSpec(train, eval, d.Int("batchSize", 1, 1 << 20), d.Bool("shuffle", true), d.Seed("shuffleSeed", seed), evalLimit);
+        var train = errors.Read<DataSourceSpec?>(() => ReadSource(d.Get("train"), seed), null);
+        var eval = errors.Read<DataSourceSpec?>(() => d.Optional("eval") is { } e ? ReadSource(e, seed + 1) : null, null);
+        int? evalLimit = errors.Read<int?>(() => d.Has("evalLimit") ? d.Int("evalLimit", 1, int.MaxValue) : null, null);
+        int batchSize = errors.Read(() => d.Int("batchSize", 1, 1 << 20), 0);
+        bool shuffle = errors.Read(() => d.Bool("shuffle", true), true);
+        ulong shuffleSeed = errors.Read(() => d.Seed("shuffleSeed", seed), seed);
+        return errors.Count > before ? null : new DataSpec(train!, eval, batchSize, shuffle, shuffleSeed, evalLimit);
     }
 
     private static DataSourceSpec ReadSource(JsonCursor s, ulong seed)

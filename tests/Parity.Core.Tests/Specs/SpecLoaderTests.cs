@@ -319,7 +319,7 @@ public sealed class SpecLoaderTests
         yield return Case("zero eps", r => Layer(r, 1)["eps"] = 0, "$.model.layers[1].eps", "expected a number in (0, 1]");
         yield return Case("unknown running variance", r => Layer(r, 1)["runningVariance"] = "sample", "$.model.layers[1].runningVariance", "not one of: unbiased, biased");
         yield return Case("unknown dtype", r => r["dtype"] = "float16", "$.dtype", "not one of: float32, float64");
-        yield return Case("unknown loss", r => r["loss"] = "hinge", "$.loss", "unknown loss 'hinge'");
+        yield return Case("unknown loss", r => r["loss"] = "hinge", "$.loss", "not supported: loss 'hinge'");
         yield return Case("call of a missing layer", r => r["model"]!["calls"]![6] = "l4", "$.model.calls[6]", "no layer named 'l4'");
         yield return Case("layer never called", r => r["model"]!["calls"]!.AsArray().RemoveAt(6), "$.model.calls", "layer 'l3' is never called");
         yield return Case("duplicate layer name", r => Layer(r, 4)["name"] = "l2", "$.model.layers[4].name", "duplicate layer name 'l2'");
@@ -658,7 +658,7 @@ public sealed class SpecLoaderTests
     [TestCase("""{ "type": "mse", "labelSmoothing": 0.1 }""", "$.loss.labelSmoothing", "softmax_cross_entropy only")]
     [TestCase("""{ "type": "softmax_cross_entropy", "targets": "inputs" }""", "$.loss.targets", "must be \"labels\"")]
     [TestCase("""{ "type": "mse", "targets": "data" }""", "$.loss.targets", "'regression' generator")]
-    [TestCase("\"hinge\"", "$.loss", "unknown loss 'hinge'")]
+    [TestCase("\"hinge\"", "$.loss", "not supported: loss 'hinge'")]
     [TestCase("""{ "type": "softmax_cross_entropy", "labelSmoothing": 1 }""", "$.loss.labelSmoothing", "")]
     public void A_loss_that_cannot_be_run_is_refused_at_its_path(string loss, string path, string problem)
     {
