@@ -38,8 +38,9 @@ internal static class BenchCommand
 
     // BytesPerStep: the whole trace (initial state included) over the training steps it holds; CompressionRatio: value
     // bytes over stored bytes of tensors.bin; ReadMBps: value bytes read and compared per second by the comparer (both
-    // sides); DrainMs: the wait at the end for the records still queued.
-    internal sealed record TraceFigures(double BytesPerStep, double CompressionRatio, double ReadMBps, double DrainMs);
+    // sides); DrainMs: the wait at the end for the records still queued; HandOverMs: the median time of a step's Write (in
+    // its step time): the copy into the writer's buffers, plus any wait for a full queue.
+    internal sealed record TraceFigures(double BytesPerStep, double CompressionRatio, double ReadMBps, double DrainMs, double HandOverMs);
 
     public static int Execute(ScenarioSpec spec, IReadOnlyList<string> backends, int steps, int warmup, string capture, string? device, string? jsonPath,
         BackendRegistry registry, TextWriter w, TraceCompression? trace = null)
@@ -66,7 +67,7 @@ internal static class BenchCommand
                 ? $"  {r.Backend,-16} {r.DType,-8} median {r.MedianMs,9:F2} ms  (p10 {r.P10Ms:F2}, p90 {r.P90Ms:F2})  x{r.RatioToFirst.ToString("F2", CultureInfo.InvariantCulture)} of {results[0].Backend}  cpu {r.CpuMedianMs:F2} ms{framework}"
                 : $"  {r.Backend,-16} {r.DType,-8} error: {r.Error}");
             if (r.Trace is { } t)
-                w.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {"",-16} trace {Name(trace)}: {t.BytesPerStep / 1e6:F2} MB a step, values / stored x{t.CompressionRatio:F2}, comparer reads {t.ReadMBps:F0} MB/s"));
+                w.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {"",-16} trace {Name(trace)}: {t.BytesPerStep / 1e6:F2} MB a step, values / stored x{t.CompressionRatio:F2}, comparer reads {t.ReadMBps:F0} MB/s, hand-over {t.HandOverMs:F2} ms a step"));
         }
         if (jsonPath is not null) File.WriteAllText(jsonPath, JsonSerializer.Serialize(results, JsonOptions));
         return results.Any(r => r.Error is not null) ? ExitCodes.Error : ExitCodes.Agree;

@@ -10,7 +10,8 @@ namespace Parity.Cli;
 /// <c>parity bench --trace zstd|none</c>: each step's record goes to a real <see cref="TraceWriter"/> (in a temporary
 /// directory, removed afterwards) inside the timed step, as in a run; afterwards the trace's bytes per step, and the
 /// comparer's read throughput on it (the trace opened, seal checked, and compared with itself by
-/// <see cref="TraceComparer"/>, median of <see cref="ReadRepetitions"/>).
+/// <see cref="TraceComparer"/>, median of <see cref="ReadRepetitions"/>), and the median time a step spent handing its
+/// record over (the one copy into the writer's buffers, and any wait for a full queue).
 /// </summary>
 internal sealed class BenchTrace : IDisposable
 {
@@ -18,6 +19,7 @@ internal sealed class BenchTrace : IDisposable
 
     private readonly string _directory;
     private readonly TraceWriter _writer;
+    private readonly List<double> _handOverMs = [];
     private int _steps;
     private long _valueBytes;
 
@@ -30,7 +32,9 @@ internal sealed class BenchTrace : IDisposable
     /// <summary>Hands one record to the writer (what a run does after each step).</summary>
     public void Write(StepRecord record, bool train)
     {
+        long start = Stopwatch.GetTimestamp();
         _writer.Write(record);
+        if (train) _handOverMs.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
         if (train) _steps++;
         foreach (var e in record.Entries) _valueBytes += (long)e.Value.Length * e.Value.DType.Size();
     }
@@ -54,7 +58,8 @@ internal sealed class BenchTrace : IDisposable
             rates.Add(2.0 * _valueBytes / 1e6 / Stopwatch.GetElapsedTime(t).TotalSeconds);
         }
         rates.Sort();
-        return new BenchCommand.TraceFigures((double)bytes / _steps, (double)_valueBytes / stored, rates[rates.Count / 2], drainMs);
+        _handOverMs.Sort();
+        return new BenchCommand.TraceFigures((double)bytes / _steps, (double)_valueBytes / stored, rates[rates.Count / 2], drainMs, _handOverMs[_handOverMs.Count / 2]);
     }
 
     public void Dispose()
