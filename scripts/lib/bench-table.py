@@ -52,10 +52,31 @@ def main(directory, reps):
     # CPU time of the bench process (every thread) per step: what a step costs without the wait for a core on a shared
     # machine. A worker backend computes in its own process, so for it this counts only the exchange.
     table("CPU time per step (this process; a worker's own compute not included)", "cpuMedianMs")
+    print_trace(runs, backends, reps)
     errors = {b: run[b]["error"] for c in runs for run in runs[c] for b in backends if run[b]["error"] is not None}
     for b, e in errors.items():
         print(f"  {b}: {e}")
     return 1 if errors else 0
+
+
+def print_trace(runs, backends, reps):
+    """With scripts/bench --trace: the full-capture runs also wrote a trace; its size and the comparer's read speed."""
+    if not any(run[b].get("trace") for run in runs["full"] for b in backends):
+        return
+    print(f"trace written by the capture-full runs, median of {reps} repetitions (smallest-largest in brackets):")
+    for b in backends:
+        figures = [run[b]["trace"] for run in runs["full"] if run[b].get("trace")]
+        if not figures:
+            continue
+
+        def median(key, scale=1.0, digits=2):
+            values = [f[key] * scale for f in figures]
+            text = f"{statistics.median(values):.{digits}f}"
+            return text + (f" ({min(values):.{digits}f}-{max(values):.{digits}f})" if len(values) > 1 else "")
+
+        print(f"  {b}: {median('bytesPerStep', 1e-6)} MB a step, values / stored x{median('compressionRatio')}, "
+              f"comparer reads {median('readMBps', 1.0, 0)} MB/s, final flush {median('drainMs', 1.0, 1)} ms, "
+              f"hand-over {median('handOverMs')} ms a step (in the full step time)")
 
 
 if __name__ == "__main__":

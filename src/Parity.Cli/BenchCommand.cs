@@ -6,6 +6,7 @@ using Parity.Backends;
 using Parity.Planning;
 using Parity.Specs;
 using Parity.Tensors;
+using Parity.Tracing;
 
 namespace Parity.Cli;
 
@@ -29,10 +30,20 @@ internal static class BenchCommand
     // StepToFramework: the median of each step's time over the framework's own time in it, what carrying a step costs;
     // CpuMedianMs: the median CPU time of this process per step (steadier than wall time on a shared machine).
     internal sealed record BenchResult(string Backend, string DType, string Capture, int Steps, double MedianMs, double P10Ms, double P90Ms, double RatioToFirst, string? Error,
-        double FrameworkMedianMs = double.NaN, double StepToFramework = double.NaN, double CpuMedianMs = double.NaN);
+        double FrameworkMedianMs = double.NaN, double StepToFramework = double.NaN, double CpuMedianMs = double.NaN)
+    {
+        /// <summary>With <c>--trace</c>: the trace written during the timed steps, measured (null without).</summary>
+        public TraceFigures? Trace { get; init; }
+    }
+
+    // BytesPerStep: the whole trace (initial state included) over the training steps it holds; CompressionRatio: value
+    // bytes over stored bytes of tensors.bin; ReadMBps: value bytes read and compared per second by the comparer (both
+    // sides); DrainMs: the wait at the end for the records still queued; HandOverMs: the median time of a step's Write (in
+    // its step time): the copy into the writer's buffers, plus any wait for a full queue.
+    internal sealed record TraceFigures(double BytesPerStep, double CompressionRatio, double ReadMBps, double DrainMs, double HandOverMs);
 
     public static int Execute(ScenarioSpec spec, IReadOnlyList<string> backends, int steps, int warmup, string capture, string? device, string? jsonPath,
-        BackendRegistry registry, TextWriter w)
+        BackendRegistry registry, TextWriter w, TraceCompression? trace = null)
     {
         if (steps < 1 || warmup < 0) throw new UsageException("--steps must be >= 1 and --warmup >= 0");
         if (capture is not ("full" or "off")) throw new UsageException($"--capture must be full or off (got '{capture}')");
@@ -44,7 +55,7 @@ internal static class BenchCommand
         foreach (string item in backends)
         {
             (string name, string display, var dtype) = StandardBackends.Resolve(registry, item, spec.DType);
-            results.Add(TimeOne(plan, registry.Create(name), display, new BackendOptions(dtype, device), steps, warmup, capture));
+            results.Add(TimeOne(plan, registry.Create(name), display, new BackendOptions(dtype, device), steps, warmup, capture, trace));
         }
         double baseline = results.FirstOrDefault(r => r.Error is null)?.MedianMs ?? double.NaN;
         results = results.Select(r => r with { RatioToFirst = r.MedianMs / baseline }).ToList();
@@ -55,19 +66,26 @@ internal static class BenchCommand
             w.WriteLine(r.Error is null
                 ? $"  {r.Backend,-16} {r.DType,-8} median {r.MedianMs,9:F2} ms  (p10 {r.P10Ms:F2}, p90 {r.P90Ms:F2})  x{r.RatioToFirst.ToString("F2", CultureInfo.InvariantCulture)} of {results[0].Backend}  cpu {r.CpuMedianMs:F2} ms{framework}"
                 : $"  {r.Backend,-16} {r.DType,-8} error: {r.Error}");
+            if (r.Trace is { } t)
+                w.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {"",-16} trace {Name(trace)}: {t.BytesPerStep / 1e6:F2} MB a step, values / stored x{t.CompressionRatio:F2}, comparer reads {t.ReadMBps:F0} MB/s, hand-over {t.HandOverMs:F2} ms a step"));
         }
         if (jsonPath is not null) File.WriteAllText(jsonPath, JsonSerializer.Serialize(results, JsonOptions));
         return results.Any(r => r.Error is not null) ? ExitCodes.Error : ExitCodes.Agree;
     }
 
-    private static BenchResult TimeOne(Plan plan, IBackend backend, string display, BackendOptions options, int steps, int warmup, string capture)
+    private static string Name(TraceCompression? trace) => trace == TraceCompression.Zstd ? "zstd" : "none";
+
+    private static BenchResult TimeOne(Plan plan, IBackend backend, string display, BackendOptions options, int steps, int warmup, string capture,
+        TraceCompression? traceCompression)
     {
         var description = backend.Describe();
         if (!description.Available) return new BenchResult(display, options.DType.Name(), capture, 0, double.NaN, double.NaN, double.NaN, double.NaN, description.Reason);
         try
         {
             using var session = backend.Open(plan, options);
-            session.ReadState(0);
+            using var trace = traceCompression is { } compression ? new BenchTrace(display, options.DType.Name(), plan, compression) : null;
+            var initial = session.ReadState(0);
+            trace?.Write(initial, train: false);
             var times = new List<double>();
             var framework = new List<double>();
             var overheads = new List<double>();
@@ -78,7 +96,8 @@ internal static class BenchCommand
                 var request = capture == "full" ? plan.CaptureFor(step) : CaptureRequest.ScalarsOnly;
                 var cpuStart = Environment.CpuUsage.TotalTime; // getrusage on Unix: microseconds, not clock ticks
                 long start = Stopwatch.GetTimestamp();
-                session.Step(step, batch, request);
+                var record = session.Step(step, batch, request);
+                trace?.Write(record, train: true);
                 double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
                 double cpuMs = (Environment.CpuUsage.TotalTime - cpuStart).TotalMilliseconds;
                 if (step <= warmup) continue;
@@ -90,12 +109,14 @@ internal static class BenchCommand
                     overheads.Add(ms / timed.LastFrameworkMs);
                 }
             }
+            var traceFigures = trace?.Finish(plan);
             times.Sort();
             cpuTimes.Sort();
             framework.Sort();
             overheads.Sort();
             return new BenchResult(display, options.DType.Name(), capture, steps, Quantile(times, 0.5), Quantile(times, 0.1), Quantile(times, 0.9), double.NaN, null,
-                framework.Count == steps ? Quantile(framework, 0.5) : double.NaN, overheads.Count == steps ? Quantile(overheads, 0.5) : double.NaN, Quantile(cpuTimes, 0.5));
+                framework.Count == steps ? Quantile(framework, 0.5) : double.NaN, overheads.Count == steps ? Quantile(overheads, 0.5) : double.NaN, Quantile(cpuTimes, 0.5))
+                { Trace = traceFigures };
         }
         catch (Exception e)
         {

@@ -36,11 +36,13 @@ internal static class Commands
             Description = "Judge each backend on its free-running trajectory alone, without replaying its steps (faster; blind to errors that start after the trajectories separate)",
         };
         var keepTraces = KeepTracesOption();
+        var traceCompression = TraceCompressionOption.Create();
         var json = JsonOption("report.json");
         var command = new Command("run", "Run a spec on several backends, compare every tensor with the reference, write the report")
         {
             spec, backends, reference, steps, output, device, timeout, tolerance, trajectoryOnly, keepTraces, json, WorkerOption,
         };
+        command.Options.Add(traceCompression);
         command.SetAction(r =>
         {
             string path = r.GetValue(spec)!;
@@ -52,6 +54,7 @@ internal static class Commands
             {
                 TrajectoryOnly = r.GetValue(trajectoryOnly),
                 KeepTraces = TraceRetentions.Parse(r.GetValue(keepTraces)!),
+                TraceCompression = TraceCompressionOption.Parse(r.GetValue(traceCompression)!),
             };
             using var progress = new TerminalProgress { Label = scenario.Name + " " };
             var report = RunSession.Execute(request, registry, progress);
@@ -107,12 +110,15 @@ internal static class Commands
         var capture = new Option<string>("--capture") { Description = "full (every tensor) or off (loss only)", DefaultValueFactory = _ => "full" };
         var device = new Option<string?>("--device") { Description = "cpu or cuda, for backends that have a choice" };
         var json = new Option<string?>("--json") { Description = "Also write the figures to this JSON file" };
+        var trace = TraceCompressionOption.Bench();
         var command = new Command("bench", "Time training steps of several backends in one process and print medians and ratios")
         {
             spec, backends, steps, warmup, capture, device, json, WorkerOption,
         };
+        command.Options.Add(trace);
         command.SetAction(r => BenchCommand.Execute(SpecLoader.LoadFile(r.GetValue(spec)!), SplitList(r.GetValue(backends)!), r.GetValue(steps), r.GetValue(warmup),
-            r.GetValue(capture)!, Device(r.GetValue(device)), r.GetValue(json), BackendCatalog.Create(r.GetValue(WorkerOption)), Console.Out));
+            r.GetValue(capture)!, Device(r.GetValue(device)), r.GetValue(json), BackendCatalog.Create(r.GetValue(WorkerOption)), Console.Out,
+            r.GetValue(trace) is string mode ? TraceCompressionOption.Parse(mode) : null));
         return command;
     }
 

@@ -47,6 +47,9 @@ public sealed record RunRequest(
 
     /// <summary>Which traces stay once the report files are written.</summary>
     public TraceRetention KeepTraces { get; init; }
+
+    /// <summary>How the traces store their values (docs/trace.md, "Compression").</summary>
+    public TraceCompression TraceCompression { get; init; } = TraceCompressions.Default;
 }
 
 /// <summary>One backend's part in a session: as selected, its run, and whether it is an envelope run added by the session.</summary>
@@ -143,7 +146,7 @@ public sealed class RunSession
             var options = new BackendOptions(s.DType, Request.Device, Request.Timeout);
             var stage = PhaseProgress.Of(progress, RunPhase.Train, i + 1, selections.Count, s.Auxiliary ? "noise envelope" : null);
             stage?.Start(s.Display, Plan.TotalSteps);
-            var run = ScenarioRunner.Run(Plan, s.Create(), options, TraceDirectoryOf(s.Display), stage, s.Display);
+            var run = ScenarioRunner.Run(Plan, s.Create(), options, TraceDirectoryOf(s.Display), stage, s.Display, compression: Request.TraceCompression);
             _runs.Add(new SessionRun(s.Display, s.DType, s.Auxiliary, run));
         }
     }

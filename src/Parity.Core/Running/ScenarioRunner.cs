@@ -58,9 +58,11 @@ public static class ScenarioRunner
     /// <param name="traceDirectory">Where the trace goes.</param>
     /// <param name="progress">Step progress, or null.</param>
     /// <param name="displayName">Name in the trace and result (e.g. <c>torchsharp@float64</c>); the backend's name when null.</param>
+    /// <param name="compression">How the trace stores its values (docs/trace.md, "Compression").</param>
     /// <param name="cancel">Stops the run between steps.</param>
     public static BackendRun Run(Plan plan, IBackend backend, BackendOptions options, string traceDirectory,
-        IProgress<RunProgress>? progress = null, string? displayName = null, CancellationToken cancel = default)
+        IProgress<RunProgress>? progress = null, string? displayName = null, TraceCompression compression = TraceCompressions.Default,
+        CancellationToken cancel = default)
     {
         string name = displayName ?? backend.Name;
         var clock = Stopwatch.StartNew();
@@ -73,7 +75,7 @@ public static class ScenarioRunner
             SpecHash = SpecLoader.Hash(plan.Spec),
             Runtime = new Dictionary<string, string>(description.Versions),
         };
-        using var writer = TraceWriter.Create(traceDirectory, header);
+        using var writer = TraceWriter.Create(traceDirectory, header, compression);
         if (!description.Available)
             return Finish(writer, name, RunStatus.Unavailable, description.Reason, 0, clock, [], header.Runtime);
 

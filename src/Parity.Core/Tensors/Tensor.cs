@@ -46,8 +46,9 @@ public sealed class Tensor
     /// <summary>Copies float32 values.</summary>
     public static Tensor FromFloats(ReadOnlySpan<float> values, int[] shape)
     {
-        var data = new double[values.Length];
-        for (int i = 0; i < values.Length; i++) data[i] = values[i];
+        // Every element is written, so the array need not be zeroed first; one vectorized pass, exact (float64 holds every float32).
+        var data = GC.AllocateUninitializedArray<double>(values.Length);
+        System.Numerics.Tensors.TensorPrimitives.ConvertTruncating<float, double>(values, data);
         return new Tensor(shape, data, DType.Float32);
     }
 

@@ -71,7 +71,16 @@ public sealed record TraceSeal(int Records, long RecordsLength, string RecordsXx
 internal sealed record RecordLine(int Step, string Phase, List<EntryLine> Entries);
 
 /// <summary>One tensor of a record line: key, dtype, shape and its byte range in <c>tensors.bin</c>.</summary>
-internal sealed record EntryLine(string Kind, string Site, string DType, int[] Shape, long Offset);
+internal sealed record EntryLine(string Kind, string Site, string DType, int[] Shape, long Offset)
+{
+    /// <summary>How the values are stored (<c>shuffle-zstd</c>); null for raw values (format version 3 on).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Codec { get; init; }
+
+    /// <summary>Bytes the entry occupies in <c>tensors.bin</c> when it has a codec; null for raw values (their size follows from shape and dtype).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public long? Stored { get; init; }
+}
 
 /// <summary>The three files of a trace directory and the hash that seals them.</summary>
 public static class TraceFiles

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.IO.Hashing;
 using System.Text.Json;
 using Parity.Running;
@@ -16,6 +15,10 @@ public sealed class TraceReader : ITrace
 {
     /// <summary>Formats this build reads: 1 (no seal) and the current one.</summary>
     public const int OldestFormatVersion = 1;
+
+    // The versions that brought the seal and compressed entries (docs/trace.md, "Versioning").
+    private const int SealedSince = 2;
+    private const int CodecsSince = 3;
 
     // A header is a few kilobytes and a record line a few hundred bytes per tensor: anything far larger is not a trace.
     private const long MaxHeaderBytes = 16 << 20;
@@ -38,7 +41,7 @@ public sealed class TraceReader : ITrace
 
     /// <summary>Why the trace's files could not be checked against a seal, or null when they were.</summary>
     public string? Unsealed => IsSealed ? null
-        : Header.Version < TraceWriter.FormatVersion ? $"{Directory}: written in trace format version {Header.Version}, before traces were sealed; its bytes cannot be checked"
+        : Header.Version < SealedSince ? $"{Directory}: written in trace format version {Header.Version}, before traces were sealed; its bytes cannot be checked"
         : $"{Directory}: status {Header.Status.ToString().ToLowerInvariant()}: its run did not close the trace (still running, or its process died), so it has no seal and its bytes cannot be checked";
 
     /// <summary>
@@ -79,9 +82,20 @@ public sealed class TraceReader : ITrace
     /// <summary>
     /// Streams the records in the order they were written. In a trace without a seal a torn last line (a crash
     /// mid-write) or a last record whose values never reached <c>tensors.bin</c> ends the stream; any other damage
-    /// raises <see cref="InvalidDataException"/> naming the file and line.
+    /// raises <see cref="InvalidDataException"/> naming the file and line (or, for a damaged compressed frame,
+    /// <c>tensors.bin</c>, the tensor and its step).
     /// </summary>
-    public IEnumerable<StepRecord> Records()
+    public IEnumerable<StepRecord> Records() => Read(null);
+
+    /// <summary>
+    /// The values of one tensor, read by seeking to its bytes (its frame, in a compressed trace) without decoding any
+    /// other tensor; null when the trace has no such entry. Every record line before it is still checked.
+    /// </summary>
+    public Tensor? ReadTensor(int step, RecordPhase phase, TensorKey key) =>
+        Read((s, p, k) => s == step && p == phase && k == key).FirstOrDefault(r => r.Entries.Count > 0)?.Entries[0].Value;
+
+    // Every record line, checked; the values of the entries `select` takes (all when null) are read and decoded.
+    private IEnumerable<StepRecord> Read(Func<int, RecordPhase, TensorKey, bool>? select)
     {
         string recordsPath = Path.Combine(Directory, TraceFiles.Records);
         string tensorsPath = Path.Combine(Directory, TraceFiles.Tensors);
@@ -94,7 +108,7 @@ public sealed class TraceReader : ITrace
         if (!File.Exists(tensorsPath)) throw new InvalidDataException($"{tensorsPath}: missing, while {TraceFiles.Records} exists");
         using var tensors = new FileStream(tensorsPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
         using var records = new FileStream(recordsPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        byte[] buffer = [];
+        var buffers = new ValueBuffers();
         long next = 0;
         foreach (var (bytes, terminated, lineNumber) in Lines(records, recordsPath))
         {
@@ -111,27 +125,67 @@ public sealed class TraceReader : ITrace
             foreach (var e in r.Entries)
             {
                 var (kind, dtype, count) = CheckEntry(e, where);
-                int size = dtype.Size();
                 if (e.Offset != next)
                     throw new InvalidDataException($"{where}: entry {e.Kind}:{e.Site} starts at byte {e.Offset} of {TraceFiles.Tensors}; the values before it end at byte {next} (values are stored back to back)");
-                int length = (int)count * size;
-                if (next + length > tensors.Length)
+                long stored = StoredLength(e, count * dtype.Size(), where);
+                if (next + stored > tensors.Length)
                 {
                     if (IsSealed) throw new InvalidDataException($"{where}: entry {e.Kind}:{e.Site} reaches past the end of {tensorsPath}");
                     complete = false;
                     break;
                 }
-                next += length;
-                if (buffer.Length < length) buffer = new byte[length];
-                tensors.Position = e.Offset;
-                tensors.ReadExactly(buffer, 0, length);
-                var data = new double[count];
-                for (int i = 0; i < count; i++)
-                    data[i] = dtype == DType.Float32 ? BinaryPrimitives.ReadSingleLittleEndian(buffer.AsSpan(i * 4)) : BinaryPrimitives.ReadDoubleLittleEndian(buffer.AsSpan(i * 8));
-                record.Add(kind, e.Site, new Tensor(e.Shape, data, dtype));
+                next += stored;
+                if (select is null || select(record.Step, record.Phase, new TensorKey(kind, e.Site)))
+                    record.Add(kind, e.Site, new Tensor(e.Shape, ReadValues(tensors, e, dtype, (int)count, (int)stored, buffers,
+                        () => $"{tensorsPath}: {kind.Name()}:{e.Site} of {record.Phase.ToString().ToLowerInvariant()} step {record.Step} ({where})"), dtype));
             }
             if (!complete) yield break;
             yield return record;
+        }
+    }
+
+    /// <summary>Bytes the entry occupies in tensors.bin: its raw size, or the length of its compressed frame (format version 3).</summary>
+    private long StoredLength(EntryLine e, long rawLength, string where)
+    {
+        if (e.Codec is null && e.Stored is null) return rawLength;
+        if (Header.Version < CodecsSince) throw new InvalidDataException($"{where}: entry {e.Kind}:{e.Site} has a codec; format version {Header.Version} stores raw values only");
+        if (e.Codec != ShuffledZstd.Name) throw new InvalidDataException($"{where}: entry {e.Kind}:{e.Site} has unknown codec '{e.Codec}' (this build reads {ShuffledZstd.Name})");
+        // A frame is never longer than zstd's bound for the raw bytes (about 1/256 more): anything else is not a frame of them.
+        if (e.Stored is not { } stored || stored <= 0 || stored > rawLength + (rawLength >> 7) + 1024)
+            throw new InvalidDataException($"{where}: entry {e.Kind}:{e.Site} of {rawLength} raw bytes has a stored length of {e.Stored?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "(none)"}");
+        return stored;
+    }
+
+    private static double[] ReadValues(FileStream tensors, EntryLine e, DType dtype, int count, int stored, ValueBuffers buffers, Func<string> what)
+    {
+        int rawLength = count * dtype.Size();
+        var bytes = ValueBuffers.Grow(ref buffers.Stored, stored);
+        tensors.Position = e.Offset;
+        tensors.ReadExactly(bytes, 0, stored);
+        var raw = bytes.AsSpan(0, stored);
+        if (e.Codec is not null)
+        {
+            var decoded = ValueBuffers.Grow(ref buffers.Raw, rawLength);
+            if (ShuffledZstd.Decode(raw, dtype.Size(), ValueBuffers.Grow(ref buffers.Scratch, rawLength), decoded.AsSpan(0, rawLength)) is string problem)
+                throw new InvalidDataException($"{what()}: its compressed frame at byte {e.Offset} ({stored} bytes) is damaged: {problem}");
+            raw = decoded.AsSpan(0, rawLength);
+        }
+        var data = new double[count];
+        TensorBytes.Read(raw, dtype, data);
+        return data;
+    }
+
+    /// <summary>Buffers one read reuses from tensor to tensor.</summary>
+    private sealed class ValueBuffers
+    {
+        public byte[] Stored = [];
+        public byte[] Scratch = [];
+        public byte[] Raw = [];
+
+        public static byte[] Grow(ref byte[] buffer, int length)
+        {
+            if (buffer.Length < length) buffer = new byte[length];
+            return buffer;
         }
     }
 
@@ -160,11 +214,11 @@ public sealed class TraceReader : ITrace
         if (h.Runtime is null || h.Runtime.Values.Any(v => v is null)) return "\"runtime\" is not an object of strings";
         if (h.Mismatches is null || h.Mismatches.Any(m => m is null || m.Setting is null || m.Spec is null || m.Backend is null || m.Affects is null || m.Affects.Any(a => a is null)))
             return "\"mismatches\" is not a list of {setting, spec, backend, affects}";
-        if (h.Version < TraceWriter.FormatVersion)
+        if (h.Version < SealedSince)
             return h.Seal is null ? null : $"format version {h.Version} has no seal";
         if (h.Status == RunStatus.Running)
             return h.Seal is null ? null : "status running with a seal: a trace is sealed only when it closes";
-        if (h.Seal is not { } s) return $"status {h.Status.ToString().ToLowerInvariant()} but no seal: a closed trace of version {TraceWriter.FormatVersion} always has one (the header was edited)";
+        if (h.Seal is not { } s) return $"status {h.Status.ToString().ToLowerInvariant()} but no seal: a closed trace of version {h.Version} always has one (the header was edited)";
         if (s.Records < 0 || s.RecordsLength < 0 || s.TensorsLength < 0 || s.RecordsXxh3 is null || s.TensorsXxh3 is null) return "the seal is incomplete";
         return null;
     }

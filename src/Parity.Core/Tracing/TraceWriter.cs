@@ -1,4 +1,5 @@
-using System.Buffers.Binary;
+using System.Buffers;
+using System.Collections.Concurrent;
 using System.IO.Hashing;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -9,15 +10,20 @@ namespace Parity.Tracing;
 
 /// <summary>
 /// Writes a trace directory as records arrive (docs/trace.md): <c>tensors.bin</c> holds little-endian
-/// values in each tensor's dtype, <c>records.jsonl</c> one line per step record pointing into it, and
-/// <c>trace.json</c> the header. Each record is flushed before the next step runs, so memory stays flat
-/// whatever the number of steps and a crash loses at most the step in flight. Both files are hashed as
-/// they are written; the final header carries the <see cref="TraceSeal"/>.
+/// values in each tensor's dtype (raw, or one compressed frame per tensor), <c>records.jsonl</c> one line per step
+/// record pointing into it, and <c>trace.json</c> the header. <see cref="Write"/> copies a record's values once, into
+/// pooled buffers, and hands them to a writer thread that compresses, hashes and writes them while the next step
+/// computes; at most <see cref="QueuedRecords"/> records wait, so memory stays flat whatever the number of steps and a
+/// crash loses at most the records handed over and not yet written. Both files are hashed as they are written; the
+/// final header carries the <see cref="TraceSeal"/>.
 /// </summary>
 public sealed class TraceWriter : IDisposable
 {
-    /// <summary>The format version written: 2 added the seal (version 1 traces are still read, unsealed).</summary>
-    public const int FormatVersion = 2;
+    /// <summary>The format version written: 2 added the seal, 3 compressed entries (versions 1 and 2 are still read).</summary>
+    public const int FormatVersion = 3;
+
+    /// <summary>Records handed over and not yet on disk, at most: the bound that keeps a run's memory flat.</summary>
+    public const int QueuedRecords = 2;
 
     // Enums (the status) as camelCase strings, and only those names: a number or an unknown word is not a status.
     internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
@@ -32,48 +38,142 @@ public sealed class TraceWriter : IDisposable
     private readonly FileStream _records;
     private readonly XxHash3 _tensorsHash = new();
     private readonly XxHash3 _recordsHash = new();
+    private readonly TraceCompression _compression;
+    private readonly BlockingCollection<PendingRecord> _queue = new(QueuedRecords);
+    private readonly Thread _thread;
+    private readonly object _gate = new();
+    private byte[] _scratch = [];
+    private byte[] _frame = [];
+    private long _handedOver;
+    private long _written;
+    private Exception? _failure;
+    private bool _failureReported;
+    private bool _disposed;
     private int _recordCount;
     private TraceHeader _header;
 
-    private TraceWriter(string directory, TraceHeader header)
+    private TraceWriter(string directory, TraceHeader header, TraceCompression compression)
     {
         Directory = directory;
+        _compression = compression;
         _header = header with { Version = FormatVersion, Seal = null };
         System.IO.Directory.CreateDirectory(directory);
         _tensors = new FileStream(Path.Combine(directory, TraceFiles.Tensors), FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 16);
         _records = new FileStream(Path.Combine(directory, TraceFiles.Records), FileMode.Create, FileAccess.Write, FileShare.Read);
         WriteHeader();
+        _thread = new Thread(WriteQueued) { IsBackground = true, Name = "parity trace writer" };
+        _thread.Start();
     }
 
     /// <summary>The trace directory.</summary>
     public string Directory { get; }
 
-    /// <summary>Creates (overwrites) a trace in <paramref name="directory"/>.</summary>
-    public static TraceWriter Create(string directory, TraceHeader header) => new(directory, header);
+    /// <summary>Creates (overwrites) a trace in <paramref name="directory"/>, its values stored as <paramref name="compression"/> says.</summary>
+    public static TraceWriter Create(string directory, TraceHeader header, TraceCompression compression = TraceCompressions.Default) => new(directory, header, compression);
 
-    /// <summary>Appends a record and flushes it.</summary>
+    /// <summary>
+    /// Copies the record's values and hands them to the writer thread; waits only while <see cref="QueuedRecords"/>
+    /// records are already waiting. Throws the writer thread's error (a full disk) on the first call after it happened.
+    /// </summary>
     public void Write(StepRecord record)
     {
+        ArgumentNullException.ThrowIfNull(record);
+        ThrowFailure();
+        var entries = new List<PendingEntry>(record.Entries.Count);
+        foreach (var e in record.Entries)
+            entries.Add(new PendingEntry(e.Key, e.Value.DType, e.Value.Shape, TensorBytes.Rent(e.Value)));
+        lock (_gate) _handedOver++;
+        _queue.Add(new PendingRecord(record.Step, record.Phase, entries));
+    }
+
+    /// <summary>Waits until every record handed to <see cref="Write"/> is on disk (or the writer thread failed).</summary>
+    public void Flush()
+    {
+        lock (_gate)
+            while (_written < _handedOver && _failure is null) Monitor.Wait(_gate);
+    }
+
+    /// <summary>
+    /// Replaces the header (status, message, runtime info), atomically. A status other than <c>running</c> closes
+    /// the trace: the header then carries the seal of everything written.
+    /// </summary>
+    public void UpdateHeader(Func<TraceHeader, TraceHeader> change)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        var next = change(_header) with { Version = FormatVersion };
+        if (next.Status != Running.RunStatus.Running)
+        {
+            // The seal covers every record handed over: a failure of the writer thread not yet reported surfaces here,
+            // so a trace missing records is never closed as completed.
+            Flush();
+            ThrowFailure();
+        }
+        _header = next.Status == Running.RunStatus.Running ? next with { Seal = null } : next with { Seal = CurrentSeal() };
+        WriteHeader();
+    }
+
+    /// <summary>Closes the files; the header keeps whatever status was last written.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _queue.CompleteAdding();
+        _thread.Join();
+        _queue.Dispose();
+        _records.Dispose();
+        _tensors.Dispose();
+    }
+
+    private void ThrowFailure()
+    {
+        lock (_gate)
+        {
+            if (_failure is null || _failureReported) return;
+            _failureReported = true;
+            throw new IOException($"{Directory}: writing the trace failed: {_failure.Message}", _failure);
+        }
+    }
+
+    // The writer thread: every record in the order handed over. After a failure it only returns the buffers, so a
+    // caller blocked on a full queue never waits forever.
+    private void WriteQueued()
+    {
+        foreach (var record in _queue.GetConsumingEnumerable())
+        {
+            try
+            {
+                if (_failure is null) WriteRecord(record);
+            }
+            catch (Exception e)
+            {
+                lock (_gate) _failure = e;
+            }
+            finally
+            {
+                foreach (var entry in record.Entries) ArrayPool<byte>.Shared.Return(entry.Bytes.Array!);
+                lock (_gate)
+                {
+                    _written++;
+                    Monitor.PulseAll(_gate);
+                }
+            }
+        }
+    }
+
+    private void WriteRecord(PendingRecord record)
+    {
         var entries = new List<EntryLine>(record.Entries.Count);
-        // Encoded in slices of a fixed buffer: no byte count of a large tensor is ever formed in 32 bits.
-        const int SliceValues = 1 << 16;
-        var buffer = new byte[SliceValues * sizeof(double)];
         foreach (var e in record.Entries)
         {
-            var t = e.Value;
-            int size = t.DType.Size();
-            entries.Add(new EntryLine(e.Key.Kind.Name(), e.Key.Site, t.DType.Name(), t.Shape, _tensors.Position));
-            for (int start = 0; start < t.Length; start += SliceValues)
+            long offset = _tensors.Position;
+            var stored = Stored(e, out string? codec);
+            _tensors.Write(stored);
+            _tensorsHash.Append(stored);
+            entries.Add(new EntryLine(e.Key.Kind.Name(), e.Key.Site, e.DType.Name(), e.Shape, offset)
             {
-                int count = Math.Min(SliceValues, t.Length - start);
-                for (int i = 0; i < count; i++)
-                {
-                    if (t.DType == DType.Float32) BinaryPrimitives.WriteSingleLittleEndian(buffer.AsSpan(i * 4), (float)t.Data[start + i]);
-                    else BinaryPrimitives.WriteDoubleLittleEndian(buffer.AsSpan(i * 8), t.Data[start + i]);
-                }
-                _tensors.Write(buffer, 0, count * size);
-                _tensorsHash.Append(buffer.AsSpan(0, count * size));
-            }
+                Codec = codec,
+                Stored = codec is null ? null : stored.Length,
+            });
         }
         _tensors.Flush();
         var line = JsonSerializer.SerializeToUtf8Bytes(new RecordLine(record.Step, record.Phase.ToString().ToLowerInvariant(), entries), Json);
@@ -87,24 +187,24 @@ public sealed class TraceWriter : IDisposable
         _recordCount++;
     }
 
-    /// <summary>
-    /// Replaces the header (status, message, runtime info), atomically. A status other than <c>running</c> closes
-    /// the trace: the header then carries the seal of everything written.
-    /// </summary>
-    public void UpdateHeader(Func<TraceHeader, TraceHeader> change)
+    /// <summary>The bytes an entry occupies in tensors.bin: its raw values, or their compressed frame when that is shorter.</summary>
+    private ReadOnlySpan<byte> Stored(PendingEntry e, out string? codec)
     {
-        ArgumentNullException.ThrowIfNull(change);
-        var next = change(_header) with { Version = FormatVersion };
-        _header = next.Status == Running.RunStatus.Running ? next with { Seal = null } : next with { Seal = CurrentSeal() };
-        WriteHeader();
+        codec = null;
+        var raw = e.Bytes.AsSpan();
+        if (_compression != TraceCompression.Zstd || raw.Length < ShuffledZstd.MinBytes) return raw;
+        if (_scratch.Length < raw.Length) _scratch = new byte[raw.Length];
+        int bound = ShuffledZstd.Bound(raw.Length);
+        if (_frame.Length < bound) _frame = new byte[bound];
+        int length = ShuffledZstd.Encode(raw, e.DType.Size(), _scratch, _frame);
+        if (length < 0) return raw;
+        codec = ShuffledZstd.Name;
+        return _frame.AsSpan(0, length);
     }
 
-    /// <summary>Closes the files; the header keeps whatever status was last written.</summary>
-    public void Dispose()
-    {
-        _records.Dispose();
-        _tensors.Dispose();
-    }
+    private sealed record PendingEntry(TensorKey Key, DType DType, int[] Shape, ArraySegment<byte> Bytes);
+
+    private sealed record PendingRecord(int Step, RecordPhase Phase, List<PendingEntry> Entries);
 
     private TraceSeal CurrentSeal() =>
         new(_recordCount, _records.Position, TraceFiles.Hex(_recordsHash.GetCurrentHashAsUInt64()), _tensors.Position,

@@ -90,9 +90,10 @@ public sealed class TraceRoundTripTests
         using var writer = TraceWriter.Create(dir.Path, Header());
         writer.Write(Sample(0, RecordPhase.Initial));
         writer.Write(Sample(1, RecordPhase.Train));
+        writer.Flush();
         var reader = TraceReader.Open(dir.Path);
         Assert.That(reader.Header.Status, Is.EqualTo(RunStatus.Running));
-        Assert.That(reader.Records().Select(r => r.Step), Is.EqualTo(new[] { 0, 1 }), "each record is flushed before the next step runs");
+        Assert.That(reader.Records().Select(r => r.Step), Is.EqualTo(new[] { 0, 1 }), "every record handed over is on disk after Flush");
     }
 
     [Test]

@@ -1,0 +1,45 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using System.Runtime.InteropServices;
+using Parity.Tensors;
+
+namespace Parity.Tracing;
+
+/// <summary>
+/// A tensor's values as the little-endian bytes of its dtype (docs/trace.md, "tensors.bin") and back, converted in one
+/// vectorized pass on little-endian machines (every machine .NET runs on today) and value by value elsewhere.
+/// </summary>
+internal static class TensorBytes
+{
+    /// <summary>The values of <paramref name="t"/> as bytes in a buffer rented from <see cref="ArrayPool{T}.Shared"/>; the caller returns it.</summary>
+    public static ArraySegment<byte> Rent(Tensor t)
+    {
+        int length = checked(t.Length * t.DType.Size());
+        var buffer = ArrayPool<byte>.Shared.Rent(length);
+        var bytes = buffer.AsSpan(0, length);
+        if (!BitConverter.IsLittleEndian)
+        {
+            for (int i = 0; i < t.Length; i++)
+            {
+                if (t.DType == DType.Float32) BinaryPrimitives.WriteSingleLittleEndian(bytes[(i * 4)..], (float)t.Data[i]);
+                else BinaryPrimitives.WriteDoubleLittleEndian(bytes[(i * 8)..], t.Data[i]);
+            }
+        }
+        else if (t.DType == DType.Float32) TensorPrimitives.ConvertTruncating<double, float>(t.Data, MemoryMarshal.Cast<byte, float>(bytes));
+        else MemoryMarshal.AsBytes(t.Data.AsSpan()).CopyTo(bytes);
+        return new ArraySegment<byte>(buffer, 0, length);
+    }
+
+    /// <summary>Widens little-endian values of <paramref name="dtype"/> into <paramref name="values"/>, exactly.</summary>
+    public static void Read(ReadOnlySpan<byte> bytes, DType dtype, Span<double> values)
+    {
+        if (!BitConverter.IsLittleEndian)
+        {
+            for (int i = 0; i < values.Length; i++)
+                values[i] = dtype == DType.Float32 ? BinaryPrimitives.ReadSingleLittleEndian(bytes[(i * 4)..]) : BinaryPrimitives.ReadDoubleLittleEndian(bytes[(i * 8)..]);
+        }
+        else if (dtype == DType.Float32) TensorPrimitives.ConvertTruncating<float, double>(MemoryMarshal.Cast<byte, float>(bytes), values);
+        else MemoryMarshal.Cast<byte, double>(bytes).CopyTo(values);
+    }
+}
