@@ -259,7 +259,7 @@ public static class SeedReplications
         // fuses or reorders operations around an extra op). A step-0 difference would be initial-weights-mismatch.
         int unchanged = identical + rounding;
         page.Result = $"inserting identities changed nothing in {unchanged} of {completed} completed backend runs ({identical} bit-identical, {rounding} within float rounding; injected and framework init, {reports[0].Steps} steps)" +
-            (completed > unchanged ? "; see the table for the ones that changed and the diagnosed cause" : "; so the seed's change is not the identity's math: the unverified TF 1.14 hypothesis is a shifted initializer RNG stream (docs/conventions.md section 5), which the harness reports as initial-weights-mismatch");
+            (completed > unchanged ? "; see the table for the ones that changed and the diagnosed cause" : "; so the reported change is not the identity's math: the unverified TF 1.14 hypothesis is a shifted initializer RNG stream (docs/conventions.md section 5), which the harness reports as initial-weights-mismatch");
         page.Tables.Add(new Table("Each backend against itself, without and with the identity:",
             ["init", "backend", "status", "bit-identical", "verdict", "max |diff|", "identity max |out-in|", "findings", "conclusion"], rows));
         foreach (var r in reports) page.Links.Add(($"metamorphic.json ({r.InitMode} init)", $"{r.InitMode}/metamorphic.json"));
@@ -279,8 +279,8 @@ public static class SeedReplications
                 kernelSums.Add(new { mode, variant = leaf, series = figure.Series });
             }
         }
-        page.Notes.Add("Figures: W_sum, the sum of each Dense kernel's weights after every epoch (the seed's answer plotted this per layer). " +
-            "With the identity the lines of a backend are those without it: the seed's two differing plots are not reproduced by any backend here.");
+        page.Notes.Add("Figures: W_sum, the sum of each Dense kernel's weights after every epoch (the reported answer plotted this per layer). " +
+            "With the identity the lines of a backend are those without it: the reported two differing plots are not reproduced by any backend here.");
         page.Notes.Add("Framework initialization: backends with seeded framework initializers (torchsharp, keras, torch-python) draw their own weights from the spec's init seed; an identity layer draws nothing, so in these frameworks it cannot shift the stream. A backend that cannot initialize natively says so in its status or declared mismatches.");
         page.Write(dir, new { seed = "002", reports, kernelSums });
         return (page, completed > 0 && unchanged == completed);
