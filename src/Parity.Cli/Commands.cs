@@ -73,7 +73,7 @@ internal static class Commands
     // parity run's capture filter: fewer kinds, sites or steps captured, written and judged (CaptureFilters).
     private static (Option<string?> Kinds, Option<string?> Sites, Option<string?> StepsRange) CaptureFilterOptions() =>
     (
-        new("--kinds") { Description = "Capture and judge only these tensor kinds, comma-separated, as docs/trace.md names them (forward, outputGradient, parameter, ...); the step checks need the state kinds", HelpName = "K1,K2" },
+        new("--kinds") { Description = "Capture and judge only these tensor kinds, comma-separated, as docs/trace.md names them (forward, outputGradient, ...); the state kinds are kept for the step checks", HelpName = "K1,K2" },
         new("--sites") { Description = "Capture and judge only the tensors at these call sites or layers, comma-separated, as reports name them (l1 covers l1.weight); the state of every site is kept for the step checks", HelpName = "S1,S2" },
         new("--steps-range") { Description = "Capture and judge in full only steps A..B (A.. or ..B); earlier steps still run, and every step's loss is still compared", HelpName = "A..B" }
     );

@@ -291,7 +291,7 @@ public sealed class RunSession
     {
         if (run.Run.StepsCompleted == 0) return $"no step checked: {run.Display} completed no step";
         if (TensorKinds.State.Where(k => !Plan.CapturedKinds.Contains(k)).ToList() is { Count: > 0 } left)
-            return $"judged on its free-running trajectory only: the captured kinds (the spec's capture.kinds, narrowed by --kinds) leave out the state kinds {string.Join(", ", left.Select(k => k.Name()))}, so no step can be replayed from the backend's own state";
+            return $"judged on its free-running trajectory only: the spec's capture.kinds leave out the state kinds {string.Join(", ", left.Select(k => k.Name()))}, so no step can be replayed from the backend's own state";
         if (!trace.Records().Take(1).Any(r => r.Find(TensorKind.OptimizerStep) is not null))
             return $"judged on its free-running trajectory only: {run.Display} does not report its optimizer state (a worker of protocol 1 does not), so no step can be replayed from its own state";
         return "judged on its free-running trajectory only: no captured step follows a recorded state (capture.steps, narrowed by --steps-range)";

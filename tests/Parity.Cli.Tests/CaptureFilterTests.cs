@@ -48,6 +48,22 @@ public sealed class CaptureFilterTests
         Assert.That(File.ReadAllText(Path.Combine(outDir, "summary.md")), Does.Contain("capture filtered to"));
     }
 
+    [Test]
+    public void A_kinds_filter_keeps_the_state_so_every_captured_step_is_still_step_checked()
+    {
+        string outDir = CliRunner.TempDir();
+        var (exit, stdout, stderr) = CliRunner.Run("run", CliRunner.Fixture("synthetic-mlp-bn.json"), "--backends", "reference,reference-f32", "--steps", "2",
+            "--kinds", "forward", "--out", outDir);
+
+        Assert.That(exit, Is.EqualTo(0), stdout + stderr);
+        var kinds = TraceReader.Open(Path.Combine(outDir, "traces", "reference-f32")).Records().Where(r => r.Phase == RecordPhase.Train)
+            .SelectMany(r => r.Entries.Select(e => e.Key.Kind)).Where(k => !TensorKinds.AlwaysRecorded.Contains(k)).ToHashSet();
+        Assert.That(kinds, Is.EquivalentTo(TensorKinds.State.Append(TensorKind.Forward)), "forward and the state, no gradients");
+        using var report = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "report.json")));
+        Assert.That(report.RootElement.GetProperty("comparisons")[0].GetProperty("stepChecks").GetProperty("stepsChecked").GetInt32(), Is.EqualTo(2));
+        Assert.That(stdout, Does.Contain("kinds forward (and the state kinds, kept for the step replays)"));
+    }
+
     [TestCase("--kinds", "forward,activations", "unknown tensor kind 'activations': use forward, ")]
     [TestCase("--sites", "l1,conv9", "unknown site 'conv9' in scenario synthetic-mlp-bn; its call sites, layers and parameters are ")]
     [TestCase("--steps-range", "3..2", "the first step 3 comes after the last 2")]

@@ -6,7 +6,7 @@ namespace Parity.Planning;
 /// A narrowing of what a run captures, asked for on the command line (<c>parity run --kinds --sites --steps-range</c>):
 /// the plan asks every backend for less, so less is written and only what was captured is judged. Null members leave
 /// that dimension as the spec has it. The state (parameters, running statistics, optimizer state) of every site stays
-/// whole where its kinds are captured, since the step checks replay each captured step from it.
+/// whole (every state kind the spec captures, at every site), since the step checks replay each captured step from it.
 /// </summary>
 /// <param name="Kinds">The tensor kinds to capture (within the spec's <c>capture.kinds</c>); null for the spec's.</param>
 /// <param name="Sites">Call sites or layer names (e.g. <c>l1</c>, which also covers <c>l1.weight</c> and its optimizer slots); null for every site.</param>
@@ -36,7 +36,7 @@ public sealed record CaptureFilter(IReadOnlySet<TensorKind>? Kinds, IReadOnlySet
     public string Describe(int totalSteps)
     {
         var parts = new List<string>();
-        if (Kinds is not null) parts.Add($"kinds {string.Join(", ", Kinds.Order().Select(k => k.Name()))}");
+        if (Kinds is not null) parts.Add($"kinds {string.Join(", ", Kinds.Order().Select(k => k.Name()))} (and the state kinds, kept for the step replays)");
         if (Sites is not null) parts.Add($"sites {string.Join(", ", Sites.Order(StringComparer.Ordinal))} (the state of every site kept for the step replays)");
         if (From is not null || To is not null) parts.Add($"steps {From ?? 1}..{Math.Min(To ?? totalSteps, totalSteps)} of {totalSteps} (the state they start from is recorded and checked too; every step's loss is still compared)");
         return $"capture filtered to {string.Join("; ", parts)}: tensors and steps outside it were not captured and are not judged";

@@ -123,6 +123,11 @@ public sealed class Plan
         return Backends.CaptureRequest.ScalarsOnly;
     }
 
-    /// <summary>The kinds captured on a captured step: the spec's, narrowed by <see cref="Filter"/>.</summary>
-    public IReadOnlySet<TensorKind> CapturedKinds => Filter?.Kinds is { } kinds ? new HashSet<TensorKind>(Spec.Capture.Kinds.Where(kinds.Contains)) : Spec.Capture.Kinds;
+    /// <summary>
+    /// The kinds captured on a captured step: the spec's, narrowed by <see cref="Filter"/> to its kinds and the state kinds
+    /// (kept so every captured step can still be replayed from the backend's own state).
+    /// </summary>
+    public IReadOnlySet<TensorKind> CapturedKinds => Filter?.Kinds is { } kinds
+        ? new HashSet<TensorKind>(Spec.Capture.Kinds.Where(k => kinds.Contains(k) || k.IsState()))
+        : Spec.Capture.Kinds;
 }

@@ -90,7 +90,7 @@ public static class ScenarioRunner
             var layout = TraceLayout.Of(plan);
             // A backend that does not report its optimizer state is not asked for it (it is then judged on its trajectory).
             CaptureRequest Supported(CaptureRequest capture) => description.Capabilities.OptimizerState ? capture
-                : new CaptureRequest(new HashSet<TensorKind>(capture.Kinds.Where(k => !k.IsOptimizerState())));
+                : capture with { Kinds = new HashSet<TensorKind>(capture.Kinds.Where(k => !k.IsOptimizerState())) };
             StepRecord Checked(StepRecord record, int at, RecordPhase phase, CaptureRequest capture, int rows)
             {
                 if (record.Step != at || record.Phase != phase)
