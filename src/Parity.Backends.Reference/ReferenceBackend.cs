@@ -1,5 +1,4 @@
 using System.Runtime.Intrinsics;
-using System.Reflection;
 using System.Runtime.InteropServices;
 using Parity.Planning;
 using Parity.Tensors;
@@ -91,8 +90,7 @@ public sealed class ReferenceBackend : IBackend
 
     private static Dictionary<string, string> Versions() => new()
     {
-        ["parity-reference"] = typeof(ReferenceBackend).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
-            ?? typeof(ReferenceBackend).Assembly.GetName().Version?.ToString() ?? "unknown",
+        ["parity-reference"] = ParityVersion.Current,
         [".net"] = RuntimeInformation.FrameworkDescription,
     };
 }

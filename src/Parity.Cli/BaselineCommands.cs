@@ -9,10 +9,10 @@ namespace Parity.Cli;
 /// <summary><c>parity approve</c> and <c>parity verify</c>: approved baselines for CI regression runs (<see cref="Baselines"/>).</summary>
 internal static class BaselineCommands
 {
-    private static Option<string> BaselinesOption() => new("--baselines")
+    private static Option<string?> BaselinesOption() => new("--baselines")
     {
-        Description = "Folder of approved baselines",
-        DefaultValueFactory = _ => RepoPaths.ReferenceModels,
+        Description = $"Folder of approved baselines (default: {BaselineLocation.FolderName}/ at the root of the git work tree holding the spec, else beside the spec)",
+        HelpName = "DIR",
     };
 
     public static Command Approve()
@@ -26,7 +26,8 @@ internal static class BaselineCommands
         };
         command.SetAction(r =>
         {
-            foreach (var a in Baselines.Approve(r.GetValue(runDirectory)!, r.GetValue(baselines)!, r.GetValue(force)))
+            string run = r.GetValue(runDirectory)!;
+            foreach (var a in Baselines.Approve(run, r.GetValue(baselines) ?? BaselineLocation.ForRun(run), r.GetValue(force)))
             {
                 Console.WriteLine($"{(a.Replaced ? "replaced" : "approved")} {TerminalText.Escape(a.Backend)}: {TerminalText.Escape(a.Directory)}");
                 Console.WriteLine($"  {TerminalText.Escape(a.Change ?? "no previous baseline of this backend", keepNewlines: true, indent: "    ")}");
@@ -55,12 +56,13 @@ internal static class BaselineCommands
             var keep = TraceRetentions.Parse(r.GetValue(keepTraces)!);
             var only = r.GetValue(backends) is { } b ? Commands.SplitList(b) : null;
             Shard? part = r.GetValue(shard) is { } text ? Shard.Parse(text) : null;
+            string root = r.GetValue(baselines) ?? BaselineLocation.For(paths[0]);
             if (paths.Length > 1 || part is not null || Directory.Exists(paths[0]))
-                return VerifySuite(paths, part, only, r.GetValue(baselines)!, r.GetValue(output), keep, r.GetValue(json));
+                return VerifySuite(paths, part, only, root, r.GetValue(output), keep, r.GetValue(json));
             string path = paths[0];
             var scenario = SpecLoader.LoadFile(path);
             using var progress = new TerminalProgress { Label = $"verify {scenario.Name} " };
-            var result = Baselines.Verify(scenario, path, only, r.GetValue(baselines)!,
+            var result = Baselines.Verify(scenario, path, only, root,
                 BackendCatalog.Create(), r.GetValue(output) ?? PathNames.ScenarioDirectory(Path.Combine("out", "verify"), scenario.Name), progress, keep);
             progress.Clear();
             if (r.GetValue(json))

@@ -38,9 +38,10 @@ internal static class Commands
         var keepTraces = KeepTracesOption();
         var traceCompression = TraceCompressionOption.Create();
         var json = JsonOption("report.json");
+        var (kinds, sites, stepsRange) = CaptureFilterOptions();
         var command = new Command("run", "Run a spec on several backends, compare every tensor with the reference, write the report")
         {
-            spec, backends, reference, steps, output, device, timeout, tolerance, trajectoryOnly, keepTraces, json, WorkerOption,
+            spec, backends, reference, steps, output, device, timeout, tolerance, trajectoryOnly, keepTraces, json, WorkerOption, kinds, sites, stepsRange,
         };
         command.Options.Add(traceCompression);
         command.SetAction(r =>
@@ -55,6 +56,7 @@ internal static class Commands
                 TrajectoryOnly = r.GetValue(trajectoryOnly),
                 KeepTraces = TraceRetentions.Parse(r.GetValue(keepTraces)!),
                 TraceCompression = TraceCompressionOption.Parse(r.GetValue(traceCompression)!),
+                Filter = CaptureFilters.Parse(r.GetValue(kinds), r.GetValue(sites), r.GetValue(stepsRange)),
             };
             using var progress = new TerminalProgress { Label = scenario.Name + " " };
             var report = RunSession.Execute(request, registry, progress);
@@ -71,6 +73,14 @@ internal static class Commands
         return command;
     }
 
+    // parity run's capture filter: fewer kinds, sites or steps captured, written and judged (CaptureFilters).
+    private static (Option<string?> Kinds, Option<string?> Sites, Option<string?> StepsRange) CaptureFilterOptions() =>
+    (
+        new("--kinds") { Description = "Capture and judge only these tensor kinds, comma-separated, as docs/trace.md names them (forward, outputGradient, ...); the state kinds are kept for the step checks", HelpName = "K1,K2" },
+        new("--sites") { Description = "Capture and judge only the tensors at these call sites or layers, comma-separated, as reports name them (l1 covers l1.weight); the state of every site is kept for the step checks", HelpName = "S1,S2" },
+        new("--steps-range") { Description = "Capture and judge in full only steps A..B (A.. or ..B); earlier steps still run, and every step's loss is still compared", HelpName = "A..B" }
+    );
+
     public static Command Backends()
     {
         var json = JsonOption("the list as a JSON array");
@@ -84,8 +94,8 @@ internal static class Commands
     public static Command Demo()
     {
         var output = new Option<string>("--out") { Description = "Directory for the demo's reports", DefaultValueFactory = _ => Path.Combine("out", "demo") };
-        var backends = new Option<string?>("--backends") { Description = "Backends to include (default: every available one)" };
-        var command = new Command("demo", "Run short versions of the seed scenarios on the embedded default data and write one report directory") { output, backends, WorkerOption };
+        var backends = new Option<string?>("--backends") { Description = "Backends to include (default: reference-f32, with torchsharp in shared-batchnorm where it runs; every available one in identity-layer)" };
+        var command = new Command("demo", "Run short versions of the four documented scenarios on the embedded default data, then a bug caught mid-run, and write one report directory") { output, backends, WorkerOption };
         command.SetAction(r => DemoCommand.Execute(r.GetValue(output)!, r.GetValue(backends) is { } b ? SplitList(b) : null,
             BackendCatalog.Create(r.GetValue(WorkerOption)), Console.Out));
         return command;

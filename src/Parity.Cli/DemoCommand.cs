@@ -36,8 +36,8 @@ internal static class DemoCommand
         {
             var chosen = backends?.ToList() ?? DefaultBackends(id, registry);
             w.WriteLine();
-            w.WriteLine($"demo: seed {id} on {string.Join(", ", chosen)}");
-            using var progress = new TerminalProgress { Label = $"seed {id} " };
+            w.WriteLine($"demo: scenario {id} ({SeedReplications.Names[id]}) on {string.Join(", ", chosen)}");
+            using var progress = new TerminalProgress { Label = $"scenario {id} " };
             var outcome = SeedReplications.Run(id, new SeedOptions(chosen, Quick: true), registry, Path.Combine(outDirectory, "seed" + id), progress);
             progress.Clear();
             SeedCommand.Print(outcome, w);
@@ -103,12 +103,12 @@ internal static class DemoCommand
     {
         Directory.CreateDirectory(outDirectory);
         string when = $"{outcomes.Count} parts in {elapsed.TotalSeconds.ToString("0", CultureInfo.InvariantCulture)} s; full versions: scripts/replicate-seed000 .. scripts/replicate-seed003, measured figures in docs/seeds.md.";
-        var md = new StringBuilder("# Parity demo: the four seed documents, reproduced, and a bug caught\n\n")
-            .Append("Each seed is a real incident (docs/seeds.md); the last row is a bug planted mid-run, caught where it starts. Each row links its report (a page with plots, summary.md with the tables).\n\n")
+        var md = new StringBuilder("# Parity demo: the four documented scenarios, reproduced, and a bug caught\n\n")
+            .Append("Each scenario is a real incident (docs/seeds.md); the last row is a bug planted mid-run, caught where it starts. Each row links its report (a page with plots, summary.md with the tables).\n\n")
             .Append("| part | shows | result | as expected | report |\n|---|---|---|---|---|\n");
         var html = new StringBuilder("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Parity demo</title>")
             .Append("<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}table{border-collapse:collapse}</style></head><body>")
-            .Append("<h1>Parity demo: the four seed documents, reproduced, and a bug caught</h1><p>Each seed is a real incident; the last row is a bug planted mid-run, caught where it starts. Each row links its report.</p>")
+            .Append("<h1>Parity demo: the four documented scenarios, reproduced, and a bug caught</h1><p>Each scenario is a real incident; the last row is a bug planted mid-run, caught where it starts. Each row links its report.</p>")
             .Append("<table><tr><th>part</th><th>shows</th><th>result</th><th>as expected</th><th>report</th></tr>");
         foreach (var o in outcomes)
         {

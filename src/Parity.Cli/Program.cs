@@ -17,12 +17,7 @@ namespace Parity.Cli
         public static int Run(string[] args)
         {
             using var terminal = TerminalWriter.Install();
-            var root = new RootCommand("Parity: train the same seeded MLP in several frameworks and show where and why they differ.")
-            {
-                Commands.Run(), Commands.Backends(), Commands.Demo(), Commands.Gradcheck(), Commands.Bench(), BaselineCommands.Approve(), BaselineCommands.Verify(), BaselineCommands.Merge(), DiagnoseCommand.Create(), MetamorphicCommand.Create(), ImportOnnxCommand.Create(), SeedCommand.Create(), ExportNpzCommand.Create(), ValidateCommand.Create(),
-            };
-            root.Options.Add(Verbose);
-            var parsed = root.Parse(args);
+            var parsed = Root().Parse(args);
             if (parsed.Errors.Count > 0)
             {
                 foreach (var e in parsed.Errors) Console.Error.WriteLine($"parity: {TerminalText.Escape(e.Message)}");
@@ -41,6 +36,28 @@ namespace Parity.Cli
                 if (parsed.GetValue(Verbose)) Console.Error.WriteLine(e.ToString());
                 else if (!IsInputError(e)) Console.Error.WriteLine("parity: run again with --verbose for the stack trace");
                 return ExitCodes.Error;
+            }
+        }
+
+        /// <summary>The whole command tree: what runs, and what the README's command reference is generated from (<see cref="CliReference"/>).</summary>
+        internal static RootCommand Root()
+        {
+            var root = new RootCommand("Parity: train the same seeded MLP in several frameworks and show where and why they differ.")
+            {
+                Commands.Run(), Commands.Backends(), Commands.Demo(), Commands.Gradcheck(), Commands.Bench(), BaselineCommands.Approve(), BaselineCommands.Verify(), BaselineCommands.Merge(), DiagnoseCommand.Create(), MetamorphicCommand.Create(), ImportOnnxCommand.Create(), SeedCommand.Create(), ExportNpzCommand.Create(), ValidateCommand.Create(), CliReference.Create(),
+            };
+            root.Options.Add(Verbose);
+            // --version prints Parity's one version (the one report.json and the run manifest record), not the CLI assembly's own.
+            foreach (var version in root.Options.OfType<System.CommandLine.VersionOption>()) version.Action = new PrintVersion();
+            return root;
+        }
+
+        private sealed class PrintVersion : System.CommandLine.Invocation.SynchronousCommandLineAction
+        {
+            public override int Invoke(ParseResult parseResult)
+            {
+                Console.WriteLine(ParityVersion.Current);
+                return ExitCodes.Agree;
             }
         }
 

@@ -15,6 +15,7 @@ internal static class ResultTable
         static string Name(string? text) => TerminalText.Escape(text);
         static string Message(string? text) => TerminalText.Escape(text, keepNewlines: true, indent: "    ");
         w.WriteLine($"scenario {Name(report.Scenario.Name)} ({report.Scenario.Steps} steps, {report.Scenario.DType}, spec {report.Scenario.SpecHash}); reference: {report.Reference}");
+        if (report.Scenario.CaptureFilter is { } filter) w.WriteLine(Name(filter));
         var rows = new List<string[]> { Header };
         foreach (var b in report.Backends)
         {

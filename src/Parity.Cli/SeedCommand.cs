@@ -8,32 +8,32 @@ using Parity.Harness.Seeds;
 namespace Parity.Cli;
 
 /// <summary>
-/// <c>parity seed ID</c>: one seed replication (docs/seeds.md) end to end into one report directory:
-/// 000 shared batchnorm, 001 running-statistics warm-up and frozen updates, 002 identity insertion, 003 cs231n
-/// gradient checks and sweeps. The scripts/replicate-seedNNN scripts call it with the full schedules.
+/// <c>parity scenario NAME|ID</c> (alias <c>parity seed ID</c>): one scenario's replication (docs/seeds.md) end to end into
+/// one report directory: 000 shared-batchnorm, 001 running-statistics (warm-up and frozen updates), 002 identity-layer,
+/// 003 cs231n-batchnorm (gradient checks and sweeps). The scripts/replicate-seedNNN scripts call it with the full schedules.
 /// </summary>
 internal static class SeedCommand
 {
     public static Command Create()
     {
-        var id = new Argument<string>("id") { Description = "Seed: 000, 001, 002 or 003" };
+        var id = new Argument<string>("scenario") { Description = $"Scenario name or id: {string.Join(", ", SeedReplications.Ids.Select(i => $"{SeedReplications.Names[i]} ({i})"))}" };
         var output = new Option<string?>("--out") { Description = "Report directory (default out/seedNNN)" };
-        var backends = new Option<string?>("--backends") { Description = "Backends, comma-separated; the first is the reference (default: reference-f32; seed 002: every available backend)" };
+        var backends = new Option<string?>("--backends") { Description = "Backends, comma-separated; the first is the reference (default: reference-f32; identity-layer (002): every available backend)" };
         var quick = new Option<bool>("--quick") { Description = "The short version parity demo runs (fewer steps and sweep points)" };
-        var steps = Commands.StepsOption("Training steps instead of the replication's schedule (seeds 000-002)");
+        var steps = Commands.StepsOption("Training steps instead of the replication's schedule (scenarios 000-002)");
         var workers = new Option<string[]>("--worker") { Description = "Add a backend NAME run by the worker COMMAND; repeatable", HelpName = "NAME=COMMAND" };
-        var command = new Command("seed", "Reproduce one seed document end to end and write its report (index.html, summary.md, results.json)")
+        var command = new Command("scenario", "Reproduce one of the four documented scenarios end to end and write its report (index.html, summary.md, results.json)")
         {
             id, output, backends, quick, steps, workers,
         };
+        command.Aliases.Add("seed");
         command.SetAction(r =>
         {
-            string seed = r.GetValue(id)!;
-            if (!SeedReplications.Ids.Contains(seed)) throw new UsageException($"unknown seed '{seed}': use one of {string.Join(", ", SeedReplications.Ids)}");
+            string seed = SeedReplications.Resolve(r.GetValue(id)!);
             var registry = BackendCatalog.Create(r.GetValue(workers));
             var chosen = r.GetValue(backends) is { } b ? Commands.SplitList(b) : DefaultBackends(seed, registry);
             string dir = r.GetValue(output) ?? Path.Combine("out", "seed" + seed);
-            using var progress = new TerminalProgress { Label = $"seed {seed} " };
+            using var progress = new TerminalProgress { Label = $"scenario {seed} " };
             var outcome = SeedReplications.Run(seed, new SeedOptions(chosen, r.GetValue(quick), r.GetValue(steps)), registry, dir, progress);
             progress.Clear();
             Print(outcome, Console.Out);

@@ -19,6 +19,9 @@ namespace Parity.Harness;
 public sealed record RunManifest(int Pid, DateTimeOffset StartedUtc, string Scenario, string? SpecPath, string SpecHash, string Reference,
     IReadOnlyList<string> Backends)
 {
+    /// <summary>The Parity version that ran (<see cref="Parity.ParityVersion"/>); null in a note written before it was recorded.</summary>
+    public string? ParityVersion { get; init; }
+
     /// <summary>The lock file of a run directory.</summary>
     public const string FileName = "run.lock";
 
@@ -30,7 +33,7 @@ public sealed record RunManifest(int Pid, DateTimeOffset StartedUtc, string Scen
         ArgumentNullException.ThrowIfNull(request);
         string? specPath = request.SpecPath is null ? null : Path.GetFullPath(request.SpecPath);
         var manifest = new RunManifest(Environment.ProcessId, DateTimeOffset.UtcNow, request.Spec.Name, specPath, SpecLoader.Hash(request.Spec),
-            request.Reference, request.Backends);
+            request.Reference, request.Backends) { ParityVersion = Parity.ParityVersion.Current };
         return DirectoryLock.Acquire(request.OutDirectory, FileName, JsonSerializer.Serialize(manifest, Json));
     }
 

@@ -50,6 +50,9 @@ public sealed record RunRequest(
 
     /// <summary>How the traces store their values (docs/trace.md, "Compression").</summary>
     public TraceCompression TraceCompression { get; init; } = TraceCompressions.Default;
+
+    /// <summary>The command line's narrowing of the capture (kinds, sites, step range); null for what the spec says.</summary>
+    public CaptureFilter? Filter { get; init; }
 }
 
 /// <summary>One backend's part in a session: as selected, its run, and whether it is an envelope run added by the session.</summary>
@@ -109,7 +112,8 @@ public sealed class RunSession
         {
             throw new UsageException(e.Message);
         }
-        return new RunSession(request, Planner.Build(request.Spec, request.Steps), policy);
+        var plan = Planner.Build(request.Spec, request.Steps);
+        return new RunSession(request, request.Filter is null ? plan : plan.WithFilter(CaptureFilters.Checked(request.Filter, plan)), policy);
     }
 
     /// <summary>
@@ -289,11 +293,11 @@ public sealed class RunSession
     private string StepCheckImpossible(SessionRun run, TraceReader trace)
     {
         if (run.Run.StepsCompleted == 0) return $"no step checked: {run.Display} completed no step";
-        if (!TensorKinds.State.All(Plan.Spec.Capture.Kinds.Contains))
-            return "judged on its free-running trajectory only: the spec's capture.kinds leave out state kinds, so no step can be replayed from the backend's own state";
+        if (TensorKinds.State.Where(k => !Plan.CapturedKinds.Contains(k)).ToList() is { Count: > 0 } left)
+            return $"judged on its free-running trajectory only: the spec's capture.kinds leave out the state kinds {string.Join(", ", left.Select(k => k.Name()))}, so no step can be replayed from the backend's own state";
         if (!trace.Records().Take(1).Any(r => r.Find(TensorKind.OptimizerStep) is not null))
             return $"judged on its free-running trajectory only: {run.Display} does not report its optimizer state (a worker of protocol 1 does not), so no step can be replayed from its own state";
-        return "judged on its free-running trajectory only: no captured step follows a recorded state (capture.steps)";
+        return "judged on its free-running trajectory only: no captured step follows a recorded state (capture.steps, narrowed by --steps-range)";
     }
 
     /// <summary>A backend display name as a directory name (<see cref="PathNames.Segment"/>).</summary>

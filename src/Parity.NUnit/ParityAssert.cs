@@ -92,8 +92,28 @@ public static class ParityAssert
         }
         string? failure = Explain(report, directory);
         if (failure is null && !options.KeepRunDirectory) TryDelete(directory);
+        else AttachReports(directory);
         if (failure is not null) Assert.Fail(failure);
         return report;
+    }
+
+    /// <summary>The report files attached to the NUnit result of a test whose run directory is kept, with what each is.</summary>
+    public static IReadOnlyList<(string File, string Description)> Attachments { get; } =
+    [
+        (Reporting.Html.HtmlReportExporter.FileName, "Parity report (open in a browser)"),
+        ("report.json", "Parity report, machine-readable"),
+        (Reporting.JUnit.JUnitReportExporter.FileName, "Parity results as JUnit XML"),
+    ];
+
+    // A kept run directory's report files are attached to the running test's result, so a CI system that keeps NUnit
+    // attachments (dotnet test's TRX, Azure Pipelines, the NUnit console's result XML) shows the report beside the failure.
+    private static void AttachReports(string directory)
+    {
+        foreach (var (file, description) in Attachments)
+        {
+            string path = Path.Combine(directory, file);
+            if (File.Exists(path)) TestContext.AddTestAttachment(path, description);
+        }
     }
 
     private static void TryDelete(string directory)

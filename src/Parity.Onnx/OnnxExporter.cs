@@ -121,7 +121,7 @@ public static class OnnxExporter
         {
             IrVersion = OpsetFor(graph) == GeluOpset ? GeluIrVersion : IrVersion,
             ProducerName = "parity",
-            ProducerVersion = typeof(OnnxExporter).Assembly.GetName().Version?.ToString() ?? "0",
+            ProducerVersion = ParityVersion.Current,
             DocString = spec.Description,
             Graph = onnxGraph,
         };

@@ -43,6 +43,7 @@ public static class ReportBuilder
             plan.TotalSteps, plan.StepsPerEpoch, plan.Train.Count, plan.Eval.Count, plan.Train.Origin, [.. plan.Graph.Shared], notIdentifiable)
         {
             Loss = plan.Spec.Loss.Type,
+            CaptureFilter = plan.Filter?.Describe(plan.TotalSteps),
         };
         var backends = input.Runs.Select(r => new BackendReport(r.Run.Backend, r.DType, r.Run.Status, r.Run.Message, r.Run.StepsCompleted,
             r.Run.Duration.TotalSeconds, r.Run.Runtime, r.Run.Mismatches, Path.GetRelativePath(input.RunDirectory, r.Run.TraceDirectory), r.Auxiliary)).ToList();
@@ -56,7 +57,7 @@ public static class ReportBuilder
         {
             Scenario = scenario,
             Machine = new MachineInfo(System.Runtime.InteropServices.RuntimeInformation.OSDescription, Environment.ProcessorCount,
-                Environment.Version.ToString(), typeof(ReportBuilder).Assembly.GetName().Version?.ToString() ?? "0", input.Started,
+                Environment.Version.ToString(), ParityVersion.Current, input.Started,
                 (DateTimeOffset.UtcNow - input.Started).TotalSeconds),
             Reference = input.Reference,
             TolerancePolicy = input.Policy,

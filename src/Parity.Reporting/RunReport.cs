@@ -58,6 +58,9 @@ public sealed record ScenarioInfo(string Name, string Description, string SpecHa
 {
     /// <summary>The loss's type name (docs/spec.md, "Loss"); absent from reports written before losses were a setting.</summary>
     public string Loss { get; init; } = "softmax_cross_entropy";
+
+    /// <summary>What the command line's capture filter (<c>--kinds</c>, <c>--sites</c>, <c>--steps-range</c>) left out, in one line; null when the run captured what the spec says.</summary>
+    public string? CaptureFilter { get; init; }
 }
 
 /// <summary>Machine, runtime and time of the run.</summary>

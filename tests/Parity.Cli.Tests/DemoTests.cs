@@ -7,13 +7,14 @@ namespace Parity.Cli.Tests;
 [NonParallelizable]
 public class DemoTests
 {
-    [Test]
-    public void An_unknown_seed_exits_2_and_lists_the_seeds()
+    [TestCase("scenario")]
+    [TestCase("seed")]
+    public void An_unknown_scenario_exits_2_and_lists_the_names_and_ids_under_the_command_and_its_old_alias(string command)
     {
-        var (exit, _, stderr) = CliRunner.Run("seed", "042");
+        var (exit, _, stderr) = CliRunner.Run(command, "042");
 
         Assert.That(exit, Is.EqualTo(2));
-        Assert.That(stderr, Does.Contain("unknown seed '042'").And.Contain("000, 001, 002, 003"));
+        Assert.That(stderr, Does.Contain("unknown scenario '042': use one of shared-batchnorm (000), running-statistics (001), identity-layer (002), cs231n-batchnorm (003)"));
     }
 
     [Test]

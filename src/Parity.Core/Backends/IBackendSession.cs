@@ -41,6 +41,12 @@ public sealed record CaptureRequest(IReadOnlySet<TensorKind> Kinds)
 
     /// <summary>True when <paramref name="kind"/> is wanted.</summary>
     public bool Wants(TensorKind kind) => Kinds.Contains(kind);
+
+    /// <summary>The command line's narrowing of the capture, whose sites limit the keys wanted; null for every site.</summary>
+    public Planning.CaptureFilter? Filter { get; init; }
+
+    /// <summary>True when the tensor <paramref name="key"/> is wanted: its kind, and its site when <see cref="Filter"/> names sites.</summary>
+    public bool Wants(TensorKey key) => Kinds.Contains(key.Kind) && (Filter?.IncludesSite(key.Kind, key.Site) ?? true);
 }
 
 /// <summary>

@@ -30,8 +30,15 @@ public sealed class Plan
     public Plan WithSpec(ScenarioSpec spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
-        return new Plan(spec, new ModelGraph(spec.Model), InitialState, Train, Eval, StepsPerEpoch, TotalSteps, EvalBatchSize);
+        return new Plan(spec, new ModelGraph(spec.Model), InitialState, Train, Eval, StepsPerEpoch, TotalSteps, EvalBatchSize) { Filter = Filter };
     }
+
+    /// <summary>The same plan capturing only what <paramref name="filter"/> keeps (null: what the spec says).</summary>
+    public Plan WithFilter(CaptureFilter? filter) =>
+        new(Spec, Graph, InitialState, Train, Eval, StepsPerEpoch, TotalSteps, EvalBatchSize) { Filter = filter };
+
+    /// <summary>The command line's narrowing of the capture (kinds, sites, step range); null when none.</summary>
+    public CaptureFilter? Filter { get; private init; }
 
     /// <summary>The validated spec.</summary>
     public ScenarioSpec Spec { get; }
@@ -98,7 +105,7 @@ public sealed class Plan
     public CaptureSteps CaptureSteps => Spec.Capture.Steps ?? CaptureSteps.Auto(TotalSteps);
 
     /// <summary>True when step <paramref name="step"/> is captured in full (and so step-checked).</summary>
-    public bool IsCaptured(int step) => CaptureSteps.Includes(step, TotalSteps);
+    public bool IsCaptured(int step) => CaptureSteps.Includes(step, TotalSteps) && (Filter?.IncludesStep(step) ?? true);
 
     /// <summary>True when an evaluation follows step <paramref name="step"/>.</summary>
     public bool IsEvalStep(int step) =>
@@ -110,9 +117,17 @@ public sealed class Plan
     /// </summary>
     public Backends.CaptureRequest CaptureFor(int step)
     {
-        if (IsCaptured(step)) return new Backends.CaptureRequest(Spec.Capture.Kinds);
+        if (IsCaptured(step)) return new Backends.CaptureRequest(CapturedKinds) { Filter = Filter };
         if (step < TotalSteps && IsCaptured(step + 1))
-            return new Backends.CaptureRequest(new HashSet<TensorKind>(TensorKinds.AlwaysRecorded.Concat(TensorKinds.State.Where(Spec.Capture.Kinds.Contains))));
+            return new Backends.CaptureRequest(new HashSet<TensorKind>(TensorKinds.AlwaysRecorded.Concat(TensorKinds.State.Where(CapturedKinds.Contains))));
         return Backends.CaptureRequest.ScalarsOnly;
     }
+
+    /// <summary>
+    /// The kinds captured on a captured step: the spec's, narrowed by <see cref="Filter"/> to its kinds and the state kinds
+    /// (kept so every captured step can still be replayed from the backend's own state).
+    /// </summary>
+    public IReadOnlySet<TensorKind> CapturedKinds => Filter?.Kinds is { } kinds
+        ? new HashSet<TensorKind>(Spec.Capture.Kinds.Where(k => kinds.Contains(k) || k.IsState()))
+        : Spec.Capture.Kinds;
 }

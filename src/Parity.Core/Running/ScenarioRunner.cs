@@ -92,14 +92,14 @@ public static class ScenarioRunner
             var layout = TraceLayout.Of(plan);
             // A backend that does not report its optimizer state is not asked for it (it is then judged on its trajectory).
             CaptureRequest Supported(CaptureRequest capture) => description.Capabilities.OptimizerState ? capture
-                : new CaptureRequest(new HashSet<TensorKind>(capture.Kinds.Where(k => !k.IsOptimizerState())));
+                : capture with { Kinds = new HashSet<TensorKind>(capture.Kinds.Where(k => !k.IsOptimizerState())) };
             StepRecord Checked(StepRecord record, int at, RecordPhase phase, CaptureRequest capture, int rows)
             {
                 if (record.Step != at || record.Phase != phase)
                     throw new BackendException($"the backend returned a {record.Phase} record for step {record.Step}; expected {phase} for step {at}");
                 if (layout.Problem(record, capture, rows) is { } problem)
                     throw new BackendException($"its {phase.ToString().ToLowerInvariant()} record for step {at} does not fit the trace layout: {problem}");
-                return layout.Canonical(record);
+                return layout.Canonical(plan.Filter is null ? record : Narrowed(record, layout.Required(phase, capture)));
             }
 
             writer.Write(Checked(session.ReadState(0), 0, RecordPhase.Initial, Supported(CaptureRequest.StateOnly), 0));
@@ -137,6 +137,15 @@ public static class ScenarioRunner
                 // A session that fails to shut down has already produced its trace; the run's result stands.
             }
         }
+    }
+
+    // Under a capture filter, what a backend sent beyond what it was asked (a worker answers whole kinds) is not written.
+    private static StepRecord Narrowed(StepRecord record, IEnumerable<TensorKey> wanted)
+    {
+        var keep = wanted.ToHashSet();
+        var narrowed = new StepRecord(record.Step, record.Phase);
+        foreach (var e in record.Entries.Where(e => keep.Contains(e.Key))) narrowed.Add(e.Key.Kind, e.Key.Site, e.Value);
+        return narrowed;
     }
 
     private static BackendRun Finish(TraceWriter writer, string backend, RunStatus status, string? message, int steps, Stopwatch clock,

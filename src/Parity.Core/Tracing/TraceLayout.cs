@@ -168,8 +168,16 @@ public sealed class TraceLayout
             RecordPhase.Train => capture.Kinds.Where(k => !k.IsEval()).Append(TensorKind.Loss).Append(TensorKind.TrainAccuracy),
             _ => capture.Kinds.Where(k => k.IsEval()).Append(TensorKind.EvalLoss).Append(TensorKind.EvalAccuracy),
         };
-        return InOrder(kinds.Distinct().SelectMany(KeysOf));
+        return InOrder(kinds.Distinct().SelectMany(KeysOf).Where(k => capture.Filter?.IncludesSite(k.Kind, k.Site) ?? true));
     }
+
+    /// <summary>
+    /// The names <c>--sites</c> accepts for this model: every call site, layer instance and parameter (a name covers the
+    /// tensors at it and below it, <see cref="Planning.CaptureFilter.Covers"/>).
+    /// </summary>
+    public IReadOnlyList<string> SiteNames() =>
+        [.. TensorKinds.All.SelectMany(KeysOf).Select(k => k.Site).Where(s => s.Length > 0 && !s.Contains('/', StringComparison.Ordinal))
+            .SelectMany(s => s.Split('.') is [var instance, _] ? new[] { instance, s } : [s]).Distinct().Order(StringComparer.Ordinal)];
 
     /// <summary>
     /// What is wrong with <paramref name="record"/> as an answer to <paramref name="capture"/> over <paramref name="rows"/>

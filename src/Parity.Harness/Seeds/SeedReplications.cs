@@ -36,6 +36,31 @@ public static class SeedReplications
     /// <summary>The seed ids, in order.</summary>
     public static IReadOnlyList<string> Ids { get; } = ["000", "001", "002", "003"];
 
+    /// <summary>
+    /// Each scenario's name, by id: what it is, so "000" is not read as an RNG seed. <c>parity scenario</c> takes either;
+    /// the id stays the key of fixtures, scripts and report folders.
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> Names { get; } = new Dictionary<string, string>
+    {
+        ["000"] = "shared-batchnorm",
+        ["001"] = "running-statistics",
+        ["002"] = "identity-layer",
+        ["003"] = "cs231n-batchnorm",
+    };
+
+    /// <summary>The id of the scenario named by <paramref name="idOrName"/> (its id or its name); a usage error listing them otherwise.</summary>
+    public static string Resolve(string idOrName)
+    {
+        ArgumentNullException.ThrowIfNull(idOrName);
+        if (Names.ContainsKey(idOrName)) return idOrName;
+        foreach (var (id, name) in Names)
+            if (string.Equals(name, idOrName, StringComparison.OrdinalIgnoreCase)) return id;
+        throw new UsageException($"unknown scenario '{idOrName}': use one of {string.Join(", ", Ids.Select(i => $"{Names[i]} ({i})"))}");
+    }
+
+    /// <summary>How outputs name scenario <paramref name="id"/> before its title, e.g. <c>Scenario 000 (shared-batchnorm): one BatchNormalization shared by two layers (Chainer)</c>.</summary>
+    public static string Heading(string id, string what) => $"Scenario {id} ({Names[id]}): {what}";
+
     /// <summary>Runs seed <paramref name="id"/> into <paramref name="outDirectory"/>.</summary>
     public static SeedOutcome Run(string id, SeedOptions options, BackendRegistry registry, string outDirectory, IProgress<RunProgress>? progress = null)
     {
@@ -47,7 +72,7 @@ public static class SeedReplications
             "001" => Seed001(options, registry, outDirectory, progress),
             "002" => Seed002(options, registry, outDirectory, progress),
             "003" => Seed003(options, registry, outDirectory, progress),
-            _ => throw new UsageException($"unknown seed '{id}': use one of {string.Join(", ", Ids)}"),
+            _ => throw new UsageException($"unknown scenario '{id}': use one of {string.Join(", ", Ids)}"),
         };
         return new SeedOutcome(id, page.Title, page.Shows, page.Result, outDirectory, reproduced, clock.Elapsed.TotalSeconds);
     }
@@ -104,7 +129,7 @@ public static class SeedReplications
             }
         }
 
-        var page = new SeedPage("Seed 000: one BatchNormalization shared by two layers (Chainer)",
+        var page = new SeedPage(Heading("000", "one BatchNormalization shared by two layers (Chainer)"),
             "A Chainer user called ONE L.BatchNormalization after both hidden layers of a 784-100-100-10 MLP: validation accuracy < 0.80 against 0.98 with two instances (MNIST). " +
             "Here: the same setup on Fashion-MNIST (60k/10k, Adam lr 0.01, batch 1000, momentum 0.1, eps 1e-3), both models, eval accuracy per epoch, the shared instance's running statistics against each call site's batch statistics, and the diagnosis.");
         var finding = shared.Findings.FirstOrDefault(f => f.Cause == CauseIds.SharedStatefulLayer);
@@ -169,8 +194,8 @@ public static class SeedReplications
             Arm("decay 0.95, update ops never run", "seed001-no-update-ops", 0, intended: 0.05),
             AdagradArm(),
         ], registry, dir, progress);
-        var page = new SeedPage("Seed 001: batch-norm running statistics that warm up slowly or never update (TF-slim)",
-            "Seed 001's notes: with slim's default decay 0.999 the moving statistics need ~1000 steps to warm up (use 0.95 on small data), and they only update when the train op runs the update ops. " +
+        var page = new SeedPage(Heading("001", "batch-norm running statistics that warm up slowly or never update (TF-slim)"),
+            "The TF-slim notes behind it: with slim's default decay 0.999 the moving statistics need ~1000 steps to warm up (use 0.95 on small data), and they only update when the train op runs the update ops. " +
             "Here: a 784-100-100-10 batchnorm MLP on a Fashion-MNIST subset, eval accuracy (running statistics) over steps for decay 0.999 and 0.95, and a run whose update op never runs; each diagnosed by its cause id.");
         bool slowFound = arms[0].Has(CauseIds.SlowRunningStatsWarmup), frozenFound = arms[2].Has(CauseIds.RunningStatsNotUpdated);
         // Running statistics never feed back into training (train mode normalizes with batch statistics), so the three runs
@@ -213,7 +238,7 @@ public static class SeedReplications
             string path = v.Save(Path.Combine(dir, "specs"));
             reports.Add(Metamorphic.Execute(v.Load(), path, o.Backends, registry, Path.Combine(dir, mode), o.Steps ?? (o.Quick ? 45 : null), progress: progress));
         }
-        var page = new SeedPage("Seed 002: an identity layer that changed training (tf.keras, TF 1.14)",
+        var page = new SeedPage(Heading("002", "an identity layer that changed training (tf.keras, TF 1.14)"),
             "A Stack Overflow user saw training change after inserting Activation('linear') after a Dense layer. Here: the 12-8-12 net run metamorphically (an identity inserted after every linear call) in every backend, " +
             "with injected initial weights and with each framework's own seeded initializers; each backend is compared with itself.");
         var rows = new List<IReadOnlyList<string>>();
@@ -234,7 +259,7 @@ public static class SeedReplications
         // fuses or reorders operations around an extra op). A step-0 difference would be initial-weights-mismatch.
         int unchanged = identical + rounding;
         page.Result = $"inserting identities changed nothing in {unchanged} of {completed} completed backend runs ({identical} bit-identical, {rounding} within float rounding; injected and framework init, {reports[0].Steps} steps)" +
-            (completed > unchanged ? "; see the table for the ones that changed and the diagnosed cause" : "; so the seed's change is not the identity's math: the unverified TF 1.14 hypothesis is a shifted initializer RNG stream (docs/conventions.md section 5), which the harness reports as initial-weights-mismatch");
+            (completed > unchanged ? "; see the table for the ones that changed and the diagnosed cause" : "; so the reported change is not the identity's math: the unverified TF 1.14 hypothesis is a shifted initializer RNG stream (docs/conventions.md section 5), which the harness reports as initial-weights-mismatch");
         page.Tables.Add(new Table("Each backend against itself, without and with the identity:",
             ["init", "backend", "status", "bit-identical", "verdict", "max |diff|", "identity max |out-in|", "findings", "conclusion"], rows));
         foreach (var r in reports) page.Links.Add(($"metamorphic.json ({r.InitMode} init)", $"{r.InitMode}/metamorphic.json"));
@@ -254,8 +279,8 @@ public static class SeedReplications
                 kernelSums.Add(new { mode, variant = leaf, series = figure.Series });
             }
         }
-        page.Notes.Add("Figures: W_sum, the sum of each Dense kernel's weights after every epoch (the seed's answer plotted this per layer). " +
-            "With the identity the lines of a backend are those without it: the seed's two differing plots are not reproduced by any backend here.");
+        page.Notes.Add("Figures: W_sum, the sum of each Dense kernel's weights after every epoch (the reported answer plotted this per layer). " +
+            "With the identity the lines of a backend are those without it: the reported two differing plots are not reproduced by any backend here.");
         page.Notes.Add("Framework initialization: backends with seeded framework initializers (torchsharp, keras, torch-python) draw their own weights from the spec's init seed; an identity layer draws nothing, so in these frameworks it cannot shift the stream. A backend that cannot initialize natively says so in its status or declared mismatches.");
         page.Write(dir, new { seed = "002", reports, kernelSums });
         return (page, completed > 0 && unchanged == completed);
@@ -308,7 +333,7 @@ public static class SeedReplications
     private static (SeedPage, bool) Seed003(SeedOptions o, BackendRegistry registry, string dir, IProgress<RunProgress>? progress)
     {
         string backend = o.Backends[0];
-        var page = new SeedPage("Seed 003: cs231n batch normalization (gradient checks, weight scale, batch size)",
+        var page = new SeedPage(Heading("003", "cs231n batch normalization (gradient checks, weight scale, batch size)"),
             "The cs231n batch-normalization assignment: numerical gradient checks of batchnorm and layernorm nets, then the weight-initialization-scale experiment (8-layer nets, with and without batchnorm) and the batch-size experiment (batchnorm vs layernorm), here on Fashion-MNIST subsets (1000 train / 500 eval).");
 
         // Gradient checks (float64 reference, central differences), next to the notebook's expected ranges.

@@ -96,7 +96,7 @@ public sealed class StepReplay : IDisposable
                         // Every replay follows the backend's kink decisions (ReLU, LeakyReLU, ELU at pre-activations within rounding of
                         // zero): a kink flip inside the step then leaves nothing to inherit.
                         var state = before;
-                        StepRecord Run(IStateLoadingSession s) => s.Step(record.Step, batch, CaptureRequest.Everything, record);
+                        StepRecord Run(IStateLoadingSession s) => s.Step(record.Step, batch, Replayed, record);
                         yield return new AlignedRecords(record.Step, RecordPhase.Train, Replay(_expected, state, Run), record, [.. _envelopes.Select(e => Replay(e, state, Run))])
                         {
                             MoreDraws = MoreDraws(state, Run),
@@ -110,7 +110,7 @@ public sealed class StepReplay : IDisposable
                     {
                         // In the chunks the run evaluated in, merged the same way, so the replay is what the backend was asked.
                         var state = after;
-                        StepRecord Run(IStateLoadingSession s) => ChunkedEvaluation.Evaluate(s, _plan, record.Step, CaptureRequest.Everything, (chunk, _) => chunk);
+                        StepRecord Run(IStateLoadingSession s) => ChunkedEvaluation.Evaluate(s, _plan, record.Step, Replayed, (chunk, _) => chunk);
                         yield return new AlignedRecords(record.Step, RecordPhase.Eval, Replay(_expected, state, Run), record, [.. _envelopes.Select(e => Replay(e, state, Run))])
                         {
                             MoreDraws = MoreDraws(state, Run),
@@ -120,6 +120,10 @@ public sealed class StepReplay : IDisposable
             }
         }
     }
+
+    // What a replay records: everything, at the sites the run's capture filter kept, so the replay and the backend's
+    // record hold the same sites (a kind the backend was not asked for is absent from its record as a whole and skipped).
+    private CaptureRequest Replayed => CaptureRequest.Everything with { Filter = _plan.Filter };
 
     // Fresh envelope draws of one step on demand: the float32 reference under permutations no draw used before.
     private Func<int, IEnumerable<StepRecord>>? MoreDraws(StepRecord state, Func<IStateLoadingSession, StepRecord> run)

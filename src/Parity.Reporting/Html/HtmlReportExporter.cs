@@ -49,6 +49,7 @@ public sealed class HtmlReportExporter : IReportExporter
             .Append(report.Machine.ProcessorCount).Append(" cores, .NET ").Append(E(report.Machine.DotNet)).Append(" &middot; started ")
             .Append(report.Machine.StartedUtc.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture)).Append(", ")
             .Append(F(report.Machine.Seconds, "F1")).Append(" s &middot; exit code ").Append(report.ExitCode).Append("</p>");
+        if (s.CaptureFilter is { } filter) h.Append("<p class=\"meta\"><b>").Append(E(filter)).Append("</b></p>");
         if (s.SharedInstances.Count > 0)
             h.Append("<p class=\"note\">Shared instances (called at more than one site): ").Append(E(string.Join(", ", s.SharedInstances))).Append("</p>");
         if (s.NotIdentifiable.Count > 0)

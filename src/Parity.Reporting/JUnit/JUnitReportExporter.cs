@@ -50,6 +50,8 @@ public sealed class JUnitReportExporter : IReportExporter
             Property(w, "specHash", report.Scenario.SpecHash);
             Property(w, "reference", report.Reference);
             Property(w, "verdict", report.Verdict.Name());
+            Property(w, "parityVersion", report.Machine.Parity);
+            if (report.Scenario.CaptureFilter is { } filter) Property(w, "captureFilter", filter);
             w.WriteEndElement();
             foreach (var (c, b) in cases)
             {

@@ -34,6 +34,7 @@ public sealed class MarkdownReportExporter : IReportExporter
         md.Append("### ").Append(Icon(report.Verdict.Name())).Append(" Parity `").Append(Code(s.Name)).Append("`: **").Append(report.Verdict.Name()).Append("**\n\n");
         md.Append(s.Steps).Append(" steps, ").Append(Cell(s.DType)).Append(", reference `").Append(Code(report.Reference)).Append("`, spec hash `")
             .Append(Code(s.SpecHash.Length > 12 ? s.SpecHash[..12] : s.SpecHash)).Append("`\n\n");
+        if (s.CaptureFilter is { } filter) md.Append("**").Append(Cell(filter)).Append("**\n\n");
         md.Append("| backend | dtype | status | verdict | first divergence | mismatched | max rel | time |\n|---|---|---|---|---|---|---|---|\n");
         foreach (var b in report.Backends)
         {
