@@ -135,7 +135,7 @@ public static class WorkerRegistry
         {
             Prerequisite = () =>
                 !File.Exists(script) ? $"the keras worker script is missing: {script}"
-                : modules is null ? "the keras worker's npm packages are not installed (@tensorflow/tfjs 4.22.0): run scripts/setup"
+                : modules is null ? "the keras worker's npm packages are not installed (@tensorflow/tfjs 4.22.0): run scripts/setup, or, with the NuGet packages, npm ci in the keras folder of a copy of the workers folder and set PARITY_WORKERS_DIR to that copy"
                 : null,
         };
     }
