@@ -135,11 +135,13 @@ public class InProcessPythonTests
     [Test]
     public void A_python_call_that_never_returns_is_interrupted_at_the_time_limit_and_the_others_finish()
     {
-        // PyTorch is imported into this process first, without a limit: the import alone can take seconds on a loaded machine.
-        PythonAdapterBackend.TorchPythonNet().Open(Plan, new BackendOptions(DType.Float32)).Dispose();
+        // PyTorch is imported into this process first, without a limit: the import alone can take seconds on a loaded
+        // machine. One instance throughout, so its interpreter is probed once.
+        var torch = PythonAdapterBackend.TorchPythonNet();
+        torch.Open(Plan, new BackendOptions(DType.Float32)).Dispose();
         var registry = StandardBackends.Create(inProcess: r => r
             .Add("hanging-pythonnet", Hanging)
-            .Add(PythonAdapterBackend.TorchPythonNetName, PythonAdapterBackend.TorchPythonNet));
+            .Add(PythonAdapterBackend.TorchPythonNetName, () => torch));
         var limit = TimeSpan.FromSeconds(2);
         var report = RunSession.Execute(new RunRequest(Plan.Spec, null, ["reference-f32", "hanging-pythonnet", PythonAdapterBackend.TorchPythonNetName],
             "reference", RunDirectory, Steps: Steps, Timeout: limit), registry);
