@@ -13,10 +13,27 @@ namespace Parity.Backends.All;
 /// </summary>
 public static class BackendCatalog
 {
-    /// <summary>A registry holding every built-in backend plus the given <c>NAME=COMMAND</c> workers.</summary>
-    public static BackendRegistry Create(IEnumerable<string>? workers = null) =>
-        StandardBackends.Create(workers, registry => registry
+    /// <summary>
+    /// A registry holding every built-in backend plus the given <c>NAME=COMMAND</c> workers and the backends of the given
+    /// <c>--python-adapter NAME=ADAPTER.py</c> values (each NAME in process and NAME-worker).
+    /// </summary>
+    public static BackendRegistry Create(IEnumerable<string>? workers = null, IEnumerable<string>? pythonAdapters = null)
+    {
+        var registry = StandardBackends.Create(workers, registry => registry
             .Add(TorchSharpBackend.BackendName, () => new TorchSharpBackend())
             .Add(NativeBackend.BackendName, () => new NativeBackend())
             .Add(PythonAdapterBackend.TorchPythonNetName, PythonAdapterBackend.TorchPythonNet));
+        foreach (string adapter in pythonAdapters ?? [])
+        {
+            try
+            {
+                PythonAdapterBackend.AddFromOption(registry, adapter);
+            }
+            catch (ArgumentException e)
+            {
+                throw new UsageException(e.Message);
+            }
+        }
+        return registry;
+    }
 }

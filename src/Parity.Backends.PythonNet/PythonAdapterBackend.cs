@@ -46,6 +46,33 @@ public sealed class PythonAdapterBackend : IBackend
             : null,
     };
 
+    /// <summary>The command-line option that adds a user's adapter: <c>--python-adapter NAME=ADAPTER.py</c>.</summary>
+    public const string Option = "--python-adapter";
+
+    /// <summary>What the worker twin of an option's adapter adds to its name: NAME runs in process, NAME-worker as a worker.</summary>
+    public const string WorkerSuffix = "-worker";
+
+    /// <summary>
+    /// Registers the backends of one <c>--python-adapter NAME=ADAPTER.py</c> value: <c>NAME</c>, the module in this
+    /// process, and <c>NAME-worker</c>, the same module served by the worker shell, both on the PyTorch backends'
+    /// interpreter. A relative path is taken from the current directory now. A malformed value, a missing module or a
+    /// name already registered is an <see cref="ArgumentException"/> naming the value.
+    /// </summary>
+    public static void AddFromOption(BackendRegistry registry, string nameEqualsAdapter)
+    {
+        ArgumentNullException.ThrowIfNull(registry);
+        var (name, adapter) = WorkerRegistry.NameAndValue(nameEqualsAdapter, Option, "NAME=ADAPTER.py", "mine=./my_adapter.py");
+        string path = Path.GetFullPath(adapter.Trim());
+        if (!path.EndsWith(".py", StringComparison.Ordinal))
+            throw new ArgumentException($"{Option} '{nameEqualsAdapter}': {path} is not a Python module (a .py file, docs/python-adapters.md)");
+        if (!File.Exists(path)) throw new ArgumentException($"{Option} '{nameEqualsAdapter}': the adapter module {path} does not exist");
+        string worker = name + WorkerSuffix;
+        foreach (string taken in new[] { name, worker }.Where(registry.Contains))
+            throw new ArgumentException($"{Option} '{nameEqualsAdapter}': a backend named '{taken}' already exists");
+        registry.Add(name, () => new PythonAdapterBackend(name, path, WorkerRegistry.TorchPythonInterpreter));
+        registry.Add(worker, () => WorkerRegistry.AdapterWorker(worker, path));
+    }
+
     /// <inheritdoc />
     public string Name { get; }
 

@@ -1,20 +1,23 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text.Json;
+using Parity.Backends.Workers;
 using Parity.Data;
 using Parity.Planning;
 using Parity.Specs;
 using Parity.Tensors;
 using Parity.Tracing;
 using Python.Runtime;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
 namespace Parity.Backends.PythonNet;
 
 /// <summary>
 /// One plan in an adapter session of <c>pythonnet_host.py</c>. Batches and the initial state are lent to Python as numpy
 /// views of the harness's own arrays (pinned for the call); the adapter copies them into its framework's tensors. Each
-/// answer comes back as keys and shapes, checked against the plan's <see cref="TraceLayout"/> before the harness allocates
-/// its arrays, which Python then fills in one copy. Every call holds the GIL, and only for its length.
+/// answer comes back as keys, shapes and the addresses of Python's arrays, checked against the plan's
+/// <see cref="TraceLayout"/> before the harness copies the elements into its own arrays (one copy, no Python per array).
+/// Every call holds the GIL, and only for its length, under the session's time limit (<see cref="PythonWatchdog"/>).
 /// </summary>
 internal sealed class PythonAdapterSession : IFrameworkTimedSession
 {
@@ -23,10 +26,13 @@ internal sealed class PythonAdapterSession : IFrameworkTimedSession
     private readonly TraceLayout _layout;
     private readonly DType _dtype;
     private readonly List<(int Step, double StepMs, double AdapterMs)> _timings = [];
+    private readonly PythonWatchdog _watchdog;
     private PyObject? _session;
+    private string? _interrupted;
 
-    private PythonAdapterSession(string backend, Plan plan, DType dtype)
+    private PythonAdapterSession(string backend, Plan plan, DType dtype, TimeSpan limit)
     {
+        _watchdog = new PythonWatchdog(limit);
         _backend = backend;
         _plan = plan;
         _layout = TraceLayout.Of(plan);
@@ -47,7 +53,8 @@ internal sealed class PythonAdapterSession : IFrameworkTimedSession
     public static PythonAdapterSession Open(string backend, string adapter, Plan plan, BackendOptions options, int? threads,
         IReadOnlyDictionary<string, string> versions)
     {
-        var session = new PythonAdapterSession(backend, plan, options.DType);
+        // The worker's knob and default: an in-process call may take as long as a worker's request.
+        var session = new PythonAdapterSession(backend, plan, options.DType, options.Timeout ?? WorkerProtocol.DefaultRequestTimeout);
         try
         {
             session.Build(adapter, options, threads, versions);
@@ -70,7 +77,7 @@ internal sealed class PythonAdapterSession : IFrameworkTimedSession
         var record = Answer($"step {step}", step, RecordPhase.Train, capture, batch.Size, s => Lend(batch, (x, y, t, width) => LendMasks(batch, (keys, masks) =>
             s.InvokeMethod("step", x, batch.Size.ToPython(), batch.Features.ToPython(), y, CaptureJson(capture, RecordPhase.Train).ToPython(), keys, masks,
                 t, width))));
-        double adapterMs = PythonRuntime.Call(_backend, $"step {step}", () => Session.GetAttr("compute_ms").As<double>());
+        double adapterMs = Call($"step {step}", () => Session.GetAttr("compute_ms").As<double>());
         _timings.Add((step, Stopwatch.GetElapsedTime(start).TotalMilliseconds, adapterMs));
         return record;
     }
@@ -81,16 +88,35 @@ internal sealed class PythonAdapterSession : IFrameworkTimedSession
 
     public void Dispose()
     {
+        _watchdog.Dispose();
         if (_session is null) return;
         using (Py.GIL()) _session.Dispose();
         _session = null;
+    }
+
+    /// <summary>
+    /// One call into the adapter under the session's time limit. After a call was interrupted the adapter's state is
+    /// whatever the interrupt left, so every later call is refused with the first one's reason.
+    /// </summary>
+    private T Call<T>(string what, Func<T> call)
+    {
+        if (_interrupted is not null) throw new BackendException($"'{_backend}' (in process) cannot run '{what}': an earlier call was interrupted ({_interrupted})");
+        try
+        {
+            return PythonRuntime.Call(_backend, what, call, _watchdog);
+        }
+        catch (BackendException) when (_watchdog.Fired)
+        {
+            _interrupted = $"'{what}' ran past {_watchdog.Limit.TotalSeconds:0.###} s";
+            throw;
+        }
     }
 
     private PyObject Session => _session ?? throw new ObjectDisposedException(nameof(PythonAdapterSession));
 
     private void Build(string adapter, BackendOptions options, int? threads, IReadOnlyDictionary<string, string> versions)
     {
-        string built = PythonRuntime.Call(_backend, "build", () =>
+        string built = Call("build", () =>
         {
             using var host = Py.Import("pythonnet_host");
             using var sessionType = host.GetAttr("Session");
@@ -119,7 +145,7 @@ internal sealed class PythonAdapterSession : IFrameworkTimedSession
         try
         {
             string keys = JsonSerializer.Serialize(entries.Select(e => new object[] { e.Key.Kind.Name(), e.Key.Site, e.Value.Shape }));
-            PythonRuntime.Call(_backend, "load_state", () =>
+            Call("load_state", () =>
             {
                 using var addresses = Addresses(handles);
                 using var _ = Session.InvokeMethod("load_state", keys.ToPython(), addresses);
@@ -179,12 +205,13 @@ internal sealed class PythonAdapterSession : IFrameworkTimedSession
         JsonSerializer.Serialize(capture.Kinds.Where(k => k.IsEval() == (phase == RecordPhase.Eval)).Order().Select(k => k.Name()));
 
     /// <summary>
-    /// One call that answers entries: the keys and shapes are checked against the layout first, then the harness's arrays
-    /// are allocated, pinned and filled by Python in one copy, and the record is checked like a worker's answer.
+    /// One call that answers entries: the keys and shapes are checked against the layout first, then each answer array's
+    /// elements are copied from the address Python gives straight into a new harness array (the one copy; Python holds
+    /// its arrays until the next call), and the record is checked like a worker's answer.
     /// </summary>
     private StepRecord Answer(string what, int step, RecordPhase phase, CaptureRequest capture, int rows, Func<PyObject, PyObject> call)
     {
-        return PythonRuntime.Call(_backend, what, () =>
+        return Call(what, () =>
         {
             string keys;
             using (var answer = call(Session)) keys = answer.As<string>();
@@ -200,28 +227,27 @@ internal sealed class PythonAdapterSession : IFrameworkTimedSession
                     if (_layout.ShapeOf(key, rows) is not int[] expected || !expected.AsSpan().SequenceEqual(shape))
                         throw Broken(what, $"it answered {key} of shape [{string.Join(",", shape)}], which this model does not have");
                     if (record.Find(kind, key.Site) is not null) throw Broken(what, $"it answered {key} twice");
-                    // Uninitialized: Python fills every element (deliver), so zeroing megabytes per step would be wasted.
-                    record.Add(kind, key.Site, new Tensor(shape, GC.AllocateUninitializedArray<double>(expected.Aggregate(1, (a, b) => a * b)), _dtype));
+                    record.Add(kind, key.Site, new Tensor(shape, Copy(e[3].GetString(), e[4].GetInt64(), expected.Aggregate(1, (a, b) => a * b)), _dtype));
                 }
             }
-            Fill(record);
             if (_layout.Problem(record, capture, rows) is string problem) throw Broken(what, problem);
             return _layout.Canonical(record);
         });
     }
 
-    private void Fill(StepRecord record)
+    /// <summary>
+    /// <paramref name="count"/> elements of the host's contiguous array at <paramref name="address"/> (float32 or float64,
+    /// native byte order: <c>pythonnet_host.exchangeable</c>) as a new harness array; float32 widens exactly, by SIMD.
+    /// </summary>
+    private static unsafe double[] Copy(string? dtype, long address, int count)
     {
-        var handles = record.Entries.Select(e => GCHandle.Alloc(e.Value.Data, GCHandleType.Pinned)).ToList();
-        try
-        {
-            using var addresses = Addresses(handles);
-            using var _ = Session.InvokeMethod("deliver", addresses);
-        }
-        finally
-        {
-            foreach (var h in handles) h.Free();
-        }
+        // Uninitialized: every element is written below, so zeroing megabytes per step would be wasted.
+        var values = GC.AllocateUninitializedArray<double>(count);
+        if (count == 0) return values;
+        if (dtype == "float32") TensorPrimitives.ConvertChecked<float, double>(new ReadOnlySpan<float>((void*)address, count), values);
+        else if (dtype == "float64") new ReadOnlySpan<double>((void*)address, count).CopyTo(values);
+        else throw new InvalidOperationException($"the in-process host answered an array of dtype '{dtype}' (pythonnet_host.exchangeable gives float32 or float64)");
+        return values;
     }
 
     private static PyList Addresses(List<GCHandle> handles) => new([.. handles.Select(h => (PyObject)h.AddrOfPinnedObject().ToInt64().ToPython())]);

@@ -50,19 +50,26 @@ internal static class PythonRuntime
         }
     }
 
-    /// <summary>Runs <paramref name="call"/> holding the GIL; a Python exception becomes a <see cref="BackendException"/> with its traceback tail.</summary>
-    public static T Call<T>(string backend, string what, Func<T> call)
+    /// <summary>
+    /// Runs <paramref name="call"/> holding the GIL; a Python exception becomes a <see cref="BackendException"/> with its
+    /// traceback tail. Under a <paramref name="watchdog"/>, a call that runs past its limit is interrupted and reported as such.
+    /// </summary>
+    public static T Call<T>(string backend, string what, Func<T> call, PythonWatchdog? watchdog = null)
     {
         using (Py.GIL())
         {
+            T result;
             try
             {
-                return call();
+                result = watchdog is null ? call() : watchdog.Run(call);
             }
             catch (PythonException e)
             {
-                throw PythonErrors.From(e, backend, what);
+                throw watchdog is { Fired: true } ? watchdog.Expired(backend, what, e) : PythonErrors.From(e, backend, what);
             }
+            // Interrupted, yet returned (the adapter swallowed the KeyboardInterrupt, or it came as the call ended): still over time.
+            if (watchdog is { Fired: true }) throw watchdog.Expired(backend, what, null);
+            return result;
         }
     }
 }

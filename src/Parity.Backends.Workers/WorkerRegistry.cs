@@ -50,14 +50,41 @@ public static class WorkerRegistry
     /// <summary>Parses <c>NAME=COMMAND</c> as given to <c>--worker</c>.</summary>
     public static IBackend FromOption(string nameEqualsCommand)
     {
-        ArgumentNullException.ThrowIfNull(nameEqualsCommand);
-        int eq = nameEqualsCommand.IndexOf('=');
-        if (eq <= 0 || eq == nameEqualsCommand.Length - 1)
-            throw new ArgumentException($"--worker '{nameEqualsCommand}': expected NAME=COMMAND, e.g. --worker mine=./my-worker.py");
-        string name = nameEqualsCommand[..eq].Trim();
+        var (name, command) = NameAndValue(nameEqualsCommand, "--worker", "NAME=COMMAND", "mine=./my-worker.py");
+        return FromCommandLine(name, command);
+    }
+
+    /// <summary>
+    /// Splits a <c>NAME=VALUE</c> option value (<c>--worker</c>, <c>--python-adapter</c>) at its first '='; an
+    /// <see cref="ArgumentException"/> names the option and the value when either part is missing or the name could not
+    /// be written in <c>--backends</c>.
+    /// </summary>
+    public static (string Name, string Value) NameAndValue(string option, string flag, string form, string example)
+    {
+        ArgumentNullException.ThrowIfNull(option);
+        int eq = option.IndexOf('=');
+        if (eq <= 0 || eq == option.Length - 1)
+            throw new ArgumentException($"{flag} '{option}': expected {form}, e.g. {flag} {example}");
+        string name = option[..eq].Trim();
         if (name.Contains('@') || name.Contains(','))
-            throw new ArgumentException($"--worker '{nameEqualsCommand}': the name may not contain '@' or ','");
-        return FromCommandLine(name, nameEqualsCommand[(eq + 1)..]);
+            throw new ArgumentException($"{flag} '{option}': the name may not contain '@' or ','");
+        return (name, option[(eq + 1)..]);
+    }
+
+    /// <summary>
+    /// A Python adapter module (docs/python-adapters.md) served as a worker by the adapter-independent shell
+    /// <c>workers/python/adapter_worker.py</c>, on the interpreter of the PyTorch backends.
+    /// </summary>
+    public static WorkerBackend AdapterWorker(string name, string adapter)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(adapter);
+        string shell = Path.Combine(PythonHostsDirectory, "adapter_worker.py");
+        string module = Path.GetFullPath(adapter);
+        return new WorkerBackend(name, [TorchPythonInterpreter, "-u", shell, module], environment: new Dictionary<string, string> { ["PYTHONDONTWRITEBYTECODE"] = "1" })
+        {
+            Prerequisite = () => !File.Exists(shell) ? $"the Python worker shell is missing: {shell}"
+                : !File.Exists(module) ? $"the adapter module is missing: {module}" : null,
+        };
     }
 
     /// <summary>Splits a command line into words: whitespace separates, '...' is literal, "..." and \ escape.</summary>

@@ -1,4 +1,6 @@
+using Parity.Backends;
 using Parity.Backends.All;
+using Parity.Backends.PythonNet;
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
@@ -21,6 +23,16 @@ internal static class Commands
         AllowMultipleArgumentsPerToken = false,
     };
 
+    internal static readonly Option<string[]> PythonAdapterOption = new(PythonAdapterBackend.Option)
+    {
+        Description = "Add a Python adapter module (docs/python-adapters.md) as backend NAME, run in process, and NAME-worker, the same module as a worker; repeatable",
+        HelpName = "NAME=ADAPTER.py",
+        AllowMultipleArgumentsPerToken = false,
+    };
+
+    /// <summary>The catalog with the <c>--worker</c> and <c>--python-adapter</c> backends of the command line.</summary>
+    private static BackendRegistry Catalog(ParseResult r) => BackendCatalog.Create(r.GetValue(WorkerOption), r.GetValue(PythonAdapterOption));
+
     public static Command Run()
     {
         var spec = new Argument<string>("spec") { Description = "Scenario spec (JSON, docs/spec.md)" };
@@ -29,7 +41,7 @@ internal static class Commands
         var steps = StepsOption("Train this many steps instead of the spec's schedule");
         var output = new Option<string?>("--out") { Description = "Run directory (default out/<scenario>)" };
         var device = new Option<string?>("--device") { Description = "Device for backends that have a choice: cpu or cuda" };
-        var timeout = new Option<double?>("--timeout") { Description = "Per-request time limit for worker backends, seconds" };
+        var timeout = new Option<double?>("--timeout") { Description = "Per-request time limit for worker backends and per-call time limit for in-process Python adapters, seconds" };
         var tolerance = new Option<string?>("--tolerance") { Description = "Tolerance overrides: kind=atol:rtol, all=atol:rtol, multiple=M, floor=F, comma-separated (docs/tolerances.md)" };
         var trajectoryOnly = new Option<bool>("--trajectory-only")
         {
@@ -41,14 +53,14 @@ internal static class Commands
         var (kinds, sites, stepsRange) = CaptureFilterOptions();
         var command = new Command("run", "Run a spec on several backends, compare every tensor with the reference, write the report")
         {
-            spec, backends, reference, steps, output, device, timeout, tolerance, trajectoryOnly, keepTraces, json, WorkerOption, kinds, sites, stepsRange,
+            spec, backends, reference, steps, output, device, timeout, tolerance, trajectoryOnly, keepTraces, json, WorkerOption, kinds, sites, stepsRange, PythonAdapterOption,
         };
         command.Options.Add(traceCompression);
         command.SetAction(r =>
         {
             string path = r.GetValue(spec)!;
             var scenario = SpecLoader.LoadFile(path);
-            var registry = BackendCatalog.Create(r.GetValue(WorkerOption));
+            var registry = Catalog(r);
             var request = new RunRequest(scenario, path, SplitList(r.GetValue(backends)!), r.GetValue(reference)!,
                 r.GetValue(output) ?? PathNames.ScenarioDirectory("out", scenario.Name), r.GetValue(steps), Device(r.GetValue(device)),
                 Timeout(r.GetValue(timeout)), Tolerances(r.GetValue(tolerance)))
@@ -84,10 +96,10 @@ internal static class Commands
     public static Command Backends()
     {
         var json = JsonOption("the list as a JSON array");
-        var command = new Command("backends", "List every backend, whether it can run here, and why not") { json, WorkerOption };
+        var command = new Command("backends", "List every backend, whether it can run here, and why not") { json, WorkerOption, PythonAdapterOption };
         command.SetAction(r => r.GetValue(json)
-            ? BackendsCommand.PrintJson(BackendCatalog.Create(r.GetValue(WorkerOption)), Console.Out)
-            : BackendsCommand.Print(BackendCatalog.Create(r.GetValue(WorkerOption)), Console.Out));
+            ? BackendsCommand.PrintJson(Catalog(r), Console.Out)
+            : BackendsCommand.Print(Catalog(r), Console.Out));
         return command;
     }
 
@@ -95,9 +107,9 @@ internal static class Commands
     {
         var output = new Option<string>("--out") { Description = "Directory for the demo's reports", DefaultValueFactory = _ => Path.Combine("out", "demo") };
         var backends = new Option<string?>("--backends") { Description = "Backends to include (default: reference-f32, with torchsharp in shared-batchnorm where it runs; every available one in identity-layer)" };
-        var command = new Command("demo", "Run short versions of the four documented scenarios on the embedded default data, then a bug caught mid-run, and write one report directory") { output, backends, WorkerOption };
+        var command = new Command("demo", "Run short versions of the four documented scenarios on the embedded default data, then a bug caught mid-run, and write one report directory") { output, backends, WorkerOption, PythonAdapterOption };
         command.SetAction(r => DemoCommand.Execute(r.GetValue(output)!, r.GetValue(backends) is { } b ? SplitList(b) : null,
-            BackendCatalog.Create(r.GetValue(WorkerOption)), Console.Out));
+            Catalog(r), Console.Out));
         return command;
     }
 
@@ -123,11 +135,11 @@ internal static class Commands
         var trace = TraceCompressionOption.Bench();
         var command = new Command("bench", "Time training steps of several backends in one process and print medians and ratios")
         {
-            spec, backends, steps, warmup, capture, device, json, WorkerOption,
+            spec, backends, steps, warmup, capture, device, json, WorkerOption, PythonAdapterOption,
         };
         command.Options.Add(trace);
         command.SetAction(r => BenchCommand.Execute(SpecLoader.LoadFile(r.GetValue(spec)!), SplitList(r.GetValue(backends)!), r.GetValue(steps), r.GetValue(warmup),
-            r.GetValue(capture)!, Device(r.GetValue(device)), r.GetValue(json), BackendCatalog.Create(r.GetValue(WorkerOption)), Console.Out,
+            r.GetValue(capture)!, Device(r.GetValue(device)), r.GetValue(json), Catalog(r), Console.Out,
             r.GetValue(trace) is string mode ? TraceCompressionOption.Parse(mode) : null));
         return command;
     }

@@ -27,12 +27,12 @@ internal static class ValidateCommand
         var json = Commands.JsonOption("one object per spec");
         var command = new Command("validate", "Check specs without running them: list every error with its JSON path, or summarize what a valid spec runs")
         {
-            specs, backends, json, Commands.WorkerOption,
+            specs, backends, json, Commands.WorkerOption, Commands.PythonAdapterOption,
         };
         command.SetAction(r =>
         {
             var items = r.GetValue(backends) is { } b ? Commands.SplitList(b) : null;
-            var registry = items is null ? null : BackendCatalog.Create(r.GetValue(Commands.WorkerOption));
+            var registry = items is null ? null : BackendCatalog.Create(r.GetValue(Commands.WorkerOption), r.GetValue(Commands.PythonAdapterOption));
             var checks = r.GetValue(specs)!.Select(s => Check(s, items, registry)).ToList();
             if (r.GetValue(json)) Console.WriteLine(new JsonArray([.. checks.Select(c => (JsonNode)c.ToJson())]).ToJsonString(Commands.PrintedJson));
             else Print(checks, Console.Out);

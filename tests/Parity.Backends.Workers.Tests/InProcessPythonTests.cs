@@ -39,6 +39,9 @@ public class InProcessPythonTests
     private static PythonAdapterBackend Failing() =>
         new("failing-pythonnet", TestPaths.Faulty("failing_adapter.py"), WorkerRegistry.TorchPythonInterpreter);
 
+    private static PythonAdapterBackend Hanging() =>
+        new("hanging-pythonnet", TestPaths.Faulty("hanging_adapter.py"), WorkerRegistry.TorchPythonInterpreter);
+
     private static PythonAdapterBackend WithoutTorch() =>
         new("no-torch-pythonnet", WorkerRegistry.TorchAdapter, TestPaths.Faulty("python-without-site-packages.sh"));
 
@@ -125,6 +128,30 @@ public class InProcessPythonTests
             Assert.That(File.Exists(Path.Combine(RunDirectory, file)), Is.True, file);
         string json = File.ReadAllText(Path.Combine(RunDirectory, "report.json"));
         Assert.That(json, Does.Contain("simulated framework error at step 3").And.Contain("cannot import PyTorch").And.Contain("/no/such/python3"));
+        var finished = report.Comparisons.Where(c => c.Backend is "reference-f32" or PythonAdapterBackend.TorchPythonNetName).ToList();
+        Assert.That(finished.Select(c => c.Verdict.ToString().ToLowerInvariant()), Is.All.EqualTo("agree"), string.Join("; ", finished.Select(c => c.Message)));
+    }
+
+    [Test]
+    public void A_python_call_that_never_returns_is_interrupted_at_the_time_limit_and_the_others_finish()
+    {
+        // PyTorch is imported into this process first, without a limit: the import alone can take seconds on a loaded
+        // machine. One instance throughout, so its interpreter is probed once.
+        var torch = PythonAdapterBackend.TorchPythonNet();
+        torch.Open(Plan, new BackendOptions(DType.Float32)).Dispose();
+        var registry = StandardBackends.Create(inProcess: r => r
+            .Add("hanging-pythonnet", Hanging)
+            .Add(PythonAdapterBackend.TorchPythonNetName, () => torch));
+        var limit = TimeSpan.FromSeconds(2);
+        var report = RunSession.Execute(new RunRequest(Plan.Spec, null, ["reference-f32", "hanging-pythonnet", PythonAdapterBackend.TorchPythonNetName],
+            "reference", RunDirectory, Steps: Steps, Timeout: limit), registry);
+        foreach (string file in new[] { "report.json", "report.html", "junit.xml", "summary.md" })
+            Assert.That(File.Exists(Path.Combine(RunDirectory, file)), Is.True, file);
+        var hung = report.Comparisons.Single(c => c.Backend == "hanging-pythonnet");
+        Assert.That(hung.Verdict.ToString().ToLowerInvariant(), Is.EqualTo("error"));
+        Assert.That(hung.Message, Does.Contain("did not return from 'step 2' within 2 s and was interrupted").And.Contain("--timeout")
+            .And.Contain("hanging_adapter.py").And.Contain("in hang_at"));
+        // The interrupt stays with the call it was meant for: the next in-process backend, on the same thread, runs clean.
         var finished = report.Comparisons.Where(c => c.Backend is "reference-f32" or PythonAdapterBackend.TorchPythonNetName).ToList();
         Assert.That(finished.Select(c => c.Verdict.ToString().ToLowerInvariant()), Is.All.EqualTo("agree"), string.Join("; ", finished.Select(c => c.Message)));
     }

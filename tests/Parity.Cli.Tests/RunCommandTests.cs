@@ -20,6 +20,19 @@ public class RunCommandTests
         Assert.That(Directory.Exists(Path.Combine(outDir, "traces", "reference")), Is.True);
     }
 
+    [TestCase("mine=/no/such/adapter.py", "the adapter module /no/such/adapter.py does not exist")]
+    [TestCase("mine=/etc/hostname", "/etc/hostname is not a Python module")]
+    [TestCase("mine", "expected NAME=ADAPTER.py")]
+    public void A_bad_python_adapter_is_a_usage_error_naming_the_value_before_anything_runs(string value, string message)
+    {
+        string outDir = CliRunner.TempDir();
+        var (exit, stdout, stderr) = CliRunner.Run("run", CliRunner.Fixture("synthetic-mlp-bn.json"), "--backends", "reference,mine", "--steps", "1",
+            "--python-adapter", value, "--out", outDir);
+        Assert.That(exit, Is.EqualTo(2), stdout + stderr);
+        Assert.That(stderr, Does.Contain($"--python-adapter '{value}': {message}"));
+        Assert.That(File.Exists(Path.Combine(outDir, "report.json")), Is.False, "nothing ran");
+    }
+
     private static readonly string FakeWorker = Path.Combine(Harness.RepoPaths.Root, "tests", "Parity.Backends.Workers.Tests", "faulty", "fake-worker.py");
 
     [Test]

@@ -2,7 +2,8 @@
 
 Tensors cross without the worker protocol: the harness lends its arrays for the length of one call (pinned .NET
 memory, seen here as numpy views through ctypes), the adapter copies what it keeps, and the answer's arrays are held
-until the harness hands over arrays to copy them into (one copy, widening float32 to the harness's float64).
+until the next call while the harness copies their elements from their addresses into its own arrays (one copy,
+widening float32 to the harness's float64).
 
 Run as a script it probes the interpreter for the backend's description, without loading anything into the harness:
 
@@ -70,19 +71,23 @@ class Session:
         return self.keep(self.model.evaluate(x, y, json.loads(capture_json), **self.targets(targets, rows, width)))
 
     def keep(self, entries):
-        """Holds the answer's arrays for `deliver`; returns the keys and shapes as JSON for the harness to check."""
-        import numpy as np
-        self.answer = [(kind, site, np.asarray(array)) for kind, site, array in entries]
-        return json.dumps([[kind, site, list(array.shape)] for kind, site, array in self.answer])
+        """Holds the answer's arrays until the next call and returns, as JSON, each one's kind, site, shape, dtype and
+        the address of its elements: the harness checks the keys and shapes, then copies the elements straight from
+        there into its own arrays (one copy, float32 widened to float64 by SIMD in .NET, no Python per array)."""
+        self.answer = [(kind, site, exchangeable(array)) for kind, site, array in entries]
+        return json.dumps([[kind, site, list(array.shape), array.dtype.name, array.ctypes.data]
+                           for kind, site, array in self.answer])
 
-    def deliver(self, addresses):
-        """Copies the held answer into the harness's arrays (same order as the keys), then lets it go."""
-        import numpy as np
-        try:
-            for (_, _, array), address in zip(self.answer, addresses):
-                np.copyto(lend(address, array.shape, "float64"), array, casting="safe")
-        finally:
-            self.answer = []
+
+def exchangeable(array):
+    """The array as C-contiguous float32 or float64 in native byte order: as it is when it already is (a view of the
+    framework's tensor, no copy), else converted (refused unless the conversion is safe, e.g. bool or int to float64)."""
+    import numpy as np
+    array = np.asarray(array)
+    if array.dtype.name not in ("float32", "float64") or not array.dtype.isnative:
+        array = array.astype(np.float64, casting="safe")
+    # Not np.ascontiguousarray: it turns a 0-d array (a scalar such as the loss) into shape [1].
+    return array if array.flags.c_contiguous else array.copy(order="C")
 
 
 def probe(adapter_path):
