@@ -8,7 +8,6 @@ using Parity.Specs;
 using Parity.Tensors;
 using Parity.Tracing;
 using Python.Runtime;
-using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
 namespace Parity.Backends.PythonNet;
 
@@ -241,13 +240,13 @@ internal sealed class PythonAdapterSession : IFrameworkTimedSession
     /// </summary>
     private static unsafe double[] Copy(string? dtype, long address, int count)
     {
-        // Uninitialized: every element is written below, so zeroing megabytes per step would be wasted.
-        var values = GC.AllocateUninitializedArray<double>(count);
-        if (count == 0) return values;
-        if (dtype == "float32") TensorPrimitives.ConvertChecked<float, double>(new ReadOnlySpan<float>((void*)address, count), values);
-        else if (dtype == "float64") new ReadOnlySpan<double>((void*)address, count).CopyTo(values);
-        else throw new InvalidOperationException($"the in-process host answered an array of dtype '{dtype}' (pythonnet_host.exchangeable gives float32 or float64)");
-        return values;
+        if (count == 0) return [];
+        return dtype switch
+        {
+            "float32" => Tensor.Widen(new ReadOnlySpan<float>((void*)address, count)),
+            "float64" => new ReadOnlySpan<double>((void*)address, count).ToArray(),
+            _ => throw new InvalidOperationException($"the in-process host answered an array of dtype '{dtype}' (pythonnet_host.exchangeable gives float32 or float64)"),
+        };
     }
 
     private static PyList Addresses(List<GCHandle> handles) => new([.. handles.Select(h => (PyObject)h.AddrOfPinnedObject().ToInt64().ToPython())]);

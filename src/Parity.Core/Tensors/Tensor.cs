@@ -44,12 +44,18 @@ public sealed class Tensor
     public static Tensor Scalar(double value, DType dtype) => new([], [value], dtype);
 
     /// <summary>Copies float32 values.</summary>
-    public static Tensor FromFloats(ReadOnlySpan<float> values, int[] shape)
+    public static Tensor FromFloats(ReadOnlySpan<float> values, int[] shape) => new(shape, Widen(values), DType.Float32);
+
+    /// <summary>
+    /// float32 values as a new float64 array: exact (float64 holds every float32), in one vectorized pass. Every backend
+    /// that hands over float32 values (libtorch, ONNX Runtime, a worker's answer, an in-process Python array) widens here.
+    /// </summary>
+    public static double[] Widen(ReadOnlySpan<float> values)
     {
-        // Every element is written, so the array need not be zeroed first; one vectorized pass, exact (float64 holds every float32).
+        // Every element is written, so the array need not be zeroed first.
         var data = GC.AllocateUninitializedArray<double>(values.Length);
         System.Numerics.Tensors.TensorPrimitives.ConvertTruncating<float, double>(values, data);
-        return new Tensor(shape, data, DType.Float32);
+        return data;
     }
 
     /// <summary>Copies float64 values.</summary>
