@@ -41,6 +41,9 @@ public sealed class WorkerBackend : IBackend
     /// <inheritdoc />
     public string Name { get; }
 
+    /// <inheritdoc />
+    public bool OutOfProcess => true;
+
     /// <summary>Program and arguments.</summary>
     public IReadOnlyList<string> Command { get; }
 

@@ -51,11 +51,13 @@ internal static class Commands
         var traceCompression = TraceCompressionOption.Create();
         var json = JsonOption("report.json");
         var (kinds, sites, stepsRange) = CaptureFilterOptions();
+        var jobs = JobsOption();
         var command = new Command("run", "Run a spec on several backends, compare every tensor with the reference, write the report")
         {
             spec, backends, reference, steps, output, device, timeout, tolerance, trajectoryOnly, keepTraces, json, WorkerOption, kinds, sites, stepsRange, PythonAdapterOption,
         };
         command.Options.Add(traceCompression);
+        command.Options.Add(jobs);
         command.SetAction(r =>
         {
             string path = r.GetValue(spec)!;
@@ -69,6 +71,7 @@ internal static class Commands
                 KeepTraces = TraceRetentions.Parse(r.GetValue(keepTraces)!),
                 TraceCompression = TraceCompressionOption.Parse(r.GetValue(traceCompression)!),
                 Filter = CaptureFilters.Parse(r.GetValue(kinds), r.GetValue(sites), r.GetValue(stepsRange)),
+                Jobs = r.GetValue(jobs) ?? Lanes.Default,
             };
             using var progress = new TerminalProgress { Label = scenario.Name + " " };
             var report = RunSession.Execute(request, registry, progress);
@@ -83,6 +86,20 @@ internal static class Commands
             return report.ExitCode;
         });
         return command;
+    }
+
+    private static Option<int?> JobsOption()
+    {
+        var option = new Option<int?>("--jobs")
+        {
+            Description = "How many things may run at once: worker backends train beside the in-process ones, comparisons and detectors share the cores (default: one per core; 1 runs one after another, so each backend's time is its own)",
+            HelpName = "N",
+        };
+        option.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int?>() < 1) result.AddError("--jobs must be 1 or more");
+        });
+        return option;
     }
 
     // parity run's capture filter: fewer kinds, sites or steps captured, written and judged (CaptureFilters).

@@ -23,6 +23,7 @@ internal sealed class TerminalProgress : IProgress<RunProgress>, IDisposable
     private readonly ITimer? _ticker;
     private readonly long _started;
     private RunProgress? _last;
+    private readonly HashSet<(string Label, RunPhase Phase, int Item, string? Task, string Backend)> _shown = [];
     private long _lastLine;
     private bool _drawn;
 
@@ -65,8 +66,9 @@ internal sealed class TerminalProgress : IProgress<RunProgress>, IDisposable
     {
         lock (_gate)
         {
-            // A new phase or a new item (the next backend) shows at once; anything else waits for its interval.
-            bool changed = _last is not { } last || last.Phase != value.Phase || last.Item != value.Item || last.Task != value.Task;
+            // A new phase or a new item (the next backend) shows at once; anything else waits for its interval. Items that run
+            // at once (a worker training beside the reference, comparisons on several cores) take turns in the line.
+            bool changed = _shown.Add((Label, value.Phase, value.Item, value.Task, value.Backend));
             _last = value;
             var since = _time.GetElapsedTime(_lastLine);
             if (Interactive ? changed || since >= RedrawInterval || value.Step == value.TotalSteps : changed || since >= LogInterval) Write(value);

@@ -1,3 +1,4 @@
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using Parity.Running;
 using Parity.Backends;
 using Parity.Tensors;
@@ -133,13 +134,12 @@ public static class TraceComparer
     {
         if (t.Shape.Length != 2 || t.Shape[0] == 0) return t;
         int rows = t.Shape[0], cols = t.Shape[1];
+        // Each column's sum runs down its rows in order (one add per row, elementwise across columns).
         var means = new double[cols];
-        for (int r = 0; r < rows; r++)
-            for (int c = 0; c < cols; c++) means[c] += t.Data[r * cols + c];
-        for (int c = 0; c < cols; c++) means[c] /= rows;
-        var data = new double[t.Data.Length];
-        for (int r = 0; r < rows; r++)
-            for (int c = 0; c < cols; c++) data[r * cols + c] = t.Data[r * cols + c] - means[c];
+        for (int r = 0; r < rows; r++) TensorPrimitives.Add(means, t.Data.AsSpan(r * cols, cols), means);
+        TensorPrimitives.Divide(means, rows, means);
+        var data = GC.AllocateUninitializedArray<double>(t.Data.Length);
+        for (int r = 0; r < rows; r++) TensorPrimitives.Subtract(t.Data.AsSpan(r * cols, cols), means, data.AsSpan(r * cols, cols));
         return new Tensor((int[])t.Shape.Clone(), data, t.DType);
     }
 }

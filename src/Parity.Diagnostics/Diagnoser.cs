@@ -1,3 +1,4 @@
+using Parity.Running;
 using Parity.Diagnostics.Detectors;
 
 namespace Parity.Diagnostics;
@@ -30,27 +31,41 @@ public static class Diagnoser
         new LeakyReluSlopeDetector(), new GeluApproximationDetector(), new DropoutKeepProbabilityDetector(), new LabelSmoothingFormDetector(), new LossReductionDetector(), new InitialWeightsMismatchDetector(), new WeightLayoutDetector(), new NanInfDetector(), new UnexplainedDivergenceDetector(),
     ];
 
-    /// <summary>Runs <paramref name="detectors"/> (all of them when null) over <paramref name="context"/>.</summary>
-    public static Diagnosis Run(DiagnosisContext context, IEnumerable<IDetector>? detectors = null)
+    /// <summary>
+    /// Runs <paramref name="detectors"/> (all of them when null) over <paramref name="context"/>, up to <paramref name="jobs"/> at
+    /// a time; <see cref="UnexplainedDivergenceDetector"/> after every other. Findings keep the detectors' order.
+    /// </summary>
+    public static Diagnosis Run(DiagnosisContext context, IEnumerable<IDetector>? detectors = null, int jobs = 1)
     {
         ArgumentNullException.ThrowIfNull(context);
-        var findings = new List<Finding>();
-        var notes = new List<DetectorNote>();
-        foreach (var detector in detectors ?? Detectors)
+        var all = (detectors ?? Detectors).ToList();
+        var first = all.Where(d => d is not UnexplainedDivergenceDetector).ToList();
+        var outcomes = Lanes.Map(first, jobs, (detector, _) => Detect(detector, context, []));
+        var findings = outcomes.SelectMany(o => o.Findings).ToList();
+        var notes = outcomes.SelectMany(o => o.Notes).ToList();
+        foreach (var last in all.Except(first))
         {
-            try
-            {
-                // Materialized here so an exception thrown while enumerating is caught here too.
-                var found = detector.Detect(new DiagnosisContext(context.Spec, context.Graph, context.Reference, context.Backends, context.Judgements) { Earlier = findings.ToList(), Plan = context.Plan }).ToList();
-                findings.AddRange(found.Select(f => MarkDeclared(detector, f, context)));
-            }
-            // A damaged trace is an input error for the whole diagnosis, never one detector's doubt.
-            catch (Exception e) when (e is not OutOfMemoryException and not InvalidDataException)
-            {
-                notes.Add(new DetectorNote(detector.Cause, $"{e.GetType().Name}: {e.Message}"));
-            }
+            var (found, note) = Detect(last, context, findings);
+            findings.AddRange(found);
+            notes.AddRange(note);
         }
         return new Diagnosis(findings, notes);
+    }
+
+    // One detector's findings (marked where a declared mismatch accounts for them), or the note saying why it could not judge.
+    private static (IReadOnlyList<Finding> Findings, IReadOnlyList<DetectorNote> Notes) Detect(IDetector detector, DiagnosisContext context, IReadOnlyList<Finding> earlier)
+    {
+        try
+        {
+            // Materialized here so an exception thrown while enumerating is caught here too.
+            var found = detector.Detect(new DiagnosisContext(context.Spec, context.Graph, context.Reference, context.Backends, context.Judgements) { Earlier = earlier.ToList(), Plan = context.Plan }).ToList();
+            return (found.Select(f => MarkDeclared(detector, f, context)).ToList(), []);
+        }
+        // A damaged trace is an input error for the whole diagnosis, never one detector's doubt.
+        catch (Exception e) when (e is not OutOfMemoryException and not InvalidDataException)
+        {
+            return ([], [new DetectorNote(detector.Cause, $"{e.GetType().Name}: {e.Message}")]);
+        }
     }
 
     private static Finding MarkDeclared(IDetector detector, Finding finding, DiagnosisContext context)

@@ -53,6 +53,13 @@ public sealed record RunRequest(
 
     /// <summary>The command line's narrowing of the capture (kinds, sites, step range); null for what the spec says.</summary>
     public CaptureFilter? Filter { get; init; }
+
+    /// <summary>
+    /// How many things may run at once (<c>--jobs</c>): worker backends train beside the in-process ones (which train one at a
+    /// time), and the comparisons, step checks and detectors share out the cores. 1 runs everything one after another, so
+    /// each backend's time is its own. Results do not depend on it.
+    /// </summary>
+    public int Jobs { get; init; } = Lanes.Default;
 }
 
 /// <summary>One backend's part in a session: as selected, its run, and whether it is an envelope run added by the session.</summary>
@@ -66,12 +73,13 @@ public sealed record SessionRun(string Display, DType DType, bool Auxiliary, Bac
 /// The run pipeline, once: spec -> plan -> every backend's trace -> judgement of each backend against the reference (step
 /// checks and trajectory, with the noise envelopes chosen here) -> diagnosis -> arbitration -> one report. Every workflow
 /// (<c>run</c>, <c>verify</c>, <c>metamorphic</c>, <c>seed</c>, <c>diagnose</c>, ParityAssert) composes this class; none
-/// wires the stages itself. Backends run one after another, each into its own trace directory; a backend that fails is a
-/// result, and the others still run.
+/// wires the stages itself. Each backend trains into its own trace directory: in-process backends one after another, worker
+/// backends beside them (<see cref="RunRequest.Jobs"/>); a backend that fails is a result, and the others still run.
 /// </summary>
 public sealed class RunSession
 {
     private readonly List<SessionRun> _runs = [];
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Expected, string Actual), ComparisonResult> _compared = new();
 
     private RunSession(RunRequest request, Plan plan, TolerancePolicy policy)
     {
@@ -138,21 +146,28 @@ public sealed class RunSession
 
     /// <summary>
     /// Runs the reference, then the requested backends, then, for float32 backends judged against a float64 reference,
-    /// their noise envelopes (<see cref="NoiseEnvelope"/>) unless they were requested, each into <c>traces/NAME</c>.
+    /// their noise envelopes (<see cref="NoiseEnvelope"/>) unless they were requested, each into <c>traces/NAME</c>. In-process
+    /// backends run in that order, one at a time; worker backends run beside them when <see cref="RunRequest.Jobs"/> allows.
     /// </summary>
     public void RunBackends(BackendRegistry registry, IProgress<RunProgress>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(registry);
         var selections = Select(registry);
-        for (int i = 0; i < selections.Count; i++)
+        var backends = selections.Select(s => s.Create()).ToList();
+        var runs = new SessionRun[selections.Count];
+        void Train(int i)
         {
             var s = selections[i];
             var options = new BackendOptions(s.DType, Request.Device, Request.Timeout);
             var stage = PhaseProgress.Of(progress, RunPhase.Train, i + 1, selections.Count, s.Auxiliary ? "noise envelope" : null);
             stage?.Start(s.Display, Plan.TotalSteps);
-            var run = ScenarioRunner.Run(Plan, s.Create(), options, TraceDirectoryOf(s.Display), stage, s.Display, compression: Request.TraceCompression);
-            _runs.Add(new SessionRun(s.Display, s.DType, s.Auxiliary, run));
+            var run = ScenarioRunner.Run(Plan, backends[i], options, TraceDirectoryOf(s.Display), stage, s.Display, compression: Request.TraceCompression);
+            runs[i] = new SessionRun(s.Display, s.DType, s.Auxiliary, run);
         }
+
+        // Workers compute in processes of their own, so they train beside the in-process backends, which train one at a time.
+        Lanes.Run(Enumerable.Range(0, backends.Count).ToList(), Request.Jobs, i => !backends[i].OutOfProcess, Train);
+        _runs.AddRange(runs);
     }
 
     /// <summary>Adds runs that already happened (their traces on disk): <c>parity diagnose</c> reads a run directory this way.</summary>
@@ -172,18 +187,22 @@ public sealed class RunSession
     public IReadOnlyList<BackendJudgement> Judge(IProgress<RunProgress>? progress = null)
     {
         if (Reference is not { } reference) return [];
-        var judgements = new List<BackendJudgement>();
         var judged = _runs.Where(r => !r.Auxiliary && r != reference).ToList();
-        for (int i = 0; i < judged.Count; i++)
+        // Each backend's trajectory and its step checks are separate pieces of work, so the cores share them out evenly.
+        var trajectories = new ComparisonResult[judged.Count];
+        var checks = new (ComparisonResult? StepChecks, string? Gap)[judged.Count];
+        Lanes.Map(Enumerable.Range(0, 2 * judged.Count).ToList(), Request.Jobs, (part, _) =>
         {
-            var run = judged[i];
-            var trajectory = Compare(reference, run, PhaseProgress.Of(progress, RunPhase.Compare, i + 1, judged.Count, "trajectory"));
-            var (stepChecks, gap) = Request.TrajectoryOnly
-                ? (null, "step checks off (--trajectory-only): judged on its free-running trajectory alone")
-                : StepCheck(run, reference, PhaseProgress.Of(progress, RunPhase.Compare, i + 1, judged.Count, "step checks"));
-            judgements.Add(new BackendJudgement(run.Display, stepChecks, trajectory, gap));
-        }
-        return judgements;
+            int i = part / 2;
+            if (part % 2 == 0)
+                trajectories[i] = Compare(reference, judged[i], PhaseProgress.Of(progress, RunPhase.Compare, i + 1, judged.Count, "trajectory"));
+            else
+                checks[i] = Request.TrajectoryOnly
+                    ? (null, "step checks off (--trajectory-only): judged on its free-running trajectory alone")
+                    : StepCheck(judged[i], reference, PhaseProgress.Of(progress, RunPhase.Compare, i + 1, judged.Count, "step checks"));
+            return part;
+        });
+        return judged.Select((run, i) => new BackendJudgement(run.Display, checks[i].StepChecks, trajectories[i], checks[i].Gap)).ToList();
     }
 
     /// <summary>
@@ -196,6 +215,12 @@ public sealed class RunSession
     {
         ArgumentNullException.ThrowIfNull(expected);
         ArgumentNullException.ThrowIfNull(actual);
+        // The traces are final once trained, so a pair compared once (a judgement's trajectory) is not read again for the matrix.
+        return _compared.GetOrAdd((expected.Run.TraceDirectory, actual.Run.TraceDirectory), _ => CompareTraces(expected, actual, progress));
+    }
+
+    private ComparisonResult CompareTraces(SessionRun expected, SessionRun actual, IProgress<RunProgress>? progress)
+    {
         var envelopes = expected.DType == DType.Float64 && actual.DType == DType.Float32
             ? NoiseEnvelope.EnvelopesOf(actual.Display).Select(name => _runs.FirstOrDefault(r => r.Display == name))
                 .OfType<SessionRun>().Where(e => e.Run.Status == RunStatus.Completed && e != expected && e != actual)
@@ -221,19 +246,20 @@ public sealed class RunSession
     {
         var completed = _runs.Where(r => !r.Auxiliary && r.Run.Status == RunStatus.Completed).ToList();
         int pairs = completed.Count * (completed.Count - 1) / 2;
-        var cells = new List<PairReport>();
+        var pairList = new List<(SessionRun Expected, SessionRun Actual)>();
         for (int i = 0; i < completed.Count; i++)
         {
+            // The float64 trace is the expected one of a pair; the earlier on a tie.
             for (int j = i + 1; j < completed.Count; j++)
-            {
-                // The float64 trace is the expected one of a pair; the earlier on a tie.
-                var (expected, actual) = completed[j].DType == DType.Float64 && completed[i].DType != DType.Float64 ? (completed[j], completed[i]) : (completed[i], completed[j]);
-                var result = Compare(expected, actual,
-                    PhaseProgress.Of(progress, RunPhase.Compare, cells.Count + 1, pairs, "pairwise matrix", $"{expected.Display} vs {actual.Display}"));
-                cells.Add(new PairReport(expected.Display, actual.Display, result.Verdict, result.FirstDivergence?.Step, result.FirstDivergence?.Key.ToString()));
-            }
+                pairList.Add(completed[j].DType == DType.Float64 && completed[i].DType != DType.Float64 ? (completed[j], completed[i]) : (completed[i], completed[j]));
         }
-        return cells;
+        return Lanes.Map(pairList, Request.Jobs, (pair, k) =>
+        {
+            var (expected, actual) = pair;
+            var result = Compare(expected, actual,
+                PhaseProgress.Of(progress, RunPhase.Compare, k + 1, pairs, "pairwise matrix", $"{expected.Display} vs {actual.Display}"));
+            return new PairReport(expected.Display, actual.Display, result.Verdict, result.FirstDivergence?.Step, result.FirstDivergence?.Key.ToString());
+        });
     }
 
     /// <summary>Runs every detector over the judged backends' traces (the reference's included) and the judgements.</summary>
@@ -245,7 +271,8 @@ public sealed class RunSession
         foreach (var run in _runs.Where(r => !r.Auxiliary && r.Run.Status != RunStatus.Unavailable))
             traces.Add(new BackendTrace(run.Display, TraceReader.Open(run.Run.TraceDirectory), run.Run.Mismatches));
         var judgedAs = Request.DiagnoseAs ?? Plan.Spec;
-        return Diagnoser.Run(new DiagnosisContext(judgedAs, new Models.ModelGraph(judgedAs.Model), Request.Reference, traces, judgements) { Plan = Plan });
+        return Diagnoser.Run(new DiagnosisContext(judgedAs, new Models.ModelGraph(judgedAs.Model), Request.Reference, traces, judgements) { Plan = Plan },
+            jobs: Request.Jobs);
     }
 
     /// <summary>ONNX Runtime's verdict on each judged backend's final checkpoint, when <c>onnxruntime</c> was asked for; empty otherwise.</summary>

@@ -81,6 +81,56 @@ public class TensorMetricsTests
         Assert.That((m.Count, m.Mismatched, m.MaxAbs), Is.EqualTo((1, 1, 0.5)));
     }
 
+    [TestCase(1003, -1)]
+    [TestCase(1003, 500)]
+    [TestCase(1003, 1001)]
+    [TestCase(4, -1)]
+    public void Long_tensors_give_the_element_rule_s_figures(int length, int nonFiniteAt)
+    {
+        // Long tensors take the vector path (finite) or the element loop (a NaN anywhere); both must give the element rule's
+        // counts, maxima and worst index exactly, ties resolved to the first element, and the sums to rounding.
+        var random = new Random(7);
+        var expected = new double[length];
+        var actual = new double[length];
+        for (int i = 0; i < length; i++)
+        {
+            expected[i] = i % 97 == 0 ? 0 : (random.NextDouble() - 0.5) * Math.Pow(10, random.Next(-3, 3));
+            actual[i] = expected[i] + (random.NextDouble() - 0.5) * 1e-3;
+        }
+        actual[length / 2] = expected[length / 2] + 0.25;
+        actual[length - 1] = expected[length - 1] + 0.25; // the same largest difference later: the first one is the worst
+        if (nonFiniteAt >= 0) actual[nonFiniteAt] = double.NaN;
+        var tolerance = new Tolerance(1e-4, 1e-3);
+
+        var m = TensorMetrics.Of(T(actual), T(expected), tolerance);
+
+        int mismatched = 0, worst = -1;
+        double maxAbs = 0, maxRel = 0, squares = 0;
+        for (int i = 0; i < length; i++)
+        {
+            if (i == nonFiniteAt)
+            {
+                mismatched++;
+                continue;
+            }
+            double diff = Math.Abs(actual[i] - expected[i]);
+            if (worst < 0 || diff > maxAbs) (maxAbs, worst) = (diff, i);
+            maxRel = Math.Max(maxRel, diff == 0 ? 0 : expected[i] == 0 ? double.PositiveInfinity : diff / Math.Abs(expected[i]));
+            if (!(diff <= tolerance.Atol + tolerance.Rtol * Math.Abs(expected[i]))) mismatched++;
+            squares += diff * diff;
+        }
+        Assert.That(m.Mismatched, Is.EqualTo(mismatched));
+        Assert.That(m.NonFiniteMismatched, Is.EqualTo(nonFiniteAt >= 0 ? 1 : 0));
+        if (nonFiniteAt >= 0)
+        {
+            Assert.That((m.MaxAbs, m.Rmse, m.WorstIndex), Is.EqualTo((double.PositiveInfinity, double.PositiveInfinity, nonFiniteAt)));
+            return;
+        }
+        Assert.That((m.MaxAbs, m.MaxRel, m.WorstIndex), Is.EqualTo((maxAbs, maxRel, worst)));
+        Assert.That(m.Rmse, Is.EqualTo(Math.Sqrt(squares / length)).Within(1e-12).Percent);
+        Assert.That(m.ReferenceRms, Is.EqualTo(Math.Sqrt(expected.Sum(v => v * v) / length)).Within(1e-12).Percent);
+    }
+
     [Test]
     public void Tolerance_rejects_negative_values()
     {

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.IO.Hashing;
 using System.Text.Json;
 using Parity.Running;
@@ -170,7 +171,7 @@ public sealed class TraceReader : ITrace
                 throw new InvalidDataException($"{what()}: its compressed frame at byte {e.Offset} ({stored} bytes) is damaged: {problem}");
             raw = decoded.AsSpan(0, rawLength);
         }
-        var data = new double[count];
+        var data = GC.AllocateUninitializedArray<double>(count); // every element is read into
         TensorBytes.Read(raw, dtype, data);
         return data;
     }
@@ -223,7 +224,29 @@ public sealed class TraceReader : ITrace
         return null;
     }
 
+    // Traces whose files matched their seal in this process, with the files' length and modification time then: a run opens
+    // each trace several times (comparisons, step checks, detectors), and a file that changed since has a new time.
+    private static readonly ConcurrentDictionary<string, (TraceSeal Seal, FileStamp Records, FileStamp Tensors)> s_checked = new();
+
+    private readonly record struct FileStamp(long Length, DateTime Written)
+    {
+        public static FileStamp Of(string path)
+        {
+            var info = new FileInfo(path);
+            return info.Exists ? new FileStamp(info.Length, info.LastWriteTimeUtc) : default;
+        }
+    }
+
     private void CheckSeal(TraceSeal seal)
+    {
+        string key = Path.GetFullPath(Directory);
+        var stamps = (seal, FileStamp.Of(Path.Combine(Directory, TraceFiles.Records)), FileStamp.Of(Path.Combine(Directory, TraceFiles.Tensors)));
+        if (s_checked.TryGetValue(key, out var known) && known == stamps) return;
+        Hash(seal);
+        s_checked[key] = stamps;
+    }
+
+    private void Hash(TraceSeal seal)
     {
         var (recordsHash, lines) = HashFile(TraceFiles.Records, seal.RecordsLength);
         if (recordsHash != seal.RecordsXxh3) throw Changed(TraceFiles.Records);

@@ -1,0 +1,100 @@
+using System.Runtime.ExceptionServices;
+
+namespace Parity.Running;
+
+/// <summary>
+/// Runs independent items at most a given number at a time (the run's <c>--jobs</c>), each result in its item's place, so
+/// what comes out does not depend on which item finished first. The first failure is rethrown as itself, not wrapped.
+/// </summary>
+public static class Lanes
+{
+    /// <summary>The default number of lanes: one per core.</summary>
+    public static int Default => Environment.ProcessorCount;
+
+    /// <summary><paramref name="body"/> of each item (with its index), at most <paramref name="jobs"/> at a time; one after another when 1.</summary>
+    public static TResult[] Map<TItem, TResult>(IReadOnlyList<TItem> items, int jobs, Func<TItem, int, TResult> body)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        ArgumentNullException.ThrowIfNull(body);
+        var results = new TResult[items.Count];
+        if (jobs <= 1 || items.Count <= 1)
+        {
+            for (int i = 0; i < items.Count; i++) results[i] = body(items[i], i);
+            return results;
+        }
+        try
+        {
+            Parallel.For(0, items.Count, new ParallelOptions { MaxDegreeOfParallelism = jobs }, i => results[i] = body(items[i], i));
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+        {
+            ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+        }
+        return results;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="body"/> for each item in <paramref name="jobs"/> lanes, at most one <paramref name="exclusive"/> item at
+    /// a time (the others run beside it). Each lane takes the earliest item it may start, so with one lane the items run in
+    /// their order.
+    /// </summary>
+    public static void Run<TItem>(IReadOnlyList<TItem> items, int jobs, Func<TItem, bool> exclusive, Action<TItem> body)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        ArgumentNullException.ThrowIfNull(exclusive);
+        ArgumentNullException.ThrowIfNull(body);
+        var waiting = Enumerable.Range(0, items.Count).ToList();
+        object gate = new(); // a Monitor, not a Lock: lanes wait on it
+        bool exclusiveRunning = false;
+
+        // The index of the next item a lane may start, waiting while only exclusive items are left and one runs; -1 when none is left.
+        int Take()
+        {
+            lock (gate)
+            {
+                while (waiting.Count > 0)
+                {
+                    int pick = waiting.FindIndex(i => !exclusiveRunning || !exclusive(items[i]));
+                    if (pick >= 0)
+                    {
+                        int item = waiting[pick];
+                        waiting.RemoveAt(pick);
+                        exclusiveRunning |= exclusive(items[item]);
+                        return item;
+                    }
+                    Monitor.Wait(gate);
+                }
+                return -1;
+            }
+        }
+
+        void Lane()
+        {
+            for (int i = Take(); i >= 0; i = Take())
+            {
+                try
+                {
+                    body(items[i]);
+                }
+                finally
+                {
+                    if (exclusive(items[i]))
+                    {
+                        lock (gate)
+                        {
+                            exclusiveRunning = false;
+                            Monitor.PulseAll(gate);
+                        }
+                    }
+                }
+            }
+        }
+
+        int lanes = Math.Max(1, Math.Min(jobs, items.Count));
+        Map(Enumerable.Range(0, lanes).ToList(), lanes, (_, _) =>
+        {
+            Lane();
+            return 0;
+        });
+    }
+}
