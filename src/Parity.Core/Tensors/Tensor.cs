@@ -69,6 +69,8 @@ public sealed class Tensor
         where T : System.Numerics.INumberBase<T>
     {
         var tensor = Pooled(shape, dtype);
+        if (values.Length != tensor.Length)
+            throw new ArgumentException($"shape {tensor.ShapeText} holds {tensor.Length} elements but {values.Length} values were given", nameof(values));
         System.Numerics.Tensors.TensorPrimitives.ConvertTruncating<T, double>(values, tensor.Data); // exact for float and double
         return tensor;
     }

@@ -96,6 +96,8 @@ public sealed class TensorPoolTests
         var copied = Tensor.Copied<double>(doubles, [Rows * Cols + 2], DType.Float64);
         Assert.That(copied.Data, Is.EqualTo(doubles));
         Assert.That(copied.Data, Is.Not.SameAs(doubles));
+        Assert.Throws<ArgumentException>(() => Tensor.FromFloats(floats, [Rows, Cols]), "too many values for the shape");
+        Assert.Throws<ArgumentException>(() => Tensor.FromFloats(floats.AsSpan(0, 10), [Rows * Cols + 2]), "too few: the rest would be stale");
     }
 
     [Test]
