@@ -438,8 +438,11 @@ internal sealed class NativeSession<T> : NativeSession
     private Tensor DropoutMask(Workspace ws, TensorKey key)
     {
         var call = _calls.First(c => c.Id == key.Site);
-        var data = ws.DropoutScaled[call.Index].GetAsArray().Select(v => v == T.Zero ? 0.0 : 1.0).ToArray();
-        return new Tensor([ws.Rows, call.OutWidth], data, _dtype);
+        var scaled = ws.DropoutScaled[call.Index].GetAsArray();
+        var mask = Tensor.Pooled([ws.Rows, call.OutWidth], _dtype);
+        var data = mask.Data;
+        for (int i = 0; i < data.Length; i++) data[i] = scaled[i] == T.Zero ? 0 : 1;
+        return mask;
     }
 
     private ArrayView<T> Parameter(string instance, string local) => Slice(_parameters, instance + "." + local);
@@ -500,14 +503,7 @@ internal sealed class NativeSession<T> : NativeSession
     /// <summary>The loss (index 0) or the accuracy (1) the loss kernel wrote.</summary>
     private Tensor Scalar(int index) => Download(_scalars.View.SubView(index, 1));
 
-    private Tensor Download(ArrayView<T> view, params int[] shape) => ToTensor(view.GetAsArray(), shape);
-
-    private Tensor ToTensor(ReadOnlySpan<T> values, int[] shape)
-    {
-        var data = new double[values.Length];
-        for (int i = 0; i < data.Length; i++) data[i] = double.CreateChecked(values[i]);
-        return new Tensor(shape, data, _dtype);
-    }
+    private Tensor Download(ArrayView<T> view, params int[] shape) => Tensor.Copied<T>(view.GetAsArray(), shape, _dtype);
 
     /// <summary>The per-call device buffers for one batch size (train or eval).</summary>
     private sealed class Workspace : IDisposable

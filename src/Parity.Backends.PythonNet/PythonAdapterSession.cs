@@ -226,7 +226,7 @@ internal sealed class PythonAdapterSession : IFrameworkTimedSession
                     if (_layout.ShapeOf(key, rows) is not int[] expected || !expected.AsSpan().SequenceEqual(shape))
                         throw Broken(what, $"it answered {key} of shape [{string.Join(",", shape)}], which this model does not have");
                     if (record.Find(kind, key.Site) is not null) throw Broken(what, $"it answered {key} twice");
-                    record.Add(kind, key.Site, new Tensor(shape, Copy(e[3].GetString(), e[4].GetInt64(), expected.Aggregate(1, (a, b) => a * b)), _dtype));
+                    record.Add(kind, key.Site, Copy(e[3].GetString(), e[4].GetInt64(), shape));
                 }
             }
             if (_layout.Problem(record, capture, rows) is string problem) throw Broken(what, problem);
@@ -235,16 +235,17 @@ internal sealed class PythonAdapterSession : IFrameworkTimedSession
     }
 
     /// <summary>
-    /// <paramref name="count"/> elements of the host's contiguous array at <paramref name="address"/> (float32 or float64,
-    /// native byte order: <c>pythonnet_host.exchangeable</c>) as a new harness array; float32 widens exactly, by SIMD.
+    /// The host's contiguous array of <paramref name="shape"/> at <paramref name="address"/> (float32 or float64, native byte
+    /// order: <c>pythonnet_host.exchangeable</c>) copied into a harness tensor of the run's dtype; float32 widens exactly.
     /// </summary>
-    private static unsafe double[] Copy(string? dtype, long address, int count)
+    private unsafe Tensor Copy(string? dtype, long address, int[] shape)
     {
-        if (count == 0) return [];
+        int count = shape.Aggregate(1, (a, b) => a * b);
+        if (count == 0) return new Tensor(shape, [], _dtype);
         return dtype switch
         {
-            "float32" => Tensor.Widen(new ReadOnlySpan<float>((void*)address, count)),
-            "float64" => new ReadOnlySpan<double>((void*)address, count).ToArray(),
+            "float32" => Tensor.Copied(new ReadOnlySpan<float>((void*)address, count), shape, _dtype),
+            "float64" => Tensor.Copied(new ReadOnlySpan<double>((void*)address, count), shape, _dtype),
             _ => throw new InvalidOperationException($"the in-process host answered an array of dtype '{dtype}' (pythonnet_host.exchangeable gives float32 or float64)"),
         };
     }

@@ -214,20 +214,15 @@ internal sealed class ReferenceSession<T> : IStateLoadingSession where T : unman
     // The 0/1 mask back from the scaled one the pass multiplied by.
     private Tensor DropoutMask(T[] scaled, int n)
     {
-        var data = new double[scaled.Length];
+        var mask = Tensor.Pooled([n, scaled.Length / n], _dtype);
+        var data = mask.Data;
         for (int i = 0; i < data.Length; i++) data[i] = scaled[i] == T.Zero ? 0 : 1;
-        return new Tensor([n, scaled.Length / n], data, _dtype);
+        return mask;
     }
 
     private Tensor Matrix(T[] values, int n) => Shaped(values, [n, values.Length / n]);
 
     private Tensor Vector(T[] values) => Shaped(values, [values.Length]);
 
-    private Tensor Shaped(T[] values, int[] shape)
-    {
-        // Every element is written, so the array need not be zeroed first.
-        var data = GC.AllocateUninitializedArray<double>(values.Length);
-        System.Numerics.Tensors.TensorPrimitives.ConvertTruncating<T, double>(values, data); // exact: float64 holds every float32
-        return new Tensor((int[])shape.Clone(), data, _dtype);
-    }
+    private Tensor Shaped(T[] values, int[] shape) => Tensor.Copied<T>(values, (int[])shape.Clone(), _dtype);
 }

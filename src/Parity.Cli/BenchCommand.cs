@@ -16,7 +16,8 @@ namespace Parity.Cli;
 /// a step includes the capture copies asked for (full) or only the loss (off). Beside the wall time of a step it
 /// records the CPU time this process spent in it (every thread): on a machine shared with other work the wall time
 /// includes waiting for a core and the CPU time does not. A worker backend computes in its own process, so its
-/// CPU time here counts only the exchange.
+/// CPU time here counts only the exchange. After each step (outside its time) the record is released, as a run releases
+/// it once written, so the next step's captures reuse the pooled arrays (<see cref="TensorPool"/>).
 /// </summary>
 internal static class BenchCommand
 {
@@ -86,6 +87,7 @@ internal static class BenchCommand
             using var trace = traceCompression is { } compression ? new BenchTrace(display, options.DType.Name(), plan, compression) : null;
             var initial = session.ReadState(0);
             trace?.Write(initial, train: false);
+            initial.Release();
             var times = new List<double>();
             var framework = new List<double>();
             var overheads = new List<double>();
@@ -100,6 +102,7 @@ internal static class BenchCommand
                 trace?.Write(record, train: true);
                 double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
                 double cpuMs = (Environment.CpuUsage.TotalTime - cpuStart).TotalMilliseconds;
+                record.Release();
                 if (step <= warmup) continue;
                 times.Add(ms);
                 cpuTimes.Add(cpuMs);

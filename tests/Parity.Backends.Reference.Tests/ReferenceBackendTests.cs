@@ -277,6 +277,76 @@ public class ReferenceBackendTests
         }
     }
 
+    /// <summary>
+    /// The runner releases each record once written, so that the next step's captures reuse its arrays: the traces it
+    /// writes so are byte for byte those of records over arrays of their own (as before pooling), even when every array
+    /// the pool lends at first is stale (NaN), over train, several evaluation chunks, dropout masks and a capture filter.
+    /// </summary>
+    [TestCase(false)]
+    [TestCase(true)]
+    public void RecordsOverPooledArraysWriteTheSameTraceAsRecordsOverTheirOwn(bool filtered)
+    {
+        var root = System.Text.Json.Nodes.JsonNode.Parse(TestSpecs.WideSharedBatchNormNet())!.AsObject();
+        root["model"]!["layers"]!.AsArray().Add(System.Text.Json.Nodes.JsonNode.Parse("""{ "name": "drop", "type": "dropout", "p": 0.25 }"""));
+        root["model"]!["calls"] = System.Text.Json.Nodes.JsonNode.Parse("""["l1", "bn", "relu", "l2", "bn", "relu", "drop", "l3"]""");
+        root["evaluation"] = System.Text.Json.Nodes.JsonNode.Parse("""{ "every": 3, "batchSize": 128 }""");
+        var plan = TestSpecs.Plan(root.ToJsonString());
+        if (filtered) plan = plan.WithFilter(new CaptureFilter(null, new HashSet<string> { "l2", "bn" }, null, null));
+        var own = ScenarioRunner.Run(plan, new OwnArrays(ReferenceBackend.Float32()), new BackendOptions(DType.Float32), Path.Combine(_temp, "own"));
+        Assert.That(own.Status, Is.EqualTo(RunStatus.Completed), own.Message);
+        var records = TraceReader.Open(own.TraceDirectory).Records().ToList();
+        Assert.That(records.Count(r => r.Phase == RecordPhase.Eval), Is.EqualTo(2));
+        Assert.That(plan.EvalBatches().Count(), Is.EqualTo(3));
+
+        // One stale array of every length the run rents, lent before any other.
+        var stale = records.SelectMany(r => r.Entries).Select(e => e.Value.Length).Where(n => n >= TensorPool.MinLength).Distinct()
+            .Select(n => TensorPool.Shared.Rent(n)).ToList();
+        foreach (var a in stale)
+        {
+            Array.Fill(a, double.NaN);
+            TensorPool.Shared.Return(a);
+        }
+        var pooled = ScenarioRunner.Run(plan, ReferenceBackend.Float32(), new BackendOptions(DType.Float32), Path.Combine(_temp, "pooled"));
+        Assert.That(pooled.Status, Is.EqualTo(RunStatus.Completed), pooled.Message);
+        Assert.That(stale, Has.Count.GreaterThan(2));
+        Assert.That(stale, Has.All.Matches<double[]>(a => a.Any(double.IsFinite)), "every stale array was lent to a capture and overwritten");
+        foreach (string file in new[] { TraceFiles.Records, TraceFiles.Tensors })
+            Assert.That(File.ReadAllBytes(Path.Combine(pooled.TraceDirectory, file)), Is.EqualTo(File.ReadAllBytes(Path.Combine(own.TraceDirectory, file))), file);
+    }
+
+    /// <summary>The reference backend with each record's tensors copied into arrays of their own, never given back to the pool.</summary>
+    private sealed class OwnArrays(ReferenceBackend inner) : IBackend
+    {
+        public string Name => inner.Name;
+
+        public BackendDescription Describe() => inner.Describe();
+
+        public IBackendSession Open(Plan plan, BackendOptions options) => new Session(inner.Open(plan, options));
+
+        private sealed class Session(IBackendSession inner) : IBackendSession
+        {
+            public IReadOnlyList<ConventionMismatch> Mismatches => inner.Mismatches;
+
+            public IReadOnlyDictionary<string, string> RuntimeInfo => inner.RuntimeInfo;
+
+            public StepRecord ReadState(int step) => Own(inner.ReadState(step));
+
+            public StepRecord Step(int step, Parity.Data.Batch batch, CaptureRequest capture) => Own(inner.Step(step, batch, capture));
+
+            public StepRecord Evaluate(int step, Parity.Data.Batch data, CaptureRequest capture) => Own(inner.Evaluate(step, data, capture));
+
+            public void Dispose() => inner.Dispose();
+
+            private static StepRecord Own(StepRecord record)
+            {
+                var own = new StepRecord(record.Step, record.Phase);
+                foreach (var e in record.Entries)
+                    own.Add(e.Key.Kind, e.Key.Site, new Tensor((int[])e.Value.Shape.Clone(), (double[])e.Value.Data.Clone(), e.Value.DType));
+                return own;
+            }
+        }
+    }
+
     [Test]
     public void TheSharedBatchNormFixtureRunsToCompletionThroughTheScenarioRunner()
     {

@@ -1,8 +1,8 @@
 using System.Buffers.Binary;
-using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using Parity.Tensors;
+using Parity.Tracing;
 
 namespace Parity.Backends.Workers.Protocol;
 
@@ -108,24 +108,7 @@ internal static class TensorCodec
 
         if (bytes.Length != expected)
             throw new MalformedTensorException($"{what} holds {bytes.Length} bytes but shape [{string.Join(",", shape)}] of {dtype.Name()} needs {expected}");
-        var values = new double[count];
-        if (dtype == DType.Float32)
-        {
-            if (BitConverter.IsLittleEndian)
-            {
-                // Widening float32 to float64 is exact; the SIMD conversion keeps multi-megabyte answers cheap.
-                TensorPrimitives.ConvertChecked<float, double>(MemoryMarshal.Cast<byte, float>(bytes), values);
-            }
-            else
-            {
-                for (int i = 0; i < values.Length; i++) values[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(i * 4));
-            }
-        }
-        else
-        {
-            for (int i = 0; i < values.Length; i++) values[i] = BinaryPrimitives.ReadDoubleLittleEndian(bytes.AsSpan(i * 8));
-        }
-        return new Tensor(shape, values, dtype);
+        return TensorBytes.ToTensor(bytes, shape, dtype);
     }
 }
 

@@ -11,7 +11,8 @@ namespace Parity.Running;
 /// record of one evaluation: <c>evalOutput</c> rows concatenated in order, <c>evalLoss</c> the sample-weighted mean of
 /// the chunks' losses and <c>evalAccuracy</c> correct over total, both computed in float64 and stored in the
 /// backend's dtype. An eval set of one chunk gives the backend's record unchanged. Every backend gets the same
-/// chunks, so their records stay comparable.
+/// chunks, so their records stay comparable. Over several chunks, each chunk's record is released once merged (its
+/// pooled arrays go back to <see cref="TensorPool"/>): the merged record holds copies.
 /// </summary>
 public static class ChunkedEvaluation
 {
@@ -33,7 +34,7 @@ public static class ChunkedEvaluation
         ArgumentNullException.ThrowIfNull(check);
         int total = plan.Eval.Count, rowsDone = 0;
         StepRecord? first = null;
-        var merged = new List<(TensorKey Key, DType DType, int[] Shape, double[] Data)>();
+        var merged = new List<(TensorKey Key, DType DType, Tensor? Value)>();
         double lossSum = 0, correct = 0;
         foreach (var batch in plan.EvalBatches())
         {
@@ -62,17 +63,20 @@ public static class ChunkedEvaluation
                         correct += Math.Round(Scalar(e) * rows);
                         break;
                     default: // EvalOutput, checked by Start
-                        if (t.Shape.Length != 2 || t.Shape[0] != rows || t.Shape[1] != merged[i].Shape[1])
-                            throw new BackendException($"{e.Key} of the evaluation chunk at sample {rowsDone} has shape {t.ShapeText}; expected [{rows},{merged[i].Shape[1]}]");
-                        t.Data.CopyTo(merged[i].Data, (long)rowsDone * t.Shape[1]);
+                        int width = merged[i].Value!.Shape[1];
+                        if (t.Shape.Length != 2 || t.Shape[0] != rows || t.Shape[1] != width)
+                            throw new BackendException($"{e.Key} of the evaluation chunk at sample {rowsDone} has shape {t.ShapeText}; expected [{rows},{width}]");
+                        t.Data.CopyTo(merged[i].Value!.Data, (long)rowsDone * width);
                         break;
                 }
             }
+            if (!ReferenceEquals(record, first)) record.Release();
             rowsDone += rows;
         }
 
+        first?.Release();
         var result = new StepRecord(step, RecordPhase.Eval);
-        foreach (var (key, dtype, shape, data) in merged)
+        foreach (var (key, dtype, value) in merged)
         {
             double? scalar = key.Kind switch
             {
@@ -81,18 +85,19 @@ public static class ChunkedEvaluation
                 _ => null,
             };
             if (scalar is double v) result.AddScalar(key.Kind, dtype == DType.Float32 ? (float)v : v, dtype);
-            else result.Add(key.Kind, key.Site, new Tensor(shape, data, dtype));
+            else result.Add(key.Kind, key.Site, value!);
         }
         return result;
     }
 
-    private static (TensorKey, DType, int[], double[]) Start(TraceEntry e, int total)
+    // The merged tensor of an entry (every row is written by one chunk), or null for the scalars computed at the end.
+    private static (TensorKey, DType, Tensor?) Start(TraceEntry e, int total)
     {
         var t = e.Value;
         return e.Key.Kind switch
         {
-            TensorKind.EvalLoss or TensorKind.EvalAccuracy => (e.Key, t.DType, [], []),
-            TensorKind.EvalOutput when t.Shape.Length == 2 => (e.Key, t.DType, [total, t.Shape[1]], new double[checked(total * t.Shape[1])]),
+            TensorKind.EvalLoss or TensorKind.EvalAccuracy => (e.Key, t.DType, null),
+            TensorKind.EvalOutput when t.Shape.Length == 2 => (e.Key, t.DType, Tensor.Pooled([total, t.Shape[1]], t.DType)),
             _ => throw new BackendException($"the backend returned {e.Key} with shape {t.ShapeText} in an evaluation record; "
                 + "only evalOutput [rows, width], evalLoss and evalAccuracy can be merged over evaluation chunks"),
         };

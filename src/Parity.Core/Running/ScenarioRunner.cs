@@ -102,7 +102,9 @@ public static class ScenarioRunner
                 return layout.Canonical(plan.Filter is null ? record : Narrowed(record, layout.Required(phase, capture)));
             }
 
-            writer.Write(Checked(session.ReadState(0), 0, RecordPhase.Initial, Supported(CaptureRequest.StateOnly), 0));
+            // Each record is released once written (the writer copies its values before returning): its pooled arrays serve the
+            // next step's captures. The runner owns the canonical copies and, through them, every tensor the backend returned.
+            WriteAndRelease(writer, Checked(session.ReadState(0), 0, RecordPhase.Initial, Supported(CaptureRequest.StateOnly), 0));
             for (step = 1; step <= plan.TotalSteps; step++)
             {
                 cancel.ThrowIfCancellationRequested();
@@ -110,12 +112,14 @@ public static class ScenarioRunner
                 var capture = Supported(plan.CaptureFor(step));
                 var record = Checked(session.Step(step, batch, capture), step, RecordPhase.Train, capture, batch.Size);
                 writer.Write(record);
+                double loss = record.Find(TensorKind.Loss) is { } l ? l.Data[0] : 0;
+                record.Release();
                 if (plan.IsEvalStep(step))
-                    writer.Write(ChunkedEvaluation.Evaluate(session, plan, step, capture,
+                    WriteAndRelease(writer, ChunkedEvaluation.Evaluate(session, plan, step, capture,
                         (chunk, rows) => Checked(chunk, step, RecordPhase.Eval, capture, rows)));
                 progress?.Report(new RunProgress(name, step, plan.TotalSteps, clock.Elapsed));
-                if (record.Find(TensorKind.Loss) is { } loss && !double.IsFinite(loss.Data[0]))
-                    return Finish(writer, name, RunStatus.Completed, $"stopped after step {step}: the loss is {loss.Data[0]}", step, clock, mismatches, runtime);
+                if (!double.IsFinite(loss))
+                    return Finish(writer, name, RunStatus.Completed, $"stopped after step {step}: the loss is {loss}", step, clock, mismatches, runtime);
             }
             return Finish(writer, name, RunStatus.Completed, null, plan.TotalSteps, clock, mismatches, runtime);
         }
@@ -139,13 +143,22 @@ public static class ScenarioRunner
         }
     }
 
-    // Under a capture filter, what a backend sent beyond what it was asked (a worker answers whole kinds) is not written.
+    // Under a capture filter, what a backend sent beyond what it was asked (a worker answers whole kinds) is not written:
+    // those tensors are released here (unless a kept entry is the same tensor), the kept ones with the narrowed record.
     private static StepRecord Narrowed(StepRecord record, IEnumerable<TensorKey> wanted)
     {
         var keep = wanted.ToHashSet();
         var narrowed = new StepRecord(record.Step, record.Phase);
         foreach (var e in record.Entries.Where(e => keep.Contains(e.Key))) narrowed.Add(e.Key.Kind, e.Key.Site, e.Value);
+        var kept = narrowed.Entries.Select(e => e.Value).ToHashSet(ReferenceEqualityComparer.Instance);
+        foreach (var e in record.Entries.Where(e => !kept.Contains(e.Value))) e.Value.Release();
         return narrowed;
+    }
+
+    private static void WriteAndRelease(TraceWriter writer, StepRecord record)
+    {
+        writer.Write(record);
+        record.Release();
     }
 
     private static BackendRun Finish(TraceWriter writer, string backend, RunStatus status, string? message, int steps, Stopwatch clock,

@@ -7,8 +7,16 @@ namespace Parity.Tensors;
 /// </summary>
 public sealed class Tensor
 {
+    private double[]? _data;
+    private readonly bool _pooled;
+
     /// <summary>Creates a tensor over <paramref name="data"/> (not copied).</summary>
     public Tensor(int[] shape, double[] data, DType dtype)
+        : this(shape, data, dtype, pooled: false)
+    {
+    }
+
+    private Tensor(int[] shape, double[] data, DType dtype, bool pooled)
     {
         ArgumentNullException.ThrowIfNull(shape);
         ArgumentNullException.ThrowIfNull(data);
@@ -21,15 +29,18 @@ public sealed class Tensor
         if (count != data.Length)
             throw new ArgumentException($"shape [{string.Join(",", shape)}] holds {count} elements but data has {data.Length}", nameof(data));
         Shape = shape;
-        Data = data;
+        _data = data;
         DType = dtype;
+        _pooled = pooled;
     }
 
     /// <summary>Dimensions, outermost first.</summary>
     public int[] Shape { get; }
 
     /// <summary>Elements in row-major order.</summary>
-    public double[] Data { get; }
+    /// <exception cref="ObjectDisposedException">The tensor's array was given back to <see cref="TensorPool"/> (<see cref="Release"/>).</exception>
+    public double[] Data => _data ?? throw new ObjectDisposedException(nameof(Tensor),
+        $"this {DType.Name()} tensor of shape {ShapeText} was released: its array went back to the tensor pool and may hold another tensor's values now");
 
     /// <summary>The precision the values were computed in.</summary>
     public DType DType { get; }
@@ -43,23 +54,53 @@ public sealed class Tensor
     /// <summary>A scalar (shape []).</summary>
     public static Tensor Scalar(double value, DType dtype) => new([], [value], dtype);
 
-    /// <summary>Copies float32 values.</summary>
-    public static Tensor FromFloats(ReadOnlySpan<float> values, int[] shape) => new(shape, Widen(values), DType.Float32);
+    /// <summary>Copies float32 values (into an array of <see cref="TensorPool"/>).</summary>
+    public static Tensor FromFloats(ReadOnlySpan<float> values, int[] shape) => Copied(values, shape, DType.Float32);
+
+    /// <summary>Copies float64 values (into an array of <see cref="TensorPool"/>).</summary>
+    public static Tensor FromDoubles(ReadOnlySpan<double> values, int[] shape) => Copied(values, shape, DType.Float64);
 
     /// <summary>
-    /// float32 values as a new float64 array: exact (float64 holds every float32), in one vectorized pass. Every backend
-    /// that hands over float32 values (libtorch, ONNX Runtime, a worker's answer, an in-process Python array) widens here.
+    /// Copies float32 or float64 values, tagged <paramref name="dtype"/>, into an array of <see cref="TensorPool"/>, in one
+    /// vectorized pass; float32 widens exactly (float64 holds every float32). Every backend that hands over its values
+    /// (the reference's arrays, libtorch, ONNX Runtime, a worker's answer, an in-process Python array) copies here.
     /// </summary>
-    public static double[] Widen(ReadOnlySpan<float> values)
+    public static Tensor Copied<T>(ReadOnlySpan<T> values, int[] shape, DType dtype)
+        where T : System.Numerics.INumberBase<T>
     {
-        // Every element is written, so the array need not be zeroed first.
-        var data = GC.AllocateUninitializedArray<double>(values.Length);
-        System.Numerics.Tensors.TensorPrimitives.ConvertTruncating<float, double>(values, data);
-        return data;
+        var tensor = Pooled(shape, dtype);
+        if (values.Length != tensor.Length)
+            throw new ArgumentException($"shape {tensor.ShapeText} holds {tensor.Length} elements but {values.Length} values were given", nameof(values));
+        System.Numerics.Tensors.TensorPrimitives.ConvertTruncating<T, double>(values, tensor.Data); // exact for float and double
+        return tensor;
     }
 
-    /// <summary>Copies float64 values.</summary>
-    public static Tensor FromDoubles(ReadOnlySpan<double> values, int[] shape) => new(shape, values.ToArray(), DType.Float64);
+    /// <summary>
+    /// A tensor of <paramref name="shape"/> over an array rented from <see cref="TensorPool"/>, its values unspecified:
+    /// the caller writes every element of <see cref="Data"/> before handing the tensor over. <see cref="Release"/> gives
+    /// the array back; a tensor never released is collected as any other.
+    /// </summary>
+    public static Tensor Pooled(int[] shape, DType dtype)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        long count = 1;
+        foreach (int d in shape) count *= Math.Max(d, 0);
+        return new Tensor(shape, TensorPool.Shared.Rent(checked((int)count)), dtype, pooled: true);
+    }
+
+    /// <summary>
+    /// Gives the array of a <see cref="Pooled"/> tensor back to <see cref="TensorPool"/>; reading <see cref="Data"/>
+    /// afterwards throws. Releasing twice does nothing; a tensor over an array of its creator's (the public constructor)
+    /// is left as it is, since the array is not the pool's.
+    /// </summary>
+    internal void Release()
+    {
+        if (!_pooled) return;
+        if (Interlocked.Exchange(ref _data, null) is { } data) TensorPool.Shared.Return(data);
+    }
+
+    /// <summary>True once a <see cref="Pooled"/> tensor was released.</summary>
+    public bool IsReleased => _pooled && Volatile.Read(ref _data) is null;
 
     /// <summary>The values narrowed to float32 (exact when <see cref="DType"/> is float32).</summary>
     public float[] ToFloats()

@@ -10,7 +10,7 @@ namespace Parity.Tracing;
 /// A tensor's values as the little-endian bytes of its dtype (docs/trace.md, "tensors.bin") and back, converted in one
 /// vectorized pass on little-endian machines (every machine .NET runs on today) and value by value elsewhere.
 /// </summary>
-internal static class TensorBytes
+public static class TensorBytes
 {
     /// <summary>The values of <paramref name="t"/> as bytes in a buffer rented from <see cref="ArrayPool{T}.Shared"/>; the caller returns it.</summary>
     public static ArraySegment<byte> Rent(Tensor t)
@@ -29,6 +29,16 @@ internal static class TensorBytes
         else if (t.DType == DType.Float32) TensorPrimitives.ConvertTruncating<double, float>(t.Data, MemoryMarshal.Cast<byte, float>(bytes));
         else MemoryMarshal.AsBytes(t.Data.AsSpan()).CopyTo(bytes);
         return new ArraySegment<byte>(buffer, 0, length);
+    }
+
+    /// <summary>Little-endian values of <paramref name="dtype"/> as a tensor of <paramref name="shape"/> over a pooled array (<see cref="Tensor.Pooled"/>).</summary>
+    public static Tensor ToTensor(ReadOnlySpan<byte> bytes, int[] shape, DType dtype)
+    {
+        var tensor = Tensor.Pooled(shape, dtype);
+        if (bytes.Length != (long)tensor.Length * dtype.Size())
+            throw new ArgumentException($"{bytes.Length} bytes do not hold the {tensor.Length} {dtype.Name()} values of shape {tensor.ShapeText}", nameof(bytes));
+        Read(bytes, dtype, tensor.Data);
+        return tensor;
     }
 
     /// <summary>Widens little-endian values of <paramref name="dtype"/> into <paramref name="values"/>, exactly.</summary>

@@ -30,10 +30,16 @@ public enum RecordPhase
     Eval,
 }
 
-/// <summary>Everything one backend produced at one step of one phase, in production order.</summary>
+/// <summary>
+/// Everything one backend produced at one step of one phase, in production order. The code that owns a record to its
+/// end (the runner, after writing it to the trace) may <see cref="Release"/> it: its pooled arrays go back to
+/// <see cref="TensorPool"/> for the next step, and the record can no longer be read. A record never released is
+/// collected as any other object.
+/// </summary>
 public sealed class StepRecord
 {
     private readonly List<TraceEntry> _entries = [];
+    private int _released;
 
     /// <summary>Creates an empty record.</summary>
     public StepRecord(int step, RecordPhase phase)
@@ -49,11 +55,23 @@ public sealed class StepRecord
     public RecordPhase Phase { get; }
 
     /// <summary>Entries in production order.</summary>
-    public IReadOnlyList<TraceEntry> Entries => _entries;
+    /// <exception cref="ObjectDisposedException">The record was released.</exception>
+    public IReadOnlyList<TraceEntry> Entries
+    {
+        get
+        {
+            ThrowIfReleased();
+            return _entries;
+        }
+    }
+
+    /// <summary>True once <see cref="Release"/> was called.</summary>
+    public bool IsReleased => Volatile.Read(ref _released) != 0;
 
     /// <summary>Appends an entry.</summary>
     public StepRecord Add(TensorKind kind, string site, Tensor value)
     {
+        ThrowIfReleased();
         _entries.Add(new TraceEntry(new TensorKey(kind, site), value));
         return this;
     }
@@ -64,8 +82,27 @@ public sealed class StepRecord
     /// <summary>The entry with this key, or null.</summary>
     public Tensor? Find(TensorKind kind, string site = "")
     {
-        foreach (var e in _entries)
+        foreach (var e in Entries)
             if (e.Key.Kind == kind && e.Key.Site == site) return e.Value;
         return null;
     }
+
+    /// <summary>
+    /// Gives the arrays of the record's pooled tensors (<see cref="Tensor.Pooled"/>) back to <see cref="TensorPool"/>
+    /// and empties the record: reading it, or one of those tensors, afterwards throws <see cref="ObjectDisposedException"/>.
+    /// Only the code that owns the record to its end calls this, when nothing else holds the record or its tensors (a
+    /// record built from another's tensors, such as a canonical or narrowed copy, shares them: releasing both gives each
+    /// array back once). Releasing twice does nothing.
+    /// </summary>
+    public void Release()
+    {
+        if (Interlocked.Exchange(ref _released, 1) != 0) return;
+        foreach (var e in _entries) e.Value.Release();
+        _entries.Clear();
+    }
+
+    private void ThrowIfReleased() => ObjectDisposedException.ThrowIf(IsReleased, this);
+
+    /// <inheritdoc />
+    public override string ToString() => $"{Phase} record of step {Step}";
 }
