@@ -56,7 +56,8 @@ public sealed class ReferenceBackend : IBackend
             Training: true,
             SharedInstances: true,
             FrameworkInit: false,
-            OptimizerState: true));
+            OptimizerState: true,
+            ConcurrentSessions: true));
 
     /// <inheritdoc />
     public IBackendSession Open(Plan plan, BackendOptions options)

@@ -41,9 +41,6 @@ public sealed class WorkerBackend : IBackend
     /// <inheritdoc />
     public string Name { get; }
 
-    /// <inheritdoc />
-    public bool OutOfProcess => true;
-
     /// <summary>Program and arguments.</summary>
     public IReadOnlyList<string> Command { get; }
 
@@ -84,7 +81,7 @@ public sealed class WorkerBackend : IBackend
                 _spare ??= StartAndHandshake();
                 var hello = _spare.Hello!;
                 return _description = new BackendDescription(Name, true, $"{hello.Framework} {hello.Version} worker: {string.Join(" ", Command)}",
-                    hello.Versions, hello.Capabilities);
+                    hello.Versions, hello.Capabilities with { ConcurrentSessions = true }); // each session is a process of its own
             }
             catch (BackendException e)
             {

@@ -55,8 +55,8 @@ public sealed record RunRequest(
     public CaptureFilter? Filter { get; init; }
 
     /// <summary>
-    /// How many things may run at once (<c>--jobs</c>): worker backends train beside the in-process ones (which train one at a
-    /// time), and the comparisons, step checks and detectors share out the cores. 1 runs everything one after another, so
+    /// How many things may run at once (<c>--jobs</c>): backends whose sessions may run at once (the reference, workers) train
+    /// beside the others (which train one at a time), and the comparisons, step checks and detectors share out the cores. 1 runs everything one after another, so
     /// each backend's time is its own. Results do not depend on it.
     /// </summary>
     public int Jobs { get; init; } = Lanes.Default;
@@ -74,7 +74,8 @@ public sealed record SessionRun(string Display, DType DType, bool Auxiliary, Bac
 /// checks and trajectory, with the noise envelopes chosen here) -> diagnosis -> arbitration -> one report. Every workflow
 /// (<c>run</c>, <c>verify</c>, <c>metamorphic</c>, <c>seed</c>, <c>diagnose</c>, ParityAssert) composes this class; none
 /// wires the stages itself. Each backend trains into its own trace directory: in-process backends one after another, worker
-/// backends beside them (<see cref="RunRequest.Jobs"/>); a backend that fails is a result, and the others still run.
+/// backends whose sessions may run at once (<see cref="BackendCapabilities.ConcurrentSessions"/>: the reference, workers) beside them
+/// (<see cref="RunRequest.Jobs"/>); a backend that fails is a result, and the others still run.
 /// </summary>
 public sealed class RunSession
 {
@@ -146,8 +147,9 @@ public sealed class RunSession
 
     /// <summary>
     /// Runs the reference, then the requested backends, then, for float32 backends judged against a float64 reference,
-    /// their noise envelopes (<see cref="NoiseEnvelope"/>) unless they were requested, each into <c>traces/NAME</c>. In-process
-    /// backends run in that order, one at a time; worker backends run beside them when <see cref="RunRequest.Jobs"/> allows.
+    /// their noise envelopes (<see cref="NoiseEnvelope"/>) unless they were requested, each into <c>traces/NAME</c>. Backends
+    /// without <see cref="BackendCapabilities.ConcurrentSessions"/> run in that order, one at a time; the others run beside them
+    /// when <see cref="RunRequest.Jobs"/> allows.
     /// </summary>
     public void RunBackends(BackendRegistry registry, IProgress<RunProgress>? progress = null)
     {
@@ -165,9 +167,22 @@ public sealed class RunSession
             runs[i] = new SessionRun(s.Display, s.DType, s.Auxiliary, run);
         }
 
-        // Workers compute in processes of their own, so they train beside the in-process backends, which train one at a time.
-        Lanes.Run(Enumerable.Range(0, backends.Count).ToList(), Request.Jobs, i => !backends[i].OutOfProcess, Train);
+        // Backends whose sessions may run beside others (the reference, workers) share the lanes; the rest train one at a time.
+        var alone = backends.Select(b => !ConcurrentSessions(b)).ToList();
+        Lanes.Run(Enumerable.Range(0, backends.Count).ToList(), Request.Jobs, i => alone[i], Train);
         _runs.AddRange(runs);
+    }
+
+    private static bool ConcurrentSessions(IBackend backend)
+    {
+        try
+        {
+            return backend.Describe().Capabilities.ConcurrentSessions;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return false; // its run says what went wrong
+        }
     }
 
     /// <summary>Adds runs that already happened (their traces on disk): <c>parity diagnose</c> reads a run directory this way.</summary>

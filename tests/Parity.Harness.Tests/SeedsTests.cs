@@ -79,6 +79,75 @@ public class SeedsTests
         Assert.That(result.RunningStatistics.Select(c => c.Call), Does.Not.Contain("mean of sites"));
     }
 
+    private static IReadOnlyList<StudyArm> TwoArms() =>
+    [
+        new StudyArm("shared", SpecVariant.FromFile("synthetic-shared-bn.json").Steps(30).Load(), null, ["reference-f32"]),
+        new StudyArm("separate", SpecVariant.FromFile("synthetic-mlp-bn.json").Steps(30).Load(), null, ["reference-f32"]),
+    ];
+
+    private static string TraceHash(ArmResult arm) =>
+        Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(Path.Combine(arm.Directory, "traces", "reference-f32", "tensors.bin"))));
+
+    [Test]
+    public void Arms_run_at_once_give_the_same_results_and_traces_as_one_after_another()
+    {
+        string dir = TempDir();
+
+        var alone = Study.Run(TwoArms(), Registry(), Path.Combine(dir, "sequential"), atOnce: 1);
+        var atOnce = Study.Run(TwoArms(), Registry(), Path.Combine(dir, "concurrent"), atOnce: 2);
+
+        Assert.That(Study.ArmsAtOnce(TwoArms(), Registry()), Is.EqualTo(Math.Min(2, Environment.ProcessorCount)), "the reference allows concurrent sessions");
+        Assert.That(atOnce.Select(a => a.Label), Is.EqualTo(new[] { "shared", "separate" }), "results come back in arm order");
+        for (int i = 0; i < alone.Count; i++)
+        {
+            Assert.That(atOnce[i].Status, Is.EqualTo(alone[i].Status));
+            Assert.That(atOnce[i].Steps, Is.EqualTo(alone[i].Steps));
+            foreach (var (a, b) in new[] { (alone[i].EvalAccuracy, atOnce[i].EvalAccuracy), (alone[i].EvalLoss, atOnce[i].EvalLoss), (alone[i].TrainAccuracy, atOnce[i].TrainAccuracy), (alone[i].TrainLoss, atOnce[i].TrainLoss) })
+            {
+                Assert.That(b.Steps, Is.EqualTo(a.Steps));
+                Assert.That(b.Values, Is.EqualTo(a.Values), "bit-identical values, not close ones");
+            }
+            Assert.That(atOnce[i].RunningStatistics.Select(c => (c.Instance, c.Call, c.MeanDistance, c.VarianceDistance)),
+                Is.EqualTo(alone[i].RunningStatistics.Select(c => (c.Instance, c.Call, c.MeanDistance, c.VarianceDistance))));
+            Assert.That(atOnce[i].Findings.Select(f => (f.Cause, f.Summary)), Is.EqualTo(alone[i].Findings.Select(f => (f.Cause, f.Summary))));
+            Assert.That(TraceHash(atOnce[i]), Is.EqualTo(TraceHash(alone[i])), $"{alone[i].Label}: tensors.bin");
+        }
+    }
+
+    [Test]
+    public void An_arm_that_throws_lets_the_others_finish_and_then_rethrows()
+    {
+        string dir = TempDir();
+        var arms = TwoArms().ToList();
+        arms[0] = arms[0] with { Backends = ["no-such-backend"] };
+
+        Assert.Throws<UsageException>(() => Study.Run(arms, Registry(), dir, atOnce: 2));
+
+        Assert.That(File.Exists(Path.Combine(dir, "synthetic-mlp-bn", "report.json")), Is.True, "the other arm ran to its report");
+    }
+
+    [Test]
+    public void Progress_of_arms_run_at_once_goes_arm_by_arm_each_labelled()
+    {
+        string dir = TempDir();
+        var seen = new List<string>();
+        var progress = new Recorder(seen);
+
+        Study.Run(TwoArms(), Registry(), dir, progress, atOnce: 2);
+
+        var labels = seen.Select(t => t.Split(", ")[^1]).ToList();
+        Assert.That(labels, Has.Some.EqualTo("shared").And.Some.EqualTo("separate"));
+        Assert.That(labels.SkipWhile(l => l == "shared").All(l => l == "separate"), Is.True, string.Join(" | ", labels));
+    }
+
+    private sealed class Recorder(List<string> tasks) : IProgress<Running.RunProgress>
+    {
+        public void Report(Running.RunProgress value)
+        {
+            lock (tasks) tasks.Add(value.Task ?? "");
+        }
+    }
+
     [Test]
     public void Seed001_in_miniature_names_the_slow_warmup_and_the_update_op_that_never_ran()
     {

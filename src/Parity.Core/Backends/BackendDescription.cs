@@ -25,13 +25,21 @@ public sealed record BackendDescription(
 /// True when it reports its optimizer state (the update count and every slot, <see cref="Tracing.TensorKind.OptimizerSlot"/>):
 /// only then can its steps be checked one by one from its own state; otherwise it is judged on its free-running trajectory.
 /// </param>
+/// <param name="ConcurrentSessions">
+/// True when sessions of it may run at the same time in one process and each computes exactly what it computes alone: no
+/// process-wide state (a framework's global random generator, an interpreter, a thread pool) is shared between sessions.
+/// The reference has it, and every worker backend (each session is a process of its own). A run trains such backends beside
+/// the others (<c>--jobs</c>) and a study runs such arms at once (<c>Parity.Harness.Seeds.Study</c>); a backend without it
+/// runs one session at a time.
+/// </param>
 public sealed record BackendCapabilities(
     IReadOnlySet<DType> DTypes,
     IReadOnlySet<string> Devices,
     bool Training = true,
     bool SharedInstances = true,
     bool FrameworkInit = false,
-    bool OptimizerState = false)
+    bool OptimizerState = false,
+    bool ConcurrentSessions = false)
 {
     /// <summary>
     /// Why a backend with these capabilities cannot run <paramref name="plan"/> with <paramref name="options"/> (a phrase

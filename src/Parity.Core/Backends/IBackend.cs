@@ -19,11 +19,4 @@ public interface IBackend
     /// anything: the runner turns every exception into an <c>error</c> result) when it cannot.
     /// </summary>
     IBackendSession Open(Plan plan, BackendOptions options);
-
-    /// <summary>
-    /// True when the backend computes in a process of its own (a worker): a run may train it beside an in-process backend.
-    /// In-process backends train one at a time, since frameworks in one process share state (a global seed, thread pools, an
-    /// interpreter lock).
-    /// </summary>
-    bool OutOfProcess => false;
 }

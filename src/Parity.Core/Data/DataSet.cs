@@ -87,20 +87,21 @@ public sealed class DataSet
     /// <summary>The samples at <paramref name="indices"/>, in that order, as a batch.</summary>
     public Batch Gather(ReadOnlySpan<int> indices)
     {
-        var x = new double[indices.Length * Features];
         var y = new int[indices.Length];
-        for (int r = 0; r < indices.Length; r++)
-        {
-            int src = indices[r] * Features;
-            for (int c = 0; c < Features; c++) x[r * Features + c] = _inputs[src + c];
-            y[r] = _labels[indices[r]];
-        }
-        var batch = new Batch(new Tensor([indices.Length, Features], x, DType.Float32), y);
+        for (int r = 0; r < indices.Length; r++) y[r] = _labels[indices[r]];
+        var batch = new Batch(new Tensor([indices.Length, Features], Rows(_inputs, indices, Features), DType.Float32), y);
         if (_targets is null) return batch;
-        var t = new double[indices.Length * TargetWidth];
+        return batch with { Targets = new Tensor([indices.Length, TargetWidth], Rows(_targets, indices, TargetWidth), DType.Float32) };
+    }
+
+    // The rows at indices, widened to float64 (exact, as Tensor.Widen does) one vectorized row at a time; every element is written, so the
+    // array (a training batch's inputs are megabytes) is not zeroed first.
+    private static double[] Rows(float[] values, ReadOnlySpan<int> indices, int width)
+    {
+        var rows = GC.AllocateUninitializedArray<double>(indices.Length * width);
         for (int r = 0; r < indices.Length; r++)
-            for (int c = 0; c < TargetWidth; c++) t[r * TargetWidth + c] = _targets[indices[r] * TargetWidth + c];
-        return batch with { Targets = new Tensor([indices.Length, TargetWidth], t, DType.Float32) };
+            System.Numerics.Tensors.TensorPrimitives.ConvertTruncating<float, double>(values.AsSpan(indices[r] * width, width), rows.AsSpan(r * width, width));
+        return rows;
     }
 
     /// <summary>All samples in order as one batch.</summary>

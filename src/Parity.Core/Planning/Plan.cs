@@ -79,10 +79,24 @@ public sealed class Plan
         int epoch = (step - 1) / StepsPerEpoch;
         int within = (step - 1) % StepsPerEpoch;
         int b = Spec.Data.BatchSize;
+        return Models.Dropout.WithMasks(Train.Gather(OrderOf(epoch).AsSpan(within * b, b)), Graph, Spec.Seed, step);
+    }
+
+    // The sample order of the epoch last asked for, kept: every step of an epoch slices the same order, so it is drawn
+    // once an epoch instead of once a step. Swapped as one reference, so threads sharing the plan read a whole pair.
+    private sealed record EpochOrder(int Epoch, int[] Order);
+
+    private EpochOrder? _order;
+
+    /// <summary>The order of the training samples in epoch <paramref name="epoch"/> (0-based): permutation e of the shuffle seed.</summary>
+    private int[] OrderOf(int epoch)
+    {
+        if (_order is { } kept && kept.Epoch == epoch) return kept.Order;
         int[] order = Spec.Data.Shuffle
             ? Randomness.ParityRandom.Derive(Spec.Data.ShuffleSeed, $"shuffle/epoch{epoch}").Permutation(Train.Count)
             : Enumerable.Range(0, Train.Count).ToArray();
-        return Models.Dropout.WithMasks(Train.Gather(order.AsSpan(within * b, b)), Graph, Spec.Seed, step);
+        _order = new EpochOrder(epoch, order);
+        return order;
     }
 
     /// <summary>The whole eval set as one batch (for checks that evaluate it at once; runs use <see cref="EvalBatches"/>).</summary>

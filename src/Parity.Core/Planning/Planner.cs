@@ -244,7 +244,9 @@ public static class Planner
         {
             case IdxSourceSpec idx:
                 var (images, labels) = IdxPaths(idx, spec);
-                return ReadIdx(images, path, () => IdxReader.Load(images, labels, Min(idx.Limit, limit), idx.Normalize));
+                int? count = Min(idx.Limit, limit);
+                return ReadIdx(images, path, () => SharedDataSets.Load($"idx limit {count} normalize {idx.Normalize}", [images, labels],
+                    () => IdxReader.Load(images, labels, count, idx.Normalize)));
             case CsvSourceSpec csv:
                 var layout = CsvLayout(csv, spec);
                 return ReadIdx(layout.Path, path, () => CsvData.Load(layout, Min(csv.Limit, limit), classes));

@@ -10,7 +10,7 @@ namespace Parity.Running;
 /// <summary>The phases of a run, in the order they happen.</summary>
 public enum RunPhase
 {
-    /// <summary>Backends train, each into its trace (in-process ones one at a time, workers beside them).</summary>
+    /// <summary>Backends train, each into its trace (those that may run at once side by side, the others one at a time).</summary>
     Train,
 
     /// <summary>Each backend's trace is compared with the reference (trajectory, step checks), then every pair.</summary>

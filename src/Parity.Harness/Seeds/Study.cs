@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.ExceptionServices;
 using Parity.Backends;
 using Parity.Diagnostics;
 using Parity.IO;
@@ -78,18 +79,81 @@ public sealed record ArmResult(string Label, string Scenario, string? SpecPath, 
 }
 
 /// <summary>
-/// Runs the arms of a seed replication one after another and reads back what the seeds are about: eval accuracy over
-/// steps, running statistics against batch statistics, and the diagnosed causes. Traces stream to disk, so memory stays
-/// bounded by one step's tensors whatever the schedule's length.
+/// Runs the arms of a seed replication and reads back what the seeds are about: eval accuracy over steps, running
+/// statistics against batch statistics, and the diagnosed causes. Arms whose backends all allow concurrent sessions
+/// (<see cref="BackendCapabilities.ConcurrentSessions"/>: the reference) run at once, up to one per core; any other arms
+/// run one after another. Each arm computes the same either way, and the results come back in arm order. Traces stream
+/// to disk, so memory stays bounded by one step's tensors per running arm whatever the schedule's length.
 /// </summary>
 public static class Study
 {
     /// <summary>How many leading features <see cref="RunningStatisticsCheck"/> shows.</summary>
     public const int HeadFeatures = 5;
 
-    /// <summary>Runs every arm into <c>outDirectory/ARM-SCENARIO</c>.</summary>
-    public static IReadOnlyList<ArmResult> Run(IEnumerable<StudyArm> arms, BackendRegistry registry, string outDirectory, IProgress<RunProgress>? progress = null) =>
-        arms.Select(a => RunArm(a, registry, PathNames.ScenarioDirectory(outDirectory, a.Spec.Name), progress)).ToList();
+    /// <summary>
+    /// Runs every arm into <c>outDirectory/ARM-SCENARIO</c>, at most <paramref name="atOnce"/> at a time (null: as many as
+    /// <see cref="ArmsAtOnce"/> allows). An arm that throws does not stop the others: every arm runs to its end (its report
+    /// files written), then the first arm's exception, in arm order, is rethrown.
+    /// </summary>
+    public static IReadOnlyList<ArmResult> Run(IEnumerable<StudyArm> arms, BackendRegistry registry, string outDirectory, IProgress<RunProgress>? progress = null, int? atOnce = null)
+    {
+        ArgumentNullException.ThrowIfNull(arms);
+        var list = arms.ToList();
+        int parallel = Math.Clamp(atOnce ?? ArmsAtOnce(list, registry), 1, Math.Max(1, list.Count));
+        var shown = progress is null ? null : new StudyProgress(progress, list.Select(a => a.Label).ToList());
+        var results = new ArmResult?[list.Count];
+        var errors = new ExceptionDispatchInfo?[list.Count];
+        int next = -1;
+        void Worker()
+        {
+            for (int i = Interlocked.Increment(ref next); i < list.Count; i = Interlocked.Increment(ref next))
+            {
+                try
+                {
+                    results[i] = RunArm(list[i], registry, PathNames.ScenarioDirectory(outDirectory, list[i].Spec.Name), shown?.Of(i));
+                }
+                catch (Exception e)
+                {
+                    errors[i] = ExceptionDispatchInfo.Capture(e);
+                }
+                finally
+                {
+                    shown?.Done(i);
+                }
+            }
+        }
+        // Dedicated threads, not pool threads: the pool stays free for the matrix products' own Parallel.For.
+        var threads = Enumerable.Range(1, parallel - 1).Select(_ => new Thread(Worker) { IsBackground = true }).ToList();
+        threads.ForEach(t => t.Start());
+        Worker();
+        threads.ForEach(t => t.Join());
+        errors.FirstOrDefault(e => e is not null)?.Throw();
+        return results.Select(r => r!).ToList();
+    }
+
+    /// <summary>
+    /// How many of <paramref name="arms"/> may run at once: one per core when every backend of every arm allows concurrent
+    /// sessions (<see cref="BackendCapabilities.ConcurrentSessions"/>), else 1 (one after another).
+    /// </summary>
+    public static int ArmsAtOnce(IReadOnlyList<StudyArm> arms, BackendRegistry registry)
+    {
+        ArgumentNullException.ThrowIfNull(arms);
+        ArgumentNullException.ThrowIfNull(registry);
+        if (arms.Count < 2 || Environment.ProcessorCount < 2) return 1;
+        foreach (var (item, dtype) in arms.SelectMany(a => a.Backends.Select(b => (b, a.Spec.DType))).Distinct())
+        {
+            try
+            {
+                var (name, _, _) = StandardBackends.Resolve(registry, item, dtype);
+                if (!registry.Create(name).Describe().Capabilities.ConcurrentSessions) return 1;
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                return 1; // a backend that cannot even describe itself fails in its own arm, one arm at a time
+            }
+        }
+        return Math.Min(arms.Count, Environment.ProcessorCount);
+    }
 
     /// <summary>Runs one arm into <paramref name="directory"/>.</summary>
     public static ArmResult RunArm(StudyArm arm, BackendRegistry registry, string directory, IProgress<RunProgress>? progress = null)
