@@ -8,8 +8,9 @@ namespace Parity.Running;
 /// </summary>
 public static class Lanes
 {
-    /// <summary>The default number of lanes: one per core.</summary>
-    public static int Default => Environment.ProcessorCount;
+    /// <summary>The default number of lanes: <c>PARITY_JOBS</c> when it holds a whole number of 1 or more, else one per core.</summary>
+    public static int Default =>
+        int.TryParse(Environment.GetEnvironmentVariable("PARITY_JOBS"), out int jobs) && jobs >= 1 ? jobs : Environment.ProcessorCount;
 
     /// <summary><paramref name="body"/> of each item (with its index), at most <paramref name="jobs"/> at a time; one after another when 1.</summary>
     public static TResult[] Map<TItem, TResult>(IReadOnlyList<TItem> items, int jobs, Func<TItem, int, TResult> body)

@@ -39,7 +39,10 @@ public sealed class Tensor
 
     /// <summary>Elements in row-major order.</summary>
     /// <exception cref="ObjectDisposedException">The tensor's array was given back to <see cref="TensorPool"/> (<see cref="Release"/>).</exception>
-    public double[] Data => _data ?? throw new ObjectDisposedException(nameof(Tensor),
+    public double[] Data => _data ?? Released(); // small enough to inline: element loops call it per element
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private double[] Released() => throw new ObjectDisposedException(nameof(Tensor),
         $"this {DType.Name()} tensor of shape {ShapeText} was released: its array went back to the tensor pool and may hold another tensor's values now");
 
     /// <summary>The precision the values were computed in.</summary>
