@@ -57,8 +57,8 @@ public sealed record TensorMetrics(double MaxAbs, double MaxRel, int Mismatched,
     // The element loop, for tensors with a NaN or an infinity on either side.
     private static TensorMetrics WithNonFinite(double[] a, double[] e, Tolerance tolerance, double referenceRms)
     {
-        int mismatched = 0, nonFinite = 0, worst = -1;
-        double maxAbs = 0, maxRel = 0, sumSquares = 0, dot = 0, normA = 0, normE = 0;
+        var sums = new Sums();
+        int nonFinite = 0, worst = -1;
         for (int i = 0; i < e.Length; i++)
         {
             double ai = a[i], ei = e[i];
@@ -68,27 +68,39 @@ public sealed record TensorMetrics(double MaxAbs, double MaxRel, int Mismatched,
                 bool same = (double.IsNaN(ai) && double.IsNaN(ei)) || ai == ei;
                 if (!same)
                 {
-                    mismatched++;
+                    sums.Mismatched++;
                     nonFinite++;
-                    if (worst < 0 || double.IsFinite(maxAbs)) worst = i;
-                    maxAbs = maxRel = double.PositiveInfinity;
+                    if (worst < 0 || double.IsFinite(sums.MaxAbs)) worst = i;
+                    sums.MaxAbs = sums.MaxRel = double.PositiveInfinity;
                 }
                 continue;
             }
-            double diff = Math.Abs(ai - ei);
-            if (diff > maxAbs || (worst < 0 && diff == maxAbs))
-            {
-                maxAbs = diff;
-                worst = i;
-            }
-            maxRel = Math.Max(maxRel, Relative(diff, ei));
-            if (!(diff <= tolerance.Allowed(ei))) mismatched++;
-            sumSquares += diff * diff;
-            dot += ai * ei;
-            normA += ai * ai;
-            normE += ei * ei;
+            double before = sums.MaxAbs, diff = sums.Add(ai, ei, tolerance);
+            if (diff > before || (worst < 0 && diff == before)) worst = i;
         }
-        return Summarize(e.Length, maxAbs, maxRel, mismatched, nonFinite, worst, sumSquares, dot, normA, normE, referenceRms);
+        return Summarize(e.Length, sums.MaxAbs, sums.MaxRel, sums.Mismatched, nonFinite, worst, sums.SumSquares, sums.Dot, sums.NormA,
+            sums.NormE, referenceRms);
+    }
+
+    // The running figures of finite element pairs: the one element rule, used by the element loop and the vector loop's tail.
+    private struct Sums
+    {
+        internal double MaxAbs, MaxRel, SumSquares, Dot, NormA, NormE;
+        internal int Mismatched;
+
+        // Adds one pair of finite values and returns their absolute difference.
+        internal double Add(double ai, double ei, Tolerance tolerance)
+        {
+            double diff = Math.Abs(ai - ei);
+            MaxAbs = Math.Max(MaxAbs, diff);
+            MaxRel = Math.Max(MaxRel, Relative(diff, ei));
+            if (!(diff <= tolerance.Allowed(ei))) Mismatched++;
+            SumSquares += diff * diff;
+            Dot += ai * ei;
+            NormA += ai * ai;
+            NormE += ei * ei;
+            return diff;
+        }
     }
 
     // The same figures in 256-bit vectors when every element of both sides is finite (null otherwise): maxima, the mismatch
@@ -122,23 +134,14 @@ public sealed record TensorMetrics(double MaxAbs, double MaxRel, int Mismatched,
             normE += ve * ve;
         }
         if (Vector256.Sum(nonFinite) != 0) return null;
-        double maxAbsAll = Max(maxAbs), maxRelAll = Max(maxRel), tailSquares = 0, tailDot = 0, tailA = 0, tailE = 0;
-        int mismatchedAll = (int)Vector256.Sum(mismatched);
+        var tail = new Sums { MaxAbs = Max(maxAbs), MaxRel = Max(maxRel), Mismatched = (int)Vector256.Sum(mismatched) };
         for (; i < e.Length; i++)
         {
-            double ai = a[i], ei = e[i];
-            if (!double.IsFinite(ai) || !double.IsFinite(ei)) return null;
-            double diff = Math.Abs(ai - ei);
-            maxAbsAll = Math.Max(maxAbsAll, diff);
-            maxRelAll = Math.Max(maxRelAll, Relative(diff, ei));
-            if (!(diff <= tolerance.Allowed(ei))) mismatchedAll++;
-            tailSquares += diff * diff;
-            tailDot += ai * ei;
-            tailA += ai * ai;
-            tailE += ei * ei;
+            if (!double.IsFinite(a[i]) || !double.IsFinite(e[i])) return null;
+            tail.Add(a[i], e[i], tolerance);
         }
-        return Summarize(e.Length, maxAbsAll, maxRelAll, mismatchedAll, 0, FirstAt(a, e, maxAbsAll), Sum(sumSquares) + tailSquares,
-            Sum(dot) + tailDot, Sum(normA) + tailA, Sum(normE) + tailE, referenceRms);
+        return Summarize(e.Length, tail.MaxAbs, tail.MaxRel, tail.Mismatched, 0, FirstAt(a, e, tail.MaxAbs), Sum(sumSquares) + tail.SumSquares,
+            Sum(dot) + tail.Dot, Sum(normA) + tail.NormA, Sum(normE) + tail.NormE, referenceRms);
     }
 
     // The first element whose absolute difference is the largest one.

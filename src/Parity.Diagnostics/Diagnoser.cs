@@ -58,7 +58,7 @@ public static class Diagnoser
         try
         {
             // Materialized here so an exception thrown while enumerating is caught here too.
-            var found = detector.Detect(new DiagnosisContext(context.Spec, context.Graph, context.Reference, context.Backends, context.Judgements) { Earlier = earlier.ToList(), Plan = context.Plan }).ToList();
+            var found = detector.Detect(new DiagnosisContext(context.Spec, context.Graph, context.Reference, context.Backends, context.Judgements) { Earlier = earlier, Plan = context.Plan }).ToList();
             return (found.Select(f => MarkDeclared(detector, f, context)).ToList(), []);
         }
         // A damaged trace is an input error for the whole diagnosis, never one detector's doubt.

@@ -168,21 +168,9 @@ public sealed class RunSession
         }
 
         // Backends whose sessions may run beside others (the reference, workers) share the lanes; the rest train one at a time.
-        var alone = backends.Select(b => !ConcurrentSessions(b)).ToList();
+        var alone = backends.Select(b => !b.RunsBesideOthers()).ToList();
         Lanes.Run(Enumerable.Range(0, backends.Count).ToList(), Request.Jobs, i => alone[i], Train);
         _runs.AddRange(runs);
-    }
-
-    private static bool ConcurrentSessions(IBackend backend)
-    {
-        try
-        {
-            return backend.Describe().Capabilities.ConcurrentSessions;
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            return false; // its run says what went wrong
-        }
     }
 
     /// <summary>Adds runs that already happened (their traces on disk): <c>parity diagnose</c> reads a run directory this way.</summary>

@@ -20,3 +20,32 @@ public interface IBackend
     /// </summary>
     IBackendSession Open(Plan plan, BackendOptions options);
 }
+
+/// <summary>Questions the harness asks of any backend, answered the same way everywhere.</summary>
+public static class BackendExtensions
+{
+    /// <summary>
+    /// <see cref="IBackend.Describe"/>, with a backend that throws anyway (a plug-in breaking the contract) described as
+    /// unavailable with the exception as its reason and no capabilities.
+    /// </summary>
+    public static BackendDescription DescribeSafely(this IBackend backend)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        try
+        {
+            return backend.Describe();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return new BackendDescription(backend.Name, false, $"{e.GetType().Name}: {e.Message}", new Dictionary<string, string>(),
+                new BackendCapabilities(new HashSet<Tensors.DType>(), new HashSet<string>()));
+        }
+    }
+
+    /// <summary>
+    /// Whether sessions of <paramref name="backend"/> may run beside other sessions
+    /// (<see cref="BackendCapabilities.ConcurrentSessions"/>); false for a backend that cannot describe itself, which then
+    /// fails in its own run, one at a time.
+    /// </summary>
+    public static bool RunsBesideOthers(this IBackend backend) => backend.DescribeSafely().Capabilities.ConcurrentSessions;
+}

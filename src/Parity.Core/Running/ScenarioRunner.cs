@@ -66,7 +66,7 @@ public static class ScenarioRunner
     {
         string name = displayName ?? backend.Name;
         var clock = Stopwatch.StartNew();
-        var description = SafeDescribe(backend);
+        var description = backend.DescribeSafely();
         var header = new TraceHeader
         {
             Backend = name,
@@ -172,19 +172,6 @@ public static class ScenarioRunner
             Seconds = clock.Elapsed.TotalSeconds,
         });
         return new BackendRun(backend, status, message, writer.Directory, steps, clock.Elapsed, mismatches, runtime);
-    }
-
-    private static BackendDescription SafeDescribe(IBackend backend)
-    {
-        try
-        {
-            return backend.Describe();
-        }
-        catch (Exception e)
-        {
-            return new BackendDescription(backend.Name, false, $"{e.GetType().Name}: {e.Message}", new Dictionary<string, string>(),
-                new BackendCapabilities(new HashSet<DType>(), new HashSet<string>()));
-        }
     }
 
     private static IReadOnlyList<ConventionMismatch> SafeMismatches(IBackendSession? session)

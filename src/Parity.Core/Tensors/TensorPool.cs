@@ -15,6 +15,7 @@ public sealed class TensorPool
     public const int MinLength = 1024;
 
     private readonly Dictionary<int, Stack<double[]>> _free = [];
+    private readonly HashSet<double[]> _kept = new(ReferenceEqualityComparer.Instance); // every array in _free, to refuse a second return
     private readonly Lock _gate = new();
     private long _keptBytes;
 
@@ -53,6 +54,7 @@ public sealed class TensorPool
             {
                 if (_free.TryGetValue(length, out var stack) && stack.TryPop(out var array))
                 {
+                    _kept.Remove(array);
                     _keptBytes -= Bytes(array);
                     return array;
                 }
@@ -72,12 +74,12 @@ public sealed class TensorPool
         if (array.Length < MinLength) return;
         lock (_gate)
         {
-            if (!_free.TryGetValue(array.Length, out var stack)) _free[array.Length] = stack = new Stack<double[]>();
-            foreach (var kept in stack)
-                if (ReferenceEquals(kept, array))
-                    throw new InvalidOperationException($"an array of {array.Length} values was given back to the tensor pool twice");
+            if (_kept.Contains(array))
+                throw new InvalidOperationException($"an array of {array.Length} values was given back to the tensor pool twice");
             if (_keptBytes + Bytes(array) > CapacityBytes) return;
+            if (!_free.TryGetValue(array.Length, out var stack)) _free[array.Length] = stack = new Stack<double[]>();
             stack.Push(array);
+            _kept.Add(array);
             _keptBytes += Bytes(array);
         }
     }

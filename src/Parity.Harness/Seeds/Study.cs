@@ -145,7 +145,7 @@ public static class Study
             try
             {
                 var (name, _, _) = StandardBackends.Resolve(registry, item, dtype);
-                if (!registry.Create(name).Describe().Capabilities.ConcurrentSessions) return 1;
+                if (!registry.Create(name).RunsBesideOthers()) return 1;
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
