@@ -191,7 +191,7 @@ internal sealed class ReferenceSession<T> : IStateLoadingSession where T : unman
             buffer = new T[targets.Length];
             _targets[targets.Length] = buffer;
         }
-        System.Numerics.Tensors.TensorPrimitives.ConvertTruncating<double, T>(targets.Data, buffer);
+        FloatConversion.Convert<double, T>(targets.Data, buffer);
         return buffer;
     }
 
@@ -207,7 +207,7 @@ internal sealed class ReferenceSession<T> : IStateLoadingSession where T : unman
             buffer = new T[data.Length];
             _inputs[data.Length] = buffer;
         }
-        System.Numerics.Tensors.TensorPrimitives.ConvertTruncating<double, T>(data, buffer); // vectorized; rounds to nearest as a cast does
+        FloatConversion.Convert<double, T>(data, buffer); // rounds to nearest as a cast does
         return buffer;
     }
 

@@ -100,7 +100,7 @@ public sealed class DataSet
     {
         var rows = GC.AllocateUninitializedArray<double>(indices.Length * width);
         for (int r = 0; r < indices.Length; r++)
-            System.Numerics.Tensors.TensorPrimitives.ConvertTruncating<float, double>(values.AsSpan(indices[r] * width, width), rows.AsSpan(r * width, width));
+            FloatConversion.Widen(values.AsSpan(indices[r] * width, width), rows.AsSpan(r * width, width));
         return rows;
     }
 

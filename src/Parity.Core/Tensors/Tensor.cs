@@ -69,12 +69,12 @@ public sealed class Tensor
     /// (the reference's arrays, libtorch, ONNX Runtime, a worker's answer, an in-process Python array) copies here.
     /// </summary>
     public static Tensor Copied<T>(ReadOnlySpan<T> values, int[] shape, DType dtype)
-        where T : System.Numerics.INumberBase<T>
+        where T : unmanaged
     {
         var tensor = Pooled(shape, dtype);
         if (values.Length != tensor.Length)
             throw new ArgumentException($"shape {tensor.ShapeText} holds {tensor.Length} elements but {values.Length} values were given", nameof(values));
-        System.Numerics.Tensors.TensorPrimitives.ConvertTruncating<T, double>(values, tensor.Data); // exact for float and double
+        FloatConversion.Convert<T, double>(values, tensor.Data); // exact for float and double
         return tensor;
     }
 

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Buffers.Binary;
-using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using System.Runtime.InteropServices;
 using Parity.Tensors;
 
@@ -26,7 +25,7 @@ public static class TensorBytes
                 else BinaryPrimitives.WriteDoubleLittleEndian(bytes[(i * 8)..], t.Data[i]);
             }
         }
-        else if (t.DType == DType.Float32) TensorPrimitives.ConvertTruncating<double, float>(t.Data, MemoryMarshal.Cast<byte, float>(bytes));
+        else if (t.DType == DType.Float32) FloatConversion.Narrow(t.Data, MemoryMarshal.Cast<byte, float>(bytes));
         else MemoryMarshal.AsBytes(t.Data.AsSpan()).CopyTo(bytes);
         return new ArraySegment<byte>(buffer, 0, length);
     }
@@ -49,7 +48,7 @@ public static class TensorBytes
             for (int i = 0; i < values.Length; i++)
                 values[i] = dtype == DType.Float32 ? BinaryPrimitives.ReadSingleLittleEndian(bytes[(i * 4)..]) : BinaryPrimitives.ReadDoubleLittleEndian(bytes[(i * 8)..]);
         }
-        else if (dtype == DType.Float32) TensorPrimitives.ConvertTruncating<float, double>(MemoryMarshal.Cast<byte, float>(bytes), values);
+        else if (dtype == DType.Float32) FloatConversion.Widen(MemoryMarshal.Cast<byte, float>(bytes), values);
         else MemoryMarshal.Cast<byte, double>(bytes).CopyTo(values);
     }
 }
