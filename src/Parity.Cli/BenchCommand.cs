@@ -85,9 +85,13 @@ internal static class BenchCommand
         {
             using var session = backend.Open(plan, options);
             using var trace = traceCompression is { } compression ? new BenchTrace(display, options.DType.Name(), plan, compression) : null;
-            var initial = session.ReadState(0);
-            trace?.Write(initial, train: false);
-            initial.Release();
+            // A written record goes to the trace writer, which releases it; otherwise it is released at once.
+            void Done(StepRecord record, bool train)
+            {
+                if (trace is null) record.Release();
+                else trace.Hand(record, train);
+            }
+            Done(session.ReadState(0), train: false);
             var times = new List<double>();
             var framework = new List<double>();
             var overheads = new List<double>();
@@ -98,11 +102,9 @@ internal static class BenchCommand
                 var request = capture == "full" ? plan.CaptureFor(step) : CaptureRequest.ScalarsOnly;
                 var cpuStart = Environment.CpuUsage.TotalTime; // getrusage on Unix: microseconds, not clock ticks
                 long start = Stopwatch.GetTimestamp();
-                var record = session.Step(step, batch, request);
-                trace?.Write(record, train: true);
+                Done(session.Step(step, batch, request), train: true);
                 double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
                 double cpuMs = (Environment.CpuUsage.TotalTime - cpuStart).TotalMilliseconds;
-                record.Release();
                 if (step <= warmup) continue;
                 times.Add(ms);
                 cpuTimes.Add(cpuMs);

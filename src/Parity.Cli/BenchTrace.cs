@@ -11,7 +11,7 @@ namespace Parity.Cli;
 /// directory, removed afterwards) inside the timed step, as in a run; afterwards the trace's bytes per step, and the
 /// comparer's read throughput on it (the trace opened, seal checked, and compared with itself by
 /// <see cref="TraceComparer"/>, median of <see cref="ReadRepetitions"/>), and the median time a step spent handing its
-/// record over (the one copy into the writer's buffers, and any wait for a full queue).
+/// record over (any wait for a full queue: the writer thread reads the record's values itself).
 /// </summary>
 internal sealed class BenchTrace : IDisposable
 {
@@ -29,14 +29,14 @@ internal sealed class BenchTrace : IDisposable
         _writer = TraceWriter.Create(_directory, new TraceHeader { Backend = backend, DType = dtype, Scenario = plan.Spec.Name, SpecHash = "bench" }, compression);
     }
 
-    /// <summary>Hands one record to the writer (what a run does after each step).</summary>
-    public void Write(StepRecord record, bool train)
+    /// <summary>Hands one record to the writer, which releases it once written (what a run does after each step).</summary>
+    public void Hand(StepRecord record, bool train)
     {
+        foreach (var e in record.Entries) _valueBytes += (long)e.Value.Length * e.Value.DType.Size();
         long start = Stopwatch.GetTimestamp();
-        _writer.Write(record);
+        _writer.WriteOwned(record);
         if (train) _handOverMs.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
         if (train) _steps++;
-        foreach (var e in record.Entries) _valueBytes += (long)e.Value.Length * e.Value.DType.Size();
     }
 
     /// <summary>Closes the trace and measures it: bytes written per step, values per stored byte, the comparer's MB/s.</summary>

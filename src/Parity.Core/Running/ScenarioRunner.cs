@@ -102,20 +102,20 @@ public static class ScenarioRunner
                 return layout.Canonical(plan.Filter is null ? record : Narrowed(record, layout.Required(phase, capture)));
             }
 
-            // Each record is released once written (the writer copies its values before returning): its pooled arrays serve the
-            // next step's captures. The runner owns the canonical copies and, through them, every tensor the backend returned.
-            WriteAndRelease(writer, Checked(session.ReadState(0), 0, RecordPhase.Initial, Supported(CaptureRequest.StateOnly), 0));
+            // Each record goes to the writer whole, which reads it on its own thread and then releases it: its pooled arrays
+            // serve the next steps' captures. The runner owns the canonical records and, through them, every tensor the
+            // backend returned, and reads nothing of a record once handed over.
+            writer.WriteOwned(Checked(session.ReadState(0), 0, RecordPhase.Initial, Supported(CaptureRequest.StateOnly), 0));
             for (step = 1; step <= plan.TotalSteps; step++)
             {
                 cancel.ThrowIfCancellationRequested();
                 var batch = plan.BatchFor(step);
                 var capture = Supported(plan.CaptureFor(step));
                 var record = Checked(session.Step(step, batch, capture), step, RecordPhase.Train, capture, batch.Size);
-                writer.Write(record);
                 double loss = record.Find(TensorKind.Loss) is { } l ? l.Data[0] : 0;
-                record.Release();
+                writer.WriteOwned(record);
                 if (plan.IsEvalStep(step))
-                    WriteAndRelease(writer, ChunkedEvaluation.Evaluate(session, plan, step, capture,
+                    writer.WriteOwned(ChunkedEvaluation.Evaluate(session, plan, step, capture,
                         (chunk, rows) => Checked(chunk, step, RecordPhase.Eval, capture, rows)));
                 progress?.Report(new RunProgress(name, step, plan.TotalSteps, clock.Elapsed));
                 if (!double.IsFinite(loss))
@@ -153,12 +153,6 @@ public static class ScenarioRunner
         var kept = narrowed.Entries.Select(e => e.Value).ToHashSet(ReferenceEqualityComparer.Instance);
         foreach (var e in record.Entries.Where(e => !kept.Contains(e.Value))) e.Value.Release();
         return narrowed;
-    }
-
-    private static void WriteAndRelease(TraceWriter writer, StepRecord record)
-    {
-        writer.Write(record);
-        record.Release();
     }
 
     private static BackendRun Finish(TraceWriter writer, string backend, RunStatus status, string? message, int steps, Stopwatch clock,

@@ -11,10 +11,11 @@ namespace Parity.Tracing;
 /// <summary>
 /// Writes a trace directory as records arrive (docs/trace.md): <c>tensors.bin</c> holds little-endian
 /// values in each tensor's dtype (raw, or one compressed frame per tensor), <c>records.jsonl</c> one line per step
-/// record pointing into it, and <c>trace.json</c> the header. <see cref="Write"/> copies a record's values once, into
-/// pooled buffers, and hands them to a writer thread that compresses, hashes and writes them while the next step
-/// computes; at most <see cref="QueuedRecords"/> records wait, so memory stays flat whatever the number of steps and a
-/// crash loses at most the records handed over and not yet written. Both files are hashed as they are written; the
+/// record pointing into it, and <c>trace.json</c> the header. Records go to a writer thread that converts, compresses,
+/// hashes and writes them while the next step computes: <see cref="WriteOwned"/> hands a record over whole (the writer
+/// thread reads its values, then releases it), <see cref="Write"/> first copies its values for a caller that keeps it.
+/// At most <see cref="QueuedRecords"/> records wait, so memory stays flat whatever the number of steps, and a crash
+/// loses at most the records handed over and not yet written. Both files are hashed as they are written; the
 /// final header carries the <see cref="TraceSeal"/>.
 /// </summary>
 public sealed class TraceWriter : IDisposable
@@ -79,12 +80,38 @@ public sealed class TraceWriter : IDisposable
     {
         ArgumentNullException.ThrowIfNull(record);
         ThrowFailure();
-        var entries = new List<PendingEntry>(record.Entries.Count);
-        foreach (var e in record.Entries)
-            entries.Add(new PendingEntry(e.Key, e.Value.DType, e.Value.Shape, TensorBytes.Rent(e.Value)));
-        lock (_gate) _handedOver++;
-        _queue.Add(new PendingRecord(record.Step, record.Phase, entries));
+        Enqueue(new PendingRecord(record.Step, record.Phase, Copied(record), null));
     }
+
+    /// <summary>
+    /// Hands <paramref name="record"/> over: the writer thread reads its values, writes them and then releases the record
+    /// (<see cref="StepRecord.Release"/>), so the calling thread spends no time on it. The caller must not read, write or
+    /// release the record or its tensors afterwards. Waits and throws as <see cref="Write"/> does.
+    /// </summary>
+    public void WriteOwned(StepRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        Enqueue(new PendingRecord(record.Step, record.Phase, null, record));
+    }
+
+    private void Enqueue(PendingRecord pending)
+    {
+        try
+        {
+            ThrowFailure();
+            lock (_gate) _handedOver++;
+            _queue.Add(pending);
+        }
+        catch
+        {
+            pending.Owned?.Release();
+            throw;
+        }
+    }
+
+    // The record's values as stored, each in a buffer rented from the shared byte pool.
+    private static List<PendingEntry> Copied(StepRecord record) =>
+        [.. record.Entries.Select(e => new PendingEntry(e.Key, e.Value.DType, e.Value.Shape, TensorBytes.Rent(e.Value)))];
 
     /// <summary>Waits until every record handed to <see cref="Write"/> is on disk (or the writer thread failed).</summary>
     public void Flush()
@@ -140,9 +167,14 @@ public sealed class TraceWriter : IDisposable
     {
         foreach (var record in _queue.GetConsumingEnumerable())
         {
+            var entries = record.Entries;
             try
             {
-                if (_failure is null) WriteRecord(record);
+                if (_failure is null)
+                {
+                    entries ??= Copied(record.Owned!);
+                    WriteRecord(record.Step, record.Phase, entries);
+                }
             }
             catch (Exception e)
             {
@@ -150,7 +182,8 @@ public sealed class TraceWriter : IDisposable
             }
             finally
             {
-                foreach (var entry in record.Entries) ArrayPool<byte>.Shared.Return(entry.Bytes.Array!);
+                foreach (var entry in entries ?? []) ArrayPool<byte>.Shared.Return(entry.Bytes.Array!);
+                record.Owned?.Release();
                 lock (_gate)
                 {
                     _written++;
@@ -160,10 +193,10 @@ public sealed class TraceWriter : IDisposable
         }
     }
 
-    private void WriteRecord(PendingRecord record)
+    private void WriteRecord(int step, RecordPhase phase, List<PendingEntry> pending)
     {
-        var entries = new List<EntryLine>(record.Entries.Count);
-        foreach (var e in record.Entries)
+        var entries = new List<EntryLine>(pending.Count);
+        foreach (var e in pending)
         {
             long offset = _tensors.Position;
             var stored = Stored(e, out string? codec);
@@ -176,7 +209,7 @@ public sealed class TraceWriter : IDisposable
             });
         }
         _tensors.Flush();
-        var line = JsonSerializer.SerializeToUtf8Bytes(new RecordLine(record.Step, record.Phase.ToString().ToLowerInvariant(), entries), Json);
+        var line = JsonSerializer.SerializeToUtf8Bytes(new RecordLine(step, phase.ToString().ToLowerInvariant(), entries), Json);
         var terminated = new byte[line.Length + 1];
         line.CopyTo(terminated, 0);
         terminated[^1] = (byte)'\n';
@@ -204,7 +237,8 @@ public sealed class TraceWriter : IDisposable
 
     private sealed record PendingEntry(TensorKey Key, DType DType, int[] Shape, ArraySegment<byte> Bytes);
 
-    private sealed record PendingRecord(int Step, RecordPhase Phase, List<PendingEntry> Entries);
+    // A record waiting for the writer thread: its values already copied (Entries), or the record itself (Owned).
+    private sealed record PendingRecord(int Step, RecordPhase Phase, List<PendingEntry>? Entries, StepRecord? Owned);
 
     private TraceSeal CurrentSeal() =>
         new(_recordCount, _records.Position, TraceFiles.Hex(_recordsHash.GetCurrentHashAsUInt64()), _tensors.Position,

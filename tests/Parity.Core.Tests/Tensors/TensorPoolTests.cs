@@ -21,6 +21,25 @@ public sealed class TensorPoolTests
     }
 
     [Test]
+    public void AWriterHandedARecordWritesWhatACopyingWriteWritesAndThenReleasesTheRecord()
+    {
+        using var dir = new Parity.Tests.TempDirectory();
+        var header = new TraceHeader { Backend = "reference-f32", DType = "float32", Scenario = "pool", SpecHash = "0123456789abcdef" };
+        StepRecord Record() => new StepRecord(1, RecordPhase.Train).Add(TensorKind.Forward, "l1", Captured(4)).AddScalar(TensorKind.Loss, 0.25, DType.Float32);
+        var owned = Record();
+        var tensor = owned.Entries[0].Value;
+        foreach (var (name, write) in new (string, Action<TraceWriter>)[] { ("owned", w => w.WriteOwned(owned)), ("copied", w => w.Write(Record())) })
+        {
+            using var writer = TraceWriter.Create(Path.Combine(dir.Path, name), header);
+            write(writer);
+            writer.Flush();
+        }
+        Assert.That(owned.IsReleased && tensor.IsReleased, Is.True, "the writer releases a record handed to it once written");
+        foreach (var file in new[] { TraceFiles.Tensors, TraceFiles.Records })
+            Assert.That(File.ReadAllBytes(Path.Combine(dir.Path, "owned", file)), Is.EqualTo(File.ReadAllBytes(Path.Combine(dir.Path, "copied", file))), file);
+    }
+
+    [Test]
     public void AReleasedRecordAndItsPooledTensorsThrowWhenRead()
     {
         var tensor = Captured(2);
