@@ -92,7 +92,7 @@ internal static class Commands
     {
         var option = new Option<int?>("--jobs")
         {
-            Description = "How many things may run at once: the reference and worker backends train beside the others, comparisons and detectors share the cores (default: one per core; 1 runs one after another, so each backend's time is its own)",
+            Description = "How many things may run at once: the reference and worker backends train beside the others, each backend is judged as soon as it and what it is compared with have trained, comparisons and detectors share the cores (default: one per core; 1 runs one after another, so each backend's time is its own)",
             HelpName = "N",
         };
         option.Validators.Add(result =>

@@ -204,8 +204,7 @@ public static class Baselines
         RunReport report;
         using (RunManifest.Lock(request))
         {
-            session.RunBackends(registry, progress);
-            report = session.Report(session.Judge(progress), progress);
+            report = session.Report(session.RunAndJudge(registry, progress), progress);
             foreach (var exporter in ReportExporters.All) exporter.Export(report, outDirectory);
         }
 

@@ -56,8 +56,9 @@ public sealed record RunRequest(
 
     /// <summary>
     /// How many things may run at once (<c>--jobs</c>): backends whose sessions may run at once (the reference, workers) train
-    /// beside the others (which train one at a time), and the comparisons, step checks and detectors share out the cores. 1 runs everything one after another, so
-    /// each backend's time is its own. Results do not depend on it.
+    /// beside the others (which train one at a time), each backend's step checks and trajectory start as soon as the traces
+    /// they read are written, and the comparisons, step checks and detectors share out the cores. 1 runs everything one after
+    /// another, so each backend's time is its own. Results do not depend on it.
     /// </summary>
     public int Jobs { get; init; } = Lanes.Default;
 }
@@ -75,7 +76,8 @@ public sealed record SessionRun(string Display, DType DType, bool Auxiliary, Bac
 /// (<c>run</c>, <c>verify</c>, <c>metamorphic</c>, <c>seed</c>, <c>diagnose</c>, ParityAssert) composes this class; none
 /// wires the stages itself. Each backend trains into its own trace directory: in-process backends one after another, worker
 /// backends whose sessions may run at once (<see cref="BackendCapabilities.ConcurrentSessions"/>: the reference, workers) beside them
-/// (<see cref="RunRequest.Jobs"/>); a backend that fails is a result, and the others still run.
+/// (<see cref="RunRequest.Jobs"/>), and each backend is judged as soon as it and what it is compared with have trained
+/// (<see cref="RunAndJudge"/>); a backend that fails is a result, and the others still run.
 /// </summary>
 public sealed class RunSession
 {
@@ -134,8 +136,7 @@ public sealed class RunSession
     {
         var session = Start(request);
         using var directoryLock = RunManifest.Lock(request);
-        session.RunBackends(registry, progress);
-        var report = session.Report(session.Judge(progress), progress);
+        var report = session.Report(session.RunAndJudge(registry, progress), progress);
         foreach (var exporter in ReportExporters.All)
         {
             PhaseProgress.Of(progress, RunPhase.Report, task: "writing report files")?.Start(exporter.Name, 0);
@@ -154,24 +155,89 @@ public sealed class RunSession
     public void RunBackends(BackendRegistry registry, IProgress<RunProgress>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(registry);
+        Schedule(registry, judge: false, progress);
+    }
+
+    /// <summary>
+    /// <see cref="RunBackends"/> and <see cref="Judge"/> in one schedule: each backend's step checks start as soon as it has
+    /// trained, and its trajectory as soon as it, the reference and its noise envelopes have, while slower backends still
+    /// train beside them (<see cref="RunRequest.Jobs"/> lanes). The judgements are the ones <see cref="Judge"/> gives.
+    /// </summary>
+    public IReadOnlyList<BackendJudgement> RunAndJudge(BackendRegistry registry, IProgress<RunProgress>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(registry);
+        return Schedule(registry, judge: true, progress);
+    }
+
+    // The work of a run as items on the lanes: training each selection (item i trains selection i), then, when judging, each
+    // judged backend's trajectory and its step checks, each waiting only for the trainings it reads.
+    private List<BackendJudgement> Schedule(BackendRegistry registry, bool judge, IProgress<RunProgress>? progress)
+    {
         var selections = Select(registry);
         var backends = selections.Select(s => s.Create()).ToList();
         var runs = new SessionRun[selections.Count];
-        void Train(int i)
+        // The reference is the first selection; envelope runs come after the backends they serve.
+        var judged = Enumerable.Range(1, judge ? selections.Count - 1 : 0).Where(i => !selections[i].Auxiliary).ToList();
+        var trajectories = new ComparisonResult[judged.Count];
+        var checks = new (ComparisonResult? StepChecks, string? Gap)[judged.Count];
+        var items = Enumerable.Range(0, selections.Count).Select(i => new WorkItem(WorkKind.Train, i))
+            .Concat(judged.SelectMany((_, j) => new[] { new WorkItem(WorkKind.Trajectory, j), new WorkItem(WorkKind.StepChecks, j) }))
+            .ToList();
+
+        IEnumerable<int> After(WorkItem item)
         {
-            var s = selections[i];
-            var options = new BackendOptions(s.DType, Request.Device, Request.Timeout);
-            var stage = PhaseProgress.Of(progress, RunPhase.Train, i + 1, selections.Count, s.Auxiliary ? "noise envelope" : null);
-            stage?.Start(s.Display, Plan.TotalSteps);
-            var run = ScenarioRunner.Run(Plan, backends[i], options, TraceDirectoryOf(s.Display), stage, s.Display, compression: Request.TraceCompression);
-            runs[i] = new SessionRun(s.Display, s.DType, s.Auxiliary, run);
+            if (item.Kind == WorkKind.Train) return [];
+            int trained = judged[item.Index];
+            if (item.Kind == WorkKind.StepChecks) return [trained]; // replayed from its own trace alone
+            var envelopes = NoiseEnvelope.EnvelopesOf(selections[trained].Display).ToHashSet();
+            return Enumerable.Range(0, selections.Count).Where(i => i == 0 || i == trained || envelopes.Contains(selections[i].Display));
+        }
+
+        void Work(WorkItem item)
+        {
+            int k = item.Index;
+            switch (item.Kind)
+            {
+                case WorkKind.Train:
+                    var s = selections[k];
+                    var options = new BackendOptions(s.DType, Request.Device, Request.Timeout);
+                    var stage = PhaseProgress.Of(progress, RunPhase.Train, k + 1, selections.Count, s.Auxiliary ? "noise envelope" : null);
+                    stage?.Start(s.Display, Plan.TotalSteps);
+                    var run = ScenarioRunner.Run(Plan, backends[k], options, TraceDirectoryOf(s.Display), stage, s.Display, compression: Request.TraceCompression);
+                    runs[k] = new SessionRun(s.Display, s.DType, s.Auxiliary, run);
+                    break;
+                case WorkKind.Trajectory:
+                    trajectories[k] = CompareAmong(runs[0], runs[judged[k]], runs,
+                        PhaseProgress.Of(progress, RunPhase.Compare, k + 1, judged.Count, "trajectory"));
+                    break;
+                default:
+                    checks[k] = StepChecks(runs[judged[k]], selections[0].Display, selections[0].DType, PhaseProgress.Of(progress, RunPhase.Compare, k + 1, judged.Count, "step checks"));
+                    break;
+            }
         }
 
         // Backends whose sessions may run beside others (the reference, workers) share the lanes; the rest train one at a time.
         var alone = backends.Select(b => !b.RunsBesideOthers()).ToList();
-        Lanes.Run(Enumerable.Range(0, backends.Count).ToList(), Request.Jobs, i => alone[i], Train);
-        _runs.AddRange(runs);
+        try
+        {
+            Lanes.Run(items, Request.Jobs, item => item.Kind == WorkKind.Train && alone[item.Index], Work, After);
+        }
+        finally
+        {
+            _runs.AddRange(runs.Where(r => r is not null)); // what trained stays, even when judging one of them failed
+        }
+        return judged.Select((i, j) => new BackendJudgement(runs[i].Display, checks[j].StepChecks, trajectories[j], checks[j].Gap)).ToList();
     }
+
+    private enum WorkKind
+    {
+        Train,
+        Trajectory,
+        StepChecks,
+    }
+
+    // Train: Index is the selection; Trajectory and StepChecks: Index is the judged backend's position among the judged.
+    private sealed record WorkItem(WorkKind Kind, int Index);
 
     /// <summary>Adds runs that already happened (their traces on disk): <c>parity diagnose</c> reads a run directory this way.</summary>
     public void Attach(IEnumerable<SessionRun> runs)
@@ -200,9 +266,7 @@ public sealed class RunSession
             if (part % 2 == 0)
                 trajectories[i] = Compare(reference, judged[i], PhaseProgress.Of(progress, RunPhase.Compare, i + 1, judged.Count, "trajectory"));
             else
-                checks[i] = Request.TrajectoryOnly
-                    ? (null, "step checks off (--trajectory-only): judged on its free-running trajectory alone")
-                    : StepCheck(judged[i], reference, PhaseProgress.Of(progress, RunPhase.Compare, i + 1, judged.Count, "step checks"));
+                checks[i] = StepChecks(judged[i], reference.Display, reference.DType, PhaseProgress.Of(progress, RunPhase.Compare, i + 1, judged.Count, "step checks"));
             return part;
         });
         return judged.Select((run, i) => new BackendJudgement(run.Display, checks[i].StepChecks, trajectories[i], checks[i].Gap)).ToList();
@@ -218,14 +282,18 @@ public sealed class RunSession
     {
         ArgumentNullException.ThrowIfNull(expected);
         ArgumentNullException.ThrowIfNull(actual);
-        // The traces are final once trained, so a pair compared once (a judgement's trajectory) is not read again for the matrix.
-        return _compared.GetOrAdd((expected.Run.TraceDirectory, actual.Run.TraceDirectory), _ => CompareTraces(expected, actual, progress));
+        return CompareAmong(expected, actual, _runs, progress);
     }
 
-    private ComparisonResult CompareTraces(SessionRun expected, SessionRun actual, IProgress<RunProgress>? progress)
+    // The traces are final once trained, so a pair compared once (a judgement's trajectory) is not read again for the matrix.
+    // The envelope runs are looked up among runs.
+    private ComparisonResult CompareAmong(SessionRun expected, SessionRun actual, IReadOnlyList<SessionRun?> runs, IProgress<RunProgress>? progress) =>
+        _compared.GetOrAdd((expected.Run.TraceDirectory, actual.Run.TraceDirectory), _ => CompareTraces(expected, actual, runs, progress));
+
+    private ComparisonResult CompareTraces(SessionRun expected, SessionRun actual, IReadOnlyList<SessionRun?> runs, IProgress<RunProgress>? progress)
     {
         var envelopes = expected.DType == DType.Float64 && actual.DType == DType.Float32
-            ? NoiseEnvelope.EnvelopesOf(actual.Display).Select(name => _runs.FirstOrDefault(r => r.Display == name))
+            ? NoiseEnvelope.EnvelopesOf(actual.Display).Select(name => runs.FirstOrDefault(r => r?.Display == name))
                 .OfType<SessionRun>().Where(e => e.Run.Status == RunStatus.Completed && e != expected && e != actual)
                 .Select(e => (ITrace)TraceReader.Open(e.Run.TraceDirectory)).ToList()
             : [];
@@ -297,17 +365,20 @@ public sealed class RunSession
 
     private SessionRun? Reference => _runs.FirstOrDefault(r => r.Display == Request.Reference);
 
-    private (ComparisonResult? StepChecks, string? Gap) StepCheck(SessionRun run, SessionRun reference, IProgress<RunProgress>? progress)
+    // The step checks read only the run's own trace (the float64 reference replays each step), so they need the reference's
+    // name and dtype, not its run.
+    private (ComparisonResult? StepChecks, string? Gap) StepChecks(SessionRun run, string reference, DType referenceDType, IProgress<RunProgress>? progress)
     {
+        if (Request.TrajectoryOnly) return (null, "step checks off (--trajectory-only): judged on its free-running trajectory alone");
         if (run.Run.Status == RunStatus.Unavailable) return (null, $"{run.Display} did not run");
-        if (reference.DType != DType.Float64)
-            return (null, $"the reference {reference.Display} is not the float64 reference: steps are replayed by the float64 reference only");
+        if (referenceDType != DType.Float64)
+            return (null, $"the reference {reference} is not the float64 reference: steps are replayed by the float64 reference only");
         var trace = TraceReader.Open(run.Run.TraceDirectory);
         using var replay = StepReplay.Open(Plan, run.Display, run.DType, run.Run.Mismatches);
         var excused = replay.NotReplayed.Select(n => n.Mismatch).ToList();
         string envelope = replay.EnvelopeNames.Count == 0 ? "" : string.Join("+", replay.EnvelopeNames.Select(n => n + " replay"));
         var result = TraceComparer.Judge(replay.Align(PhaseProgress.Observe(progress, trace.Records(), run.Display, Plan.TotalSteps)),
-            new ComparedTraces(reference.Display + " replay", run.Display, TraceComparer.Problem(trace, "actual"), envelope.Length == 0 ? null : envelope),
+            new ComparedTraces(reference + " replay", run.Display, TraceComparer.Problem(trace, "actual"), envelope.Length == 0 ? null : envelope),
             TraceLayout.Of(Plan), Policy, excused, ComparisonMode.StepCheck);
         var notes = replay.NotReplayed.Select(n => $"{n.Mismatch.Setting} not replayed ({n.Reason}): {string.Join(", ", n.Mismatch.Affects)} excused").ToList();
         if (replay.StepsReplayed == 0)

@@ -1,3 +1,6 @@
+using Parity.Backends;
+using Parity.Backends.Reference;
+using Parity.Tensors;
 using Parity.Specs;
 
 namespace Parity.Harness.Tests;
@@ -40,6 +43,81 @@ public sealed class RunLanesTests
         finally
         {
             if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Test]
+    public void Judging_each_backend_as_soon_as_it_trained_gives_the_judgements_of_judging_after_every_backend_trained()
+    {
+        NumpyWorker.Require();
+        string dir = Path.Combine(Path.GetTempPath(), "parity-lanes", Guid.NewGuid().ToString("N"));
+        try
+        {
+            string path = RepoPaths.Fixture("synthetic-mlp-bn.json");
+            var spec = SpecLoader.LoadFile(path);
+            RunSession Start(string name) => RunSession.Start(
+                new RunRequest(spec, path, [NumpyWorker.Name, "reference-f32"], "reference", Path.Combine(dir, name), Steps: 4) { Jobs = 2 });
+            var streamed = Start("streamed");
+            var together = streamed.RunAndJudge(NumpyWorker.Registry());
+            var staged = Start("staged");
+            staged.RunBackends(NumpyWorker.Registry());
+            var after = staged.Judge();
+
+            // Every check's key, score and verdict, so a comparison made against other traces or envelopes shows.
+            static object Figures(Comparison.ComparisonResult? r) => r is null ? "none"
+                : (r.Verdict, r.StepsCompared, r.TensorsFailed, r.Envelope, string.Join(";", r.Checks.Select(c => $"{c.Step} {c.Key} {c.Score:R} {c.Passed}")));
+            Assert.Multiple(() =>
+            {
+                Assert.That(streamed.Runs.Select(r => (r.Display, r.Auxiliary, r.Run.Status)), Is.EqualTo(staged.Runs.Select(r => (r.Display, r.Auxiliary, r.Run.Status))));
+                Assert.That(together.Select(j => j.Backend), Is.EqualTo(after.Select(j => j.Backend)));
+                Assert.That(together.Select(j => Figures(j.Trajectory)), Is.EqualTo(after.Select(j => Figures(j.Trajectory))));
+                Assert.That(together.Select(j => Figures(j.StepChecks)), Is.EqualTo(after.Select(j => Figures(j.StepChecks))));
+                Assert.That(together.Select(j => j.StepCheckGap), Is.EqualTo(after.Select(j => j.StepCheckGap)));
+                Assert.That(together.Count(j => j.StepChecks is not null), Is.EqualTo(2), "both backends were step-checked");
+            });
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Test]
+    public void A_backend_that_trains_before_the_reference_is_step_checked_before_the_reference_is_done()
+    {
+        // The reference takes a second longer to open, so reference-f32 trains first and its step checks (which read only
+        // its own trace) start while the reference still trains; its trajectory waits for the reference.
+        string dir = Path.Combine(Path.GetTempPath(), "parity-lanes", Guid.NewGuid().ToString("N"));
+        try
+        {
+            string path = RepoPaths.Fixture("synthetic-mlp-bn.json");
+            var registry = StandardBackends.Create().Add(ReferenceBackend.Float64Name, () => new SlowToOpen(ReferenceBackend.Float64()), DType.Float64);
+            var session = RunSession.Start(new RunRequest(SpecLoader.LoadFile(path), path, ["reference-f32"], "reference", dir, Steps: 3) { Jobs = 2 });
+            var judged = session.RunAndJudge(registry).Single();
+            Assert.Multiple(() =>
+            {
+                Assert.That(session.Runs.Select(r => r.Run.Status), Is.All.EqualTo(Running.RunStatus.Completed));
+                Assert.That(judged.StepChecks?.Verdict, Is.EqualTo(Verdict.Agree), judged.StepCheckGap);
+                Assert.That(judged.Trajectory.Verdict, Is.EqualTo(Verdict.Agree));
+                Assert.That(judged.StepChecks?.StepsCompared, Is.EqualTo(3));
+            });
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private sealed class SlowToOpen(IBackend inner) : IBackend
+    {
+        public string Name => inner.Name;
+
+        public BackendDescription Describe() => inner.Describe();
+
+        public IBackendSession Open(Planning.Plan plan, BackendOptions options)
+        {
+            Thread.Sleep(1000);
+            return inner.Open(plan, options);
         }
     }
 

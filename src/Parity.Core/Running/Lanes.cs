@@ -36,26 +36,40 @@ public static class Lanes
 
     /// <summary>
     /// Runs <paramref name="body"/> for each item in <paramref name="jobs"/> lanes, at most one <paramref name="exclusive"/> item at
-    /// a time (the others run beside it). Each lane takes the earliest item it may start, so with one lane the items run in
-    /// their order.
+    /// a time (the others run beside it), and none before the items <paramref name="after"/> names for it (indices of earlier
+    /// items) have finished, whether they succeeded or threw. Each lane takes the earliest item it may start, so with one lane
+    /// the items run in their order. An item that throws does not stop the others: every item runs, then the first
+    /// exception is rethrown as itself.
     /// </summary>
-    public static void Run<TItem>(IReadOnlyList<TItem> items, int jobs, Func<TItem, bool> exclusive, Action<TItem> body)
+    /// <exception cref="ArgumentException">An item waits for itself or for a later item.</exception>
+    public static void Run<TItem>(IReadOnlyList<TItem> items, int jobs, Func<TItem, bool> exclusive, Action<TItem> body,
+        Func<TItem, IEnumerable<int>>? after = null)
     {
         ArgumentNullException.ThrowIfNull(items);
         ArgumentNullException.ThrowIfNull(exclusive);
         ArgumentNullException.ThrowIfNull(body);
+        // Prerequisites point backwards only, so the earliest unfinished item can always start: no lane waits forever.
+        var prerequisites = items.Select((item, i) => (after?.Invoke(item) ?? []).Distinct().ToArray()).ToArray();
+        for (int i = 0; i < items.Count; i++)
+        {
+            foreach (int p in prerequisites[i])
+                if (p < 0 || p >= i) throw new ArgumentException($"item {i} waits for item {p}: an item may only wait for earlier items", nameof(after));
+        }
         var waiting = Enumerable.Range(0, items.Count).ToList();
+        var finished = new bool[items.Count];
         object gate = new(); // a Monitor, not a Lock: lanes wait on it
         bool exclusiveRunning = false;
 
-        // The index of the next item a lane may start, waiting while only exclusive items are left and one runs; -1 when none is left.
+        bool MayStart(int i) => (!exclusiveRunning || !exclusive(items[i])) && prerequisites[i].All(p => finished[p]);
+
+        // The index of the next item a lane may start, waiting while none may; -1 when none is left.
         int Take()
         {
             lock (gate)
             {
                 while (waiting.Count > 0)
                 {
-                    int pick = waiting.FindIndex(i => !exclusiveRunning || !exclusive(items[i]));
+                    int pick = waiting.FindIndex(MayStart);
                     if (pick >= 0)
                     {
                         int item = waiting[pick];
@@ -69,6 +83,7 @@ public static class Lanes
             }
         }
 
+        ExceptionDispatchInfo? failure = null;
         void Lane()
         {
             for (int i = Take(); i >= 0; i = Take())
@@ -77,15 +92,18 @@ public static class Lanes
                 {
                     body(items[i]);
                 }
+                catch (Exception e)
+                {
+                    // The other items still run (what they compute is kept); the first failure is rethrown at the end.
+                    lock (gate) failure ??= ExceptionDispatchInfo.Capture(e);
+                }
                 finally
                 {
-                    if (exclusive(items[i]))
+                    lock (gate)
                     {
-                        lock (gate)
-                        {
-                            exclusiveRunning = false;
-                            Monitor.PulseAll(gate);
-                        }
+                        if (exclusive(items[i])) exclusiveRunning = false;
+                        finished[i] = true;
+                        Monitor.PulseAll(gate);
                     }
                 }
             }
@@ -97,5 +115,6 @@ public static class Lanes
             Lane();
             return 0;
         });
+        failure?.Throw();
     }
 }
