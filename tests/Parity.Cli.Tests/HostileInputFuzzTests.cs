@@ -178,13 +178,14 @@ public class HostileInputFuzzTests
     /// <summary>
     /// Starts <c>parity run</c> of the reference and a fake worker that starts a child and hangs at step 2 (request
     /// timeout 600 s) in a process of its own, and returns it once the worker hangs: the run then holds
-    /// <paramref name="output"/> and has written the reference's trace and the worker's first step.
+    /// <paramref name="output"/> and has written the reference's trace and the worker's first step. One lane
+    /// (<c>--jobs 1</c>), so the worker's noise envelopes have not started beside it and what the run left is known.
     /// </summary>
     private static Process StartHarnessWithHangingWorker(string output, string marker)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (string a in new[] { Path.Combine(AppContext.BaseDirectory, "parity.dll"), "run", Spec, "--steps", "5", "--timeout", "600", "--out", output,
-            "--backends", "reference,fw", "--worker", $"fw=/usr/bin/python3 {FakeWorker} spawnhang 2" })
+            "--backends", "reference,fw", "--jobs", "1", "--worker", $"fw=/usr/bin/python3 {FakeWorker} spawnhang 2" })
             info.ArgumentList.Add(a);
         info.Environment["FAKE_MARKER"] = marker;
         var harness = Process.Start(info)!;
