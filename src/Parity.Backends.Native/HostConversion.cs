@@ -1,5 +1,4 @@
 using System.Numerics;
-using System.Runtime.InteropServices;
 using Parity.Tensors;
 
 namespace Parity.Backends.Native;
@@ -39,21 +38,6 @@ internal static class HostConversion
     }
 
     private static void Convert<T>(double[] source, T[] target, int start, int length)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var from = source.AsSpan(start, length);
-        var to = target.AsSpan(start, length);
-        if (typeof(T) == typeof(float))
-        {
-            FloatConversion.Narrow(from, MemoryMarshal.Cast<T, float>(to));
-        }
-        else if (typeof(T) == typeof(double))
-        {
-            from.CopyTo(MemoryMarshal.Cast<T, double>(to));
-        }
-        else
-        {
-            for (int i = 0; i < from.Length; i++) to[i] = T.CreateChecked(from[i]);
-        }
-    }
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        FloatConversion.Convert<double, T>(source.AsSpan(start, length), target.AsSpan(start, length));
 }

@@ -20,8 +20,11 @@ public static class FloatConversion
         where TFrom : unmanaged
         where TTo : unmanaged
     {
-        if (from.Length != to.Length) throw new ArgumentException($"{from.Length} values cannot go into {to.Length} places", nameof(to));
-        if (typeof(TFrom) == typeof(TTo)) MemoryMarshal.Cast<TFrom, byte>(from).CopyTo(MemoryMarshal.Cast<TTo, byte>(to));
+        if (typeof(TFrom) == typeof(TTo))
+        {
+            CheckLengths(from.Length, to.Length);
+            MemoryMarshal.Cast<TFrom, byte>(from).CopyTo(MemoryMarshal.Cast<TTo, byte>(to));
+        }
         else if (typeof(TFrom) == typeof(float) && typeof(TTo) == typeof(double)) Widen(MemoryMarshal.Cast<TFrom, float>(from), MemoryMarshal.Cast<TTo, double>(to));
         else if (typeof(TFrom) == typeof(double) && typeof(TTo) == typeof(float)) Narrow(MemoryMarshal.Cast<TFrom, double>(from), MemoryMarshal.Cast<TTo, float>(to));
         else throw new NotSupportedException($"no conversion from {typeof(TFrom).Name} to {typeof(TTo).Name}: only float and double");
@@ -31,7 +34,7 @@ public static class FloatConversion
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Widen(ReadOnlySpan<float> from, Span<double> to)
     {
-        if (from.Length != to.Length) throw new ArgumentException($"{from.Length} values cannot go into {to.Length} places", nameof(to));
+        CheckLengths(from.Length, to.Length);
         ref float source = ref MemoryMarshal.GetReference(from);
         ref double target = ref MemoryMarshal.GetReference(to);
         int i = 0, width = Vector256<float>.Count;
@@ -51,7 +54,7 @@ public static class FloatConversion
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Narrow(ReadOnlySpan<double> from, Span<float> to)
     {
-        if (from.Length != to.Length) throw new ArgumentException($"{from.Length} values cannot go into {to.Length} places", nameof(to));
+        CheckLengths(from.Length, to.Length);
         ref double source = ref MemoryMarshal.GetReference(from);
         ref float target = ref MemoryMarshal.GetReference(to);
         int i = 0, width = Vector256<float>.Count;
@@ -65,5 +68,10 @@ public static class FloatConversion
             }
         }
         for (; i < from.Length; i++) Unsafe.Add(ref target, i) = (float)Unsafe.Add(ref source, i);
+    }
+
+    private static void CheckLengths(int from, int to)
+    {
+        if (from != to) throw new ArgumentException($"{from} values cannot go into {to} places", nameof(to));
     }
 }

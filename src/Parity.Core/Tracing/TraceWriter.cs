@@ -113,7 +113,7 @@ public sealed class TraceWriter : IDisposable
     private static List<PendingEntry> Copied(StepRecord record) =>
         [.. record.Entries.Select(e => new PendingEntry(e.Key, e.Value.DType, e.Value.Shape, TensorBytes.Rent(e.Value)))];
 
-    /// <summary>Waits until every record handed to <see cref="Write"/> is on disk (or the writer thread failed).</summary>
+    /// <summary>Waits until every record handed to <see cref="Write"/> or <see cref="WriteOwned"/> is on disk (or the writer thread failed).</summary>
     public void Flush()
     {
         lock (_gate)
