@@ -26,6 +26,8 @@ internal sealed class PythonAdapterSession : IFrameworkTimedSession
     private readonly DType _dtype;
     private readonly List<(int Step, double StepMs, double AdapterMs)> _timings = [];
     private readonly PythonWatchdog _watchdog;
+    private readonly Dictionary<int, AnswerLayout> _layouts = [];
+    private readonly HashSet<(int Layout, RecordPhase Phase, string Capture, CaptureFilter? Filter, int Rows)> _checked = [];
     private PyObject? _session;
     private string? _interrupted;
 
@@ -68,22 +70,21 @@ internal sealed class PythonAdapterSession : IFrameworkTimedSession
     }
 
     public StepRecord ReadState(int step) =>
-        Answer("read_state", step, RecordPhase.Initial, CaptureRequest.StateOnly, rows: 0, s => s.InvokeMethod("read_state"));
+        Answer("read_state", step, RecordPhase.Initial, CaptureRequest.StateOnly, rows: 0, s => s.InvokeMethod("read_state")).Record;
 
     public StepRecord Step(int step, Batch batch, CaptureRequest capture)
     {
         long start = Stopwatch.GetTimestamp();
-        var record = Answer($"step {step}", step, RecordPhase.Train, capture, batch.Size, s => Lend(batch, (x, y, t, width) => LendMasks(batch, (keys, masks) =>
+        var (record, adapterMs) = Answer($"step {step}", step, RecordPhase.Train, capture, batch.Size, s => Lend(batch, (x, y, t, width) => LendMasks(batch, (keys, masks) =>
             s.InvokeMethod("step", x, batch.Size.ToPython(), batch.Features.ToPython(), y, CaptureJson(capture, RecordPhase.Train).ToPython(), keys, masks,
                 t, width))));
-        double adapterMs = Call($"step {step}", () => Session.GetAttr("compute_ms").As<double>());
         _timings.Add((step, Stopwatch.GetElapsedTime(start).TotalMilliseconds, adapterMs));
         return record;
     }
 
     public StepRecord Evaluate(int step, Batch data, CaptureRequest capture) =>
         Answer($"evaluate after step {step}", step, RecordPhase.Eval, capture, data.Size, s => Lend(data, (x, y, t, width) => s.InvokeMethod("evaluate",
-            x, data.Size.ToPython(), data.Features.ToPython(), y, CaptureJson(capture, RecordPhase.Eval).ToPython(), t, width)));
+            x, data.Size.ToPython(), data.Features.ToPython(), y, CaptureJson(capture, RecordPhase.Eval).ToPython(), t, width))).Record;
 
     public void Dispose()
     {
@@ -204,51 +205,96 @@ internal sealed class PythonAdapterSession : IFrameworkTimedSession
         JsonSerializer.Serialize(capture.Kinds.Where(k => k.IsEval() == (phase == RecordPhase.Eval)).Order().Select(k => k.Name()));
 
     /// <summary>
-    /// One call that answers entries: the keys and shapes are checked against the layout first, then each answer array's
-    /// elements are copied from the address Python gives straight into a new harness array (the one copy; Python holds
-    /// its arrays until the next call), and the record is checked like a worker's answer.
+    /// One call that answers entries, and the adapter's own step time in it (NaN outside a step). The answer gives each
+    /// array's address and the number of its layout: the kinds, sites, shapes and dtypes, described the first time. A
+    /// layout is checked against the plan's <see cref="TraceLayout"/> once for each phase, capture and row count, as a
+    /// worker's answer is; then each array's elements are copied from its address straight into a new harness array, in
+    /// canonical order (the one copy; Python holds its arrays until the next call).
     /// </summary>
-    private StepRecord Answer(string what, int step, RecordPhase phase, CaptureRequest capture, int rows, Func<PyObject, PyObject> call)
+    private (StepRecord Record, double AdapterMs) Answer(string what, int step, RecordPhase phase, CaptureRequest capture, int rows, Func<PyObject, PyObject> call)
     {
         return Call(what, () =>
         {
-            string keys;
-            using (var answer = call(Session)) keys = answer.As<string>();
+            string text;
+            using (var answer = call(Session)) text = answer.As<string>();
+            using var doc = JsonDocument.Parse(text);
+            var root = doc.RootElement;
+            var layout = CheckedLayout(what, root, phase, capture, rows);
+            var addresses = root.GetProperty("addresses");
+            if (addresses.GetArrayLength() != layout.Entries.Length)
+                throw Broken(what, $"it gave {addresses.GetArrayLength()} addresses for the {layout.Entries.Length} entries of its layout");
+            var at = new long[layout.Entries.Length];
+            int n = 0;
+            foreach (var a in addresses.EnumerateArray()) at[n++] = a.GetInt64();
             var record = new StepRecord(step, phase);
-            using (var doc = JsonDocument.Parse(keys))
+            foreach (int i in layout.Canonical)
             {
-                foreach (var e in doc.RootElement.EnumerateArray())
-                {
-                    string name = e[0].GetString() ?? "";
-                    var kind = TensorKinds.TryParse(name) ?? throw Broken(what, $"it answered an unknown tensor kind '{name}'");
-                    var key = new TensorKey(kind, e[1].GetString() ?? "");
-                    int[] shape = [.. e[2].EnumerateArray().Select(d => d.GetInt32())];
-                    if (_layout.ShapeOf(key, rows) is not int[] expected || !expected.AsSpan().SequenceEqual(shape))
-                        throw Broken(what, $"it answered {key} of shape [{string.Join(",", shape)}], which this model does not have");
-                    if (record.Find(kind, key.Site) is not null) throw Broken(what, $"it answered {key} twice");
-                    record.Add(kind, key.Site, Copy(e[3].GetString(), e[4].GetInt64(), shape));
-                }
+                var (key, shape, float32) = layout.Entries[i];
+                record.Add(key.Kind, key.Site, Copy(float32, at[i], shape));
             }
-            if (_layout.Problem(record, capture, rows) is string problem) throw Broken(what, problem);
-            return _layout.Canonical(record);
+            double adapterMs = root.GetProperty("computeMs") is { ValueKind: JsonValueKind.Number } ms ? ms.GetDouble() : double.NaN;
+            return (record, adapterMs);
         });
+    }
+
+    /// <summary>The answer's layout, described now or earlier in this session, checked for this phase, capture and row count.</summary>
+    private AnswerLayout CheckedLayout(string what, JsonElement answer, RecordPhase phase, CaptureRequest capture, int rows)
+    {
+        int number = answer.GetProperty("layout").GetInt32();
+        if (answer.GetProperty("entries") is { ValueKind: JsonValueKind.Array } described)
+            _layouts[number] = Describe(what, described, rows);
+        if (!_layouts.TryGetValue(number, out var layout)) throw Broken(what, $"it answered layout {number} without describing it");
+        var checkedFor = (number, phase, CaptureJson(capture, phase), capture.Filter, rows);
+        if (!_checked.Contains(checkedFor))
+        {
+            var record = new StepRecord(0, phase);
+            foreach (var (key, shape, _) in layout.Entries) record.Add(key.Kind, key.Site, new Tensor(shape, new double[shape.Aggregate(1, (a, b) => a * b)], _dtype));
+            if (_layout.Problem(record, capture, rows) is string problem) throw Broken(what, problem);
+            _checked.Add(checkedFor);
+        }
+        return layout;
+    }
+
+    /// <summary>A layout as the host describes it: each entry's kind, site, shape and dtype, known to this model.</summary>
+    private AnswerLayout Describe(string what, JsonElement described, int rows)
+    {
+        var entries = new List<(TensorKey Key, int[] Shape, bool Float32)>();
+        foreach (var e in described.EnumerateArray())
+        {
+            string name = e[0].GetString() ?? "";
+            var kind = TensorKinds.TryParse(name) ?? throw Broken(what, $"it answered an unknown tensor kind '{name}'");
+            var key = new TensorKey(kind, e[1].GetString() ?? "");
+            int[] shape = [.. e[2].EnumerateArray().Select(d => d.GetInt32())];
+            if (_layout.ShapeOf(key, rows) is not int[] expected || !expected.AsSpan().SequenceEqual(shape))
+                throw Broken(what, $"it answered {key} of shape [{string.Join(",", shape)}], which this model does not have");
+            if (entries.Exists(other => other.Key == key)) throw Broken(what, $"it answered {key} twice");
+            bool float32 = e[3].GetString() switch
+            {
+                "float32" => true,
+                "float64" => false,
+                var other => throw Broken(what, $"it answered {key} as '{other}' (pythonnet_host.exchangeable gives float32 or float64)"),
+            };
+            entries.Add((key, shape, float32));
+        }
+        var canonical = _layout.InOrder(entries.Select(e => e.Key));
+        return new AnswerLayout([.. entries], [.. canonical.Select(k => entries.FindIndex(e => e.Key == k))]);
     }
 
     /// <summary>
     /// The host's contiguous array of <paramref name="shape"/> at <paramref name="address"/> (float32 or float64, native byte
-    /// order: <c>pythonnet_host.exchangeable</c>) copied into a harness tensor of the run's dtype; float32 widens exactly.
+    /// order) copied into a harness tensor of the run's dtype; float32 widens exactly.
     /// </summary>
-    private unsafe Tensor Copy(string? dtype, long address, int[] shape)
+    private unsafe Tensor Copy(bool float32, long address, int[] shape)
     {
         int count = shape.Aggregate(1, (a, b) => a * b);
         if (count == 0) return new Tensor(shape, [], _dtype);
-        return dtype switch
-        {
-            "float32" => Tensor.Copied(new ReadOnlySpan<float>((void*)address, count), shape, _dtype),
-            "float64" => Tensor.Copied(new ReadOnlySpan<double>((void*)address, count), shape, _dtype),
-            _ => throw new InvalidOperationException($"the in-process host answered an array of dtype '{dtype}' (pythonnet_host.exchangeable gives float32 or float64)"),
-        };
+        return float32
+            ? Tensor.Copied(new ReadOnlySpan<float>((void*)address, count), shape, _dtype)
+            : Tensor.Copied(new ReadOnlySpan<double>((void*)address, count), shape, _dtype);
     }
+
+    /// <summary>An answer's entries in the host's order, and the order of their indices in the canonical record.</summary>
+    private sealed record AnswerLayout((TensorKey Key, int[] Shape, bool Float32)[] Entries, int[] Canonical);
 
     private static PyList Addresses(List<GCHandle> handles) => new([.. handles.Select(h => (PyObject)h.AddrOfPinnedObject().ToInt64().ToPython())]);
 

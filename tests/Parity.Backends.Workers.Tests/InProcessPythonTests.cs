@@ -42,6 +42,9 @@ public class InProcessPythonTests
     private static PythonAdapterBackend Hanging() =>
         new("hanging-pythonnet", TestPaths.Faulty("hanging_adapter.py"), WorkerRegistry.TorchPythonInterpreter);
 
+    private static PythonAdapterBackend Lying() =>
+        new("lying-pythonnet", TestPaths.Faulty("lying_adapter.py"), WorkerRegistry.TorchPythonInterpreter);
+
     private static PythonAdapterBackend WithoutTorch() =>
         new("no-torch-pythonnet", WorkerRegistry.TorchAdapter, TestPaths.Faulty("python-without-site-packages.sh"));
 
@@ -93,6 +96,21 @@ public class InProcessPythonTests
         Assert.That(run.StepsCompleted, Is.EqualTo(FailingStep - 1));
         var trainSteps = TraceReader.Open(RunDirectory).Records().Where(r => r.Phase == RecordPhase.Train).Select(r => r.Step);
         Assert.That(trainSteps, Is.EqualTo(Enumerable.Range(1, FailingStep - 1)), "the trace keeps the steps before the failure");
+    }
+
+    // The adapter answers two right steps, then from step 3 on the lie its spec's name asks for: each new layout of an
+    // answer is checked before its arrays are copied, however many steps were answered before it.
+    [TestCase("shape", "answered forward:l1 of shape [63,32], which this model does not have")]
+    [TestCase("missing", "it lacks parameterGradient:l1.weight")]
+    [TestCase("kind", "it answered an unknown tensor kind 'bogusKind'")]
+    [TestCase("twice", "it answered loss twice")]
+    public void An_adapter_that_answers_a_wrong_record_fails_the_run_at_that_step(string lie, string fragment)
+    {
+        var plan = Planner.Build(Plan.Spec with { Name = lie }, Steps);
+        var run = ScenarioRunner.Run(plan, Lying(), new BackendOptions(DType.Float32), RunDirectory);
+        Assert.That(run.Status, Is.EqualTo(RunStatus.Failed), run.Message);
+        Assert.That(run.Message, Does.StartWith("at step 3:").And.Contain("answered 'step 3' wrongly").And.Contain(fragment));
+        Assert.That(run.StepsCompleted, Is.EqualTo(2));
     }
 
     [Test]

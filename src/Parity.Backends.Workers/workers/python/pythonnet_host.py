@@ -40,8 +40,7 @@ class Session:
     def __init__(self, adapter_path, spec_json, dtype, device, threads):
         self.model = load(adapter_path).build(json.loads(spec_json), dtype, device, threads)
         self.answer = []
-        self.compute_ms = float("nan")
-        self.described = {}  # (kind, site, shape, dtype) -> the JSON of an answer entry up to its address
+        self.layouts = {}  # ((kind, site, shape, dtype), ...) -> its number in this session
 
     def built(self):
         return json.dumps({"mismatches": self.model.mismatches, "runtime": self.model.runtime})
@@ -66,29 +65,29 @@ class Session:
         extra = self.targets(targets, rows, width)
         capture = json.loads(capture_json)
         entries = self.model.step(x, y, capture, masks, **extra) if masks else self.model.step(x, y, capture, **extra)
-        self.compute_ms = (time.perf_counter() - start) * 1000.0
-        return self.keep(entries)
+        return self.keep(entries, (time.perf_counter() - start) * 1000.0)
 
     def evaluate(self, inputs, rows, features, labels, capture_json, targets=0, width=0):
         x, y = lend(inputs, (rows, features), "float64"), lend(labels, (rows,), "int32")
         return self.keep(self.model.evaluate(x, y, json.loads(capture_json), **self.targets(targets, rows, width)))
 
-    def keep(self, entries):
-        """Holds the answer's arrays until the next call and returns, as JSON, each one's kind, site, shape, dtype and
-        the address of its elements: the harness checks the keys and shapes, then copies the elements straight from
-        there into its own arrays (one copy, float32 widened to float64 by SIMD in .NET, no Python per array). A step
-        answers the same keys, shapes and dtypes every time, so each entry's JSON up to its address is written once."""
-        self.answer = []
-        parts = []
-        for kind, site, array in entries:
-            array = exchangeable(array)
-            self.answer.append(array)
-            key = (kind, site, array.shape, array.dtype)
-            described = self.described.get(key)
-            if described is None:
-                described = self.described[key] = json.dumps([kind, site, list(array.shape), array.dtype.name])[:-1] + ", "
-            parts.append(f"{described}{array.ctypes.data}]")
-        return "[" + ", ".join(parts) + "]"
+    def keep(self, entries, compute_ms=None):
+        """Holds the answer's arrays until the next call and returns, as JSON, the addresses of their elements, the
+        number of the answer's layout (each entry's kind, site, shape and dtype; described in full the first time this
+        session answers it) and the adapter's own step time in milliseconds (null outside a step). The harness checks a
+        layout once, then copies each step's elements straight from those addresses into its own arrays (one copy,
+        float32 widened to float64 by SIMD in .NET, no Python per array)."""
+        arrays = [exchangeable(array) for _, _, array in entries]
+        signature = tuple((kind, site, array.shape, array.dtype.name) for (kind, site, _), array in zip(entries, arrays))
+        layout = self.layouts.get(signature)
+        described = "null"
+        if layout is None:
+            layout = self.layouts[signature] = len(self.layouts)
+            described = json.dumps([[kind, site, list(dims), dtype] for kind, site, dims, dtype in signature])
+        self.answer = arrays
+        timed = "null" if compute_ms is None else repr(compute_ms)
+        addresses = ", ".join([str(array.ctypes.data) for array in arrays])
+        return f'{{"layout": {layout}, "entries": {described}, "computeMs": {timed}, "addresses": [{addresses}]}}'
 
 
 def exchangeable(array):
