@@ -14,8 +14,10 @@ namespace Parity.Backends.PythonNet;
 /// <summary>
 /// One plan in an adapter session of <c>pythonnet_host.py</c>. Batches and the initial state are lent to Python as numpy
 /// views of the harness's own arrays (pinned for the call); the adapter copies them into its framework's tensors. Each
-/// answer comes back as keys, shapes and the addresses of Python's arrays, checked against the plan's
-/// <see cref="TraceLayout"/> before the harness copies the elements into its own arrays (one copy, no Python per array).
+/// answer comes back as the addresses of Python's arrays and the number of their layout (keys, shapes, dtypes), checked
+/// against the plan's <see cref="TraceLayout"/> before the harness copies the elements into its own arrays (one copy, no
+/// Python per array). For an adapter whose step arrays are fresh, a step's arrays other than the state are copied by a
+/// <see cref="TensorFill"/> while the next step runs; the state is copied at once, since the next step changes it in place.
 /// Every call holds the GIL, and only for its length, under the session's time limit (<see cref="PythonWatchdog"/>).
 /// </summary>
 internal sealed class PythonAdapterSession : IFrameworkTimedSession
@@ -28,7 +30,10 @@ internal sealed class PythonAdapterSession : IFrameworkTimedSession
     private readonly PythonWatchdog _watchdog;
     private readonly Dictionary<int, AnswerLayout> _layouts = [];
     private readonly HashSet<(int Layout, RecordPhase Phase, string Capture, CaptureFilter? Filter, int Rows)> _checked = [];
+    private readonly Dictionary<ulong, string> _captureJson = []; // by the bits of the kinds asked for
     private PyObject? _session;
+    private bool _freshStepArrays;
+    private TensorFill? _filling;
     private string? _interrupted;
 
     private PythonAdapterSession(string backend, Plan plan, DType dtype, TimeSpan limit)
@@ -88,10 +93,19 @@ internal sealed class PythonAdapterSession : IFrameworkTimedSession
 
     public void Dispose()
     {
-        _watchdog.Dispose();
-        if (_session is null) return;
-        using (Py.GIL()) _session.Dispose();
-        _session = null;
+        try
+        {
+            Settle(); // the copy out of Python's last arrays ends before Python frees them
+        }
+        finally
+        {
+            _watchdog.Dispose();
+            if (_session is not null)
+            {
+                using (Py.GIL()) _session.Dispose();
+                _session = null;
+            }
+        }
     }
 
     /// <summary>
@@ -126,6 +140,7 @@ internal sealed class PythonAdapterSession : IFrameworkTimedSession
             return answer.As<string>();
         });
         using var doc = JsonDocument.Parse(built);
+        _freshStepArrays = doc.RootElement.TryGetProperty("freshStepArrays", out var fresh) && fresh.ValueKind == JsonValueKind.True;
         Mismatches = [.. doc.RootElement.GetProperty("mismatches").EnumerateArray().Select(m => new ConventionMismatch(
             m.GetProperty("setting").GetString()!, m.GetProperty("spec").GetString()!, m.GetProperty("backend").GetString()!,
             [.. m.GetProperty("affects").EnumerateArray().Select(a => a.GetString()!)])
@@ -201,8 +216,16 @@ internal sealed class PythonAdapterSession : IFrameworkTimedSession
         }
     }
 
-    private static string CaptureJson(CaptureRequest capture, RecordPhase phase) =>
-        JsonSerializer.Serialize(capture.Kinds.Where(k => k.IsEval() == (phase == RecordPhase.Eval)).Order().Select(k => k.Name()));
+    /// <summary>The kinds of <paramref name="phase"/> that <paramref name="capture"/> asks for, as the host reads them (a JSON list of names).</summary>
+    private string CaptureJson(CaptureRequest capture, RecordPhase phase)
+    {
+        ulong kinds = 0;
+        foreach (var k in capture.Kinds)
+            if (k.IsEval() == (phase == RecordPhase.Eval)) kinds |= 1UL << (int)k;
+        if (!_captureJson.TryGetValue(kinds, out string? json))
+            _captureJson[kinds] = json = JsonSerializer.Serialize(capture.Kinds.Where(k => k.IsEval() == (phase == RecordPhase.Eval)).Order().Select(k => k.Name()));
+        return json;
+    }
 
     /// <summary>
     /// One call that answers entries, and the adapter's own step time in it (NaN outside a step). The answer gives each
@@ -216,7 +239,16 @@ internal sealed class PythonAdapterSession : IFrameworkTimedSession
         return Call(what, () =>
         {
             string text;
-            using (var answer = call(Session)) text = answer.As<string>();
+            try
+            {
+                using var answer = call(Session);
+                text = answer.As<string>();
+            }
+            finally
+            {
+                // Python drops the last answer's arrays in its next call: the copy out of them ends before that call.
+                Settle();
+            }
             using var doc = JsonDocument.Parse(text);
             var root = doc.RootElement;
             var layout = CheckedLayout(what, root, phase, capture, rows);
@@ -227,11 +259,18 @@ internal sealed class PythonAdapterSession : IFrameworkTimedSession
             int n = 0;
             foreach (var a in addresses.EnumerateArray()) at[n++] = a.GetInt64();
             var record = new StepRecord(step, phase);
+            var now = new List<(Tensor Tensor, bool Float32, long Address)>();
+            var later = new List<(Tensor Tensor, bool Float32, long Address)>();
             foreach (int i in layout.Canonical)
             {
                 var (key, shape, float32) = layout.Entries[i];
-                record.Add(key.Kind, key.Site, Copy(float32, at[i], shape));
+                var tensor = Tensor.Pooled(shape, _dtype);
+                // The state changes in place in the next step; a fresh array of the adapter's does not, and is copied beside it.
+                (_freshStepArrays && phase == RecordPhase.Train && !key.Kind.IsState() ? later : now).Add((tensor, float32, at[i]));
+                record.Add(key.Kind, key.Site, tensor);
             }
+            if (later.Count > 0) _filling = TensorFill.Start([.. later.Select(l => l.Tensor)], (i, target) => CopyInto(later[i].Float32, later[i].Address, target));
+            foreach (var (tensor, float32, address) in now) CopyInto(float32, address, tensor.Data);
             double adapterMs = root.GetProperty("computeMs") is { ValueKind: JsonValueKind.Number } ms ? ms.GetDouble() : double.NaN;
             return (record, adapterMs);
         });
@@ -281,16 +320,21 @@ internal sealed class PythonAdapterSession : IFrameworkTimedSession
     }
 
     /// <summary>
-    /// The host's contiguous array of <paramref name="shape"/> at <paramref name="address"/> (float32 or float64, native byte
-    /// order) copied into a harness tensor of the run's dtype; float32 widens exactly.
+    /// The host's contiguous array at <paramref name="address"/> (float32 or float64, native byte order) copied into
+    /// <paramref name="target"/>, of its length; float32 widens exactly.
     /// </summary>
-    private unsafe Tensor Copy(bool float32, long address, int[] shape)
+    private static unsafe void CopyInto(bool float32, long address, double[] target)
     {
-        int count = shape.Aggregate(1, (a, b) => a * b);
-        if (count == 0) return new Tensor(shape, [], _dtype);
-        return float32
-            ? Tensor.Copied(new ReadOnlySpan<float>((void*)address, count), shape, _dtype)
-            : Tensor.Copied(new ReadOnlySpan<double>((void*)address, count), shape, _dtype);
+        if (float32) FloatConversion.Widen(new ReadOnlySpan<float>((void*)address, target.Length), target);
+        else new ReadOnlySpan<double>((void*)address, target.Length).CopyTo(target);
+    }
+
+    /// <summary>Waits for the copy out of the last answer's arrays, when one still runs.</summary>
+    private void Settle()
+    {
+        var filling = _filling;
+        _filling = null;
+        filling?.Wait();
     }
 
     /// <summary>An answer's entries in the host's order, and the order of their indices in the canonical record.</summary>

@@ -9,6 +9,7 @@ public sealed class Tensor
 {
     private double[]? _data;
     private readonly bool _pooled;
+    private TensorFill? _fill; // set while another thread may still be writing _data (TensorFill)
 
     /// <summary>Creates a tensor over <paramref name="data"/> (not copied).</summary>
     public Tensor(int[] shape, double[] data, DType dtype)
@@ -39,7 +40,22 @@ public sealed class Tensor
 
     /// <summary>Elements in row-major order.</summary>
     /// <exception cref="ObjectDisposedException">The tensor's array was given back to <see cref="TensorPool"/> (<see cref="Release"/>).</exception>
-    public double[] Data => _data ?? Released(); // small enough to inline: element loops call it per element
+    /// <remarks>A tensor still being filled (<see cref="TensorFill"/>) waits here until its values are all written.</remarks>
+    public double[] Data => _fill is null && _data is { } data ? data : Settled(); // small enough to inline: element loops call it per element
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private double[] Settled()
+    {
+        if (Volatile.Read(ref _fill) is { } fill)
+        {
+            fill.Wait();
+            Volatile.Write(ref _fill, null);
+        }
+        return _data ?? Released();
+    }
+
+    /// <summary>Marks this tensor's values as written by <paramref name="fill"/>, which holds its array already.</summary>
+    internal void FillsFrom(TensorFill fill) => Volatile.Write(ref _fill, fill);
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     private double[] Released() => throw new ObjectDisposedException(nameof(Tensor),
@@ -49,7 +65,7 @@ public sealed class Tensor
     public DType DType { get; }
 
     /// <summary>Number of elements.</summary>
-    public int Length => Data.Length;
+    public int Length => (_data ?? Released()).Length;
 
     /// <summary>Shape as text, e.g. <c>[100,784]</c>.</summary>
     public string ShapeText => "[" + string.Join(",", Shape) + "]";
@@ -99,7 +115,9 @@ public sealed class Tensor
     internal void Release()
     {
         if (!_pooled) return;
-        if (Interlocked.Exchange(ref _data, null) is { } data) TensorPool.Shared.Return(data);
+        if (Interlocked.Exchange(ref _data, null) is not { } data) return;
+        if (Volatile.Read(ref _fill) is { IsDone: false } fill) fill.ReturnWhenDone(data); // not into the pool while being written
+        else TensorPool.Shared.Return(data);
     }
 
     /// <summary>True once a <see cref="Pooled"/> tensor was released.</summary>

@@ -183,6 +183,10 @@ def framework_masks(name, layer):
 class Model:
     """The spec's model and optimizer in PyTorch; the adapter interface's session (docs/python-adapters.md)."""
 
+    # Every array a step answers besides the state is a tensor made in that step (gradients are cloned before clipping)
+    # and never written again, so the in-process host may copy them while the next step runs.
+    fresh_step_arrays = True
+
     def __init__(self, spec, dtype_name, device):
         self.spec = spec
         self.dtype_name = dtype_name
