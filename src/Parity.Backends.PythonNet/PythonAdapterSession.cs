@@ -26,10 +26,10 @@ internal sealed class PythonAdapterSession : IFrameworkTimedSession
     private readonly Plan _plan;
     private readonly TraceLayout _layout;
     private readonly DType _dtype;
+    private const int MaxLayouts = 64; // pythonnet_host.LAYOUTS
     private readonly List<(int Step, double StepMs, double AdapterMs)> _timings = [];
     private readonly PythonWatchdog _watchdog;
-    private readonly Dictionary<int, AnswerLayout> _layouts = [];
-    private readonly HashSet<(int Layout, RecordPhase Phase, string Capture, CaptureFilter? Filter, int Rows)> _checked = [];
+    private readonly SortedDictionary<int, AnswerLayout> _layouts = []; // the host's latest, by number (pythonnet_host.LAYOUTS)
     private readonly Dictionary<ulong, string> _captureJson = []; // by the bits of the kinds asked for
     private PyObject? _session;
     private bool _freshStepArrays;
@@ -281,15 +281,21 @@ internal sealed class PythonAdapterSession : IFrameworkTimedSession
     {
         int number = answer.GetProperty("layout").GetInt32();
         if (answer.GetProperty("entries") is { ValueKind: JsonValueKind.Array } described)
+        {
             _layouts[number] = Describe(what, described, rows);
+            // The host numbers its layouts upwards and forgets them all when it holds too many: the latest are all it can name.
+            while (_layouts.Count > MaxLayouts) _layouts.Remove(_layouts.Keys.First());
+        }
         if (!_layouts.TryGetValue(number, out var layout)) throw Broken(what, $"it answered layout {number} without describing it");
-        var checkedFor = (number, phase, CaptureJson(capture, phase), capture.Filter, rows);
-        if (!_checked.Contains(checkedFor))
+        if (layout.CheckedFor.Add((phase, CaptureJson(capture, phase), capture.Filter, rows)))
         {
             var record = new StepRecord(0, phase);
             foreach (var (key, shape, _) in layout.Entries) record.Add(key.Kind, key.Site, new Tensor(shape, new double[shape.Aggregate(1, (a, b) => a * b)], _dtype));
-            if (_layout.Problem(record, capture, rows) is string problem) throw Broken(what, problem);
-            _checked.Add(checkedFor);
+            if (_layout.Problem(record, capture, rows) is string problem)
+            {
+                layout.CheckedFor.Clear();
+                throw Broken(what, problem);
+            }
         }
         return layout;
     }
@@ -337,8 +343,14 @@ internal sealed class PythonAdapterSession : IFrameworkTimedSession
         filling?.Wait();
     }
 
-    /// <summary>An answer's entries in the host's order, and the order of their indices in the canonical record.</summary>
-    private sealed record AnswerLayout((TensorKey Key, int[] Shape, bool Float32)[] Entries, int[] Canonical);
+    /// <summary>
+    /// An answer's entries in the host's order, the order of their indices in the canonical record, and the phases,
+    /// captures and row counts it was checked for.
+    /// </summary>
+    private sealed record AnswerLayout((TensorKey Key, int[] Shape, bool Float32)[] Entries, int[] Canonical)
+    {
+        public HashSet<(RecordPhase Phase, string Capture, CaptureFilter? Filter, int Rows)> CheckedFor { get; } = [];
+    }
 
     private static PyList Addresses(List<GCHandle> handles) => new([.. handles.Select(h => (PyObject)h.AddrOfPinnedObject().ToInt64().ToPython())]);
 

@@ -53,36 +53,51 @@ public class InProcessPythonTests
 
     private BackendRun Run(IBackend backend) => ScenarioRunner.Run(Plan, backend, new BackendOptions(DType.Float32), RunDirectory);
 
-    [Test]
-    public void The_worker_and_the_in_process_backend_trace_bit_identical_tensors()
+    /// <summary>Every record a session of <paramref name="backend"/> answers over <paramref name="plan"/>, everything captured.</summary>
+    private static List<StepRecord> RecordsOf(IBackend backend, Plan plan)
     {
-        static List<StepRecord> RunAll(IBackend backend)
+        using var session = backend.Open(plan, new BackendOptions(DType.Float32));
+        var records = new List<StepRecord> { session.ReadState(0) };
+        for (int step = 1; step <= plan.TotalSteps; step++)
         {
-            using var session = backend.Open(Plan, new BackendOptions(DType.Float32));
-            var records = new List<StepRecord> { session.ReadState(0) };
-            for (int step = 1; step <= Steps; step++)
-            {
-                records.Add(session.Step(step, Plan.BatchFor(step), CaptureRequest.Everything));
-                if (Plan.IsEvalStep(step)) records.Add(session.Evaluate(step, Plan.EvalBatch(), CaptureRequest.Everything));
-            }
-            return records;
+            records.Add(session.Step(step, plan.BatchFor(step), CaptureRequest.Everything));
+            if (plan.IsEvalStep(step)) records.Add(session.Evaluate(step, plan.EvalBatch(), CaptureRequest.Everything));
         }
-        var worker = RunAll(WorkerRegistry.TorchPython());
-        var inProcess = RunAll(PythonAdapterBackend.TorchPythonNet());
-        Assert.That(inProcess.Select(r => (r.Step, r.Phase)), Is.EqualTo(worker.Select(r => (r.Step, r.Phase))));
+        return records;
+    }
+
+    /// <summary>Asserts the same records, keys and shapes, and every value bit for bit; returns how many tensors it compared.</summary>
+    private static int AssertBitIdentical(List<StepRecord> expected, List<StepRecord> actual)
+    {
+        Assert.That(actual.Select(r => (r.Step, r.Phase)), Is.EqualTo(expected.Select(r => (r.Step, r.Phase))));
         int tensors = 0;
-        foreach (var (w, p) in worker.Zip(inProcess))
+        foreach (var (w, p) in expected.Zip(actual))
         {
             Assert.That(p.Entries.Select(e => e.Key), Is.EqualTo(w.Entries.Select(e => e.Key)), $"step {w.Step} {w.Phase}");
             foreach (var (a, b) in w.Entries.Zip(p.Entries))
             {
                 Assert.That(b.Value.Shape, Is.EqualTo(a.Value.Shape), $"{a.Key} at step {w.Step}");
-                // Bit for bit: the same library running the same adapter on the same bytes.
                 Assert.That(b.Value.Data.Select(BitConverter.DoubleToInt64Bits), Is.EqualTo(a.Value.Data.Select(BitConverter.DoubleToInt64Bits)), $"{a.Key} at step {w.Step} {w.Phase}");
                 tensors++;
             }
         }
+        return tensors;
+    }
+
+    [Test]
+    public void The_worker_and_the_in_process_backend_trace_bit_identical_tensors()
+    {
+        // Bit for bit: the same library running the same adapter on the same bytes.
+        int tensors = AssertBitIdentical(RecordsOf(WorkerRegistry.TorchPython(), Plan), RecordsOf(PythonAdapterBackend.TorchPythonNet(), Plan));
         Assert.That(tensors, Is.GreaterThan(200));
+    }
+
+    [Test]
+    public void An_adapter_whose_answers_change_order_every_step_is_read_right_past_the_layouts_the_host_remembers()
+    {
+        // 70 steps, each answer in an order of its own: more layouts than either side keeps (64), every one described anew.
+        var plan = Planner.Build(Plan.Spec with { Name = "reorder" }, 70);
+        AssertBitIdentical(RecordsOf(PythonAdapterBackend.TorchPythonNet(), plan), RecordsOf(Lying(), plan));
     }
 
     [Test]

@@ -1,5 +1,6 @@
 """The PyTorch adapter answering a wrong record from step 3 on, after two right ones: the lie is named by the spec's
-name (shape, missing, kind, twice), so the in-process host's check of each new answer layout is what stops it."""
+name (shape, missing, kind, twice), so the in-process host's check of each new answer layout is what stops it. `reorder`
+is no lie: the right entries, in another order at every step, so every step's answer has a new layout."""
 import os
 
 from parity_adapter import load
@@ -23,6 +24,14 @@ def lie(kind, entries):
     return entries
 
 
+def reorder(step, entries):
+    """The entries with two of them swapped, a different pair at each step."""
+    entries = list(entries)
+    i, j = step % len(entries), (step // len(entries) + 1 + step) % len(entries)
+    entries[i], entries[j] = entries[j], entries[i]
+    return entries
+
+
 class Lying(failing_adapter.Failing):
     def __init__(self, model, kind):
         super().__init__(model, check=lambda step: None)
@@ -30,6 +39,8 @@ class Lying(failing_adapter.Failing):
 
     def step(self, inputs, labels, capture):
         entries = super().step(inputs, labels, capture)
+        if self.kind == "reorder":
+            return reorder(self.steps, entries)
         return lie(self.kind, entries) if self.steps >= LYING_STEP else entries
 
 

@@ -30,6 +30,8 @@ LENT = {"float64": (ctypes.c_double, "<f8"), "int32": (ctypes.c_int32, "<i4")}
 NATIVE_FLOAT32, NATIVE_FLOAT64 = "=f4", "=f8"
 # Their dtype.char, and the names the harness reads.
 EXCHANGED = {"f": "float32", "d": "float64"}
+# The most answer layouts a session remembers (the harness keeps as many: PythonAdapterSession.MaxLayouts).
+LAYOUTS = 64
 
 
 def lend(address, shape, kind):
@@ -47,7 +49,8 @@ class Session:
     def __init__(self, adapter_path, spec_json, dtype, device, threads):
         self.model = load(adapter_path).build(json.loads(spec_json), dtype, device, threads)
         self.answer = self.previous = []
-        self.layouts = {}  # ((kind, site, shape, dtype), ...) -> its number in this session
+        self.layouts = {}  # ((kind, site, shape, dtype char), ...) -> its number in this session
+        self.numbered = 0  # layouts numbered so far: numbers are never reused
 
     def built(self):
         return json.dumps({"mismatches": self.model.mismatches, "runtime": self.model.runtime,
@@ -91,7 +94,10 @@ class Session:
         layout = self.layouts.get(signature)
         described = "null"
         if layout is None:
-            layout = self.layouts[signature] = len(self.layouts)
+            if len(self.layouts) == LAYOUTS:  # an adapter whose answers keep changing: forget, so memory stays flat
+                self.layouts.clear()
+            layout = self.layouts[signature] = self.numbered
+            self.numbered += 1
             described = json.dumps([[kind, site, list(dims), EXCHANGED[char]] for kind, site, dims, char in signature])
         # The last answer's arrays live on through this call's: the harness may still be copying them (an adapter's
         # fresh_step_arrays), and waits for that copy before it calls again.
