@@ -232,7 +232,7 @@ internal sealed class PythonAdapterSession : IFrameworkTimedSession
     /// array's address and the number of its layout: the kinds, sites, shapes and dtypes, described the first time. A
     /// layout is checked against the plan's <see cref="TraceLayout"/> once for each phase, capture and row count, as a
     /// worker's answer is; then each array's elements are copied from its address straight into a new harness array, in
-    /// canonical order (the one copy; Python holds its arrays until the next call).
+    /// canonical order (the one copy; Python holds its arrays through the next call).
     /// </summary>
     private (StepRecord Record, double AdapterMs) Answer(string what, int step, RecordPhase phase, CaptureRequest capture, int rows, Func<PyObject, PyObject> call)
     {

@@ -126,7 +126,8 @@ def clip_gradients(params, clip):
 
 
 def as_arrays(entries):
-    """(kind, site, tensor) -> (kind, site, numpy array): views of CPU tensors, copied by the host before the next call."""
+    """(kind, site, tensor) -> (kind, site, numpy array): views of CPU tensors, copied by the host before the next call
+    (in process, a step's non-state arrays during it: Model.fresh_step_arrays)."""
     return [(kind, site, t.detach().to("cpu").numpy()) for kind, site, t in entries]
 
 
