@@ -93,6 +93,12 @@ public class HostileWorkerTests
         AssertFailedAtStep(Run(Fake("outside")), "malformed tensor", "is outside the session's exchange directory");
     }
 
+    [Test]
+    public void A_tensor_file_shorter_than_its_shape_is_refused_naming_both_sizes()
+    {
+        AssertFailedAtStep(Run(Fake("short")), "malformed tensor", "holds 2 bytes but its shape and dtype need 4");
+    }
+
     [TestCase("hugeshape", "too large for any tensor")]
     [TestCase("negshape", "has an invalid shape '[-1]'")]
     public void A_shape_no_tensor_can_have_is_refused_before_anything_is_allocated(string fault, string expected)

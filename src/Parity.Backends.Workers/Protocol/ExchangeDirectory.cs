@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
@@ -35,10 +36,11 @@ internal sealed partial class ExchangeDirectory : IDisposable
 
     /// <summary>
     /// Reads the worker's tensor file <paramref name="file"/> of exactly <paramref name="expectedBytes"/> bytes and
-    /// deletes it (the worker hands it over). Throws <see cref="MalformedTensorException"/> saying what is wrong,
-    /// with <paramref name="what"/> naming the tensor.
+    /// deletes it (the worker hands it over). The bytes come in a buffer rented from <see cref="ArrayPool{T}.Shared"/>
+    /// once the file's size is checked; the caller returns it. Throws <see cref="MalformedTensorException"/> saying what
+    /// is wrong, with <paramref name="what"/> naming the tensor.
     /// </summary>
-    public byte[] ReadAndRemove(string file, long expectedBytes, string what)
+    public ArraySegment<byte> ReadAndRemove(string file, long expectedBytes, string what)
     {
         if (file.Length == 0 || file.Contains('\0') || !System.IO.Path.IsPathRooted(file))
             throw new MalformedTensorException($"{what}: its file '{file}' is not an absolute path");
@@ -48,7 +50,7 @@ internal sealed partial class ExchangeDirectory : IDisposable
         var info = new FileInfo(full);
         if (info.LinkTarget is not null) throw new MalformedTensorException($"{what}: its file '{file}' is a symbolic link; a tensor file must be a regular file");
         if (!info.Exists) throw new MalformedTensorException($"{what}: its file '{file}' does not exist (or is not a regular file)");
-        byte[] bytes = OperatingSystem.IsLinux() ? ReadRegularLinux(full, expectedBytes, what) : ReadRegularPortable(info, expectedBytes, what);
+        var bytes = OperatingSystem.IsLinux() ? ReadRegularLinux(full, expectedBytes, what) : ReadRegularPortable(info, expectedBytes, what);
         try
         {
             File.Delete(full);
@@ -75,7 +77,7 @@ internal sealed partial class ExchangeDirectory : IDisposable
 
     // Opened without blocking (a FIFO would block open() until a writer comes), then checked on the open file
     // descriptor, so the file cannot be swapped for another kind between the check and the read.
-    private static byte[] ReadRegularLinux(string path, long expectedBytes, string what)
+    private static ArraySegment<byte> ReadRegularLinux(string path, long expectedBytes, string what)
     {
         int fd = Open(path, ReadOnly | NonBlocking | CloseOnExec);
         if (fd < 0) throw new MalformedTensorException($"{what}: cannot open its file '{path}': {Marshal.GetLastPInvokeErrorMessage()}");
@@ -89,7 +91,7 @@ internal sealed partial class ExchangeDirectory : IDisposable
         return ReadExactly(handle, path, size, expectedBytes, what);
     }
 
-    private static byte[] ReadRegularPortable(FileInfo info, long expectedBytes, string what)
+    private static ArraySegment<byte> ReadRegularPortable(FileInfo info, long expectedBytes, string what)
     {
         if ((info.Attributes & (FileAttributes.Device | FileAttributes.Directory | FileAttributes.ReparsePoint)) != 0)
             throw new MalformedTensorException($"{what}: its file '{info.FullName}' is not a regular file");
@@ -97,18 +99,27 @@ internal sealed partial class ExchangeDirectory : IDisposable
         return ReadExactly(handle, info.FullName, RandomAccess.GetLength(handle), expectedBytes, what);
     }
 
-    private static byte[] ReadExactly(SafeFileHandle handle, string path, long size, long expectedBytes, string what)
+    private static ArraySegment<byte> ReadExactly(SafeFileHandle handle, string path, long size, long expectedBytes, string what)
     {
         if (size != expectedBytes) throw new MalformedTensorException($"{what}: its file '{path}' holds {size} bytes but its shape and dtype need {expectedBytes}");
-        var bytes = new byte[expectedBytes];
+        if (expectedBytes > Array.MaxLength) throw new MalformedTensorException($"{what}: its file '{path}' holds {size} bytes, more than one tensor can");
+        var buffer = ArrayPool<byte>.Shared.Rent((int)expectedBytes);
         int done = 0;
-        while (done < bytes.Length)
+        try
         {
-            int read = RandomAccess.Read(handle, bytes.AsSpan(done), done);
-            if (read <= 0) throw new MalformedTensorException($"{what}: its file '{path}' ended after {done} of {expectedBytes} bytes");
-            done += read;
+            while (done < expectedBytes)
+            {
+                int read = RandomAccess.Read(handle, buffer.AsSpan(done, (int)expectedBytes - done), done);
+                if (read <= 0) throw new MalformedTensorException($"{what}: its file '{path}' ended after {done} of {expectedBytes} bytes");
+                done += read;
+            }
         }
-        return bytes;
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw;
+        }
+        return new ArraySegment<byte>(buffer, 0, done);
     }
 
     private static string KindOf(int type) => type switch

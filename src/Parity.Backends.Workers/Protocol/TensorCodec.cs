@@ -1,5 +1,4 @@
-using System.Buffers.Binary;
-using System.Runtime.InteropServices;
+using System.Buffers;
 using System.Text.Json;
 using Parity.Tensors;
 using Parity.Tracing;
@@ -20,43 +19,32 @@ internal static class TensorCodec
     /// </summary>
     public static IEnumerable<string> Write(Utf8JsonWriter w, string property, Tensor tensor, DType dtype, long fileThreshold, string? fileDirectory)
     {
-        byte[] bytes = ToBytes(tensor, dtype);
-        w.WriteStartObject(property);
-        w.WriteString("dtype", dtype.Name());
-        w.WriteStartArray("shape");
-        foreach (int d in tensor.Shape) w.WriteNumberValue(d);
-        w.WriteEndArray();
-        string? path = null;
-        if (fileDirectory is not null && bytes.Length > fileThreshold)
+        var bytes = TensorBytes.Rent(tensor, dtype);
+        try
         {
-            path = Path.Combine(fileDirectory, $"request-{Guid.NewGuid():N}.bin");
-            File.WriteAllBytes(path, bytes);
-            w.WriteString("file", path);
+            w.WriteStartObject(property);
+            w.WriteString("dtype", dtype.Name());
+            w.WriteStartArray("shape");
+            foreach (int d in tensor.Shape) w.WriteNumberValue(d);
+            w.WriteEndArray();
+            string? path = null;
+            if (fileDirectory is not null && bytes.Count > fileThreshold)
+            {
+                path = Path.Combine(fileDirectory, $"request-{Guid.NewGuid():N}.bin");
+                using (var file = File.OpenHandle(path, FileMode.CreateNew, FileAccess.Write)) RandomAccess.Write(file, bytes, 0);
+                w.WriteString("file", path);
+            }
+            else
+            {
+                w.WriteBase64String("data", bytes);
+            }
+            w.WriteEndObject();
+            return path is null ? [] : [path];
         }
-        else
+        finally
         {
-            w.WriteBase64String("data", bytes);
+            ArrayPool<byte>.Shared.Return(bytes.Array!);
         }
-        w.WriteEndObject();
-        return path is null ? [] : [path];
-    }
-
-    /// <summary>Little-endian bytes of the values in <paramref name="dtype"/>.</summary>
-    public static byte[] ToBytes(Tensor tensor, DType dtype)
-    {
-        int size = dtype.Size();
-        var bytes = new byte[tensor.Length * size];
-        var data = tensor.Data;
-        if (dtype == DType.Float32 && BitConverter.IsLittleEndian)
-        {
-            var floats = MemoryMarshal.Cast<byte, float>(bytes.AsSpan());
-            for (int i = 0; i < data.Length; i++) floats[i] = (float)data[i];
-        }
-        else if (dtype == DType.Float32)
-            for (int i = 0; i < data.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * 4), (float)data[i]);
-        else
-            for (int i = 0; i < data.Length; i++) BinaryPrimitives.WriteDoubleLittleEndian(bytes.AsSpan(i * 8), data[i]);
-        return bytes;
     }
 
     /// <summary>
@@ -89,26 +77,28 @@ internal static class TensorCodec
             throw new MalformedTensorException($"{what} has shape [{string.Join(",", shape)}]; expected [{string.Join(",", expectedShape)}]");
         long expected = count * dtype.Size();
 
-        byte[] bytes;
         if (e.TryGetProperty("data", out var data) && data.ValueKind == JsonValueKind.String)
         {
-            if (!data.TryGetBytesFromBase64(out var decoded))
+            if (!data.TryGetBytesFromBase64(out var bytes))
                 throw new MalformedTensorException($"{what}: \"data\" is not valid base64");
-            bytes = decoded;
+            if (bytes.Length != expected)
+                throw new MalformedTensorException($"{what} holds {bytes.Length} bytes but shape [{string.Join(",", shape)}] of {dtype.Name()} needs {expected}");
+            return TensorBytes.ToTensor(bytes, shape, dtype);
         }
-        else if (e.TryGetProperty("file", out var file) && file.ValueKind == JsonValueKind.String)
+        if (e.TryGetProperty("file", out var file) && file.ValueKind == JsonValueKind.String)
         {
             if (exchange is null) throw new MalformedTensorException($"{what}: names a file, but this exchange has no exchange directory");
-            bytes = exchange.ReadAndRemove(file.GetString()!, expected, what);
+            var bytes = exchange.ReadAndRemove(file.GetString()!, expected, what);
+            try
+            {
+                return TensorBytes.ToTensor(bytes, shape, dtype);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(bytes.Array!);
+            }
         }
-        else
-        {
-            throw new MalformedTensorException($"{what} has neither \"data\" (base64) nor \"file\"");
-        }
-
-        if (bytes.Length != expected)
-            throw new MalformedTensorException($"{what} holds {bytes.Length} bytes but shape [{string.Join(",", shape)}] of {dtype.Name()} needs {expected}");
-        return TensorBytes.ToTensor(bytes, shape, dtype);
+        throw new MalformedTensorException($"{what} has neither \"data\" (base64) nor \"file\"");
     }
 }
 

@@ -12,21 +12,29 @@ namespace Parity.Tracing;
 public static class TensorBytes
 {
     /// <summary>The values of <paramref name="t"/> as bytes in a buffer rented from <see cref="ArrayPool{T}.Shared"/>; the caller returns it.</summary>
-    public static ArraySegment<byte> Rent(Tensor t)
+    public static ArraySegment<byte> Rent(Tensor t) => Rent(t, t.DType);
+
+    /// <summary>
+    /// The values of <paramref name="t"/> as little-endian bytes of <paramref name="dtype"/> (float32 rounds each value to
+    /// nearest), in a buffer rented from <see cref="ArrayPool{T}.Shared"/>; the caller returns it.
+    /// </summary>
+    public static ArraySegment<byte> Rent(Tensor t, DType dtype)
     {
-        int length = checked(t.Length * t.DType.Size());
+        ArgumentNullException.ThrowIfNull(t);
+        int length = checked(t.Length * dtype.Size());
         var buffer = ArrayPool<byte>.Shared.Rent(length);
         var bytes = buffer.AsSpan(0, length);
+        var data = t.Data;
         if (!BitConverter.IsLittleEndian)
         {
-            for (int i = 0; i < t.Length; i++)
+            for (int i = 0; i < data.Length; i++)
             {
-                if (t.DType == DType.Float32) BinaryPrimitives.WriteSingleLittleEndian(bytes[(i * 4)..], (float)t.Data[i]);
-                else BinaryPrimitives.WriteDoubleLittleEndian(bytes[(i * 8)..], t.Data[i]);
+                if (dtype == DType.Float32) BinaryPrimitives.WriteSingleLittleEndian(bytes[(i * 4)..], (float)data[i]);
+                else BinaryPrimitives.WriteDoubleLittleEndian(bytes[(i * 8)..], data[i]);
             }
         }
-        else if (t.DType == DType.Float32) FloatConversion.Narrow(t.Data, MemoryMarshal.Cast<byte, float>(bytes));
-        else MemoryMarshal.AsBytes(t.Data.AsSpan()).CopyTo(bytes);
+        else if (dtype == DType.Float32) FloatConversion.Narrow(data, MemoryMarshal.Cast<byte, float>(bytes));
+        else MemoryMarshal.AsBytes(data.AsSpan()).CopyTo(bytes);
         return new ArraySegment<byte>(buffer, 0, length);
     }
 

@@ -72,6 +72,10 @@ def answer_file(fault):
     if fault == "fifo":
         os.mkfifo(inside)
         return inside
+    if fault == "short":  # a regular file in the right place, two bytes short of its float32
+        with open(inside, "wb") as f:
+            f.write(b"\0\0")
+        return inside
     with open(outside, "wb") as f:
         f.write(struct.pack("<f", 1.0))
     if fault == "symlink":
@@ -215,7 +219,7 @@ for line in sys.stdin:
             entries[0]["tensor"]["data"] = "@@not base64@@"
         if strikes and FAULT == "bytes":
             entries[0]["tensor"]["data"] = base64.b64encode(b"abc").decode()
-        if strikes and FAULT in ("devzero", "fifo", "symlink", "outside"):
+        if strikes and FAULT in ("devzero", "fifo", "symlink", "outside", "short"):
             entries[0]["tensor"] = {"dtype": "float32", "shape": [], "file": answer_file(FAULT)}
         if strikes and FAULT in ("hugeshape", "negshape"):
             entries[0]["tensor"]["shape"] = [2147483647, 2147483647] if FAULT == "hugeshape" else [-1]
