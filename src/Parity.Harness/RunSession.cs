@@ -58,7 +58,8 @@ public sealed record RunRequest(
     /// How many things may run at once (<c>--jobs</c>): backends whose sessions may run at once (the reference, workers) train
     /// beside the others (which train one at a time), each backend's step checks and trajectory start as soon as the traces
     /// they read are written, and the comparisons, step checks and detectors share out the cores. 1 runs everything one after
-    /// another, so each backend's time is its own. Results do not depend on it.
+    /// another, so each backend's time is its own. Results do not depend on it. A run takes no more lanes than its
+    /// memory estimate fits in the budget (<see cref="MemoryEstimate.LanesWithin"/>).
     /// </summary>
     public int Jobs { get; init; } = Lanes.Default;
 }
@@ -110,8 +111,11 @@ public sealed class RunSession
     /// <summary>When the session started, for the report.</summary>
     public DateTimeOffset Started { get; } = DateTimeOffset.UtcNow;
 
-    /// <summary>Plans <paramref name="request"/> (data loaded, initial state drawn) and builds its tolerance policy.</summary>
-    public static RunSession Start(RunRequest request)
+    /// <summary>
+    /// Plans <paramref name="request"/> (data loaded, initial state drawn) and builds its tolerance policy; the run gets no
+    /// more lanes than its memory estimate fits in <paramref name="memoryBudget"/> (null: <see cref="MemoryBudget.Current"/>).
+    /// </summary>
+    public static RunSession Start(RunRequest request, long? memoryBudget = null)
     {
         ArgumentNullException.ThrowIfNull(request);
         TolerancePolicy policy;
@@ -123,7 +127,10 @@ public sealed class RunSession
         {
             throw new UsageException(e.Message);
         }
-        var plan = Planner.Build(request.Spec, request.Steps);
+        long budget = memoryBudget ?? MemoryBudget.Current;
+        var plan = Planner.Build(request.Spec, request.Steps, budget);
+        // Each lane holds a backend's state, activations and records: no more lanes than the budget holds.
+        if (plan.Memory?.LanesWithin(budget, request.Jobs) is int lanes && lanes < request.Jobs) request = request with { Jobs = lanes };
         return new RunSession(request, request.Filter is null ? plan : plan.WithFilter(CaptureFilters.Checked(request.Filter, plan)), policy);
     }
 

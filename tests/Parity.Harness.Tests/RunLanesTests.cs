@@ -108,6 +108,21 @@ public sealed class RunLanesTests
         }
     }
 
+    [Test]
+    public void A_run_takes_no_more_lanes_than_its_memory_estimate_fits_in_the_budget()
+    {
+        string path = RepoPaths.Fixture("synthetic-mlp-bn.json");
+        var request = new RunRequest(SpecLoader.LoadFile(path), path, ["reference-f32"], "reference", Path.GetTempPath(), Steps: 3) { Jobs = 4 };
+        var memory = Planning.Planner.Build(request.Spec, request.Steps, long.MaxValue).Memory!;
+        long lane = memory.TotalBytes - memory.SharedBytes;
+        Assert.Multiple(() =>
+        {
+            Assert.That(RunSession.Start(request, long.MaxValue).Request.Jobs, Is.EqualTo(4), "as asked when the memory is there");
+            Assert.That(RunSession.Start(request, memory.SharedBytes + 2 * lane).Request.Jobs, Is.EqualTo(2));
+            Assert.That(RunSession.Start(request, memory.TotalBytes).Request.Jobs, Is.EqualTo(1));
+        });
+    }
+
     private sealed class SlowToOpen(IBackend inner) : IBackend
     {
         public string Name => inner.Name;

@@ -21,8 +21,9 @@ public sealed record MemoryTerm(string JsonPath, string What, long Bytes);
 /// The peak memory a run of a plan needs on this machine, estimated from sizes alone before anything is allocated:
 /// the harness itself, data sets, parameters with gradients and optimizer state, activations and gradients of a
 /// training batch, those of an evaluation chunk, the merged eval outputs, and the copies of each that captured records
-/// and their comparison hold. Sized for a float64 backend (the widest) running in this process; backends run one after
-/// another, so one backend's state counts once. Out-of-process workers and device memory are not counted. Deliberately
+/// and their comparison hold. Sized for a float64 backend (the widest) running in this process, one at a time; a run with
+/// several lanes (<c>--jobs</c>) takes as many lanes as fit the budget (<see cref="LanesWithin"/>). Out-of-process workers
+/// and device memory are not counted. Deliberately
 /// generous: it exists to refuse a size the machine cannot hold before it takes the machine down, not to predict usage
 /// to the byte.
 /// </summary>
@@ -47,13 +48,32 @@ public sealed class MemoryEstimate
     // Parameters held by the backend: the plan's initial state, the values, the gradients, scratch for shared instances.
     private const int BackendParameterCopies = 4;
 
-    private MemoryEstimate(IReadOnlyList<MemoryTerm> terms) => Terms = terms;
+    private MemoryEstimate(IReadOnlyList<MemoryTerm> terms, long sharedBytes)
+    {
+        Terms = terms;
+        SharedBytes = sharedBytes;
+    }
 
     /// <summary>The parts, largest first.</summary>
     public IReadOnlyList<MemoryTerm> Terms { get; }
 
     /// <summary>The sum of the parts and of what the harness itself takes.</summary>
     public long TotalBytes => RuntimeBytes + Terms.Sum(t => t.Bytes);
+
+    /// <summary>What the run holds once whatever runs at once: the harness and the data sets.</summary>
+    public long SharedBytes { get; }
+
+    /// <summary>
+    /// How many backends may train (and be judged) at once within <paramref name="budget"/>: each lane holds its own
+    /// parameters, activations and records, the data sets are shared. At least 1 (a run that does not fit one lane is
+    /// refused by the planner), at most <paramref name="wanted"/>.
+    /// </summary>
+    public int LanesWithin(long budget, int wanted)
+    {
+        long lane = Math.Max(1, TotalBytes - SharedBytes);
+        long fit = (budget - SharedBytes) / lane;
+        return (int)Math.Clamp(fit, 1, Math.Max(1, wanted));
+    }
 
     /// <summary>The largest part: where to look first when the total is too much.</summary>
     public MemoryTerm Dominant => Terms[0];
@@ -95,7 +115,8 @@ public sealed class MemoryEstimate
                 $"the captured eval-mode outputs of {graph.Calls.Count} calls over {eval.Count} eval samples",
                 Float64 * RecordCopies * eval.Count * graph.Calls.Sum(c => (long)c.OutWidth)));
         }
-        return new MemoryEstimate(terms.OrderByDescending(t => t.Bytes).ToList());
+        long shared = RuntimeBytes + train.HeldBytes + (evalIsSeparate ? eval.HeldBytes : 0);
+        return new MemoryEstimate(terms.OrderByDescending(t => t.Bytes).ToList(), shared);
     }
 
     /// <summary>

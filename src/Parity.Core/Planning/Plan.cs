@@ -35,10 +35,13 @@ public sealed class Plan
 
     /// <summary>The same plan capturing only what <paramref name="filter"/> keeps (null: what the spec says).</summary>
     public Plan WithFilter(CaptureFilter? filter) =>
-        new(Spec, Graph, InitialState, Train, Eval, StepsPerEpoch, TotalSteps, EvalBatchSize) { Filter = filter };
+        new(Spec, Graph, InitialState, Train, Eval, StepsPerEpoch, TotalSteps, EvalBatchSize) { Filter = filter, Memory = Memory };
 
     /// <summary>The command line's narrowing of the capture (kinds, sites, step range); null when none.</summary>
     public CaptureFilter? Filter { get; private init; }
+
+    /// <summary>The run's estimated peak memory, checked against the budget when the plan was built.</summary>
+    public MemoryEstimate? Memory { get; init; }
 
     /// <summary>The validated spec.</summary>
     public ScenarioSpec Spec { get; }

@@ -100,7 +100,7 @@ public static class Planner
             throw new SpecException("$.data.eval", $"the eval data has {eval.Classes} classes ({eval.TargetWidth} targets) but the training data has {train.Classes} ({train.TargetWidth})");
 
         var initial = spec.Init.From is { } from ? LoadInitialState(spec, graph, Resolve(from, spec.BaseDirectory)) : InitialState(spec, graph);
-        return new Plan(spec, graph, initial, train, eval, stepsPerEpoch, (int)total, evalBatchSize);
+        return new Plan(spec, graph, initial, train, eval, stepsPerEpoch, (int)total, evalBatchSize) { Memory = memory };
     }
 
     // Every tensor a backend allocates or returns has at most MaxTensorValues values, so 32-bit index arithmetic in

@@ -71,6 +71,23 @@ public sealed class PlanLimitsTests
         Assert.That(large.Terms.Select(t => t.Bytes), Is.Ordered.Descending);
     }
 
+    [Test]
+    public void A_run_takes_as_many_lanes_as_its_memory_estimate_fits_in_the_budget()
+    {
+        var plan = Planner.Build(SpecLoader.Parse(ReluTower(22, batch: 64)), memoryBudget: long.MaxValue);
+        var memory = plan.Memory!;
+        long lane = memory.TotalBytes - memory.SharedBytes;
+        Assert.That(lane, Is.GreaterThanOrEqualTo(memory.Terms.Single(t => t.What.StartsWith("activations and gradients", StringComparison.Ordinal)).Bytes),
+            "a lane holds the activations");
+        Assert.That(memory.SharedBytes, Is.GreaterThan(0).And.LessThan(memory.TotalBytes));
+        Assert.That(memory.LanesWithin(memory.TotalBytes, wanted: 4), Is.EqualTo(1), "one lane: the estimate itself");
+        Assert.That(memory.LanesWithin(memory.SharedBytes + 3 * lane, wanted: 4), Is.EqualTo(3));
+        Assert.That(memory.LanesWithin(memory.SharedBytes + 3 * lane - 1, wanted: 4), Is.EqualTo(2));
+        Assert.That(memory.LanesWithin(long.MaxValue, wanted: 4), Is.EqualTo(4), "never more than asked for");
+        Assert.That(memory.LanesWithin(0, wanted: 4), Is.EqualTo(1), "a run the planner let through runs on one lane at least");
+        Assert.That(plan.WithFilter(null).Memory, Is.SameAs(memory));
+    }
+
     private static DataExtent Extent(Data.DataSet set) => new(set.Count, set.Features, set.Origin, MemoryEstimate.DataBytes(set.Count, set.Features, false));
 
     [Test]
