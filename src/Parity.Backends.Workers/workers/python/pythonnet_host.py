@@ -83,7 +83,7 @@ class Session:
         return self.keep(self.model.evaluate(x, y, json.loads(capture_json), **self.targets(targets, rows, width)))
 
     def keep(self, entries, compute_ms=None):
-        """Holds the answer's arrays until the end of the next call and returns, as JSON, the addresses of their elements, the
+        """Holds the answer's arrays through the next call and returns, as JSON, the addresses of their elements, the
         number of the answer's layout (each entry's kind, site, shape and dtype; described in full the first time this
         session answers it) and the adapter's own step time in milliseconds (null outside a step). The harness checks a
         layout once, then copies each step's elements straight from those addresses into its own arrays (one copy,
