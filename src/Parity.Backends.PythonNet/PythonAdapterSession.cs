@@ -75,21 +75,20 @@ internal sealed class PythonAdapterSession : IFrameworkTimedSession
     }
 
     public StepRecord ReadState(int step) =>
-        Answer("read_state", step, RecordPhase.Initial, CaptureRequest.StateOnly, rows: 0, s => s.InvokeMethod("read_state")).Record;
+        Answer("read_state", step, RecordPhase.Initial, CaptureRequest.StateOnly, rows: 0, (s, _) => s.InvokeMethod("read_state")).Record;
 
     public StepRecord Step(int step, Batch batch, CaptureRequest capture)
     {
         long start = Stopwatch.GetTimestamp();
-        var (record, adapterMs) = Answer($"step {step}", step, RecordPhase.Train, capture, batch.Size, s => Lend(batch, (x, y, t, width) => LendMasks(batch, (keys, masks) =>
-            s.InvokeMethod("step", x, batch.Size.ToPython(), batch.Features.ToPython(), y, CaptureJson(capture, RecordPhase.Train).ToPython(), keys, masks,
-                t, width))));
+        var (record, adapterMs) = Answer($"step {step}", step, RecordPhase.Train, capture, batch.Size, (s, kinds) => Lend(batch, (x, y, t, width) =>
+            LendMasks(batch, (keys, masks) => s.InvokeMethod("step", x, batch.Size.ToPython(), batch.Features.ToPython(), y, kinds, keys, masks, t, width))));
         _timings.Add((step, Stopwatch.GetElapsedTime(start).TotalMilliseconds, adapterMs));
         return record;
     }
 
     public StepRecord Evaluate(int step, Batch data, CaptureRequest capture) =>
-        Answer($"evaluate after step {step}", step, RecordPhase.Eval, capture, data.Size, s => Lend(data, (x, y, t, width) => s.InvokeMethod("evaluate",
-            x, data.Size.ToPython(), data.Features.ToPython(), y, CaptureJson(capture, RecordPhase.Eval).ToPython(), t, width))).Record;
+        Answer($"evaluate after step {step}", step, RecordPhase.Eval, capture, data.Size, (s, kinds) => Lend(data, (x, y, t, width) => s.InvokeMethod("evaluate",
+            x, data.Size.ToPython(), data.Features.ToPython(), y, kinds, t, width))).Record;
 
     public void Dispose()
     {
@@ -234,14 +233,17 @@ internal sealed class PythonAdapterSession : IFrameworkTimedSession
     /// worker's answer is; then each array's elements are copied from its address straight into a new harness array, in
     /// canonical order (the one copy; Python holds its arrays through the next call).
     /// </summary>
-    private (StepRecord Record, double AdapterMs) Answer(string what, int step, RecordPhase phase, CaptureRequest capture, int rows, Func<PyObject, PyObject> call)
+    private (StepRecord Record, double AdapterMs) Answer(string what, int step, RecordPhase phase, CaptureRequest capture, int rows,
+        Func<PyObject, PyObject, PyObject> call)
     {
+        string captureJson = CaptureJson(capture, phase);
         return Call(what, () =>
         {
             string text;
             try
             {
-                using var answer = call(Session);
+                using var kinds = captureJson.ToPython();
+                using var answer = call(Session, kinds);
                 text = answer.As<string>();
             }
             finally
@@ -251,7 +253,7 @@ internal sealed class PythonAdapterSession : IFrameworkTimedSession
             }
             using var doc = JsonDocument.Parse(text);
             var root = doc.RootElement;
-            var layout = CheckedLayout(what, root, phase, capture, rows);
+            var layout = CheckedLayout(what, root, phase, capture, captureJson, rows);
             var addresses = root.GetProperty("addresses");
             if (addresses.GetArrayLength() != layout.Entries.Length)
                 throw Broken(what, $"it gave {addresses.GetArrayLength()} addresses for the {layout.Entries.Length} entries of its layout");
@@ -266,7 +268,9 @@ internal sealed class PythonAdapterSession : IFrameworkTimedSession
                 var (key, shape, float32) = layout.Entries[i];
                 var tensor = Tensor.Pooled(shape, _dtype);
                 // The state changes in place in the next step; a fresh array of the adapter's does not, and is copied beside it.
-                (_freshStepArrays && phase == RecordPhase.Train && !key.Kind.IsState() ? later : now).Add((tensor, float32, at[i]));
+                // Scalars are copied at once: the runner reads the loss as soon as the step returns.
+                bool beside = _freshStepArrays && phase == RecordPhase.Train && !key.Kind.IsState() && !key.Kind.IsScalar();
+                (beside ? later : now).Add((tensor, float32, at[i]));
                 record.Add(key.Kind, key.Site, tensor);
             }
             if (later.Count > 0) _filling = TensorFill.Start([.. later.Select(l => l.Tensor)], (i, target) => CopyInto(later[i].Float32, later[i].Address, target));
@@ -277,7 +281,7 @@ internal sealed class PythonAdapterSession : IFrameworkTimedSession
     }
 
     /// <summary>The answer's layout, described now or earlier in this session, checked for this phase, capture and row count.</summary>
-    private AnswerLayout CheckedLayout(string what, JsonElement answer, RecordPhase phase, CaptureRequest capture, int rows)
+    private AnswerLayout CheckedLayout(string what, JsonElement answer, RecordPhase phase, CaptureRequest capture, string captureJson, int rows)
     {
         int number = answer.GetProperty("layout").GetInt32();
         if (answer.GetProperty("entries") is { ValueKind: JsonValueKind.Array } described)
@@ -287,11 +291,9 @@ internal sealed class PythonAdapterSession : IFrameworkTimedSession
             while (_layouts.Count > MaxLayouts) _layouts.Remove(_layouts.Keys.First());
         }
         if (!_layouts.TryGetValue(number, out var layout)) throw Broken(what, $"it answered layout {number} without describing it");
-        if (layout.CheckedFor.Add((phase, CaptureJson(capture, phase), capture.Filter, rows)))
+        if (layout.CheckedFor.Add((phase, captureJson, capture.Filter, rows)))
         {
-            var record = new StepRecord(0, phase);
-            foreach (var (key, shape, _) in layout.Entries) record.Add(key.Kind, key.Site, new Tensor(shape, new double[shape.Aggregate(1, (a, b) => a * b)], _dtype));
-            if (_layout.Problem(record, capture, rows) is string problem)
+            if (_layout.Problem(phase, layout.Entries.Select(e => (e.Key, e.Shape)), capture, rows) is string problem)
             {
                 layout.CheckedFor.Clear();
                 throw Broken(what, problem);

@@ -187,29 +187,39 @@ public sealed class TraceLayout
     public string? Problem(StepRecord record, CaptureRequest capture, int rows)
     {
         ArgumentNullException.ThrowIfNull(record);
+        return Problem(record.Phase, record.Entries.Select(e => (e.Key, e.Value.Shape)), capture, rows);
+    }
+
+    /// <summary>
+    /// <see cref="Problem(StepRecord, CaptureRequest, int)"/> for a record of <paramref name="phase"/> known only by its keys
+    /// and shapes (an answer checked before its values are read).
+    /// </summary>
+    public string? Problem(RecordPhase phase, IEnumerable<(TensorKey Key, int[] Shape)> entries, CaptureRequest capture, int rows)
+    {
+        ArgumentNullException.ThrowIfNull(entries);
         var seen = new HashSet<TensorKey>();
-        foreach (var e in record.Entries)
+        foreach (var (key, actual) in entries)
         {
-            if (!seen.Add(e.Key)) return $"it holds {e.Key} twice";
-            bool phaseFits = record.Phase switch
+            if (!seen.Add(key)) return $"it holds {key} twice";
+            bool phaseFits = phase switch
             {
-                RecordPhase.Initial => e.Key.Kind.IsState(),
-                RecordPhase.Train => !e.Key.Kind.IsEval(),
-                _ => e.Key.Kind.IsEval(),
+                RecordPhase.Initial => key.Kind.IsState(),
+                RecordPhase.Train => !key.Kind.IsEval(),
+                _ => key.Kind.IsEval(),
             };
-            if (!phaseFits) return $"it holds {e.Key}, which belongs to another phase than {record.Phase.ToString().ToLowerInvariant()}";
-            if (ShapeOf(e.Key, rows) is not int[] shape)
-                return $"it holds {e.Key}, which this model does not have (sites are call ids, parameter names instance.local, batchnorm instance names, parameter/slot for optimizer slots {SlotList})";
-            if (!e.Value.Shape.AsSpan().SequenceEqual(shape))
+            if (!phaseFits) return $"it holds {key}, which belongs to another phase than {phase.ToString().ToLowerInvariant()}";
+            if (ShapeOf(key, rows) is not int[] shape)
+                return $"it holds {key}, which this model does not have (sites are call ids, parameter names instance.local, batchnorm instance names, parameter/slot for optimizer slots {SlotList})";
+            if (!actual.AsSpan().SequenceEqual(shape))
             {
                 // A linear weight laid out [in, out] (Keras, TF.js) instead of [out, in] is the commonest wrong shape: say so.
-                string transposed = shape.Length == 2 && e.Value.Shape is [int r, int c] && r == shape[1] && c == shape[0]
+                string transposed = shape.Length == 2 && actual is [int r, int c] && r == shape[1] && c == shape[0]
                     ? " (its transpose: a weight laid out [in, out] where the trace layout is [out, in]; transpose it when tracing)"
                     : "";
-                return $"{e.Key} has shape {e.Value.ShapeText}; expected [{string.Join(",", shape)}]{transposed}";
+                return $"{key} has shape [{string.Join(",", actual)}]; expected [{string.Join(",", shape)}]{transposed}";
             }
         }
-        var missing = Required(record.Phase, capture).Where(k => !seen.Contains(k)).Select(k => k.ToString()).ToList();
+        var missing = Required(phase, capture).Where(k => !seen.Contains(k)).Select(k => k.ToString()).ToList();
         if (missing.Count > 0) return $"it lacks {string.Join(", ", missing.Take(8))}{(missing.Count > 8 ? $" and {missing.Count - 8} more" : "")}";
         return null;
     }
