@@ -16,8 +16,9 @@ namespace Parity.Backends.PythonNet;
 /// views of the harness's own arrays (pinned for the call); the adapter copies them into its framework's tensors. Each
 /// answer comes back as the addresses of Python's arrays and the number of their layout (keys, shapes, dtypes), checked
 /// against the plan's <see cref="TraceLayout"/> before the harness copies the elements into its own arrays (one copy, no
-/// Python per array). For an adapter whose step arrays are fresh, a step's arrays other than the state are copied by a
-/// <see cref="TensorFill"/> while the next step runs; the state is copied at once, since the next step changes it in place.
+/// Python per array). For an adapter whose step arrays are fresh, a step's arrays other than the state and the scalars
+/// are copied by a <see cref="TensorFill"/> while the next step runs; the state is copied at once, since the next step
+/// changes it in place, and so are the scalars, which the runner reads at once.
 /// Every call holds the GIL, and only for its length, under the session's time limit (<see cref="PythonWatchdog"/>).
 /// </summary>
 internal sealed class PythonAdapterSession : IFrameworkTimedSession
